@@ -1,0 +1,12 @@
+"""Test harness: CPU only, four fake devices, set before jax is imported anywhere."""
+
+import os
+
+os.environ["JAX_PLATFORMS"] = "cpu"
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+).strip()
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", False)
