@@ -1,0 +1,264 @@
+"""dataset_tool's conversion: a folder or zip of images -> a TFDS ArrayRecord dataset, nothing lost silently.
+
+Every file of the source is either stored or reported: non-image, unreadable and truncated files are skipped
+and counted; images of another mode (grayscale, RGBA, palette, 16-bit...) are converted to the dataset's
+channel count and counted; images smaller than the target are enlarged and counted.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import PIL.Image
+import tqdm
+
+from stylegan_jax.data import images
+from stylegan_jax.data.errors import DatasetError
+from stylegan_jax.data.sources import IMAGE_EXTENSIONS, ImageSource
+from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
+
+GRAY_MODES = ("1", "L", "LA", "I", "F")
+NAMES_SHOWN = 5
+
+
+@dataclasses.dataclass
+class ConversionReport:
+    """What a conversion did.
+
+    Attributes:
+      dest: the dataset directory written.
+      spec: what the dataset holds (resolution, channels, labels).
+      num_images: images stored.
+      num_files: files in the source (dataset.json excluded).
+      skipped: reason ("not an image", "unreadable", "truncated", "no label") -> file names.
+      converted: original mode ("L", "RGBA", "P", "16-bit", ...) -> number converted to `spec.channels`.
+      upscaled: number of images enlarged to reach the resolution.
+    """
+
+    dest: Path
+    spec: DatasetSpec
+    num_images: int = 0
+    num_files: int = 0
+    skipped: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    converted: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    upscaled: int = 0
+
+    def counts(self) -> dict[str, Any]:
+        """JSON-able counts, stored in the dataset's metadata."""
+        return {
+            "num_files": self.num_files,
+            "skipped": {k: len(v) for k, v in sorted(self.skipped.items())},
+            "converted": dict(sorted(self.converted.items())),
+            "upscaled": self.upscaled,
+        }
+
+    def skipped_text(self) -> str:
+        """ "skipped N (reason count, ...: first names)", or "" when nothing was skipped."""
+        if not self.skipped:
+            return ""
+        names = sorted(n for v in self.skipped.values() for n in v)
+        counts = ", ".join(f"{k} {len(v)}" for k, v in sorted(self.skipped.items()))
+        more = ", ..." if len(names) > NAMES_SHOWN else ""
+        return f"skipped {len(names)} ({counts}: {', '.join(names[:NAMES_SHOWN])}{more})"
+
+    def summary(self) -> str:
+        """One line: what was written, skipped (counts and the first few names), converted and enlarged."""
+        s = self.spec
+        labels = "unconditional" if s.label_kind == "none" else f"{s.label_kind} labels, c_dim {s.c_dim}"
+        shape = f"{s.resolution}x{s.resolution}x{s.channels}"
+        parts = [f"wrote {self.num_images} images ({shape}, {labels}) to {self.dest}"]
+        if self.skipped:
+            parts.append(self.skipped_text())
+        if self.converted:
+            counts = ", ".join(f"{k} {n}" for k, n in sorted(self.converted.items()))
+            target = "grayscale" if s.channels == 1 else "RGB"
+            parts.append(f"converted {sum(self.converted.values())} to {target} ({counts})")
+        if self.upscaled:
+            parts.append(f"upscaled {self.upscaled}")
+        return "; ".join(parts)
+
+
+def _scan(source: ImageSource, skipped: dict[str, list[str]]) -> dict[str, tuple[str, tuple[int, int]]]:
+    """Reads every image header: {name: (Pillow mode, (width, height))}; other files go to `skipped`."""
+    found = {}
+    for name in source.names:
+        if not name.lower().endswith(IMAGE_EXTENSIONS):
+            skipped["not an image"].append(name)
+            continue
+        try:
+            with source.open(name) as f, PIL.Image.open(f) as image:
+                found[name] = (image.mode, image.size)
+        except Exception:  # noqa: BLE001 - any failure of a user's file is counted, never a crash
+            skipped["unreadable"].append(name)
+    return found
+
+
+def _label_spec(labels: dict[str, Any] | None, names: Iterable[str]) -> tuple[str, int]:
+    """(label_kind, c_dim) of the labels of `names` (see `DatasetSpec`).
+
+    Raises:
+      DatasetError: labels that are neither all integer classes nor all vectors of one length.
+    """
+    values = [labels[n] for n in names if labels is not None and labels.get(n) is not None]
+    if not values:
+        return "none", 0
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        if min(values) < 0:
+            raise DatasetError(f"dataset.json has a negative class label ({min(values)})")
+        return "class", max(values) + 1
+    if all(isinstance(v, list) and all(isinstance(x, (int, float)) for x in v) for v in values):
+        lengths = {len(v) for v in values}
+        if len(lengths) == 1 and 0 not in lengths:
+            return "vector", lengths.pop()
+    raise DatasetError(
+        "dataset.json labels must be all integer classes or all number lists of one length (or null)"
+    )
+
+
+def _default_resolution(transform: str, size: tuple[int, int]) -> tuple[int, int]:
+    """The resolution taken from the first image when --resolution is not given."""
+    if transform == "center-crop-wide":
+        raise DatasetError("--transform center-crop-wide needs --resolution WxH")
+    side = min(size) if transform == "center-crop" else size[0]
+    if transform == "none" and size[0] != size[1]:
+        raise DatasetError(
+            f"the first image is {size[0]}x{size[1]}, not square: pass --resolution and --transform"
+        )
+    if side < 4 or side & (side - 1):
+        raise DatasetError(f"the first image gives resolution {side}, not a power of two: pass --resolution")
+    return side, side
+
+
+def _ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], workers: int) -> Iterator[Any]:
+    """`map(fn, items)` on a thread pool, in order, with at most 2 * workers items in flight."""
+    pool = ThreadPoolExecutor(workers)
+    pending: collections.deque = collections.deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def convert_images(
+    source: str | os.PathLike,
+    dest: str | os.PathLike,
+    *,
+    resolution: str | None = None,
+    transform: str = "none",
+    max_images: int | None = None,
+    channels: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    workers: int | None = None,
+) -> ConversionReport:
+    """Converts a folder or zip of PNG/JPEG/WebP images into a dataset at `dest`, atomically.
+
+    Args:
+      source: folder (searched recursively) or .zip; an optional dataset.json holds the labels.
+      dest: dataset directory to create (see `write_dataset`: nothing appears there unless it completes).
+      resolution: "N" or "WxH" in pixels; default: the first image's size (after the crop).
+      transform: "none", "center-crop" or "center-crop-wide" (see `images.fit`).
+      max_images: store at most this many images (the first ones in sorted file order).
+      channels: 1 or 3; default: what most images have.
+      overwrite: replace an existing `dest`.
+      progress: show a progress bar on stderr.
+      workers: threads decoding and encoding images; default: the CPU count.
+
+    Returns:
+      The report (`report.summary()` is the line to print).
+
+    Raises:
+      DatasetError: a user error (see the message); `dest` is left as it was.
+    """
+    images.output_side(transform, 4, 4)  # validates the transform name before any work
+    size = images.parse_resolution(resolution) if resolution is not None else None
+    if size is not None:
+        images.output_side(transform, *size)
+    if channels not in (None, 1, 3):
+        raise DatasetError(f"bad --channels {channels}: expected 1 or 3")
+    if max_images is not None and max_images < 1:
+        raise DatasetError(f"bad --max-images {max_images}: expected a positive number")
+    dest = Path(dest).absolute()
+    if dest.exists() and not overwrite:
+        raise DatasetError(f"{dest} already exists (pass --overwrite to replace it)")
+
+    with ImageSource(source) as src:
+        if not src.names:
+            raise DatasetError(f"source {src.path} holds no files")
+        skipped: dict[str, list[str]] = collections.defaultdict(list)
+        headers = _scan(src, skipped)
+        if not headers:
+            raise DatasetError(
+                f"source {src.path} holds no readable image ({len(src.names)} files; expected "
+                f"{', '.join(IMAGE_EXTENSIONS)})"
+            )
+        first = next(iter(headers.values()))
+        size = size or _default_resolution(transform, first[1])
+        if channels is None:
+            gray = sum(mode in GRAY_MODES or mode.startswith("I;16") for mode, _ in headers.values())
+            channels = 1 if 2 * gray > len(headers) else 3
+        labels = src.labels()
+        label_kind, c_dim = _label_spec(labels, headers)
+        if label_kind != "none":
+            for name in [n for n in headers if labels.get(n) is None]:
+                del headers[name]
+                skipped["no label"].append(name)
+        spec = DatasetSpec(
+            resolution=images.output_side(transform, *size),
+            channels=channels,
+            label_kind=label_kind,
+            c_dim=c_dim,
+            source=str(Path(source).absolute()),
+            extra={"transform": transform},
+        )
+        report = ConversionReport(dest=dest, spec=spec, num_files=len(src.names), skipped=skipped)
+
+        def process(item: tuple[str, bytes]) -> tuple[str, Any]:
+            name, data = item
+            try:
+                image = images.decode(data)
+            except Exception as e:  # noqa: BLE001 - any failure of a user's file is counted, never a crash
+                return name, ("truncated" if "truncated" in str(e) else "unreadable")
+            image, was = images.to_channels(image, channels)
+            pixels, upscaled = images.fit(image, transform, *size)
+            return name, (images.encode_png(pixels), was, upscaled)
+
+        def examples() -> Iterator[dict[str, Any]]:
+            items = ((name, src.read(name)) for name in headers)
+            bar = tqdm.tqdm(total=len(headers), unit="file", disable=not progress, desc="converting")
+            with bar:
+                for name, result in _ordered_map(process, items, workers or os.cpu_count() or 1):
+                    bar.update()
+                    if isinstance(result, str):
+                        skipped[result].append(name)
+                        continue
+                    png, was, upscaled = result
+                    report.converted.update([was] if was else [])
+                    report.upscaled += upscaled
+                    example: dict[str, Any] = {"image": png}
+                    if label_kind == "class":
+                        example["label"] = labels[name]
+                    elif label_kind == "vector":
+                        example["label"] = np.asarray(labels[name], np.float32)
+                    yield example
+                    report.num_images += 1
+                    if report.num_images == max_images:
+                        break
+            if report.num_images == 0:
+                raise DatasetError(f"source {src.path} holds no readable image: {report.skipped_text()}")
+            spec.extra.update(report.counts())
+
+        write_dataset(dest, spec, examples(), overwrite=overwrite)
+    return report

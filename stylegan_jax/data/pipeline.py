@@ -1,0 +1,153 @@
+"""The training input pipeline: a dataset directory -> batches of images in [-1, 1] and one-hot labels.
+
+    tfds data source (PNG bytes) -> grain.MapDataset: per-process slice -> decode -> [x-flip doubling]
+    -> seeded shuffle (a new order every epoch) -> repeat -> batch -> uint8 to float32
+    -> grain.IterDataset with read threads and optional worker processes
+
+Every batch is a dict {"image": float32 (N, H, W, C) in [-1, 1], "label": float32 (N, c_dim)}: one-hot for
+class labels, the stored vector for vector labels, shape (N, 0) for an unlabelled dataset. N is the batch
+size of this process.
+
+The order depends only on the seed, the process slice and the batch size (not on the worker count), and the
+iterator is checkpointable: `it.get_state()` returns a JSON-able dict and `it.set_state(state)` resumes at
+that point. With Orbax, save it as `grain.checkpoint.CheckpointSave(it)` and restore it with
+`grain.checkpoint.CheckpointRestore(it)` (e.g. items of `ocp.args.Composite`), which writes one JSON per
+process.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+from typing import Any
+
+import grain
+import numpy as np
+import PIL.Image
+import tensorflow_datasets as tfds
+from absl import flags
+
+from stylegan_jax.data.info import load_builder, read_dataset_info
+
+Example = dict[str, np.ndarray]
+
+
+def open_source(path: str | os.PathLike) -> Any:
+    """The random-access TFDS data source of a dataset: a sequence of {"image": PNG bytes, "label": ...}."""
+    builder = load_builder(path)
+    return builder.as_data_source("train", decoders={"image": tfds.decode.SkipDecoding()})
+
+
+def decode(record: dict[str, Any], *, label_kind: str, c_dim: int) -> Example:
+    """One stored record -> {"image": uint8 (H, W, C), "label": float32 (c_dim,)} (one-hot for classes)."""
+    image = np.asarray(PIL.Image.open(io.BytesIO(record["image"])))
+    image = image.reshape(image.shape[0], image.shape[1], -1)
+    if label_kind == "class":
+        label = np.zeros(c_dim, np.float32)
+        label[int(record["label"])] = 1.0
+    elif label_kind == "vector":
+        label = np.asarray(record["label"], np.float32)
+    else:
+        label = np.zeros(0, np.float32)
+    return {"image": image, "label": label}
+
+
+def mirror(example: Example) -> Example:
+    """The example flipped left-right (x-flip)."""
+    return {"image": example["image"][:, ::-1], "label": example["label"]}
+
+
+def to_float(batch: Example) -> Example:
+    """uint8 images in [0, 255] -> float32 in [-1, 1] (x / 127.5 - 1, as NVIDIA does)."""
+    return {"image": batch["image"].astype(np.float32) / np.float32(127.5) - 1, "label": batch["label"]}
+
+
+def make_dataset(
+    path: str | os.PathLike,
+    *,
+    batch_size: int,
+    seed: int = 0,
+    shuffle: bool = True,
+    xflip: bool = False,
+    num_epochs: int | None = None,
+    drop_remainder: bool = True,
+    process_index: int = 0,
+    process_count: int = 1,
+) -> grain.MapDataset:
+    """The batches of this process as a random-access `grain.MapDataset`.
+
+    Args:
+      path: a dataset directory (see `resolve_dataset`).
+      batch_size: images per batch on this process (global batch / process_count).
+      seed: the shuffle seed; the same seed gives the same order, each epoch differently permuted.
+      shuffle: False keeps the stored order (with x-flip: all originals, then all mirrored copies).
+      xflip: double the dataset with left-right mirrored copies, so an epoch sees each image once each way.
+      num_epochs: passes over the data; None repeats forever (batches then run across epoch boundaries).
+      drop_remainder: drop a last incomplete batch (only matters for finite `num_epochs`).
+      process_index, process_count: this process takes records process_index, process_index +
+        process_count, ... of the dataset: disjoint slices that together cover it.
+
+    Returns:
+      A MapDataset whose elements are batches {"image": float32 (N, H, W, C), "label": float32 (N, c_dim)}.
+    """
+    info = read_dataset_info(path)
+    examples = (
+        grain.MapDataset.source(open_source(path))
+        .slice(slice(process_index, None, process_count))
+        .map(functools.partial(decode, label_kind=info["label_kind"], c_dim=info["c_dim"]))
+    )
+    if xflip:
+        examples = grain.MapDataset.concatenate([examples, examples.map(mirror)])
+    if shuffle:
+        examples = examples.shuffle(seed)
+    return examples.repeat(num_epochs).batch(batch_size, drop_remainder=drop_remainder).map(to_float)
+
+
+def make_iterator(
+    path: str | os.PathLike,
+    *,
+    batch_size: int,
+    seed: int = 0,
+    shuffle: bool = True,
+    xflip: bool = False,
+    num_epochs: int | None = None,
+    drop_remainder: bool = True,
+    process_index: int = 0,
+    process_count: int = 1,
+    worker_count: int = 0,
+    read_threads: int = 2,
+    prefetch_batches: int = 4,
+) -> grain.DatasetIterator:
+    """A checkpointable iterator over the batches of `make_dataset` (same arguments), prefetching.
+
+    Args:
+      worker_count: processes decoding batches (0: decode in threads of this process). The batches do not
+        depend on it.
+      read_threads: threads decoding batches in each process.
+      prefetch_batches: batches decoded ahead in each process.
+
+    Returns:
+      A `grain.DatasetIterator` of batches, with `get_state()` / `set_state(state)`; close it with
+      `it.close()` when it has worker processes.
+    """
+    dataset = make_dataset(
+        path,
+        batch_size=batch_size,
+        seed=seed,
+        shuffle=shuffle,
+        xflip=xflip,
+        num_epochs=num_epochs,
+        drop_remainder=drop_remainder,
+        process_index=process_index,
+        process_count=process_count,
+    )
+    batches = dataset.to_iter_dataset(
+        grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=prefetch_batches)
+    )
+    if worker_count > 0:
+        # Grain's worker processes read absl flags, which are unparsed outside `absl.app.run`.
+        if not flags.FLAGS.is_parsed():
+            flags.FLAGS.mark_as_parsed()
+        batches = batches.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
+    return iter(batches)

@@ -1,0 +1,166 @@
+"""The TFDS builder that writes an image dataset as ArrayRecord, and its atomic writer.
+
+TFDS writes ArrayRecord without TensorFlow only when the builder class lives in an importable module and the
+images are handed over already PNG-encoded (bytes); a NumPy image would make TFDS import TensorFlow. The
+builder is therefore a thin shell around an iterable of ready examples, and all image work happens before.
+
+On-disk layout: a dataset directory is one TFDS builder directory (``dataset_info.json``,
+``features.json``, ``metadata.json``, ``stylegan_images-train.array_record-*``), readable with
+``tfds.builder_from_directory(path)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from stylegan_jax.data.errors import DatasetError
+
+LABEL_KINDS = ("none", "class", "vector")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """What a dataset holds, recorded in its TFDS metadata.
+
+    Attributes:
+      resolution: side of the square images in pixels.
+      channels: 1 (grayscale) or 3 (RGB).
+      label_kind: "none", "class" (integer class in [0, c_dim)) or "vector" (float32 vector of c_dim).
+      c_dim: label dimension the networks see: number of classes, vector length, or 0.
+      source: where the images came from (a path or a built-in name), for the record.
+      extra: further JSON-able metadata (e.g. conversion counts).
+    """
+
+    resolution: int
+    channels: int
+    label_kind: str = "none"
+    c_dim: int = 0
+    source: str = ""
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.label_kind not in LABEL_KINDS:
+            raise ValueError(f"label_kind must be one of {LABEL_KINDS}, got {self.label_kind!r}")
+        if (self.label_kind == "none") != (self.c_dim == 0):
+            raise ValueError(f"c_dim={self.c_dim} does not fit label_kind={self.label_kind!r}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+
+    def features(self) -> tfds.features.FeaturesDict:
+        """TFDS features: a PNG image of (resolution, resolution, channels) uint8 and the label if any."""
+        feats: dict[str, Any] = {
+            "image": tfds.features.Image(
+                shape=(self.resolution, self.resolution, self.channels), encoding_format="png"
+            )
+        }
+        if self.label_kind == "class":
+            feats["label"] = tfds.features.ClassLabel(num_classes=self.c_dim)
+        elif self.label_kind == "vector":
+            feats["label"] = tfds.features.Tensor(shape=(self.c_dim,), dtype=np.float32)
+        return tfds.features.FeaturesDict(feats)
+
+    def metadata(self) -> dict[str, Any]:
+        """The JSON-able metadata stored beside the data (read back by `read_dataset_info`)."""
+        return {
+            "resolution": self.resolution,
+            "channels": self.channels,
+            "label_kind": self.label_kind,
+            "c_dim": self.c_dim,
+            "source": self.source,
+            **self.extra,
+        }
+
+
+class StyleganImages(tfds.core.GeneratorBasedBuilder):
+    """One split ("train") of PNG images, in the order `examples` yields them.
+
+    Args:
+      spec: what the examples hold.
+      examples: iterable of dicts {"image": PNG bytes, "label": int or float32 vector (if labelled)}.
+        It may raise `DatasetError` (e.g. when it turns out to hold no image); the error propagates. It may
+        also fill `spec.extra` as it goes: the metadata is written after the last example.
+      **kwargs: passed to `tfds.core.GeneratorBasedBuilder` (data_dir, file_format).
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "PNG images with optional class or vector labels."}
+
+    def __init__(self, *, spec: DatasetSpec, examples: Iterable[dict[str, Any]], **kwargs: Any) -> None:
+        self._spec = spec
+        self._examples = examples
+        super().__init__(**kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description="StyleGAN training images.",
+            features=self._spec.features(),
+            metadata=tfds.core.MetadataDict(self._spec.metadata()),
+            disable_shuffling=True,
+        )
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict[str, Iterator]:
+        del dl_manager
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        yield from enumerate(self._examples)
+        # `spec.extra` may have been filled while the examples were made (conversion counts); TFDS writes the
+        # metadata after this generator ends, so refresh it now.
+        self.info.metadata.update(self._spec.metadata())
+
+    # TFDS prints "Downloading and preparing..." / "...prepared to <temp dir>" on stdout; our callers
+    # report what they did themselves, with the final path.
+    def _log_download_bytes(self) -> None:
+        pass
+
+    def _log_download_done(self) -> None:
+        pass
+
+
+def write_dataset(
+    dest: str | os.PathLike, spec: DatasetSpec, examples: Iterable[dict[str, Any]], *, overwrite: bool = False
+) -> Path:
+    """Writes `examples` as a TFDS ArrayRecord dataset at `dest`, atomically.
+
+    Everything is written into a temporary directory beside `dest` and renamed into place at the end, so an
+    interrupted or failed write leaves nothing at `dest` (an existing dataset there is replaced only after
+    the new one is complete, and only with `overwrite`).
+
+    Args:
+      dest: the dataset directory to create.
+      spec: what the examples hold.
+      examples: see `StyleganImages`.
+      overwrite: replace an existing `dest`.
+
+    Returns:
+      `dest` as an absolute Path.
+
+    Raises:
+      DatasetError: `dest` exists and `overwrite` is false, or `examples` raised it.
+    """
+    dest = Path(dest).absolute()
+    if dest.exists() and not overwrite:
+        raise DatasetError(f"{dest} already exists (pass --overwrite to replace it)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    try:
+        tfds.disable_progress_bar()
+        builder = StyleganImages(spec=spec, examples=examples, data_dir=tmp, file_format="array_record")
+        builder.download_and_prepare()
+        if dest.exists():
+            old = tmp / "replaced"
+            dest.rename(old)
+        Path(builder.data_dir).rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest

@@ -1,0 +1,61 @@
+"""Converts a folder or zip of images into a training dataset (TFDS ArrayRecord).
+
+    python -m stylegan_jax.dataset_tool --source ~/ffhq-images.zip \\
+        --dest ~/.cache/stylegan_jax/datasets/ffhq256 --resolution 256
+
+Flags follow NVIDIA's stylegan2-ada-pytorch dataset_tool where they mean the same. User errors are one line
+on stderr and exit status 1; an interrupted or failed conversion leaves nothing at --dest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from stylegan_jax.data.convert import convert_images
+from stylegan_jax.data.errors import DatasetError
+from stylegan_jax.data.images import TRANSFORMS
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; see `--help`."""
+    p = argparse.ArgumentParser(
+        prog="python -m stylegan_jax.dataset_tool",
+        description="Convert a folder or zip of PNG/JPEG/WebP images (labels from an optional dataset.json) "
+        "into a TFDS ArrayRecord dataset directory.",
+    )
+    p.add_argument("--source", required=True, help="folder (searched recursively) or .zip of images")
+    p.add_argument("--dest", required=True, help="dataset directory to create")
+    p.add_argument("--resolution", help="output resolution, N or WxH (default: the first image's size)")
+    p.add_argument("--transform", choices=TRANSFORMS, default="none", help="crop before resizing")
+    p.add_argument("--max-images", type=int, help="store at most this many images")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="1 or 3 (default: what most images have)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --dest")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the conversion; returns the exit status (0 done, 1 user error, 130 interrupted)."""
+    args = parse_args(argv)
+    try:
+        report = convert_images(
+            args.source,
+            args.dest,
+            resolution=args.resolution,
+            transform=args.transform,
+            max_images=args.max_images,
+            channels=args.channels,
+            overwrite=args.overwrite,
+        )
+    except DatasetError as e:
+        print(f"dataset_tool: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"dataset_tool: interrupted, nothing written to {args.dest}", file=sys.stderr)
+        return 130
+    print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

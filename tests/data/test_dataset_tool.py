@@ -1,0 +1,296 @@
+"""dataset_tool: conversion counts, shapes, zip sources, labels, refusals and interrupted conversions."""
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+from imagefiles import random_pixels, save, write_labels
+
+from stylegan_jax import dataset_tool
+from stylegan_jax.data import images, read_dataset_info
+from stylegan_jax.data.convert import convert_images
+from stylegan_jax.data.pipeline import decode, open_source
+from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
+
+MIXED_STORED = ["a/good.png", "b/photo.jpg", "gray.png", "gray16.png", "palette.png", "rgba.png", "small.png"]
+MIXED_STORED = sorted([*MIXED_STORED, "wide.png"])
+
+
+def stored_images(path: Path) -> list[np.ndarray]:
+    """The images of a dataset in stored order, uint8 (H, W, C)."""
+    source = open_source(path)
+    return [decode(source[i], label_kind="none", c_dim=0)["image"] for i in range(len(source))]
+
+
+def stored_labels(path: Path) -> list:
+    source = open_source(path)
+    return [source[i]["label"] for i in range(len(source))]
+
+
+def run_tool(capsys, *args: str) -> tuple[int, str, str]:
+    rc = dataset_tool.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def leftovers(dest: Path) -> list[str]:
+    """Temporary directories of a conversion to `dest` still lying beside it."""
+    return [p.name for p in dest.parent.glob(f".{dest.name}.partial-*")]
+
+
+def test_mixed_folder_counts_and_shapes(mixed_folder, tmp_path, capsys):
+    dest = tmp_path / "ds"
+    rc, out, _ = run_tool(capsys, "--source", mixed_folder, "--dest", dest, "--resolution", "16")
+    assert rc == 0
+    info = read_dataset_info(dest)
+    assert info["num_images"] == 8 and info["num_files"] == 11
+    assert (info["resolution"], info["channels"], info["c_dim"]) == (16, 3, 0)
+    assert info["skipped"] == {"not an image": 1, "truncated": 1, "unreadable": 1}
+    assert info["converted"] == {"16-bit": 1, "L": 1, "P": 1, "RGBA": 1}
+    assert info["upscaled"] == 1
+    assert info["source"] == str(mixed_folder.absolute())
+    summary = out.strip().splitlines()
+    assert len(summary) == 1
+    for text in ("wrote 8 images", "skipped 3", "fake.png", "notes.txt", "truncated.png", "upscaled 1"):
+        assert text in summary[0]
+    stored = stored_images(dest)
+    assert len(stored) == 8 and all(im.shape == (16, 16, 3) and im.dtype == np.uint8 for im in stored)
+    # Stored in sorted name order; lossless sources come back exactly.
+    good = np.asarray(PIL.Image.open(mixed_folder / "a" / "good.png"))
+    np.testing.assert_array_equal(stored[MIXED_STORED.index("a/good.png")], good)
+    gray = np.asarray(PIL.Image.open(mixed_folder / "gray.png"))
+    np.testing.assert_array_equal(stored[MIXED_STORED.index("gray.png")], np.stack([gray] * 3, -1))
+    gray16 = np.asarray(PIL.Image.open(mixed_folder / "gray16.png"), dtype=np.float64)
+    got16 = stored[MIXED_STORED.index("gray16.png")][..., 0].astype(np.float64)
+    np.testing.assert_allclose(got16, gray16 / 257, atol=0.5)
+    rgba = np.asarray(PIL.Image.open(mixed_folder / "rgba.png"))
+    np.testing.assert_array_equal(stored[MIXED_STORED.index("rgba.png")], rgba[..., :3])
+
+
+def test_channels_default_to_majority_and_override(tmp_path, capsys):
+    src = tmp_path / "src"
+    save(src / "g1.png", random_pixels(0, (8, 8)))
+    save(src / "g2.png", random_pixels(1, (8, 8)))
+    save(src / "rgb.png", random_pixels(2, (8, 8, 3)))
+    assert run_tool(capsys, "--source", src, "--dest", tmp_path / "d1")[0] == 0
+    info = read_dataset_info(tmp_path / "d1")
+    assert (info["channels"], info["resolution"], info["converted"]) == (1, 8, {"RGB": 1})
+    assert all(im.shape == (8, 8, 1) for im in stored_images(tmp_path / "d1"))
+    assert run_tool(capsys, "--source", src, "--dest", tmp_path / "d3", "--channels", "3")[0] == 0
+    assert read_dataset_info(tmp_path / "d3")["converted"] == {"L": 2}
+    assert all(im.shape == (8, 8, 3) for im in stored_images(tmp_path / "d3"))
+
+
+def test_center_crop_and_wide(tmp_path, capsys):
+    src = tmp_path / "src"
+    pixels = np.zeros((8, 16, 3), np.uint8)  # thirds-ish: red left, green middle 8 columns, blue right
+    pixels[:, :4, 0], pixels[:, 4:12, 1], pixels[:, 12:, 2] = 255, 255, 255
+    save(src / "wide.png", pixels)
+    assert run_tool(capsys, "--source", src, "--dest", tmp_path / "c", "--transform", "center-crop")[0] == 0
+    (crop,) = stored_images(tmp_path / "c")
+    np.testing.assert_array_equal(crop, pixels[:, 4:12])  # the centred 8x8 square, not resized
+    rc, *_ = run_tool(
+        capsys,
+        "--source",
+        src,
+        "--dest",
+        tmp_path / "w",
+        "--transform",
+        "center-crop-wide",
+        "--resolution",
+        "16x8",
+    )
+    assert rc == 0
+    (wide,) = stored_images(tmp_path / "w")
+    assert wide.shape == (16, 16, 3)
+    np.testing.assert_array_equal(wide[4:12], pixels)  # letterboxed between black bars
+    assert not wide[:4].any() and not wide[12:].any()
+
+
+def test_max_images(mixed_folder, tmp_path, capsys):
+    assert run_tool(capsys, "--source", mixed_folder, "--dest", tmp_path / "d", "--resolution", "16",
+                    "--max-images", "3")[0] == 0  # fmt: skip
+    assert read_dataset_info(tmp_path / "d")["num_images"] == 3
+
+
+def test_zip_source_with_labels(mixed_folder, tmp_path, capsys):
+    write_labels(mixed_folder, {"truncated.png": 0, **{name: i % 3 for i, name in enumerate(MIXED_STORED)}})
+    archive = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted(mixed_folder.rglob("*")):
+            z.write(path, path.relative_to(mixed_folder).as_posix())
+    dest = tmp_path / "ds"
+    assert run_tool(capsys, "--source", archive, "--dest", dest, "--resolution", "16")[0] == 0
+    info = read_dataset_info(dest)
+    assert info["num_images"] == 8 and info["num_files"] == 11
+    assert info["skipped"] == {"not an image": 1, "truncated": 1, "unreadable": 1}
+    assert (info["label_kind"], info["c_dim"]) == ("class", 3)
+    assert [int(x) for x in stored_labels(dest)] == [i % 3 for i in range(8)]
+
+
+def test_vector_null_and_missing_labels(tmp_path, capsys):
+    src = tmp_path / "src"
+    for i in range(3):
+        save(src / f"{i}.png", random_pixels(i, (4, 4, 3)))
+    write_labels(src, {"0.png": [0.5, 1.0], "1.png": [2.0, -1.0], "2.png": [0.0, 0.25]})
+    assert run_tool(capsys, "--source", src, "--dest", tmp_path / "vec")[0] == 0
+    info = read_dataset_info(tmp_path / "vec")
+    assert (info["label_kind"], info["c_dim"]) == ("vector", 2)
+    np.testing.assert_array_equal(np.stack(stored_labels(tmp_path / "vec")), [[0.5, 1], [2, -1], [0, 0.25]])
+
+    write_labels(src, {"0.png": 4, "2.png": 1})  # 1.png has no label: skipped and reported
+    rc, out, _ = run_tool(capsys, "--source", src, "--dest", tmp_path / "part")
+    assert rc == 0 and "no label 1: 1.png" in out
+    info = read_dataset_info(tmp_path / "part")
+    assert (info["num_images"], info["c_dim"], info["skipped"]) == (2, 5, {"no label": 1})
+
+    write_labels(src, None)
+    assert run_tool(capsys, "--source", src, "--dest", tmp_path / "none")[0] == 0
+    info = read_dataset_info(tmp_path / "none")
+    assert (info["num_images"], info["label_kind"], info["c_dim"]) == (3, "none", 0)
+
+
+def _folder(root: Path, files: dict[str, tuple[int, ...] | str | bytes], labels=None) -> Path:
+    """A folder of random images of the given shapes, or files of the given text or bytes."""
+    root.mkdir(parents=True)
+    for i, (name, content) in enumerate(files.items()):
+        if isinstance(content, tuple):
+            save(root / name, random_pixels(i, content))
+        elif isinstance(content, bytes):
+            (root / name).write_bytes(content)
+        else:
+            (root / name).write_text(content)
+    if labels is not None:
+        write_labels(root, labels)
+    return root
+
+
+def _truncated_png() -> bytes:
+    buf = io.BytesIO()
+    PIL.Image.fromarray(random_pixels(0, (32, 32, 3))).save(buf, format="PNG")
+    return buf.getvalue()[:100]  # header fine, pixel data cut
+
+
+REFUSALS = {
+    "empty source": ({}, []),
+    "no readable image": ({"a.txt": "x", "b.png": "x"}, []),
+    "only truncated images": ({"a.png": _truncated_png()}, []),
+    "resolution not a number": ({"a.png": (8, 8, 3)}, ["--resolution", "abc"]),
+    "resolution zero": ({"a.png": (8, 8, 3)}, ["--resolution", "0"]),
+    "resolution not a power of two": ({"a.png": (8, 8, 3)}, ["--resolution", "24"]),
+    "resolution not square": ({"a.png": (8, 8, 3)}, ["--resolution", "16x8"]),
+    "first image not square": ({"a.png": (6, 8, 3), "b.png": (8, 8, 3)}, []),
+    "bad max-images": ({"a.png": (8, 8, 3)}, ["--max-images", "0"]),
+    "mixed label kinds": (
+        {"a.png": (8, 8, 3), "b.png": (8, 8, 3), "labels": {"a.png": 1, "b.png": [0.5]}},
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_refusals_leave_nothing(case, tmp_path, capsys):
+    files, flags = REFUSALS[case]
+    files = dict(files)
+    labels = files.pop("labels", None)
+    source = _folder(tmp_path / "src", files, labels)
+    dest = tmp_path / "out" / "ds"
+    rc, out, err = run_tool(capsys, "--source", source, "--dest", dest, *flags)
+    assert rc == 1
+    # One error line, last (a progress bar may precede it on stderr).
+    assert err.count("dataset_tool: error: ") == 1, err
+    assert err.strip().splitlines()[-1].startswith("dataset_tool: error: "), err
+    assert "Traceback" not in err and out == ""
+    assert not dest.exists()
+    assert not dest.parent.exists() or not any(dest.parent.iterdir())
+
+
+def test_missing_source_refused(tmp_path, capsys):
+    rc, _, err = run_tool(capsys, "--source", tmp_path / "nowhere", "--dest", tmp_path / "ds")
+    assert rc == 1 and err.strip() == f"dataset_tool: error: source {tmp_path / 'nowhere'} does not exist"
+    assert not (tmp_path / "ds").exists()
+
+
+def test_existing_dest_refused_then_overwritten(tmp_path, capsys):
+    src = tmp_path / "src"
+    save(src / "a.png", random_pixels(0, (8, 8, 3)))
+    dest = tmp_path / "ds"
+    dest.mkdir()
+    (dest / "precious.txt").write_text("keep")
+    rc, _, err = run_tool(capsys, "--source", src, "--dest", dest)
+    assert rc == 1 and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert [p.name for p in dest.iterdir()] == ["precious.txt"]
+    assert run_tool(capsys, "--source", src, "--dest", dest, "--overwrite")[0] == 0
+    assert not (dest / "precious.txt").exists() and read_dataset_info(dest)["num_images"] == 1
+    assert leftovers(dest) == []
+
+
+def test_failure_midway_leaves_nothing(mixed_folder, tmp_path, monkeypatch):
+    calls = []
+
+    def failing_encode(pixels):
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError("injected")
+        return encode(pixels)
+
+    encode = images.encode_png
+    monkeypatch.setattr(images, "encode_png", failing_encode)
+    dest = tmp_path / "ds"
+    with pytest.raises(RuntimeError, match="injected"):
+        convert_images(mixed_folder, dest, resolution="16", progress=False, workers=1)
+    assert 4 <= len(calls) < 8 and not dest.exists() and leftovers(dest) == []  # stopped midway
+
+    # With --overwrite, a failure keeps the old dataset intact.
+    write_dataset(
+        dest,
+        DatasetSpec(resolution=4, channels=1, source="old"),
+        [{"image": encode(np.zeros((4, 4, 1), np.uint8))}],
+    )
+    calls.clear()
+    with pytest.raises(RuntimeError, match="injected"):
+        convert_images(mixed_folder, dest, resolution="16", overwrite=True, progress=False, workers=1)
+    assert read_dataset_info(dest)["source"] == "old" and leftovers(dest) == []
+
+
+SLOW_TOOL = """
+import sys, time
+from stylegan_jax.data import images
+encode = images.encode_png
+images.encode_png = lambda pixels: (time.sleep(0.02), encode(pixels))[1]
+from stylegan_jax.dataset_tool import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_conversion_leaves_no_dataset(sig, tmp_path):
+    src = tmp_path / "src"
+    for i in range(200):
+        save(src / f"{i:03d}.png", random_pixels(i, (8, 8, 3)))
+    dest = tmp_path / "out" / "ds"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_TOOL, "--source", str(src), "--dest", str(dest)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not leftovers(dest) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    time.sleep(0.5)  # well inside the ~2 s the 200 slowed images take
+    assert proc.poll() is None, "the conversion ended before it could be interrupted"
+    os.kill(proc.pid, sig)
+    _, err = proc.communicate(timeout=60)
+    assert not dest.exists()
+    if sig == signal.SIGINT:  # a clean interrupt also removes its temporary directory
+        assert proc.returncode == 130 and leftovers(dest) == []
+        assert err.strip().splitlines()[-1] == f"dataset_tool: interrupted, nothing written to {dest}"
