@@ -1,0 +1,157 @@
+"""The grain input pipeline: exact images, seeded order, process slices, checkpointable state, labels."""
+
+from pathlib import Path
+
+import grain
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+from imagefiles import random_pixels
+
+from stylegan_jax.data import make_dataset, make_iterator, read_dataset_info
+from stylegan_jax.data.images import encode_png
+from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
+
+NUM = 10
+RES = 8
+
+
+@pytest.fixture(scope="module")
+def originals() -> np.ndarray:
+    """The dataset's images, uint8 (NUM, RES, RES, 3), all different."""
+    return np.stack([random_pixels(i, (RES, RES, 3)) for i in range(NUM)])
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory, originals) -> Path:
+    """A dataset of `originals` with class labels i % 4 (c_dim 4)."""
+    spec = DatasetSpec(resolution=RES, channels=3, label_kind="class", c_dim=4, source="test")
+    examples = [{"image": encode_png(im), "label": i % 4} for i, im in enumerate(originals)]
+    return write_dataset(tmp_path_factory.mktemp("data") / "labelled", spec, examples)
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """float32 in [-1, 1] back to uint8."""
+    return np.round((images + 1) * 127.5).astype(np.uint8)
+
+
+def index_of(originals: np.ndarray, image: np.ndarray) -> int:
+    """Which original `image` (uint8 (H, W, C)) is; -(1 + i) for the mirror of original i."""
+    for i, original in enumerate(originals):
+        if np.array_equal(image, original):
+            return i
+        if np.array_equal(image, original[:, ::-1]):
+            return -(1 + i)
+    raise AssertionError("image is in the dataset neither as stored nor mirrored")
+
+
+def indices(originals: np.ndarray, batches) -> list[int]:
+    return [index_of(originals, im) for b in batches for im in to_uint8(b["image"])]
+
+
+def take(iterator, n: int) -> list[dict[str, np.ndarray]]:
+    return [next(iterator) for _ in range(n)]
+
+
+def test_round_trip_exact_images_and_one_hot_labels(labelled, originals):
+    batches = list(make_dataset(labelled, batch_size=5, shuffle=False, num_epochs=1))
+    assert len(batches) == 2
+    images = np.concatenate([b["image"] for b in batches])
+    labels = np.concatenate([b["label"] for b in batches])
+    assert images.dtype == np.float32 and images.shape == (NUM, RES, RES, 3)
+    assert images.min() >= -1 and images.max() <= 1
+    np.testing.assert_array_equal(to_uint8(images), originals)
+    np.testing.assert_array_equal(labels, np.eye(4, dtype=np.float32)[np.arange(NUM) % 4])
+
+
+def test_shuffled_epoch_holds_each_image_once_and_xflip_once_each_way(labelled, originals):
+    plain = indices(originals, make_dataset(labelled, batch_size=2, seed=1, num_epochs=1))
+    assert sorted(plain) == list(range(NUM)) and plain != sorted(plain)
+    flipped = make_dataset(labelled, batch_size=4, seed=1, xflip=True, num_epochs=1)
+    seen = indices(originals, flipped)
+    assert sorted(seen) == sorted([*range(NUM), *(-(1 + i) for i in range(NUM))])
+    for batch in flipped:  # a mirrored image keeps its label
+        for image, label in zip(to_uint8(batch["image"]), batch["label"], strict=True):
+            i = index_of(originals, image)
+            assert label.argmax() == (i if i >= 0 else -1 - i) % 4
+
+
+def test_seeded_order_is_reproducible_and_changes_per_epoch(labelled, originals):
+    def order(seed: int) -> list[int]:
+        return indices(originals, take(make_iterator(labelled, batch_size=NUM, seed=seed), 3))
+
+    first = order(7)
+    assert first == order(7)
+    assert first != order(8)
+    epochs = [first[i * NUM : (i + 1) * NUM] for i in range(3)]
+    assert all(sorted(e) == list(range(NUM)) for e in epochs)
+    assert epochs[0] != epochs[1] != epochs[2]
+
+
+def test_process_slices_are_disjoint_and_cover_the_dataset(labelled, originals):
+    slices = [
+        indices(
+            originals,
+            make_dataset(labelled, batch_size=1, seed=3, num_epochs=1, process_index=p, process_count=3),
+        )  # fmt: skip
+        for p in range(3)
+    ]
+    assert [len(s) for s in slices] == [4, 3, 3]
+    assert sorted(sum(slices, [])) == list(range(NUM))
+
+
+def test_state_save_restore_gives_the_same_next_batches(labelled):
+    kwargs = dict(batch_size=3, seed=5, xflip=True)
+    reference = make_iterator(labelled, **kwargs)
+    take(reference, 4)
+    state = reference.get_state()
+    expected = take(reference, 6)  # crosses an epoch boundary (20 images per epoch with x-flip)
+    resumed = make_iterator(labelled, **kwargs)
+    resumed.set_state(state)
+    for want, got in zip(expected, take(resumed, 6), strict=True):
+        np.testing.assert_array_equal(want["image"], got["image"])
+        np.testing.assert_array_equal(want["label"], got["label"])
+
+
+def test_orbax_checkpoint_of_iterator_state(labelled, tmp_path):
+    kwargs = dict(batch_size=4, seed=9)
+    iterator = make_iterator(labelled, **kwargs)
+    take(iterator, 5)
+    with ocp.CheckpointManager(tmp_path / "ckpt") as manager:
+        manager.save(5, args=ocp.args.Composite(data=grain.checkpoint.CheckpointSave(iterator)))
+        manager.wait_until_finished()
+    expected = take(iterator, 3)
+    fresh = make_iterator(labelled, **kwargs)
+    with ocp.CheckpointManager(tmp_path / "ckpt") as manager:
+        manager.restore(5, args=ocp.args.Composite(data=grain.checkpoint.CheckpointRestore(fresh)))
+    for want, got in zip(expected, take(fresh, 3), strict=True):
+        np.testing.assert_array_equal(want["image"], got["image"])
+
+
+def test_unlabelled_and_vector_labels(tmp_path, originals):
+    plain = write_dataset(
+        tmp_path / "plain",
+        DatasetSpec(resolution=RES, channels=3),
+        [{"image": encode_png(im)} for im in originals[:4]],
+    )
+    batch = next(make_iterator(plain, batch_size=4))
+    assert batch["label"].shape == (4, 0) and batch["label"].dtype == np.float32
+    vectors = np.arange(12, dtype=np.float32).reshape(4, 3) / 7
+    vec = write_dataset(
+        tmp_path / "vec",
+        DatasetSpec(resolution=RES, channels=3, label_kind="vector", c_dim=3),
+        [{"image": encode_png(im), "label": v} for im, v in zip(originals[:4], vectors, strict=True)],
+    )
+    assert read_dataset_info(vec)["c_dim"] == 3
+    batch = next(make_iterator(vec, batch_size=4, shuffle=False))
+    np.testing.assert_array_equal(batch["label"], vectors)
+
+
+def test_grayscale_images_keep_a_channel_axis(tmp_path):
+    gray = random_pixels(0, (2, RES, RES, 1))
+    path = write_dataset(
+        tmp_path / "gray", DatasetSpec(resolution=RES, channels=1), [{"image": encode_png(g)} for g in gray]
+    )
+    batch = next(make_iterator(path, batch_size=2, shuffle=False))
+    assert batch["image"].shape == (2, RES, RES, 1)
+    np.testing.assert_array_equal(to_uint8(batch["image"]), gray)
