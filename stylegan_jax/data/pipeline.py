@@ -1,12 +1,13 @@
 """The training input pipeline: a dataset directory -> batches of images in [-1, 1] and one-hot labels.
 
     tfds data source (PNG bytes) -> grain.MapDataset: per-process slice -> decode -> [x-flip doubling]
-    -> seeded shuffle (a new order every epoch) -> repeat -> batch -> uint8 to float32
-    -> grain.IterDataset with read threads and optional worker processes
+    -> seeded shuffle (a new order every epoch) -> repeat -> batch            (`make_dataset`: uint8)
+    -> grain.IterDataset: read threads, optional worker processes -> float32  (`make_iterator`)
 
-Every batch is a dict {"image": float32 (N, H, W, C) in [-1, 1], "label": float32 (N, c_dim)}: one-hot for
-class labels, the stored vector for vector labels, shape (N, 0) for an unlabelled dataset. N is the batch
-size of this process.
+The iterator's batches are dicts {"image": float32 (N, H, W, C) in [-1, 1], "label": float32 (N, c_dim)}:
+one-hot for class labels, the stored vector for vector labels, shape (N, 0) for an unlabelled dataset. N is
+the batch size of this process. The conversion to float32 happens last, in this process, so worker processes
+pass uint8 batches (4x fewer bytes; measured 250 -> 400 images/s with 2 workers at 256x256).
 
 The order depends only on the seed, the process slice and the batch size (not on the worker count), and the
 iterator is checkpointable: `it.get_state()` returns a JSON-able dict and `it.set_state(state)` resumes at
@@ -75,7 +76,7 @@ def make_dataset(
     process_index: int = 0,
     process_count: int = 1,
 ) -> grain.MapDataset:
-    """The batches of this process as a random-access `grain.MapDataset`.
+    """The uint8 batches of this process as a random-access `grain.MapDataset`.
 
     Args:
       path: a dataset directory (see `resolve_dataset`).
@@ -89,7 +90,7 @@ def make_dataset(
         process_count, ... of the dataset: disjoint slices that together cover it.
 
     Returns:
-      A MapDataset whose elements are batches {"image": float32 (N, H, W, C), "label": float32 (N, c_dim)}.
+      A MapDataset whose elements are batches {"image": uint8 (N, H, W, C), "label": float32 (N, c_dim)}.
     """
     info = read_dataset_info(path)
     examples = (
@@ -101,7 +102,7 @@ def make_dataset(
         examples = grain.MapDataset.concatenate([examples, examples.map(mirror)])
     if shuffle:
         examples = examples.shuffle(seed)
-    return examples.repeat(num_epochs).batch(batch_size, drop_remainder=drop_remainder).map(to_float)
+    return examples.repeat(num_epochs).batch(batch_size, drop_remainder=drop_remainder)
 
 
 def make_iterator(
@@ -119,7 +120,7 @@ def make_iterator(
     read_threads: int = 2,
     prefetch_batches: int = 4,
 ) -> grain.DatasetIterator:
-    """A checkpointable iterator over the batches of `make_dataset` (same arguments), prefetching.
+    """A checkpointable, prefetching iterator over the batches of `make_dataset` (same arguments) in float32.
 
     Args:
       worker_count: processes decoding batches (0: decode in threads of this process). The batches do not
@@ -128,8 +129,9 @@ def make_iterator(
       prefetch_batches: batches decoded ahead in each process.
 
     Returns:
-      A `grain.DatasetIterator` of batches, with `get_state()` / `set_state(state)`; close it with
-      `it.close()` when it has worker processes.
+      A `grain.DatasetIterator` of batches {"image": float32 (N, H, W, C) in [-1, 1], "label": float32
+      (N, c_dim)}, with `get_state()` / `set_state(state)` (a state fits iterators of the same arguments);
+      close it with `it.close()` when it has worker processes.
     """
     dataset = make_dataset(
         path,
@@ -150,4 +152,4 @@ def make_iterator(
         if not flags.FLAGS.is_parsed():
             flags.FLAGS.mark_as_parsed()
         batches = batches.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
-    return iter(batches)
+    return iter(batches.map(to_float))

@@ -31,8 +31,8 @@ def labelled(tmp_path_factory, originals) -> Path:
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
-    """float32 in [-1, 1] back to uint8."""
-    return np.round((images + 1) * 127.5).astype(np.uint8)
+    """float32 in [-1, 1] (an iterator's batches) back to uint8; uint8 (make_dataset's batches) as it is."""
+    return images if images.dtype == np.uint8 else np.round((images + 1) * 127.5).astype(np.uint8)
 
 
 def index_of(originals: np.ndarray, image: np.ndarray) -> int:
@@ -54,14 +54,17 @@ def take(iterator, n: int) -> list[dict[str, np.ndarray]]:
 
 
 def test_round_trip_exact_images_and_one_hot_labels(labelled, originals):
-    batches = list(make_dataset(labelled, batch_size=5, shuffle=False, num_epochs=1))
+    batches = list(make_iterator(labelled, batch_size=5, shuffle=False, num_epochs=1))
     assert len(batches) == 2
     images = np.concatenate([b["image"] for b in batches])
     labels = np.concatenate([b["label"] for b in batches])
     assert images.dtype == np.float32 and images.shape == (NUM, RES, RES, 3)
-    assert images.min() >= -1 and images.max() <= 1
+    np.testing.assert_allclose(images, originals / 127.5 - 1, atol=1e-6)  # 0 -> -1, 255 -> 1
     np.testing.assert_array_equal(to_uint8(images), originals)
     np.testing.assert_array_equal(labels, np.eye(4, dtype=np.float32)[np.arange(NUM) % 4])
+    stored = np.concatenate([b["image"] for b in make_dataset(labelled, batch_size=5, shuffle=False)[:2]])
+    assert stored.dtype == np.uint8
+    np.testing.assert_array_equal(stored, originals)
 
 
 def test_shuffled_epoch_holds_each_image_once_and_xflip_once_each_way(labelled, originals):
