@@ -1,0 +1,170 @@
+"""StyleGAN2 generator and discriminator (Karras et al. 2020) as Flax modules, with the argument names,
+defaults, parameter names and shapes of NVIDIA's stylegan2-ada-pytorch ``training/networks.py``.
+
+Variables: ``params`` (trainable) and ``buffers`` (``mapping/w_avg`` and each synthesis layer's
+``noise_const``). Layers that NVIDIA runs in float16 (the ``num_fp16_res`` highest resolutions, with
+``conv_clamp``) compute in bfloat16 here; parameters stay float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import numpy as np
+
+from stylegan_jax.nn.discriminator import DiscriminatorBlock, DiscriminatorEpilogue
+from stylegan_jax.nn.mapping import MappingNetwork
+from stylegan_jax.nn.synthesis import SynthesisBlock
+
+
+def check_resolution(img_resolution: int) -> None:
+    """A clear error unless the resolution is a power of two >= 4."""
+    if img_resolution < 4 or img_resolution & (img_resolution - 1):
+        raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
+
+
+def channels_per_resolution(resolutions, channel_base: int, channel_max: int) -> dict[int, int]:
+    """NVIDIA's channel rule: min(channel_base // res, channel_max)."""
+    return {res: min(channel_base // res, channel_max) for res in resolutions}
+
+
+def fp16_resolution(img_resolution: int, num_fp16_res: int) -> int:
+    """The lowest resolution that runs in reduced precision (NVIDIA: never below 8)."""
+    return max(2 ** (int(np.log2(img_resolution)) + 1 - num_fp16_res), 8)
+
+
+def synthesis_num_ws(img_resolution: int, architecture: str = "skip") -> int:
+    """Number of ws the synthesis network consumes: one per conv, plus the last block's ToRGB."""
+    check_resolution(img_resolution)
+    return 2 * (int(np.log2(img_resolution)) - 2) + 1 + 1
+
+
+class SynthesisNetwork(nn.Module):
+    """ws [N, num_ws, w_dim] -> images [N, img_resolution, img_resolution, img_channels] float32."""
+
+    w_dim: int
+    img_resolution: int
+    img_channels: int
+    channel_base: int = 32768
+    channel_max: int = 512
+    num_fp16_res: int = 0
+    architecture: str = "skip"
+    conv_clamp: float | None = None
+    use_noise: bool = True
+    fused_modconv: bool | None = None
+
+    @property
+    def block_resolutions(self) -> list[int]:
+        return [2**i for i in range(2, int(np.log2(self.img_resolution)) + 1)]
+
+    @property
+    def num_ws(self) -> int:
+        return synthesis_num_ws(self.img_resolution, self.architecture)
+
+    @nn.compact
+    def __call__(self, ws: jax.Array, noise_mode: str = "random", force_fp32: bool = False) -> jax.Array:
+        check_resolution(self.img_resolution)
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {ws.shape}")
+        ws = ws.astype(np.float32)
+        channels = channels_per_resolution(self.block_resolutions, self.channel_base, self.channel_max)
+        fp16_res = fp16_resolution(self.img_resolution, self.num_fp16_res)
+        x = img = None
+        w_idx = 0
+        for res in self.block_resolutions:
+            block = SynthesisBlock(
+                in_channels=channels[res // 2] if res > 4 else 0, out_channels=channels[res], resolution=res,
+                img_channels=self.img_channels, is_last=(res == self.img_resolution),
+                architecture=self.architecture, conv_clamp=self.conv_clamp, use_fp16=(res >= fp16_res),
+                use_noise=self.use_noise, fused=self.fused_modconv, name=f"b{res}",
+            )
+            width = block.num_conv + block.num_torgb
+            x, img = block(x, img, ws[:, w_idx : w_idx + width], noise_mode, force_fp32)
+            w_idx += block.num_conv
+        return img
+
+
+class Generator(nn.Module):
+    """z [N, z_dim], c [N, c_dim] -> images [N, img_resolution, img_resolution, img_channels] in [-1, 1]-ish.
+
+    ``G.apply(variables, z, c, truncation_psi, truncation_cutoff, noise_mode, rngs={'noise': key})``;
+    ``method=Generator.map`` gives ws, ``method=Generator.synthesize`` turns ws into images.
+    """
+
+    z_dim: int
+    c_dim: int
+    w_dim: int
+    img_resolution: int
+    img_channels: int
+    mapping_kwargs: Mapping[str, Any] = None
+    synthesis_kwargs: Mapping[str, Any] = None
+
+    def setup(self) -> None:
+        self.synthesis = SynthesisNetwork(w_dim=self.w_dim, img_resolution=self.img_resolution,
+                                          img_channels=self.img_channels, **(self.synthesis_kwargs or {}))
+        self.mapping = MappingNetwork(z_dim=self.z_dim, c_dim=self.c_dim, w_dim=self.w_dim,
+                                      num_ws=self.num_ws, **(self.mapping_kwargs or {}))
+
+    @property
+    def num_ws(self) -> int:
+        return synthesis_num_ws(self.img_resolution, (self.synthesis_kwargs or {}).get("architecture", "skip"))
+
+    def map(self, z, c, truncation_psi=1.0, truncation_cutoff=None, update_emas: bool = False) -> jax.Array:
+        """z, c -> ws [N, num_ws, w_dim]."""
+        return self.mapping(z, c, truncation_psi, truncation_cutoff, update_emas)
+
+    def synthesize(self, ws, noise_mode: str = "random", force_fp32: bool = False) -> jax.Array:
+        """ws [N, num_ws, w_dim] -> images."""
+        return self.synthesis(ws, noise_mode, force_fp32)
+
+    def __call__(self, z, c, truncation_psi=1.0, truncation_cutoff=None, noise_mode: str = "random",
+                 update_emas: bool = False, force_fp32: bool = False) -> jax.Array:
+        ws = self.map(z, c, truncation_psi, truncation_cutoff, update_emas)
+        return self.synthesize(ws, noise_mode, force_fp32)
+
+
+class Discriminator(nn.Module):
+    """images [N, img_resolution, img_resolution, img_channels], c [N, c_dim] -> logits [N, 1] float32."""
+
+    c_dim: int
+    img_resolution: int
+    img_channels: int
+    architecture: str = "resnet"
+    channel_base: int = 32768
+    channel_max: int = 512
+    num_fp16_res: int = 0
+    conv_clamp: float | None = None
+    cmap_dim: int | None = None
+    block_kwargs: Mapping[str, Any] = None
+    mapping_kwargs: Mapping[str, Any] = None
+    epilogue_kwargs: Mapping[str, Any] = None
+
+    @nn.compact
+    def __call__(self, img: jax.Array, c: jax.Array | None, force_fp32: bool = False) -> jax.Array:
+        check_resolution(self.img_resolution)
+        expected = (self.img_resolution, self.img_resolution, self.img_channels)
+        if img.ndim != 4 or img.shape[1:] != expected:
+            raise ValueError(f"D expects images [N, {', '.join(map(str, expected))}], got {img.shape}")
+        block_resolutions = [2**i for i in range(int(np.log2(self.img_resolution)), 2, -1)]
+        channels = channels_per_resolution(block_resolutions + [4], self.channel_base, self.channel_max)
+        fp16_res = fp16_resolution(self.img_resolution, self.num_fp16_res)
+        cmap_dim = (channels[4] if self.cmap_dim is None else self.cmap_dim) if self.c_dim else 0
+        common = dict(img_channels=self.img_channels, architecture=self.architecture, conv_clamp=self.conv_clamp)
+        x = None
+        for res in block_resolutions:
+            block = DiscriminatorBlock(
+                in_channels=channels[res] if res < self.img_resolution else 0, tmp_channels=channels[res],
+                out_channels=channels[res // 2], resolution=res, use_fp16=(res >= fp16_res), name=f"b{res}",
+                **(self.block_kwargs or {}), **common,
+            )
+            x, img = block(x, img, force_fp32)
+        cmap = None
+        if self.c_dim > 0:
+            cmap = MappingNetwork(z_dim=0, c_dim=self.c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None,
+                                  name="mapping", **(self.mapping_kwargs or {}))(None, c)
+        epilogue = DiscriminatorEpilogue(channels[4], cmap_dim=cmap_dim, resolution=4, name="b4",
+                                         **(self.epilogue_kwargs or {}), **common)
+        return epilogue(x, img, cmap)

@@ -1,0 +1,84 @@
+"""Equalised-learning-rate layers (Karras et al.): weights stored N(0, 1) / lr_multiplier, scaled at run time.
+
+Parameter names and shapes are NVIDIA's (``weight`` [out, in] or [out, in, kh, kw], ``bias`` [out]), so
+importing official weights is a rename.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from stylegan_jax.ops import activation_gain, bias_act, conv2d_resample, setup_filter
+
+DEFAULT_FILTER = (1, 3, 3, 1)
+
+
+def normal_init(scale: float = 1.0):
+    """Initialiser drawing N(0, 1) * scale (float32)."""
+
+    def init(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
+        return jax.random.normal(key, shape, dtype) * scale
+
+    return init
+
+
+def clamp_times(conv_clamp: float | None, gain: float) -> float | None:
+    """NVIDIA's clamp of a layer called with ``gain``: conv_clamp * gain, or None."""
+    return None if conv_clamp is None else conv_clamp * gain
+
+
+class FullyConnected(nn.Module):
+    """Dense layer with equalised learning rate: y = act(x @ (W * lr / sqrt(in)).T + b * lr).
+
+    Input [N, in_features] -> output [N, out_features]; ``weight`` is [out_features, in_features].
+    """
+
+    out_features: int
+    bias: bool = True
+    activation: str = "linear"
+    lr_multiplier: float = 1.0
+    bias_init: float = 0.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        in_features = x.shape[-1]
+        weight = self.param("weight", normal_init(1 / self.lr_multiplier), (self.out_features, in_features))
+        w = weight.astype(x.dtype) * (self.lr_multiplier / np.sqrt(in_features))
+        b = None
+        if self.bias:
+            b = self.param("bias", nn.initializers.constant(self.bias_init), (self.out_features,))
+            b = b.astype(x.dtype) * self.lr_multiplier
+        return bias_act(x @ w.T, b, act=self.activation)
+
+
+class Conv2d(nn.Module):
+    """Convolution with equalised learning rate and optional FIR up/downsampling (NVIDIA's Conv2dLayer).
+
+    Input [N, H, W, in] -> [N, H * up / down, W * up / down, out_channels]; ``weight`` is
+    [out_channels, in, k, k]. Computes in the input's dtype; ``conv_clamp`` clamps the output.
+    """
+
+    out_channels: int
+    kernel_size: int
+    bias: bool = True
+    activation: str = "linear"
+    up: int = 1
+    down: int = 1
+    resample_filter: Sequence[int] = DEFAULT_FILTER
+    conv_clamp: float | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, gain: float = 1.0) -> jax.Array:
+        in_channels, k = x.shape[-1], self.kernel_size
+        weight = self.param("weight", normal_init(), (self.out_channels, in_channels, k, k))
+        b = self.param("bias", nn.initializers.zeros, (self.out_channels,)) if self.bias else None
+        w = weight * (1 / np.sqrt(in_channels * k * k))
+        x = conv2d_resample(x, w.astype(x.dtype), f=setup_filter(self.resample_filter), up=self.up,
+                            down=self.down, padding=k // 2, flip_weight=(self.up == 1))
+        return bias_act(x, b, act=self.activation, gain=activation_gain(self.activation) * gain,
+                        clamp=clamp_times(self.conv_clamp, gain))

@@ -1,0 +1,146 @@
+"""2-D convolution with optional FIR up/downsampling: NVIDIA's ``conv2d_resample`` on NHWC images.
+
+Semantics (NVIDIA's): with the padding adjusted for the filter,
+
+    up:   y = conv(upfirdn2d(x, f, up=up, padding=p, gain=up**2), w)
+    down: y = upfirdn2d(conv(pad(x, p), w), f, down=down)
+
+The fast forms here never multiply inserted zeros and never compute discarded outputs, and they use only
+stride-1 VALID convolutions, slices, pads and reshapes, whose gradients XLA computes well (no
+``lhs_dilation`` / ``conv_transpose``, whose gradients are pathologically slow in XLA):
+
+- up, k x k: the convolution and the FIR commute, so the zero-upsampled convolution (a transposed
+  convolution) is computed first, as ``up**2`` small convolutions with the sub-kernels ``w[::up, ::up]``
+  shifted per phase (exactly the k*k multiply-adds per input pixel of a transposed convolution), the phases
+  interleaved (depth-to-space), then the FIR filter at full resolution as shifts-and-adds.
+- down, k x k: FIR at full resolution, then the strided convolution as a sum over the ``down**2`` input
+  phases (space-to-depth) of stride-1 convolutions with the sub-kernels ``w[p::down, q::down]``.
+- 1 x 1 kernels: the convolution at the low resolution, the FIR on the other side (as NVIDIA does).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from stylegan_jax.ops import polyphase
+from stylegan_jax.ops.upfirdn2d import IntPair, filter_size, parse_padding, upfirdn2d
+
+_DIMS = ("NHWC", "OIHW", "NHWC")
+
+
+def conv2d(x: jax.Array, w: jax.Array, groups: int = 1, padding: tuple[int, int] = (0, 0)) -> jax.Array:
+    """Stride-1 correlation of NHWC ``x`` with OIHW ``w`` (torch's conv2d), symmetric ``padding`` (py, px)."""
+    py, px = padding
+    return jax.lax.conv_general_dilated(
+        x, w.astype(x.dtype), window_strides=(1, 1), padding=((py, py), (px, px)),
+        dimension_numbers=_DIMS, feature_group_count=groups,
+    )
+
+
+def _conv_up(x: jax.Array, w: jax.Array, up: int, pads: tuple[int, int, int, int], groups: int) -> jax.Array:
+    """Correlate the ``up``-fold zero-upsampled, padded ``x`` with ``w``, computed per output phase.
+
+    ``pads`` = (px0, px1, py0, py1) with respect to the upsampled image.
+    """
+    _, _, kh, kw = w.shape
+    px0, px1, py0, py1 = pads
+    plan_y = polyphase.plan_up(x.shape[1], up, py0, py1, kh)
+    plan_x = polyphase.plan_up(x.shape[2], up, px0, px1, kw)
+    xw = polyphase.window(polyphase.window(x, 1, plan_y.lo, plan_y.hi), 2, plan_x.lo, plan_x.hi)
+    out_channels = w.shape[0]
+    rows = []
+    for ph_y in plan_y.phases:
+        cols = []
+        for ph_x in plan_x.phases:
+            if ph_y.count == 0 or ph_x.count == 0:
+                cols.append(jnp.zeros((x.shape[0], plan_y.phase_len, plan_x.phase_len, out_channels), x.dtype))
+                continue
+            sub = w[:, :, ph_y.first :: up, ph_x.first :: up][:, :, : ph_y.count, : ph_x.count]
+            xs = xw[:, ph_y.start : ph_y.start + plan_y.phase_len + ph_y.count - 1,
+                    ph_x.start : ph_x.start + plan_x.phase_len + ph_x.count - 1]
+            cols.append(conv2d(xs, sub, groups))
+        rows.append(polyphase.interleave_phases(cols, 2, plan_x.out_len))
+    return polyphase.interleave_phases(rows, 1, plan_y.out_len)
+
+
+def _conv_down(x: jax.Array, w: jax.Array, down: int, groups: int) -> jax.Array:
+    """Correlate ``x`` with ``w`` (no padding) keeping every ``down``-th output, as a sum over input phases."""
+    _, _, kh, kw = w.shape
+    plan_y = polyphase.plan_down(x.shape[1], down, 0, 0, kh)
+    plan_x = polyphase.plan_down(x.shape[2], down, 0, 0, kw)
+    xw = polyphase.window(polyphase.window(x, 1, plan_y.lo, plan_y.hi), 2, plan_x.lo, plan_x.hi)
+    xs = polyphase.split_phases(polyphase.split_phases(xw, 2, down), 1, down)  # [N, qh, down, qw, down, C]
+    out = None
+    for ph_y, ph_x in itertools.product(plan_y.phases, plan_x.phases):
+        if ph_y.count == 0 or ph_x.count == 0:
+            continue
+        sub = w[:, :, ph_y.first :: down, ph_x.first :: down]
+        xp = xs[:, : plan_y.out_len + ph_y.count - 1, ph_y.first, : plan_x.out_len + ph_x.count - 1, ph_x.first]
+        term = conv2d(xp, sub, groups)
+        out = term if out is None else out + term
+    return out
+
+
+def conv2d_resample(
+    x: jax.Array,
+    w: jax.Array,
+    f: np.ndarray | None = None,
+    up: int = 1,
+    down: int = 1,
+    padding: IntPair = 0,
+    groups: int = 1,
+    flip_weight: bool = True,
+    flip_filter: bool = False,
+) -> jax.Array:
+    """2-D convolution with optional up/downsampling; padding applied once, at the start.
+
+    Args:
+        x: [N, H, W, in_channels] images.
+        w: [out_channels, in_channels // groups, kh, kw] weights (NVIDIA's / torch's layout).
+        f: FIR filter from ``setup_filter`` (concrete), used when resampling; None = identity.
+        up, down: integer factors (not both > 1).
+        padding: with respect to the upsampled image: int, [px, py] or [px0, px1, py0, py1].
+        groups: feature groups.
+        flip_weight: True = correlation (torch's conv2d), False = convolution.
+        flip_filter: False = convolution, True = correlation, for ``f``.
+    Returns:
+        [N, H', W', out_channels] in ``x``'s dtype.
+    """
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"conv2d_resample expects NHWC x and OIHW w, got {x.shape} and {w.shape}")
+    if not (isinstance(up, int) and isinstance(down, int) and up >= 1 and down >= 1):
+        raise ValueError(f"up and down must be integers >= 1, got {up}, {down}")
+    if up > 1 and down > 1:
+        raise ValueError("conv2d_resample does not combine up and down in one call")
+    _, _, kh, kw = w.shape
+    fw, fh = filter_size(f)
+    px0, px1, py0, py1 = parse_padding(padding)
+    if up > 1:
+        px0, px1, py0, py1 = (px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2,
+                              py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2)
+    if down > 1:
+        px0, px1, py0, py1 = (px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2,
+                              py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2)
+    wc = w if flip_weight else jnp.flip(w, axis=(2, 3))  # correlation kernel
+
+    if kh == 1 and kw == 1 and down > 1:
+        x = upfirdn2d(x, f, down=down, padding=(px0, px1, py0, py1), flip_filter=flip_filter)
+        return conv2d(x, wc, groups)
+    if kh == 1 and kw == 1 and up > 1:
+        x = conv2d(x, wc, groups)
+        return upfirdn2d(x, f, up=up, padding=(px0, px1, py0, py1), gain=up**2, flip_filter=flip_filter)
+    if down > 1:
+        x = upfirdn2d(x, f, padding=(px0, px1, py0, py1), flip_filter=flip_filter)
+        return _conv_down(x, wc, down, groups)
+    if up > 1:
+        # conv then FIR: pad for the FIR's taps so that its VALID pass yields the reference's size.
+        x = _conv_up(x, wc, up, (px0, px1, py0, py1), groups)
+        return upfirdn2d(x, f, gain=up**2, flip_filter=flip_filter)
+    if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
+        return conv2d(x, wc, groups, (py0, px0))
+    x = upfirdn2d(x, None, padding=(px0, px1, py0, py1))
+    return conv2d(x, wc, groups)

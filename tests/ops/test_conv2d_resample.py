@@ -1,0 +1,38 @@
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from stylegan_jax.ops import conv2d_resample, setup_filter
+from tests.ops.reference import conv2d_resample_ref
+
+F = setup_filter([1, 3, 3, 1])
+
+
+@pytest.mark.parametrize(
+    "k,up,down,padding",
+    [(3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 2, 1), (1, 2, 1, 0), (1, 1, 2, 0), (4, 2, 1, 1), (3, 1, 1, -1)],
+)
+@pytest.mark.parametrize("groups,flip_weight", [(1, True), (2, False)])
+def test_conv2d_resample_matches_reference(k, up, down, padding, groups, flip_weight):
+    rng = np.random.default_rng(k + 10 * up + 100 * down)
+    x, w = rng.standard_normal((2, 8, 8, 4)), rng.standard_normal((6, 4 // groups, k, k))
+    y = conv2d_resample(jnp.asarray(x, jnp.float32), jnp.asarray(w, jnp.float32), F, up, down, padding,
+                        groups, flip_weight)
+    r = conv2d_resample_ref(x, w, F, up, down, padding, flip_weight, groups)
+    assert y.shape == r.shape
+    np.testing.assert_allclose(np.asarray(y), r, rtol=1e-4, atol=1e-4 * np.abs(r).max())
+
+
+def test_up_conv_uses_no_transposed_or_dilated_convolution():
+    x, w = jnp.zeros((1, 4, 4, 2)), jnp.zeros((3, 2, 3, 3))
+
+    def loss(x, w):
+        return jnp.sum(conv2d_resample(x, w, F, up=2, padding=1) ** 2)
+
+    text = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(x, w).as_text()
+    convs = re.findall(r"stride = \[([^\]]*)\].*?lhs_dilate = \[([^\]]*)\]", text)
+    assert len(convs) >= 4  # forward phases and their gradients
+    assert all(stride == "1, 1" and dilation == "1, 1" for stride, dilation in convs)
