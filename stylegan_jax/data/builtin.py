@@ -42,9 +42,7 @@ def _digits(side: int) -> tuple[DatasetSpec, Iterator[dict[str, Any]]]:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    spec = DatasetSpec(
-        resolution=side, channels=1, label_kind="class", c_dim=10, source="scikit-learn load_digits()"
-    )
+    spec = DatasetSpec(resolution=side, channels=1, label_kind="class", c_dim=10, source="scikit-learn load_digits()")
     examples = (
         {"image": encode_png(_resize(image / 16.0, side)), "label": int(label)}
         for image, label in zip(digits.images, digits.target, strict=True)

@@ -104,10 +104,18 @@ def _label_spec(labels: dict[str, Any] | None, names: Iterable[str]) -> tuple[st
     """(label_kind, c_dim) of the labels of `names` (see `DatasetSpec`).
 
     Raises:
-      DatasetError: labels that are neither all integer classes nor all vectors of one length.
+      DatasetError: labels that are neither all integer classes nor all vectors of one length, or labels
+        that name none of the images.
     """
+    names = list(names)
     values = [labels[n] for n in names if labels is not None and labels.get(n) is not None]
     if not values:
+        given = [n for n, v in (labels or {}).items() if v is not None]
+        if given:
+            raise DatasetError(
+                f"dataset.json labels none of the images (it names e.g. {given[0]!r}, the images are named "
+                f"like {names[0]!r}: paths relative to the source root, with /)"
+            )
         return "none", 0
     if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         if min(values) < 0:
@@ -117,9 +125,7 @@ def _label_spec(labels: dict[str, Any] | None, names: Iterable[str]) -> tuple[st
         lengths = {len(v) for v in values}
         if len(lengths) == 1 and 0 not in lengths:
             return "vector", lengths.pop()
-    raise DatasetError(
-        "dataset.json labels must be all integer classes or all number lists of one length (or null)"
-    )
+    raise DatasetError("dataset.json labels must be all integer classes or all number lists of one length (or null)")
 
 
 def _default_resolution(transform: str, size: tuple[int, int]) -> tuple[int, int]:
@@ -128,9 +134,7 @@ def _default_resolution(transform: str, size: tuple[int, int]) -> tuple[int, int
         raise DatasetError("--transform center-crop-wide needs --resolution WxH")
     side = min(size) if transform == "center-crop" else size[0]
     if transform == "none" and size[0] != size[1]:
-        raise DatasetError(
-            f"the first image is {size[0]}x{size[1]}, not square: pass --resolution and --transform"
-        )
+        raise DatasetError(f"the first image is {size[0]}x{size[1]}, not square: pass --resolution and --transform")
     if side < 4 or side & (side - 1):
         raise DatasetError(f"the first image gives resolution {side}, not a power of two: pass --resolution")
     return side, side

@@ -29,9 +29,7 @@ def parse_resolution(text: str) -> tuple[int, int]:
     if len(parts) in (1, 2) and all(p.strip().isdigit() and int(p) > 0 for p in parts):
         w, h = (int(parts[0]), int(parts[-1]))
         return w, h
-    raise DatasetError(
-        f"bad --resolution {text!r}: expected N or WxH with positive integers, e.g. 256 or 512x384"
-    )
+    raise DatasetError(f"bad --resolution {text!r}: expected N or WxH with positive integers, e.g. 256 or 512x384")
 
 
 def output_side(transform: str, width: int, height: int) -> int:

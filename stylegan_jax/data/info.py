@@ -51,8 +51,6 @@ def check_dataset_info(
       DatasetError: one line naming every mismatch.
     """
     expected = {"resolution": resolution, "channels": channels, "c_dim": c_dim}
-    wrong = [
-        f"{k} {info[k]} (config wants {v})" for k, v in expected.items() if v is not None and info[k] != v
-    ]
+    wrong = [f"{k} {info[k]} (config wants {v})" for k, v in expected.items() if v is not None and info[k] != v]
     if wrong:
         raise DatasetError(f"dataset {info['path']} does not fit the config: " + ", ".join(wrong))

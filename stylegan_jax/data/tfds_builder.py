@@ -58,9 +58,7 @@ class DatasetSpec:
     def features(self) -> tfds.features.FeaturesDict:
         """TFDS features: a PNG image of (resolution, resolution, channels) uint8 and the label if any."""
         feats: dict[str, Any] = {
-            "image": tfds.features.Image(
-                shape=(self.resolution, self.resolution, self.channels), encoding_format="png"
-            )
+            "image": tfds.features.Image(shape=(self.resolution, self.resolution, self.channels), encoding_format="png")
         }
         if self.label_kind == "class":
             feats["label"] = tfds.features.ClassLabel(num_classes=self.c_dim)

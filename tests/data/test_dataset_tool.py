@@ -189,6 +189,7 @@ REFUSALS = {
     "resolution not square": ({"a.png": (8, 8, 3)}, ["--resolution", "16x8"]),
     "first image not square": ({"a.png": (6, 8, 3), "b.png": (8, 8, 3)}, []),
     "bad max-images": ({"a.png": (8, 8, 3)}, ["--max-images", "0"]),
+    "labels name no image": ({"a.png": (8, 8, 3), "labels": {"img/a.png": 1}}, []),
     "mixed label kinds": (
         {"a.png": (8, 8, 3), "b.png": (8, 8, 3), "labels": {"a.png": 1, "b.png": [0.5]}},
         [],
