@@ -89,7 +89,8 @@ class MinibatchStdLayer(nn.Module):
 
 
 class DiscriminatorEpilogue(nn.Module):
-    """The 4x4 end of D: x [N, 4, 4, C] (+ img for skip), cmap [N, cmap_dim] or None -> scores [N, 1]."""
+    """The 4x4 end of D: x [N, 4, 4, C] (+ img [N, 4, 4, img_channels] for skip, or instead of x at 4x4),
+    cmap [N, cmap_dim] or None -> scores [N, 1]."""
 
     in_channels: int
     cmap_dim: int
@@ -104,10 +105,13 @@ class DiscriminatorEpilogue(nn.Module):
     @nn.compact
     def __call__(self, x, img, cmap):
         check_architecture(self.architecture)
+        if self.architecture == "skip" or x is None:
+            # x is None only for a 4x4 D (no blocks before the epilogue): our extension, NVIDIA's D needs
+            # at least 8x8; the epilogue then reads the image through its own fromrgb.
+            y = Conv2d(self.in_channels, kernel_size=1, activation=self.activation,
+                       name="fromrgb")(img.astype(jnp.float32))
+            x = y if x is None else x.astype(jnp.float32) + y
         x = x.astype(jnp.float32)
-        if self.architecture == "skip":
-            x = x + Conv2d(self.in_channels, kernel_size=1, activation=self.activation,
-                           name="fromrgb")(img.astype(jnp.float32))
         if self.mbstd_num_channels > 0:
             x = MinibatchStdLayer(self.mbstd_group_size, self.mbstd_num_channels, name="mbstd")(x)
         x = Conv2d(self.in_channels, kernel_size=3, activation=self.activation, conv_clamp=self.conv_clamp,
