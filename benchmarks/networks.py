@@ -1,0 +1,150 @@
+"""Speed and memory of StyleGAN2's G and D: one JSON line per measurement.
+
+    python benchmarks/networks.py            # all cases
+    python benchmarks/networks.py --quick    # a subset, under a minute on 2 CPU cores
+
+Each line has ``name`` (matmul_peak, g_forward, gd_fwd_bwd), ``resolution``, ``channel_base``, ``batch``,
+``dtype``, ``backend``, ``compile_s``, ``img_per_s``, ``peak_mem_mb`` and ``pct_of_peak``: NVIDIA's FLOP
+count of the work per image (``benchmarks/flops.py``; the issue's fixed figures where it gives them) times
+img/s, over the fp32 matmul peak that the same run measures first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks.flops import discriminator_gflops, generator_gflops  # noqa: E402
+from stylegan_jax.models import Discriminator, Generator  # noqa: E402
+
+# NVIDIA's FLOP count per image for the cases the issues fix (GFLOP); others use benchmarks/flops.py.
+FIXED_GFLOPS = {("g_forward", 64, 16384): 15.3, ("g_forward", 256, 16384): 30.1}
+
+
+def peak_mem_mb() -> float:
+    """Peak device memory (GPU/TPU) or the process's peak resident memory (CPU), in MiB."""
+    stats = jax.devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+        return stats["peak_bytes_in_use"] / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_call(fn, args, min_time: float, min_iters: int = 2) -> tuple[float, float]:
+    """(seconds of the first call, which includes compilation, seconds per call after it)."""
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    first = time.perf_counter() - t0
+    iters, t0 = 0, time.perf_counter()
+    while iters < min_iters or time.perf_counter() - t0 < min_time:
+        jax.block_until_ready(fn(*args))
+        iters += 1
+    per_call = (time.perf_counter() - t0) / iters
+    return first - per_call, per_call
+
+
+def matmul_peak(n: int, dtype) -> float:
+    """GFLOP/s of one n x n matmul (a single dot: XLA's YNNPACK fusion runs chains of dots slowly)."""
+    a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n)) / np.sqrt(n), dtype)
+    _, t = time_call(jax.jit(jnp.matmul), (a, a), min_time=2.0)
+    return 2 * n**3 / t / 1e9
+
+
+def networks(res: int, channel_base: int, dtype: str, c_dim: int = 0):
+    """G and D of the benchmark configs: z/w 512, mapping 8, channel_max 512, G skip, D resnet; bfloat16
+    runs the 4 highest resolutions in reduced precision with clamp 256, as NVIDIA's fp16 configs."""
+    mixed = dict(num_fp16_res=4, conv_clamp=256) if dtype == "bfloat16" else {}
+    G = Generator(z_dim=512, c_dim=c_dim, w_dim=512, img_resolution=res, img_channels=3,
+                  mapping_kwargs=dict(num_layers=8), synthesis_kwargs=dict(channel_base=channel_base, **mixed))
+    D = Discriminator(c_dim=c_dim, img_resolution=res, img_channels=3, channel_base=channel_base, **mixed)
+    return G, D
+
+
+def bench_g_forward(res, channel_base, batch, dtype, min_time):
+    G, _ = networks(res, channel_base, dtype)
+    z, c = jnp.ones((batch, 512)), jnp.zeros((batch, 0))
+    g_vars = jax.jit(G.init)(jax.random.key(0), z, c)
+    fn = jax.jit(lambda v, z, key: G.apply(v, z, c, rngs={"noise": key}))
+    compile_s, t = time_call(fn, (g_vars, z, jax.random.key(1)), min_time)
+    gflops = FIXED_GFLOPS.get(("g_forward", res, channel_base), generator_gflops(res, channel_base=channel_base))
+    return compile_s, t, gflops
+
+
+def bench_gd_fwd_bwd(res, channel_base, batch, dtype, min_time):
+    """One G step (G, D forward; gradient into G) and one D step (G forward; D on fakes and reals;
+    gradient into D) with the non-saturating logistic losses, no regularisers."""
+    G, D = networks(res, channel_base, dtype)
+    z, c = jnp.ones((batch, 512)), jnp.zeros((batch, 0))
+    reals = jnp.zeros((batch, res, res, 3))
+    g_vars = jax.jit(G.init)(jax.random.key(0), z, c)
+    d_vars = jax.jit(D.init)(jax.random.key(0), reals, c)
+
+    def g_loss(g_params, d_params, key):
+        img = G.apply({**g_vars, "params": g_params}, z, c, rngs={"noise": key})
+        return jnp.mean(jax.nn.softplus(-D.apply({"params": d_params}, img, c)))
+
+    def d_loss(d_params, g_params, key):
+        img = jax.lax.stop_gradient(G.apply({**g_vars, "params": g_params}, z, c, rngs={"noise": key}))
+        fake = D.apply({"params": d_params}, img, c)
+        real = D.apply({"params": d_params}, reals, c)
+        return jnp.mean(jax.nn.softplus(fake)) + jnp.mean(jax.nn.softplus(-real))
+
+    @jax.jit
+    def step(g_params, d_params, key):
+        k1, k2 = jax.random.split(key)
+        g_grad = jax.grad(g_loss)(g_params, d_params, k1)
+        d_grad = jax.grad(d_loss)(d_params, g_params, k2)
+        return g_grad, d_grad
+
+    compile_s, t = time_call(step, (g_vars["params"], d_vars["params"], jax.random.key(1)), min_time)
+    f_g = generator_gflops(res, channel_base=channel_base)
+    f_d = discriminator_gflops(res, channel_base=channel_base)
+    return compile_s, t, 4 * f_g + 8 * f_d  # G step 3 F_G + 2 F_D; D step F_G + 6 F_D
+
+
+CASES = {
+    "g_forward": (bench_g_forward, [(64, 16384), (256, 16384)]),
+    "gd_fwd_bwd": (bench_gd_fwd_bwd, [(32, 4096), (64, 16384)]),
+}
+QUICK = {"g_forward": [(64, 16384)], "gd_fwd_bwd": [(32, 4096)]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a subset that runs in under a minute on 2 cores")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--only", default=None, help="comma-separated case names")
+    parser.add_argument("--min-time", type=float, default=None, help="seconds to time each case")
+    args = parser.parse_args()
+    min_time = args.min_time if args.min_time is not None else (1.0 if args.quick else 5.0)
+    backend = jax.default_backend()
+    peak = matmul_peak(1024 if args.quick else 2048, jnp.float32)
+    print(json.dumps(dict(name="matmul_peak", dtype="float32", backend=backend, gflop_per_s=round(peak, 1),
+                          devices=str(jax.devices()[0].device_kind))), flush=True)
+    only = set(args.only.split(",")) if args.only else None
+    for name, (fn, cases) in CASES.items():
+        if only and name not in only:
+            continue
+        for res, channel_base in QUICK[name] if args.quick else cases:
+            compile_s, t, gflops = fn(res, channel_base, args.batch, args.dtype, min_time)
+            img_per_s = args.batch / t
+            print(json.dumps(dict(
+                name=name, resolution=res, channel_base=channel_base, batch=args.batch, dtype=args.dtype,
+                backend=backend, compile_s=round(compile_s, 2), img_per_s=round(img_per_s, 3),
+                peak_mem_mb=round(peak_mem_mb(), 1), gflop_per_img=round(gflops, 2),
+                pct_of_peak=round(100 * gflops * img_per_s / peak, 1),
+            )), flush=True)
+
+
+if __name__ == "__main__":
+    main()
