@@ -59,12 +59,17 @@ def matmul_peak(n: int, dtype) -> float:
     return 2 * n**3 / t / 1e9
 
 
+FUSED = {"auto": None, "true": True, "false": False}
+FUSED_MODCONV = None  # set from --fused
+
+
 def networks(res: int, channel_base: int, dtype: str, c_dim: int = 0):
     """G and D of the benchmark configs: z/w 512, mapping 8, channel_max 512, G skip, D resnet; bfloat16
     runs the 4 highest resolutions in reduced precision with clamp 256, as NVIDIA's fp16 configs."""
     mixed = dict(num_fp16_res=4, conv_clamp=256) if dtype == "bfloat16" else {}
     G = Generator(z_dim=512, c_dim=c_dim, w_dim=512, img_resolution=res, img_channels=3,
-                  mapping_kwargs=dict(num_layers=8), synthesis_kwargs=dict(channel_base=channel_base, **mixed))
+                  mapping_kwargs=dict(num_layers=8),
+                  synthesis_kwargs=dict(channel_base=channel_base, fused_modconv=FUSED_MODCONV, **mixed))
     D = Discriminator(c_dim=c_dim, img_resolution=res, img_channels=3, channel_base=channel_base, **mixed)
     return G, D
 
@@ -125,22 +130,29 @@ def main() -> None:
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     parser.add_argument("--only", default=None, help="comma-separated case names")
     parser.add_argument("--min-time", type=float, default=None, help="seconds to time each case")
+    parser.add_argument("--fused", choices=list(FUSED), default="auto",
+                        help="modulated conv form: grouped conv (true), activation scaling (false), backend default")
+    parser.add_argument("--cases", default=None, help="override resolutions as RES:CHANNEL_BASE,...")
     args = parser.parse_args()
+    global FUSED_MODCONV
+    FUSED_MODCONV = FUSED[args.fused]
     min_time = args.min_time if args.min_time is not None else (1.0 if args.quick else 5.0)
     backend = jax.default_backend()
-    peak = matmul_peak(1024 if args.quick else 2048, jnp.float32)
+    peak = matmul_peak(8192 if backend != "cpu" else (1024 if args.quick else 2048), jnp.float32)
     print(json.dumps(dict(name="matmul_peak", dtype="float32", backend=backend, gflop_per_s=round(peak, 1),
                           devices=str(jax.devices()[0].device_kind))), flush=True)
     only = set(args.only.split(",")) if args.only else None
     for name, (fn, cases) in CASES.items():
         if only and name not in only:
             continue
-        for res, channel_base in QUICK[name] if args.quick else cases:
+        if args.cases:
+            cases = [tuple(int(v) for v in case.split(":")) for case in args.cases.split(",")]
+        for res, channel_base in QUICK[name] if args.quick and not args.cases else cases:
             compile_s, t, gflops = fn(res, channel_base, args.batch, args.dtype, min_time)
             img_per_s = args.batch / t
             print(json.dumps(dict(
                 name=name, resolution=res, channel_base=channel_base, batch=args.batch, dtype=args.dtype,
-                backend=backend, compile_s=round(compile_s, 2), img_per_s=round(img_per_s, 3),
+                fused=args.fused, backend=backend, compile_s=round(compile_s, 2), img_per_s=round(img_per_s, 3),
                 peak_mem_mb=round(peak_mem_mb(), 1), gflop_per_img=round(gflops, 2),
                 pct_of_peak=round(100 * gflops * img_per_s / peak, 1),
             )), flush=True)
