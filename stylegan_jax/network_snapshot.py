@@ -1,0 +1,136 @@
+"""Network snapshots: our G/G_ema/D variables as an Orbax checkpoint, kwargs as JSON beside them.
+
+A snapshot directory holds ``network.json`` (``G_kwargs``, ``D_kwargs``, ``metadata``, which trees exist)
+and ``variables/`` (an Orbax PyTree checkpoint of ``{"G": ..., "G_ema": ..., "D": ...}``, each a variable
+tree ``{"params": ..., "buffers": ...}``). It is written under a temporary name beside ``directory`` and
+renamed into place, so a reader never sees half a snapshot.
+
+`load_network` reads such a directory or an NVIDIA network pickle (what ``--network`` accepts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from stylegan_jax.legacy import NetworkPickleError, load_network_pkl
+from stylegan_jax.models.stylegan2 import Discriminator, Generator
+
+INDEX = "network.json"
+VARIABLES = "variables"
+FORMAT = "stylegan_jax.network/1"
+TREES = ("G", "G_ema", "D")
+
+
+class NetworkLoadError(ValueError):
+    """``--network`` names nothing loadable; the message is one line naming the path."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """A loaded network: constructor kwargs and variable trees (NumPy arrays; ``None`` where absent)."""
+
+    G_kwargs: dict
+    G_ema: dict
+    G: dict | None = None
+    D_kwargs: dict | None = None
+    D: dict | None = None
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def generator(self) -> Generator:
+        """The Flax Generator module, ``generator.apply(network.G_ema, z, c, ...)``."""
+        return Generator(**self.G_kwargs)
+
+    @property
+    def discriminator(self) -> Discriminator:
+        if self.D_kwargs is None:
+            raise NetworkLoadError("this network has no discriminator")
+        return Discriminator(**self.D_kwargs)
+
+
+def save_network(directory: str | os.PathLike, *, G_kwargs: Mapping[str, Any], D_kwargs: Mapping[str, Any] | None,
+                 G: Any = None, G_ema: Any = None, D: Any = None, metadata: Mapping[str, Any] | None = None,
+                 overwrite: bool = False) -> str:
+    """Writes a snapshot directory; returns its path.
+
+    ``G_kwargs``/``D_kwargs``: the Generator/Discriminator constructor kwargs (JSON-able). ``G``, ``G_ema``,
+    ``D``: variable trees (``{"params": ..., "buffers": ...}``, jax or NumPy arrays; fetched to host), at
+    least ``G_ema`` or ``G``. ``metadata``: any JSON-able dict (step, config...). Single-process: call it on
+    one process. An existing ``directory`` is an error unless ``overwrite``.
+    """
+    directory = os.path.abspath(os.fspath(directory))
+    trees = {name: tree for name, tree in (("G", G), ("G_ema", G_ema), ("D", D)) if tree is not None}
+    if not ("G" in trees or "G_ema" in trees):
+        raise ValueError("save_network needs G_ema or G")
+    if os.path.exists(directory) and not overwrite:
+        raise FileExistsError(f"{directory} exists (pass overwrite=True to replace it)")
+    parent, name = os.path.split(directory)
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        with ocp.PyTreeCheckpointer() as checkpointer:
+            checkpointer.save(os.path.join(tmp, VARIABLES), jax.device_get(trees))
+        index = dict(format=FORMAT, G_kwargs=dict(G_kwargs), D_kwargs=None if D_kwargs is None else dict(D_kwargs),
+                     trees=sorted(trees), metadata=dict(metadata or {}))
+        with open(os.path.join(tmp, INDEX), "w") as f:
+            json.dump(index, f, indent=2)
+        if os.path.exists(directory):
+            old = os.path.join(parent, f".{name}.old-{os.getpid()}")
+            os.rename(directory, old)
+            os.rename(tmp, directory)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return directory
+
+
+def _load_directory(path: str) -> Network:
+    try:
+        with open(os.path.join(path, INDEX)) as f:
+            index = json.load(f)
+    except (OSError, ValueError) as e:
+        raise NetworkLoadError(f"{path}: no readable {INDEX} ({e}); expected a network snapshot directory "
+                               "written by stylegan_jax") from None
+    if index.get("format") != FORMAT:
+        raise NetworkLoadError(f"{path}: {INDEX} has format {index.get('format')!r}, expected {FORMAT!r}")
+    try:
+        with ocp.PyTreeCheckpointer() as checkpointer:
+            trees = checkpointer.restore(os.path.join(path, VARIABLES))
+    except Exception as e:  # noqa: BLE001 - Orbax raises many types for a damaged checkpoint
+        raise NetworkLoadError(f"{path}: cannot restore {VARIABLES}/ ({type(e).__name__}: "
+                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    trees = jax.tree.map(np.asarray, trees)
+    G_ema = trees.get("G_ema", trees.get("G"))
+    return Network(G_kwargs=index["G_kwargs"], G_ema=G_ema, G=trees.get("G"), D_kwargs=index.get("D_kwargs"),
+                   D=trees.get("D"), metadata=index.get("metadata", {}))
+
+
+def load_network(path: str | os.PathLike) -> Network:
+    """A snapshot directory (`save_network`) or an NVIDIA network pickle -> `Network`.
+
+    Raises `NetworkLoadError` (a ValueError) with one line naming ``path`` when it is neither.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return _load_directory(path)
+    if not os.path.exists(path):
+        raise NetworkLoadError(f"{path}: no such file or directory; expected a network pickle (.pkl) or a "
+                               "snapshot directory")
+    try:
+        data = load_network_pkl(path)
+    except NetworkPickleError as e:
+        raise NetworkLoadError(str(e)) from None
+    return Network(**data)

@@ -1,0 +1,105 @@
+"""``python -m stylegan_jax.generate`` writes the PNGs NVIDIA's generate.py computes from the same real
+pickles (golden uint8 images in ``tests/fixtures/nvidia_pickles/<name>.npz``)."""
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from stylegan_jax import generate
+from stylegan_jax.network_snapshot import load_network
+
+PICKLES = Path(__file__).parent / "fixtures" / "nvidia_pickles"
+NETWORKS = ["ada_skip16", "ada_resnet32_cond10", "sg3repo_stylegan2_8_cond3", "tf_stylegan2"]
+
+
+def cases(name):
+    """{(psi, class, noise_mode): {seed: golden uint8 HWC}} from the fixture's keys."""
+    golden = np.load(PICKLES / f"{name}.npz")
+    out = {}
+    for key in golden.files:
+        psi, cls, noise_mode, seed = key.split("/")
+        cls = None if cls == "classNone" else int(cls[5:])
+        out.setdefault((float(psi[3:]), cls, noise_mode), {})[int(seed[4:])] = golden[key]
+    return out
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_same_pngs_as_nvidias_generate(name, tmp_path):
+    network = load_network(PICKLES / f"{name}.pkl")
+    worst = 0
+    for (psi, cls, noise_mode), images in cases(name).items():
+        outdir = tmp_path / f"{psi}-{cls}-{noise_mode}"
+        generate.generate(network, list(images), str(outdir), psi, class_idx=cls, noise_mode=noise_mode)
+        for seed, expected in images.items():
+            png = PIL.Image.open(outdir / f"seed{seed:04d}.png")
+            assert png.mode == ("L" if expected.shape[-1] == 1 else "RGB")
+            got = np.asarray(png).reshape(expected.shape).astype(int)
+            worst = max(worst, np.abs(got - expected).max())
+    assert worst <= 2, f"{name}: {worst} levels apart"
+
+
+def run_cli(capsys, *args):
+    code = generate.main(list(args))
+    return code, capsys.readouterr().err.strip()
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_cli_refuses_malicious_pickle_and_runs_nothing(tmp_path, capsys):
+    payload = Payload()
+    payload.marker = tmp_path / "executed"
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps(payload))
+    code, err = run_cli(capsys, "--network", str(path), "--seeds", "0", "--outdir", str(tmp_path / "out"))
+    assert code == 1 and len(err.splitlines()) == 1 and "system" in err and str(path) in err
+    assert not payload.marker.exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage bytes", None])
+def test_cli_bad_network_file_is_one_line(tmp_path, capsys, content):
+    path = tmp_path / "net.pkl"
+    if content is not None:
+        path.write_bytes(content)
+    code, err = run_cli(capsys, "--network", str(path), "--seeds", "0", "--outdir", str(tmp_path / "out"))
+    assert code == 1 and len(err.splitlines()) == 1 and str(path) in err
+
+
+@pytest.mark.parametrize("flag, message", [([], "pass --class 0..9"), (["--class", "10"], "--class 10")])
+def test_cli_conditional_network_needs_a_valid_class(tmp_path, capsys, flag, message):
+    code, err = run_cli(capsys, "--network", str(PICKLES / "ada_resnet32_cond10.pkl"), "--seeds", "0",
+                        "--outdir", str(tmp_path), *flag)
+    assert code == 1 and message in err and len(err.splitlines()) == 1
+
+
+def test_seed_list_and_latents_match_nvidia():
+    assert generate.parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
+    z = generate.seed_latents([5], 4)
+    np.testing.assert_array_equal(z, np.random.RandomState(5).randn(1, 4).astype(np.float32))
+
+
+def test_interpolation_writes_frames_through_the_keyframes(tmp_path, capsys):
+    code, err = run_cli(capsys, "--network", str(PICKLES / "ada_skip16.pkl"), "--seeds", "0,1", "--interpolate",
+                        "3", "--outdir", str(tmp_path / "video"), "--grid")
+    assert code == 0
+    frames = sorted(p.name for p in (tmp_path / "video").glob("frame*.png"))
+    assert frames == ["frame00000.png", "frame00001.png", "frame00002.png", "frame00003.png"]
+    run_cli(capsys, "--network", str(PICKLES / "ada_skip16.pkl"), "--seeds", "0,1", "--outdir", str(tmp_path))
+    for frame, seed in (("frame00000", 0), ("frame00003", 1)):  # the path starts and ends at the seeds' images
+        a = np.asarray(PIL.Image.open(tmp_path / "video" / f"{frame}.png")).astype(int)
+        b = np.asarray(PIL.Image.open(tmp_path / f"seed{seed:04d}.png")).astype(int)
+        assert np.abs(a - b).max() <= 1
+
+
+def test_slerp_keeps_endpoints_and_norm():
+    a, b = np.array([3.0, 0.0]), np.array([0.0, 3.0])
+    path = generate.slerp(a, b, np.array([0.0, 0.5, 1.0]))
+    np.testing.assert_allclose(path[0], a, atol=1e-12)
+    np.testing.assert_allclose(path[2], b, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(path[1]), 3.0)

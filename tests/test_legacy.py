@@ -1,0 +1,89 @@
+"""NVIDIA's network pickles (real ones, made by NVIDIA's code: ``tests/fixtures/make_nvidia_pickles.py``)
+read without torch and without executing anything from the file."""
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stylegan_jax import legacy
+from stylegan_jax.legacy import NetworkPickleError, load_network_pkl, read_network_pickle
+
+PICKLES = Path(__file__).parent / "fixtures" / "nvidia_pickles"
+
+
+def test_stylegan2_ada_pytorch_pickle_converts_with_kwargs_and_buffers():
+    net = load_network_pkl(PICKLES / "ada_resnet32_cond10.pkl")
+    assert net["metadata"]["format"] == "stylegan2-ada-pytorch"
+    assert net["G_kwargs"]["synthesis_kwargs"]["architecture"] == "resnet"
+    assert net["G_kwargs"]["mapping_kwargs"]["w_avg_beta"] == 0.995
+    assert net["D_kwargs"]["epilogue_kwargs"] == {"mbstd_group_size": 2}
+    raw = read_network_pickle(PICKLES / "ada_resnet32_cond10.pkl")
+    w_avg = raw["G_ema"].state["_modules"]["mapping"].state["_buffers"]["w_avg"]
+    np.testing.assert_array_equal(net["G_ema"]["buffers"]["mapping"]["w_avg"], w_avg)
+    assert not np.array_equal(net["G"]["params"]["mapping"]["fc0"]["weight"],
+                              net["G_ema"]["params"]["mapping"]["fc0"]["weight"])  # G and G_ema kept apart
+
+
+def test_stylegan3_repo_stylegan2_takes_its_own_defaults():
+    net = load_network_pkl(PICKLES / "sg3repo_stylegan2_8_cond3.pkl")
+    assert net["metadata"]["format"] == "stylegan3"
+    assert net["G_kwargs"]["mapping_kwargs"]["w_avg_beta"] == 0.998  # stylegan3's default, recorded by NVIDIA
+    assert net["G_kwargs"]["synthesis_kwargs"]["channel_max"] == 8  # flat kwargs moved into synthesis_kwargs
+    assert "freeze_layers" not in net["D_kwargs"]["block_kwargs"]
+
+
+@pytest.mark.parametrize("name, beta", [("sg3repo_stylegan2_8_cond3", 0.998), ("ada_skip16", 0.995)])
+def test_w_avg_beta_defaults_by_repository_when_not_recorded(name, beta):
+    G = read_network_pickle(PICKLES / f"{name}.pkl")["G_ema"]
+    del G.state["_modules"]["mapping"].state["w_avg_beta"]
+    assert legacy.generator_kwargs(G)["mapping_kwargs"]["w_avg_beta"] == beta
+
+
+def test_tf_era_pickle_converts_as_nvidias_legacy_py():
+    net = load_network_pkl(PICKLES / "tf_stylegan2.pkl")
+    assert net["metadata"]["format"] == "tensorflow"
+    assert net["G_kwargs"]["z_dim"] == 6 and net["G_kwargs"]["synthesis_kwargs"]["channel_base"] == 64
+    tf = read_network_pickle(PICKLES / "tf_stylegan2.pkl")[2]
+    dlatent_avg = dict(tf.state["variables"])["dlatent_avg"]
+    np.testing.assert_array_equal(net["G_ema"]["buffers"]["mapping"]["w_avg"], dlatent_avg)
+
+
+def test_stylegan3_alias_free_generator_is_refused_clearly():
+    with pytest.raises(NetworkPickleError, match=r"sg3_alias_free\.pkl: G_ema is a StyleGAN3 \(alias-free\)"):
+        load_network_pkl(PICKLES / "sg3_alias_free.pkl")
+
+
+class Payload:
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def test_pickle_calling_os_system_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "executed"
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps({"G_ema": Payload(f"touch {marker}")}))
+    with pytest.raises(NetworkPickleError, match=r"evil\.pkl: refused to load global '(posix|os)\.system'"):
+        load_network_pkl(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "empty"),
+    (None, "truncated"),
+    (b"\x89PNG\r\n\x1a\n not a pickle at all", "not a readable pickle"),
+    (pickle.dumps({"weights": [1.0, 2.0]}), "not G/D/G_ema"),
+])
+def test_bad_files_are_one_clear_line(tmp_path, content, reason):
+    path = tmp_path / "network.pkl"
+    path.write_bytes((PICKLES / "ada_skip16.pkl").read_bytes()[:5000] if content is None else content)
+    with pytest.raises(NetworkPickleError) as info:
+        load_network_pkl(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and reason in message and "\n" not in message
+    assert "expected an NVIDIA StyleGAN2 network pickle" in message
