@@ -1,0 +1,102 @@
+"""Style mixing: the ws of ``--styles`` (coarse layers by default) from a column seed, the rest from a row
+seed, as NVIDIA's style_mixing.py.
+
+    python -m stylegan_jax.style_mixing --network ffhq.pkl --rows 85,100,75 --cols 55,821 --outdir out
+
+Writes ``{row}-{col}.png`` for every pair, ``{seed}-{seed}.png`` for every seed unmixed, and ``grid.png``
+(column seeds across the top, row seeds down the left, mixes inside).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from stylegan_jax.generate import (
+    NOISE_MODES,
+    UsageError,
+    class_labels,
+    map_latents,
+    parse_seeds,
+    save_png,
+    seed_latents,
+    synthesize_images,
+)
+from stylegan_jax.network_snapshot import Network, NetworkLoadError, load_network
+
+
+def mix_styles(row_ws: np.ndarray, col_ws: np.ndarray, styles: Sequence[int]) -> np.ndarray:
+    """ws [num_ws, w_dim] of the row seed with the layers in ``styles`` taken from the column seed."""
+    mixed = np.array(row_ws, copy=True)
+    mixed[list(styles)] = col_ws[list(styles)]
+    return mixed
+
+
+def style_mix(network: Network, rows: Sequence[int], cols: Sequence[int], styles: Sequence[int],
+              truncation_psi: float = 1.0, truncation_cutoff: int | None = None, class_idx: int | None = None,
+              noise_mode: str = "const", batch_size: int = 16) -> dict[tuple[int, int], np.ndarray]:
+    """{(row_seed, col_seed): uint8 image} for every pair, plus (seed, seed) for each seed unmixed."""
+    G = network.generator
+    if not styles or min(styles) < 0 or max(styles) >= G.num_ws:
+        raise UsageError(f"--styles must lie in 0..{G.num_ws - 1} (the network has {G.num_ws} ws)")
+    seeds = sorted(set(rows) | set(cols))
+    z = seed_latents(seeds, G.z_dim)
+    ws = dict(zip(seeds, np.asarray(map_latents(G, network.G_ema, z, class_labels(G.c_dim, class_idx, len(seeds)),
+                                                truncation_psi, truncation_cutoff)), strict=True))
+    keys = [(s, s) for s in seeds] + [(r, c) for r in rows for c in cols]
+    batch = np.stack([ws[r] if r == c else mix_styles(ws[r], ws[c], styles) for r, c in keys])
+    images = synthesize_images(G, network.G_ema, batch, noise_mode, [r for r, _ in keys], batch_size)
+    return dict(zip(keys, images, strict=True))
+
+
+def grid(images: dict[tuple[int, int], np.ndarray], rows: Sequence[int], cols: Sequence[int]) -> np.ndarray:
+    """NVIDIA's layout: a black corner, column seeds' images across the top, row seeds' down the left."""
+    h, w, c = next(iter(images.values())).shape
+    canvas = np.zeros(((len(rows) + 1) * h, (len(cols) + 1) * w, c), np.uint8)
+    for i, r in enumerate([None, *rows]):
+        for j, col in enumerate([None, *cols]):
+            if r is not None or col is not None:
+                key = (col, col) if r is None else (r, r) if col is None else (r, col)
+                canvas[i * h:(i + 1) * h, j * w:(j + 1) * w] = images[key]
+    return canvas
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m stylegan_jax.style_mixing", description=__doc__.split("\n")[0])
+    p.add_argument("--network", required=True, help="NVIDIA network pickle (.pkl) or stylegan_jax snapshot dir")
+    p.add_argument("--rows", type=parse_seeds, required=True, help="row seeds (their fine styles)")
+    p.add_argument("--cols", type=parse_seeds, required=True, help="column seeds (their --styles layers)")
+    p.add_argument("--styles", type=parse_seeds, default=parse_seeds("0-6"), help="ws taken from the column "
+                   "seed (default 0-6)")
+    p.add_argument("--trunc", dest="truncation_psi", type=float, default=1.0, help="truncation psi (default 1)")
+    p.add_argument("--trunc-cutoff", dest="truncation_cutoff", type=int, help="truncate only the first N ws")
+    p.add_argument("--class", dest="class_idx", type=int, help="class label (conditional networks)")
+    p.add_argument("--noise-mode", choices=NOISE_MODES, default="const", help="noise inputs (default const)")
+    p.add_argument("--outdir", required=True, help="where to write the images")
+    p.add_argument("--batch-size", type=int, default=16, help="images per jitted batch")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the CLI; returns the exit status (0 done, 1 user error)."""
+    args = parse_args(argv)
+    try:
+        images = style_mix(load_network(args.network), args.rows, args.cols, args.styles, args.truncation_psi,
+                           args.truncation_cutoff, args.class_idx, args.noise_mode, args.batch_size)
+    except (NetworkLoadError, UsageError) as e:
+        print(f"style_mixing: error: {e}", file=sys.stderr)
+        return 1
+    os.makedirs(args.outdir, exist_ok=True)
+    for (r, c), image in images.items():
+        save_png(image, os.path.join(args.outdir, f"{r}-{c}.png"))
+    save_png(grid(images, args.rows, args.cols), os.path.join(args.outdir, "grid.png"))
+    print(f"wrote {len(images) + 1} images to {args.outdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Style mixing: the ws handed to synthesis take the --styles layers from the column seed, the rest from
+the row seed; files and grid laid out as NVIDIA's style_mixing.py."""
+
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+
+from stylegan_jax import generate, style_mixing
+from stylegan_jax.network_snapshot import load_network
+
+PICKLE = Path(__file__).parent / "fixtures" / "nvidia_pickles" / "ada_skip16.pkl"
+
+
+def test_mixed_ws_take_styles_from_column_and_rest_from_row(monkeypatch):
+    network = load_network(PICKLE)
+    G = network.generator
+    rows, cols, styles = [3, 8], [5], [0, 1, 2]
+    captured = {}
+
+    def fake_synthesize(G, variables, ws, noise_mode, noise_seeds, batch_size):
+        captured["ws"] = ws
+        return np.zeros((len(ws), 2, 2, 3), np.uint8)
+
+    monkeypatch.setattr(style_mixing, "synthesize_images", fake_synthesize)
+    images = style_mixing.style_mix(network, rows, cols, styles, truncation_psi=0.7)
+    seeds = [3, 5, 8]
+    ws = np.asarray(generate.map_latents(G, network.G_ema, generate.seed_latents(seeds, G.z_dim),
+                                         np.zeros((3, 0), np.float32), 0.7))
+    by_seed = dict(zip(seeds, ws, strict=True))
+    keys = list(images)
+    assert keys == [(3, 3), (5, 5), (8, 8), (3, 5), (8, 5)]
+    rest = [i for i in range(G.num_ws) if i not in styles]
+    for (r, c), w in zip(keys, captured["ws"], strict=True):
+        np.testing.assert_allclose(w[styles], by_seed[c][styles], rtol=1e-6)
+        np.testing.assert_allclose(w[rest], by_seed[r][rest], rtol=1e-6)
+    assert not np.allclose(by_seed[3], by_seed[5])  # the check above could fail
+
+
+def test_cli_writes_pairs_and_grid(tmp_path):
+    assert style_mixing.main(["--network", str(PICKLE), "--rows", "1,2", "--cols", "3", "--styles", "0-3",
+                              "--outdir", str(tmp_path)]) == 0
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert names == ["1-1.png", "1-3.png", "2-2.png", "2-3.png", "3-3.png", "grid.png"]
+    grid = np.asarray(PIL.Image.open(tmp_path / "grid.png"))
+    assert grid.shape == (3 * 16, 2 * 16, 3)
+    assert grid[:16, :16].max() == 0  # the empty corner
+    np.testing.assert_array_equal(grid[32:, 16:], np.asarray(PIL.Image.open(tmp_path / "2-3.png")))
+    np.testing.assert_array_equal(grid[:16, 16:], np.asarray(PIL.Image.open(tmp_path / "3-3.png")))
+
+
+def test_styles_outside_the_network_are_one_line(tmp_path, capsys):
+    assert style_mixing.main(["--network", str(PICKLE), "--rows", "1", "--cols", "2", "--styles", "0-40",
+                              "--outdir", str(tmp_path)]) == 1
+    assert "--styles must lie in 0..5" in capsys.readouterr().err
