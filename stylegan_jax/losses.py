@@ -1,0 +1,75 @@
+"""GAN losses and regularisers as NVIDIA's StyleGAN2Loss computes them (``training/loss.py``).
+
+Each function works on one minibatch (one device's share; see ``training/steps.py``) and returns per-sample
+values or a scalar as documented; the training step takes means and applies the lazy-regularisation gain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+
+def generator_nonsaturating(fake_logits: jax.Array) -> jax.Array:
+    """G's non-saturating logistic loss per sample: softplus(-D(G(z))). [N, 1] -> [N, 1]."""
+    return jax.nn.softplus(-fake_logits)
+
+
+def discriminator_logistic(fake_logits: jax.Array, real_logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """D's logistic loss per sample: (softplus(D(G(z))), softplus(-D(x)))."""
+    return jax.nn.softplus(fake_logits), jax.nn.softplus(-real_logits)
+
+
+def r1_penalty(d_fn: Callable[[jax.Array], jax.Array], reals: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """R1 (Mescheder et al. 2018): the squared norm of dD(x)/dx per real image.
+
+    Args:
+        d_fn: reals [N, H, W, C] -> logits [N, 1].
+        reals: [N, H, W, C].
+    Returns:
+        (penalty [N], logits [N, 1]); the loss is ``penalty * gamma / 2``.
+    """
+    logits, vjp = jax.vjp(d_fn, reals)
+    (grads,) = vjp(jnp.ones_like(logits))
+    return jnp.sum(jnp.square(grads.astype(jnp.float32)), axis=(1, 2, 3)), logits
+
+
+def path_lengths(synthesis_fn: Callable[[jax.Array], jax.Array], ws: jax.Array, key: jax.Array) -> jax.Array:
+    """Path lengths |J_w^T y| for y ~ N(0, 1) / sqrt(H * W), per sample (Karras et al. 2020, eq. 4).
+
+    Args:
+        synthesis_fn: ws [N, num_ws, w_dim] -> images [N, H, W, C].
+        ws: [N, num_ws, w_dim].
+        key: PRNG key for the image-space noise y.
+    Returns:
+        [N]: sqrt(mean over ws of the squared norm of the gradient, summed over w_dim), as NVIDIA.
+    """
+    images, vjp = jax.vjp(synthesis_fn, ws)
+    h, w = images.shape[1], images.shape[2]
+    noise = jax.random.normal(key, images.shape, jnp.float32) / jnp.sqrt(jnp.float32(h * w))
+    (grads,) = vjp(noise.astype(images.dtype))
+    return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
+
+
+def update_pl_mean(pl_mean: jax.Array, batch_means: jax.Array, decay: float) -> jax.Array:
+    """The running mean of path lengths after each minibatch in turn: lerp(pl_mean, mean, decay).
+
+    ``batch_means`` [K] are the K minibatches' mean path lengths, applied in order (as K rounds would be on
+    one GPU). Returns [K]: the running mean each minibatch's penalty uses. As in NVIDIA's code the stored
+    previous mean is a constant but the gradient flows through this minibatch's own mean.
+    """
+
+    def step(mean, batch_mean):
+        mean = jax.lax.stop_gradient(mean)
+        mean = mean + decay * (batch_mean - mean)
+        return mean, mean
+
+    _, means = jax.lax.scan(step, pl_mean, batch_means)
+    return means
+
+
+def path_length_penalty(lengths: jax.Array, pl_mean: jax.Array) -> jax.Array:
+    """(|J^T y| - a)^2 per sample with ``a`` the running mean from ``update_pl_mean``."""
+    return jnp.square(lengths - pl_mean)

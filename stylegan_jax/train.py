@@ -1,0 +1,78 @@
+"""Train a GAN of the StyleGAN family: ``python -m stylegan_jax.train --experiment quickstart``.
+
+Flags: --experiment NAME or PATH, --outdir (default runs/<experiment>), --kimg, --resume / --no-resume
+(default: resume when the run directory has a checkpoint), --seed, --tick, --snap, and any config value as
+--config.KEY=VALUE (e.g. --config.batch_size=32, --config.G.channel_base=8192). Multi-host: the usual
+environment (TPU pods, SLURM) is detected by jax.distributed; --coordinator/--num-processes/--process-id
+set it explicitly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+SHORTCUTS = {"kimg": "kimg", "seed": "seed", "tick": "tick", "snap": "snap"}
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str]]]:
+    parser = argparse.ArgumentParser(prog="python -m stylegan_jax.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--experiment", default="quickstart", help="experiment name (experiments/NAME.py) or path")
+    parser.add_argument("--outdir", default=None, help="run directory (default runs/<experiment>)")
+    parser.add_argument("--kimg", type=float, help="total training length in thousands of images")
+    parser.add_argument("--seed", type=int, help="root random seed")
+    parser.add_argument("--tick", type=float, help="kimg per tick (progress line, log)")
+    parser.add_argument("--snap", type=int, help="ticks between checkpoints and image grids")
+    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                        help="continue from the run directory's latest checkpoint if there is one")
+    parser.add_argument("--coordinator", help="multi-process: coordinator address host:port")
+    parser.add_argument("--num-processes", type=int, help="multi-process: number of processes")
+    parser.add_argument("--process-id", type=int, help="multi-process: this process's index")
+    parser.add_argument("--stop-at-step", type=int, help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args(argv)
+    overrides = []
+    for item in rest:
+        if not item.startswith("--config.") or "=" not in item:
+            parser.error(f"unrecognised argument {item!r}; config values are given as --config.KEY=VALUE")
+        key, value = item[len("--config."):].split("=", 1)
+        overrides.append((key, value))
+    return args, overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
+    import jax
+
+    from stylegan_jax.data import DatasetError
+    from stylegan_jax.training.checkpoint import CheckpointError
+    from stylegan_jax.training.config import ConfigError, apply_override, load_experiment
+    from stylegan_jax.training.loop import TrainingDiverged, train
+
+    try:
+        if args.coordinator or args.num_processes:
+            jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+        else:
+            try:
+                jax.distributed.initialize()  # detects TPU pods, SLURM, ...; single process otherwise
+            except (ValueError, RuntimeError):
+                pass
+        cfg = load_experiment(args.experiment)
+        for flag, key in SHORTCUTS.items():
+            if getattr(args, flag) is not None:
+                apply_override(cfg, key, repr(getattr(args, flag)))
+        for key, value in overrides:
+            apply_override(cfg, key, value)
+        outdir = Path(args.outdir or Path("runs") / cfg.name)
+        train(cfg, outdir, resume=args.resume, stop_at_step=args.stop_at_step)
+    except (ConfigError, DatasetError, CheckpointError, TrainingDiverged) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

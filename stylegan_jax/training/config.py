@@ -1,0 +1,140 @@
+"""Experiment configs: ``experiments/<name>.py`` files with ``get_config() -> ConfigDict``, overrides given as
+``--config.KEY=VALUE``, and the StyleGAN2 defaults every experiment starts from (NVIDIA's names and
+values: stylegan2-ada-pytorch ``train.py`` and ``training/training_loop.py``)."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+from pathlib import Path
+
+import ml_collections
+from ml_collections import config_dict
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
+
+
+class ConfigError(ValueError):
+    """A bad experiment name, file or override; the message is one line for the user."""
+
+
+def stylegan2_defaults() -> ml_collections.ConfigDict:
+    """StyleGAN2 as stylegan2-ada-pytorch trains it; experiments override what their preset changes."""
+    c = ml_collections.ConfigDict()
+    c.name = "stylegan2"
+    c.model = "stylegan2"
+    c.dataset = ""  # a built-in name, a converted dataset's name under data_dir, or a path
+    c.data_dir = ""  # '' = $STYLEGAN_JAX_DATA or ~/.cache/stylegan_jax/datasets
+    c.resolution = 256
+    c.img_channels = 3
+    c.conditional = False  # use the dataset's labels
+    c.xflip = False  # NVIDIA's --mirror
+    c.workers = 0  # grain worker processes
+
+    c.batch_size = 32  # global minibatch
+    c.batch_gpu = 0  # NVIDIA's per-GPU batch: mbstd groups and mixing crossovers live within one; 0 = batch/devices
+    c.kimg = 25000.0
+    c.tick = 4.0  # kimg per tick (NVIDIA's kimg_per_tick)
+    c.snap = 50  # ticks between checkpoints and image grids
+    c.seed = 0
+    c.keep = 3  # checkpoints kept
+    c.keep_every = 0  # also keep every Nth checkpoint's step multiple (0 = none)
+    c.grid = 8  # fakes grid of grid x grid images
+
+    c.G = ml_collections.ConfigDict(dict(
+        z_dim=512, w_dim=512, mapping_layers=8, channel_base=32768, channel_max=512, architecture="skip",
+        num_fp16_res=4, conv_clamp=config_dict.placeholder(int), w_avg_beta=0.995,
+    ))
+    c.G.conv_clamp = 256
+    c.D = ml_collections.ConfigDict(dict(
+        architecture="resnet", channel_base=32768, channel_max=512, num_fp16_res=4,
+        conv_clamp=config_dict.placeholder(int), mbstd_group_size=4, mbstd_num_channels=1,
+    ))
+    c.D.conv_clamp = 256
+
+    c.G_lr = 0.002
+    c.D_lr = 0.002
+    c.betas = (0.0, 0.99)
+    c.eps = 1e-8
+    c.r1_gamma = 10.0
+    c.pl_weight = 2.0
+    c.pl_batch_shrink = 2
+    c.pl_decay = 0.01
+    c.style_mixing_prob = 0.9
+    c.G_reg_interval = 4
+    c.D_reg_interval = 16
+    c.ema_kimg = 10.0
+    c.ema_rampup = config_dict.placeholder(float)
+    return c
+
+
+def experiment_path(name_or_path: str) -> Path:
+    """``quickstart`` -> experiments/quickstart.py; a path to a .py file is taken as is."""
+    path = Path(name_or_path)
+    if path.suffix == ".py":
+        if not path.is_file():
+            raise ConfigError(f"--experiment: no config file at {path}")
+        return path
+    path = EXPERIMENTS_DIR / f"{name_or_path}.py"
+    if not path.is_file():
+        names = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.py") if not p.stem.startswith("_"))
+        raise ConfigError(f"--experiment: unknown experiment {name_or_path!r}; expected one of {names} "
+                          "or a path to a config file")
+    return path
+
+
+def load_experiment(name_or_path: str) -> ml_collections.ConfigDict:
+    """Import the experiment file and call its ``get_config()``."""
+    path = experiment_path(name_or_path)
+    spec = importlib.util.spec_from_file_location(f"stylegan_jax_experiment_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ConfigError(f"{path}: an experiment file must define get_config()")
+    return module.get_config()
+
+
+def valid_keys(cfg: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
+    """All dotted leaf keys of ``cfg``."""
+    keys = []
+    for key, value in cfg.items():
+        if isinstance(value, ml_collections.ConfigDict):
+            keys += valid_keys(value, f"{prefix}{key}.")
+        else:
+            keys.append(prefix + key)
+    return keys
+
+
+def _parse_value(text: str, current: object) -> object:
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = text
+    if isinstance(current, bool) and isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(current, tuple) and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def apply_override(cfg: ml_collections.ConfigDict, key: str, text: str) -> None:
+    """Set dotted ``key`` to the Python literal ``text``; an unknown key names the valid ones."""
+    keys = valid_keys(cfg)
+    if key not in keys:
+        raise ConfigError(f"--config.{key}: unknown key; valid keys: {', '.join(keys)}")
+    *parents, leaf = key.split(".")
+    node = cfg
+    for parent in parents:
+        node = node[parent]
+    try:
+        node[leaf] = _parse_value(text, node[leaf])
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"--config.{key}={text}: {e}") from None
+
+
+def to_json(cfg: ml_collections.ConfigDict) -> str:
+    """The resolved config as JSON (written to the run directory)."""
+    return json.dumps(cfg.to_dict(), indent=2, sort_keys=True, default=list)

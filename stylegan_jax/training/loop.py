@@ -1,0 +1,221 @@
+"""The training loop: ``train(cfg, workdir)`` runs or resumes a run in ``workdir``.
+
+Progress is counted in images (kimg), in ticks of ``cfg.tick`` kimg; every ``cfg.snap`` ticks, at the end,
+and on SIGTERM/SIGINT (preemption) the whole state is saved. Every process computes and takes part in
+saves; only process 0 writes logs and images.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import tqdm
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from stylegan_jax.data import check_dataset_info, make_iterator, read_dataset_info, resolve_dataset
+from stylegan_jax.training import checkpoint
+from stylegan_jax.training.config import to_json
+from stylegan_jax.training.reporting import Reporter
+from stylegan_jax.training.state import TrainState, build_networks, init_state, make_optimizer
+from stylegan_jax.training.steps import Phases, active_phases, compile_phases, make_layout
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite loss or parameter; the message names the step and the phase."""
+
+
+class _StopSignal:
+    """Remembers SIGTERM / SIGINT so that the loop saves and exits at the end of the iteration."""
+
+    def __init__(self):
+        self.received = None
+        self._old = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def _handle(self, signum, frame):
+        self.received = signal.Signals(signum).name
+
+    def restore(self):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
+
+
+class Trainer:
+    """Networks, phases, data and checkpoints of one run."""
+
+    def __init__(self, cfg: ml_collections.ConfigDict, workdir: Path):
+        self.cfg, self.workdir = cfg, Path(workdir)
+        self.dataset_path = path = resolve_dataset(cfg.dataset, data_dir=cfg.data_dir or None,
+                                                   resolution=cfg.resolution)
+        info = read_dataset_info(path)
+        if cfg.conditional and not info["c_dim"]:
+            raise ValueError(f"--config.conditional=True but the dataset at {path} has no labels")
+        c_dim = info["c_dim"] if cfg.conditional else 0
+        check_dataset_info(info, resolution=cfg.resolution, channels=cfg.img_channels,
+                           c_dim=c_dim if cfg.conditional else None)
+        self.c_dim = c_dim
+        devices = jax.devices()
+        self.layout = make_layout(cfg, len(devices))
+        self.mesh = Mesh(np.array(devices), ("data",))
+        self.batch_sharding = NamedSharding(self.mesh, P("data"))
+        self.replicated = NamedSharding(self.mesh, P())
+        self.G, self.D = build_networks(cfg, c_dim)
+        self.g_tx = make_optimizer(cfg.G_lr, cfg.betas, cfg.eps, cfg.G_reg_interval)
+        self.d_tx = make_optimizer(cfg.D_lr, cfg.betas, cfg.eps, cfg.D_reg_interval)
+        self.phases = compile_phases(Phases(cfg, self.G, self.D, self.g_tx, self.d_tx, self.layout), self.mesh)
+        local_batch = cfg.batch_size // jax.process_count()
+        self.iterator = make_iterator(path, batch_size=local_batch, seed=cfg.seed, xflip=cfg.xflip,
+                                      process_index=jax.process_index(), process_count=jax.process_count(),
+                                      worker_count=cfg.workers)
+        self.manager = checkpoint.make_manager(self.workdir / "checkpoints", cfg)
+        self.finite = jax.jit(_all_finite)
+
+    def initial_state(self) -> TrainState:
+        init = jax.jit(lambda: init_state(self.cfg, self.G, self.D, self.g_tx, self.d_tx),
+                       out_shardings=self.replicated)
+        return init()
+
+    def restore_or_init(self, resume: bool) -> tuple[TrainState, bool]:
+        if resume and self.manager.latest_step() is not None:
+            abstract = jax.eval_shape(lambda: init_state(self.cfg, self.G, self.D, self.g_tx, self.d_tx))
+            abstract = jax.tree_util.tree_map(
+                lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=self.replicated), abstract)
+            state, _ = checkpoint.restore(self.manager, abstract, self.iterator, self.cfg)
+            return state, True
+        return self.initial_state(), False
+
+    def device_batch(self, batch: dict) -> tuple[jax.Array, jax.Array]:
+        """A process-local batch -> global arrays [K, batch_gpu, ...] sharded over the devices."""
+        bg = self.layout.batch_gpu
+        k = batch["image"].shape[0] // bg
+        image = batch["image"].reshape(k, bg, *batch["image"].shape[1:])
+        label = batch["label"][:, : self.c_dim].reshape(k, bg, self.c_dim)
+        return (jax.make_array_from_process_local_data(self.batch_sharding, image),
+                jax.make_array_from_process_local_data(self.batch_sharding, label))
+
+    def run_iteration(self, state: TrainState, batch, step: int) -> tuple[TrainState, dict]:
+        metrics = {}
+        for name in active_phases(self.cfg, step):
+            state, out = self.phases[name](state, *batch)
+            metrics[name] = out
+        return state, metrics
+
+    def grid_inputs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Fixed z for the fakes grid (seeded by cfg.seed) and labels cycling per row."""
+        n = self.cfg.grid * self.cfg.grid
+        z = np.random.RandomState(self.cfg.seed).randn(n, self.G.z_dim).astype(np.float32)
+        c = np.zeros((n, self.c_dim), np.float32)
+        if self.c_dim:
+            c[np.arange(n), (np.arange(n) // self.cfg.grid) % self.c_dim] = 1
+        return z, c
+
+    def fakes(self, state: TrainState) -> np.ndarray:
+        """G_ema's images of the fixed grid inputs (noise const), [grid^2, H, W, C]."""
+        if not hasattr(self, "_generate"):
+            self._generate = jax.jit(lambda p, b, z, c: self.G.apply({"params": p, "buffers": b}, z, c,
+                                                                     noise_mode="const"))
+        z, c = self.grid_inputs()
+        chunk = max(self.layout.batch_gpu, 8)
+        out = [self._generate(state.g_ema_params, state.g_ema_buffers, z[i : i + chunk], c[i : i + chunk])
+               for i in range(0, len(z), chunk)]
+        return np.concatenate([np.asarray(o) for o in out])
+
+
+def _check_finite(history: list[tuple[int, dict]]) -> None:
+    for step, metrics in history:
+        for phase, values in metrics.items():
+            for name, value in values.items():
+                if not np.isfinite(value):
+                    raise TrainingDiverged(f"non-finite {name} ({value}) at iteration {step}, phase {phase}; "
+                                           "the last good checkpoint is kept")
+
+
+def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = True,
+          stop_at_step: int | None = None) -> TrainState:
+    """Train (or resume) until ``cfg.kimg``; ``stop_at_step`` saves and returns after that iteration."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    is_main = jax.process_index() == 0
+    trainer = Trainer(cfg, workdir)
+    reporter = Reporter(workdir, is_main)
+    if is_main:
+        (workdir / "config.json").write_text(to_json(cfg))
+    state, resumed = trainer.restore_or_init(resume)
+    step = int(jax.device_get(state.step))
+    batch_size, total = cfg.batch_size, int(cfg.kimg * 1000)
+    nimg = step * batch_size
+    reporter.line(f"{'Resuming' if resumed else 'Starting'} {cfg.name} in {workdir} at {nimg / 1000:.1f} kimg; "
+                  f"{jax.device_count()} device(s), batch {batch_size} ({trainer.layout.minibatches} x "
+                  f"{trainer.layout.batch_gpu})")
+    if is_main and not resumed:
+        reals = next(make_iterator(trainer.dataset_path, batch_size=cfg.grid * cfg.grid, seed=cfg.seed,
+                                   drop_remainder=False))
+        reporter.grid(reals["image"], cfg.grid, "reals", None)
+
+    stop = _StopSignal()
+    bar = tqdm.tqdm(total=total, initial=nimg, unit="img", disable=not is_main, dynamic_ncols=True)
+    tick, tick_start_nimg, tick_start_time, start_time = 0, nimg, time.time(), time.time()
+    history: list[tuple[int, dict]] = []
+    batch = trainer.device_batch(next(trainer.iterator))
+    try:
+        while True:
+            state, metrics = trainer.run_iteration(state, batch, step)
+            history.append((step, metrics))
+            step, nimg = step + 1, nimg + batch_size
+            bar.update(batch_size)
+            done = nimg >= total or (stop_at_step is not None and step >= stop_at_step)
+            preempted = stop.received is not None or trainer.manager.reached_preemption(step)
+            if not (done or preempted):
+                batch = trainer.device_batch(next(trainer.iterator))  # overlaps with the running step
+            if not (done or preempted or nimg >= tick_start_nimg + cfg.tick * 1000):
+                continue
+            # End of a tick: check, report, maybe snapshot.
+            fetched = jax.device_get(history)
+            _check_finite(fetched)
+            history = []
+            tick += 1
+            now = time.time()
+            means = {}
+            for _, m in fetched:
+                for values in m.values():
+                    for name, value in values.items():
+                        means.setdefault(name, []).append(float(value))
+            means = {name: float(np.mean(v)) for name, v in means.items()}
+            kimg_done = (nimg - tick_start_nimg) / 1000
+            sec_per_kimg = (now - tick_start_time) / max(kimg_done, 1e-8)
+            mem = jax.devices()[0].memory_stats() or {}
+            mem_gb = mem.get("peak_bytes_in_use", 0) / 2**30
+            bar.write(f"tick {tick:<4d} kimg {nimg / 1000:<8.1f} time {now - start_time:7.1f}s sec/tick "
+                      f"{now - tick_start_time:6.1f} sec/kimg {sec_per_kimg:6.2f} G {means.get('Loss/G/loss', 0):.3f}"
+                      f" D {means.get('Loss/D/loss', 0):.3f}" + (f" mem {mem_gb:.1f}GB" if mem_gb else ""))
+            reporter.line(f"tick {tick} kimg {nimg / 1000:.2f} sec_per_kimg {sec_per_kimg:.3f} " +
+                          " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items())), echo=False)
+            reporter.scalars({**means, "Timing/sec_per_kimg": sec_per_kimg, "Progress/kimg": nimg / 1000}, nimg)
+            if done or preempted or tick % cfg.snap == 0:
+                if not bool(jax.device_get(trainer.finite(state))):
+                    raise TrainingDiverged(f"non-finite parameters after iteration {step - 1}; the last good "
+                                           "checkpoint is kept")
+                checkpoint.save(trainer.manager, state, trainer.iterator, cfg, nimg / 1000)
+                reporter.grid(trainer.fakes(state), cfg.grid, f"fakes{nimg // 1000:06d}", nimg)
+            tick_start_nimg, tick_start_time = nimg, time.time()
+            if preempted:
+                reporter.line(f"Stopped by {stop.received or 'preemption'} at {nimg / 1000:.1f} kimg; "
+                              f"checkpoint saved at iteration {step}")
+            if done or preempted:
+                break
+    finally:
+        stop.restore()
+        bar.close()
+        reporter.close()
+        trainer.manager.close()
+    return state

@@ -1,0 +1,70 @@
+"""The training state (one pytree) and the networks and optimisers a config describes."""
+
+from __future__ import annotations
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from stylegan_jax.models import Discriminator, Generator
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything a run needs to continue bit-identically (the data iterator's position is saved beside).
+
+    ``step`` counts iterations (NVIDIA's batch_idx); ``key`` is the raw root PRNG key (uint32[2]) from
+    which every iteration derives its own with ``fold_in(key, step)``.
+    """
+
+    step: jax.Array
+    key: jax.Array
+    g_params: dict
+    g_buffers: dict
+    g_ema_params: dict
+    g_ema_buffers: dict
+    d_params: dict
+    g_opt: optax.OptState
+    d_opt: optax.OptState
+    pl_mean: jax.Array
+
+
+def build_networks(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[Generator, Discriminator]:
+    """G and D of a config (NVIDIA's kwargs; see ``training/config.py``)."""
+    g, d = cfg.G, cfg.D
+    G = Generator(
+        z_dim=g.z_dim, c_dim=c_dim, w_dim=g.w_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels,
+        mapping_kwargs=dict(num_layers=g.mapping_layers, w_avg_beta=g.w_avg_beta),
+        synthesis_kwargs=dict(channel_base=g.channel_base, channel_max=g.channel_max, architecture=g.architecture,
+                              num_fp16_res=g.num_fp16_res, conv_clamp=g.conv_clamp),
+    )
+    D = Discriminator(
+        c_dim=c_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels, architecture=d.architecture,
+        channel_base=d.channel_base, channel_max=d.channel_max, num_fp16_res=d.num_fp16_res,
+        conv_clamp=d.conv_clamp,
+        epilogue_kwargs=dict(mbstd_group_size=d.mbstd_group_size, mbstd_num_channels=d.mbstd_num_channels),
+    )
+    return G, D
+
+
+def make_optimizer(lr: float, betas: tuple[float, float], eps: float, reg_interval: int | None):
+    """Adam with NVIDIA's lazy-regularisation scaling: lr and betas scaled by interval / (interval + 1)."""
+    ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
+    return optax.adam(lr * ratio, b1=betas[0] ** ratio, b2=betas[1] ** ratio, eps=eps)
+
+
+def init_state(cfg: ml_collections.ConfigDict, G: Generator, D: Discriminator, g_tx, d_tx) -> TrainState:
+    """A fresh state from ``cfg.seed``: G_ema starts equal to G, pl_mean at 0."""
+    key = jax.random.PRNGKey(cfg.seed)
+    k_g, k_d = jax.random.split(jax.random.fold_in(key, 2**31 - 1))
+    z = jnp.zeros((1, G.z_dim))
+    c = jnp.zeros((1, G.c_dim))
+    g_vars = G.init(k_g, z, c, noise_mode="const")
+    d_vars = D.init(k_d, jnp.zeros((1, cfg.resolution, cfg.resolution, cfg.img_channels)), c)
+    return TrainState(
+        step=jnp.zeros((), jnp.int32), key=key, g_params=g_vars["params"], g_buffers=g_vars["buffers"],
+        g_ema_params=g_vars["params"], g_ema_buffers=g_vars["buffers"], d_params=d_vars["params"],
+        g_opt=g_tx.init(g_vars["params"]), d_opt=d_tx.init(d_vars["params"]), pl_mean=jnp.zeros((), jnp.float32),
+    )

@@ -1,0 +1,235 @@
+"""The jitted training phases of StyleGAN2 (NVIDIA's training_loop + StyleGAN2Loss), data-parallel.
+
+Each iteration runs the phases ``G_main``, ``G_reg`` (every ``G_reg_interval``), ``D_main`` (which also
+updates G_ema and counts the iteration) and ``D_reg`` (every ``D_reg_interval``); each is one ``jax.jit``
+compiled once, parameters replicated and the batch sharded over the mesh's ``data`` axis.
+
+Per-GPU semantics, independent of the device count: the global batch is split into ``K = batch /
+batch_gpu`` minibatches of NVIDIA's per-GPU size ``batch_gpu`` (arrays [K, batch_gpu, ...], K sharded
+over the devices). Within one minibatch, as within one of NVIDIA's GPUs: the minibatch-stddev groups of
+D, one style-mixing crossover, one update of ``w_avg`` and ``pl_mean`` (the K minibatches applied in
+order, as K rounds on one GPU). Gradients are means over the global batch (NVIDIA with one round per GPU).
+So 1 device and 4 devices compute the same step, to float rounding.
+
+Departure: NVIDIA draws the generated images' labels from the whole dataset; here they are the real
+batch's labels in a random order (the same distribution, no extra pass over the dataset).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from stylegan_jax import losses
+from stylegan_jax.models import Discriminator, Generator
+from stylegan_jax.training.state import TrainState
+
+PHASES = ("G_main", "G_reg", "D_main", "D_reg")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the global batch maps onto minibatches and devices."""
+
+    batch_size: int
+    batch_gpu: int
+    num_devices: int
+
+    @property
+    def minibatches(self) -> int:
+        return self.batch_size // self.batch_gpu
+
+
+def make_layout(cfg: ml_collections.ConfigDict, num_devices: int) -> Layout:
+    """Check the batch arithmetic once, at start, with errors naming the config keys."""
+    batch_gpu = cfg.batch_gpu or cfg.batch_size // num_devices
+    if batch_gpu < 1 or cfg.batch_size % batch_gpu:
+        raise ValueError(f"batch_size {cfg.batch_size} is not a multiple of batch_gpu {batch_gpu}")
+    layout = Layout(cfg.batch_size, batch_gpu, num_devices)
+    if layout.minibatches % num_devices:
+        raise ValueError(f"batch_size / batch_gpu = {layout.minibatches} minibatches cannot be split over "
+                         f"{num_devices} devices; set --config.batch_gpu so that it divides evenly")
+    group = min(cfg.D.mbstd_group_size or batch_gpu, batch_gpu)
+    if batch_gpu % group:
+        raise ValueError(f"D.mbstd_group_size {cfg.D.mbstd_group_size} (clamped to {group}) does not divide "
+                         f"the per-device batch batch_gpu {batch_gpu}")
+    if cfg.pl_weight and batch_gpu // cfg.pl_batch_shrink < 1:
+        raise ValueError(f"batch_gpu {batch_gpu} is smaller than pl_batch_shrink {cfg.pl_batch_shrink}")
+    return layout
+
+
+def update_w_avg(w_avg: jax.Array, w_means: jax.Array, beta: float) -> jax.Array:
+    """Apply the K minibatches' mean w [K, w_dim] in order: w_avg = mean + beta * (w_avg - mean)."""
+
+    def step(avg, mean):
+        return mean + beta * (avg - mean), None
+
+    return jax.lax.scan(step, w_avg, w_means)[0]
+
+
+def clean_grads(grads):
+    """NVIDIA's ``nan_to_num(nan=0, posinf=1e5, neginf=-1e5)`` on every gradient."""
+    return jax.tree_util.tree_map(lambda g: jnp.nan_to_num(g, nan=0.0, posinf=1e5, neginf=-1e5), grads)
+
+
+class Phases:
+    """The four phases as pure functions of (state, reals [K, B, H, W, C], labels [K, B, c_dim])."""
+
+    def __init__(self, cfg: ml_collections.ConfigDict, G: Generator, D: Discriminator, g_tx, d_tx,
+                 layout: Layout):
+        self.cfg, self.G, self.D, self.g_tx, self.d_tx, self.layout = cfg, G, D, g_tx, d_tx, layout
+
+    # -- networks on one minibatch ------------------------------------------------------------------
+    def run_G(self, g_params, g_buffers, z, c, key):
+        """z [B, z_dim], c [B, c_dim] -> (images [B, H, W, C], ws [B, num_ws, w_dim], mean w [w_dim])."""
+        G, prob = self.G, self.cfg.style_mixing_prob
+        variables = {"params": g_params, "buffers": g_buffers}
+        k_cut, k_prob, k_z, k_noise = jax.random.split(key, 4)
+        ws = G.apply(variables, z, c, method=Generator.map)
+        w_mean = jnp.mean(ws[:, 0], axis=0)
+        if prob > 0:
+            num_ws = ws.shape[1]
+            cutoff = jax.random.randint(k_cut, (), 1, num_ws)
+            cutoff = jnp.where(jax.random.uniform(k_prob) < prob, cutoff, num_ws)
+            mixed = G.apply(variables, jax.random.normal(k_z, z.shape), c, method=Generator.map)
+            ws = jnp.where(jnp.arange(num_ws)[None, :, None] < cutoff, ws, mixed)
+        img = G.apply(variables, ws, "random", rngs={"noise": k_noise}, method=Generator.synthesize)
+        return img, ws, w_mean
+
+    def synthesize(self, g_params, g_buffers, ws, key):
+        return self.G.apply({"params": g_params, "buffers": g_buffers}, ws, "random", rngs={"noise": key},
+                            method=Generator.synthesize)
+
+    def run_D(self, d_params, img, c):
+        return self.D.apply({"params": d_params}, img, c)
+
+    # -- shared pieces ------------------------------------------------------------------------------
+    def latents(self, state, phase: int, labels, batch: int):
+        """Per-phase z [K, batch, z_dim], generated labels [K, batch, c_dim], per-minibatch keys [K]."""
+        k = self.layout.minibatches
+        key = jax.random.fold_in(jax.random.fold_in(state.key, state.step), phase)
+        k_z, k_c, k_run = jax.random.split(key, 3)
+        z = jax.random.normal(k_z, (k, batch, self.G.z_dim))
+        n = labels.shape[0] * labels.shape[1]
+        flat = labels.reshape(n, labels.shape[2])
+        c = flat[jax.random.permutation(k_c, n)].reshape(labels.shape)[:, :batch]
+        return z, c, jax.random.split(k_run, k)
+
+    def new_w_avg(self, state, w_means):
+        buffers = dict(state.g_buffers)
+        mapping = dict(buffers["mapping"])
+        mapping["w_avg"] = update_w_avg(mapping["w_avg"], w_means, self.cfg.G.w_avg_beta)
+        buffers["mapping"] = mapping
+        return buffers
+
+    # -- phases -------------------------------------------------------------------------------------
+    def g_main(self, state: TrainState, reals, labels):
+        z, c, keys = self.latents(state, 0, labels, self.layout.batch_gpu)
+
+        def loss_fn(g_params):
+            img, _, w_means = jax.vmap(self.run_G, (None, None, 0, 0, 0))(g_params, state.g_buffers, z, c, keys)
+            logits = jax.vmap(self.run_D, (None, 0, 0))(state.d_params, img, c)
+            return jnp.mean(losses.generator_nonsaturating(logits)), (w_means, jnp.mean(logits))
+
+        (loss, (w_means, fake_score)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+        updates, g_opt = self.g_tx.update(clean_grads(grads), state.g_opt, state.g_params)
+        state = state.replace(g_params=optax.apply_updates(state.g_params, updates), g_opt=g_opt,
+                              g_buffers=self.new_w_avg(state, w_means))
+        return state, {"Loss/G/loss": loss, "Loss/scores/fake_G": fake_score}
+
+    def g_reg(self, state: TrainState, reals, labels):
+        cfg = self.cfg
+        z, c, keys = self.latents(state, 1, labels, self.layout.batch_gpu // cfg.pl_batch_shrink)
+
+        def lengths_of(g_params, z, c, key):
+            k_g, k_pl = jax.random.split(key)
+            _, ws, w_mean = self.run_G(g_params, state.g_buffers, z, c, k_g)
+            k_noise = jax.random.fold_in(k_g, 1)
+            fn = lambda ws: self.synthesize(g_params, state.g_buffers, ws, k_noise)  # noqa: E731
+            return losses.path_lengths(fn, ws, k_pl), w_mean
+
+        def loss_fn(g_params):
+            lengths, w_means = jax.vmap(lengths_of, (None, 0, 0, 0))(g_params, z, c, keys)  # [K, B]
+            means = losses.update_pl_mean(state.pl_mean, jnp.mean(lengths, axis=1), cfg.pl_decay)
+            penalty = losses.path_length_penalty(lengths, means[:, None])
+            loss = jnp.mean(penalty * cfg.pl_weight) * cfg.G_reg_interval
+            return loss, (means[-1], w_means, jnp.mean(penalty))
+
+        (_, (pl_mean, w_means, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+        updates, g_opt = self.g_tx.update(clean_grads(grads), state.g_opt, state.g_params)
+        state = state.replace(g_params=optax.apply_updates(state.g_params, updates), g_opt=g_opt,
+                              g_buffers=self.new_w_avg(state, w_means), pl_mean=pl_mean)
+        return state, {"Loss/pl_penalty": penalty, "Loss/pl_mean": pl_mean}
+
+    def d_main(self, state: TrainState, reals, labels):
+        cfg = self.cfg
+        z, c, keys = self.latents(state, 2, labels, self.layout.batch_gpu)
+        img, _, w_means = jax.vmap(self.run_G, (None, None, 0, 0, 0))(state.g_params, state.g_buffers, z, c, keys)
+        img = jax.lax.stop_gradient(img)
+
+        def loss_fn(d_params):
+            fake = jax.vmap(self.run_D, (None, 0, 0))(d_params, img, c)
+            real = jax.vmap(self.run_D, (None, 0, 0))(d_params, reals, labels)
+            loss_fake, loss_real = losses.discriminator_logistic(fake, real)
+            return jnp.mean(loss_fake) + jnp.mean(loss_real), (jnp.mean(fake), jnp.mean(real))
+
+        (loss, (fake, real)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+        updates, d_opt = self.d_tx.update(clean_grads(grads), state.d_opt, state.d_params)
+        g_buffers = self.new_w_avg(state, w_means)
+
+        # G_ema: half-life ema_kimg, optionally ramped up with the images seen so far; buffers copied.
+        batch = self.layout.batch_size
+        ema_nimg = jnp.float32(cfg.ema_kimg * 1000)
+        if cfg.ema_rampup is not None:
+            ema_nimg = jnp.minimum(ema_nimg, state.step.astype(jnp.float32) * batch * cfg.ema_rampup)
+        beta = jnp.float32(0.5) ** (batch / jnp.maximum(ema_nimg, 1e-8))
+        g_ema = jax.tree_util.tree_map(lambda p, e: p + beta * (e - p), state.g_params, state.g_ema_params)
+        state = state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt=d_opt,
+                              g_buffers=g_buffers, g_ema_params=g_ema, g_ema_buffers=g_buffers,
+                              step=state.step + 1)
+        return state, {"Loss/D/loss": loss, "Loss/scores/fake": fake, "Loss/scores/real": real}
+
+    def d_reg(self, state: TrainState, reals, labels):
+        cfg = self.cfg
+
+        def loss_fn(d_params):
+            def penalty_of(x, c):
+                return losses.r1_penalty(lambda x: self.run_D(d_params, x, c), x)
+
+            penalty, _ = jax.vmap(penalty_of)(reals, labels)
+            return jnp.mean(penalty * (cfg.r1_gamma / 2)) * cfg.D_reg_interval, jnp.mean(penalty)
+
+        (_, penalty), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+        updates, d_opt = self.d_tx.update(clean_grads(grads), state.d_opt, state.d_params)
+        return state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt=d_opt), {
+            "Loss/r1_penalty": penalty}
+
+
+def compile_phases(phases: Phases, mesh: Mesh) -> dict:
+    """Each phase jitted once: state replicated and donated, batch sharded over ``data``."""
+    replicated = NamedSharding(mesh, P())
+    sharded = NamedSharding(mesh, P("data"))
+    fns = {"G_main": phases.g_main, "G_reg": phases.g_reg, "D_main": phases.d_main, "D_reg": phases.d_reg}
+    return {
+        name: jax.jit(fn, in_shardings=(replicated, sharded, sharded), out_shardings=(replicated, replicated),
+                      donate_argnums=0)
+        for name, fn in fns.items()
+    }
+
+
+def active_phases(cfg: ml_collections.ConfigDict, step: int) -> list[str]:
+    """The phases iteration ``step`` runs, in NVIDIA's order (no G_reg when pl_weight is 0, no D_reg when
+    r1_gamma is 0)."""
+    names = ["G_main"]
+    if cfg.pl_weight and step % cfg.G_reg_interval == 0:
+        names.append("G_reg")
+    names.append("D_main")
+    if cfg.r1_gamma and step % cfg.D_reg_interval == 0:
+        names.append("D_reg")
+    return names
