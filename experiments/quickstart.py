@@ -16,7 +16,7 @@ def get_config():
     c.img_channels = 1
     c.xflip = True
     c.batch_size = 16
-    c.kimg = 6.0
+    c.kimg = 5.0
     c.tick = 1.0
     c.snap = 2
     c.G.update(z_dim=128, w_dim=128, mapping_layers=2, channel_base=4096, channel_max=128, num_fp16_res=0)

@@ -20,14 +20,15 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from stylegan_jax.data import check_dataset_info, make_iterator, read_dataset_info, resolve_dataset
+from stylegan_jax.network_snapshot import save_network
 from stylegan_jax.training import checkpoint
 from stylegan_jax.training.config import to_json
 from stylegan_jax.training.reporting import Reporter
-from stylegan_jax.training.state import TrainState, build_networks, init_state, make_optimizer
-from stylegan_jax.training.steps import Phases, active_phases, compile_phases, make_layout
+from stylegan_jax.training.state import TrainState, build_networks, init_state, make_optimizer, network_kwargs
+from stylegan_jax.training.steps import PHASES, Phases, active_phases, compile_phases, make_layout
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDivergedError(RuntimeError):
     """A non-finite loss or parameter; the message names the step and the phase."""
 
 
@@ -53,7 +54,7 @@ def _all_finite(tree) -> jax.Array:
 class Trainer:
     """Networks, phases, data and checkpoints of one run."""
 
-    def __init__(self, cfg: ml_collections.ConfigDict, workdir: Path):
+    def __init__(self, cfg: ml_collections.ConfigDict, workdir: Path, devices: list | None = None):
         self.cfg, self.workdir = cfg, Path(workdir)
         self.dataset_path = path = resolve_dataset(cfg.dataset, data_dir=cfg.data_dir or None,
                                                    resolution=cfg.resolution)
@@ -64,7 +65,7 @@ class Trainer:
         check_dataset_info(info, resolution=cfg.resolution, channels=cfg.img_channels,
                            c_dim=c_dim if cfg.conditional else None)
         self.c_dim = c_dim
-        devices = jax.devices()
+        devices = jax.devices() if devices is None else devices
         self.layout = make_layout(cfg, len(devices))
         self.mesh = Mesh(np.array(devices), ("data",))
         self.batch_sharding = NamedSharding(self.mesh, P("data"))
@@ -119,6 +120,17 @@ class Trainer:
             c[np.arange(n), (np.arange(n) // self.cfg.grid) % self.c_dim] = 1
         return z, c
 
+    def save_network(self, state: TrainState, nimg: int) -> None:
+        """``network-snapshot-<kimg>``: G, G_ema, D for ``generate --network`` (process 0 only)."""
+        if jax.process_index() != 0:
+            return
+        G_kwargs, D_kwargs = network_kwargs(self.cfg, self.c_dim)
+        save_network(self.workdir / f"network-snapshot-{nimg // 1000:06d}", G_kwargs=G_kwargs, D_kwargs=D_kwargs,
+                     G={"params": state.g_params, "buffers": state.g_buffers},
+                     G_ema={"params": state.g_ema_params, "buffers": state.g_ema_buffers},
+                     D={"params": state.d_params}, metadata={"kimg": nimg / 1000, "config": self.cfg.name},
+                     overwrite=True)
+
     def fakes(self, state: TrainState) -> np.ndarray:
         """G_ema's images of the fixed grid inputs (noise const), [grid^2, H, W, C]."""
         if not hasattr(self, "_generate"):
@@ -133,10 +145,10 @@ class Trainer:
 
 def _check_finite(history: list[tuple[int, dict]]) -> None:
     for step, metrics in history:
-        for phase, values in metrics.items():
-            for name, value in values.items():
+        for phase in [p for p in PHASES if p in metrics]:
+            for name, value in metrics[phase].items():
                 if not np.isfinite(value):
-                    raise TrainingDiverged(f"non-finite {name} ({value}) at iteration {step}, phase {phase}; "
+                    raise TrainingDivergedError(f"non-finite {name} ({value}) at iteration {step}, phase {phase}; "
                                            "the last good checkpoint is kept")
 
 
@@ -203,10 +215,11 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = Tr
             reporter.scalars({**means, "Timing/sec_per_kimg": sec_per_kimg, "Progress/kimg": nimg / 1000}, nimg)
             if done or preempted or tick % cfg.snap == 0:
                 if not bool(jax.device_get(trainer.finite(state))):
-                    raise TrainingDiverged(f"non-finite parameters after iteration {step - 1}; the last good "
+                    raise TrainingDivergedError(f"non-finite parameters after iteration {step - 1}; the last good "
                                            "checkpoint is kept")
                 checkpoint.save(trainer.manager, state, trainer.iterator, cfg, nimg / 1000)
                 reporter.grid(trainer.fakes(state), cfg.grid, f"fakes{nimg // 1000:06d}", nimg)
+                trainer.save_network(state, nimg)
             tick_start_nimg, tick_start_time = nimg, time.time()
             if preempted:
                 reporter.line(f"Stopped by {stop.received or 'preemption'} at {nimg / 1000:.1f} kimg; "

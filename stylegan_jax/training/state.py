@@ -31,22 +31,28 @@ class TrainState:
     pl_mean: jax.Array
 
 
-def build_networks(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[Generator, Discriminator]:
-    """G and D of a config (NVIDIA's kwargs; see ``training/config.py``)."""
+def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, dict]:
+    """The Generator and Discriminator constructor kwargs of a config (NVIDIA's names; JSON-able)."""
     g, d = cfg.G, cfg.D
-    G = Generator(
+    G_kwargs = dict(
         z_dim=g.z_dim, c_dim=c_dim, w_dim=g.w_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels,
         mapping_kwargs=dict(num_layers=g.mapping_layers, w_avg_beta=g.w_avg_beta),
         synthesis_kwargs=dict(channel_base=g.channel_base, channel_max=g.channel_max, architecture=g.architecture,
                               num_fp16_res=g.num_fp16_res, conv_clamp=g.conv_clamp),
     )
-    D = Discriminator(
+    D_kwargs = dict(
         c_dim=c_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels, architecture=d.architecture,
         channel_base=d.channel_base, channel_max=d.channel_max, num_fp16_res=d.num_fp16_res,
         conv_clamp=d.conv_clamp,
         epilogue_kwargs=dict(mbstd_group_size=d.mbstd_group_size, mbstd_num_channels=d.mbstd_num_channels),
     )
-    return G, D
+    return G_kwargs, D_kwargs
+
+
+def build_networks(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[Generator, Discriminator]:
+    """G and D of a config."""
+    G_kwargs, D_kwargs = network_kwargs(cfg, c_dim)
+    return Generator(**G_kwargs), Discriminator(**D_kwargs)
 
 
 def make_optimizer(lr: float, betas: tuple[float, float], eps: float, reg_interval: int | None):

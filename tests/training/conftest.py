@@ -1,0 +1,34 @@
+"""A tiny conditional StyleGAN2 on the built-in 16x16 digits, shared by the training tests."""
+
+import jax
+import pytest
+
+from stylegan_jax.data import resolve_dataset
+from stylegan_jax.training.config import load_experiment
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+    """Runs in one session compile the same phases: let the later ones hit XLA's persistent cache."""
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla_cache")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    yield
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("datasets")
+    resolve_dataset("digits-16", data_dir=path)
+    return path
+
+
+def tiny_config(data_dir, **overrides):
+    c = load_experiment("digits")
+    c.dataset, c.data_dir, c.resolution = "digits-16", str(data_dir), 16
+    c.batch_size, c.batch_gpu = 8, 2
+    c.G.update(z_dim=16, w_dim=16, mapping_layers=1, channel_base=128, channel_max=16)
+    c.D.update(channel_base=128, channel_max=16, mbstd_group_size=2)
+    c.tick, c.snap, c.grid = 0.016, 1, 2
+    for key, value in overrides.items():
+        c[key] = value
+    return c

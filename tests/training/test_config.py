@@ -1,0 +1,54 @@
+import pytest
+
+from stylegan_jax.train import main
+from stylegan_jax.training.config import ConfigError, apply_override, load_experiment
+
+# NVIDIA's presets (stylegan2-ada-pytorch train.py cfg_specs): batch, per-GPU batch, mbstd group, channel base
+# (fmaps * 32768), lr, R1 gamma, EMA kimg, EMA ramp-up, mapping layers; cifar also no PL / mixing, D orig.
+PRESETS = {
+    "ffhq256": dict(batch_size=64, batch_gpu=8, mbstd=8, channel_base=16384, lr=0.0025, gamma=1.0, ema=20.0,
+                    ramp=None, mapping=8, res=256),
+    "ffhq1024": dict(batch_size=32, batch_gpu=4, mbstd=4, channel_base=32768, lr=0.002, gamma=2.0, ema=10.0,
+                     ramp=None, mapping=8, res=1024),
+    "cifar10": dict(batch_size=64, batch_gpu=32, mbstd=32, channel_base=32768, lr=0.0025, gamma=0.01, ema=500.0,
+                    ramp=0.05, mapping=2, res=32),
+}
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_carry_nvidias_numbers(name):
+    p, c = PRESETS[name], load_experiment(name)
+    assert (c.batch_size, c.batch_gpu, c.D.mbstd_group_size) == (p["batch_size"], p["batch_gpu"], p["mbstd"])
+    assert c.G.channel_base == c.D.channel_base == p["channel_base"]
+    assert c.G.channel_max == c.D.channel_max == 512
+    assert c.G_lr == c.D_lr == p["lr"] and c.r1_gamma == p["gamma"]
+    assert c.ema_kimg == p["ema"] and c.ema_rampup == p["ramp"]
+    assert c.G.mapping_layers == p["mapping"] and c.resolution == p["res"]
+    assert c.G.num_fp16_res == c.D.num_fp16_res == 4 and c.G.conv_clamp == c.D.conv_clamp == 256
+    assert c.betas == (0.0, 0.99) and c.eps == 1e-8
+    assert (c.G_reg_interval, c.D_reg_interval, c.pl_decay, c.pl_batch_shrink) == (4, 16, 0.01, 2)
+    if name == "cifar10":
+        assert c.pl_weight == 0 and c.style_mixing_prob == 0 and c.D.architecture == "orig" and c.conditional
+    else:
+        assert c.pl_weight == 2 and c.style_mixing_prob == 0.9 and c.D.architecture == "resnet" and c.xflip
+
+
+def test_overrides_and_unknown_keys():
+    c = load_experiment("quickstart")
+    apply_override(c, "batch_size", "32")
+    apply_override(c, "G.conv_clamp", "256")
+    apply_override(c, "ema_kimg", "2")
+    assert (c.batch_size, c.G.conv_clamp, c.ema_kimg) == (32, 256, 2.0)
+    with pytest.raises(ConfigError, match=r"--config.batch_sise: unknown key; valid keys: .*batch_size"):
+        apply_override(c, "batch_sise", "3")
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["--experiment", "nope"]) == 1
+    assert "unknown experiment 'nope'" in capsys.readouterr().err
+    assert main(["--experiment", "quickstart", "--config.nope=1", "--outdir", str(tmp_path)]) == 1
+    assert "valid keys" in capsys.readouterr().err
+    code = main(["--experiment", "ffhq256", f"--config.data_dir={tmp_path}", "--outdir", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert "dataset_tool" in err and str(tmp_path) in err

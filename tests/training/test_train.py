@@ -1,0 +1,92 @@
+import logging
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from stylegan_jax.network_snapshot import load_network
+from stylegan_jax.training import checkpoint
+from stylegan_jax.training.checkpoint import CheckpointError
+from stylegan_jax.training.loop import Trainer, TrainingDivergedError, _check_finite, train
+from stylegan_jax.training.steps import active_phases
+from tests.training.conftest import tiny_config
+
+
+def leaves(state):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(state))]
+
+
+def test_step_on_four_devices_equals_one_device(data_dir, tmp_path):
+    cfg = tiny_config(data_dir)
+    results = []
+    for devices in (jax.devices()[:1], jax.devices()[:4]):
+        trainer = Trainer(cfg, tmp_path / str(len(devices)), devices=devices)
+        state = trainer.initial_state()
+        batch = trainer.device_batch(next(trainer.iterator))
+        for step in range(2):  # iteration 0 runs all four phases
+            state, _ = trainer.run_iteration(state, batch, step)
+        results.append(leaves(state))
+    assert len(results[0]) == len(results[1])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+
+
+def test_no_recompilation_inside_the_loop(data_dir, tmp_path, caplog):
+    cfg = tiny_config(data_dir, G_reg_interval=2, D_reg_interval=3)
+    trainer = Trainer(cfg, tmp_path)
+    state = trainer.initial_state()
+    batch = trainer.device_batch(next(trainer.iterator))
+    state, _ = trainer.run_iteration(state, batch, 0)  # compiles all four phases
+    jax.block_until_ready(state)
+    with jax.log_compiles(), caplog.at_level(logging.WARNING):
+        for step in range(1, 7):  # G_reg at 2, 4, 6; D_reg at 3, 6
+            batch = trainer.device_batch(next(trainer.iterator))
+            state, _ = trainer.run_iteration(state, batch, step)
+        jax.block_until_ready(state)
+    assert sum(len(active_phases(cfg, s)) for s in range(1, 7)) == 6 * 2 + 3 + 2
+    compiles = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+    assert compiles == []
+
+
+def test_resume_is_bit_identical_and_skips_half_written_checkpoints(data_dir, tmp_path):
+    cfg = tiny_config(data_dir, kimg=0.048)  # 6 iterations of 8 images; a checkpoint every 2
+    full = train(cfg, tmp_path / "full")
+    train(cfg, tmp_path / "split", stop_at_step=3)
+    ckpt = tmp_path / "split" / "checkpoints"
+    assert checkpoint.make_manager(ckpt, cfg).latest_step() == 3
+    # A save that died halfway: Orbax's temporary directory for a later step, with garbage in it.
+    shutil.copytree(ckpt / "3", ckpt / "5.orbax-checkpoint-tmp-1234")
+    (ckpt / "5.orbax-checkpoint-tmp-1234" / "state").rename(ckpt / "5.orbax-checkpoint-tmp-1234" / "broken")
+    assert checkpoint.make_manager(ckpt, cfg).latest_step() == 3
+    resumed = train(cfg, tmp_path / "split")
+    assert int(resumed.step) == int(full.step) == 6
+    for a, b in zip(leaves(full), leaves(resumed), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert float(resumed.pl_mean) > 0
+    assert (tmp_path / "full" / "reals.png").exists() and list((tmp_path / "full").glob("fakes*.png"))
+    assert list((tmp_path / "full").glob("events.out.tfevents*"))
+    snapshot = load_network(tmp_path / "full" / "network-snapshot-000000")
+    for a, b in zip(leaves(snapshot.G_ema["params"]), leaves(full.g_ema_params), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    other = tiny_config(data_dir, kimg=0.048)
+    other.G.channel_max = 32
+    with pytest.raises(CheckpointError, match="G.channel_max: checkpoint 16, config 32"):
+        train(other, tmp_path / "split")
+
+
+def test_non_finite_values_stop_the_run_naming_step_and_phase(data_dir, tmp_path, monkeypatch):
+    with pytest.raises(TrainingDivergedError, match="iteration 7, phase D_main"):
+        _check_finite([(7, {"G_main": {"Loss/G/loss": 1.0}, "D_main": {"Loss/D/loss": float("nan")}})])
+
+    original = Trainer.initial_state
+
+    def poisoned(self):
+        state = original(self)
+        return state.replace(d_params=jax.tree_util.tree_map(lambda p: p * np.nan, state.d_params))
+
+    monkeypatch.setattr(Trainer, "initial_state", poisoned)
+    with pytest.raises(TrainingDivergedError, match="iteration 0, phase G_main"):
+        train(tiny_config(data_dir, kimg=0.016), tmp_path)
+    assert not list((tmp_path / "checkpoints").glob("[0-9]*"))  # nothing corrupt was saved
