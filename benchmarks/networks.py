@@ -28,7 +28,8 @@ from benchmarks.flops import discriminator_gflops, generator_gflops  # noqa: E40
 from stylegan_jax.models import Discriminator, Generator  # noqa: E402
 
 # NVIDIA's FLOP count per image for the cases the issues fix (GFLOP); others use benchmarks/flops.py.
-FIXED_GFLOPS = {("g_forward", 64, 16384): 15.3, ("g_forward", 256, 16384): 30.1}
+FIXED_GFLOPS = {("g_forward", 64, 16384): 15.3, ("g_forward", 256, 16384): 30.1,
+                ("train_step", 32, 4096): 18.5, ("train_step", 64, 16384): 205.0}
 
 
 def peak_mem_mb() -> float:
@@ -116,11 +117,69 @@ def bench_gd_fwd_bwd(res, channel_base, batch, dtype, min_time):
     return compile_s, t, 4 * f_g + 8 * f_d  # G step 3 F_G + 2 F_D; D step F_G + 6 F_D
 
 
+def train_config(res: int, channel_base: int, batch: int, dtype: str, experiment: str | None):
+    """The benchmark networks as a training config (or a named experiment's, e.g. ffhq256)."""
+    from stylegan_jax.training.config import load_experiment, stylegan2_defaults
+
+    cfg = load_experiment(experiment) if experiment else stylegan2_defaults()
+    cfg.resolution, cfg.batch_size = res, batch
+    if not experiment:
+        cfg.batch_gpu = batch
+        cfg.G.channel_base = cfg.D.channel_base = channel_base
+    if dtype == "float32":
+        cfg.G.num_fp16_res = cfg.D.num_fp16_res = 0
+        cfg.G.conv_clamp = cfg.D.conv_clamp = None
+    return cfg
+
+
+def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None):
+    """The whole training step on synthetic data, amortised over 16 iterations: G main every iteration,
+    G reg (path length) every 4, D main every iteration, D reg (R1) every 16."""
+    from jax.sharding import Mesh
+
+    from stylegan_jax.training.state import build_networks, init_state, make_optimizer
+    from stylegan_jax.training.steps import Phases, active_phases, compile_phases, make_layout
+
+    cfg = train_config(res, channel_base, batch, dtype, experiment)
+    devices = jax.devices()
+    G, D = build_networks(cfg, 0)
+    g_tx = make_optimizer(cfg.G_lr, cfg.betas, cfg.eps, cfg.G_reg_interval)
+    d_tx = make_optimizer(cfg.D_lr, cfg.betas, cfg.eps, cfg.D_reg_interval)
+    layout = make_layout(cfg, len(devices))
+    phases = compile_phases(Phases(cfg, G, D, g_tx, d_tx, layout), Mesh(np.array(devices), ("data",)))
+    state = jax.jit(lambda: init_state(cfg, G, D, g_tx, d_tx))()
+    k = layout.minibatches
+    reals = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (k, layout.batch_gpu, res, res, 3)), jnp.float32)
+    labels = jnp.zeros((k, layout.batch_gpu, 0))
+
+    def iterations(state, count):
+        for step in range(count):
+            for name in active_phases(cfg, step):
+                state, _ = phases[name](state, reals, labels)
+        return state
+
+    t0 = time.perf_counter()
+    state = jax.block_until_ready(iterations(state, 16))  # compiles every phase
+    first = time.perf_counter() - t0
+    rounds, t0 = 0, time.perf_counter()
+    while rounds < 1 or time.perf_counter() - t0 < min_time:
+        state = jax.block_until_ready(iterations(state, 16))
+        rounds += 1
+    per_iteration = (time.perf_counter() - t0) / (16 * rounds)
+    gflops = FIXED_GFLOPS.get(("train_step", res, channel_base))
+    if gflops is None:  # main steps as gd_fwd_bwd plus the amortised regularisers (approximate)
+        f_g = generator_gflops(res, channel_base=channel_base)
+        f_d = discriminator_gflops(res, channel_base=channel_base)
+        gflops = 4 * f_g + 8 * f_d + (5 * f_g) / 2 / 4 + 4 * f_d / 16
+    return first - 16 * per_iteration, per_iteration, gflops
+
+
 CASES = {
     "g_forward": (bench_g_forward, [(64, 16384), (256, 16384)]),
     "gd_fwd_bwd": (bench_gd_fwd_bwd, [(32, 4096), (64, 16384)]),
+    "train_step": (bench_train_step, [(32, 4096), (64, 16384)]),
 }
-QUICK = {"g_forward": [(64, 16384)], "gd_fwd_bwd": [(32, 4096)]}
+QUICK = {"g_forward": [(64, 16384)], "gd_fwd_bwd": [(32, 4096)], "train_step": []}
 
 
 def main() -> None:
@@ -133,6 +192,8 @@ def main() -> None:
     parser.add_argument("--fused", choices=list(FUSED), default="auto",
                         help="modulated conv form: grouped conv (true), activation scaling (false), backend default")
     parser.add_argument("--cases", default=None, help="override resolutions as RES:CHANNEL_BASE,...")
+    parser.add_argument("--experiment", default=None,
+                        help="train_step only: that experiment's networks and losses (e.g. ffhq256), synthetic data")
     args = parser.parse_args()
     global FUSED_MODCONV
     FUSED_MODCONV = FUSED[args.fused]
@@ -148,13 +209,15 @@ def main() -> None:
         if args.cases:
             cases = [tuple(int(v) for v in case.split(":")) for case in args.cases.split(",")]
         for res, channel_base in QUICK[name] if args.quick and not args.cases else cases:
-            compile_s, t, gflops = fn(res, channel_base, args.batch, args.dtype, min_time)
+            extra = {"experiment": args.experiment} if name == "train_step" and args.experiment else {}
+            compile_s, t, gflops = fn(res, channel_base, args.batch, args.dtype, min_time, **extra)
             img_per_s = args.batch / t
             print(json.dumps(dict(
                 name=name, resolution=res, channel_base=channel_base, batch=args.batch, dtype=args.dtype,
                 fused=args.fused, backend=backend, compile_s=round(compile_s, 2), img_per_s=round(img_per_s, 3),
                 peak_mem_mb=round(peak_mem_mb(), 1), gflop_per_img=round(gflops, 2),
                 pct_of_peak=round(100 * gflops * img_per_s / peak, 1),
+                **({"s_per_kimg": round(1000 / img_per_s, 2)} if name == "train_step" else {}), **extra,
             )), flush=True)
 
 

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from stylegan_jax.data import DatasetError
     from stylegan_jax.training.checkpoint import CheckpointError
     from stylegan_jax.training.config import ConfigError, apply_override, load_experiment
-    from stylegan_jax.training.loop import TrainingDiverged, train
+    from stylegan_jax.training.loop import TrainingDivergedError, train
 
     try:
         if args.coordinator or args.num_processes:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             apply_override(cfg, key, value)
         outdir = Path(args.outdir or Path("runs") / cfg.name)
         train(cfg, outdir, resume=args.resume, stop_at_step=args.stop_at_step)
-    except (ConfigError, DatasetError, CheckpointError, TrainingDiverged) as e:
+    except (ConfigError, DatasetError, CheckpointError, TrainingDivergedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except ValueError as e:
