@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from stylegan_jax.training.loop import TrainingDivergedError, train
 
     try:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # cross-process collectives on CPU
         if args.coordinator or args.num_processes:
             jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
         else:

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import grain
-import jax
 import ml_collections
 import orbax.checkpoint as ocp
+
+from stylegan_jax.training.state import to_host
 
 ARCHITECTURE_KEYS = ("model", "resolution", "img_channels", "conditional", "G", "D")
 
@@ -42,7 +43,7 @@ def save(manager: ocp.CheckpointManager, state, iterator, cfg: ml_collections.Co
     """Save (collective: every process calls it) and wait until it is on disk."""
     meta = {"kimg": kimg, "architecture": architecture(cfg), "config": json.loads(json.dumps(cfg.to_dict(),
                                                                                              default=list))}
-    step = int(jax.device_get(state.step))
+    step = int(to_host(state.step))
     manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(iterator),
         meta=ocp.args.JsonSave(meta),

@@ -24,7 +24,14 @@ from stylegan_jax.network_snapshot import save_network
 from stylegan_jax.training import checkpoint
 from stylegan_jax.training.config import to_json
 from stylegan_jax.training.reporting import Reporter
-from stylegan_jax.training.state import TrainState, build_networks, init_state, make_optimizer, network_kwargs
+from stylegan_jax.training.state import (
+    TrainState,
+    build_networks,
+    init_state,
+    make_optimizer,
+    network_kwargs,
+    to_host,
+)
 from stylegan_jax.training.steps import PHASES, Phases, active_phases, compile_phases, make_layout
 
 
@@ -121,14 +128,16 @@ class Trainer:
         return z, c
 
     def save_network(self, state: TrainState, nimg: int) -> None:
-        """``network-snapshot-<kimg>``: G, G_ema, D for ``generate --network`` (process 0 only)."""
-        if jax.process_index() != 0:
+        """``network-snapshot-<kimg>``: G, G_ema, D for ``generate --network``. Single-process runs only:
+        ``save_network`` writes through a collective Orbax checkpointer that expects one process; a
+        multi-process run keeps its Orbax checkpoints (``checkpoints/``)."""
+        if jax.process_count() != 1:
             return
         G_kwargs, D_kwargs = network_kwargs(self.cfg, self.c_dim)
         save_network(self.workdir / f"network-snapshot-{nimg // 1000:06d}", G_kwargs=G_kwargs, D_kwargs=D_kwargs,
-                     G={"params": state.g_params, "buffers": state.g_buffers},
-                     G_ema={"params": state.g_ema_params, "buffers": state.g_ema_buffers},
-                     D={"params": state.d_params}, metadata={"kimg": nimg / 1000, "config": self.cfg.name},
+                     G=to_host({"params": state.g_params, "buffers": state.g_buffers}),
+                     G_ema=to_host({"params": state.g_ema_params, "buffers": state.g_ema_buffers}),
+                     D=to_host({"params": state.d_params}), metadata={"kimg": nimg / 1000, "config": self.cfg.name},
                      overwrite=True)
 
     def fakes(self, state: TrainState) -> np.ndarray:
@@ -140,7 +149,7 @@ class Trainer:
         chunk = max(self.layout.batch_gpu, 8)
         out = [self._generate(state.g_ema_params, state.g_ema_buffers, z[i : i + chunk], c[i : i + chunk])
                for i in range(0, len(z), chunk)]
-        return np.concatenate([np.asarray(o) for o in out])
+        return np.concatenate(to_host(out))
 
 
 def _check_finite(history: list[tuple[int, dict]]) -> None:
@@ -163,7 +172,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = Tr
     if is_main:
         (workdir / "config.json").write_text(to_json(cfg))
     state, resumed = trainer.restore_or_init(resume)
-    step = int(jax.device_get(state.step))
+    step = int(to_host(state.step))
     batch_size, total = cfg.batch_size, int(cfg.kimg * 1000)
     nimg = step * batch_size
     reporter.line(f"{'Resuming' if resumed else 'Starting'} {cfg.name} in {workdir} at {nimg / 1000:.1f} kimg; "
@@ -192,7 +201,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = Tr
             if not (done or preempted or nimg >= tick_start_nimg + cfg.tick * 1000):
                 continue
             # End of a tick: check, report, maybe snapshot.
-            fetched = jax.device_get(history)
+            fetched = to_host(history)
             _check_finite(fetched)
             history = []
             tick += 1
@@ -205,7 +214,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = Tr
             means = {name: float(np.mean(v)) for name, v in means.items()}
             kimg_done = (nimg - tick_start_nimg) / 1000
             sec_per_kimg = (now - tick_start_time) / max(kimg_done, 1e-8)
-            mem = jax.devices()[0].memory_stats() or {}
+            mem = jax.local_devices()[0].memory_stats() or {}
             mem_gb = mem.get("peak_bytes_in_use", 0) / 2**30
             bar.write(f"tick {tick:<4d} kimg {nimg / 1000:<8.1f} time {now - start_time:7.1f}s sec/tick "
                       f"{now - tick_start_time:6.1f} sec/kimg {sec_per_kimg:6.2f} G {means.get('Loss/G/loss', 0):.3f}"
@@ -214,7 +223,7 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = Tr
                           " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items())), echo=False)
             reporter.scalars({**means, "Timing/sec_per_kimg": sec_per_kimg, "Progress/kimg": nimg / 1000}, nimg)
             if done or preempted or tick % cfg.snap == 0:
-                if not bool(jax.device_get(trainer.finite(state))):
+                if not bool(to_host(trainer.finite(state))):
                     raise TrainingDivergedError(f"non-finite parameters after iteration {step - 1}; the last good "
                                            "checkpoint is kept")
                 checkpoint.save(trainer.manager, state, trainer.iterator, cfg, nimg / 1000)

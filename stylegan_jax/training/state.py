@@ -6,6 +6,7 @@ import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from stylegan_jax.models import Discriminator, Generator
@@ -29,6 +30,13 @@ class TrainState:
     g_opt: optax.OptState
     d_opt: optax.OptState
     pl_mean: jax.Array
+
+
+def to_host(tree):
+    """Replicated device arrays -> NumPy, on every process (each holds a full copy; ``jax.device_get`` refuses
+    arrays that span processes)."""
+    return jax.tree_util.tree_map(
+        lambda x: np.asarray(x.addressable_data(0)) if isinstance(x, jax.Array) else x, tree)
 
 
 def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, dict]:
