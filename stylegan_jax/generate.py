@@ -23,14 +23,13 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-import PIL.Image
 from tqdm import tqdm
 
+from stylegan_jax.images import image_grid, save_png, to_uint8
 from stylegan_jax.models.stylegan2 import Generator
 from stylegan_jax.network_snapshot import Network, NetworkLoadError, load_network
 
 NOISE_MODES = ("const", "random", "none")
-IMAGE_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
 class UsageError(ValueError):
@@ -63,11 +62,6 @@ def class_labels(c_dim: int, class_idx: int | None, n: int) -> np.ndarray:
         got = "no --class" if class_idx is None else f"--class {class_idx}"
         raise UsageError(f"the network is conditional with {c_dim} classes: pass --class 0..{c_dim - 1} ({got})")
     return np.tile(np.eye(c_dim, dtype=np.float32)[class_idx], (n, 1))
-
-
-def to_uint8(images: jax.Array) -> jax.Array:
-    """[-1, 1]-ish floats -> uint8 exactly as NVIDIA: ``(x * 127.5 + 128).clamp(0, 255)``, truncated."""
-    return jnp.clip(images * 127.5 + 128, 0, 255).astype(jnp.uint8)
 
 
 def map_latents(G: Generator, variables, z, c, truncation_psi: float, truncation_cutoff: int | None = None):
@@ -105,22 +99,6 @@ def synthesize_images(G: Generator, variables, ws: np.ndarray, noise_mode: str =
             out.append(np.asarray(synthesize(variables, ws[idx], keys[idx]))[: n - start])
             bar.update(len(out[-1]))
     return np.concatenate(out)
-
-
-def save_png(image: np.ndarray, path: str) -> None:
-    """uint8 [H, W, C] -> PNG; one channel is written as a grayscale PNG."""
-    if image.shape[-1] not in IMAGE_MODES:
-        raise UsageError(f"cannot write a {image.shape[-1]}-channel image as PNG")
-    PIL.Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image, IMAGE_MODES[image.shape[-1]]).save(path)
-
-
-def image_grid(images: np.ndarray, columns: int) -> np.ndarray:
-    """[N, H, W, C] -> one [rows*H, columns*W, C] image, row-major, black where there is no image."""
-    n, h, w, c = images.shape
-    rows = -(-n // columns)
-    padded = np.zeros((rows * columns, h, w, c), images.dtype)
-    padded[:n] = images
-    return padded.reshape(rows, columns, h, w, c).transpose(0, 2, 1, 3, 4).reshape(rows * h, columns * w, c)
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -202,16 +180,21 @@ def interpolate(network: Network, seeds: Sequence[int], outdir: str, frames: int
     return paths
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m stylegan_jax.generate", description=__doc__.split("\n")[0])
+def add_network_flags(p: argparse.ArgumentParser) -> None:
+    """The flags generate and style_mixing share (NVIDIA's names)."""
     p.add_argument("--network", required=True, help="NVIDIA network pickle (.pkl) or stylegan_jax snapshot dir")
-    p.add_argument("--seeds", type=parse_seeds, required=True, help="seeds, e.g. 0-3,7")
     p.add_argument("--trunc", dest="truncation_psi", type=float, default=1.0, help="truncation psi (default 1)")
     p.add_argument("--trunc-cutoff", dest="truncation_cutoff", type=int, help="truncate only the first N ws")
     p.add_argument("--class", dest="class_idx", type=int, help="class label (conditional networks)")
     p.add_argument("--noise-mode", choices=NOISE_MODES, default="const", help="noise inputs (default const)")
     p.add_argument("--outdir", required=True, help="where to write the images")
     p.add_argument("--batch-size", type=int, default=16, help="images per jitted batch")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m stylegan_jax.generate", description=__doc__.split("\n")[0])
+    add_network_flags(p)
+    p.add_argument("--seeds", type=parse_seeds, required=True, help="seeds, e.g. 0-3,7")
     p.add_argument("--grid", action="store_true", help="also write grid.png with all images")
     p.add_argument("--interpolate", type=int, metavar="FRAMES", help="write FRAMES frames between consecutive "
                    "seeds instead of one image per seed")

@@ -17,15 +17,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from stylegan_jax.generate import (
-    NOISE_MODES,
     UsageError,
+    add_network_flags,
     class_labels,
     map_latents,
     parse_seeds,
-    save_png,
     seed_latents,
     synthesize_images,
 )
+from stylegan_jax.images import save_png
 from stylegan_jax.network_snapshot import Network, NetworkLoadError, load_network
 
 
@@ -67,17 +67,11 @@ def grid(images: dict[tuple[int, int], np.ndarray], rows: Sequence[int], cols: S
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m stylegan_jax.style_mixing", description=__doc__.split("\n")[0])
-    p.add_argument("--network", required=True, help="NVIDIA network pickle (.pkl) or stylegan_jax snapshot dir")
+    add_network_flags(p)
     p.add_argument("--rows", type=parse_seeds, required=True, help="row seeds (their fine styles)")
     p.add_argument("--cols", type=parse_seeds, required=True, help="column seeds (their --styles layers)")
     p.add_argument("--styles", type=parse_seeds, default=parse_seeds("0-6"), help="ws taken from the column "
                    "seed (default 0-6)")
-    p.add_argument("--trunc", dest="truncation_psi", type=float, default=1.0, help="truncation psi (default 1)")
-    p.add_argument("--trunc-cutoff", dest="truncation_cutoff", type=int, help="truncate only the first N ws")
-    p.add_argument("--class", dest="class_idx", type=int, help="class label (conditional networks)")
-    p.add_argument("--noise-mode", choices=NOISE_MODES, default="const", help="noise inputs (default const)")
-    p.add_argument("--outdir", required=True, help="where to write the images")
-    p.add_argument("--batch-size", type=int, default=16, help="images per jitted batch")
     return p.parse_args(argv)
 
 

@@ -6,27 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import PIL.Image
 from tensorboardX import SummaryWriter
 
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """[-1, 1] float images -> uint8 exactly as NVIDIA converts them (x * 127.5 + 128, clamp, truncate)."""
-    return np.clip(np.asarray(images, np.float32) * 127.5 + 128, 0, 255).astype(np.uint8)
-
-
-def image_grid(images: np.ndarray, cols: int) -> np.ndarray:
-    """[N, H, W, C] uint8 -> one [rows * H, cols * W, C] grid, row-major."""
-    n, h, w, c = images.shape
-    rows = -(-n // cols)
-    padded = np.zeros((rows * cols, h, w, c), images.dtype)
-    padded[:n] = images
-    return padded.reshape(rows, cols, h, w, c).transpose(0, 2, 1, 3, 4).reshape(rows * h, cols * w, c)
-
-
-def save_png(grid: np.ndarray, path: Path) -> None:
-    """A uint8 grid [H, W, C] as PNG, grayscale when C == 1."""
-    PIL.Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid).save(path)
+from stylegan_jax.images import image_grid, save_png, to_uint8
 
 
 class Reporter:
@@ -54,7 +36,7 @@ class Reporter:
         """Save [N, H, W, C] images in [-1, 1] as ``<name>.png`` and, with ``nimg``, to TensorBoard."""
         if not self.enabled:
             return None
-        grid = image_grid(to_uint8(images), cols)
+        grid = image_grid(np.asarray(to_uint8(images)), cols)
         path = self.workdir / f"{name}.png"
         save_png(grid, path)
         if nimg is not None:

@@ -1,0 +1,33 @@
+"""Images at the package's edge: [-1, 1] floats -> uint8 as NVIDIA converts them, grids, PNG files."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import PIL.Image
+
+IMAGE_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+def to_uint8(images: jax.Array | np.ndarray) -> jax.Array:
+    """[-1, 1]-ish floats -> uint8 exactly as NVIDIA: ``(x * 127.5 + 128).clamp(0, 255)``, truncated."""
+    return jnp.clip(images * 127.5 + 128, 0, 255).astype(jnp.uint8)
+
+
+def image_grid(images: np.ndarray, columns: int) -> np.ndarray:
+    """[N, H, W, C] -> one [rows*H, columns*W, C] image, row-major, black where there is no image."""
+    n, h, w, c = images.shape
+    rows = -(-n // columns)
+    padded = np.zeros((rows * columns, h, w, c), images.dtype)
+    padded[:n] = images
+    return padded.reshape(rows, columns, h, w, c).transpose(0, 2, 1, 3, 4).reshape(rows * h, columns * w, c)
+
+
+def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
+    """uint8 [H, W, C] -> PNG; one channel is written as a grayscale PNG."""
+    if image.shape[-1] not in IMAGE_MODES:
+        raise ValueError(f"cannot write a {image.shape[-1]}-channel image as PNG")
+    PIL.Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image, IMAGE_MODES[image.shape[-1]]).save(path)
