@@ -135,8 +135,6 @@ def train_config(res: int, channel_base: int, batch: int, dtype: str, experiment
 def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None):
     """The whole training step on synthetic data, amortised over 16 iterations: G main every iteration,
     G reg (path length) every 4, D main every iteration, D reg (R1) every 16."""
-    from jax.sharding import Mesh
-
     from stylegan_jax.training.state import build_networks, init_state, make_optimizer
     from stylegan_jax.training.steps import Phases, active_phases, compile_phases, make_layout
 
@@ -146,7 +144,7 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None)
     g_tx = make_optimizer(cfg.G_lr, cfg.betas, cfg.eps, cfg.G_reg_interval)
     d_tx = make_optimizer(cfg.D_lr, cfg.betas, cfg.eps, cfg.D_reg_interval)
     layout = make_layout(cfg, len(devices))
-    phases = compile_phases(Phases(cfg, G, D, g_tx, d_tx, layout), Mesh(np.array(devices), ("data",)))
+    phases = compile_phases(Phases(cfg, G, D, g_tx, d_tx, layout))
     state = jax.jit(lambda: init_state(cfg, G, D, g_tx, d_tx))()
     k = layout.minibatches
     reals = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (k, layout.batch_gpu, res, res, 3)), jnp.float32)

@@ -80,7 +80,7 @@ class Trainer:
         self.G, self.D = build_networks(cfg, c_dim)
         self.g_tx = make_optimizer(cfg.G_lr, cfg.betas, cfg.eps, cfg.G_reg_interval)
         self.d_tx = make_optimizer(cfg.D_lr, cfg.betas, cfg.eps, cfg.D_reg_interval)
-        self.phases = compile_phases(Phases(cfg, self.G, self.D, self.g_tx, self.d_tx, self.layout), self.mesh)
+        self.phases = compile_phases(Phases(cfg, self.G, self.D, self.g_tx, self.d_tx, self.layout))
         local_batch = cfg.batch_size // jax.process_count()
         self.iterator = make_iterator(path, batch_size=local_batch, seed=cfg.seed, xflip=cfg.xflip,
                                       process_index=jax.process_index(), process_count=jax.process_count(),

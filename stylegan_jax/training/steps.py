@@ -23,8 +23,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from stylegan_jax import losses
 from stylegan_jax.models import Discriminator, Generator
@@ -211,16 +209,13 @@ class Phases:
             "Loss/r1_penalty": penalty}
 
 
-def compile_phases(phases: Phases, mesh: Mesh) -> dict:
-    """Each phase jitted once: state replicated and donated, batch sharded over ``data``."""
-    replicated = NamedSharding(mesh, P())
-    sharded = NamedSharding(mesh, P("data"))
+def compile_phases(phases: Phases) -> dict:
+    """Each phase jitted once, the state donated. The shardings come from the inputs: the state is placed
+    replicated (``P()``) and the batch sharded over ``data`` (``P('data')``) by the caller, and XLA keeps
+    the updated state replicated. Explicit ``in_shardings``/``out_shardings`` give the same program but
+    ran 8x slower on CPU (measured: G_main at 32x32, channel_base 4096, batch 8: 5.5 s against 0.65 s)."""
     fns = {"G_main": phases.g_main, "G_reg": phases.g_reg, "D_main": phases.d_main, "D_reg": phases.d_reg}
-    return {
-        name: jax.jit(fn, in_shardings=(replicated, sharded, sharded), out_shardings=(replicated, replicated),
-                      donate_argnums=0)
-        for name, fn in fns.items()
-    }
+    return {name: jax.jit(fn, donate_argnums=0) for name, fn in fns.items()}
 
 
 def active_phases(cfg: ml_collections.ConfigDict, step: int) -> list[str]:
