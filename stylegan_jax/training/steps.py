@@ -210,10 +210,12 @@ class Phases:
 
 
 def compile_phases(phases: Phases) -> dict:
-    """Each phase jitted once, the state donated. The shardings come from the inputs: the state is placed
-    replicated (``P()``) and the batch sharded over ``data`` (``P('data')``) by the caller, and XLA keeps
-    the updated state replicated. Explicit ``in_shardings``/``out_shardings`` give the same program but
-    ran 8x slower on CPU (measured: G_main at 32x32, channel_base 4096, batch 8: 5.5 s against 0.65 s)."""
+    """Each phase jitted once, the state donated. The shardings come from the inputs: the caller places the
+    state replicated (``P()``) and the batch sharded over ``data`` (``P('data')``), and XLA keeps the
+    updated state replicated (the compile-count test checks that nothing reshards). Explicit
+    ``in_shardings``/``out_shardings`` were dropped after a micro-benchmark of G_main alone (32x32,
+    channel_base 4096, batch 8, one CPU device) took 5.5 s with them against 0.65 s without; the amortised
+    ``train_step`` benchmark did not show the difference, and the cause is not understood yet."""
     fns = {"G_main": phases.g_main, "G_reg": phases.g_reg, "D_main": phases.d_main, "D_reg": phases.d_reg}
     return {name: jax.jit(fn, donate_argnums=0) for name, fn in fns.items()}
 
