@@ -11,7 +11,8 @@ def fid_ref(real: np.ndarray, gen: np.ndarray) -> float:
     mu_r, mu_g = real.mean(0), gen.mean(0)
     s_r, s_g = np.cov(real, rowvar=False, bias=True), np.cov(gen, rowvar=False, bias=True)
     eig = np.linalg.eigvals(s_g @ s_r)
-    return float(np.sum((mu_g - mu_r) ** 2) + np.trace(s_r) + np.trace(s_g) - 2 * np.sqrt(eig.astype(complex)).real.sum())
+    trace_sqrt = np.sqrt(eig.astype(complex)).real.sum()
+    return float(np.sum((mu_g - mu_r) ** 2) + np.trace(s_r) + np.trace(s_g) - 2 * trace_sqrt)
 
 
 def kid_ref(real: np.ndarray, gen: np.ndarray, num_subsets: int, max_subset_size: int, seed: int) -> float:
@@ -64,7 +65,7 @@ def swd_ref(real: np.ndarray, fake: np.ndarray, centres: list[np.ndarray], dirs:
             pyramid.append(_pyr_down(pyramid[-1]))
             pyramid[-2] = pyramid[-2] - _pyr_up(pyramid[-1])
         out = []
-        for level, cen in zip(pyramid, centres):
+        for level, cen in zip(pyramid, centres, strict=True):
             n, p, _ = cen.shape
             d = np.zeros((n, p, level.shape[3], 7, 7))
             for i in range(n):
@@ -77,7 +78,7 @@ def swd_ref(real: np.ndarray, fake: np.ndarray, centres: list[np.ndarray], dirs:
         return out
 
     result = []
-    for a, b, level_dirs in zip(descriptors(real), descriptors(fake), dirs):
+    for a, b, level_dirs in zip(descriptors(real), descriptors(fake), dirs, strict=True):
         dists = [np.abs(np.sort(a @ d, axis=0) - np.sort(b @ d, axis=0)).mean() for d in level_dirs]
         result.append(1e3 * np.mean(dists))
     return result

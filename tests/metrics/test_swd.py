@@ -24,7 +24,8 @@ def _swd(real, fake, seed, batch=4):
     def descs(images):
         parts = [swd_descriptors(jnp.asarray(images[s: s + batch]), jnp.arange(s, min(s + batch, len(images))), seed)
                  for s in range(0, len(images), batch)]
-        return [np.concatenate([np.asarray(p[i]).reshape(-1, p[i].shape[-1]) for p in parts]) for i in range(len(parts[0]))]
+        levels = zip(*parts, strict=True)
+        return [np.concatenate([np.asarray(d).reshape(-1, d.shape[-1]) for d in level]) for level in levels]
 
     return swd_from_descriptors(descs(real), descs(fake), swd_resolutions(real.shape[1]), real.shape[3], seed)
 
