@@ -1,0 +1,214 @@
+"""Feature extraction for the metrics: real images from a dataset and generated images from G, run through a
+feature function under one ``jax.jit`` per shape, in global batches sharded over every device (a ``data``
+mesh axis; parameters replicated), with a progress bar and, for long runs, an estimate of the time.
+
+A feature function is ``fn(params, images, indices) -> features``: uint8 images [B, H, W, C] and their
+global item indices [B] (int32) to an array [B, D]. Generated images are NVIDIA's: ``G(z, c)`` with random
+noise, z ~ N(0, I) and c the label of a random dataset image, converted to uint8 with `to_uint8`. Image i
+draws its z and label from ``np.random.default_rng([seed, i])``, so they do not depend on the batch size or
+the device count (the noise is drawn per batch). Dataset statistics are cached per dataset, detector and
+options as .npz files written atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+from tqdm import tqdm
+
+from stylegan_jax.data import make_iterator, read_dataset_info
+from stylegan_jax.images import to_uint8
+from stylegan_jax.metrics.distances import FeatureStats
+from stylegan_jax.models.stylegan2 import Generator
+
+DEFAULT_CACHE_DIR = "~/.cache/stylegan_jax/gan-metrics"
+#: Runs of at least this many images print an estimate of their duration before the bulk of the work.
+ESTIMATE_FROM = 10_000
+
+FeatureFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
+
+
+@dataclasses.dataclass
+class MetricOptions:
+    """What every metric needs: the generator (module and variables), the real data and run options."""
+
+    G: Generator
+    G_vars: dict
+    dataset: str | os.PathLike
+    mirror: bool = False
+    detector_dir: str | None = None
+    seed: int = 0
+    batch_size: int = 64
+    progress: bool = True
+    cache_dir: str | None = None
+
+    @property
+    def global_batch(self) -> int:
+        """batch_size rounded up to a multiple of the device count."""
+        n = jax.device_count()
+        return -(-self.batch_size // n) * n
+
+
+def data_mesh() -> Mesh:
+    """A one-axis ('data') mesh over every device of every process."""
+    return Mesh(np.array(jax.devices()), ("data",))
+
+
+def to_rgb(images: jax.Array) -> jax.Array:
+    """[..., 1] grayscale repeated to three channels (as NVIDIA feeds its detectors); RGB unchanged."""
+    return jnp.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
+def _global(x: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """A host array known to every process -> a global jax.Array with ``sharding``."""
+    return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+
+def _host(x: Any) -> Any:
+    """Device outputs -> NumPy on every process."""
+    if jax.process_count() > 1:
+        return multihost_utils.process_allgather(x, tiled=True)
+    return jax.tree.map(np.asarray, x)
+
+
+def _pad(x: np.ndarray, size: int) -> np.ndarray:
+    return np.concatenate([x, np.repeat(x[-1:], size - len(x), axis=0)]) if len(x) < size else x
+
+
+def run_batches(step: Callable, params: Any, batches: Iterator[tuple[np.ndarray, ...]], total: int, batch: int,
+                desc: str, progress: bool) -> Iterator[Any]:
+    """Runs ``step(params, *inputs)`` (jitted here) on each batch of host inputs (leading dim <= ``batch``,
+    padded to it, sharded over the devices) and yields the host outputs cut to the real rows. Shows a
+    progress bar over ``total`` items and, when total >= ESTIMATE_FROM, prints the estimated duration after
+    the first timed batch."""
+    mesh = data_mesh()
+    sharded, replicated = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
+    params = jax.device_put(params, replicated)
+    fn = jax.jit(step)
+    show = progress and jax.process_index() == 0
+    done, t_start = 0, None
+    with tqdm(total=total, desc=desc, unit="img", disable=not show, file=sys.stderr, leave=False) as bar:
+        for inputs in batches:
+            n = len(inputs[0])
+            out = _host(fn(params, *(_global(_pad(x, batch), sharded) for x in inputs)))
+            yield jax.tree.map(lambda a, n=n: a[:n], out)
+            done += n
+            bar.update(n)
+            if t_start is None:  # the first batch includes compilation: time from the second on
+                t_start, t_done = time.perf_counter(), done
+            elif done - t_done == batch and total >= ESTIMATE_FROM and show:
+                rate = batch / (time.perf_counter() - t_start)
+                bar.write(f"{desc}: about {(total - done) / rate / 60:.1f} min for {total} images "
+                          f"({rate:.1f} img/s on {jax.device_count()} device(s))")
+
+
+def dataset_batches(path: str | os.PathLike, batch: int, mirror: bool, max_items: int) -> Iterator[tuple]:
+    """(uint8 images [b, H, W, C], global indices [b]) of the first ``max_items`` dataset items in stored
+    order (with ``mirror``: all originals, then all mirrored copies, as NVIDIA's xflip dataset)."""
+    it = make_iterator(path, batch_size=batch, shuffle=False, xflip=mirror, num_epochs=1, drop_remainder=False)
+    start = 0
+    for b in it:
+        images = np.asarray(to_uint8(b["image"]))[: max_items - start]
+        yield images, np.arange(start, start + len(images), dtype=np.int32)
+        start += len(images)
+        if start >= max_items:
+            return
+
+
+def dataset_size(path: str | os.PathLike, mirror: bool) -> int:
+    """Number of items NVIDIA's dataset would have (doubled with x-flips)."""
+    return read_dataset_info(path)["num_images"] * (2 if mirror else 1)
+
+
+def dataset_labels(path: str | os.PathLike) -> np.ndarray:
+    """Every dataset item's label [N, c_dim] float32 (one-hot for classes; [N, 0] when unlabelled)."""
+    info = read_dataset_info(path)
+    if not info["c_dim"]:
+        return np.zeros((info["num_images"], 0), np.float32)
+    it = make_iterator(path, batch_size=256, shuffle=False, num_epochs=1, drop_remainder=False)
+    return np.concatenate([b["label"] for b in it])
+
+
+def _cache_file(opts: MetricOptions, name: str, key: dict) -> Path:
+    info = read_dataset_info(opts.dataset)
+    key = dict(key, dataset=info["path"], num_images=info["num_images"], resolution=info["resolution"])
+    md5 = hashlib.md5(repr(sorted(key.items())).encode()).hexdigest()
+    root = Path(opts.cache_dir or DEFAULT_CACHE_DIR).expanduser()
+    return root / f"{Path(info['path']).name}-{name}-{md5}.npz"
+
+
+def dataset_feature_stats(opts: MetricOptions, fn: FeatureFn, params: Any, name: str, key: dict, *,
+                          max_items: int | None, mirror: bool = False, capture_all: bool = False,
+                          capture_mean_cov: bool = False) -> FeatureStats:
+    """Features of the first ``max_items`` (None: all) dataset items, cached in ``<dataset>-<name>-<md5>.npz``
+    where the MD5 covers the dataset, ``key`` (what ``fn`` computes: detector digest, mode, seed...) and the
+    options."""
+    cache = _cache_file(opts, name, dict(key, mirror=mirror, max_items=max_items, capture_all=capture_all,
+                                         capture_mean_cov=capture_mean_cov))
+    if cache.is_file():
+        return FeatureStats.load(cache)
+    num = dataset_size(opts.dataset, mirror)
+    num = num if max_items is None else min(num, max_items)
+    stats = FeatureStats(capture_all=capture_all, capture_mean_cov=capture_mean_cov, max_items=num)
+    batch = opts.global_batch
+    for out in run_batches(fn, params, dataset_batches(opts.dataset, batch, mirror, num), num, batch,
+                           "dataset features", opts.progress):
+        stats.append(out)
+    if jax.process_index() == 0:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        stats.save(cache)
+    return stats
+
+
+def latents_and_labels(seed: int, indices: np.ndarray, z_dim: int, labels: np.ndarray) -> tuple[np.ndarray, ...]:
+    """z [b, z_dim] float32 and c [b, c_dim] for items ``indices``: item i draws from default_rng([seed, i])
+    its z and the label of a uniformly chosen dataset item."""
+    z, c = [], []
+    for i in indices:
+        rng = np.random.default_rng([seed, int(i)])
+        z.append(rng.standard_normal(z_dim, np.float32))
+        c.append(labels[rng.integers(len(labels))])
+    return np.stack(z), np.stack(c).astype(np.float32)
+
+
+def generator_batches(opts: MetricOptions, num: int) -> Iterator[tuple]:
+    """(z [b, z_dim], c [b, c_dim], global indices [b]) per global batch of ``num`` generated items."""
+    labels = dataset_labels(opts.dataset)
+    for start in range(0, num, opts.global_batch):
+        idx = np.arange(start, min(start + opts.global_batch, num), dtype=np.int32)
+        yield (*latents_and_labels(opts.seed, idx, opts.G.z_dim, labels), idx)
+
+
+def generate_uint8(G: Generator, G_vars: dict, z: jax.Array, c: jax.Array, noise_key: jax.Array) -> jax.Array:
+    """G(z, c) with random noise -> uint8 [B, H, W, C], as NVIDIA's metrics generate."""
+    return to_uint8(G.apply(G_vars, z, c, noise_mode="random", rngs={"noise": noise_key}))
+
+
+def generator_feature_stats(opts: MetricOptions, fn: FeatureFn, params: Any, *, num_items: int,
+                            capture_all: bool = False, capture_mean_cov: bool = False) -> FeatureStats:
+    """Features of ``num_items`` generated images."""
+    G = opts.G
+
+    def step(p, z, c, idx):
+        noise_key = jax.random.fold_in(jax.random.key(opts.seed), idx[0])  # one per batch
+        return fn(p["detector"], generate_uint8(G, p["G"], z, c, noise_key), idx)
+
+    stats = FeatureStats(capture_all=capture_all, capture_mean_cov=capture_mean_cov, max_items=num_items)
+    batches = generator_batches(opts, num_items)
+    for out in run_batches(step, {"G": opts.G_vars, "detector": params}, batches, num_items, opts.global_batch,
+                           "generator features", opts.progress):
+        stats.append(out)
+    return stats

@@ -1,0 +1,289 @@
+"""The metrics by NVIDIA's names and definitions (stylegan2-ada-pytorch ``metrics/metric_main.py``), plus
+PGGAN's SWD; `calc_metric` runs one and returns NVIDIA's result dict, `append_result` logs it.
+
+| name | what |
+|---|---|
+| fid50k_full | FID, 50k generated vs all reals (no x-flips) |
+| kid50k_full | KID, 50k generated vs up to 1M reals, 100 subsets of 1000 |
+| pr50k3_full | precision/recall, VGG16 features, k=3, 50k generated vs up to 200k reals |
+| ppl2_wend | PPL in W at path endpoints, epsilon 1e-4, full image (no crop), 50k samples |
+| is50k | Inception score, 50k generated, 10 splits |
+| swd | SWD (x1e3) over the Laplacian pyramid, min(16384, dataset) images of each kind; no weights needed |
+| fid50k, kid50k, pr50k3 | legacy: 50k reals (x-flips when ``mirror``) |
+| ppl_zfull, ppl_wfull, ppl_zend, ppl_wend | legacy PPL on the centre crop, in Z or W, full paths or endpoints |
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from stylegan_jax.data import resolve_dataset
+from stylegan_jax.metrics import distances, swd
+from stylegan_jax.metrics.detectors import Detector, load_inception, load_vgg16
+from stylegan_jax.metrics.features import (
+    MetricOptions,
+    dataset_feature_stats,
+    dataset_labels,
+    dataset_size,
+    generator_feature_stats,
+    run_batches,
+    to_rgb,
+)
+from stylegan_jax.models.stylegan2 import Generator
+
+
+class MetricError(ValueError):
+    """An unknown metric name or unusable inputs; one line for the user."""
+
+
+def _detector_fn(det: Detector, method: str) -> Callable:
+    def fn(params, images, indices):
+        return det.module.apply({"params": params}, to_rgb(images), method=method)
+
+    return fn
+
+
+def _real_and_fake(opts: MetricOptions, det: Detector, method: str, max_real: int | None, num_gen: int,
+                   mirror: bool, **stats_kwargs) -> tuple[distances.FeatureStats, distances.FeatureStats]:
+    fn = _detector_fn(det, method)
+    real = dataset_feature_stats(opts, fn, det.params, det.name, dict(digest=det.digest, method=method),
+                                 max_items=max_real, mirror=mirror, **stats_kwargs)
+    fake = generator_feature_stats(opts, fn, det.params, num_items=num_gen, **stats_kwargs)
+    return real, fake
+
+
+def compute_fid(opts: MetricOptions, max_real: int | None, num_gen: int, mirror: bool = False) -> float:
+    """FID between Inception pool3 statistics of generated images and reals."""
+    real, fake = _real_and_fake(opts, load_inception(opts.detector_dir), "features", max_real, num_gen, mirror,
+                                capture_mean_cov=True)
+    return distances.frechet_distance(*fake.get_mean_cov(), *real.get_mean_cov())
+
+
+def compute_kid(opts: MetricOptions, max_real: int | None, num_gen: int, num_subsets: int, max_subset_size: int,
+                mirror: bool = False) -> float:
+    """KID between Inception pool3 features of generated images and reals."""
+    real, fake = _real_and_fake(opts, load_inception(opts.detector_dir), "features", max_real, num_gen, mirror,
+                                capture_all=True)
+    return distances.kernel_distance(real.get_all(), fake.get_all(), num_subsets, max_subset_size, opts.seed)
+
+
+def compute_pr(opts: MetricOptions, max_real: int | None, num_gen: int, nhood_size: int, mirror: bool = False
+               ) -> tuple[float, float]:
+    """Precision and recall of VGG16 fc2 features."""
+    real, fake = _real_and_fake(opts, load_vgg16(opts.detector_dir), "features", max_real, num_gen, mirror,
+                                capture_all=True)
+    return distances.precision_recall(real.get_all(), fake.get_all(), nhood_size)
+
+
+def compute_is(opts: MetricOptions, num_gen: int, num_splits: int) -> tuple[float, float]:
+    """Inception score from the bias-free 1008-way softmax of generated images."""
+    det = load_inception(opts.detector_dir)
+    probs = generator_feature_stats(opts, _detector_fn(det, "probabilities"), det.params, num_items=num_gen,
+                                    capture_all=True)
+    return distances.inception_score(probs.get_all(), num_splits)
+
+
+def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
+    """Spherical interpolation of unit-normalised rows a, b [N, D] at t [N, 1], as NVIDIA's PPL."""
+    a = a / jnp.linalg.norm(a, axis=-1, keepdims=True)
+    b = b / jnp.linalg.norm(b, axis=-1, keepdims=True)
+    d = (a * b).sum(-1, keepdims=True)
+    p = t * jnp.arccos(d)
+    c = b - d * a
+    c = c / jnp.linalg.norm(c, axis=-1, keepdims=True)
+    d = a * jnp.cos(p) + c * jnp.sin(p)
+    return d / jnp.linalg.norm(d, axis=-1, keepdims=True)
+
+
+def _ppl_step(G: Generator, det: Detector, epsilon: float, space: str, crop: bool) -> Callable:
+    """(params, z0, z1, c, t, indices) -> squared LPIPS distance / epsilon^2 per pair [P]."""
+
+    def step(p, z0, z1, c, t, idx):
+        G_vars = p["G"]
+        if space == "w":
+            w0, w1 = jnp.split(G.apply(G_vars, jnp.concatenate([z0, z1]), jnp.concatenate([c, c]), method="map"), 2)
+            tt = t[:, :, None]
+            wt0, wt1 = w0 + tt * (w1 - w0), w0 + (tt + epsilon) * (w1 - w0)
+        else:
+            zs = jnp.concatenate([slerp(z0, z1, t), slerp(z0, z1, t + epsilon)])
+            wt0, wt1 = jnp.split(G.apply(G_vars, zs, jnp.concatenate([c, c]), method="map"), 2)
+        # NVIDIA re-draws the constant noise buffers for each batch; here each pair has its own.
+        key = jax.random.fold_in(jax.random.key(p["seed"]), idx[0])
+        leaves, treedef = jax.tree_util.tree_flatten_with_path(G_vars["buffers"])
+        keys = jax.random.split(key, len(leaves))
+        buffers = jax.tree_util.tree_unflatten(treedef, [
+            jax.random.normal(k, (len(idx), *leaf.shape)) if "noise_const" in jax.tree_util.keystr(path)
+            else jnp.broadcast_to(leaf, (len(idx), *leaf.shape))
+            for k, (path, leaf) in zip(keys, leaves, strict=True)])
+
+        def synth(buf, ws):
+            return G.apply({"params": G_vars["params"], "buffers": buf}, ws, "const", True, method="synthesize")
+
+        img = jax.vmap(synth)(buffers, jnp.stack([wt0, wt1], axis=1))  # [P, 2, H, W, C]
+        img = img.reshape(-1, *img.shape[2:])
+        if crop:
+            c8 = img.shape[1] // 8
+            img = img[:, c8 * 3: c8 * 7, c8 * 2: c8 * 6]
+        factor = G.img_resolution // 256
+        if factor > 1:
+            n, h, w, ch = img.shape
+            img = img.reshape(n, h // factor, factor, w // factor, factor, ch).mean(axis=(2, 4))
+        img = to_rgb((img + 1) * (255 / 2))
+        emb = det.module.apply({"params": p["vgg"]}, img, method="lpips_embedding").reshape(len(idx), 2, -1)
+        return jnp.square(emb[:, 0] - emb[:, 1]).sum(-1) / epsilon**2
+
+    return step
+
+
+def compute_ppl(opts: MetricOptions, num_samples: int, epsilon: float, space: str, sampling: str, crop: bool
+                ) -> float:
+    """Perceptual path length: LPIPS between images at t and t + epsilon along random paths (t = 0 for
+    'end' sampling, uniform for 'full'), scaled by 1 / epsilon^2, outer percentiles dropped."""
+    det = load_vgg16(opts.detector_dir)
+    G, labels = opts.G, dataset_labels(opts.dataset)
+    pairs = max(opts.global_batch // 4, 1)
+    pairs = -(-pairs // jax.device_count()) * jax.device_count()
+
+    def batches():
+        for start in range(0, num_samples, pairs):
+            idx = np.arange(start, min(start + pairs, num_samples), dtype=np.int32)
+            rngs = [np.random.default_rng([opts.seed, int(i)]) for i in idx]
+            z = np.stack([r.standard_normal(2 * G.z_dim, np.float32) for r in rngs])
+            c = np.stack([labels[r.integers(len(labels))] for r in rngs]).astype(np.float32)
+            t = np.stack([r.random(1, np.float32) * (1 if sampling == "full" else 0) for r in rngs])
+            yield z[:, : G.z_dim], z[:, G.z_dim:], c, t, idx
+
+    params = {"G": opts.G_vars, "vgg": det.params, "seed": np.uint32(opts.seed)}
+    dist = np.concatenate(list(run_batches(_ppl_step(G, det, epsilon, space, crop), params, batches(),
+                                           num_samples, pairs, "ppl sampling", opts.progress)))
+    return distances.trimmed_path_length(dist)
+
+
+def compute_swd(opts: MetricOptions, max_images: int) -> dict[str, float]:
+    """SWD between min(max_images, dataset size) reals (x-flips when ``mirror``) and as many generated images."""
+    num = min(max_images, dataset_size(opts.dataset, opts.mirror))
+    resolutions = swd.swd_resolutions(opts.G.img_resolution)
+    if not resolutions:
+        raise MetricError(f"swd needs images of at least {swd.MIN_RESOLUTION}x{swd.MIN_RESOLUTION}")
+
+    def fn(params, images, indices):
+        levels = swd.swd_descriptors(images, indices, opts.seed)
+        return jnp.concatenate([d.reshape(len(images), -1) for d in levels], axis=1)
+
+    real = dataset_feature_stats(opts, fn, None, "swd", dict(seed=opts.seed, nhoods=swd.NHOODS_PER_IMAGE),
+                                 max_items=num, mirror=opts.mirror, capture_all=True)
+    fake = generator_feature_stats(opts, fn, None, num_items=num, capture_all=True)
+    channels = opts.G.img_channels
+    split = [np.split(s.get_all().reshape(num, len(resolutions), -1), len(resolutions), axis=1)
+             for s in (real, fake)]
+    levels = [[d.reshape(-1, channels * swd.NHOOD_SIZE**2) for d in s] for s in split]
+    return swd.swd_from_descriptors(levels[0], levels[1], resolutions, channels, opts.seed)
+
+
+def fid50k_full(opts: MetricOptions) -> dict:
+    return dict(fid50k_full=compute_fid(opts, max_real=None, num_gen=50000))
+
+
+def kid50k_full(opts: MetricOptions) -> dict:
+    return dict(kid50k_full=compute_kid(opts, max_real=1000000, num_gen=50000, num_subsets=100,
+                                        max_subset_size=1000))
+
+
+def pr50k3_full(opts: MetricOptions) -> dict:
+    precision, recall = compute_pr(opts, max_real=200000, num_gen=50000, nhood_size=3)
+    return dict(pr50k3_full_precision=precision, pr50k3_full_recall=recall)
+
+
+def ppl2_wend(opts: MetricOptions) -> dict:
+    return dict(ppl2_wend=compute_ppl(opts, num_samples=50000, epsilon=1e-4, space="w", sampling="end",
+                                      crop=False))
+
+
+def is50k(opts: MetricOptions) -> dict:
+    mean, std = compute_is(opts, num_gen=50000, num_splits=10)
+    return dict(is50k_mean=mean, is50k_std=std)
+
+
+def swd16k(opts: MetricOptions) -> dict:
+    return compute_swd(opts, max_images=16384)
+
+
+def fid50k(opts: MetricOptions) -> dict:
+    return dict(fid50k=compute_fid(opts, max_real=50000, num_gen=50000, mirror=opts.mirror))
+
+
+def kid50k(opts: MetricOptions) -> dict:
+    return dict(kid50k=compute_kid(opts, max_real=50000, num_gen=50000, num_subsets=100, max_subset_size=1000,
+                                   mirror=opts.mirror))
+
+
+def pr50k3(opts: MetricOptions) -> dict:
+    precision, recall = compute_pr(opts, max_real=50000, num_gen=50000, nhood_size=3, mirror=opts.mirror)
+    return dict(pr50k3_precision=precision, pr50k3_recall=recall)
+
+
+def _legacy_ppl(space: str, sampling: str) -> Callable[[MetricOptions], dict]:
+    name = f"ppl_{space}{sampling}"
+
+    def metric(opts: MetricOptions) -> dict:
+        return {name: compute_ppl(opts, num_samples=50000, epsilon=1e-4, space=space, sampling=sampling, crop=True)}
+
+    metric.__name__ = name
+    return metric
+
+
+#: Metric name -> function(MetricOptions) -> {result name: value}.
+METRICS: dict[str, Callable[[MetricOptions], dict]] = {
+    "fid50k_full": fid50k_full, "kid50k_full": kid50k_full, "pr50k3_full": pr50k3_full, "ppl2_wend": ppl2_wend,
+    "is50k": is50k, "swd": swd16k, "fid50k": fid50k, "kid50k": kid50k, "pr50k3": pr50k3,
+    **{f"ppl_{s}{m}": _legacy_ppl(s, m) for s in ("z", "w") for m in ("full", "end")},
+}
+
+
+def _format_time(seconds: float) -> str:
+    s = int(np.rint(seconds))
+    return f"{s}s" if s < 60 else f"{s // 60}m {s % 60:02d}s" if s < 3600 else f"{s // 3600}h {s // 60 % 60:02d}m"
+
+
+def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.PathLike, mirror: bool = False,
+                detector_dir: str | None = None, seed: int = 0, batch_size: int = 64, progress: bool = True,
+                cache_dir: str | None = None) -> dict:
+    """Computes metric ``name`` of generator ``G`` (variables ``G_vars`` = {"params", "buffers"}) against
+    ``dataset`` (a dataset directory or name). ``mirror``: the reals include x-flips (legacy metrics and
+    swd; NVIDIA's ``_full`` metrics never flip). ``batch_size``: images per jitted batch over all devices.
+
+    Returns NVIDIA's result dict: {"results": {name: value, ...}, "metric", "total_time" (s),
+    "total_time_str", "num_gpus" (device count)}.
+
+    Raises:
+      MetricError: unknown name. DetectorError: a detector file is missing or wrong. DatasetError.
+    """
+    if name not in METRICS:
+        raise MetricError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
+    opts = MetricOptions(G=G, G_vars=G_vars, dataset=resolve_dataset(dataset), mirror=mirror,
+                         detector_dir=detector_dir, seed=seed, batch_size=batch_size, progress=progress,
+                         cache_dir=cache_dir)
+    start = time.time()
+    results = {k: float(v) for k, v in METRICS[name](opts).items()}
+    total = time.time() - start
+    return dict(results=results, metric=name, total_time=total, total_time_str=_format_time(total),
+                num_gpus=jax.device_count())
+
+
+def append_result(run_dir: str | os.PathLike, result: dict, snapshot: str | None = None) -> None:
+    """Appends ``result`` as one JSON line (plus ``snapshot_pkl``, relative to run_dir, and ``timestamp``) to
+    ``run_dir/metric-<name>.jsonl``, as NVIDIA's ``report_metric``."""
+    if snapshot is not None:
+        snapshot = os.path.relpath(snapshot, run_dir)
+    line = json.dumps(dict(result, snapshot_pkl=snapshot, timestamp=time.time()))
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(run_dir) / f"metric-{result['metric']}.jsonl", "a") as f:
+        f.write(line + "\n")
