@@ -8,36 +8,15 @@ import numpy as np
 import pytest
 
 from stylegan_jax.metrics.detectors import DETECTOR_DIR_ENV, DetectorError, detector_dir, load_inception, load_vgg16
+from tests.metrics.conftest import DIV, random_images
 from tests.metrics.reference_nets import Weights, inception_ref, lpips_ref, vgg_features_ref
-from tests.metrics.torchscript_writer import write_torchscript
-
-DIV = 16
-
-
-def _images(seed, shape):
-    return np.random.default_rng(seed).integers(0, 256, shape).astype(np.uint8)
-
-
-@pytest.fixture(scope="module")
-def detectors(tmp_path_factory):
-    """A detector directory with small random inception-2015-12-05.pt and vgg16.pt; their state dicts."""
-    root = tmp_path_factory.mktemp("detectors")
-    inception = Weights(seed=1)
-    inception_ref(inception, _images(0, (1, 16, 16, 3)), DIV, num_classes=12)
-    vgg = Weights(seed=2)
-    vgg_features_ref(vgg, _images(0, (1, 16, 16, 3)), DIV)
-    lpips_ref(vgg, np.zeros((1, 32, 32, 3)), np.ones((1, 32, 32, 3)), DIV)
-    vgg("layers.fc3.weight", (10, 4096 // DIV))  # in the real file, unused by the metrics
-    write_torchscript(root / "inception-2015-12-05.pt", inception.state)
-    write_torchscript(root / "vgg16.pt", vgg.state)
-    return root, inception.state, vgg.state
 
 
 def test_inception_matches_numpy_float64(detectors):
     root, state, _ = detectors
     det = load_inception(root)
     assert det.name == "inception-2015-12-05" and len(det.digest) == 32
-    images = _images(3, (2, 37, 45, 3))  # not square, not 299: exercises the resize on both axes
+    images = random_images(3, (2, 37, 45, 3))  # not square, not 299: exercises the resize on both axes
     features, probs = jax.jit(lambda p, x: det.module.apply(
         {"params": p}, x, method=lambda m, x: (m.features(x), m.probabilities(x))))(det.params, images)
     ref_features, ref_probs = inception_ref(Weights(state), images, DIV, num_classes=12)
@@ -51,7 +30,7 @@ def test_inception_matches_numpy_float64(detectors):
 def test_vgg16_features_and_lpips_match_numpy_float64(detectors):
     root, _, state = detectors
     det = load_vgg16(root)
-    images = _images(4, (2, 40, 40, 3)).astype(np.float32)
+    images = random_images(4, (2, 40, 40, 3)).astype(np.float32)
     features = det.module.apply({"params": det.params}, images, method="features")
     ref = vgg_features_ref(Weights(state), images, DIV)
     np.testing.assert_allclose(features, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
