@@ -1,0 +1,217 @@
+"""Building blocks of the progressively grown networks (PGGAN, StyleGAN1, the StyleGAN2 paper's configs B-D):
+NVIDIA's TensorFlow-era layers, on NHWC images.
+
+These layers follow the TF code's convention for the He gain: the gain multiplies the *weights*
+(``act(x @ (W * gain * lrmul / sqrt(fan_in)) + b * lrmul)``), where the StyleGAN2 layers of ``nn/layers.py``
+multiply the activation's *output* (``gain * act(x @ W' + b)``). The two differ once biases are non-zero, so
+imported TF weights need the TF form. Parameter layouts are NVIDIA's PyTorch ones (``weight`` [out, in] or
+[out, in, k, k], ``bias`` [out]).
+
+Also here: pixel-wise feature normalisation, instance normalisation, nearest-neighbour and box-filter
+resampling, the [1, 2, 1] blur, the fade-in blend, NVIDIA's feature-map rule ``nf``, and the progressive
+discriminator shared by PGGAN (``D_paper``) and StyleGAN1 (``D_basic``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from stylegan_jax.nn.discriminator import MinibatchStdLayer
+from stylegan_jax.ops import bias_act, conv2d_resample, filter2d, setup_filter
+
+#: The TF networks' activations: (name in ``ops.bias_act``, He gain applied to the weights).
+ACTIVATIONS = {"lrelu": ("lrelu", float(np.sqrt(2))), "relu": ("relu", float(np.sqrt(2)))}
+#: NVIDIA's default low-pass filter for StyleGAN1's resampling ("bilinear" up/down in the paper).
+BLUR_FILTER = (1, 2, 1)
+
+
+def nf(stage: int, fmap_base: int, fmap_decay: float = 1.0, fmap_max: int = 512, fmap_min: int = 1) -> int:
+    """NVIDIA's feature maps of a stage: clip(int(fmap_base / 2 ** (stage * fmap_decay)), fmap_min, fmap_max).
+
+    Stage ``log2(res) - 1`` is the width of resolution ``res``'s convolutions.
+    """
+    return int(np.clip(int(fmap_base / (2.0 ** (stage * fmap_decay))), fmap_min, fmap_max))
+
+
+def log2_resolution(resolution: int) -> int:
+    """log2 of a power-of-two resolution >= 4, else a clear error."""
+    if resolution < 4 or resolution & (resolution - 1):
+        raise ValueError(f"resolution must be a power of two >= 4, got {resolution}")
+    return int(np.log2(resolution))
+
+
+def grown_resolution(resolution: int | None, img_resolution: int, min_resolution: int = 4) -> int:
+    """The resolution a growing network runs at: ``resolution`` (None = ``img_resolution``), checked to be a
+    power of two within [min_resolution, img_resolution]."""
+    res = img_resolution if resolution is None else int(resolution)
+    log2_resolution(res)
+    if not min_resolution <= res <= img_resolution:
+        raise ValueError(f"resolution {res} is outside [{min_resolution}, {img_resolution}]")
+    return res
+
+
+def pixel_norm(x: jax.Array, eps: float = 1e-8, axis: int = -1) -> jax.Array:
+    """PGGAN's pixel-wise feature normalisation: x / sqrt(mean(x^2 over ``axis``) + eps). Shape kept."""
+    return x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=axis, keepdims=True) + eps)
+
+
+def instance_norm(x: jax.Array, eps: float = 1e-8) -> jax.Array:
+    """Instance normalisation of [N, H, W, C] over H, W (no affine part; StyleGAN1's AdaIN adds the style)."""
+    x = x - jnp.mean(x, axis=(1, 2), keepdims=True)
+    return x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=(1, 2), keepdims=True) + eps)
+
+
+def upscale2d(x: jax.Array, factor: int = 2) -> jax.Array:
+    """Nearest-neighbour upsampling: [N, H, W, C] -> [N, H * factor, W * factor, C]."""
+    if factor == 1:
+        return x
+    n, h, w, c = x.shape
+    x = jnp.broadcast_to(x[:, :, None, :, None, :], (n, h, factor, w, factor, c))
+    return x.reshape(n, h * factor, w * factor, c)
+
+
+def downscale2d(x: jax.Array, factor: int = 2) -> jax.Array:
+    """Box-filter (average-pool) downsampling: [N, H, W, C] -> [N, H / factor, W / factor, C]."""
+    if factor == 1:
+        return x
+    n, h, w, c = x.shape
+    return jnp.mean(x.reshape(n, h // factor, factor, w // factor, factor, c), axis=(2, 4))
+
+
+def blur2d(x: jax.Array, blur_filter: Sequence[int] | None) -> jax.Array:
+    """StyleGAN1's low-pass filter (normalised outer product of ``blur_filter``, zero padding, same size);
+    the identity for None."""
+    return x if not blur_filter else filter2d(x, setup_filter(blur_filter))
+
+
+def is_one(alpha: float | jax.Array) -> bool:
+    """True when ``alpha`` is the Python constant 1 (no fade-in: the blend's other branch is not built)."""
+    return isinstance(alpha, int | float) and alpha == 1
+
+
+def fade(new: jax.Array, old: jax.Array, alpha: float | jax.Array) -> jax.Array:
+    """The fade-in blend alpha * new + (1 - alpha) * old (NVIDIA's lerp_clip(new, old, 1 - alpha); alpha is
+    clipped to [0, 1] as there)."""
+    alpha = jnp.clip(jnp.asarray(alpha, new.dtype), 0, 1)
+    return new + (old - new) * (1 - alpha)
+
+
+def he_init(gain: float, fan_in: int, use_wscale: bool, lrmul: float):
+    """(initialiser, runtime coefficient) of NVIDIA's ``get_weight``: with equalised learning rate the weight
+    is stored N(0, 1 / lrmul) and scaled by gain / sqrt(fan_in) * lrmul at run time."""
+    he_std = gain / np.sqrt(fan_in)
+    init_std, coef = (1 / lrmul, he_std * lrmul) if use_wscale else (he_std / lrmul, lrmul)
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.normal(key, shape, dtype) * init_std
+
+    return init, float(coef)
+
+
+class WSDense(nn.Module):
+    """TF-era dense layer: [N, in] -> [N, features]; y = act(x @ (W * coef).T + b * lrmul), no bias when
+    ``bias`` is False. ``weight`` is [features, in]."""
+
+    features: int
+    gain: float = float(np.sqrt(2))
+    activation: str = "linear"
+    bias: bool = True
+    use_wscale: bool = True
+    lrmul: float = 1.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        init, coef = he_init(self.gain, x.shape[-1], self.use_wscale, self.lrmul)
+        weight = self.param("weight", init, (self.features, x.shape[-1]))
+        b = self.param("bias", nn.initializers.zeros, (self.features,)) * self.lrmul if self.bias else None
+        return bias_act(x @ (weight * coef).T.astype(x.dtype), b, act=self.activation, gain=1.0)
+
+
+class WSConv2d(nn.Module):
+    """TF-era k x k convolution, 'SAME' zero padding: [N, H, W, in] -> [N, H, W, out_channels];
+    y = act(conv(x, W * coef) + b). ``weight`` is [out, in, k, k]."""
+
+    out_channels: int
+    kernel_size: int
+    gain: float = float(np.sqrt(2))
+    activation: str = "linear"
+    bias: bool = True
+    use_wscale: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k = self.kernel_size
+        init, coef = he_init(self.gain, x.shape[-1] * k * k, self.use_wscale, 1.0)
+        weight = self.param("weight", init, (self.out_channels, x.shape[-1], k, k))
+        x = conv2d_resample(x, (weight * coef).astype(x.dtype), padding=k // 2)
+        b = self.param("bias", nn.initializers.zeros, (self.out_channels,)) if self.bias else None
+        return bias_act(x, b, act=self.activation, gain=1.0)
+
+
+class ProgressiveDiscriminator(nn.Module):
+    """PGGAN's / StyleGAN1's discriminator (NVIDIA's ``D_paper`` / ``D_basic``) with linear growing.
+
+    img [N, r, r, img_channels] (r = the current resolution, read from the shape), c [N, c_dim] -> logits
+    [N, 1]. ``alpha`` fades the block of resolution r in: alpha * block_r(fromrgb_r(img)) + (1 - alpha) *
+    fromrgb_{r/2}(box-downsampled img). Parameters: ``fromrgb{res}`` (1x1 conv), ``b{res}_conv0``,
+    ``b{res}_conv1`` (then down), ``b4_conv``, ``b4_dense0``, ``b4_dense1``. ``blur_filter`` blurs before each
+    downsampling conv (StyleGAN1); the box downsampling after the conv is the same function as NVIDIA's fused
+    (``fused_scale``) stride-2 conv. With labels the output layer gives one score per class and the score
+    of the given class is kept (Mescheder et al., as ``D_basic`` does).
+    """
+
+    c_dim: int
+    img_resolution: int
+    img_channels: int
+    fmap_base: int = 8192
+    fmap_decay: float = 1.0
+    fmap_max: int = 512
+    mbstd_group_size: int = 4
+    mbstd_num_features: int = 1
+    use_wscale: bool = True
+    blur_filter: Sequence[int] | None = None
+    nonlinearity: str = "lrelu"
+
+    def nf(self, stage: int) -> int:
+        return nf(stage, self.fmap_base, self.fmap_decay, self.fmap_max)
+
+    @nn.compact
+    def __call__(self, img: jax.Array, c: jax.Array | None, alpha: float | jax.Array = 1.0) -> jax.Array:
+        log2_img = log2_resolution(self.img_resolution)
+        if img.ndim != 4 or img.shape[1] != img.shape[2] or img.shape[3] != self.img_channels:
+            raise ValueError(f"D expects images [N, r, r, {self.img_channels}], got {img.shape}")
+        res_log2 = log2_resolution(grown_resolution(img.shape[1], self.img_resolution))
+        act, gain = ACTIVATIONS[self.nonlinearity]
+        layer = dict(gain=gain, activation=act, use_wscale=self.use_wscale)
+
+        def fromrgb(image: jax.Array, r: int) -> jax.Array:
+            return WSConv2d(self.nf(r - 1), 1, name=f"fromrgb{2**r}", **layer)(image)
+
+        def block(x: jax.Array, r: int) -> jax.Array:
+            x = WSConv2d(self.nf(r - 1), 3, name=f"b{2**r}_conv0", **layer)(x)
+            x = WSConv2d(self.nf(r - 2), 3, name=f"b{2**r}_conv1", **layer)(blur2d(x, self.blur_filter))
+            return downscale2d(x)
+
+        img = img.astype(jnp.float32)
+        if self.is_initializing():  # create every resolution's fromrgb
+            for r in range(2, log2_img):
+                fromrgb(jnp.zeros((1, 2**r, 2**r, self.img_channels)), r)
+        x = fromrgb(img, res_log2)
+        for r in range(res_log2, 2, -1):
+            x = block(x, r)
+            if r == res_log2 and not is_one(alpha):
+                x = fade(x, fromrgb(downscale2d(img), r - 1), alpha)
+        if self.mbstd_group_size > 1:
+            x = MinibatchStdLayer(self.mbstd_group_size, self.mbstd_num_features, name="mbstd")(x)
+        x = WSConv2d(self.nf(1), 3, name="b4_conv", **layer)(x)
+        x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)  # NCHW order, as NVIDIA flattens
+        x = WSDense(self.nf(0), name="b4_dense0", **layer)(x)
+        x = WSDense(max(self.c_dim, 1), gain=1.0, use_wscale=self.use_wscale, name="b4_dense1")(x)
+        if self.c_dim:
+            x = jnp.sum(x * c.astype(x.dtype), axis=1, keepdims=True)
+        return x
