@@ -18,5 +18,6 @@ def get_config():
     c.D.update(channel_base=32768, mbstd_group_size=4)
     c.G_lr = c.D_lr = 0.002
     c.r1_gamma = 2.0
+    c.metrics = ("fid50k_full",)
     c.ema_kimg = 10.0
     return c

@@ -21,5 +21,6 @@ def get_config():
     c.D.update(channel_base=16384, mbstd_group_size=8)
     c.G_lr = c.D_lr = 0.0025
     c.r1_gamma = 1.0
+    c.metrics = ("fid50k_full",)
     c.ema_kimg = 20.0
     return c

@@ -1,4 +1,5 @@
-"""GAN losses and regularisers as NVIDIA's StyleGAN2Loss computes them (``training/loss.py``).
+"""GAN losses and regularisers: StyleGAN2's as NVIDIA's StyleGAN2Loss computes them (``training/loss.py``),
+and the lineage's other objectives (minimax, WGAN, WGAN-GP, hinge, PGGAN's epsilon-drift).
 
 Each function works on one minibatch (one device's share; see ``training/steps.py``) and returns per-sample
 values or a scalar as documented; the training step takes means and applies the lazy-regularisation gain.
@@ -73,3 +74,62 @@ def update_pl_mean(pl_mean: jax.Array, batch_means: jax.Array, decay: float) -> 
 def path_length_penalty(lengths: jax.Array, pl_mean: jax.Array) -> jax.Array:
     """(|J^T y| - a)^2 per sample with ``a`` the running mean from ``update_pl_mean``."""
     return jnp.square(lengths - pl_mean)
+
+
+# -- the lineage's other objectives (GAN, WGAN, WGAN-GP, hinge) ----------------------------------------------
+def generator_minimax(fake_logits: jax.Array) -> jax.Array:
+    """G's loss of the original minimax game (Goodfellow et al. 2014): log(1 - D(G(z))) = -softplus(l).
+    [N, 1] -> [N, 1]; it saturates when D rejects the fakes confidently."""
+    return -jax.nn.softplus(fake_logits)
+
+
+def generator_wasserstein(fake_logits: jax.Array) -> jax.Array:
+    """G's loss against a critic (WGAN, WGAN-GP, hinge): -D(G(z)). [N, 1] -> [N, 1]."""
+    return -fake_logits
+
+
+def discriminator_wasserstein(fake_logits: jax.Array, real_logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The critic's loss per sample: (D(G(z)), -D(x)); their mean estimates minus the Wasserstein-1 distance."""
+    return fake_logits, -real_logits
+
+
+def discriminator_hinge(fake_logits: jax.Array, real_logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The hinge loss per sample (Lim & Ye 2017, Miyato et al. 2018): (relu(1 + D(G(z))), relu(1 - D(x)))."""
+    return jax.nn.relu(1.0 + fake_logits), jax.nn.relu(1.0 - real_logits)
+
+
+# The ``loss`` config key -> (G's per-sample loss, D's per-sample (fake, real) losses).
+OBJECTIVES = {
+    "nonsaturating": (generator_nonsaturating, discriminator_logistic),
+    "minimax": (generator_minimax, discriminator_logistic),
+    "wgan": (generator_wasserstein, discriminator_wasserstein),
+    "wgan_gp": (generator_wasserstein, discriminator_wasserstein),
+    "hinge": (generator_wasserstein, discriminator_hinge),
+}
+
+
+def gradient_penalty(d_fn: Callable[[jax.Array], jax.Array], reals: jax.Array, fakes: jax.Array,
+                     key: jax.Array, target: float = 1.0) -> jax.Array:
+    """WGAN-GP's penalty (Gulrajani et al. 2017) as NVIDIA's ``D_wgan_gp``: (|dD(x^)/dx^| - target)^2 at
+    x^ = reals + u (fakes - reals), u ~ U[0, 1) per sample.
+
+    Args:
+        d_fn: images [N, H, W, C] -> logits [N, 1].
+        reals, fakes: [N, H, W, C].
+        key: PRNG key for u.
+        target: the gradient norm aimed at (1 in the paper).
+    Returns:
+        [N]; the loss adds ``penalty * lambda / target^2``.
+    """
+    u = jax.random.uniform(key, (reals.shape[0], 1, 1, 1), reals.dtype)
+    mixed = reals + (fakes - reals) * u
+    logits, vjp = jax.vjp(d_fn, mixed)
+    (grads,) = vjp(jnp.ones_like(logits))
+    norms = jnp.sqrt(jnp.sum(jnp.square(grads.astype(jnp.float32)), axis=(1, 2, 3)))
+    return jnp.square(norms - target)
+
+
+def epsilon_drift(real_logits: jax.Array) -> jax.Array:
+    """PGGAN's drift penalty D(x)^2 per real sample (weight epsilon_drift 0.001): keeps the critic near 0.
+    [N, 1] -> [N]."""
+    return jnp.square(real_logits[:, 0])

@@ -5,6 +5,8 @@ values: stylegan2-ada-pytorch ``train.py`` and ``training/training_loop.py``).""
 from __future__ import annotations
 
 import ast
+import copy
+import importlib
 import importlib.util
 import json
 from pathlib import Path
@@ -66,6 +68,56 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.D_reg_interval = 16
     c.ema_kimg = 10.0
     c.ema_rampup = config_dict.placeholder(float)
+    c.ema_beta = config_dict.placeholder(float)  # a fixed G_ema beta per iteration (PGGAN's 0.999) instead
+
+    # The objective and optimiser (any model): see losses.OBJECTIVES.
+    c.loss = "nonsaturating"  # 'nonsaturating' | 'minimax' | 'wgan' | 'wgan_gp' | 'hinge'
+    c.optimizer = "adam"  # 'adam' (betas, eps) | 'rmsprop' (decay 0.99, eps outside the root: PyTorch's)
+    c.lazy_regularization = True  # R1 (and PL) as separate lazy phases; False: R1 in every D step
+    c.n_critic = 1  # D steps (each on a new real batch) per G step
+    c.wgan_lambda = 10.0  # gradient penalty weight when loss == 'wgan_gp'
+    c.epsilon_drift = 0.0  # PGGAN's drift penalty weight on D(x)^2
+    c.wgan_clip = 0.0  # clip every D parameter to [-wgan_clip, wgan_clip] after each D step (WGAN)
+
+    # Progressive growing (NVIDIA's TrainingSchedule): off while initial_resolution is 0. Tables are tuples of
+    # (resolution, value) pairs; a resolution missing from one takes the flat value (batch_size, G_lr, ...).
+    c.growing = ml_collections.ConfigDict(dict(
+        initial_resolution=0, training_kimg=600.0, transition_kimg=600.0, batch_size=(), batch_gpu=(),
+        G_lr=(), D_lr=(), reset_optimizer=True,
+    ))
+    c.metrics = ()  # metric names computed at every snapshot, e.g. ('fid50k_full',)
+    c.tiny = False  # shrink to a CPU-size run on the built-in digits-16 (see shrink_to_tiny)
+    return c
+
+
+def lineage_defaults(model: str) -> ml_collections.ConfigDict:
+    """The training defaults with another model's G and D entries (``config_defaults()`` of
+    ``stylegan_jax/models/<model>.py``)."""
+    c = stylegan2_defaults()
+    c.name = c.model = model
+    if model != "stylegan2":
+        c.G, c.D = importlib.import_module(f"stylegan_jax.models.{model}").config_defaults()
+    return c
+
+
+def shrink_to_tiny(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """With ``cfg.tiny``: a copy that runs on CPU in seconds, every switch kept (objective, growing, lazy
+    regularisation, mixing...): built-in ``digits-16``, 16x16 gray, batch 8 in minibatches of 2, narrow
+    networks, growing from 8x8 with 16 + 16 images per resolution, 64 images in all. Without it, ``cfg``."""
+    if not cfg.get("tiny"):
+        return cfg
+    c = copy.deepcopy(cfg)
+    c.update(dataset="digits-16", resolution=16, img_channels=1, conditional=False, xflip=False,
+             batch_size=8, batch_gpu=2, kimg=0.064, tick=0.016, snap=2, grid=2, metrics=())
+    for net, base in ((c.G, 128), (c.D, 128)):
+        for key, value in dict(channel_base=base, channel_max=16, fmap_base=base, fmap_max=16, z_dim=16, w_dim=16,
+                               embed_dim=8, mbstd_group_size=2, mapping_layers=min(net.get("mapping_layers", 1), 2),
+                               num_fp16_res=0).items():
+            if key in net:
+                net[key] = value
+    if c.growing.initial_resolution:
+        c.growing.update(initial_resolution=8, training_kimg=0.016, transition_kimg=0.016, batch_size=(),
+                         batch_gpu=(), G_lr=(), D_lr=())
     return c
 
 

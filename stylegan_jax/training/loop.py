@@ -22,8 +22,17 @@ from jax.sharding import PartitionSpec as P
 from stylegan_jax.data import check_dataset_info, make_iterator, read_dataset_info, resolve_dataset
 from stylegan_jax.network_snapshot import save_network
 from stylegan_jax.training import checkpoint
-from stylegan_jax.training.config import to_json
+from stylegan_jax.training.config import shrink_to_tiny, to_json
 from stylegan_jax.training.reporting import Reporter
+from stylegan_jax.training.schedule import (
+    Schedule,
+    batch_of,
+    batch_unit,
+    downsample,
+    lod_changed,
+    resolutions,
+    schedule,
+)
 from stylegan_jax.training.state import (
     TrainState,
     build_networks,
@@ -32,7 +41,15 @@ from stylegan_jax.training.state import (
     network_kwargs,
     to_host,
 )
-from stylegan_jax.training.steps import PHASES, Phases, active_phases, compile_phases, make_layout
+from stylegan_jax.training.steps import (
+    PHASES,
+    Layout,
+    Phases,
+    active_phases,
+    check_config,
+    compile_phases,
+    make_layout,
+)
 
 
 class TrainingDivergedError(RuntimeError):
@@ -62,6 +79,7 @@ class Trainer:
     """Networks, phases, data and checkpoints of one run."""
 
     def __init__(self, cfg: ml_collections.ConfigDict, workdir: Path, devices: list | None = None):
+        cfg = shrink_to_tiny(cfg)
         self.cfg, self.workdir = cfg, Path(workdir)
         self.dataset_path = path = resolve_dataset(cfg.dataset, data_dir=cfg.data_dir or None,
                                                    resolution=cfg.resolution)
@@ -72,49 +90,88 @@ class Trainer:
         check_dataset_info(info, resolution=cfg.resolution, channels=cfg.img_channels,
                            c_dim=c_dim if cfg.conditional else None)
         self.c_dim = c_dim
-        devices = jax.devices() if devices is None else devices
-        self.layout = make_layout(cfg, len(devices))
-        self.mesh = Mesh(np.array(devices), ("data",))
+        self.devices = jax.devices() if devices is None else devices
+        self.mesh = Mesh(np.array(self.devices), ("data",))
         self.batch_sharding = NamedSharding(self.mesh, P("data"))
         self.replicated = NamedSharding(self.mesh, P())
         self.G, self.D = build_networks(cfg, c_dim)
-        self.g_tx = make_optimizer(cfg.G_lr, cfg.betas, cfg.eps, cfg.G_reg_interval)
-        self.d_tx = make_optimizer(cfg.D_lr, cfg.betas, cfg.eps, cfg.D_reg_interval)
-        self.phases = compile_phases(Phases(cfg, self.G, self.D, self.g_tx, self.d_tx, self.layout))
-        local_batch = cfg.batch_size // jax.process_count()
-        self.iterator = make_iterator(path, batch_size=local_batch, seed=cfg.seed, xflip=cfg.xflip,
+        check_config(cfg, self.G)
+        self._phases: dict = {}  # training resolution -> (layout, optimisers, jitted phases), built when first met
+        for res in resolutions(cfg):  # every resolution's batch arithmetic checked at start
+            make_layout(cfg, len(self.devices), *batch_of(cfg, res))
+        self.layout, (self.g_tx, self.d_tx), self.phases = self.phases_for(schedule(cfg, 0))
+        unit = batch_unit(cfg)
+        self.iterator = make_iterator(path, batch_size=unit // jax.process_count(), seed=cfg.seed, xflip=cfg.xflip,
                                       process_index=jax.process_index(), process_count=jax.process_count(),
                                       worker_count=cfg.workers)
+        self.unit = unit
         self.manager = checkpoint.make_manager(self.workdir / "checkpoints", cfg)
         self.finite = jax.jit(_all_finite)
+        self.start_nimg = 0
+        self._generate: dict = {}
+
+    def phases_for(self, sched: Schedule) -> tuple[Layout, tuple, dict]:
+        """The layout, optimisers and jitted phases of one training resolution (one compilation each)."""
+        if sched.resolution not in self._phases:
+            cfg = self.cfg
+            layout = make_layout(cfg, len(self.devices), sched.batch_size, sched.batch_gpu)
+            lazy = cfg.lazy_regularization
+            txs = (make_optimizer(sched.G_lr, cfg, cfg.G_reg_interval if lazy and cfg.pl_weight else None),
+                   make_optimizer(sched.D_lr, cfg, cfg.D_reg_interval if lazy and cfg.r1_gamma else None))
+            self._phases[sched.resolution] = (layout, txs, compile_phases(
+                Phases(cfg, self.G, self.D, *txs, layout, sched.resolution)))
+        return self._phases[sched.resolution]
 
     def initial_state(self) -> TrainState:
         init = jax.jit(lambda: init_state(self.cfg, self.G, self.D, self.g_tx, self.d_tx),
                        out_shardings=self.replicated)
         return init()
 
+    def reset_optimizers(self, state: TrainState) -> TrainState:
+        """Fresh optimiser states (NVIDIA's reset_opt_for_new_lod); Adam's and RMSProp's do not depend on lr."""
+        reset = jax.jit(lambda s: s.replace(g_opt=self.g_tx.init(s.g_params), d_opt=self.d_tx.init(s.d_params)),
+                        out_shardings=self.replicated)
+        return reset(state)
+
     def restore_or_init(self, resume: bool) -> tuple[TrainState, bool]:
+        """The latest checkpoint (``start_nimg`` set to its image count) or a fresh state."""
         if resume and self.manager.latest_step() is not None:
             abstract = jax.eval_shape(lambda: init_state(self.cfg, self.G, self.D, self.g_tx, self.d_tx))
             abstract = jax.tree_util.tree_map(
                 lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=self.replicated), abstract)
-            state, _ = checkpoint.restore(self.manager, abstract, self.iterator, self.cfg)
+            state, meta = checkpoint.restore(self.manager, abstract, self.iterator, self.cfg)
+            self.start_nimg = round(meta["kimg"] * 1000)
             return state, True
         return self.initial_state(), False
 
-    def device_batch(self, batch: dict) -> tuple[jax.Array, jax.Array]:
+    def next_batch(self, sched: Schedule | None = None) -> tuple[jax.Array, jax.Array]:
+        """The next global batch of a schedule (iterator batches joined, images box-downsampled to its
+        resolution) as device arrays."""
+        sched = sched or schedule(self.cfg, 0)
+        parts = [next(self.iterator) for _ in range(sched.batch_size // self.unit)]
+        batch = {k: np.concatenate([p[k] for p in parts]) for k in ("image", "label")}
+        if sched.resolution is not None:
+            batch["image"] = downsample(batch["image"], sched.resolution)
+        return self.device_batch(batch, sched)
+
+    def device_batch(self, batch: dict, sched: Schedule | None = None) -> tuple[jax.Array, jax.Array]:
         """A process-local batch -> global arrays [K, batch_gpu, ...] sharded over the devices."""
-        bg = self.layout.batch_gpu
+        bg = self.phases_for(sched or schedule(self.cfg, 0))[0].batch_gpu
         k = batch["image"].shape[0] // bg
         image = batch["image"].reshape(k, bg, *batch["image"].shape[1:])
         label = batch["label"][:, : self.c_dim].reshape(k, bg, self.c_dim)
         return (jax.make_array_from_process_local_data(self.batch_sharding, image),
                 jax.make_array_from_process_local_data(self.batch_sharding, label))
 
-    def run_iteration(self, state: TrainState, batch, step: int) -> tuple[TrainState, dict]:
+    def run_iteration(self, state: TrainState, batch, step: int,
+                      sched: Schedule | None = None) -> tuple[TrainState, dict]:
+        """One iteration's phases at the schedule's resolution and alpha (default: the start's)."""
+        sched = sched or schedule(self.cfg, 0)
+        phases = self.phases_for(sched)[2]
+        alpha = np.float32(sched.alpha)
         metrics = {}
         for name in active_phases(self.cfg, step):
-            state, out = self.phases[name](state, *batch)
+            state, out = phases[name](state, *batch, alpha)
             metrics[name] = out
         return state, metrics
 
@@ -140,16 +197,38 @@ class Trainer:
                      D=to_host({"params": state.d_params}), metadata={"kimg": nimg / 1000, "config": self.cfg.name},
                      overwrite=True)
 
-    def fakes(self, state: TrainState) -> np.ndarray:
-        """G_ema's images of the fixed grid inputs (noise const), [grid^2, H, W, C]."""
-        if not hasattr(self, "_generate"):
-            self._generate = jax.jit(lambda p, b, z, c: self.G.apply({"params": p, "buffers": b}, z, c,
-                                                                     noise_mode="const"))
+    def fakes(self, state: TrainState, sched: Schedule | None = None) -> np.ndarray:
+        """G_ema's images of the fixed grid inputs (noise const) at the schedule's resolution and alpha,
+        repeated up to full resolution, [grid^2, H, W, C]."""
+        sched = sched or schedule(self.cfg, 0)
+        res = sched.resolution
+        if res not in self._generate:
+            grow = {} if res is None else {"resolution": res}
+            self._generate[res] = jax.jit(lambda p, b, z, c, alpha: self.G.apply(
+                {"params": p, "buffers": b}, z, c, noise_mode="const", **grow, **({"alpha": alpha} if grow else {})))
         z, c = self.grid_inputs()
         chunk = max(self.layout.batch_gpu, 8)
-        out = [self._generate(state.g_ema_params, state.g_ema_buffers, z[i : i + chunk], c[i : i + chunk])
-               for i in range(0, len(z), chunk)]
-        return np.concatenate(to_host(out))
+        out = [self._generate[res](state.g_ema_params, state.g_ema_buffers, z[i : i + chunk], c[i : i + chunk],
+                                   np.float32(sched.alpha)) for i in range(0, len(z), chunk)]
+        images = np.concatenate(to_host(out))
+        factor = self.cfg.resolution // images.shape[1]
+        return images.repeat(factor, axis=1).repeat(factor, axis=2)
+
+    def metrics(self, state: TrainState, nimg: int, reporter: Reporter) -> None:
+        """The config's metrics of G_ema (``stylegan_jax.metrics``), appended to the run's results and logged
+        as ``Metrics/<key>`` on process 0."""
+        if not self.cfg.metrics:
+            return
+        from stylegan_jax import metrics  # lazily: the metrics package is optional for training
+
+        G_vars = {"params": state.g_ema_params, "buffers": state.g_ema_buffers}
+        for name in self.cfg.metrics:
+            result = metrics.calc_metric(name, G=self.G, G_vars=G_vars, dataset=str(self.dataset_path),
+                                         mirror=self.cfg.xflip)
+            if jax.process_index() == 0:
+                metrics.append_result(self.workdir, result, snapshot=f"network-snapshot-{nimg // 1000:06d}")
+            values = result["results"] if "results" in result else result
+            reporter.scalars({f"Metrics/{k}": float(v) for k, v in values.items()}, nimg)
 
 
 def _check_finite(history: list[tuple[int, dict]]) -> None:
@@ -168,16 +247,18 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = Tr
     workdir.mkdir(parents=True, exist_ok=True)
     is_main = jax.process_index() == 0
     trainer = Trainer(cfg, workdir)
+    cfg = trainer.cfg  # with --config.tiny applied
     reporter = Reporter(workdir, is_main)
     if is_main:
         (workdir / "config.json").write_text(to_json(cfg))
     state, resumed = trainer.restore_or_init(resume)
-    step = int(to_host(state.step))
-    batch_size, total = cfg.batch_size, int(cfg.kimg * 1000)
-    nimg = step * batch_size
+    step, nimg, total = int(to_host(state.step)), trainer.start_nimg, int(cfg.kimg * 1000)
+    sched = schedule(cfg, nimg)
+    layout = trainer.phases_for(sched)[0]
     reporter.line(f"{'Resuming' if resumed else 'Starting'} {cfg.name} in {workdir} at {nimg / 1000:.1f} kimg; "
-                  f"{jax.device_count()} device(s), batch {batch_size} ({trainer.layout.minibatches} x "
-                  f"{trainer.layout.batch_gpu})")
+                  f"{jax.device_count()} device(s), batch {layout.batch_size} ({layout.minibatches} x "
+                  f"{layout.batch_gpu})" + (f", growing from {sched.resolution}x{sched.resolution}"
+                                            if sched.resolution else ""))
     if is_main and not resumed:
         reals = next(make_iterator(trainer.dataset_path, batch_size=cfg.grid * cfg.grid, seed=cfg.seed,
                                    drop_remainder=False))
@@ -187,17 +268,20 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = Tr
     bar = tqdm.tqdm(total=total, initial=nimg, unit="img", disable=not is_main, dynamic_ncols=True)
     tick, tick_start_nimg, tick_start_time, start_time = 0, nimg, time.time(), time.time()
     history: list[tuple[int, dict]] = []
-    batch = trainer.device_batch(next(trainer.iterator))
+    batch = trainer.next_batch(sched)
     try:
         while True:
-            state, metrics = trainer.run_iteration(state, batch, step)
+            state, metrics = trainer.run_iteration(state, batch, step, sched)
             history.append((step, metrics))
-            step, nimg = step + 1, nimg + batch_size
-            bar.update(batch_size)
+            step, nimg = step + 1, nimg + sched.batch_size
+            bar.update(sched.batch_size)
+            last, sched = sched, schedule(cfg, nimg)
+            if sched.resolution and cfg.growing.reset_optimizer and lod_changed(last.lod, sched.lod):
+                state = trainer.reset_optimizers(state)  # before any save: a resumed run needs no reset
             done = nimg >= total or (stop_at_step is not None and step >= stop_at_step)
             preempted = stop.received is not None or trainer.manager.reached_preemption(step)
             if not (done or preempted):
-                batch = trainer.device_batch(next(trainer.iterator))  # overlaps with the running step
+                batch = trainer.next_batch(sched)  # overlaps with the running step
             if not (done or preempted or nimg >= tick_start_nimg + cfg.tick * 1000):
                 continue
             # End of a tick: check, report, maybe snapshot.
@@ -218,17 +302,20 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = Tr
             mem_gb = mem.get("peak_bytes_in_use", 0) / 2**30
             bar.write(f"tick {tick:<4d} kimg {nimg / 1000:<8.1f} time {now - start_time:7.1f}s sec/tick "
                       f"{now - tick_start_time:6.1f} sec/kimg {sec_per_kimg:6.2f} G {means.get('Loss/G/loss', 0):.3f}"
-                      f" D {means.get('Loss/D/loss', 0):.3f}" + (f" mem {mem_gb:.1f}GB" if mem_gb else ""))
+                      f" D {means.get('Loss/D/loss', 0):.3f}" + (f" mem {mem_gb:.1f}GB" if mem_gb else "")
+                      + (f" res {sched.resolution} alpha {sched.alpha:.3f}" if sched.resolution else ""))
             reporter.line(f"tick {tick} kimg {nimg / 1000:.2f} sec_per_kimg {sec_per_kimg:.3f} " +
                           " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items())), echo=False)
-            reporter.scalars({**means, "Timing/sec_per_kimg": sec_per_kimg, "Progress/kimg": nimg / 1000}, nimg)
+            reporter.scalars({**means, "Timing/sec_per_kimg": sec_per_kimg, "Progress/kimg": nimg / 1000,
+                              "Progress/lod": sched.lod}, nimg)
             if done or preempted or tick % cfg.snap == 0:
                 if not bool(to_host(trainer.finite(state))):
                     raise TrainingDivergedError(f"non-finite parameters after iteration {step - 1}; the last good "
                                            "checkpoint is kept")
                 checkpoint.save(trainer.manager, state, trainer.iterator, cfg, nimg / 1000)
-                reporter.grid(trainer.fakes(state), cfg.grid, f"fakes{nimg // 1000:06d}", nimg)
+                reporter.grid(trainer.fakes(state, sched), cfg.grid, f"fakes{nimg // 1000:06d}", nimg)
                 trainer.save_network(state, nimg)
+                trainer.metrics(state, nimg, reporter)
             tick_start_nimg, tick_start_time = nimg, time.time()
             if preempted:
                 reporter.line(f"Stopped by {stop.received or 'preemption'} at {nimg / 1000:.1f} kimg; "

@@ -1,6 +1,13 @@
-"""The training state (one pytree) and the networks and optimisers a config describes."""
+"""The training state (one pytree) and the networks and optimisers a config describes.
+
+Every model family is built alike: ``stylegan_jax/models/<model>.py`` registers its (Generator,
+Discriminator) in ``MODELS`` and defines ``network_kwargs(cfg, c_dim)``; StyleGAN2's lives here (its module
+predates the pattern).
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import flax
 import jax
@@ -9,7 +16,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from stylegan_jax.models import Discriminator, Generator
+from stylegan_jax.models import MODELS
 
 
 @flax.struct.dataclass
@@ -39,8 +46,8 @@ def to_host(tree):
         lambda x: np.asarray(x.addressable_data(0)) if isinstance(x, jax.Array) else x, tree)
 
 
-def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, dict]:
-    """The Generator and Discriminator constructor kwargs of a config (NVIDIA's names; JSON-able)."""
+def stylegan2_network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, dict]:
+    """StyleGAN2's Generator and Discriminator constructor kwargs of a config (NVIDIA's names; JSON-able)."""
     g, d = cfg.G, cfg.D
     G_kwargs = dict(
         z_dim=g.z_dim, c_dim=c_dim, w_dim=g.w_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels,
@@ -57,19 +64,43 @@ def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, di
     return G_kwargs, D_kwargs
 
 
-def build_networks(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[Generator, Discriminator]:
+def _model_module(name: str):
+    """Import ``stylegan_jax.models.<name>`` (which registers the pair in MODELS); a clear error otherwise."""
+    try:
+        return importlib.import_module(f"stylegan_jax.models.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"stylegan_jax.models.{name}":
+            raise
+        raise ValueError(f"--config.model: unknown model {name!r}; expected one of {sorted(MODELS)}") from None
+
+
+def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, dict]:
+    """The Generator and Discriminator constructor kwargs of a config, for any model family (JSON-able)."""
+    if cfg.model == "stylegan2":
+        return stylegan2_network_kwargs(cfg, c_dim)
+    return _model_module(cfg.model).network_kwargs(cfg, c_dim)
+
+
+def build_networks(cfg: ml_collections.ConfigDict, c_dim: int):
     """G and D of a config."""
     G_kwargs, D_kwargs = network_kwargs(cfg, c_dim)
-    return Generator(**G_kwargs), Discriminator(**D_kwargs)
+    G_cls, D_cls = MODELS[cfg.model]
+    return G_cls(**G_kwargs), D_cls(**D_kwargs)
 
 
-def make_optimizer(lr: float, betas: tuple[float, float], eps: float, reg_interval: int | None):
-    """Adam with NVIDIA's lazy-regularisation scaling: lr and betas scaled by interval / (interval + 1)."""
+def make_optimizer(lr: float, cfg: ml_collections.ConfigDict, reg_interval: int | None):
+    """``cfg.optimizer``: Adam (``cfg.betas``, ``cfg.eps``) with NVIDIA's lazy-regularisation scaling, lr
+    and betas scaled by interval / (interval + 1); or RMSProp as PyTorch's (decay 0.99, eps added after the
+    square root), WGAN's optimiser."""
     ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
-    return optax.adam(lr * ratio, b1=betas[0] ** ratio, b2=betas[1] ** ratio, eps=eps)
+    if cfg.optimizer == "adam":
+        return optax.adam(lr * ratio, b1=cfg.betas[0] ** ratio, b2=cfg.betas[1] ** ratio, eps=cfg.eps)
+    if cfg.optimizer == "rmsprop":
+        return optax.rmsprop(lr * ratio, decay=0.99, eps=cfg.eps, eps_in_sqrt=False)
+    raise ValueError(f"--config.optimizer: expected 'adam' or 'rmsprop', got {cfg.optimizer!r}")
 
 
-def init_state(cfg: ml_collections.ConfigDict, G: Generator, D: Discriminator, g_tx, d_tx) -> TrainState:
+def init_state(cfg: ml_collections.ConfigDict, G, D, g_tx, d_tx) -> TrainState:
     """A fresh state from ``cfg.seed``: G_ema starts equal to G, pl_mean at 0."""
     key = jax.random.PRNGKey(cfg.seed)
     k_g, k_d = jax.random.split(jax.random.fold_in(key, 2**31 - 1))
@@ -77,8 +108,9 @@ def init_state(cfg: ml_collections.ConfigDict, G: Generator, D: Discriminator, g
     c = jnp.zeros((1, G.c_dim))
     g_vars = G.init(k_g, z, c, noise_mode="const")
     d_vars = D.init(k_d, jnp.zeros((1, cfg.resolution, cfg.resolution, cfg.img_channels)), c)
+    g_buffers = g_vars.get("buffers", {})
     return TrainState(
-        step=jnp.zeros((), jnp.int32), key=key, g_params=g_vars["params"], g_buffers=g_vars["buffers"],
-        g_ema_params=g_vars["params"], g_ema_buffers=g_vars["buffers"], d_params=d_vars["params"],
+        step=jnp.zeros((), jnp.int32), key=key, g_params=g_vars["params"], g_buffers=g_buffers,
+        g_ema_params=g_vars["params"], g_ema_buffers=g_buffers, d_params=d_vars["params"],
         g_opt=g_tx.init(g_vars["params"]), d_opt=d_tx.init(d_vars["params"]), pl_mean=jnp.zeros((), jnp.float32),
     )

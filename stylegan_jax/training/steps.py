@@ -1,8 +1,14 @@
-"""The jitted training phases of StyleGAN2 (NVIDIA's training_loop + StyleGAN2Loss), data-parallel.
+"""The jitted training phases (NVIDIA's training_loop + StyleGAN2Loss, generalised to the lineage), data-parallel.
 
-Each iteration runs the phases ``G_main``, ``G_reg`` (every ``G_reg_interval``), ``D_main`` (which also
-updates G_ema and counts the iteration) and ``D_reg`` (every ``D_reg_interval``); each is one ``jax.jit``
-compiled once, parameters replicated and the batch sharded over the mesh's ``data`` axis.
+Each iteration runs the phases ``G_main`` (every ``n_critic`` iterations), ``G_reg`` (every
+``G_reg_interval``), ``D_main`` (which also updates G_ema and counts the iteration) and ``D_reg`` (every
+``D_reg_interval``); each is one ``jax.jit`` compiled once per training resolution, parameters replicated and
+the batch sharded over the mesh's ``data`` axis. Every phase takes the fade-in ``alpha`` as an input.
+
+Model families: those with a mapping network (``G.map`` / ``G.synthesize``: StyleGAN1, StyleGAN2) run as
+NVIDIA's StyleGAN2Loss (style mixing, path-length regularisation, ``w_avg``); the others (DCGAN, PGGAN) call
+``G(z, c)`` directly. The objective is ``cfg.loss`` (``losses.OBJECTIVES``) with optional R1 (lazy or in
+every D step), WGAN-GP's gradient penalty, PGGAN's epsilon-drift and WGAN's weight clipping.
 
 Per-GPU semantics, independent of the device count: the global batch is split into ``K = batch /
 batch_gpu`` minibatches of NVIDIA's per-GPU size ``batch_gpu`` (arrays [K, batch_gpu, ...], K sharded
@@ -10,6 +16,9 @@ over the devices). Within one minibatch, as within one of NVIDIA's GPUs: the min
 D, one style-mixing crossover, one update of ``w_avg`` and ``pl_mean`` (the K minibatches applied in
 order, as K rounds on one GPU). Gradients are means over the global batch (NVIDIA with one round per GPU).
 So 1 device and 4 devices compute the same step, to float rounding.
+
+Batch norm (DCGAN): statistics per minibatch (as per GPU); G's running averages become the mean over the K
+minibatches of each one's update.
 
 Departure: NVIDIA draws the generated images' labels from the whole dataset; here they are the real
 batch's labels in a random order (the same distribution, no extra pass over the dataset).
@@ -19,13 +28,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from stylegan_jax import losses
-from stylegan_jax.models import Discriminator, Generator
+from stylegan_jax.training.schedule import fade_reals
 from stylegan_jax.training.state import TrainState
 
 PHASES = ("G_main", "G_reg", "D_main", "D_reg")
@@ -44,16 +55,19 @@ class Layout:
         return self.batch_size // self.batch_gpu
 
 
-def make_layout(cfg: ml_collections.ConfigDict, num_devices: int) -> Layout:
-    """Check the batch arithmetic once, at start, with errors naming the config keys."""
-    batch_gpu = cfg.batch_gpu or cfg.batch_size // num_devices
-    if batch_gpu < 1 or cfg.batch_size % batch_gpu:
-        raise ValueError(f"batch_size {cfg.batch_size} is not a multiple of batch_gpu {batch_gpu}")
-    layout = Layout(cfg.batch_size, batch_gpu, num_devices)
+def make_layout(cfg: ml_collections.ConfigDict, num_devices: int, batch_size: int | None = None,
+                batch_gpu: int | None = None) -> Layout:
+    """Check the batch arithmetic (``cfg``'s, or one resolution's of a growing run) with errors naming the
+    config keys."""
+    batch_size = batch_size or cfg.batch_size
+    batch_gpu = (cfg.batch_gpu if batch_gpu is None else batch_gpu) or batch_size // num_devices
+    if batch_gpu < 1 or batch_size % batch_gpu:
+        raise ValueError(f"batch_size {batch_size} is not a multiple of batch_gpu {batch_gpu}")
+    layout = Layout(batch_size, batch_gpu, num_devices)
     if layout.minibatches % num_devices:
         raise ValueError(f"batch_size / batch_gpu = {layout.minibatches} minibatches cannot be split over "
                          f"{num_devices} devices; set --config.batch_gpu so that it divides evenly")
-    group = min(cfg.D.mbstd_group_size or batch_gpu, batch_gpu)
+    group = min(cfg.D.get("mbstd_group_size") or batch_gpu, batch_gpu)
     if batch_gpu % group:
         raise ValueError(f"D.mbstd_group_size {cfg.D.mbstd_group_size} (clamped to {group}) does not divide "
                          f"the per-device batch batch_gpu {batch_gpu}")
@@ -77,35 +91,54 @@ def clean_grads(grads):
 
 
 class Phases:
-    """The four phases as pure functions of (state, reals [K, B, H, W, C], labels [K, B, c_dim])."""
+    """The phases as pure functions of (state, reals [K, B, H, W, C], labels [K, B, c_dim], alpha []) at one
+    training resolution (``resolution`` None: the networks' own, not growing)."""
 
-    def __init__(self, cfg: ml_collections.ConfigDict, G: Generator, D: Discriminator, g_tx, d_tx,
-                 layout: Layout):
+    def __init__(self, cfg: ml_collections.ConfigDict, G, D, g_tx, d_tx, layout: Layout,
+                 resolution: int | None = None):
         self.cfg, self.G, self.D, self.g_tx, self.d_tx, self.layout = cfg, G, D, g_tx, d_tx, layout
+        self.resolution = resolution
+        self.style = hasattr(G, "map")  # a mapping network: StyleGAN1, StyleGAN2
+        self.batch_norm = getattr(G, "batch_norm", False)
+        self.g_loss, self.d_loss = losses.OBJECTIVES[cfg.loss]
+
+    def grow(self, alpha) -> dict:
+        """The growing networks' keyword arguments ({} when not growing)."""
+        return {} if self.resolution is None else {"resolution": self.resolution, "alpha": alpha}
 
     # -- networks on one minibatch ------------------------------------------------------------------
-    def run_G(self, g_params, g_buffers, z, c, key):
-        """z [B, z_dim], c [B, c_dim] -> (images [B, H, W, C], ws [B, num_ws, w_dim], mean w [w_dim])."""
-        G, prob = self.G, self.cfg.style_mixing_prob
+    def run_G(self, g_params, g_buffers, z, c, key, alpha):
+        """z [B, z_dim], c [B, c_dim] -> (images [B, H, W, C], ws [B, num_ws, w_dim] or None, the buffer
+        statistics of this minibatch: mean w [w_dim], G's updated batch-norm buffers, or None)."""
+        G = self.G
         variables = {"params": g_params, "buffers": g_buffers}
         k_cut, k_prob, k_z, k_noise = jax.random.split(key, 4)
-        ws = G.apply(variables, z, c, method=Generator.map)
+        if not self.style:
+            if self.batch_norm:
+                img, new = G.apply(variables, z, c, train=True, **self.grow(alpha), rngs={"noise": k_noise},
+                                   mutable=["buffers"])
+                return img, None, new["buffers"]
+            return G.apply(variables, z, c, **self.grow(alpha), rngs={"noise": k_noise}), None, None
+        prob = self.cfg.style_mixing_prob
+        ws = G.apply(variables, z, c, method="map")
         w_mean = jnp.mean(ws[:, 0], axis=0)
         if prob > 0:
             num_ws = ws.shape[1]
+            if self.resolution is not None:  # NVIDIA: the crossover among the layers in use
+                num_ws -= 2 * int(np.log2(self.cfg.resolution // self.resolution))
             cutoff = jax.random.randint(k_cut, (), 1, num_ws)
             cutoff = jnp.where(jax.random.uniform(k_prob) < prob, cutoff, num_ws)
-            mixed = G.apply(variables, jax.random.normal(k_z, z.shape), c, method=Generator.map)
-            ws = jnp.where(jnp.arange(num_ws)[None, :, None] < cutoff, ws, mixed)
-        img = G.apply(variables, ws, "random", rngs={"noise": k_noise}, method=Generator.synthesize)
-        return img, ws, w_mean
+            mixed = G.apply(variables, jax.random.normal(k_z, z.shape), c, method="map")
+            ws = jnp.where(jnp.arange(ws.shape[1])[None, :, None] < cutoff, ws, mixed)
+        return self.synthesize(g_params, g_buffers, ws, k_noise, alpha), ws, w_mean
 
-    def synthesize(self, g_params, g_buffers, ws, key):
-        return self.G.apply({"params": g_params, "buffers": g_buffers}, ws, "random", rngs={"noise": key},
-                            method=Generator.synthesize)
+    def synthesize(self, g_params, g_buffers, ws, key, alpha):
+        return self.G.apply({"params": g_params, "buffers": g_buffers}, ws, "random", **self.grow(alpha),
+                            rngs={"noise": key}, method="synthesize")
 
-    def run_D(self, d_params, img, c):
-        return self.D.apply({"params": d_params}, img, c)
+    def run_D(self, d_params, img, c, alpha):
+        kwargs = {} if self.resolution is None else {"alpha": alpha}
+        return self.D.apply({"params": d_params}, img, c, **kwargs)
 
     # -- shared pieces ------------------------------------------------------------------------------
     def latents(self, state, phase: int, labels, batch: int):
@@ -119,37 +152,51 @@ class Phases:
         c = flat[jax.random.permutation(k_c, n)].reshape(labels.shape)[:, :batch]
         return z, c, jax.random.split(k_run, k)
 
-    def new_w_avg(self, state, w_means):
-        buffers = dict(state.g_buffers)
-        mapping = dict(buffers["mapping"])
-        mapping["w_avg"] = update_w_avg(mapping["w_avg"], w_means, self.cfg.G.w_avg_beta)
-        buffers["mapping"] = mapping
-        return buffers
+    def generate(self, g_params, state, z, c, keys, alpha):
+        """G on the K minibatches: (images [K, B, H, W, C], the new G buffers)."""
+        img, _, stats = jax.vmap(self.run_G, (None, None, 0, 0, 0, None))(g_params, state.g_buffers, z, c, keys,
+                                                                           alpha)
+        return img, self.new_buffers(state, stats)
+
+    def new_buffers(self, state, stats):
+        """G's buffers after the K minibatches: ``w_avg`` updated with each minibatch's mean w in order, or
+        the mean of the minibatches' batch-norm updates."""
+        if self.batch_norm:
+            return jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), stats)
+        if not self.style:
+            return state.g_buffers
+        flat = flax.traverse_util.flatten_dict(state.g_buffers)
+        flat = {k: update_w_avg(v, stats, self.cfg.G.w_avg_beta) if k[-1] == "w_avg" else v for k, v in flat.items()}
+        return flax.traverse_util.unflatten_dict(flat)
+
+    def reals(self, reals, alpha):
+        """Reals faded between this resolution and the one below while a fade-in runs (growing only)."""
+        return reals if self.resolution is None else fade_reals(reals, alpha)
 
     # -- phases -------------------------------------------------------------------------------------
-    def g_main(self, state: TrainState, reals, labels):
+    def g_main(self, state: TrainState, reals, labels, alpha):
         z, c, keys = self.latents(state, 0, labels, self.layout.batch_gpu)
 
         def loss_fn(g_params):
-            img, _, w_means = jax.vmap(self.run_G, (None, None, 0, 0, 0))(g_params, state.g_buffers, z, c, keys)
-            logits = jax.vmap(self.run_D, (None, 0, 0))(state.d_params, img, c)
-            return jnp.mean(losses.generator_nonsaturating(logits)), (w_means, jnp.mean(logits))
+            img, g_buffers = self.generate(g_params, state, z, c, keys, alpha)
+            logits = jax.vmap(self.run_D, (None, 0, 0, None))(state.d_params, img, c, alpha)
+            return jnp.mean(self.g_loss(logits)), (g_buffers, jnp.mean(logits))
 
-        (loss, (w_means, fake_score)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+        (loss, (g_buffers, fake_score)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
         updates, g_opt = self.g_tx.update(clean_grads(grads), state.g_opt, state.g_params)
         state = state.replace(g_params=optax.apply_updates(state.g_params, updates), g_opt=g_opt,
-                              g_buffers=self.new_w_avg(state, w_means))
+                              g_buffers=g_buffers)
         return state, {"Loss/G/loss": loss, "Loss/scores/fake_G": fake_score}
 
-    def g_reg(self, state: TrainState, reals, labels):
+    def g_reg(self, state: TrainState, reals, labels, alpha):
         cfg = self.cfg
         z, c, keys = self.latents(state, 1, labels, self.layout.batch_gpu // cfg.pl_batch_shrink)
 
         def lengths_of(g_params, z, c, key):
             k_g, k_pl = jax.random.split(key)
-            _, ws, w_mean = self.run_G(g_params, state.g_buffers, z, c, k_g)
+            _, ws, w_mean = self.run_G(g_params, state.g_buffers, z, c, k_g, alpha)
             k_noise = jax.random.fold_in(k_g, 1)
-            fn = lambda ws: self.synthesize(g_params, state.g_buffers, ws, k_noise)  # noqa: E731
+            fn = lambda ws: self.synthesize(g_params, state.g_buffers, ws, k_noise, alpha)  # noqa: E731
             return losses.path_lengths(fn, ws, k_pl), w_mean
 
         def loss_fn(g_params):
@@ -162,45 +209,72 @@ class Phases:
         (_, (pl_mean, w_means, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
         updates, g_opt = self.g_tx.update(clean_grads(grads), state.g_opt, state.g_params)
         state = state.replace(g_params=optax.apply_updates(state.g_params, updates), g_opt=g_opt,
-                              g_buffers=self.new_w_avg(state, w_means), pl_mean=pl_mean)
+                              g_buffers=self.new_buffers(state, w_means), pl_mean=pl_mean)
         return state, {"Loss/pl_penalty": penalty, "Loss/pl_mean": pl_mean}
 
-    def d_main(self, state: TrainState, reals, labels):
+    def d_main(self, state: TrainState, reals, labels, alpha):
         cfg = self.cfg
         z, c, keys = self.latents(state, 2, labels, self.layout.batch_gpu)
-        img, _, w_means = jax.vmap(self.run_G, (None, None, 0, 0, 0))(state.g_params, state.g_buffers, z, c, keys)
+        img, g_buffers = self.generate(state.g_params, state, z, c, keys, alpha)
         img = jax.lax.stop_gradient(img)
+        reals = self.reals(reals, alpha)
+        run_D = jax.vmap(self.run_D, (None, 0, 0, None))
 
         def loss_fn(d_params):
-            fake = jax.vmap(self.run_D, (None, 0, 0))(d_params, img, c)
-            real = jax.vmap(self.run_D, (None, 0, 0))(d_params, reals, labels)
-            loss_fake, loss_real = losses.discriminator_logistic(fake, real)
-            return jnp.mean(loss_fake) + jnp.mean(loss_real), (jnp.mean(fake), jnp.mean(real))
+            fake = run_D(d_params, img, c, alpha)
+            real = run_D(d_params, reals, labels, alpha)
+            loss_fake, loss_real = self.d_loss(fake, real)
+            loss, extra = jnp.mean(loss_fake) + jnp.mean(loss_real), {}
+            if cfg.loss == "wgan_gp":
+                def penalty_of(x, y, c, key):
+                    return losses.gradient_penalty(lambda v: self.run_D(d_params, v, c, alpha), x, y,
+                                                   jax.random.fold_in(key, 1))
 
-        (loss, (fake, real)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+                extra["Loss/gradient_penalty"] = jnp.mean(jax.vmap(penalty_of)(reals, img, labels, keys))
+                loss = loss + extra["Loss/gradient_penalty"] * cfg.wgan_lambda
+            if cfg.epsilon_drift:
+                extra["Loss/epsilon_penalty"] = jnp.mean(losses.epsilon_drift(real.reshape(-1, 1)))
+                loss = loss + extra["Loss/epsilon_penalty"] * cfg.epsilon_drift
+            if cfg.r1_gamma and not cfg.lazy_regularization:
+                extra["Loss/r1_penalty"] = jnp.mean(self.r1_penalties(d_params, reals, labels, alpha))
+                loss = loss + extra["Loss/r1_penalty"] * (cfg.r1_gamma / 2)
+            return loss, (jnp.mean(fake), jnp.mean(real), extra)
+
+        (loss, (fake, real, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
         updates, d_opt = self.d_tx.update(clean_grads(grads), state.d_opt, state.d_params)
-        g_buffers = self.new_w_avg(state, w_means)
+        d_params = optax.apply_updates(state.d_params, updates)
+        if cfg.wgan_clip:
+            d_params = jax.tree_util.tree_map(lambda p: jnp.clip(p, -cfg.wgan_clip, cfg.wgan_clip), d_params)
 
-        # G_ema: half-life ema_kimg, optionally ramped up with the images seen so far; buffers copied.
+        # G_ema: a fixed beta (PGGAN), or a half-life of ema_kimg optionally ramped up with the images seen so
+        # far; buffers copied.
         batch = self.layout.batch_size
-        ema_nimg = jnp.float32(cfg.ema_kimg * 1000)
-        if cfg.ema_rampup is not None:
-            ema_nimg = jnp.minimum(ema_nimg, state.step.astype(jnp.float32) * batch * cfg.ema_rampup)
-        beta = jnp.float32(0.5) ** (batch / jnp.maximum(ema_nimg, 1e-8))
+        if cfg.ema_beta is not None:
+            beta = jnp.float32(cfg.ema_beta)
+        else:
+            ema_nimg = jnp.float32(cfg.ema_kimg * 1000)
+            if cfg.ema_rampup is not None:
+                ema_nimg = jnp.minimum(ema_nimg, state.step.astype(jnp.float32) * batch * cfg.ema_rampup)
+            beta = jnp.float32(0.5) ** (batch / jnp.maximum(ema_nimg, 1e-8))
         g_ema = jax.tree_util.tree_map(lambda p, e: p + beta * (e - p), state.g_params, state.g_ema_params)
-        state = state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt=d_opt,
-                              g_buffers=g_buffers, g_ema_params=g_ema, g_ema_buffers=g_buffers,
-                              step=state.step + 1)
-        return state, {"Loss/D/loss": loss, "Loss/scores/fake": fake, "Loss/scores/real": real}
+        state = state.replace(d_params=d_params, d_opt=d_opt, g_buffers=g_buffers, g_ema_params=g_ema,
+                              g_ema_buffers=g_buffers, step=state.step + 1)
+        return state, {"Loss/D/loss": loss, "Loss/scores/fake": fake, "Loss/scores/real": real, **extra}
 
-    def d_reg(self, state: TrainState, reals, labels):
+    def r1_penalties(self, d_params, reals, labels, alpha):
+        """R1 penalty per real image [K, B]."""
+
+        def penalty_of(x, c):
+            return losses.r1_penalty(lambda x: self.run_D(d_params, x, c, alpha), x)
+
+        return jax.vmap(penalty_of)(reals, labels)[0]
+
+    def d_reg(self, state: TrainState, reals, labels, alpha):
         cfg = self.cfg
+        reals = self.reals(reals, alpha)
 
         def loss_fn(d_params):
-            def penalty_of(x, c):
-                return losses.r1_penalty(lambda x: self.run_D(d_params, x, c), x)
-
-            penalty, _ = jax.vmap(penalty_of)(reals, labels)
+            penalty = self.r1_penalties(d_params, reals, labels, alpha)
             return jnp.mean(penalty * (cfg.r1_gamma / 2)) * cfg.D_reg_interval, jnp.mean(penalty)
 
         (_, penalty), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
@@ -221,12 +295,25 @@ def compile_phases(phases: Phases) -> dict:
 
 
 def active_phases(cfg: ml_collections.ConfigDict, step: int) -> list[str]:
-    """The phases iteration ``step`` runs, in NVIDIA's order (no G_reg when pl_weight is 0, no D_reg when
-    r1_gamma is 0)."""
-    names = ["G_main"]
-    if cfg.pl_weight and step % cfg.G_reg_interval == 0:
+    """The phases iteration ``step`` runs, in NVIDIA's order: G_main every ``n_critic`` iterations (each
+    iteration shows D one real batch), G_reg and D_reg when lazy (none when pl_weight / r1_gamma is 0)."""
+    names = ["G_main"] if step % cfg.n_critic == 0 else []
+    if cfg.pl_weight and cfg.lazy_regularization and step % cfg.G_reg_interval == 0:
         names.append("G_reg")
     names.append("D_main")
-    if cfg.r1_gamma and step % cfg.D_reg_interval == 0:
+    if cfg.r1_gamma and cfg.lazy_regularization and step % cfg.D_reg_interval == 0:
         names.append("D_reg")
     return names
+
+
+def check_config(cfg: ml_collections.ConfigDict, G) -> None:
+    """Combinations the phases cannot run, as one clear error naming the keys."""
+    if cfg.loss not in losses.OBJECTIVES:
+        raise ValueError(f"--config.loss: unknown objective {cfg.loss!r}; expected one of {sorted(losses.OBJECTIVES)}")
+    if cfg.pl_weight and not hasattr(G, "map"):
+        raise ValueError(f"--config.pl_weight={cfg.pl_weight}: path-length regularisation needs a mapping network; "
+                         f"model {cfg.model!r} has none (set pl_weight=0)")
+    if cfg.pl_weight and not cfg.lazy_regularization:
+        raise ValueError("--config.pl_weight needs lazy_regularization=True (NVIDIA's configs use PL only lazily)")
+    if cfg.n_critic < 1:
+        raise ValueError(f"--config.n_critic must be >= 1, got {cfg.n_critic}")
