@@ -29,10 +29,8 @@ def build(c_dim=0, **kwargs):
 
 def perturbed(variables, seed=1):
     """Every variable moved away from its initialisation (biases and noise strengths are zero at init)."""
-    leaves, tree = jax.tree_util.tree_flatten(variables)
-    keys = jax.random.split(jax.random.key(seed), len(leaves))
-    return jax.tree_util.tree_unflatten(
-        tree, [x + 0.3 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves, strict=True)])
+    rng = np.random.default_rng(seed)
+    return jax.tree_util.tree_map(lambda x: x + np.float32(0.3) * rng.standard_normal(x.shape, np.float32), variables)
 
 
 def latents(n=4, seed=0):
@@ -44,7 +42,7 @@ def test_adain_layer_matches_numpy_float64():
     layer = StyleLayer(out_channels=4, resolution=4, kernel_size=0)
     x = jax.random.normal(jax.random.key(0), (2, 4, 4, 4)) * 2 + 1
     w = jax.random.normal(jax.random.key(1), (2, 6))
-    v = perturbed(layer.init(jax.random.key(2), x, w, "const"))
+    v = perturbed(jax.jit(layer.init, static_argnums=3)(jax.random.key(2), x, w, "const"))
     got = layer.apply(v, x, w, "const")
     p, noise = jax.tree_util.tree_map(np.float64, v["params"]), np.float64(v["buffers"]["noise_const"])
     y = np.float64(x) + noise[None, :, :, None] * p["noise_strength"] + p["bias"]
@@ -60,17 +58,16 @@ def test_style_mixing_swaps_styles_at_the_crossover_layer():
     G, _ = build()
     z1, c = latents(seed=1)
     z2, _ = latents(seed=2)
-    v = perturbed(G.init(jax.random.key(0), z1, c))
+    v = perturbed(jax.jit(G.init)(jax.random.key(0), z1, c))
     ws1, ws2 = G.apply(v, z1, c, method="map"), G.apply(v, z2, c, method="map")
     cutoff = 3  # layers 0-2 (4x4 input, 4x4 conv, 8x8 conv0) from z1, layers 3-5 from z2
     mixed = jnp.where(jnp.arange(G.num_ws)[None, :, None] < cutoff, ws1, ws2)
 
-    @jax.jit
-    def run(ws):
-        _, state = G.apply(v, ws, "const", method="synthesize", capture_intermediates=True)
-        return state["intermediates"]["synthesis"]
-
-    got, pure1, pure2 = run(mixed), run(ws1), run(ws2)
+    # One batch holds the mixed, the z1 and the z2 ws (synthesis treats samples independently).
+    _, state = G.apply(v, jnp.concatenate([mixed, ws1, ws2]), "const", method="synthesize",
+                       capture_intermediates=True)
+    got, pure1, pure2 = (jax.tree_util.tree_map(lambda a, i=i: a[4 * i : 4 * i + 4],
+                                                state["intermediates"]["synthesis"]) for i in range(3))
     layers = ["b4_input", "b4_conv", "b8_conv0", "b8_conv1", "b16_conv0", "b16_conv1"]
     for idx, name in enumerate(layers):
         style = got[name]["style"]["__call__"][0]
@@ -88,7 +85,7 @@ def test_style_mixing_swaps_styles_at_the_crossover_layer():
 def test_truncation_closed_form_and_w_avg_update():
     G, _ = build()
     z, c = latents()
-    v = perturbed(G.init(jax.random.key(0), z, c))
+    v = perturbed(jax.jit(G.init)(jax.random.key(0), z, c))
     w_avg = np.asarray(v["buffers"]["mapping"]["w_avg"], np.float64)
     ws = np.float64(G.apply(v, z, c, method="map"))
     psi, cutoff = stylegan1.GENERATION_TRUNCATION[0], 3
@@ -104,7 +101,7 @@ def test_truncation_closed_form_and_w_avg_update():
 def test_generator_fade_in_upsamples_the_lower_torgb_nearest():
     G, _ = build()
     z, c = latents()
-    v = perturbed(G.init(jax.random.key(0), z, c))
+    v = perturbed(jax.jit(G.init)(jax.random.key(0), z, c))
     new = np.float64(G.apply(v, z, c, resolution=16, noise_mode="const"))
     old = np.float64(G.apply(v, z, c, resolution=8, noise_mode="const"))
     got = G.apply(v, z, c, resolution=16, alpha=jnp.float32(0.6), noise_mode="const")
@@ -138,14 +135,26 @@ def test_conditional_mapping_concatenates_the_label_embedding():
     assert d["params"]["b4_dense1"]["weight"].shape == (5, 16)
 
 
-@pytest.mark.parametrize("res", [4, 8, 16])
-def test_jitted_apply_sharded_over_four_devices(res):
+def test_shapes_at_every_resolution():
+    G, D = build()
+    z, c = latents(n=2)
+    g_vars = jax.eval_shape(lambda: G.init(jax.random.key(0), z, c))
+    d_vars = jax.eval_shape(lambda: D.init(jax.random.key(0), jnp.zeros((2, RES, RES, CH)), c))
+    for res in (4, 8, 16):
+        img = jax.eval_shape(
+            lambda v, r=res: G.apply(v, z, c, resolution=r, alpha=0.5, rngs={"noise": jax.random.key(0)}), g_vars)
+        assert img.shape == (2, res, res, CH) and img.dtype == jnp.float32
+        assert jax.eval_shape(lambda v, i=img: D.apply(v, jnp.zeros(i.shape), c, alpha=0.5), d_vars).shape == (2, 1)
+
+
+def test_jitted_apply_sharded_over_four_devices():
     G, D = build()
     z, c = latents(n=8)
+    res = 8
     mesh = jax.make_mesh((4,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
     batch = NamedSharding(mesh, PartitionSpec("data"))
-    g_vars = G.init(jax.random.key(0), z, c)
-    d_vars = D.init(jax.random.key(0), jnp.zeros((8, RES, RES, CH)), c)
+    g_vars = jax.jit(G.init)(jax.random.key(0), z, c)
+    d_vars = jax.jit(D.init)(jax.random.key(0), jnp.zeros((8, RES, RES, CH)), c)
 
     @jax.jit
     def run(g_vars, d_vars, z, c, alpha, key):
