@@ -3,11 +3,14 @@ feature function under one ``jax.jit`` per shape, in global batches sharded over
 mesh axis; parameters replicated), with a progress bar and, for long runs, an estimate of the time.
 
 A feature function is ``fn(params, images, indices) -> features``: uint8 images [B, H, W, C] and their
-global item indices [B] (int32) to an array [B, D]. Generated images are NVIDIA's: ``G(z, c)`` with random
-noise, z ~ N(0, I) and c the label of a random dataset image, converted to uint8 with `to_uint8`. Image i
-draws its z and label from ``np.random.default_rng([seed, i])``, so they do not depend on the batch size or
-the device count (the noise is drawn per batch). Dataset statistics are cached per dataset, detector and
-options as .npz files written atomically.
+global item indices [B] (int32) to an array [B, D]; its compilations are kept under the function object, so
+build each feature function once (as `stylegan_jax.metrics.metric_main` does).
+
+Generated images are NVIDIA's: ``G(z, c)`` with random noise, z ~ N(0, I) and c the label of a random
+dataset image, converted to uint8 with `to_uint8`. Image i draws its z and label from
+``np.random.default_rng([seed, i])``, so they do not depend on the batch size or the device count (the
+noise is drawn per batch). Dataset statistics are cached per dataset, detector and options as .npz files
+written atomically.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import hashlib
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,16 +91,26 @@ def _pad(x: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([x, np.repeat(x[-1:], size - len(x), axis=0)]) if len(x) < size else x
 
 
-def run_batches(step: Callable, params: Any, batches: Iterator[tuple[np.ndarray, ...]], total: int, batch: int,
+_COMPILED: dict[Hashable, Callable] = {}
+
+
+def compiled(key: Hashable, step: Callable) -> Callable:
+    """``jax.jit(step)``, memoised under ``key`` (which must name everything ``step`` closes over), so a metric
+    evaluated again (every few ticks in training, or KID after FID) reuses its compilations."""
+    if key not in _COMPILED:
+        _COMPILED[key] = jax.jit(step)
+    return _COMPILED[key]
+
+
+def run_batches(fn: Callable, params: Any, batches: Iterator[tuple[np.ndarray, ...]], total: int, batch: int,
                 desc: str, progress: bool) -> Iterator[Any]:
-    """Runs ``step(params, *inputs)`` (jitted here) on each batch of host inputs (leading dim <= ``batch``,
-    padded to it, sharded over the devices) and yields the host outputs cut to the real rows. Shows a
-    progress bar over ``total`` items and, when total >= ESTIMATE_FROM, prints the estimated duration after
-    the first timed batch."""
+    """Runs the jitted ``fn(params, *inputs)`` on each batch of host inputs (leading dim <= ``batch``, padded
+    to it, sharded over the devices) and yields the host outputs cut to the real rows. Shows a progress bar
+    over ``total`` items and, when total >= ESTIMATE_FROM, prints the estimated duration after the first
+    timed batch."""
     mesh = data_mesh()
     sharded, replicated = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
     params = jax.device_put(params, replicated)
-    fn = jax.jit(step)
     show = progress and jax.process_index() == 0
     done, t_start = 0, None
     with tqdm(total=total, desc=desc, unit="img", disable=not show, file=sys.stderr, leave=False) as bar:
@@ -164,7 +177,7 @@ def dataset_feature_stats(opts: MetricOptions, fn: FeatureFn, params: Any, name:
     num = num if max_items is None else min(num, max_items)
     stats = FeatureStats(capture_all=capture_all, capture_mean_cov=capture_mean_cov, max_items=num)
     batch = opts.global_batch
-    for out in run_batches(fn, params, dataset_batches(opts.dataset, batch, mirror, num), num, batch,
+    for out in run_batches(compiled(fn, fn), params, dataset_batches(opts.dataset, batch, mirror, num), num, batch,
                            "dataset features", opts.progress):
         stats.append(out)
     if jax.process_index() == 0:
@@ -208,6 +221,7 @@ def generator_feature_stats(opts: MetricOptions, fn: FeatureFn, params: Any, *, 
 
     stats = FeatureStats(capture_all=capture_all, capture_mean_cov=capture_mean_cov, max_items=num_items)
     batches = generator_batches(opts, num_items)
+    step = compiled(("generator", fn, repr(G), opts.seed), step)
     for out in run_batches(step, {"G": opts.G_vars, "detector": params}, batches, num_items, opts.global_batch,
                            "generator features", opts.progress):
         stats.append(out)

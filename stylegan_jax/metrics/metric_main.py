@@ -15,12 +15,14 @@ PGGAN's SWD; `calc_metric` runs one and returns NVIDIA's result dict, `append_re
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,6 +32,7 @@ from stylegan_jax.metrics import distances, swd
 from stylegan_jax.metrics.detectors import Detector, load_inception, load_vgg16
 from stylegan_jax.metrics.features import (
     MetricOptions,
+    compiled,
     dataset_feature_stats,
     dataset_labels,
     dataset_size,
@@ -44,16 +47,19 @@ class MetricError(ValueError):
     """An unknown metric name or unusable inputs; one line for the user."""
 
 
-def _detector_fn(det: Detector, method: str) -> Callable:
+@functools.cache
+def _detector_fn(module: nn.Module, method: str) -> Callable:
+    """The feature function of a detector module's ``method`` (one object per pair: its compilations are kept)."""
+
     def fn(params, images, indices):
-        return det.module.apply({"params": params}, to_rgb(images), method=method)
+        return module.apply({"params": params}, to_rgb(images), method=method)
 
     return fn
 
 
 def _real_and_fake(opts: MetricOptions, det: Detector, method: str, max_real: int | None, num_gen: int,
                    mirror: bool, **stats_kwargs) -> tuple[distances.FeatureStats, distances.FeatureStats]:
-    fn = _detector_fn(det, method)
+    fn = _detector_fn(det.module, method)
     real = dataset_feature_stats(opts, fn, det.params, det.name, dict(digest=det.digest, method=method),
                                  max_items=max_real, mirror=mirror, **stats_kwargs)
     fake = generator_feature_stats(opts, fn, det.params, num_items=num_gen, **stats_kwargs)
@@ -86,7 +92,7 @@ def compute_pr(opts: MetricOptions, max_real: int | None, num_gen: int, nhood_si
 def compute_is(opts: MetricOptions, num_gen: int, num_splits: int) -> tuple[float, float]:
     """Inception score from the bias-free 1008-way softmax of generated images."""
     det = load_inception(opts.detector_dir)
-    probs = generator_feature_stats(opts, _detector_fn(det, "probabilities"), det.params, num_items=num_gen,
+    probs = generator_feature_stats(opts, _detector_fn(det.module, "probabilities"), det.params, num_items=num_gen,
                                     capture_all=True)
     return distances.inception_score(probs.get_all(), num_splits)
 
@@ -103,7 +109,7 @@ def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
     return d / jnp.linalg.norm(d, axis=-1, keepdims=True)
 
 
-def _ppl_step(G: Generator, det: Detector, epsilon: float, space: str, crop: bool) -> Callable:
+def _ppl_step(G: Generator, vgg: nn.Module, epsilon: float, space: str, crop: bool) -> Callable:
     """(params, z0, z1, c, t, indices) -> squared LPIPS distance / epsilon^2 per pair [P]."""
 
     def step(p, z0, z1, c, t, idx):
@@ -137,7 +143,7 @@ def _ppl_step(G: Generator, det: Detector, epsilon: float, space: str, crop: boo
             n, h, w, ch = img.shape
             img = img.reshape(n, h // factor, factor, w // factor, factor, ch).mean(axis=(2, 4))
         img = to_rgb((img + 1) * (255 / 2))
-        emb = det.module.apply({"params": p["vgg"]}, img, method="lpips_embedding").reshape(len(idx), 2, -1)
+        emb = vgg.apply({"params": p["vgg"]}, img, method="lpips_embedding").reshape(len(idx), 2, -1)
         return jnp.square(emb[:, 0] - emb[:, 1]).sum(-1) / epsilon**2
 
     return step
@@ -162,9 +168,21 @@ def compute_ppl(opts: MetricOptions, num_samples: int, epsilon: float, space: st
             yield z[:, : G.z_dim], z[:, G.z_dim:], c, t, idx
 
     params = {"G": opts.G_vars, "vgg": det.params, "seed": np.uint32(opts.seed)}
-    dist = np.concatenate(list(run_batches(_ppl_step(G, det, epsilon, space, crop), params, batches(),
-                                           num_samples, pairs, "ppl sampling", opts.progress)))
+    step = compiled(("ppl", repr(G), det.module, epsilon, space, crop), _ppl_step(G, det.module, epsilon, space, crop))
+    dist = np.concatenate(list(run_batches(step, params, batches(), num_samples, pairs, "ppl sampling",
+                                           opts.progress)))
     return distances.trimmed_path_length(dist)
+
+
+@functools.cache
+def _swd_fn(seed: int) -> Callable:
+    """The feature function of SWD: all pyramid levels' descriptors of an image, flattened and concatenated."""
+
+    def fn(params, images, indices):
+        levels = swd.swd_descriptors(images, indices, seed)
+        return jnp.concatenate([d.reshape(len(images), -1) for d in levels], axis=1)
+
+    return fn
 
 
 def compute_swd(opts: MetricOptions, max_images: int) -> dict[str, float]:
@@ -174,10 +192,7 @@ def compute_swd(opts: MetricOptions, max_images: int) -> dict[str, float]:
     if not resolutions:
         raise MetricError(f"swd needs images of at least {swd.MIN_RESOLUTION}x{swd.MIN_RESOLUTION}")
 
-    def fn(params, images, indices):
-        levels = swd.swd_descriptors(images, indices, opts.seed)
-        return jnp.concatenate([d.reshape(len(images), -1) for d in levels], axis=1)
-
+    fn = _swd_fn(opts.seed)
     real = dataset_feature_stats(opts, fn, None, "swd", dict(seed=opts.seed, nhoods=swd.NHOODS_PER_IMAGE),
                                  max_items=num, mirror=opts.mirror, capture_all=True)
     fake = generator_feature_stats(opts, fn, None, num_items=num, capture_all=True)

@@ -1,0 +1,180 @@
+"""The metric pipelines on a tiny conditional generator, a 24-image grayscale dataset and small random
+detectors: dataset and generator features equal the detector applied directly to the same images, do not
+depend on the batch size, are cached; FID/KID/PR/IS/PPL equal the formulas on those direct features."""
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from stylegan_jax.data import make_dataset
+from stylegan_jax.data.images import encode_png
+from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
+from stylegan_jax.images import to_uint8
+from stylegan_jax.metrics import METRICS, MetricError, append_result, calc_metric, distances, features
+from stylegan_jax.metrics.detectors import load_inception, load_vgg16
+from stylegan_jax.metrics.metric_main import (
+    _detector_fn,
+    _swd_fn,
+    compute_fid,
+    compute_is,
+    compute_kid,
+    compute_ppl,
+    compute_pr,
+    slerp,
+)
+from stylegan_jax.models.stylegan2 import Generator
+
+RES, C_DIM, N_REAL, N_GEN = 16, 3, 24, 10
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (N_REAL, 4, 4, 1)).repeat(4, 1).repeat(4, 2).astype(np.uint8)
+    spec = DatasetSpec(resolution=RES, channels=1, label_kind="class", c_dim=C_DIM, source="test")
+    examples = [{"image": encode_png(im), "label": i % C_DIM} for i, im in enumerate(images)]
+    return write_dataset(tmp_path_factory.mktemp("data") / "tiny", spec, examples)
+
+
+@pytest.fixture(scope="module")
+def generator():
+    G = Generator(z_dim=8, c_dim=C_DIM, w_dim=8, img_resolution=RES, img_channels=1,
+                  mapping_kwargs=dict(num_layers=1), synthesis_kwargs=dict(channel_base=128, channel_max=8,
+                                                                           use_noise=False))
+    return G, G.init(jax.random.key(0), jnp.zeros((1, 8)), jnp.zeros((1, C_DIM)), noise_mode="const")
+
+
+@pytest.fixture
+def opts(dataset, generator, detectors, tmp_path):
+    G, G_vars = generator
+    return features.MetricOptions(G=G, G_vars=G_vars, dataset=dataset, detector_dir=str(detectors[0]),
+                                  batch_size=8, progress=False, cache_dir=str(tmp_path / "cache"))
+
+
+def _reals(dataset):
+    return next(iter(make_dataset(dataset, batch_size=N_REAL, shuffle=False, num_epochs=1)))["image"]
+
+
+def _fakes(opts, n=N_GEN):
+    z, c = features.latents_and_labels(opts.seed, np.arange(n), opts.G.z_dim, features.dataset_labels(opts.dataset))
+    assert set(map(tuple, c)) <= set(map(tuple, np.eye(C_DIM)))  # labels drawn from the dataset's
+    generate = jax.jit(lambda v, z, c: to_uint8(opts.G.apply(v, z, c, noise_mode="const")))
+    return np.asarray(generate(opts.G_vars, z, c))
+
+
+def _direct(det, methods, images):
+    """{method: the detector's output} for all [N, H, W, 1] images, in one jitted call."""
+    def apply(p, x):
+        return {m: det.module.apply({"params": p}, jnp.repeat(x, 3, -1), method=m) for m in methods}
+
+    return {m: np.asarray(v) for m, v in jax.jit(apply)(det.params, images).items()}
+
+
+@pytest.fixture(scope="module")
+def direct(dataset, generator, detectors):
+    """Inception features and probabilities, VGG16 features of the reals and of N_GEN generated images, each
+    detector applied directly: {(detector, method): (real, fake)}."""
+    G, G_vars = generator
+    opts = features.MetricOptions(G=G, G_vars=G_vars, dataset=dataset)
+    images = np.concatenate([_reals(dataset), _fakes(opts)])
+    out = _direct(load_inception(detectors[0]), ("features", "probabilities"), images)
+    out["vgg"] = _direct(load_vgg16(detectors[0]), ("features",), images)["features"]
+    return {k: (v[:N_REAL], v[N_REAL:]) for k, v in out.items()}
+
+
+def test_features_equal_direct_detector_outputs_and_are_cached(opts, direct, monkeypatch):
+    det = load_inception(opts.detector_dir)
+    fn = _detector_fn(det.module, "features")
+    key = dict(digest=det.digest)
+    real = features.dataset_feature_stats(opts, fn, det.params, det.name, key, max_items=None, capture_all=True)
+    np.testing.assert_allclose(real.get_all(), direct["features"][0], rtol=1e-5, atol=1e-5)
+    fake = features.generator_feature_stats(opts, fn, det.params, num_items=N_GEN, capture_all=True)
+    np.testing.assert_allclose(fake.get_all(), direct["features"][1], rtol=1e-5, atol=1e-5)
+
+    monkeypatch.setattr(features, "run_batches", None)  # a second dataset pass must come from the cache
+    cached = features.dataset_feature_stats(opts, fn, det.params, det.name, key, max_items=None, capture_all=True)
+    np.testing.assert_array_equal(cached.get_all(), real.get_all())
+    assert len(list(Path(opts.cache_dir).glob("tiny-inception-2015-12-05-*.npz"))) == 1
+
+
+def test_generated_images_do_not_depend_on_the_batch_size(opts):
+    """Checked on the SWD descriptors (cheap to compile): 8 per batch (2 per device) and 12 (3 per device)."""
+    fn = _swd_fn(opts.seed)
+    out = []
+    for batch_size in (8, 12):
+        opts.batch_size = batch_size
+        out.append(features.generator_feature_stats(opts, fn, None, num_items=N_GEN, capture_all=True).get_all())
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-5, atol=1e-4)
+    assert out[0].shape == (N_GEN, 128 * 49)
+
+
+@pytest.mark.filterwarnings("ignore:Matrix is singular")  # 10 generated features of 128 components
+def test_fid_kid_is_equal_formulas_on_direct_features(opts, direct):
+    real, fake = direct["features"]
+    mean_cov = [(x.mean(0), np.cov(x.astype(np.float64), rowvar=False, bias=True)) for x in (fake, real)]
+    fid = compute_fid(opts, max_real=None, num_gen=N_GEN)
+    assert fid == pytest.approx(distances.frechet_distance(*mean_cov[0], *mean_cov[1]), rel=1e-4) and fid > 0
+    kid = compute_kid(opts, max_real=None, num_gen=N_GEN, num_subsets=3, max_subset_size=8)
+    assert kid == pytest.approx(distances.kernel_distance(real, fake, 3, 8, opts.seed), rel=1e-4, abs=1e-7)
+    is_expected = distances.inception_score(direct["probabilities"][1], 2)
+    assert compute_is(opts, num_gen=N_GEN, num_splits=2) == pytest.approx(is_expected, rel=1e-4)
+
+
+def test_precision_recall_equals_knn_on_direct_vgg_features(opts, direct):
+    expected = distances.precision_recall(*direct["vgg"], 3)
+    assert compute_pr(opts, max_real=None, num_gen=N_GEN, nhood_size=3) == pytest.approx(expected, abs=1e-6)
+
+
+def test_ppl_w_end_equals_direct_lpips_of_epsilon_steps(opts):
+    det, G, n, eps = load_vgg16(opts.detector_dir), opts.G, 6, 1e-4
+    ppl = compute_ppl(opts, num_samples=n, epsilon=eps, space="w", sampling="end", crop=False)
+    labels = features.dataset_labels(opts.dataset)
+
+    @jax.jit
+    def path_length(z, c):
+        w0, w1 = G.apply(opts.G_vars, z, c, method="map")
+        img = G.apply(opts.G_vars, jnp.stack([w0, w0 + eps * (w1 - w0)]), "const", True, method="synthesize")
+        emb = det.module.apply({"params": det.params}, jnp.repeat((img + 1) * 127.5, 3, -1), method="lpips_embedding")
+        return jnp.square(emb[0] - emb[1]).sum() / eps**2
+
+    dists = []
+    for i in range(n):
+        rng = np.random.default_rng([opts.seed, i])
+        z = rng.standard_normal(2 * G.z_dim, np.float32).reshape(2, G.z_dim)
+        dists.append(float(path_length(z, np.repeat(labels[rng.integers(len(labels))][None], 2, axis=0))))
+    assert ppl == pytest.approx(np.mean(dists), rel=2e-2)  # n=6: the percentile trim keeps all
+    assert ppl > 0
+
+
+def test_slerp_keeps_unit_norm_and_endpoints():
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((2, 4, 5))
+    out = slerp(a, b, np.array([[0.0], [1.0], [0.5], [0.25]]))
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1, rtol=1e-6)
+    np.testing.assert_allclose(out[0], a[0] / np.linalg.norm(a[0]), rtol=1e-5)
+    np.testing.assert_allclose(out[1], b[1] / np.linalg.norm(b[1]), rtol=1e-5, atol=1e-6)
+
+
+def test_calc_metric_swd_result_dict_and_jsonl(dataset, generator, tmp_path):
+    G, G_vars = generator
+    result = calc_metric("swd", G=G, G_vars=G_vars, dataset=dataset, batch_size=8, progress=False,
+                         cache_dir=str(tmp_path / "cache"))
+    assert result["metric"] == "swd" and result["num_gpus"] == 4 and result["total_time"] > 0
+    assert set(result["results"]) == {"swd_16", "swd"} and result["results"]["swd"] > 0
+    append_result(tmp_path / "run", result, str(tmp_path / "run" / "network-snapshot-000001"))
+    append_result(tmp_path / "run", result)
+    lines = (tmp_path / "run" / "metric-swd.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    first = json.loads(lines[0])
+    assert first["snapshot_pkl"] == "network-snapshot-000001" and first["results"] == result["results"]
+
+
+def test_unknown_metric_lists_valid_names(dataset, generator):
+    with pytest.raises(MetricError, match="unknown metric 'fid'; valid: fid50k_full, kid50k_full") as e:
+        calc_metric("fid", G=generator[0], G_vars=generator[1], dataset=dataset)
+    assert {"fid50k_full", "kid50k_full", "pr50k3_full", "ppl2_wend", "is50k", "swd"} <= set(METRICS)
+    assert "\n" not in str(e.value)
