@@ -22,5 +22,6 @@ def get_config():
     c.G_lr = c.D_lr = 2e-4
     c.betas = (0.5, 0.999)
     c.r1_gamma = c.pl_weight = c.style_mixing_prob = 0.0
+    c.lazy_regularization = False  # no regularisers, so Adam as given (no lazy lr / beta scaling)
     c.ema_kimg = 0.0  # G_ema = G
     return c

@@ -73,7 +73,7 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     # The objective and optimiser (any model): see losses.OBJECTIVES.
     c.loss = "nonsaturating"  # 'nonsaturating' | 'minimax' | 'wgan' | 'wgan_gp' | 'hinge'
     c.optimizer = "adam"  # 'adam' (betas, eps) | 'rmsprop' (decay 0.99, eps outside the root: PyTorch's)
-    c.lazy_regularization = True  # R1 (and PL) as separate lazy phases; False: R1 in every D step
+    c.lazy_regularization = True  # R1 / PL as separate phases, Adam's lr and betas scaled; False: R1 in D_main
     c.n_critic = 1  # D steps (each on a new real batch) per G step
     c.wgan_lambda = 10.0  # gradient penalty weight when loss == 'wgan_gp'
     c.epsilon_drift = 0.0  # PGGAN's drift penalty weight on D(x)^2
@@ -103,16 +103,18 @@ def lineage_defaults(model: str) -> ml_collections.ConfigDict:
 def shrink_to_tiny(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """With ``cfg.tiny``: a copy that runs on CPU in seconds, every switch kept (objective, growing, lazy
     regularisation, mixing...): built-in ``digits-16``, 16x16 gray, batch 8 in minibatches of 2, narrow
-    networks, growing from 8x8 with 16 + 16 images per resolution, 64 images in all. Without it, ``cfg``."""
+    networks, growing from 8x8 with 16 + 16 images per resolution, 64 images in all; the copy's ``tiny`` is
+    False (applied once: later overrides stay). Without it, ``cfg``."""
     if not cfg.get("tiny"):
         return cfg
     c = copy.deepcopy(cfg)
-    c.update(dataset="digits-16", resolution=16, img_channels=1, conditional=False, xflip=False,
+    c.update(tiny=False, dataset="digits-16", resolution=16, img_channels=1, conditional=False, xflip=False,
              batch_size=8, batch_gpu=2, kimg=0.064, tick=0.016, snap=2, grid=2, metrics=())
     for net, base in ((c.G, 128), (c.D, 128)):
-        for key, value in dict(channel_base=base, channel_max=16, fmap_base=base, fmap_max=16, z_dim=16, w_dim=16,
-                               embed_dim=8, mbstd_group_size=2, mapping_layers=min(net.get("mapping_layers", 1), 2),
-                               num_fp16_res=0).items():
+        small = dict(channel_base=base, channel_max=16, fmap_base=base, fmap_max=16, z_dim=16, w_dim=16, embed_dim=8,
+                     mapping_fmaps=16, mbstd_group_size=2, mapping_layers=min(net.get("mapping_layers", 1), 2),
+                     num_fp16_res=0)
+        for key, value in small.items():
             if key in net:
                 net[key] = value
     if c.growing.initial_resolution:

@@ -115,9 +115,9 @@ class Trainer:
         if sched.resolution not in self._phases:
             cfg = self.cfg
             layout = make_layout(cfg, len(self.devices), sched.batch_size, sched.batch_gpu)
-            lazy = cfg.lazy_regularization
-            txs = (make_optimizer(sched.G_lr, cfg, cfg.G_reg_interval if lazy and cfg.pl_weight else None),
-                   make_optimizer(sched.D_lr, cfg, cfg.D_reg_interval if lazy and cfg.r1_gamma else None))
+            lazy = cfg.lazy_regularization  # NVIDIA scales lr and betas whenever lazy, even with a zero weight
+            txs = (make_optimizer(sched.G_lr, cfg, cfg.G_reg_interval if lazy else None),
+                   make_optimizer(sched.D_lr, cfg, cfg.D_reg_interval if lazy else None))
             self._phases[sched.resolution] = (layout, txs, compile_phases(
                 Phases(cfg, self.G, self.D, *txs, layout, sched.resolution)))
         return self._phases[sched.resolution]

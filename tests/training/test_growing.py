@@ -1,0 +1,88 @@
+"""Progressive growing: NVIDIA's schedule and real-image fade, one compilation per resolution, the optimisers
+reset when a fade-in starts, and a PGGAN run resumed mid-fade-in equal bit for bit to one that never stopped."""
+
+import logging
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+from stylegan_jax.training.config import load_experiment, shrink_to_tiny
+from stylegan_jax.training.loop import train
+from stylegan_jax.training.schedule import batch_unit, downsample, fade_reals, lod_changed, schedule
+
+
+def tiny_pggan(data_dir):
+    """PGGAN's experiment, tiny: 16x16 digits in batches of 8; 8x8 for 16 images, 16x16 fading in over 24
+    (alpha 1/3, 2/3 at nimg 24, 32), then 16x16 from nimg 40 on."""
+    c = load_experiment("pggan")
+    c.update(tiny=True, data_dir=str(data_dir))
+    c = shrink_to_tiny(c)
+    c.growing.transition_kimg = 0.024
+    return c
+
+
+def test_schedule_is_nvidias():
+    c = load_experiment("pggan")
+    c.resolution = 16
+    # (kimg, resolution, lod, alpha): 4x4 stable, 8x8 fading in, 8x8 stable, 16x16 fading in, 16x16 for ever.
+    for kimg, res, lod, alpha in [(0, 4, 2, 1), (599, 4, 2, 1), (900, 8, 1.5, 0.5), (1200, 8, 1, 1),
+                                  (1799, 8, 1, 1), (2250, 16, 0.25, 0.75), (2400, 16, 0, 1), (9000, 16, 0, 1)]:
+        s = schedule(c, kimg * 1000)
+        assert (s.resolution, s.lod, s.alpha) == pytest.approx((res, lod, alpha)), kimg
+    assert [schedule(c, k * 1000).batch_size for k in (0, 900, 2400)] == [512, 256, 128]
+    assert [schedule(c, k * 1000).batch_gpu for k in (0, 900, 2400)] == [64, 32, 16]
+    c.resolution = 1024
+    assert schedule(c, 20000_000).G_lr == 0.003 and schedule(c, 0).G_lr == 0.001
+    assert batch_unit(c) == 32
+    # NVIDIA resets the optimisers when a fade-in starts (floor moves) and when it ends (ceil moves).
+    assert lod_changed(2.0, 1.99) and lod_changed(1.01, 1.0) and not lod_changed(1.75, 1.5)
+    c.growing.initial_resolution = 0
+    assert schedule(c, 5000_000).resolution is None and schedule(c, 0).alpha == 1
+
+
+def test_reals_are_downsampled_and_faded_as_nvidia():
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 3))
+    np.testing.assert_allclose(downsample(x.astype(np.float32), 4), x.reshape(2, 4, 2, 4, 2, 3).mean(axis=(2, 4)),
+                               rtol=1e-5)
+    y = np.repeat(np.repeat(x.reshape(2, 4, 2, 4, 2, 3).mean(axis=(2, 4)), 2, axis=1), 2, axis=2)
+    for alpha in (0.0, 0.3, 1.0):
+        np.testing.assert_allclose(fade_reals(x.astype(np.float32), np.float32(alpha)), x + (y - x) * (1 - alpha),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def adam_count(opt_state) -> int:
+    return int(optax.tree_utils.tree_get(opt_state, "count"))
+
+
+def test_one_compilation_per_resolution_and_optimiser_resets(data_dir, tmp_path, caplog):
+    cfg = tiny_pggan(data_dir)
+    with jax.log_compiles(), caplog.at_level(logging.WARNING):
+        state = train(cfg, tmp_path / "a", stop_at_step=2)  # 8x8 stable: 16 images
+    compiles = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+    assert sum("g_main" in m for m in compiles) == sum("d_main" in m for m in compiles) == 1
+    assert adam_count(state.g_opt) == adam_count(state.d_opt) == 2
+    caplog.clear()
+    with jax.log_compiles(), caplog.at_level(logging.WARNING):
+        state = train(cfg, tmp_path / "a", stop_at_step=6)  # 8x8 once more, 16x16 fading in, 16x16 stable
+    compiles = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
+    assert sum("g_main" in m for m in compiles) == sum("d_main" in m for m in compiles) == 2  # 8x8 again, 16x16
+    # Reset at nimg 24 (the fade-in starts) and 40 (it ends): one iteration since.
+    assert adam_count(state.g_opt) == adam_count(state.d_opt) == 1
+    log = (tmp_path / "a" / "log.txt").read_text()
+    assert "growing from 8x8" in log and "Resuming" in log
+
+
+def test_pggan_resumes_mid_fade_in_bit_identically(data_dir, tmp_path):
+    cfg = tiny_pggan(data_dir)
+    full = train(cfg, tmp_path / "full")
+    train(cfg, tmp_path / "split", stop_at_step=4)  # nimg 32: 16x16 two thirds faded in
+    assert schedule(cfg, 32).alpha == pytest.approx(2 / 3) and schedule(cfg, 32).resolution == 16
+    resumed = train(cfg, tmp_path / "split")
+    assert int(resumed.step) == int(full.step) == 8
+    for a, b in zip(jax.tree_util.tree_leaves(jax.device_get(full)), jax.tree_util.tree_leaves(
+            jax.device_get(resumed)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    grids = sorted((tmp_path / "full").glob("fakes*.png"))
+    assert grids and (tmp_path / "full" / "reals.png").exists()
