@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 
 from stylegan_jax.data import make_dataset
-from stylegan_jax.data.images import encode_png
-from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
 from stylegan_jax.images import to_uint8
 from stylegan_jax.metrics import METRICS, MetricError, append_result, calc_metric, distances, features
 from stylegan_jax.metrics.detectors import load_inception, load_vgg16
@@ -26,26 +24,9 @@ from stylegan_jax.metrics.metric_main import (
     compute_pr,
     slerp,
 )
-from stylegan_jax.models.stylegan2 import Generator
+from tests.metrics.conftest import C_DIM
 
-RES, C_DIM, N_REAL, N_GEN = 16, 3, 24, 10
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (N_REAL, 4, 4, 1)).repeat(4, 1).repeat(4, 2).astype(np.uint8)
-    spec = DatasetSpec(resolution=RES, channels=1, label_kind="class", c_dim=C_DIM, source="test")
-    examples = [{"image": encode_png(im), "label": i % C_DIM} for i, im in enumerate(images)]
-    return write_dataset(tmp_path_factory.mktemp("data") / "tiny", spec, examples)
-
-
-@pytest.fixture(scope="module")
-def generator():
-    G = Generator(z_dim=8, c_dim=C_DIM, w_dim=8, img_resolution=RES, img_channels=1,
-                  mapping_kwargs=dict(num_layers=1), synthesis_kwargs=dict(channel_base=128, channel_max=8,
-                                                                           use_noise=False))
-    return G, G.init(jax.random.key(0), jnp.zeros((1, 8)), jnp.zeros((1, C_DIM)), noise_mode="const")
+N_REAL, N_GEN = 24, 10
 
 
 @pytest.fixture
