@@ -410,7 +410,10 @@ def load_network_pkl(path: str | os.PathLike) -> dict[str, Any]:
     data = read_network_pickle(path)
     try:
         if isinstance(data, tuple) and len(data) == 3 and all(isinstance(n, TFNetwork) for n in data):
-            out = _convert_tf(data)
+            from stylegan_jax import legacy_tf_stylegan1  # it imports this module
+
+            stylegan1 = legacy_tf_stylegan1.is_tf_stylegan1(data)
+            out = legacy_tf_stylegan1.convert_tf_stylegan1(data) if stylegan1 else _convert_tf(data)
         elif isinstance(data, dict) and isinstance(data.get("G_ema"), PersistentObject):
             out = _convert_torch(data)
         else:

@@ -133,8 +133,9 @@ class WSDense(nn.Module):
 
 
 class WSConv2d(nn.Module):
-    """TF-era k x k convolution, 'SAME' zero padding: [N, H, W, in] -> [N, H, W, out_channels];
-    y = act(conv(x, W * coef) + b). ``weight`` is [out, in, k, k]."""
+    """TF-era k x k convolution, 'SAME' zero padding: [N, H, W, in] -> [N, H / d, W / d, out_channels]
+    (d = 2 with ``down``, else 1); y = act(boxdown(conv(x, W * coef)) + b), NVIDIA's ``conv2d_downscale2d``:
+    the activation comes after the box downsampling. ``weight`` is [out, in, k, k]."""
 
     out_channels: int
     kernel_size: int
@@ -142,6 +143,7 @@ class WSConv2d(nn.Module):
     activation: str = "linear"
     bias: bool = True
     use_wscale: bool = True
+    down: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -149,6 +151,8 @@ class WSConv2d(nn.Module):
         init, coef = he_init(self.gain, x.shape[-1] * k * k, self.use_wscale, 1.0)
         weight = self.param("weight", init, (self.out_channels, x.shape[-1], k, k))
         x = conv2d_resample(x, (weight * coef).astype(x.dtype), padding=k // 2)
+        if self.down:
+            x = downscale2d(x)
         b = self.param("bias", nn.initializers.zeros, (self.out_channels,)) if self.bias else None
         return bias_act(x, b, act=self.activation, gain=1.0)
 
@@ -159,10 +163,11 @@ class ProgressiveDiscriminator(nn.Module):
     img [N, r, r, img_channels] (r = the current resolution, read from the shape), c [N, c_dim] -> logits
     [N, 1]. ``alpha`` fades the block of resolution r in: alpha * block_r(fromrgb_r(img)) + (1 - alpha) *
     fromrgb_{r/2}(box-downsampled img). Parameters: ``fromrgb{res}`` (1x1 conv), ``b{res}_conv0``,
-    ``b{res}_conv1`` (then down), ``b4_conv``, ``b4_dense0``, ``b4_dense1``. ``blur_filter`` blurs before each
-    downsampling conv (StyleGAN1); the box downsampling after the conv is the same function as NVIDIA's fused
-    (``fused_scale``) stride-2 conv. With labels the output layer gives one score per class and the score
-    of the given class is kept (Mescheder et al., as ``D_basic`` does).
+    ``b{res}_conv1`` (conv, box down, bias, activation), ``b4_conv``, ``b4_dense0``, ``b4_dense1``.
+    ``blur_filter`` blurs before each downsampling conv (StyleGAN1). Conv + box down (activation after the
+    downsampling) is the function of NVIDIA's fused stride-2 conv (``fused_scale``, PGGAN's default) and of
+    StyleGAN1's separate ops. With labels the output layer gives one score per class and the score of the
+    given class is kept (Mescheder et al., as ``D_basic`` does).
     """
 
     c_dim: int
@@ -194,8 +199,7 @@ class ProgressiveDiscriminator(nn.Module):
 
         def block(x: jax.Array, r: int) -> jax.Array:
             x = WSConv2d(self.nf(r - 1), 3, name=f"b{2**r}_conv0", **layer)(x)
-            x = WSConv2d(self.nf(r - 2), 3, name=f"b{2**r}_conv1", **layer)(blur2d(x, self.blur_filter))
-            return downscale2d(x)
+            return WSConv2d(self.nf(r - 2), 3, down=True, name=f"b{2**r}_conv1", **layer)(blur2d(x, self.blur_filter))
 
         img = img.astype(jnp.float32)
         if self.is_initializing():  # create every resolution's fromrgb
