@@ -15,8 +15,10 @@ kwarg (G / D)                 NVIDIA's default             meaning
 ``mbstd_group_size`` (D)      4                            minibatch stddev group; <= 1 disables
 ============================  ===========================  ==================================================
 
-Resampling is nearest-neighbour up and box (average-pool) down; NVIDIA's ``fused_scale`` (transposed / strided
-convs) computes the same functions, so it is not a switch here. Growing: ``resolution`` (static) runs the
+Resampling is nearest-neighbour up and box (average-pool) down. NVIDIA's default ``fused_scale=True`` is computed
+as separate ops of the same function (G: nearest-up + conv = the fused transposed conv with the kernel flipped;
+D: conv + box-down, then bias and activation = the fused stride-2 conv); D_paper's non-fused variant, which
+activates before downsampling, is not offered. Growing: ``resolution`` (static) runs the
 blocks up to it and ``alpha`` (traced) fades the newest block in, in G on the images
 (alpha * toRGB_r + (1 - alpha) * nearest-up(toRGB_{r/2})) and in D on the features.
 

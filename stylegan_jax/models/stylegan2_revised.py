@@ -153,9 +153,10 @@ class Generator(nn.Module):
         """z [N, z_dim], c [N, c_dim] -> ws [N, num_ws, w_dim]."""
         return self.mapping(z, c, truncation_psi, truncation_cutoff, update_emas)
 
-    def synthesize(self, ws: jax.Array, noise_mode: str = "random", *, resolution: int | None = None,
-                   alpha: float | jax.Array = 1.0) -> jax.Array:
-        """ws [N, num_ws, w_dim] -> images [N, r, r, img_channels]."""
+    def synthesize(self, ws: jax.Array, noise_mode: str = "random", force_fp32: bool = False, *,
+                   resolution: int | None = None, alpha: float | jax.Array = 1.0) -> jax.Array:
+        """ws [N, num_ws, w_dim] -> images [N, r, r, img_channels]. ``force_fp32`` is accepted for the call
+        of StyleGAN2's ``synthesize`` (these networks compute in float32 throughout)."""
         return self.synthesis(ws, noise_mode, resolution, alpha)
 
     def __call__(self, z: jax.Array, c: jax.Array | None, *, resolution: int | None = None,
