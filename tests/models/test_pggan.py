@@ -77,6 +77,55 @@ def test_discriminator_fade_in_blends_features_as_numpy():
     np.testing.assert_allclose(blended, alpha * new + (1 - alpha) * old, rtol=1e-5, atol=1e-5)
 
 
+def conv_nchw(x, w, b, gain, act=True):
+    """NVIDIA's equalised-lr 'SAME' conv on NCHW float64; w [out, in, k, k]."""
+    k, (h, wd) = w.shape[-1], x.shape[2:]
+    w = np.float64(w) * gain / np.sqrt(w.shape[1] * k * k)
+    xp = np.pad(x, ((0, 0), (0, 0), (k // 2, k // 2), (k // 2, k // 2)))
+    y = sum(np.einsum("nihw,oi->nohw", xp[:, :, dy : dy + h, dx : dx + wd], w[:, :, dy, dx])
+            for dy in range(k) for dx in range(k))
+    y = y + np.float64(b)[None, :, None, None]
+    return lrelu(y) if act else y
+
+
+def pn_nchw(x):
+    return x / np.sqrt(np.mean(x**2, axis=1, keepdims=True) + 1e-8)
+
+
+def test_full_resolution_networks_match_g_paper_and_d_paper_in_numpy():
+    """NVIDIA's G_paper / D_paper (fused_scale=True: D activates after the box downsampling) in float64."""
+    G, D = build()
+    z, c = inputs()
+    g = jax.tree_util.tree_map(np.float64, perturbed(jax.jit(G.init)(jax.random.key(0), z, c))["params"])
+    x = pn_nchw(np.concatenate([np.float64(z), np.float64(c)], axis=1))
+    x = x @ (g["b4_dense"]["weight"].T * (np.sqrt(2) / 4) / np.sqrt(x.shape[1]))
+    x = pn_nchw(lrelu(x.reshape(4, 16, 4, 4) + g["b4_bias"][None, :, None, None]))
+    x = pn_nchw(conv_nchw(x, g["b4_conv"]["weight"], g["b4_conv"]["bias"], np.sqrt(2)))
+    for r in (8, 16):
+        x = x.repeat(2, axis=2).repeat(2, axis=3)
+        for name in ("conv0", "conv1"):
+            x = pn_nchw(conv_nchw(x, g[f"b{r}_{name}"]["weight"], g[f"b{r}_{name}"]["bias"], np.sqrt(2)))
+    img = conv_nchw(x, g["torgb16"]["weight"], g["torgb16"]["bias"], 1.0, act=False)
+    got = G.apply({"params": jax.tree_util.tree_map(np.float32, g)}, z, c)
+    np.testing.assert_allclose(got, img.transpose(0, 2, 3, 1), rtol=1e-4, atol=1e-4 * np.abs(img).max())
+
+    d = jax.tree_util.tree_map(np.float64, perturbed(jax.jit(D.init)(jax.random.key(0), got, c), seed=2)["params"])
+    x = conv_nchw(np.float64(got).transpose(0, 3, 1, 2), d["fromrgb16"]["weight"], d["fromrgb16"]["bias"], np.sqrt(2))
+    for r in (16, 8):
+        x = conv_nchw(x, d[f"b{r}_conv0"]["weight"], d[f"b{r}_conv0"]["bias"], np.sqrt(2))
+        y = conv_nchw(x, d[f"b{r}_conv1"]["weight"], 0 * d[f"b{r}_conv1"]["bias"], np.sqrt(2), act=False)
+        y = y.reshape(4, y.shape[1], r // 2, 2, r // 2, 2).mean(axis=(3, 5))
+        x = lrelu(y + d[f"b{r}_conv1"]["bias"][None, :, None, None])
+    std = np.sqrt(np.mean((x.reshape(4, 1, 16, 4, 4) - x.reshape(4, 1, 16, 4, 4).mean(axis=0)) ** 2, axis=0) + 1e-8)
+    x = np.concatenate([x, np.broadcast_to(std.mean(axis=(1, 2, 3))[:, None, None, None], (4, 1, 4, 4))], axis=1)
+    x = conv_nchw(x, d["b4_conv"]["weight"], d["b4_conv"]["bias"], np.sqrt(2)).reshape(4, -1)
+    x = lrelu(x @ (d["b4_dense0"]["weight"].T * np.sqrt(2) / np.sqrt(x.shape[1])) + d["b4_dense0"]["bias"])
+    x = x @ (d["b4_dense1"]["weight"].T / np.sqrt(x.shape[1])) + d["b4_dense1"]["bias"]
+    expected = np.sum(x * np.float64(c), axis=1, keepdims=True)  # the given class's score
+    np.testing.assert_allclose(D.apply({"params": jax.tree_util.tree_map(np.float32, d)}, got, c), expected,
+                               rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
 @pytest.mark.parametrize("res", [4, 8, 16])
 def test_shapes_at_every_resolution(res):
     G, D = build()
