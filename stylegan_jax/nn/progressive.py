@@ -45,13 +45,13 @@ def log2_resolution(resolution: int) -> int:
     return int(np.log2(resolution))
 
 
-def grown_resolution(resolution: int | None, img_resolution: int, min_resolution: int = 4) -> int:
+def grown_resolution(resolution: int | None, img_resolution: int) -> int:
     """The resolution a growing network runs at: ``resolution`` (None = ``img_resolution``), checked to be a
-    power of two within [min_resolution, img_resolution]."""
+    power of two within [4, img_resolution]."""
     res = img_resolution if resolution is None else int(resolution)
     log2_resolution(res)
-    if not min_resolution <= res <= img_resolution:
-        raise ValueError(f"resolution {res} is outside [{min_resolution}, {img_resolution}]")
+    if res > img_resolution:
+        raise ValueError(f"resolution {res} is outside [4, {img_resolution}]")
     return res
 
 

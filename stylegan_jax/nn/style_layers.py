@@ -16,6 +16,9 @@ from stylegan_jax.nn.progressive import ACTIVATIONS, WSDense, blur2d, he_init, i
 from stylegan_jax.nn.synthesis import check_noise_mode
 from stylegan_jax.ops import bias_act, conv2d_resample
 
+#: The He gain NVIDIA gives the dense input layer of the traditional (non-constant) generator input.
+DENSE_INPUT_GAIN = float(np.sqrt(2)) / 4
+
 
 class StyleMapping(nn.Module):
     """StyleGAN1's ``G_mapping``: z [N, z_dim], c [N, c_dim] -> w [N, num_ws, w_dim].
@@ -128,7 +131,3 @@ class StyleLayer(nn.Module):
             x = style_modulate(x, WSDense(2 * self.out_channels, gain=1.0, use_wscale=self.use_wscale,
                                           name="style")(w))
         return x
-
-
-#: The He gain NVIDIA gives the dense input layer of the traditional (non-constant) generator input.
-DENSE_INPUT_GAIN = float(np.sqrt(2)) / 4
