@@ -1,6 +1,7 @@
-"""The StyleGAN2 paper's configs B-D: the revised StyleGAN synthesis of its Fig. 2c (NVIDIA's
-``G_synthesis_stylegan_revised``) with the StyleGAN discriminator ported to StyleGAN2's layers (``D_stylegan``),
-both growing progressively (NVlabs/stylegan2 ``training/networks_stylegan2.py``). NHWC images.
+"""The StyleGAN2 paper's configs B-D: the revised StyleGAN synthesis of its Fig. 2c with the weight
+demodulation of Fig. 2d (NVIDIA's ``G_synthesis_stylegan_revised``) and the StyleGAN discriminator ported to
+StyleGAN2's layers (``D_stylegan``), both growing progressively (NVlabs/stylegan2
+``training/networks_stylegan2.py``). NHWC images.
 
 The revised synthesis: a learned constant, then per layer a modulated + demodulated 3x3 conv (the upsampling
 conv with the [1, 3, 3, 1] FIR), noise (one strength per layer), bias and leaky ReLU outside the style block;
