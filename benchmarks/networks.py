@@ -141,19 +141,20 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None)
     cfg = train_config(res, channel_base, batch, dtype, experiment)
     devices = jax.devices()
     G, D = build_networks(cfg, 0)
-    g_tx = make_optimizer(cfg.G_lr, cfg.betas, cfg.eps, cfg.G_reg_interval)
-    d_tx = make_optimizer(cfg.D_lr, cfg.betas, cfg.eps, cfg.D_reg_interval)
+    g_tx = make_optimizer(cfg.G_lr, cfg, cfg.G_reg_interval)
+    d_tx = make_optimizer(cfg.D_lr, cfg, cfg.D_reg_interval)
     layout = make_layout(cfg, len(devices))
     phases = compile_phases(Phases(cfg, G, D, g_tx, d_tx, layout))
     state = jax.jit(lambda: init_state(cfg, G, D, g_tx, d_tx))()
     k = layout.minibatches
     reals = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (k, layout.batch_gpu, res, res, 3)), jnp.float32)
     labels = jnp.zeros((k, layout.batch_gpu, 0))
+    alpha = np.float32(1)  # no progressive growing
 
     def iterations(state, count):
         for step in range(count):
             for name in active_phases(cfg, step):
-                state, _ = phases[name](state, reals, labels)
+                state, _ = phases[name](state, reals, labels, alpha)
         return state
 
     t0 = time.perf_counter()
