@@ -103,7 +103,7 @@ def lineage_defaults(model: str) -> ml_collections.ConfigDict:
 def shrink_to_tiny(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """With ``cfg.tiny``: a copy that runs on CPU in seconds, every switch kept (objective, growing, lazy
     regularisation, mixing...): built-in ``digits-16``, 16x16 gray, batch 8 in minibatches of 2, narrow
-    networks, growing from 8x8 with 16 + 16 images per resolution, 64 images in all; the copy's ``tiny`` is
+    networks, growing from 4x4 with 16 + 16 images per resolution, 64 images in all; the copy's ``tiny`` is
     False (applied once: later overrides stay). Without it, ``cfg``."""
     if not cfg.get("tiny"):
         return cfg
@@ -118,7 +118,7 @@ def shrink_to_tiny(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             if key in net:
                 net[key] = value
     if c.growing.initial_resolution:
-        c.growing.update(initial_resolution=8, training_kimg=0.016, transition_kimg=0.016, batch_size=(),
+        c.growing.update(initial_resolution=4, training_kimg=0.016, transition_kimg=0.016, batch_size=(),
                          batch_gpu=(), G_lr=(), D_lr=())
     return c
 

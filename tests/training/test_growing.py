@@ -19,7 +19,7 @@ def tiny_pggan(data_dir):
     c = load_experiment("pggan")
     c.update(tiny=True, data_dir=str(data_dir))
     c = shrink_to_tiny(c)
-    c.growing.transition_kimg = 0.024
+    c.growing.update(initial_resolution=8, transition_kimg=0.024)
     return c
 
 

@@ -1,0 +1,33 @@
+"""What every rung of the StyleGAN2 ladder shares (NVlabs/stylegan2 ``run_training.py`` and
+``training/training_loop.py`` defaults, FFHQ 1024 on 8 GPUs): FFHQ 1024x1024 with x-flip (NVIDIA's README
+trains FFHQ with ``--mirror-augment=true``); global minibatch 32 in per-GPU minibatches of 4; lr 0.002; Adam
+betas (0, 0.99), eps 1e-8; non-saturating logistic loss with R1 gamma 10; lazy intervals G 4 / D 16 (used
+from rung C); style mixing 0.9; G_ema half-life 10 kimg; 25000 kimg; fid50k at snapshots (here
+``fid50k_full``); A-D's growing tables (``growing.*``, used while ``growing.initial_resolution`` is set):
+minibatch {8: 256, 16: 128, 32: 64, 64: 32} in per-GPU minibatches {8: 32, 16: 16, 32: 8, 64: 4}, lr {128:
+0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}, 600 + 600 kimg per resolution. Rungs: ``stylegan2_a`` ...
+``stylegan2_f``.
+"""
+
+from stylegan_jax.training.config import lineage_defaults
+
+LRS = ((128, 0.0015), (256, 0.002), (512, 0.003), (1024, 0.003))
+
+
+def get_config():
+    c = lineage_defaults("stylegan1")
+    c.dataset = "ffhq1024"
+    c.resolution = 1024
+    c.xflip = True
+    c.kimg = 25000.0
+    c.batch_size, c.batch_gpu = 32, 4
+    c.G_lr = c.D_lr = 0.002
+    c.betas, c.eps = (0.0, 0.99), 1e-8
+    c.loss, c.r1_gamma = "nonsaturating", 10.0
+    c.G_reg_interval, c.D_reg_interval = 4, 16
+    c.style_mixing_prob = 0.9
+    c.ema_kimg = 10.0
+    c.metrics = ("fid50k_full",)
+    c.growing.update(training_kimg=600.0, transition_kimg=600.0, batch_size=((8, 256), (16, 128), (32, 64), (64, 32)),
+                     batch_gpu=((8, 32), (16, 16), (32, 8), (64, 4)), G_lr=LRS, D_lr=LRS, reset_optimizer=True)
+    return c
