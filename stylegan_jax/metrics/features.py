@@ -10,7 +10,8 @@ Generated images are NVIDIA's: ``G(z, c)`` with random noise, z ~ N(0, I) and c 
 dataset image, converted to uint8 with `to_uint8`. Image i draws its z and label from
 ``np.random.default_rng([seed, i])``, so they do not depend on the batch size or the device count (the
 noise is drawn per batch). Dataset statistics are cached per dataset, detector and options as .npz files
-written atomically.
+written atomically. With several processes, each one reads the whole dataset and builds the global batches
+from it (simple and exact, at the cost of decoding every image on every host); only process 0 writes.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stylegan_jax.data import resolve_dataset
+from stylegan_jax.data import read_dataset_info, resolve_dataset
 from stylegan_jax.metrics import distances, swd
 from stylegan_jax.metrics.detectors import Detector, load_inception, load_vgg16
 from stylegan_jax.metrics.features import (
@@ -279,11 +279,17 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
     "total_time_str", "num_gpus" (device count)}.
 
     Raises:
-      MetricError: unknown name. DetectorError: a detector file is missing or wrong. DatasetError.
+      MetricError: unknown name, or images of another size than G's. DetectorError: a detector file is
+        missing or wrong. DatasetError: no such dataset.
     """
     if name not in METRICS:
         raise MetricError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
-    opts = MetricOptions(G=G, G_vars=G_vars, dataset=resolve_dataset(dataset), mirror=mirror,
+    path = resolve_dataset(dataset)
+    info = read_dataset_info(path)
+    if (info["resolution"], info["channels"]) != (G.img_resolution, G.img_channels):
+        raise MetricError(f"dataset {path} holds {info['resolution']}x{info['resolution']}x{info['channels']} images "
+                          f"but the generator makes {G.img_resolution}x{G.img_resolution}x{G.img_channels}")
+    opts = MetricOptions(G=G, G_vars=G_vars, dataset=path, mirror=mirror,
                          detector_dir=detector_dir, seed=seed, batch_size=batch_size, progress=progress,
                          cache_dir=cache_dir)
     start = time.time()

@@ -24,7 +24,8 @@ from stylegan_jax.metrics.metric_main import (
     compute_pr,
     slerp,
 )
-from tests.metrics.conftest import C_DIM
+from stylegan_jax.models.stylegan2 import Generator
+from tests.metrics.conftest import C_DIM, G_KWARGS
 
 N_REAL, N_GEN = 24, 10
 
@@ -154,8 +155,11 @@ def test_calc_metric_swd_result_dict_and_jsonl(dataset, generator, tmp_path):
     assert first["snapshot_pkl"] == "network-snapshot-000001" and first["results"] == result["results"]
 
 
-def test_unknown_metric_lists_valid_names(dataset, generator):
+def test_unknown_metric_and_mismatched_dataset_are_one_line(dataset, generator):
     with pytest.raises(MetricError, match="unknown metric 'fid'; valid: fid50k_full, kid50k_full") as e:
         calc_metric("fid", G=generator[0], G_vars=generator[1], dataset=dataset)
     assert {"fid50k_full", "kid50k_full", "pr50k3_full", "ppl2_wend", "is50k", "swd"} <= set(METRICS)
     assert "\n" not in str(e.value)
+    G32 = Generator(**{**G_KWARGS, "img_resolution": 32})
+    with pytest.raises(MetricError, match="holds 16x16x1 images but the generator makes 32x32x1"):
+        calc_metric("swd", G=G32, G_vars=generator[1], dataset=dataset)
