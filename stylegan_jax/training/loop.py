@@ -194,8 +194,8 @@ class Trainer:
         save_network(self.workdir / f"network-snapshot-{nimg // 1000:06d}", G_kwargs=G_kwargs, D_kwargs=D_kwargs,
                      G=to_host({"params": state.g_params, "buffers": state.g_buffers}),
                      G_ema=to_host({"params": state.g_ema_params, "buffers": state.g_ema_buffers}),
-                     D=to_host({"params": state.d_params}), metadata={"kimg": nimg / 1000, "config": self.cfg.name},
-                     overwrite=True)
+                     D=to_host({"params": state.d_params}),
+                     metadata={"kimg": nimg / 1000, "config": self.cfg.name, "model": self.cfg.model}, overwrite=True)
 
     def fakes(self, state: TrainState, sched: Schedule | None = None) -> np.ndarray:
         """G_ema's images of the fixed grid inputs (noise const) at the schedule's resolution and alpha,

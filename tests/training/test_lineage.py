@@ -1,10 +1,13 @@
 """The lineage's experiments (GAN, cGAN, WGAN, WGAN-GP, hinge) train on 4 fake devices with finite, changing
 losses; DCGAN's per-minibatch batch norm keeps a step independent of the device count."""
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from stylegan_jax.training import class_accuracy
 from stylegan_jax.training.config import load_experiment
 from stylegan_jax.training.loop import Trainer
 from stylegan_jax.training.steps import active_phases
@@ -67,3 +70,21 @@ def test_batch_norm_step_does_not_depend_on_the_device_count(data_dir, tmp_path)
                for n in (1, 4)]
     for a, b in zip(*results, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_class_accuracy_judges_samples_by_their_class(data_dir):
+    x, y = class_accuracy.real_images("digits-16", str(data_dir))
+    classifier, real_accuracy = class_accuracy.train_classifier(x, y)
+    assert x.shape == (1797, 256) and real_accuracy > 0.9
+    means = np.stack([x[y == k].mean(axis=0) for k in range(10)]).reshape(10, 16, 16, 1)
+
+    class MeanImage(nn.Module):  # "draws" the mean real image of the class, or of class 3 for every label
+        z_dim: int = 4
+        cheat: bool = False
+
+        def __call__(self, z, c, noise_mode="const"):
+            return jnp.asarray(means)[jnp.full(len(c), 3) if self.cheat else jnp.argmax(c, axis=1)]
+
+    assert class_accuracy.class_accuracy(MeanImage(), {}, classifier, 10, per_class=3).min() == 1
+    wrong = class_accuracy.class_accuracy(MeanImage(cheat=True), {}, classifier, 10, per_class=3)
+    assert wrong[3] == 1 and wrong.sum() == 1

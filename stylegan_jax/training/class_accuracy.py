@@ -1,0 +1,69 @@
+"""Does a conditional generator draw the class it is asked for? Per-class accuracy of its samples as judged by
+a classifier (scikit-learn's SVC on pixels) trained on the dataset's real images.
+
+``python -m stylegan_jax.training.class_accuracy --network runs/cgan/network-snapshot-000120 --dataset digits``
+prints one JSON line: the classifier's accuracy on held-out reals and, per class, the fraction of G_ema's
+samples (fixed seeds, constant noise) that it labels as the class they were drawn for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import jax
+import numpy as np
+from sklearn.svm import SVC
+
+from stylegan_jax.data import make_iterator, read_dataset_info, resolve_dataset
+from stylegan_jax.models import MODELS
+from stylegan_jax.network_snapshot import load_network
+
+
+def real_images(dataset: str, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every image of a labelled dataset once: (pixels [N, H * W * C] in [-1, 1], class indices [N])."""
+    path = resolve_dataset(dataset, data_dir=data_dir)
+    n = read_dataset_info(path)["num_images"]
+    batch = next(make_iterator(path, batch_size=n, shuffle=False, num_epochs=1, drop_remainder=False))
+    return batch["image"].reshape(n, -1), np.argmax(batch["label"], axis=1)
+
+
+def train_classifier(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[SVC, float]:
+    """An RBF SVC on 80% of the reals; returns it and its accuracy on the other 20%."""
+    order = np.random.RandomState(seed).permutation(len(x))
+    cut = int(0.8 * len(x))
+    classifier = SVC(gamma="scale").fit(x[order[:cut]], y[order[:cut]])
+    return classifier, float(classifier.score(x[order[cut:]], y[order[cut:]]))
+
+
+def class_accuracy(G, G_vars: dict, classifier: SVC, c_dim: int, per_class: int = 100,
+                   seed: int = 0) -> np.ndarray:
+    """Fraction of ``per_class`` samples of each class that ``classifier`` labels as that class, [c_dim]."""
+    z = np.random.RandomState(seed).randn(per_class * c_dim, G.z_dim).astype(np.float32)
+    labels = np.repeat(np.arange(c_dim), per_class)
+    images = jax.jit(lambda z, c: G.apply(G_vars, z, c, noise_mode="const"))(z, np.eye(c_dim, dtype=np.float32)[labels])
+    predicted = classifier.predict(np.asarray(images).reshape(len(z), -1))
+    return np.array([np.mean(predicted[labels == k] == k) for k in range(c_dim)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stylegan_jax.training.class_accuracy",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--network", required=True, help="a network snapshot directory of a conditional run")
+    parser.add_argument("--dataset", required=True, help="the labelled dataset it was trained on")
+    parser.add_argument("--data-dir", default=None, help="datasets directory (default: the training default)")
+    parser.add_argument("--per-class", type=int, default=100, help="samples per class")
+    parser.add_argument("--model", default=None, help="model family (default: the snapshot's, else stylegan2)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    network = load_network(args.network)
+    G = MODELS[args.model or network.metadata.get("model", "stylegan2")][0](**network.G_kwargs)
+    classifier, real_accuracy = train_classifier(*real_images(args.dataset, args.data_dir))
+    per_class = class_accuracy(G, network.G_ema, classifier, network.G_kwargs["c_dim"], args.per_class)
+    print(json.dumps({"network": args.network, "real_accuracy": round(real_accuracy, 4),
+                      "per_class": [round(float(a), 3) for a in per_class], "min": round(float(per_class.min()), 3)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
