@@ -129,9 +129,10 @@ class Trainer:
 
     def reset_optimizers(self, state: TrainState) -> TrainState:
         """Fresh optimiser states (NVIDIA's reset_opt_for_new_lod); Adam's and RMSProp's do not depend on lr."""
-        reset = jax.jit(lambda s: s.replace(g_opt=self.g_tx.init(s.g_params), d_opt=self.d_tx.init(s.d_params)),
-                        out_shardings=self.replicated)
-        return reset(state)
+        if not hasattr(self, "_reset"):
+            self._reset = jax.jit(lambda s: s.replace(g_opt=self.g_tx.init(s.g_params),
+                                                      d_opt=self.d_tx.init(s.d_params)), out_shardings=self.replicated)
+        return self._reset(state)
 
     def restore_or_init(self, resume: bool) -> tuple[TrainState, bool]:
         """The latest checkpoint (``start_nimg`` set to its image count) or a fresh state."""
@@ -222,11 +223,13 @@ class Trainer:
         from stylegan_jax import metrics  # lazily: the metrics package is optional for training
 
         G_vars = {"params": state.g_ema_params, "buffers": state.g_ema_buffers}
+        is_main = jax.process_index() == 0
         for name in self.cfg.metrics:
             result = metrics.calc_metric(name, G=self.G, G_vars=G_vars, dataset=str(self.dataset_path),
-                                         mirror=self.cfg.xflip)
-            if jax.process_index() == 0:
-                metrics.append_result(self.workdir, result, snapshot=f"network-snapshot-{nimg // 1000:06d}")
+                                         mirror=self.cfg.xflip, progress=is_main)
+            if is_main:
+                metrics.append_result(self.workdir, result,
+                                      snapshot=str(self.workdir / f"network-snapshot-{nimg // 1000:06d}"))
             values = result["results"] if "results" in result else result
             reporter.scalars({f"Metrics/{k}": float(v) for k, v in values.items()}, nimg)
 

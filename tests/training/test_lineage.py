@@ -1,15 +1,19 @@
 """The lineage's experiments (GAN, cGAN, WGAN, WGAN-GP, hinge) train on 4 fake devices with finite, changing
 losses; DCGAN's per-minibatch batch norm keeps a step independent of the device count."""
 
+import json
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from stylegan_jax import metrics
 from stylegan_jax.training import class_accuracy
 from stylegan_jax.training.config import load_experiment
-from stylegan_jax.training.loop import Trainer
+from stylegan_jax.training.loop import Trainer, train
+from stylegan_jax.training.reporting import Reporter
 from stylegan_jax.training.steps import active_phases
 
 
@@ -88,3 +92,23 @@ def test_class_accuracy_judges_samples_by_their_class(data_dir):
     assert class_accuracy.class_accuracy(MeanImage(), {}, classifier, 10, per_class=3).min() == 1
     wrong = class_accuracy.class_accuracy(MeanImage(cheat=True), {}, classifier, 10, per_class=3)
     assert wrong[3] == 1 and wrong.sum() == 1
+
+
+def test_metrics_are_computed_and_logged_at_snapshots(data_dir, tmp_path, monkeypatch):
+    calls = []
+
+    def calc_metric(name, *, G, G_vars, dataset, mirror, progress):
+        calls.append((name, sorted(G_vars), G.img_resolution, mirror))
+        return {"results": {f"{name}_value": 1.5}, "metric": name}
+
+    monkeypatch.setattr(metrics, "calc_metric", calc_metric)
+    logged = []
+    scalars = Reporter.scalars
+    monkeypatch.setattr(Reporter, "scalars", lambda self, values, nimg: (logged.extend(values), scalars(self, values,
+                                                                                                        nimg)))
+    cfg = tiny_dcgan(data_dir, "cgan", kimg=0.016, tick=0.008, snap=2, metrics=("m1", "m2"))
+    train(cfg, tmp_path)
+    assert calls == [("m1", ["buffers", "params"], 16, False), ("m2", ["buffers", "params"], 16, False)]
+    line = json.loads((tmp_path / "metric-m1.jsonl").read_text())
+    assert line["results"] == {"m1_value": 1.5} and line["snapshot_pkl"] == "network-snapshot-000000"
+    assert {"Metrics/m1_value", "Metrics/m2_value"} <= set(logged)
