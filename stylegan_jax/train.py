@@ -1,4 +1,6 @@
-"""Train a GAN of the StyleGAN family: ``python -m stylegan_jax.train --experiment quickstart``.
+"""Train a GAN of the lineage (GAN, cGAN, WGAN, WGAN-GP, PGGAN, StyleGAN1, StyleGAN2):
+``python -m stylegan_jax.train --experiment quickstart`` (or ``gan``, ``cgan``, ``wgan``, ``wgan_gp``, ``pggan``,
+``ablations/stylegan2_c``, ...; ``--config.tiny=True`` shrinks any experiment to a CPU-size run).
 
 Flags: --experiment NAME or PATH, --outdir (default runs/<experiment>), --kimg, --resume / --no-resume
 (default: resume when the run directory has a checkpoint), --seed, --tick, --snap, and any config value as
