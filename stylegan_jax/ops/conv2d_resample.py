@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 
 import jax
 import jax.numpy as jnp
@@ -73,9 +74,19 @@ _correlate_ungrouped.defvjp(_correlate_fwd, _correlate_bwd)
 def conv2d(x: jax.Array, w: jax.Array, groups: int = 1, padding: tuple[int, int] = (0, 0)) -> jax.Array:
     """Stride-1 correlation of NHWC ``x`` with OIHW ``w`` (torch's conv2d), symmetric ``padding`` (py, px)."""
     w = w.astype(x.dtype)
-    if groups == 1:
+    if groups == 1 and forward_form_gradients():
         return _correlate_ungrouped(x, w, tuple(padding))
     return _correlate(x, w, groups, padding)
+
+
+def forward_form_gradients() -> bool:
+    """Whether ``conv2d`` differentiates through ``_correlate_bwd`` (default on CPU, where it makes R1 and
+    path length 4-5x faster) or XLA's own transpose rule (default elsewhere: cuDNN recognises XLA's
+    backward convolutions); ``STYLEGAN_JAX_CONV_GRAD=forward|xla`` chooses explicitly."""
+    choice = os.environ.get("STYLEGAN_JAX_CONV_GRAD", "auto")
+    if choice not in ("auto", "forward", "xla"):
+        raise ValueError(f"STYLEGAN_JAX_CONV_GRAD={choice!r}: expected auto, forward or xla")
+    return choice == "forward" or (choice == "auto" and jax.default_backend() == "cpu")
 
 
 def _conv_up(x: jax.Array, w: jax.Array, up: int, pads: tuple[int, int, int, int], groups: int) -> jax.Array:
