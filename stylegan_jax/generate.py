@@ -26,7 +26,6 @@ import numpy as np
 from tqdm import tqdm
 
 from stylegan_jax.images import image_grid, save_png, to_uint8
-from stylegan_jax.models.stylegan2 import Generator
 from stylegan_jax.network_snapshot import Network, NetworkLoadError, load_network
 
 NOISE_MODES = ("const", "random", "none")
@@ -64,24 +63,24 @@ def class_labels(c_dim: int, class_idx: int | None, n: int) -> np.ndarray:
     return np.tile(np.eye(c_dim, dtype=np.float32)[class_idx], (n, 1))
 
 
-def map_latents(G: Generator, variables, z, c, truncation_psi: float, truncation_cutoff: int | None = None):
+def map_latents(G, variables, z, c, truncation_psi: float, truncation_cutoff: int | None = None):
     """z [N, z_dim], c [N, c_dim] -> ws [N, num_ws, w_dim] (truncated towards w_avg), jitted."""
-    fn = jax.jit(lambda v, z, c, psi: G.apply(v, z, c, psi, truncation_cutoff, method=Generator.map))
+    fn = jax.jit(lambda v, z, c, psi: G.apply(v, z, c, psi, truncation_cutoff, method="map"))
     return fn(variables, z, c, jnp.float32(truncation_psi))
 
 
-def _batch_synthesizer(G: Generator, noise_mode: str):
+def _batch_synthesizer(G, noise_mode: str):
     """jitted (variables, ws [B, num_ws, w_dim], keys [B]) -> uint8 [B, H, W, C]; each image has its own noise
     key, so an image does not depend on the batch it is in."""
 
     def one(variables, w, key):
-        img = G.apply(variables, w[None], noise_mode, True, rngs={"noise": key}, method=Generator.synthesize)
+        img = G.apply(variables, w[None], noise_mode, True, rngs={"noise": key}, method="synthesize")
         return to_uint8(img[0])
 
     return jax.jit(jax.vmap(one, in_axes=(None, 0, 0)))
 
 
-def synthesize_images(G: Generator, variables, ws: np.ndarray, noise_mode: str = "const",
+def synthesize_images(G, variables, ws: np.ndarray, noise_mode: str = "const",
                       noise_seeds: Sequence[int] | None = None, batch_size: int = 16,
                       progress: bool = True) -> np.ndarray:
     """ws [N, num_ws, w_dim] -> uint8 images [N, H, W, C], in jitted batches of ``batch_size`` (the last one
@@ -112,7 +111,7 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return direction * ((1 - t) * na + t * nb)
 
 
-def interpolation_ws(G: Generator, variables, z: np.ndarray, c: np.ndarray, frames: int, psi: float,
+def interpolation_ws(G, variables, z: np.ndarray, c: np.ndarray, frames: int, psi: float,
                      cutoff: int | None, space: str = "w") -> np.ndarray:
     """ws [(K-1)*frames + 1, num_ws, w_dim] moving through K keyframe latents: linear in W, or slerp in Z."""
     t = np.arange(frames) / frames
@@ -183,12 +182,23 @@ def interpolate(network: Network, seeds: Sequence[int], outdir: str, frames: int
 def add_network_flags(p: argparse.ArgumentParser) -> None:
     """The flags generate and style_mixing share (NVIDIA's names)."""
     p.add_argument("--network", required=True, help="NVIDIA network pickle (.pkl) or stylegan_jax snapshot dir")
-    p.add_argument("--trunc", dest="truncation_psi", type=float, default=1.0, help="truncation psi (default 1)")
+    p.add_argument("--trunc", dest="truncation_psi", type=float, help="truncation psi (default 1; StyleGAN1 "
+                   "networks: 0.7 on the first 8 ws, as NVIDIA's)")
     p.add_argument("--trunc-cutoff", dest="truncation_cutoff", type=int, help="truncate only the first N ws")
     p.add_argument("--class", dest="class_idx", type=int, help="class label (conditional networks)")
     p.add_argument("--noise-mode", choices=NOISE_MODES, default="const", help="noise inputs (default const)")
     p.add_argument("--outdir", required=True, help="where to write the images")
     p.add_argument("--batch-size", type=int, default=16, help="images per jitted batch")
+
+
+def resolve_truncation(args: argparse.Namespace, network: Network) -> None:
+    """Fill in ``--trunc``/``--trunc-cutoff`` left unset with the family's generation default
+    (``GENERATION_TRUNCATION`` of its model module: StyleGAN1's (0.7, 8); none for the others)."""
+    psi, cutoff = getattr(sys.modules[type(network.generator).__module__], "GENERATION_TRUNCATION", (1.0, None))
+    if args.truncation_psi is None:
+        args.truncation_psi = psi
+        if args.truncation_cutoff is None:
+            args.truncation_cutoff = cutoff
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -208,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         network = load_network(args.network)
+        resolve_truncation(args, network)
         common = dict(truncation_psi=args.truncation_psi, truncation_cutoff=args.truncation_cutoff,
                       class_idx=args.class_idx, noise_mode=args.noise_mode, batch_size=args.batch_size)
         if args.interpolate is not None:

@@ -22,7 +22,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from stylegan_jax.legacy import NetworkPickleError, load_network_pkl
-from stylegan_jax.models.stylegan2 import Discriminator, Generator
+from stylegan_jax.models import MODELS
 
 INDEX = "network.json"
 VARIABLES = "variables"
@@ -46,15 +46,23 @@ class Network:
     metadata: dict = dataclasses.field(default_factory=dict)
 
     @property
-    def generator(self) -> Generator:
-        """The Flax Generator module, ``generator.apply(network.G_ema, z, c, ...)``."""
-        return Generator(**self.G_kwargs)
+    def model(self) -> str:
+        """The model family (a ``MODELS`` key) named by the metadata; StyleGAN2 when it names none."""
+        name = self.metadata.get("model", "stylegan2")
+        if name not in MODELS:
+            raise NetworkLoadError(f"unknown model {name!r} in the network's metadata; known: {sorted(MODELS)}")
+        return name
 
     @property
-    def discriminator(self) -> Discriminator:
+    def generator(self):
+        """The Flax Generator module of the network's family, ``generator.apply(network.G_ema, z, c, ...)``."""
+        return MODELS[self.model][0](**self.G_kwargs)
+
+    @property
+    def discriminator(self):
         if self.D_kwargs is None:
             raise NetworkLoadError("this network has no discriminator")
-        return Discriminator(**self.D_kwargs)
+        return MODELS[self.model][1](**self.D_kwargs)
 
 
 def save_network(directory: str | os.PathLike, *, G_kwargs: Mapping[str, Any], D_kwargs: Mapping[str, Any] | None,

@@ -22,6 +22,7 @@ from stylegan_jax.generate import (
     class_labels,
     map_latents,
     parse_seeds,
+    resolve_truncation,
     seed_latents,
     synthesize_images,
 )
@@ -79,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (0 done, 1 user error)."""
     args = parse_args(argv)
     try:
-        images = style_mix(load_network(args.network), args.rows, args.cols, args.styles, args.truncation_psi,
+        network = load_network(args.network)
+        resolve_truncation(args, network)
+        images = style_mix(network, args.rows, args.cols, args.styles, args.truncation_psi,
                            args.truncation_cutoff, args.class_idx, args.noise_mode, args.batch_size)
     except (NetworkLoadError, UsageError) as e:
         print(f"style_mixing: error: {e}", file=sys.stderr)

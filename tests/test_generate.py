@@ -103,3 +103,21 @@ def test_slerp_keeps_endpoints_and_norm():
     np.testing.assert_allclose(path[0], a, atol=1e-12)
     np.testing.assert_allclose(path[2], b, atol=1e-12)
     np.testing.assert_allclose(np.linalg.norm(path[1]), 3.0)
+
+
+def test_stylegan1_pickle_generates_with_nvidias_default_truncation(tmp_path):
+    """A TF StyleGAN1 pickle builds its own family's G, and without --trunc generates with psi 0.7 on the
+    first 8 ws (NVIDIA's G_style default): the PNG equals G's own output truncated so."""
+    network = load_network(PICKLES / "tf_stylegan1.pkl")
+    assert network.model == "stylegan1"
+    assert generate.main(["--network", str(PICKLES / "tf_stylegan1.pkl"), "--seeds", "3", "--class", "1",
+                          "--outdir", str(tmp_path)]) == 0
+    G = network.generator
+    z = generate.seed_latents([3], G.z_dim)
+    c = generate.class_labels(G.c_dim, 1, 1)
+    expected = np.asarray(generate.to_uint8(G.apply(network.G_ema, z, c, truncation_psi=0.7, truncation_cutoff=8,
+                                                    noise_mode="const")))[0]
+    untruncated = np.asarray(generate.to_uint8(G.apply(network.G_ema, z, c, noise_mode="const")))[0]
+    got = np.asarray(PIL.Image.open(tmp_path / "seed0003.png"))
+    np.testing.assert_array_equal(got.reshape(expected.shape), expected)
+    assert np.abs(got.reshape(expected.shape).astype(int) - untruncated).max() > 0
