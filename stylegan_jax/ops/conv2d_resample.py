@@ -52,7 +52,7 @@ def _correlate_fwd(x, w, padding):
 
 
 def _correlate_bwd(padding, residuals, dy):
-    """Both gradients as forward-form (NHWC x OIHW) correlations, so that differentiating them again (R1,
+    """The input gradient as a forward-form (NHWC x OIHW) correlation, so that differentiating it again (R1,
     path length) gives the same well-optimised convolutions as a first-order backward. XLA's own transpose
     rule yields reversed-kernel convolutions whose weight gradients (needed by the second-order
     regularisers) fall off XLA:CPU's fast path: R1 of a 64x64 D ran 9x slower per FLOP than its backward."""
@@ -61,11 +61,9 @@ def _correlate_bwd(padding, residuals, dy):
     _, _, kh, kw = w.shape
     w_t = jnp.flip(w, axis=(2, 3)).transpose(1, 0, 2, 3)  # [in, out, kh, kw]
     dx = _correlate_ungrouped(dy, w_t, (kh - 1 - py, kw - 1 - px))
-    xp = jnp.pad(x, ((0, 0), (py, py), (px, px), (0, 0)))
-    # dw[o, i, a, b] = sum_{n, y, x} xp[n, y + a, x + b, i] dy[n, y, x, o]: a correlation over the batch.
-    dw = jax.lax.conv_general_dilated(xp, dy, window_strides=(1, 1), padding="VALID",
-                                      dimension_numbers=("CHWN", "IHWO", "NHWC"))
-    return dx, dw.transpose(3, 0, 1, 2)
+    # The weight gradient (never differentiated again by R1 or path length) is XLA's own.
+    dw = jax.vjp(lambda w: _correlate(x, w, 1, padding), w)[1](dy)[0]
+    return dx, dw
 
 
 _correlate_ungrouped.defvjp(_correlate_fwd, _correlate_bwd)
@@ -80,13 +78,19 @@ def conv2d(x: jax.Array, w: jax.Array, groups: int = 1, padding: tuple[int, int]
 
 
 def forward_form_gradients() -> bool:
-    """Whether ``conv2d`` differentiates through ``_correlate_bwd`` (default on CPU, where it makes R1 and
-    path length 4-5x faster) or XLA's own transpose rule (default elsewhere: cuDNN recognises XLA's
-    backward convolutions); ``STYLEGAN_JAX_CONV_GRAD=forward|xla`` chooses explicitly."""
+    """Whether ``conv2d`` differentiates through ``_correlate_bwd`` or XLA's own transpose rule.
+
+    Default: on a single CPU device, where it makes R1 and path length 4-5x faster. Not on GPU (an H100 ran
+    ffhq256's training step 4.5x slower with it: cuDNN recognises XLA's own backward convolutions), and not
+    over several devices (XLA's SPMD partitioner mis-partitions the grouped convolution that ``vmap`` over
+    sharded minibatches makes of its second-order weight gradient: INVALID_ARGUMENT on feature_group_count).
+    ``STYLEGAN_JAX_CONV_GRAD=forward|xla`` chooses explicitly."""
     choice = os.environ.get("STYLEGAN_JAX_CONV_GRAD", "auto")
     if choice not in ("auto", "forward", "xla"):
         raise ValueError(f"STYLEGAN_JAX_CONV_GRAD={choice!r}: expected auto, forward or xla")
-    return choice == "forward" or (choice == "auto" and jax.default_backend() == "cpu")
+    if choice != "auto":
+        return choice == "forward"
+    return jax.default_backend() == "cpu" and jax.device_count() == 1
 
 
 def _conv_up(x: jax.Array, w: jax.Array, up: int, pads: tuple[int, int, int, int], groups: int) -> jax.Array:

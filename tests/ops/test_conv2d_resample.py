@@ -36,3 +36,31 @@ def test_up_conv_uses_no_transposed_or_dilated_convolution():
     convs = re.findall(r"stride = \[([^\]]*)\].*?lhs_dilate = \[([^\]]*)\]", text)
     assert len(convs) >= 4  # forward phases and their gradients
     assert all(stride == "1, 1" and dilation == "1, 1" for stride, dilation in convs)
+
+
+@pytest.mark.parametrize("k,up,down,padding", [(3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 2, 1), (1, 1, 2, 0)])
+def test_forward_form_gradients_equal_xlas_to_second_order(k, up, down, padding, monkeypatch):
+    """conv2d's custom VJP (the input gradient as a forward correlation) gives XLA's first and second
+    derivatives: an R1-style penalty |d/dx f(x, w)|^2 and its gradient in w, in float64, and under vmap."""
+    rng = np.random.default_rng(k + up + down)
+    x, w = rng.standard_normal((3, 2, 8, 8, 4)), rng.standard_normal((5, 4, k, k))
+
+    def penalty(w, x):
+        grad_x = jax.grad(lambda x: jnp.sum(jnp.tanh(conv2d_resample(x, w, F, up, down, padding)) ** 2))(x)
+        return jnp.sum(grad_x**2)
+
+    def derivatives():
+        per_batch = jax.vmap(jax.value_and_grad(penalty, argnums=(0, 1)), in_axes=(None, 0))
+        fn = jax.jit(lambda w, x: per_batch(w, x))
+        hlo = fn.lower(w, x).as_text()
+        return fn(w, x), hlo
+
+    with jax.enable_x64(True):
+        monkeypatch.setenv("STYLEGAN_JAX_CONV_GRAD", "forward")
+        ours, ours_hlo = derivatives()
+        monkeypatch.setenv("STYLEGAN_JAX_CONV_GRAD", "xla")
+        xlas, xlas_hlo = derivatives()
+    assert ours_hlo != xlas_hlo  # two different programs
+    assert ours[0][0].dtype == np.float64
+    for a, b in zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(xlas), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-10 * np.abs(b).max())
