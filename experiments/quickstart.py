@@ -1,8 +1,12 @@
-"""Quickstart: StyleGAN2 on the 100 built-in LFW faces (32x32 grayscale), minutes on 2 CPU cores.
+"""Quickstart: StyleGAN2 on the 100 built-in LFW faces (32x32 grayscale), 9 minutes on 2 CPU cores.
 
-The net and losses of ../shared/anchors' NVIDIA reference run: z/w 128, mapping 2, channel_base 4096,
-channel_max 128, batch 16, R1 gamma 0.0128, path length and mixing on, lr 0.0025, EMA 5 kimg with ramp-up
-0.05, x-flip; float32 (bfloat16 gives nothing on CPU).
+The net of ../shared/anchors' NVIDIA reference run: z/w 128, mapping 2, channel_base 4096, channel_max 128,
+batch 16, R1 gamma 0.0128, EMA 5 kimg with ramp-up 0.05, x-flip; float32 (bfloat16 gives nothing on CPU).
+Chosen for a short run, departing from that reference: lr 0.005 instead of 0.0025, and no path-length
+regularisation or style mixing (both slow the first kimg down; they matter for long runs). Measured on
+2 cores: faces at 4 kimg look like the reference recipe's at 7-8, and 6 kimg (9 minutes with compilation)
+draws faces as clear as NVIDIA's code after 10 minutes (10.3 kimg). ``digits`` and the training tests
+restore the reference losses.
 """
 
 from stylegan_jax.training.config import stylegan2_defaults
@@ -16,14 +20,16 @@ def get_config():
     c.img_channels = 1
     c.xflip = True
     c.batch_size = 16
-    c.kimg = 5.0
+    c.kimg = 6.0
     c.tick = 1.0
     c.snap = 2
     c.G.update(z_dim=128, w_dim=128, mapping_layers=2, channel_base=4096, channel_max=128, num_fp16_res=0)
     c.G.conv_clamp = None
     c.D.update(channel_base=4096, channel_max=128, num_fp16_res=0, mbstd_group_size=4)
     c.D.conv_clamp = None
-    c.G_lr = c.D_lr = 0.0025
+    c.G_lr = c.D_lr = 0.005
+    c.pl_weight = 0.0
+    c.style_mixing_prob = 0.0
     c.r1_gamma = 0.0128
     c.ema_kimg = 5.0
     c.ema_rampup = 0.05
