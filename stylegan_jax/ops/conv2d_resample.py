@@ -42,31 +42,55 @@ def _correlate(x: jax.Array, w: jax.Array, groups: int, padding: tuple[int, int]
     )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _correlate_ungrouped(x: jax.Array, w: jax.Array, padding: tuple[int, int]) -> jax.Array:
-    return _correlate(x, w, 1, padding)
+def _weight_grad_xla(x: jax.Array, w: jax.Array, padding: tuple[int, int], dy: jax.Array) -> jax.Array:
+    """d(sum(dy * correlate(x, w)))/dw by XLA's own transpose rule (its fast path in a first-order backward)."""
+    return jax.vjp(lambda w: _correlate(x, w, 1, padding), w)[1](dy)[0]
 
 
-def _correlate_fwd(x, w, padding):
-    return _correlate(x, w, 1, padding), (x, w)
+def _weight_grad_taps(x: jax.Array, w: jax.Array, padding: tuple[int, int], dy: jax.Array) -> jax.Array:
+    """The same weight gradient as one matmul per kernel tap (contracting batch and pixels).
 
-
-def _correlate_bwd(padding, residuals, dy):
-    """The input gradient as a forward-form (NHWC x OIHW) correlation, so that differentiating it again (R1,
-    path length) gives the same well-optimised convolutions as a first-order backward. XLA's own transpose
-    rule yields reversed-kernel convolutions whose weight gradients (needed by the second-order
-    regularisers) fall off XLA:CPU's fast path: R1 of a 64x64 D ran 9x slower per FLOP than its backward."""
-    x, w = residuals
+    Used for the input-gradient correlations that the second-order regularisers differentiate: there XLA's
+    simplifier swaps the operands of its weight-gradient convolution (the cotangent becomes a 34x34
+    "kernel" with ``rhs_reversal``), which XLA:CPU runs at under 1 GFLOP/s; a 64x64 G's path-length step
+    took 26 s instead of 4."""
     py, px = padding
+    _, oh, ow, _ = dy.shape
     _, _, kh, kw = w.shape
-    w_t = jnp.flip(w, axis=(2, 3)).transpose(1, 0, 2, 3)  # [in, out, kh, kw]
-    dx = _correlate_ungrouped(dy, w_t, (kh - 1 - py, kw - 1 - px))
-    # The weight gradient (never differentiated again by R1 or path length) is XLA's own.
-    dw = jax.vjp(lambda w: _correlate(x, w, 1, padding), w)[1](dy)[0]
-    return dx, dw
+    xp = jnp.pad(x, ((0, 0), (py, py), (px, px), (0, 0)))
+    taps = [jnp.einsum("nyxi,nyxo->oi", xp[:, i:i + oh, j:j + ow], dy) for i in range(kh) for j in range(kw)]
+    return jnp.stack(taps, axis=-1).reshape(w.shape)
 
 
-_correlate_ungrouped.defvjp(_correlate_fwd, _correlate_bwd)
+def _forward_form_correlation(weight_grad):
+    """A stride-1 ungrouped correlation (x NHWC, w OIHW, symmetric padding) whose input gradient is again a
+    forward-form correlation (``_input_grad_correlation``) and whose weight gradient is ``weight_grad``.
+
+    Differentiating the input gradient (R1, path length) then yields the same well-optimised convolutions as
+    a first-order backward: XLA's own transpose rule gives reversed-kernel convolutions whose weight
+    gradients fall off XLA:CPU's fast path (R1 of a 64x64 D ran 9x slower per FLOP than its backward)."""
+
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+    def correlate(x: jax.Array, w: jax.Array, padding: tuple[int, int]) -> jax.Array:
+        return _correlate(x, w, 1, padding)
+
+    def fwd(x, w, padding):
+        return _correlate(x, w, 1, padding), (x, w)
+
+    def bwd(padding, residuals, dy):
+        x, w = residuals
+        py, px = padding
+        _, _, kh, kw = w.shape
+        w_t = jnp.flip(w, axis=(2, 3)).transpose(1, 0, 2, 3)  # [in, out, kh, kw]
+        dx = _input_grad_correlation(dy, w_t, (kh - 1 - py, kw - 1 - px))
+        return dx, weight_grad(x, w, padding, dy)
+
+    correlate.defvjp(fwd, bwd)
+    return correlate
+
+
+_correlate_ungrouped = _forward_form_correlation(_weight_grad_xla)
+_input_grad_correlation = _forward_form_correlation(_weight_grad_taps)
 
 
 def conv2d(x: jax.Array, w: jax.Array, groups: int = 1, padding: tuple[int, int] = (0, 0)) -> jax.Array:
@@ -78,13 +102,15 @@ def conv2d(x: jax.Array, w: jax.Array, groups: int = 1, padding: tuple[int, int]
 
 
 def forward_form_gradients() -> bool:
-    """Whether ``conv2d`` differentiates through ``_correlate_bwd`` or XLA's own transpose rule.
+    """Whether ``conv2d`` differentiates through ``_forward_form_correlation`` or XLA's own transpose rule.
 
-    Default: on a single CPU device, where it makes R1 and path length 4-5x faster. Not on GPU (an H100 ran
-    ffhq256's training step 4.5x slower with it: cuDNN recognises XLA's own backward convolutions), and not
-    over several devices (XLA's SPMD partitioner mis-partitions the grouped convolution that ``vmap`` over
-    sharded minibatches makes of its second-order weight gradient: INVALID_ARGUMENT on feature_group_count).
-    ``STYLEGAN_JAX_CONV_GRAD=forward|xla`` chooses explicitly."""
+    Default: on a single CPU device, where it makes the amortised 64x64 training step 1.5x faster (path
+    length 26 s -> 4 s, R1 29 s -> 7 s per step). Not on GPU (an H100 ran ffhq256's training step 4.5x slower
+    with it, measured before ``_weight_grad_taps``: cuDNN recognises XLA's own backward convolutions). Not
+    over several devices: there a 4-device training step differs from the 1-device step (an Adam moment of G
+    by 70%) while XLA's rule agrees to float rounding; the cause (the SPMD partitioning of the ``vmap``-ed
+    custom VJP over sharded minibatches) is not found yet. ``STYLEGAN_JAX_CONV_GRAD=forward|xla`` chooses
+    explicitly."""
     choice = os.environ.get("STYLEGAN_JAX_CONV_GRAD", "auto")
     if choice not in ("auto", "forward", "xla"):
         raise ValueError(f"STYLEGAN_JAX_CONV_GRAD={choice!r}: expected auto, forward or xla")
