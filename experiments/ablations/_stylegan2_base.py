@@ -9,25 +9,13 @@ minibatch {8: 256, 16: 128, 32: 64, 64: 32} in per-GPU minibatches {8: 32, 16: 1
 ``stylegan2_f``.
 """
 
-from stylegan_jax.training.config import lineage_defaults
-
-LRS = ((128, 0.0015), (256, 0.002), (512, 0.003), (1024, 0.003))
+from stylegan_jax.training.config import ffhq1024_ladder
 
 
 def get_config():
-    c = lineage_defaults("stylegan1")
-    c.dataset = "ffhq1024"
-    c.resolution = 1024
-    c.xflip = True
+    c = ffhq1024_ladder(0.002, ((8, 256), (16, 128), (32, 64), (64, 32)), ((8, 32), (16, 16), (32, 8), (64, 4)))
     c.kimg = 25000.0
-    c.batch_size, c.batch_gpu = 32, 4
-    c.G_lr = c.D_lr = 0.002
-    c.betas, c.eps = (0.0, 0.99), 1e-8
     c.loss, c.r1_gamma = "nonsaturating", 10.0
     c.G_reg_interval, c.D_reg_interval = 4, 16
     c.style_mixing_prob = 0.9
-    c.ema_kimg = 10.0
-    c.metrics = ("fid50k_full",)
-    c.growing.update(training_kimg=600.0, transition_kimg=600.0, batch_size=((8, 256), (16, 128), (32, 64), (64, 32)),
-                     batch_gpu=((8, 32), (16, 16), (32, 8), (64, 4)), G_lr=LRS, D_lr=LRS, reset_optimizer=True)
     return c

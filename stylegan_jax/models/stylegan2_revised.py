@@ -45,7 +45,15 @@ import ml_collections
 from stylegan_jax.nn.discriminator import MinibatchStdLayer
 from stylegan_jax.nn.layers import DEFAULT_FILTER, Conv2d, FullyConnected
 from stylegan_jax.nn.mapping import MappingNetwork
-from stylegan_jax.nn.progressive import downscale2d, fade, grown_resolution, is_one, log2_resolution, nf
+from stylegan_jax.nn.progressive import (
+    GrowingStyleGenerator,
+    downscale2d,
+    fade,
+    grown_resolution,
+    is_one,
+    log2_resolution,
+    nf,
+)
 from stylegan_jax.nn.synthesis import SynthesisBlock, ToRGBLayer
 from stylegan_jax.ops import setup_filter, upsample2d
 
@@ -112,7 +120,7 @@ class SynthesisNetwork(nn.Module):
         return img
 
 
-class Generator(nn.Module):
+class Generator(GrowingStyleGenerator):
     """z [N, z_dim], c [N, c_dim] -> images [N, r, r, img_channels]; NVIDIA's ``G_main`` with
     ``G_synthesis_stylegan_revised``.
 
@@ -148,24 +156,6 @@ class Generator(nn.Module):
     @property
     def num_ws(self) -> int:
         return num_layers_at(self.img_resolution)
-
-    def map(self, z: jax.Array, c: jax.Array | None, truncation_psi: float | jax.Array = 1.0,
-            truncation_cutoff: int | None = None, update_emas: bool = False) -> jax.Array:
-        """z [N, z_dim], c [N, c_dim] -> ws [N, num_ws, w_dim]."""
-        return self.mapping(z, c, truncation_psi, truncation_cutoff, update_emas)
-
-    def synthesize(self, ws: jax.Array, noise_mode: str = "random", force_fp32: bool = False, *,
-                   resolution: int | None = None, alpha: float | jax.Array = 1.0) -> jax.Array:
-        """ws [N, num_ws, w_dim] -> images [N, r, r, img_channels]. ``force_fp32`` is accepted for the call
-        of StyleGAN2's ``synthesize`` (these networks compute in float32 throughout)."""
-        return self.synthesis(ws, noise_mode, resolution, alpha)
-
-    def __call__(self, z: jax.Array, c: jax.Array | None, *, resolution: int | None = None,
-                 alpha: float | jax.Array = 1.0, truncation_psi: float | jax.Array = 1.0,
-                 truncation_cutoff: int | None = None, noise_mode: str = "random",
-                 update_emas: bool = False) -> jax.Array:
-        ws = self.map(z, c, truncation_psi, truncation_cutoff, update_emas)
-        return self.synthesize(ws, noise_mode, resolution=resolution, alpha=alpha)
 
 
 class Discriminator(nn.Module):

@@ -219,3 +219,27 @@ class ProgressiveDiscriminator(nn.Module):
         if self.c_dim:
             x = jnp.sum(x * c.astype(x.dtype), axis=1, keepdims=True)
         return x
+
+
+class GrowingStyleGenerator(nn.Module):
+    """The public methods shared by the growing style-based generators (StyleGAN1, the StyleGAN2 paper's
+    revised networks): a subclass's ``setup`` defines ``self.mapping`` (z, c -> ws) and ``self.synthesis``
+    (ws -> images at a growing ``resolution`` with fade-in ``alpha``)."""
+
+    def map(self, z: jax.Array, c: jax.Array | None, truncation_psi: float | jax.Array = 1.0,
+            truncation_cutoff: int | None = None, update_emas: bool = False) -> jax.Array:
+        """z [N, z_dim], c [N, c_dim] -> ws [N, num_ws, w_dim]."""
+        return self.mapping(z, c, truncation_psi, truncation_cutoff, update_emas)
+
+    def synthesize(self, ws: jax.Array, noise_mode: str = "random", force_fp32: bool = False, *,
+                   resolution: int | None = None, alpha: float | jax.Array = 1.0) -> jax.Array:
+        """ws [N, num_ws, w_dim] -> images [N, r, r, img_channels]. ``force_fp32`` is accepted for the call
+        of StyleGAN2's ``synthesize`` (these networks compute in float32 throughout)."""
+        return self.synthesis(ws, noise_mode, resolution, alpha)
+
+    def __call__(self, z: jax.Array, c: jax.Array | None, *, resolution: int | None = None,
+                 alpha: float | jax.Array = 1.0, truncation_psi: float | jax.Array = 1.0,
+                 truncation_cutoff: int | None = None, noise_mode: str = "random",
+                 update_emas: bool = False) -> jax.Array:
+        ws = self.map(z, c, truncation_psi, truncation_cutoff, update_emas)
+        return self.synthesize(ws, noise_mode, resolution=resolution, alpha=alpha)

@@ -100,6 +100,29 @@ def lineage_defaults(model: str) -> ml_collections.ConfigDict:
     return c
 
 
+#: NVIDIA's per-resolution learning rates of both StyleGAN papers' growing FFHQ 1024 runs.
+FFHQ1024_LADDER_LRS = ((128, 0.0015), (256, 0.002), (512, 0.003), (1024, 0.003))
+
+
+def ffhq1024_ladder(lr: float, growing_batch: tuple, growing_batch_gpu: tuple) -> ml_collections.ConfigDict:
+    """What the StyleGAN1 and StyleGAN2 ablation ladders share (FFHQ 1024 on 8 GPUs): FFHQ 1024x1024 with
+    x-flip; global minibatch 32 in per-GPU minibatches of 4 at full resolution; ``lr`` for G and D; Adam betas
+    (0, 0.99), eps 1e-8; G_ema half-life 10 kimg; fid50k at snapshots (``fid50k_full``); growing by NVIDIA's
+    schedule (600 kimg to fade in, 600 to stabilise) with the ``((resolution, size), ...)`` minibatch tables
+    given, `FFHQ1024_LADDER_LRS` and the optimisers reset at every fade-in's start and end."""
+    c = lineage_defaults("stylegan1")
+    c.dataset, c.resolution, c.xflip = "ffhq1024", 1024, True
+    c.batch_size, c.batch_gpu = 32, 4
+    c.G_lr = c.D_lr = lr
+    c.betas, c.eps = (0.0, 0.99), 1e-8
+    c.ema_kimg = 10.0
+    c.metrics = ("fid50k_full",)
+    c.growing.update(training_kimg=600.0, transition_kimg=600.0, batch_size=growing_batch,
+                     batch_gpu=growing_batch_gpu, G_lr=FFHQ1024_LADDER_LRS, D_lr=FFHQ1024_LADDER_LRS,
+                     reset_optimizer=True)
+    return c
+
+
 def shrink_to_tiny(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """With ``cfg.tiny``: a copy that runs on CPU in seconds, every switch kept (objective, growing, lazy
     regularisation, mixing...): built-in ``digits-16``, 16x16 gray, batch 8 in minibatches of 2, narrow
