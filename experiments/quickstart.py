@@ -6,8 +6,7 @@ Chosen for a short run, departing from that reference: lr 0.005 instead of 0.002
 regularisation or style mixing (both slow the first kimg down; they matter for long runs). Measured on
 2 cores: faces at 4 kimg look like the reference recipe's at 7-8; 6 kimg (7 minutes with compilation, at
 17 img/s) draws faces about as clear as NVIDIA's code after 10 minutes (10.3 kimg), 8 kimg (9 minutes) more
-defined ones. ``digits`` and the training tests
-restore the reference losses.
+defined ones. ``digits`` and the training tests restore the reference losses.
 """
 
 from stylegan_jax.training.config import stylegan2_defaults
