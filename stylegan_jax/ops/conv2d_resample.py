@@ -107,10 +107,11 @@ def forward_form_gradients() -> bool:
     Default: on a single CPU device, where it makes the amortised 64x64 training step 1.5x faster (path
     length 26 s -> 4 s, R1 29 s -> 7 s per step). Not on GPU (an H100 ran ffhq256's training step 4.5x slower
     with it, measured before ``_weight_grad_taps``: cuDNN recognises XLA's own backward convolutions). Not
-    over several devices: there a 4-device training step differs from the 1-device step (an Adam moment of G
-    by 70%) while XLA's rule agrees to float rounding; the cause (the SPMD partitioning of the ``vmap``-ed
-    custom VJP over sharded minibatches) is not found yet. ``STYLEGAN_JAX_CONV_GRAD=forward|xla`` chooses
-    explicitly."""
+    over several devices: ``vmap`` over the training step's K minibatches turns the custom VJP's weight
+    gradient into one per minibatch, a convolution grouped over K (``feature_group_count`` K; XLA's rule
+    instead sums over the minibatches inside one convolution), and XLA's SPMD partitioner mis-partitions it
+    when K is sharded: a 4-device D_main step gave D's Adam moment off by 38% (before ``_weight_grad_taps``,
+    R1 failed with INVALID_ARGUMENT). ``STYLEGAN_JAX_CONV_GRAD=forward|xla`` chooses explicitly."""
     choice = os.environ.get("STYLEGAN_JAX_CONV_GRAD", "auto")
     if choice not in ("auto", "forward", "xla"):
         raise ValueError(f"STYLEGAN_JAX_CONV_GRAD={choice!r}: expected auto, forward or xla")
