@@ -15,7 +15,8 @@ import time
 
 import jax
 
-from stylegan_jax.legacy import load_network_pkl, read_network_pickle
+from stylegan_jax.convert import load_network_pkl
+from stylegan_jax.io.network_pickle import read_network_pickle
 
 
 def main() -> None:

@@ -20,6 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from stylegan_jax.runtime import configure_runtime  # noqa: E402
+
+configure_runtime()  # the CLIs' XLA flags, before JAX starts its backends
+
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402

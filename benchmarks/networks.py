@@ -20,12 +20,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from stylegan_jax.runtime import configure_runtime  # noqa: E402
+
+configure_runtime()  # the CLIs' XLA flags, before JAX starts its backends
+
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.flops import discriminator_gflops, generator_gflops  # noqa: E402
-from stylegan_jax.models import Discriminator, Generator  # noqa: E402
+from stylegan_jax.models.stylegan2 import Discriminator, Generator  # noqa: E402
 
 # NVIDIA's FLOP count per image for the cases the issues fix (GFLOP); others use benchmarks/flops.py.
 FIXED_GFLOPS = {("g_forward", 64, 16384): 15.3, ("g_forward", 256, 16384): 30.1,
@@ -135,16 +139,19 @@ def train_config(res: int, channel_base: int, batch: int, dtype: str, experiment
 def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None):
     """The whole training step on synthetic data, amortised over 16 iterations: G main every iteration,
     G reg (path length) every 4, D main every iteration, D reg (R1) every 16."""
-    from stylegan_jax.training.state import build_networks, init_state, make_optimizer
-    from stylegan_jax.training.steps import Phases, active_phases, compile_phases, make_layout
+    from stylegan_jax.models import get_family
+    from stylegan_jax.training.state import init_state, make_optimizer
+    from stylegan_jax.training.steps import Phases, active_phases, compile_phases, make_layout, resolve_conv_grad
 
     cfg = train_config(res, channel_base, batch, dtype, experiment)
     devices = jax.devices()
-    G, D = build_networks(cfg, 0)
+    family = get_family(cfg.model)
+    G, D = family.build(cfg, 0)
     g_tx = make_optimizer(cfg.G_lr, cfg, cfg.G_reg_interval)
     d_tx = make_optimizer(cfg.D_lr, cfg, cfg.D_reg_interval)
     layout = make_layout(cfg, len(devices))
-    phases = compile_phases(Phases(cfg, G, D, g_tx, d_tx, layout))
+    conv_grad = resolve_conv_grad(cfg.conv_grad, len(devices), jax.default_backend())
+    phases = compile_phases(Phases(cfg, family, G, D, g_tx, d_tx, layout), conv_grad)
     state = jax.jit(lambda: init_state(cfg, G, D, g_tx, d_tx))()
     k = layout.minibatches
     reals = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (k, layout.batch_gpu, res, res, 3)), jnp.float32)

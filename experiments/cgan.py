@@ -11,6 +11,7 @@ def get_config():
     c = load_experiment("gan")
     c.name = "cgan"
     c.conditional = True
+    c.c_dim = 10  # classes (checked against the dataset's labels)
     c.D.conditioning = "projection"
     c.grid = 10
     return c

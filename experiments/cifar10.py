@@ -15,6 +15,7 @@ def get_config():
     c.dataset = "cifar10"
     c.resolution = 32
     c.conditional = True
+    c.c_dim = 10  # classes (checked against the dataset's labels)
     c.batch_size = 64
     c.batch_gpu = 32
     c.kimg = 100000.0

@@ -10,6 +10,7 @@ def get_config():
     c.name = "digits"
     c.dataset = "digits"
     c.conditional = True
+    c.c_dim = 10  # classes (checked against the dataset's labels)
     c.xflip = False
     c.kimg = 20.0
     c.snap = 5

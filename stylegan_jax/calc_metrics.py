@@ -18,10 +18,12 @@ import os
 import sys
 from pathlib import Path
 
+from stylegan_jax.cli import run
 from stylegan_jax.data import DatasetError, resolve_dataset
 from stylegan_jax.metrics import METRICS, DetectorError, MetricError, append_result, calc_metric
 from stylegan_jax.metrics.metric_main import __doc__ as METRICS_TABLE
 from stylegan_jax.network_snapshot import NetworkLoadError, load_network
+from stylegan_jax.runtime import configure_runtime
 
 RUN_CONFIG = "config.json"
 
@@ -67,7 +69,9 @@ def run_config(network: str) -> tuple[Path | None, dict]:
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (0 done, 1 user error)."""
     args = parse_args(argv)
-    try:
+    configure_runtime()
+
+    def body() -> None:
         network = load_network(args.network)
         run_dir, config = run_config(args.network)
         data = args.data or config.get("dataset")
@@ -82,10 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(dict(result, snapshot_pkl=os.path.basename(os.path.abspath(args.network)))))
             if run_dir is not None:
                 append_result(run_dir, result, os.path.abspath(args.network))
-    except (NetworkLoadError, DatasetError, DetectorError, MetricError) as e:
-        print(f"calc_metrics: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run("calc_metrics", body, NetworkLoadError, DatasetError, DetectorError, MetricError)
 
 
 if __name__ == "__main__":

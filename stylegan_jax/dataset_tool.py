@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from stylegan_jax.cli import run
 from stylegan_jax.data.convert import convert_images
 from stylegan_jax.data.errors import DatasetError
 from stylegan_jax.data.images import TRANSFORMS
@@ -37,24 +38,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Runs the conversion; returns the exit status (0 done, 1 user error, 130 interrupted)."""
     args = parse_args(argv)
-    try:
-        report = convert_images(
-            args.source,
-            args.dest,
-            resolution=args.resolution,
-            transform=args.transform,
-            max_images=args.max_images,
-            channels=args.channels,
-            overwrite=args.overwrite,
-        )
-    except DatasetError as e:
-        print(f"dataset_tool: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"dataset_tool: interrupted, nothing written to {args.dest}", file=sys.stderr)
-        return 130
-    print(report.summary())
-    return 0
+
+    def body() -> int:
+        try:
+            report = convert_images(
+                args.source,
+                args.dest,
+                resolution=args.resolution,
+                transform=args.transform,
+                max_images=args.max_images,
+                channels=args.channels,
+                overwrite=args.overwrite,
+            )
+        except KeyboardInterrupt:
+            print(f"dataset_tool: interrupted, nothing written to {args.dest}", file=sys.stderr)
+            return 130
+        print(report.summary())
+        return 0
+
+    return run("dataset_tool", body, DatasetError)
 
 
 if __name__ == "__main__":

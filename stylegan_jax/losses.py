@@ -3,14 +3,18 @@ and the lineage's other objectives (minimax, WGAN, WGAN-GP, hinge, PGGAN's epsil
 
 Each function works on one minibatch (one device's share; see ``training/steps.py``) and returns per-sample
 values or a scalar as documented; the training step takes means and applies the lazy-regularisation gain.
+Objectives and D's regularisers are values (`Objective`, `Penalty`) that the config chooses
+(`objective`, `d_main_penalties`): a new loss is one entry here, not a branch in the step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 
 def generator_nonsaturating(fake_logits: jax.Array) -> jax.Array:
@@ -98,16 +102,6 @@ def discriminator_hinge(fake_logits: jax.Array, real_logits: jax.Array) -> tuple
     return jax.nn.relu(1.0 + fake_logits), jax.nn.relu(1.0 - real_logits)
 
 
-# The ``loss`` config key -> (G's per-sample loss, D's per-sample (fake, real) losses).
-OBJECTIVES = {
-    "nonsaturating": (generator_nonsaturating, discriminator_logistic),
-    "minimax": (generator_minimax, discriminator_logistic),
-    "wgan": (generator_wasserstein, discriminator_wasserstein),
-    "wgan_gp": (generator_wasserstein, discriminator_wasserstein),
-    "hinge": (generator_wasserstein, discriminator_hinge),
-}
-
-
 def gradient_penalty(d_fn: Callable[[jax.Array], jax.Array], reals: jax.Array, fakes: jax.Array,
                      key: jax.Array, target: float = 1.0) -> jax.Array:
     """WGAN-GP's penalty (Gulrajani et al. 2017) as NVIDIA's ``D_wgan_gp``: (|dD(x^)/dx^| - target)^2 at
@@ -133,3 +127,68 @@ def epsilon_drift(real_logits: jax.Array) -> jax.Array:
     """PGGAN's drift penalty D(x)^2 per real sample (weight epsilon_drift 0.001): keeps the critic near 0.
     [N, 1] -> [N]."""
     return jnp.square(real_logits[:, 0])
+
+
+# -- objectives and regularisers as values -------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """An objective: G's per-sample loss (fake logits [N, 1] -> [N, 1]), D's per-sample (fake, real) losses,
+    and the `PENALTIES` it always adds to D's loss (WGAN-GP's gradient penalty)."""
+
+    name: str
+    generator: Callable[[jax.Array], jax.Array]
+    discriminator: Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
+    penalties: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Penalty:
+    """A regulariser that D's main step adds: ``weight(cfg) * mean(per_sample(...))``, logged as
+    ``Loss/<name>``.
+
+    ``per_sample(d_fn, reals, fakes, real_logits, key) -> [B]`` on one minibatch: ``d_fn`` maps images
+    [B, H, W, C] to logits [B, 1] with the minibatch's labels; ``real_logits`` [B, 1] are D's on the reals.
+    """
+
+    name: str
+    weight: Callable[[ml_collections.ConfigDict], float]
+    per_sample: Callable[..., jax.Array]
+
+
+#: The ``loss`` config key -> its objective.
+OBJECTIVES = {o.name: o for o in (
+    Objective("nonsaturating", generator_nonsaturating, discriminator_logistic),
+    Objective("minimax", generator_minimax, discriminator_logistic),
+    Objective("wgan", generator_wasserstein, discriminator_wasserstein),
+    Objective("wgan_gp", generator_wasserstein, discriminator_wasserstein, penalties=("gradient_penalty",)),
+    Objective("hinge", generator_wasserstein, discriminator_hinge),
+)}
+
+#: D's regularisers by name, in the order D's main step adds them.
+PENALTIES = {p.name: p for p in (
+    Penalty("gradient_penalty", lambda cfg: cfg.wgan_lambda,
+            lambda d_fn, reals, fakes, real_logits, key: gradient_penalty(d_fn, reals, fakes, key)),
+    Penalty("epsilon_penalty", lambda cfg: cfg.epsilon_drift,
+            lambda d_fn, reals, fakes, real_logits, key: epsilon_drift(real_logits)),
+    Penalty("r1_penalty", lambda cfg: cfg.r1_gamma / 2,
+            lambda d_fn, reals, fakes, real_logits, key: r1_penalty(d_fn, reals)[0]),
+)}
+
+
+def objective(cfg: ml_collections.ConfigDict) -> Objective:
+    """``cfg.loss``'s objective; an unknown name is one error listing the known ones."""
+    if cfg.loss not in OBJECTIVES:
+        raise ValueError(f"--config.loss: unknown objective {cfg.loss!r}; expected one of {sorted(OBJECTIVES)}")
+    return OBJECTIVES[cfg.loss]
+
+
+def d_main_penalties(cfg: ml_collections.ConfigDict) -> list[Penalty]:
+    """The regularisers D's main step adds under ``cfg``, in `PENALTIES` order: the objective's own, PGGAN's
+    epsilon-drift when ``epsilon_drift`` > 0, R1 when ``r1_gamma`` > 0 and not lazy (lazy R1 is its own
+    phase, ``D_reg``)."""
+    names = set(objective(cfg).penalties)
+    if cfg.epsilon_drift:
+        names.add("epsilon_penalty")
+    if cfg.r1_gamma and not cfg.lazy_regularization:
+        names.add("r1_penalty")
+    return [p for name, p in PENALTIES.items() if name in names]

@@ -21,8 +21,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from stylegan_jax.legacy import NetworkPickleError, load_network_pkl
-from stylegan_jax.models import MODELS
+from stylegan_jax.convert import load_network_pkl
+from stylegan_jax.io.network_pickle import NetworkPickleError
+from stylegan_jax.models import Family, UnknownFamilyError, get_family
 
 INDEX = "network.json"
 VARIABLES = "variables"
@@ -47,22 +48,27 @@ class Network:
 
     @property
     def model(self) -> str:
-        """The model family (a ``MODELS`` key) named by the metadata; StyleGAN2 when it names none."""
-        name = self.metadata.get("model", "stylegan2")
-        if name not in MODELS:
-            raise NetworkLoadError(f"unknown model {name!r} in the network's metadata; known: {sorted(MODELS)}")
-        return name
+        """The model family's name from the metadata; StyleGAN2 when it names none."""
+        return self.metadata.get("model", "stylegan2")
+
+    @property
+    def family(self) -> Family:
+        """The registered family of `model`."""
+        try:
+            return get_family(self.model, flag="the network's metadata")
+        except UnknownFamilyError as e:
+            raise NetworkLoadError(str(e)) from None
 
     @property
     def generator(self):
         """The Flax Generator module of the network's family, ``generator.apply(network.G_ema, z, c, ...)``."""
-        return MODELS[self.model][0](**self.G_kwargs)
+        return self.family.build_generator(self.G_kwargs)
 
     @property
     def discriminator(self):
         if self.D_kwargs is None:
             raise NetworkLoadError("this network has no discriminator")
-        return MODELS[self.model][1](**self.D_kwargs)
+        return self.family.build_discriminator(self.D_kwargs)
 
 
 def save_network(directory: str | os.PathLike, *, G_kwargs: Mapping[str, Any], D_kwargs: Mapping[str, Any] | None,

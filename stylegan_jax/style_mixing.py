@@ -16,18 +16,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from stylegan_jax.generate import (
-    UsageError,
-    add_network_flags,
-    class_labels,
-    map_latents,
-    parse_seeds,
-    resolve_truncation,
-    seed_latents,
-    synthesize_images,
-)
+from stylegan_jax.cli import UsageError, add_network_flags, require_mapping, resolve_truncation, run
 from stylegan_jax.images import save_png
 from stylegan_jax.network_snapshot import Network, NetworkLoadError, load_network
+from stylegan_jax.runtime import configure_runtime
+from stylegan_jax.sampling import class_labels, map_latents, parse_seeds, seed_latents, synthesize_images
 
 
 def mix_styles(row_ws: np.ndarray, col_ws: np.ndarray, styles: Sequence[int]) -> np.ndarray:
@@ -79,20 +72,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (0 done, 1 user error)."""
     args = parse_args(argv)
-    try:
+    configure_runtime()
+
+    def body() -> None:
         network = load_network(args.network)
+        require_mapping(network)
         resolve_truncation(args, network)
         images = style_mix(network, args.rows, args.cols, args.styles, args.truncation_psi,
                            args.truncation_cutoff, args.class_idx, args.noise_mode, args.batch_size)
-    except (NetworkLoadError, UsageError) as e:
-        print(f"style_mixing: error: {e}", file=sys.stderr)
-        return 1
-    os.makedirs(args.outdir, exist_ok=True)
-    for (r, c), image in images.items():
-        save_png(image, os.path.join(args.outdir, f"{r}-{c}.png"))
-    save_png(grid(images, args.rows, args.cols), os.path.join(args.outdir, "grid.png"))
-    print(f"wrote {len(images) + 1} images to {args.outdir}")
-    return 0
+        os.makedirs(args.outdir, exist_ok=True)
+        for (r, c), image in images.items():
+            save_png(image, os.path.join(args.outdir, f"{r}-{c}.png"))
+        save_png(grid(images, args.rows, args.cols), os.path.join(args.outdir, "grid.png"))
+        print(f"wrote {len(images) + 1} images to {args.outdir}")
+
+    return run("style_mixing", body, NetworkLoadError, UsageError)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 
 Flags: --experiment NAME or PATH, --outdir (default runs/<experiment>), --kimg, --resume / --no-resume
 (default: resume when the run directory has a checkpoint), --seed, --tick, --snap, and any config value as
---config.KEY=VALUE (e.g. --config.batch_size=32, --config.G.channel_base=8192). Multi-host: the usual
+--config.KEY=VALUE (e.g. --config.batch_size=32, --config.G.channel_base=8192); --dry-run prints the resolved
+config and the parameter counts and exits; --no-cpu-fusion turns XLA:CPU's YNNPACK fusion off. Multi-host: the usual
 environment (TPU pods, SLURM) is detected by jax.distributed; --coordinator/--num-processes/--process-id
 set it explicitly.
 """
@@ -15,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-SHORTCUTS = {"kimg": "kimg", "seed": "seed", "tick": "tick", "snap": "snap"}
+SHORTCUTS = {"kimg": "kimg", "seed": "seed", "tick": "tick", "snap": "snap", "cpu_fusion": "cpu_fusion"}
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str]]]:
@@ -31,6 +32,10 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     parser.add_argument("--coordinator", help="multi-process: coordinator address host:port")
     parser.add_argument("--num-processes", type=int, help="multi-process: number of processes")
     parser.add_argument("--process-id", type=int, help="multi-process: this process's index")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and the networks' "
+                        "parameter counts, then exit (no dataset needed, nothing compiled)")
+    parser.add_argument("--cpu-fusion", action=argparse.BooleanOptionalAction, default=None,
+                        help="XLA:CPU's YNNPACK fusion (default: the config's cpu_fusion, on)")
     parser.add_argument("--stop-at-step", type=int, help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args(argv)
     overrides = []
@@ -46,12 +51,26 @@ def main(argv: list[str] | None = None) -> int:
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
     import jax
 
+    from stylegan_jax.cli import run
     from stylegan_jax.data import DatasetError
+    from stylegan_jax.runtime import configure_runtime
     from stylegan_jax.training.checkpoint import CheckpointError
     from stylegan_jax.training.config import ConfigError, apply_override, load_experiment
     from stylegan_jax.training.loop import TrainingDivergedError, train
 
-    try:
+    def body() -> None:
+        cfg = load_experiment(args.experiment)
+        for flag, key in SHORTCUTS.items():
+            if getattr(args, flag) is not None:
+                apply_override(cfg, key, repr(getattr(args, flag)))
+        for key, value in overrides:
+            apply_override(cfg, key, value)
+        configure_runtime(cpu_fusion=cfg.cpu_fusion)  # before JAX starts its backends
+        if args.dry_run:
+            from stylegan_jax.training.summary import describe
+
+            print(describe(cfg))
+            return
         jax.config.update("jax_cpu_collectives_implementation", "gloo")  # cross-process collectives on CPU
         if args.coordinator or args.num_processes:
             jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
@@ -60,21 +79,10 @@ def main(argv: list[str] | None = None) -> int:
                 jax.distributed.initialize()  # detects TPU pods, SLURM, ...; single process otherwise
             except (ValueError, RuntimeError):
                 pass
-        cfg = load_experiment(args.experiment)
-        for flag, key in SHORTCUTS.items():
-            if getattr(args, flag) is not None:
-                apply_override(cfg, key, repr(getattr(args, flag)))
-        for key, value in overrides:
-            apply_override(cfg, key, value)
         outdir = Path(args.outdir or Path("runs") / cfg.name)
         train(cfg, outdir, resume=args.resume, stop_at_step=args.stop_at_step)
-    except (ConfigError, DatasetError, CheckpointError, TrainingDivergedError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run("train", body, ConfigError, DatasetError, CheckpointError, TrainingDivergedError, ValueError)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
 ).strip()
 
+from stylegan_jax.runtime import configure_runtime  # noqa: E402
+
+configure_runtime(cpu_fusion=True)  # the CLIs' default numerics
+
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", False)

@@ -9,7 +9,8 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from stylegan_jax import generate
+from stylegan_jax import generate, sampling
+from stylegan_jax.images import to_uint8
 from stylegan_jax.network_snapshot import load_network
 
 PICKLES = Path(__file__).parent / "fixtures" / "nvidia_pickles"
@@ -79,8 +80,8 @@ def test_cli_conditional_network_needs_a_valid_class(tmp_path, capsys, flag, mes
 
 
 def test_seed_list_and_latents_match_nvidia():
-    assert generate.parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
-    z = generate.seed_latents([5], 4)
+    assert sampling.parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
+    z = sampling.seed_latents([5], 4)
     np.testing.assert_array_equal(z, np.random.RandomState(5).randn(1, 4).astype(np.float32))
 
 
@@ -99,7 +100,7 @@ def test_interpolation_writes_frames_through_the_keyframes(tmp_path, capsys):
 
 def test_slerp_keeps_endpoints_and_norm():
     a, b = np.array([3.0, 0.0]), np.array([0.0, 3.0])
-    path = generate.slerp(a, b, np.array([0.0, 0.5, 1.0]))
+    path = sampling.slerp(a, b, np.array([0.0, 0.5, 1.0]))
     np.testing.assert_allclose(path[0], a, atol=1e-12)
     np.testing.assert_allclose(path[2], b, atol=1e-12)
     np.testing.assert_allclose(np.linalg.norm(path[1]), 3.0)
@@ -113,11 +114,11 @@ def test_stylegan1_pickle_generates_with_nvidias_default_truncation(tmp_path):
     assert generate.main(["--network", str(PICKLES / "tf_stylegan1.pkl"), "--seeds", "3", "--class", "1",
                           "--outdir", str(tmp_path)]) == 0
     G = network.generator
-    z = generate.seed_latents([3], G.z_dim)
-    c = generate.class_labels(G.c_dim, 1, 1)
-    expected = np.asarray(generate.to_uint8(G.apply(network.G_ema, z, c, truncation_psi=0.7, truncation_cutoff=8,
-                                                    noise_mode="const")))[0]
-    untruncated = np.asarray(generate.to_uint8(G.apply(network.G_ema, z, c, noise_mode="const")))[0]
+    z = sampling.seed_latents([3], G.z_dim)
+    c = sampling.class_labels(G.c_dim, 1, 1)
+    expected = np.asarray(to_uint8(G.apply(network.G_ema, z, c, truncation_psi=0.7, truncation_cutoff=8,
+                                           noise_mode="const")))[0]
+    untruncated = np.asarray(to_uint8(G.apply(network.G_ema, z, c, noise_mode="const")))[0]
     got = np.asarray(PIL.Image.open(tmp_path / "seed0003.png"))
     np.testing.assert_array_equal(got.reshape(expected.shape), expected)
     assert np.abs(got.reshape(expected.shape).astype(int) - untruncated).max() > 0

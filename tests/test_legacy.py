@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stylegan_jax import legacy
-from stylegan_jax.legacy import NetworkPickleError, load_network_pkl, read_network_pickle
+from stylegan_jax.convert import load_network_pkl, torch_stylegan2
+from stylegan_jax.io.network_pickle import NetworkPickleError, read_network_pickle
 
 PICKLES = Path(__file__).parent / "fixtures" / "nvidia_pickles"
 
@@ -39,7 +39,7 @@ def test_stylegan3_repo_stylegan2_takes_its_own_defaults():
 def test_w_avg_beta_defaults_by_repository_when_not_recorded(name, beta):
     G = read_network_pickle(PICKLES / f"{name}.pkl")["G_ema"]
     del G.state["_modules"]["mapping"].state["w_avg_beta"]
-    assert legacy.generator_kwargs(G)["mapping_kwargs"]["w_avg_beta"] == beta
+    assert torch_stylegan2.generator_kwargs(G)["mapping_kwargs"]["w_avg_beta"] == beta
 
 
 def test_tf_era_pickle_converts_as_nvidias_legacy_py():

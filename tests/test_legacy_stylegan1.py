@@ -9,7 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-from stylegan_jax.legacy import NetworkPickleError, TFNetwork, load_network_pkl, read_network_pickle
+from stylegan_jax.convert import load_network_pkl, tf_stylegan1
+from stylegan_jax.io.network_pickle import NetworkPickleError, TFNetwork, read_network_pickle
 from stylegan_jax.models import stylegan1
 
 PICKLES = Path(__file__).parent / "fixtures" / "nvidia_pickles"
@@ -157,7 +158,7 @@ def d_basic(net, img, c):
 
 
 # --- tests ---------------------------------------------------------------------------------------------
-CASES = [("tf_stylegan1", None, None), ("tf_stylegan1", *stylegan1.GENERATION_TRUNCATION),
+CASES = [("tf_stylegan1", None, None), ("tf_stylegan1", *stylegan1.FAMILY.truncation),
          ("tf_stylegan1_tuned_baseline", None, None)]
 
 
@@ -205,12 +206,10 @@ def test_kwargs_and_buffers_come_from_the_pickle():
 
 def test_unsupported_static_kwarg_and_foreign_network_are_one_clear_line(tmp_path):
     nets = read_network_pickle(PICKLES / "tf_stylegan1.pkl")
-    from stylegan_jax import legacy_tf_stylegan1
-
     nets[2].state["static_kwargs"]["use_leakyrelu"] = False
     with pytest.raises(NetworkPickleError, match="Gs: unsupported kwarg use_leakyrelu=False"):
-        legacy_tf_stylegan1.convert_tf_stylegan1(nets)
+        tf_stylegan1.convert_tf_stylegan1(nets)
     pggan = TFNetwork()
     pggan.state = {"build_func_name": "G_paper", "static_kwargs": {}, "variables": [], "components": {}}
     with pytest.raises(NetworkPickleError, match="built by 'G_paper', expected 'D_basic'"):
-        legacy_tf_stylegan1.convert_network(pggan, "D")
+        tf_stylegan1.convert_network(pggan, "D")

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 
-from stylegan_jax import generate, style_mixing
+from stylegan_jax import sampling, style_mixing
 from stylegan_jax.network_snapshot import load_network
 
 PICKLE = Path(__file__).parent / "fixtures" / "nvidia_pickles" / "ada_skip16.pkl"
@@ -25,7 +25,7 @@ def test_mixed_ws_take_styles_from_column_and_rest_from_row(monkeypatch):
     monkeypatch.setattr(style_mixing, "synthesize_images", fake_synthesize)
     images = style_mixing.style_mix(network, rows, cols, styles, truncation_psi=0.7)
     seeds = [3, 5, 8]
-    ws = np.asarray(generate.map_latents(G, network.G_ema, generate.seed_latents(seeds, G.z_dim),
+    ws = np.asarray(sampling.map_latents(G, network.G_ema, sampling.seed_latents(seeds, G.z_dim),
                                          np.zeros((3, 0), np.float32), 0.7))
     by_seed = dict(zip(seeds, ws, strict=True))
     keys = list(images)

@@ -1,11 +1,7 @@
-"""Whole generator/discriminator pairs; ``MODELS`` maps a config name to its (Generator, Discriminator)."""
+"""Model families: each module registers one `registry.Family` (networks, config defaults, capabilities);
+`get_family(name)` returns it."""
 
-from stylegan_jax.models import dcgan, pggan, stylegan1, stylegan2_revised
-from stylegan_jax.models.stylegan2 import Discriminator, Generator
+from stylegan_jax.models import dcgan, pggan, stylegan1, stylegan2, stylegan2_revised  # noqa: F401  (register)
+from stylegan_jax.models.registry import FAMILIES, Family, UnknownFamilyError, get_family
 
-MODELS = {"stylegan2": (Generator, Discriminator), "dcgan": (dcgan.Generator, dcgan.Discriminator),
-          "pggan": (pggan.Generator, pggan.Discriminator),
-          "stylegan1": (stylegan1.Generator, stylegan1.Discriminator),
-          "stylegan2_revised": (stylegan2_revised.Generator, stylegan2_revised.Discriminator)}
-
-__all__ = ["MODELS", "Discriminator", "Generator"]
+__all__ = ["FAMILIES", "Family", "UnknownFamilyError", "get_family"]

@@ -21,20 +21,20 @@ it has no buffers.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
+
+from stylegan_jax.models.registry import Family, register
+from stylegan_jax.nn.resolution import channels_per_resolution, log2_resolution
 
 
 def widths(img_resolution: int, channel_base: int, channel_max: int) -> dict[int, int]:
-    """Channels at each resolution 4 .. img_resolution / 2: min(channel_base // res, channel_max)."""
-    if img_resolution < 8 or img_resolution & (img_resolution - 1):
-        raise ValueError(f"DCGAN resolution must be a power of two >= 8, got {img_resolution}")
-    return {2**i: min(channel_base // 2**i, channel_max) for i in range(2, int(np.log2(img_resolution)))}
+    """Channels at each resolution 4 .. img_resolution / 2 (img_resolution a power of two >= 8):
+    min(channel_base // res, channel_max)."""
+    log2_img = log2_resolution(img_resolution, minimum=8, name="DCGAN resolution")
+    return channels_per_resolution([2**i for i in range(2, log2_img)], channel_base, channel_max)
 
 
 class BatchNorm(nn.Module):
@@ -96,7 +96,6 @@ class Generator(nn.Module):
     norm: str = "batch"
     embed_dim: int = 32  # label embedding concatenated to z (cGAN)
 
-    batch_norm: ClassVar[bool] = True
 
     @nn.compact
     def __call__(self, z: jax.Array, c: jax.Array, *, train: bool = False, resolution: int | None = None,
@@ -173,7 +172,5 @@ def config_defaults() -> tuple[ml_collections.ConfigDict, ml_collections.ConfigD
     return G, D
 
 
-def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, dict]:
-    """Generator and Discriminator constructor kwargs of a config (JSON-able)."""
-    common = dict(c_dim=c_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels)
-    return dict(common, **cfg.G.to_dict()), dict(common, **cfg.D.to_dict())
+
+FAMILY = register(Family("dcgan", Generator, Discriminator, config_defaults, batch_norm=True))

@@ -29,24 +29,25 @@ model's D gives logits [N, 1]; ``z_dim`` is explicit (NVIDIA: nf(0)).
 
 from __future__ import annotations
 
+from functools import partial
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from stylegan_jax.models.registry import Family, register
 from stylegan_jax.nn.progressive import (
     ProgressiveDiscriminator,
     WSConv2d,
     WSDense,
-    fade,
-    grown_resolution,
-    is_one,
-    log2_resolution,
-    nf,
+    grow_synthesis,
     pixel_norm,
+    tf_torgb,
     upscale2d,
 )
+from stylegan_jax.nn.resolution import nf
 from stylegan_jax.ops import bias_act
 
 
@@ -82,16 +83,15 @@ class Generator(nn.Module):
         has neither: psi must be 1)."""
         if not (isinstance(truncation_psi, int | float) and truncation_psi == 1):
             raise ValueError("PGGAN has no truncation trick: truncation_psi must be 1")
-        log2_img = log2_resolution(self.img_resolution)
-        res_log2 = log2_resolution(grown_resolution(resolution, self.img_resolution))
         act = "lrelu" if self.use_leakyrelu else "relu"
         conv = dict(gain=float(np.sqrt(2)), activation=act, use_wscale=self.use_wscale)
 
         def pn(x: jax.Array) -> jax.Array:
             return pixel_norm(x, self.pixelnorm_epsilon) if self.use_pixelnorm else x
 
-        def torgb(x: jax.Array, r: int) -> jax.Array:
-            return WSConv2d(self.img_channels, 1, gain=1.0, use_wscale=self.use_wscale, name=f"torgb{2**r}")(x)
+        def block(x: jax.Array, s: int) -> jax.Array:
+            x = pn(WSConv2d(self.nf(s - 1), 3, name=f"b{2**s}_conv0", **conv)(upscale2d(x)))
+            return pn(WSConv2d(self.nf(s - 1), 3, name=f"b{2**s}_conv1", **conv)(x))
 
         x = z.astype(jnp.float32)
         if self.c_dim:
@@ -103,18 +103,9 @@ class Generator(nn.Module):
         x = jnp.transpose(x.reshape(-1, ch, 4, 4), (0, 2, 3, 1))  # NVIDIA reshapes to NCHW
         x = pn(bias_act(x, self.param("b4_bias", nn.initializers.zeros, (ch,)), act=act, gain=1.0))
         x = pn(WSConv2d(ch, 3, name="b4_conv", **conv)(x))
-        if self.is_initializing():  # create every resolution's torgb
-            for r in range(2, log2_img):
-                torgb(jnp.zeros((1, 2**r, 2**r, self.nf(r - 1))), r)
-        prev = x
-        for r in range(3, res_log2 + 1):
-            prev = x
-            x = pn(WSConv2d(self.nf(r - 1), 3, name=f"b{2**r}_conv0", **conv)(upscale2d(x)))
-            x = pn(WSConv2d(self.nf(r - 1), 3, name=f"b{2**r}_conv1", **conv)(x))
-        img = torgb(x, res_log2)
-        if res_log2 > 2 and not is_one(alpha):
-            img = fade(img, upscale2d(torgb(prev, res_log2 - 1)), alpha)
-        return img
+        torgb = partial(tf_torgb, img_channels=self.img_channels, use_wscale=self.use_wscale)
+        return grow_synthesis(x, block, torgb, upscale2d, width=self.nf, img_resolution=self.img_resolution,
+                              resolution=resolution, alpha=alpha, initializing=self.is_initializing())
 
 
 class Discriminator(ProgressiveDiscriminator):
@@ -132,7 +123,5 @@ def config_defaults() -> tuple[ml_collections.ConfigDict, ml_collections.ConfigD
     return G, D
 
 
-def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, dict]:
-    """(G kwargs, D kwargs) from ``cfg.G``, ``cfg.D``, ``cfg.resolution``, ``cfg.img_channels`` (JSON-able)."""
-    common = dict(c_dim=c_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels)
-    return dict(common, **cfg.G.to_dict()), dict(common, **cfg.D.to_dict())
+
+FAMILY = register(Family("pggan", Generator, Discriminator, config_defaults, grows=True))

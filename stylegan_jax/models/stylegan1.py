@@ -22,7 +22,7 @@ kwarg                       default      meaning
 
 Style mixing (``style_mixing_prob`` 0.9) is a training setting: the training code maps two latents with
 ``method=Generator.map`` and crosses the ws over before ``method=Generator.synthesize``. Truncation: NVIDIA
-generates with psi 0.7 on the first 8 ws (`GENERATION_TRUNCATION`); here ``truncation_cutoff=None`` means
+generates with psi 0.7 on the first 8 ws (the family's ``truncation``); here ``truncation_cutoff=None`` means
 every layer (as in StyleGAN2), where NVIDIA's ``G_style`` skips truncation without a cutoff. NVIDIA's
 ``fused_scale`` ('auto': fused transposed / strided convs from 128 px) computes the same function as the
 separate nearest-up + conv and conv + box-down computed here (the TF import flips fused up-conv kernels).
@@ -47,33 +47,25 @@ F     + mixing regularisation           defaults, style_mixing_prob 0.9
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 
+from stylegan_jax.models.registry import Family, register
 from stylegan_jax.nn.progressive import (
     GrowingStyleGenerator,
     ProgressiveDiscriminator,
-    WSConv2d,
     WSDense,
-    fade,
-    grown_resolution,
-    is_one,
-    log2_resolution,
-    nf,
+    grow_synthesis,
+    num_layers_at,
+    tf_torgb,
     upscale2d,
 )
+from stylegan_jax.nn.resolution import nf
 from stylegan_jax.nn.style_layers import DENSE_INPUT_GAIN, StyleLayer, StyleMapping
-
-#: NVIDIA's truncation for generating images: (psi, cutoff).
-GENERATION_TRUNCATION = (0.7, 8)
-
-
-def num_layers_at(resolution: int) -> int:
-    """Synthesis layers (= ws with styles) up to ``resolution``: two per resolution from 4x4."""
-    return 2 * log2_resolution(resolution) - 2
 
 
 class SynthesisNetwork(nn.Module):
@@ -111,8 +103,6 @@ class SynthesisNetwork(nn.Module):
                  alpha: float | jax.Array = 1.0) -> jax.Array:
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {ws.shape}")
-        log2_img = log2_resolution(self.img_resolution)
-        res_log2 = log2_resolution(grown_resolution(resolution, self.img_resolution))
         ws = ws.astype(jnp.float32)
         layer = dict(blur_filter=self.blur_filter, use_noise=self.use_noise, use_pixel_norm=self.use_pixel_norm,
                      use_instance_norm=self.use_instance_norm, use_styles=self.use_styles,
@@ -121,8 +111,9 @@ class SynthesisNetwork(nn.Module):
         def w(idx: int) -> jax.Array:
             return ws[:, idx if self.use_styles else 0]
 
-        def torgb(x: jax.Array, r: int) -> jax.Array:
-            return WSConv2d(self.img_channels, 1, gain=1.0, use_wscale=self.use_wscale, name=f"torgb{2**r}")(x)
+        def block(x: jax.Array, s: int) -> jax.Array:
+            x = StyleLayer(self.nf(s - 1), 2**s, up=True, name=f"b{2**s}_conv0", **layer)(x, w(2 * s - 4), noise_mode)
+            return StyleLayer(self.nf(s - 1), 2**s, name=f"b{2**s}_conv1", **layer)(x, w(2 * s - 3), noise_mode)
 
         ch = self.nf(1)
         if self.const_input_layer:
@@ -134,18 +125,9 @@ class SynthesisNetwork(nn.Module):
             x = jnp.transpose(x.reshape(-1, ch, 4, 4), (0, 2, 3, 1))  # NVIDIA reshapes to NCHW
         x = StyleLayer(ch, 4, kernel_size=0, name="b4_input", **layer)(x, w(0), noise_mode)
         x = StyleLayer(ch, 4, name="b4_conv", **layer)(x, w(1), noise_mode)
-        if self.is_initializing():  # create every resolution's torgb
-            for r in range(2, log2_img):
-                torgb(jnp.zeros((1, 2**r, 2**r, self.nf(r - 1))), r)
-        prev = x
-        for r in range(3, res_log2 + 1):
-            prev = x
-            x = StyleLayer(self.nf(r - 1), 2**r, up=True, name=f"b{2**r}_conv0", **layer)(x, w(2 * r - 4), noise_mode)
-            x = StyleLayer(self.nf(r - 1), 2**r, name=f"b{2**r}_conv1", **layer)(x, w(2 * r - 3), noise_mode)
-        img = torgb(x, res_log2)
-        if res_log2 > 2 and not is_one(alpha):
-            img = fade(img, upscale2d(torgb(prev, res_log2 - 1)), alpha)
-        return img
+        torgb = partial(tf_torgb, img_channels=self.img_channels, use_wscale=self.use_wscale)
+        return grow_synthesis(x, block, torgb, upscale2d, width=self.nf, img_resolution=self.img_resolution,
+                              resolution=resolution, alpha=alpha, initializing=self.is_initializing())
 
 
 class Generator(GrowingStyleGenerator):
@@ -215,12 +197,7 @@ def config_defaults() -> tuple[ml_collections.ConfigDict, ml_collections.ConfigD
     return G, D
 
 
-def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, dict]:
-    """(G kwargs, D kwargs) from ``cfg.G``, ``cfg.D``, ``cfg.resolution``, ``cfg.img_channels`` (JSON-able;
-    filters as tuples, hashable for Flax)."""
-    common = dict(c_dim=c_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels)
-    G, D = dict(common, **cfg.G.to_dict()), dict(common, **cfg.D.to_dict())
-    for kwargs in (G, D):
-        if kwargs.get("blur_filter") is not None:
-            kwargs["blur_filter"] = tuple(kwargs["blur_filter"])
-    return G, D
+
+#: NVIDIA generates with psi 0.7 on the first 8 ws.
+FAMILY = register(Family("stylegan1", Generator, Discriminator, config_defaults, has_mapping=True, grows=True,
+                         truncation=(0.7, 8)))

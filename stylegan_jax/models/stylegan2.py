@@ -13,22 +13,15 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+import ml_collections
 import numpy as np
+from ml_collections import config_dict
 
+from stylegan_jax.models.registry import Family, register
 from stylegan_jax.nn.discriminator import DiscriminatorBlock, DiscriminatorEpilogue
 from stylegan_jax.nn.mapping import MappingNetwork
+from stylegan_jax.nn.resolution import channels_per_resolution, log2_resolution
 from stylegan_jax.nn.synthesis import SynthesisBlock
-
-
-def check_resolution(img_resolution: int) -> None:
-    """A clear error unless the resolution is a power of two >= 4."""
-    if img_resolution < 4 or img_resolution & (img_resolution - 1):
-        raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
-
-
-def channels_per_resolution(resolutions, channel_base: int, channel_max: int) -> dict[int, int]:
-    """NVIDIA's channel rule: min(channel_base // res, channel_max)."""
-    return {res: min(channel_base // res, channel_max) for res in resolutions}
 
 
 def fp16_resolution(img_resolution: int, num_fp16_res: int) -> int:
@@ -38,8 +31,7 @@ def fp16_resolution(img_resolution: int, num_fp16_res: int) -> int:
 
 def synthesis_num_ws(img_resolution: int, architecture: str = "skip") -> int:
     """Number of ws the synthesis network consumes: one per conv, plus the last block's ToRGB."""
-    check_resolution(img_resolution)
-    return 2 * (int(np.log2(img_resolution)) - 2) + 1 + 1
+    return 2 * (log2_resolution(img_resolution, name="img_resolution") - 2) + 1 + 1
 
 
 class SynthesisNetwork(nn.Module):
@@ -66,7 +58,7 @@ class SynthesisNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, ws: jax.Array, noise_mode: str = "random", force_fp32: bool = False) -> jax.Array:
-        check_resolution(self.img_resolution)
+        log2_resolution(self.img_resolution, name="img_resolution")
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {ws.shape}")
         ws = ws.astype(np.float32)
@@ -144,7 +136,7 @@ class Discriminator(nn.Module):
 
     @nn.compact
     def __call__(self, img: jax.Array, c: jax.Array | None, force_fp32: bool = False) -> jax.Array:
-        check_resolution(self.img_resolution)
+        log2_resolution(self.img_resolution, name="img_resolution")
         expected = (self.img_resolution, self.img_resolution, self.img_channels)
         if img.ndim != 4 or img.shape[1:] != expected:
             raise ValueError(f"D expects images [N, {', '.join(map(str, expected))}], got {img.shape}")
@@ -168,3 +160,44 @@ class Discriminator(nn.Module):
         epilogue = DiscriminatorEpilogue(channels[4], cmap_dim=cmap_dim, resolution=4, name="b4",
                                          **(self.epilogue_kwargs or {}), **common)
         return epilogue(x, img, cmap)
+
+
+def config_defaults() -> tuple[ml_collections.ConfigDict, ml_collections.ConfigDict]:
+    """G and D sections as stylegan2-ada-pytorch's ``train.py`` sets them (its ``stylegan2`` config), flat.
+
+    ``network_kwargs`` sorts each key into NVIDIA's nesting: the mapping's (``mapping_layers`` ->
+    ``num_layers``, ``mapping_lr_multiplier`` -> ``lr_multiplier``, ``w_avg_beta``), the synthesis's (widths,
+    ``architecture``, ``num_fp16_res``, ``conv_clamp``, ``use_noise``, ``fused_modconv``: None lets the
+    backend choose) and D's epilogue's (``mbstd_*``); ``cmap_dim`` None is D's 4x4 width.
+    """
+    G = ml_collections.ConfigDict(dict(
+        z_dim=512, w_dim=512, mapping_layers=8, mapping_lr_multiplier=0.01, w_avg_beta=0.995, channel_base=32768,
+        channel_max=512, architecture="skip", num_fp16_res=4, conv_clamp=config_dict.placeholder(int),
+        use_noise=True, fused_modconv=config_dict.placeholder(bool),
+    ))
+    G.conv_clamp = 256
+    D = ml_collections.ConfigDict(dict(
+        architecture="resnet", channel_base=32768, channel_max=512, num_fp16_res=4,
+        conv_clamp=config_dict.placeholder(int), cmap_dim=config_dict.placeholder(int), mbstd_group_size=4,
+        mbstd_num_channels=1,
+    ))
+    D.conv_clamp = 256
+    return G, D
+
+
+def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, dict]:
+    """(G kwargs, D kwargs) in NVIDIA's nesting from the flat ``cfg.G`` / ``cfg.D``, plus ``c_dim``,
+    ``img_resolution``, ``img_channels`` (JSON-able): the mapping keys go to ``mapping_kwargs``, every other G
+    key to ``synthesis_kwargs``; the ``mbstd_*`` keys to D's ``epilogue_kwargs``, every other D key to D."""
+    g, d = cfg.G.to_dict(), cfg.D.to_dict()
+    mapping = dict(num_layers=g.pop("mapping_layers"), lr_multiplier=g.pop("mapping_lr_multiplier"),
+                   w_avg_beta=g.pop("w_avg_beta"))
+    G_kwargs = dict(z_dim=g.pop("z_dim"), c_dim=c_dim, w_dim=g.pop("w_dim"), img_resolution=cfg.resolution,
+                    img_channels=cfg.img_channels, mapping_kwargs=mapping, synthesis_kwargs=g)
+    epilogue = dict(mbstd_group_size=d.pop("mbstd_group_size"), mbstd_num_channels=d.pop("mbstd_num_channels"))
+    D_kwargs = dict(c_dim=c_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels, **d,
+                    epilogue_kwargs=epilogue)
+    return G_kwargs, D_kwargs
+
+
+FAMILY = register(Family("stylegan2", Generator, Discriminator, config_defaults, network_kwargs, has_mapping=True))

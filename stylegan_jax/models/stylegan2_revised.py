@@ -37,36 +37,26 @@ concatenates a learned label embedding to z.
 
 from __future__ import annotations
 
+from functools import partial
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 
-from stylegan_jax.nn.discriminator import MinibatchStdLayer
+from stylegan_jax.models.registry import Family, register
 from stylegan_jax.nn.layers import DEFAULT_FILTER, Conv2d, FullyConnected
 from stylegan_jax.nn.mapping import MappingNetwork
 from stylegan_jax.nn.progressive import (
+    DiscriminatorLayers,
+    GrowingDiscriminator,
     GrowingStyleGenerator,
-    downscale2d,
-    fade,
-    grown_resolution,
-    is_one,
-    log2_resolution,
-    nf,
+    grow_synthesis,
+    num_layers_at,
 )
+from stylegan_jax.nn.resolution import nf
 from stylegan_jax.nn.synthesis import SynthesisBlock, ToRGBLayer
 from stylegan_jax.ops import setup_filter, upsample2d
-
-
-def num_layers_at(resolution: int) -> int:
-    """ws the revised synthesis reads up to ``resolution``: two per resolution from 4x4 (the last ToRGB's
-    included)."""
-    return 2 * log2_resolution(resolution) - 2
-
-
-def widths(fmap_base: int, fmap_decay: float, fmap_min: int, fmap_max: int, log2_res: int) -> dict[int, int]:
-    """{resolution: channels} for 4 .. 2**log2_res: NVIDIA's nf(log2(res) - 1)."""
-    return {2**r: nf(r - 1, fmap_base, fmap_decay, fmap_max, fmap_min) for r in range(2, log2_res + 1)}
 
 
 class SynthesisNetwork(nn.Module):
@@ -74,7 +64,7 @@ class SynthesisNetwork(nn.Module):
 
     Parameters: ``b4`` (``const``, ``conv1``) and ``b{res}`` (``conv0`` up, ``conv1``), StyleGAN2's
     `SynthesisBlock` without ToRGB; ``torgb{res}``. Layer i reads ws[:, i]; ToRGB of resolution r reads
-    ws[:, 2 log2(r) - 3].
+    ws[:, 2 log2(r) - 3] (so ``num_ws`` counts the last ToRGB's w).
     """
 
     w_dim: int
@@ -90,34 +80,29 @@ class SynthesisNetwork(nn.Module):
     def num_ws(self) -> int:
         return num_layers_at(self.img_resolution)
 
+    def nf(self, stage: int) -> int:
+        return nf(stage, self.fmap_base, self.fmap_decay, self.fmap_max, self.fmap_min)
+
     @nn.compact
     def __call__(self, ws: jax.Array, noise_mode: str = "random", resolution: int | None = None,
                  alpha: float | jax.Array = 1.0) -> jax.Array:
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {ws.shape}")
-        log2_img = log2_resolution(self.img_resolution)
-        res_log2 = log2_resolution(grown_resolution(resolution, self.img_resolution))
-        channels = widths(self.fmap_base, self.fmap_decay, self.fmap_min, self.fmap_max, log2_img)
         ws = ws.astype(jnp.float32)
 
-        def torgb(x: jax.Array, r: int) -> jax.Array:
-            return ToRGBLayer(self.img_channels, name=f"torgb{2**r}")(x, ws[:, 2 * r - 3])
+        def block(x: jax.Array | None, s: int) -> jax.Array:
+            b = SynthesisBlock(in_channels=self.nf(s - 2) if s > 2 else 0, out_channels=self.nf(s - 1),
+                               resolution=2**s, img_channels=self.img_channels, is_last=False, architecture="orig",
+                               use_noise=self.use_noise, name=f"b{2**s}")
+            first = max(2 * s - 5, 0)
+            return b(x, None, ws[:, first : first + b.num_conv], noise_mode)[0]
 
-        if self.is_initializing():  # create every resolution's torgb
-            for r in range(2, log2_img):
-                torgb(jnp.zeros((ws.shape[0], 2**r, 2**r, channels[2**r])), r)
-        x = prev = None
-        for r in range(2, res_log2 + 1):
-            res = 2**r
-            block = SynthesisBlock(in_channels=channels[res // 2] if r > 2 else 0, out_channels=channels[res],
-                                   resolution=res, img_channels=self.img_channels, is_last=False,
-                                   architecture="orig", use_noise=self.use_noise, name=f"b{res}")
-            first = max(2 * r - 5, 0)
-            prev, (x, _) = x, block(x, None, ws[:, first : first + block.num_conv], noise_mode)
-        img = torgb(x, res_log2)
-        if res_log2 > 2 and not is_one(alpha):
-            img = fade(img, upsample2d(torgb(prev, res_log2 - 1), setup_filter(DEFAULT_FILTER)), alpha)
-        return img
+        def torgb(x: jax.Array, s: int) -> jax.Array:
+            return ToRGBLayer(self.img_channels, name=f"torgb{2**s}")(x, ws[:, 2 * s - 3])
+
+        return grow_synthesis(block(None, 2), block, torgb, partial(upsample2d, f=setup_filter(DEFAULT_FILTER)),
+                              width=self.nf, img_resolution=self.img_resolution, resolution=resolution, alpha=alpha,
+                              initializing=self.is_initializing())
 
 
 class Generator(GrowingStyleGenerator):
@@ -158,57 +143,18 @@ class Generator(GrowingStyleGenerator):
         return num_layers_at(self.img_resolution)
 
 
-class Discriminator(nn.Module):
+class Discriminator(GrowingDiscriminator):
     """NVIDIA's ``D_stylegan``: img [N, r, r, img_channels] (r read from the shape), c [N, c_dim] -> logits
-    [N, 1], growing like `stylegan_jax.nn.progressive.ProgressiveDiscriminator` but with StyleGAN2's layers
-    (gain after the activation, [1, 3, 3, 1] FIR before the stride-2 conv).
-
-    Parameters: ``fromrgb{res}``, ``b{res}_conv0``, ``b{res}_conv1`` (down), ``b4_conv``, ``b4_fc``
-    (nf(0) features), ``b4_out`` (one score per class with labels; the given class's is kept).
+    [N, 1]; the `stylegan_jax.nn.progressive.GrowingDiscriminator` of StyleGAN2's layers (gain after the
+    activation, [1, 3, 3, 1] FIR before the stride-2 conv), with the dense layers ``b4_fc`` (nf(0) features) and
+    ``b4_out`` (one score per class with labels; the given class's is kept).
     """
 
-    c_dim: int
-    img_resolution: int
-    img_channels: int
-    fmap_base: int = 8192
-    fmap_decay: float = 1.0
-    fmap_min: int = 1
-    fmap_max: int = 512
-    mbstd_group_size: int = 4
-    mbstd_num_features: int = 1
-
-    @nn.compact
-    def __call__(self, img: jax.Array, c: jax.Array | None, alpha: float | jax.Array = 1.0) -> jax.Array:
-        log2_img = log2_resolution(self.img_resolution)
-        if img.ndim != 4 or img.shape[1] != img.shape[2] or img.shape[3] != self.img_channels:
-            raise ValueError(f"D expects images [N, r, r, {self.img_channels}], got {img.shape}")
-        res_log2 = log2_resolution(grown_resolution(img.shape[1], self.img_resolution))
-
-        def width(stage: int) -> int:
-            return nf(stage, self.fmap_base, self.fmap_decay, self.fmap_max, self.fmap_min)
-
-        def fromrgb(image: jax.Array, r: int) -> jax.Array:
-            return Conv2d(width(r - 1), kernel_size=1, activation="lrelu", name=f"fromrgb{2**r}")(image)
-
-        img = img.astype(jnp.float32)
-        if self.is_initializing():  # create every resolution's fromrgb
-            for r in range(2, log2_img):
-                fromrgb(jnp.zeros((1, 2**r, 2**r, self.img_channels)), r)
-        x = fromrgb(img, res_log2)
-        for r in range(res_log2, 2, -1):
-            x = Conv2d(width(r - 1), kernel_size=3, activation="lrelu", name=f"b{2**r}_conv0")(x)
-            x = Conv2d(width(r - 2), kernel_size=3, activation="lrelu", down=2, name=f"b{2**r}_conv1")(x)
-            if r == res_log2 and not is_one(alpha):
-                x = fade(x, fromrgb(downscale2d(img), r - 1), alpha)
-        if self.mbstd_group_size > 1:
-            x = MinibatchStdLayer(self.mbstd_group_size, self.mbstd_num_features, name="mbstd")(x)
-        x = Conv2d(width(1), kernel_size=3, activation="lrelu", name="b4_conv")(x)
-        x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)  # NCHW order, as NVIDIA flattens
-        x = FullyConnected(width(0), activation="lrelu", name="b4_fc")(x)
-        x = FullyConnected(max(self.c_dim, 1), name="b4_out")(x)
-        if self.c_dim:
-            x = jnp.sum(x * c.astype(x.dtype), axis=1, keepdims=True)
-        return x
+    def layers(self) -> DiscriminatorLayers:
+        conv = partial(Conv2d, activation="lrelu")
+        return DiscriminatorLayers(conv=conv, down=partial(conv, down=2),
+                                   dense=partial(FullyConnected, activation="lrelu", name="b4_fc"),
+                                   out=partial(FullyConnected, name="b4_out"))
 
 
 def config_defaults() -> tuple[ml_collections.ConfigDict, ml_collections.ConfigDict]:
@@ -221,7 +167,6 @@ def config_defaults() -> tuple[ml_collections.ConfigDict, ml_collections.ConfigD
     return G, D
 
 
-def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, dict]:
-    """(G kwargs, D kwargs) from ``cfg.G``, ``cfg.D``, ``cfg.resolution``, ``cfg.img_channels`` (JSON-able)."""
-    common = dict(c_dim=c_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels)
-    return dict(common, **cfg.G.to_dict()), dict(common, **cfg.D.to_dict())
+
+FAMILY = register(Family("stylegan2_revised", Generator, Discriminator, config_defaults, has_mapping=True,
+                         grows=True))

@@ -1,5 +1,6 @@
 """StyleGAN2 discriminator layers: the block of each resolution (orig / skip / resnet), minibatch standard
-deviation, and the 4x4 epilogue with the conditional projection (NVIDIA's networks.py, NHWC here)."""
+deviation, and the 4x4 epilogue with the conditional projection (NVIDIA's networks.py, NHWC here); the tail
+every discriminator ends in (`discriminator_tail`)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,18 @@ class MinibatchStdLayer(nn.Module):
         return jnp.concatenate([x, y], axis=-1)
 
 
+def discriminator_tail(x: jax.Array, mbstd: nn.Module | None, conv: nn.Module, fc: nn.Module,
+                       out: nn.Module) -> jax.Array:
+    """The end every discriminator shares: x [N, 4, 4, C] -> minibatch stddev (unless None) -> ``conv`` ->
+    flatten in NCHW order (as NVIDIA, so that ``fc``'s weight imports without a permutation) -> ``fc`` ->
+    ``out``: [N, out features]."""
+    if mbstd is not None:
+        x = mbstd(x)
+    x = conv(x)
+    x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)
+    return out(fc(x))
+
+
 class DiscriminatorEpilogue(nn.Module):
     """The 4x4 end of D: x [N, 4, 4, C] (+ img [N, 4, 4, img_channels] for skip, or instead of x at 4x4),
     cmap [N, cmap_dim] or None -> scores [N, 1]."""
@@ -111,15 +124,15 @@ class DiscriminatorEpilogue(nn.Module):
             y = Conv2d(self.in_channels, kernel_size=1, activation=self.activation,
                        name="fromrgb")(img.astype(jnp.float32))
             x = y if x is None else x.astype(jnp.float32) + y
-        x = x.astype(jnp.float32)
+        mbstd = None
         if self.mbstd_num_channels > 0:
-            x = MinibatchStdLayer(self.mbstd_group_size, self.mbstd_num_channels, name="mbstd")(x)
-        x = Conv2d(self.in_channels, kernel_size=3, activation=self.activation, conv_clamp=self.conv_clamp,
-                   name="conv")(x)
-        # Flatten in NCHW order, as NVIDIA does, so that ``fc.weight`` imports without a permutation.
-        x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)
-        x = FullyConnected(self.in_channels, activation=self.activation, name="fc")(x)
-        x = FullyConnected(1 if self.cmap_dim == 0 else self.cmap_dim, name="out")(x)
+            mbstd = MinibatchStdLayer(self.mbstd_group_size, self.mbstd_num_channels, name="mbstd")
+        x = discriminator_tail(
+            x.astype(jnp.float32), mbstd,
+            Conv2d(self.in_channels, kernel_size=3, activation=self.activation, conv_clamp=self.conv_clamp,
+                   name="conv"),
+            FullyConnected(self.in_channels, activation=self.activation, name="fc"),
+            FullyConnected(1 if self.cmap_dim == 0 else self.cmap_dim, name="out"))
         if self.cmap_dim > 0:
             x = jnp.sum(x * cmap, axis=1, keepdims=True) * (1 / np.sqrt(self.cmap_dim))
         return x

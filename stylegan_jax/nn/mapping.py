@@ -1,4 +1,5 @@
-"""StyleGAN2's mapping network z, c -> w (NVIDIA's MappingNetwork), with the tracked average ``w_avg``."""
+"""StyleGAN2's mapping network z, c -> w (NVIDIA's MappingNetwork), and the tail every mapping network ends in:
+the tracked average ``w_avg``, the broadcast to ws and the truncation trick."""
 
 from __future__ import annotations
 
@@ -26,11 +27,30 @@ def truncate(ws: jax.Array, w_avg: jax.Array, psi: float | jax.Array, cutoff: in
     return jnp.where(layer < cutoff, truncated, ws)
 
 
+def ws_from_w(module: nn.Module, w: jax.Array, num_ws: int, w_avg_beta: float, truncation_psi: float | jax.Array,
+              truncation_cutoff: int | None, update_emas: bool) -> jax.Array:
+    """The mapping networks' tail, called from ``module``'s compact method: w [N, w_dim] -> ws [N, num_ws, w_dim].
+
+    ``module``'s buffer ``w_avg`` [w_dim] (collection ``buffers``) tracks the mean w with decay ``w_avg_beta``
+    when ``update_emas`` (under ``mutable=['buffers']``); unless ``truncation_psi`` is the constant 1 the ws
+    are truncated towards it (`truncate`).
+    """
+    w_avg = module.variable("buffers", "w_avg", jnp.zeros, (w.shape[1],), jnp.float32)
+    if update_emas:
+        batch_mean = jax.lax.stop_gradient(jnp.mean(w, axis=0))
+        w_avg.value = batch_mean + w_avg_beta * (w_avg.value - batch_mean)
+    ws = jnp.broadcast_to(w[:, None, :], (w.shape[0], num_ws, w.shape[1]))
+    if not (isinstance(truncation_psi, int | float) and truncation_psi == 1):
+        ws = truncate(ws, w_avg.value, truncation_psi, truncation_cutoff)
+    return ws
+
+
 class MappingNetwork(nn.Module):
     """z [N, z_dim], c [N, c_dim] -> w [N, num_ws, w_dim] (or [N, w_dim] when ``num_ws`` is None).
 
     ``w_avg`` (collection ``buffers``) tracks the mean w with decay ``w_avg_beta`` when called with
-    ``update_emas=True`` and ``mutable=['buffers']``.
+    ``update_emas=True`` and ``mutable=['buffers']`` (`ws_from_w`); without ``num_ws`` or ``w_avg_beta`` the
+    network returns w as is.
     """
 
     z_dim: int
@@ -69,11 +89,4 @@ class MappingNetwork(nn.Module):
 
         if self.num_ws is None or self.w_avg_beta is None:
             return x
-        w_avg = self.variable("buffers", "w_avg", jnp.zeros, (self.w_dim,), jnp.float32)
-        if update_emas:
-            batch_mean = jax.lax.stop_gradient(jnp.mean(x, axis=0))
-            w_avg.value = batch_mean + self.w_avg_beta * (w_avg.value - batch_mean)
-        x = jnp.broadcast_to(x[:, None, :], (x.shape[0], self.num_ws, self.w_dim))
-        if not (isinstance(truncation_psi, (int, float)) and truncation_psi == 1):
-            x = truncate(x, w_avg.value, truncation_psi, truncation_cutoff)
-        return x
+        return ws_from_w(self, x, self.num_ws, self.w_avg_beta, truncation_psi, truncation_cutoff, update_emas)

@@ -8,41 +8,31 @@ imported TF weights need the TF form. Parameter layouts are NVIDIA's PyTorch one
 [out, in, k, k], ``bias`` [out]).
 
 Also here: pixel-wise feature normalisation, instance normalisation, nearest-neighbour and box-filter
-resampling, the [1, 2, 1] blur, the fade-in blend, NVIDIA's feature-map rule ``nf``, and the progressive
-discriminator shared by PGGAN (``D_paper``) and StyleGAN1 (``D_basic``).
+resampling, the [1, 2, 1] blur, the fade-in blend, and the one growing skeleton of each network that the
+growing families parameterise: `grow_synthesis` (the resolutions above 4x4 with their toRGBs and the
+fade-in, given the family's block and toRGB) and `GrowingDiscriminator` (given the family's layer types), with
+its TF-layer form `ProgressiveDiscriminator` shared by PGGAN (``D_paper``) and StyleGAN1 (``D_basic``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stylegan_jax.nn.discriminator import MinibatchStdLayer
+from stylegan_jax.nn.discriminator import MinibatchStdLayer, discriminator_tail
+from stylegan_jax.nn.resolution import log2_resolution, nf
 from stylegan_jax.ops import bias_act, conv2d_resample, filter2d, setup_filter
 
 #: The TF networks' activations: (name in ``ops.bias_act``, He gain applied to the weights).
 ACTIVATIONS = {"lrelu": ("lrelu", float(np.sqrt(2))), "relu": ("relu", float(np.sqrt(2)))}
 #: NVIDIA's default low-pass filter for StyleGAN1's resampling ("bilinear" up/down in the paper).
 BLUR_FILTER = (1, 2, 1)
-
-
-def nf(stage: int, fmap_base: int, fmap_decay: float = 1.0, fmap_max: int = 512, fmap_min: int = 1) -> int:
-    """NVIDIA's feature maps of a stage: clip(int(fmap_base / 2 ** (stage * fmap_decay)), fmap_min, fmap_max).
-
-    Stage ``log2(res) - 1`` is the width of resolution ``res``'s convolutions.
-    """
-    return int(np.clip(int(fmap_base / (2.0 ** (stage * fmap_decay))), fmap_min, fmap_max))
-
-
-def log2_resolution(resolution: int) -> int:
-    """log2 of a power-of-two resolution >= 4, else a clear error."""
-    if resolution < 4 or resolution & (resolution - 1):
-        raise ValueError(f"resolution must be a power of two >= 4, got {resolution}")
-    return int(np.log2(resolution))
 
 
 def grown_resolution(resolution: int | None, img_resolution: int) -> int:
@@ -133,9 +123,10 @@ class WSDense(nn.Module):
 
 
 class WSConv2d(nn.Module):
-    """TF-era k x k convolution, 'SAME' zero padding: [N, H, W, in] -> [N, H / d, W / d, out_channels]
-    (d = 2 with ``down``, else 1); y = act(boxdown(conv(x, W * coef)) + b), NVIDIA's ``conv2d_downscale2d``:
-    the activation comes after the box downsampling. ``weight`` is [out, in, k, k]."""
+    """TF-era k x k convolution, 'SAME' zero padding: [N, H, W, in] -> [N, H / down, W / down, out_channels];
+    y = act(boxdown(conv(blur(x), W * coef)) + b), NVIDIA's ``conv2d_downscale2d``: the activation comes after
+    the box downsampling. ``blur_filter`` low-pass filters the input first (`blur2d`; StyleGAN1's blur before
+    each downsampling). ``weight`` is [out, in, k, k]."""
 
     out_channels: int
     kernel_size: int
@@ -143,31 +134,80 @@ class WSConv2d(nn.Module):
     activation: str = "linear"
     bias: bool = True
     use_wscale: bool = True
-    down: bool = False
+    down: int = 1
+    blur_filter: Sequence[int] | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         k = self.kernel_size
         init, coef = he_init(self.gain, x.shape[-1] * k * k, self.use_wscale, 1.0)
         weight = self.param("weight", init, (self.out_channels, x.shape[-1], k, k))
-        x = conv2d_resample(x, (weight * coef).astype(x.dtype), padding=k // 2)
-        if self.down:
-            x = downscale2d(x)
+        x = conv2d_resample(blur2d(x, self.blur_filter), (weight * coef).astype(x.dtype), padding=k // 2)
+        x = downscale2d(x, self.down)
         b = self.param("bias", nn.initializers.zeros, (self.out_channels,)) if self.bias else None
         return bias_act(x, b, act=self.activation, gain=1.0)
 
 
-class ProgressiveDiscriminator(nn.Module):
-    """PGGAN's / StyleGAN1's discriminator (NVIDIA's ``D_paper`` / ``D_basic``) with linear growing.
+def grow_synthesis(x: jax.Array, block: Callable[[jax.Array, int], jax.Array],
+                   torgb: Callable[[jax.Array, int], jax.Array], upsample: Callable[[jax.Array], jax.Array], *,
+                   width: Callable[[int], int], img_resolution: int, resolution: int | None,
+                   alpha: float | jax.Array, initializing: bool) -> jax.Array:
+    """The growing synthesis skeleton: the 4x4 features x [N, 4, 4, width(1)] -> images [N, r, r, C] at
+    r = ``resolution`` (None: ``img_resolution``); ``width(stage)`` is the family's ``nf``.
+
+    Called from the family's compact method, in whose module the layers are created: ``block(x, s)`` maps
+    [N, 2**(s-1), 2**(s-1), width(s - 2)] to [N, 2**s, 2**s, width(s - 1)] for s = 3 .. log2(r),
+    ``torgb(x, s)`` maps [N, 2**s, 2**s, width(s - 1)] to images [N, 2**s, 2**s, C], and ``upsample`` doubles
+    an image for the fade-in alpha * torgb(x_r) + (1 - alpha) * upsample(torgb(x_{r/2})) (none when alpha is
+    the constant 1). While ``initializing``, every resolution's torgb is created (on zeros), so that one set of
+    variables serves every resolution.
+    """
+    log2_img = log2_resolution(img_resolution)
+    res_log2 = log2_resolution(grown_resolution(resolution, img_resolution))
+    if initializing:
+        for s in range(2, log2_img):
+            torgb(jnp.zeros((x.shape[0], 2**s, 2**s, width(s - 1))), s)
+    prev = x
+    for s in range(3, res_log2 + 1):
+        prev, x = x, block(x, s)
+    img = torgb(x, res_log2)
+    if res_log2 > 2 and not is_one(alpha):
+        img = fade(img, upsample(torgb(prev, res_log2 - 1)), alpha)
+    return img
+
+
+def tf_torgb(x: jax.Array, s: int, *, img_channels: int, use_wscale: bool) -> jax.Array:
+    """The TF generators' toRGB of resolution 2**s for `grow_synthesis` (bind the keywords with
+    ``functools.partial``): the linear 1x1 `WSConv2d` ``torgb{2**s}`` (gain 1), [N, 2**s, 2**s, C_in] ->
+    [N, 2**s, 2**s, img_channels]."""
+    return WSConv2d(img_channels, 1, gain=1.0, use_wscale=use_wscale, name=f"torgb{2**s}")(x)
+
+
+class DiscriminatorLayers(NamedTuple):
+    """The layer types a `GrowingDiscriminator` is built of.
+
+    ``conv(features, kernel_size, name=)`` and ``down(features, kernel_size, name=)``: activated convolutions
+    [N, H, W, C] -> [N, H, W, features] and -> [N, H / 2, W / 2, features]; ``dense(features)`` and
+    ``out(features)``: the hidden (activated) and output (linear) dense layers [N, F] -> [N, features],
+    carrying their names.
+    """
+
+    conv: Callable[..., nn.Module]
+    down: Callable[..., nn.Module]
+    dense: Callable[..., nn.Module]
+    out: Callable[..., nn.Module]
+
+
+class GrowingDiscriminator(nn.Module):
+    """The growing discriminator skeleton with linear fade-in; a subclass gives its layer types (`layers`).
 
     img [N, r, r, img_channels] (r = the current resolution, read from the shape), c [N, c_dim] -> logits
     [N, 1]. ``alpha`` fades the block of resolution r in: alpha * block_r(fromrgb_r(img)) + (1 - alpha) *
     fromrgb_{r/2}(box-downsampled img). Parameters: ``fromrgb{res}`` (1x1 conv), ``b{res}_conv0``,
-    ``b{res}_conv1`` (conv, box down, bias, activation), ``b4_conv``, ``b4_dense0``, ``b4_dense1``.
-    ``blur_filter`` blurs before each downsampling conv (StyleGAN1). Conv + box down (activation after the
-    downsampling) is the function of NVIDIA's fused stride-2 conv (``fused_scale``, PGGAN's default) and of
-    StyleGAN1's separate ops. With labels the output layer gives one score per class and the score of the
-    given class is kept (Mescheder et al., as ``D_basic`` does).
+    ``b{res}_conv1`` (halving the resolution), then minibatch stddev (``mbstd_group_size`` > 1), ``b4_conv``,
+    and the dense and output layers (NVIDIA's names, given by `layers`). Widths: NVIDIA's ``nf`` (stage
+    log2(res) - 1 at resolution res, stage 0 for the dense layer). With labels the output layer gives one score
+    per class and the score of the given class is kept (Mescheder et al., as ``D_basic`` does).
     """
 
     c_dim: int
@@ -175,15 +215,18 @@ class ProgressiveDiscriminator(nn.Module):
     img_channels: int
     fmap_base: int = 8192
     fmap_decay: float = 1.0
+    fmap_min: int = 1
     fmap_max: int = 512
     mbstd_group_size: int = 4
     mbstd_num_features: int = 1
-    use_wscale: bool = True
-    blur_filter: Sequence[int] | None = None
-    nonlinearity: str = "lrelu"
 
     def nf(self, stage: int) -> int:
-        return nf(stage, self.fmap_base, self.fmap_decay, self.fmap_max)
+        """Channels of a stage (`stylegan_jax.nn.resolution.nf`)."""
+        return nf(stage, self.fmap_base, self.fmap_decay, self.fmap_max, self.fmap_min)
+
+    def layers(self) -> DiscriminatorLayers:
+        """The family's layer types."""
+        raise NotImplementedError
 
     @nn.compact
     def __call__(self, img: jax.Array, c: jax.Array | None, alpha: float | jax.Array = 1.0) -> jax.Array:
@@ -191,34 +234,56 @@ class ProgressiveDiscriminator(nn.Module):
         if img.ndim != 4 or img.shape[1] != img.shape[2] or img.shape[3] != self.img_channels:
             raise ValueError(f"D expects images [N, r, r, {self.img_channels}], got {img.shape}")
         res_log2 = log2_resolution(grown_resolution(img.shape[1], self.img_resolution))
-        act, gain = ACTIVATIONS[self.nonlinearity]
-        layer = dict(gain=gain, activation=act, use_wscale=self.use_wscale)
+        layer = self.layers()
 
-        def fromrgb(image: jax.Array, r: int) -> jax.Array:
-            return WSConv2d(self.nf(r - 1), 1, name=f"fromrgb{2**r}", **layer)(image)
-
-        def block(x: jax.Array, r: int) -> jax.Array:
-            x = WSConv2d(self.nf(r - 1), 3, name=f"b{2**r}_conv0", **layer)(x)
-            return WSConv2d(self.nf(r - 2), 3, down=True, name=f"b{2**r}_conv1", **layer)(blur2d(x, self.blur_filter))
+        def fromrgb(image: jax.Array, s: int) -> jax.Array:
+            return layer.conv(self.nf(s - 1), 1, name=f"fromrgb{2**s}")(image)
 
         img = img.astype(jnp.float32)
         if self.is_initializing():  # create every resolution's fromrgb
-            for r in range(2, log2_img):
-                fromrgb(jnp.zeros((1, 2**r, 2**r, self.img_channels)), r)
+            for s in range(2, log2_img):
+                fromrgb(jnp.zeros((1, 2**s, 2**s, self.img_channels)), s)
         x = fromrgb(img, res_log2)
-        for r in range(res_log2, 2, -1):
-            x = block(x, r)
-            if r == res_log2 and not is_one(alpha):
-                x = fade(x, fromrgb(downscale2d(img), r - 1), alpha)
+        for s in range(res_log2, 2, -1):
+            x = layer.conv(self.nf(s - 1), 3, name=f"b{2**s}_conv0")(x)
+            x = layer.down(self.nf(s - 2), 3, name=f"b{2**s}_conv1")(x)
+            if s == res_log2 and not is_one(alpha):
+                x = fade(x, fromrgb(downscale2d(img), s - 1), alpha)
+        mbstd = None
         if self.mbstd_group_size > 1:
-            x = MinibatchStdLayer(self.mbstd_group_size, self.mbstd_num_features, name="mbstd")(x)
-        x = WSConv2d(self.nf(1), 3, name="b4_conv", **layer)(x)
-        x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)  # NCHW order, as NVIDIA flattens
-        x = WSDense(self.nf(0), name="b4_dense0", **layer)(x)
-        x = WSDense(max(self.c_dim, 1), gain=1.0, use_wscale=self.use_wscale, name="b4_dense1")(x)
+            mbstd = MinibatchStdLayer(self.mbstd_group_size, self.mbstd_num_features, name="mbstd")
+        x = discriminator_tail(x, mbstd, layer.conv(self.nf(1), 3, name="b4_conv"), layer.dense(self.nf(0)),
+                               layer.out(max(self.c_dim, 1)))
         if self.c_dim:
             x = jnp.sum(x * c.astype(x.dtype), axis=1, keepdims=True)
         return x
+
+
+class ProgressiveDiscriminator(GrowingDiscriminator):
+    """PGGAN's / StyleGAN1's discriminator (NVIDIA's ``D_paper`` / ``D_basic``): the `GrowingDiscriminator` of
+    the TF layers, `WSConv2d` and `WSDense` (``b4_dense0``, ``b4_dense1``).
+
+    ``blur_filter`` blurs before each downsampling conv (StyleGAN1). Conv + box down (activation after the
+    downsampling) is the function of NVIDIA's fused stride-2 conv (``fused_scale``, PGGAN's default) and of
+    StyleGAN1's separate ops.
+    """
+
+    use_wscale: bool = True
+    blur_filter: Sequence[int] | None = None
+    nonlinearity: str = "lrelu"
+
+    def layers(self) -> DiscriminatorLayers:
+        act, gain = ACTIVATIONS[self.nonlinearity]
+        conv = partial(WSConv2d, gain=gain, activation=act, use_wscale=self.use_wscale)
+        return DiscriminatorLayers(
+            conv=conv, down=partial(conv, down=2, blur_filter=self.blur_filter),
+            dense=partial(WSDense, gain=gain, activation=act, use_wscale=self.use_wscale, name="b4_dense0"),
+            out=partial(WSDense, gain=1.0, use_wscale=self.use_wscale, name="b4_dense1"))
+
+
+def num_layers_at(resolution: int) -> int:
+    """The ws a growing style-based synthesis reads up to ``resolution``: two per resolution from 4x4."""
+    return 2 * log2_resolution(resolution) - 2
 
 
 class GrowingStyleGenerator(nn.Module):

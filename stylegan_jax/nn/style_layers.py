@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stylegan_jax.nn.mapping import truncate
+from stylegan_jax.nn.mapping import ws_from_w
 from stylegan_jax.nn.progressive import ACTIVATIONS, WSDense, blur2d, he_init, instance_norm, pixel_norm, upscale2d
 from stylegan_jax.nn.synthesis import check_noise_mode
 from stylegan_jax.ops import bias_act, conv2d_resample
@@ -28,7 +28,7 @@ class StyleMapping(nn.Module):
     weights, ``lr_multiplier``) map it to w. With ``num_layers`` 0, w is the normalised input itself (its
     width must be ``w_dim``). ``w_avg`` (collection ``buffers``) tracks the mean w with decay
     ``w_avg_beta`` when called with ``update_emas=True`` and ``mutable=['buffers']``; truncation
-    (w_avg + psi (w - w_avg) on the first ``cutoff`` ws, all when None) uses it.
+    (w_avg + psi (w - w_avg) on the first ``cutoff`` ws, all when None) uses it (`ws_from_w`).
     """
 
     z_dim: int
@@ -60,14 +60,7 @@ class StyleMapping(nn.Module):
         if x.shape[1] != self.w_dim:
             raise ValueError(f"without mapping layers w is the normalised [z, embedded c] of width {x.shape[1]}, "
                              f"not w_dim {self.w_dim}")
-        w_avg = self.variable("buffers", "w_avg", jnp.zeros, (self.w_dim,), jnp.float32)
-        if update_emas:
-            batch_mean = jax.lax.stop_gradient(jnp.mean(x, axis=0))
-            w_avg.value = batch_mean + self.w_avg_beta * (w_avg.value - batch_mean)
-        x = jnp.broadcast_to(x[:, None, :], (x.shape[0], self.num_ws, self.w_dim))
-        if not (isinstance(truncation_psi, int | float) and truncation_psi == 1):
-            x = truncate(x, w_avg.value, truncation_psi, truncation_cutoff)
-        return x
+        return ws_from_w(self, x, self.num_ws, self.w_avg_beta, truncation_psi, truncation_cutoff, update_emas)
 
 
 def style_modulate(x: jax.Array, style: jax.Array) -> jax.Array:

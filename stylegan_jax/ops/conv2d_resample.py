@@ -20,9 +20,11 @@ stride-1 VALID convolutions, slices, pads and reshapes, whose gradients XLA comp
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import itertools
-import os
+from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
@@ -93,31 +95,36 @@ _correlate_ungrouped = _forward_form_correlation(_weight_grad_xla)
 _input_grad_correlation = _forward_form_correlation(_weight_grad_taps)
 
 
+#: ``conv2d``'s gradient rule while a computation is traced: ``'xla'`` (XLA's own transpose rule, the default)
+#: or ``'forward'`` (`_forward_form_correlation`). Set only through `gradient_rule`.
+_RULE: contextvars.ContextVar[str] = contextvars.ContextVar("conv2d_gradient_rule", default="xla")
+
+
+@contextlib.contextmanager
+def gradient_rule(rule: str) -> Iterator[None]:
+    """Trace ``conv2d`` inside the block with gradient rule ``rule``, as NVIDIA's training loop scopes
+    ``conv2d_gradfix``. ``'forward'`` differentiates every ungrouped convolution through
+    `_forward_form_correlation` (second-order gradients as fast forward convolutions on CPU; numbers in
+    docs/performance.md), ``'xla'`` through XLA's own rule. The caller chooses (the trainer resolves
+    ``cfg.conv_grad`` from its mesh): ``'forward'`` is wrong under ``vmap`` over a sharded minibatch axis
+    (the per-minibatch weight gradient becomes a convolution grouped over the minibatches, which XLA's SPMD
+    partitioner mis-partitions), and slower on GPU (cuDNN recognises XLA's own backward convolutions)."""
+    if rule not in ("xla", "forward"):
+        raise ValueError(f"conv2d gradient rule: expected 'xla' or 'forward', got {rule!r}")
+    token = _RULE.set(rule)
+    try:
+        yield
+    finally:
+        _RULE.reset(token)
+
+
 def conv2d(x: jax.Array, w: jax.Array, groups: int = 1, padding: tuple[int, int] = (0, 0)) -> jax.Array:
-    """Stride-1 correlation of NHWC ``x`` with OIHW ``w`` (torch's conv2d), symmetric ``padding`` (py, px)."""
+    """Stride-1 correlation of NHWC ``x`` with OIHW ``w`` (torch's conv2d), symmetric ``padding`` (py, px);
+    differentiated by the `gradient_rule` in force when traced."""
     w = w.astype(x.dtype)
-    if groups == 1 and forward_form_gradients():
+    if groups == 1 and _RULE.get() == "forward":
         return _correlate_ungrouped(x, w, tuple(padding))
     return _correlate(x, w, groups, padding)
-
-
-def forward_form_gradients() -> bool:
-    """Whether ``conv2d`` differentiates through ``_forward_form_correlation`` or XLA's own transpose rule.
-
-    Default: on a single CPU device, where it makes the amortised 64x64 training step 1.5x faster (path
-    length 26 s -> 4 s, R1 29 s -> 7 s per step). Not on GPU (an H100 ran ffhq256's training step 4.5x slower
-    with it, measured before ``_weight_grad_taps``: cuDNN recognises XLA's own backward convolutions). Not
-    over several devices: ``vmap`` over the training step's K minibatches turns the custom VJP's weight
-    gradient into one per minibatch, a convolution grouped over K (``feature_group_count`` K; XLA's rule
-    instead sums over the minibatches inside one convolution), and XLA's SPMD partitioner mis-partitions it
-    when K is sharded: a 4-device D_main step gave D's Adam moment off by 38% (before ``_weight_grad_taps``,
-    R1 failed with INVALID_ARGUMENT). ``STYLEGAN_JAX_CONV_GRAD=forward|xla`` chooses explicitly."""
-    choice = os.environ.get("STYLEGAN_JAX_CONV_GRAD", "auto")
-    if choice not in ("auto", "forward", "xla"):
-        raise ValueError(f"STYLEGAN_JAX_CONV_GRAD={choice!r}: expected auto, forward or xla")
-    if choice != "auto":
-        return choice == "forward"
-    return jax.default_backend() == "cpu" and jax.device_count() == 1
 
 
 def _conv_up(x: jax.Array, w: jax.Array, up: int, pads: tuple[int, int, int, int], groups: int) -> jax.Array:

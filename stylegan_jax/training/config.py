@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import ast
 import copy
-import importlib
 import importlib.util
 import json
 from pathlib import Path
 
 import ml_collections
 from ml_collections import config_dict
+
+from stylegan_jax.models import get_family
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -32,6 +33,7 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.img_channels = 3
     c.conditional = False  # use the dataset's labels
     c.xflip = False  # NVIDIA's --mirror
+    c.c_dim = 0  # label dimension of a conditional run: 0 = the dataset's (a preset may state it: --dry-run)
     c.workers = 0  # grain worker processes
 
     c.batch_size = 32  # global minibatch
@@ -44,16 +46,7 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.keep_every = 0  # also keep every Nth checkpoint's step multiple (0 = none)
     c.grid = 8  # fakes grid of grid x grid images
 
-    c.G = ml_collections.ConfigDict(dict(
-        z_dim=512, w_dim=512, mapping_layers=8, channel_base=32768, channel_max=512, architecture="skip",
-        num_fp16_res=4, conv_clamp=config_dict.placeholder(int), w_avg_beta=0.995,
-    ))
-    c.G.conv_clamp = 256
-    c.D = ml_collections.ConfigDict(dict(
-        architecture="resnet", channel_base=32768, channel_max=512, num_fp16_res=4,
-        conv_clamp=config_dict.placeholder(int), mbstd_group_size=4, mbstd_num_channels=1,
-    ))
-    c.D.conv_clamp = 256
+    c.G, c.D = get_family(c.model).config_defaults()  # constructor kwargs (see the family's network_kwargs)
 
     c.G_lr = 0.002
     c.D_lr = 0.002
@@ -70,7 +63,7 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.ema_rampup = config_dict.placeholder(float)
     c.ema_beta = config_dict.placeholder(float)  # a fixed G_ema beta per iteration (PGGAN's 0.999) instead
 
-    # The objective and optimiser (any model): see losses.OBJECTIVES.
+    # The objective and optimiser (any model): see losses.OBJECTIVES and losses.d_main_penalties.
     c.loss = "nonsaturating"  # 'nonsaturating' | 'minimax' | 'wgan' | 'wgan_gp' | 'hinge'
     c.optimizer = "adam"  # 'adam' (betas, eps) | 'rmsprop' (decay 0.99, eps outside the root: PyTorch's)
     c.lazy_regularization = True  # R1 / PL as separate phases, Adam's lr and betas scaled; False: R1 in D_main
@@ -86,17 +79,19 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
         G_lr=(), D_lr=(), reset_optimizer=True,
     ))
     c.metrics = ()  # metric names computed at every snapshot, e.g. ('fid50k_full',)
+
+    # Backend choices, made once by the run and recorded resolved in config.json.
+    c.conv_grad = "auto"  # conv2d's gradient rule: 'auto' | 'xla' | 'forward' (ops.conv2d_resample.gradient_rule)
+    c.cpu_fusion = True  # XLA:CPU's YNNPACK fusion of dots and reductions (runtime.configure_runtime)
     c.tiny = False  # shrink to a CPU-size run on the built-in digits-16 (see shrink_to_tiny)
     return c
 
 
 def lineage_defaults(model: str) -> ml_collections.ConfigDict:
-    """The training defaults with another model's G and D entries (``config_defaults()`` of
-    ``stylegan_jax/models/<model>.py``)."""
+    """The training defaults with another model family's G and D sections (its ``config_defaults()``)."""
     c = stylegan2_defaults()
     c.name = c.model = model
-    if model != "stylegan2":
-        c.G, c.D = importlib.import_module(f"stylegan_jax.models.{model}").config_defaults()
+    c.G, c.D = get_family(model).config_defaults()
     return c
 
 

@@ -7,6 +7,7 @@ saves; only process 0 writes logs and images.
 
 from __future__ import annotations
 
+import copy
 import signal
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from stylegan_jax.data import check_dataset_info, make_iterator, read_dataset_info, resolve_dataset
+from stylegan_jax.models import get_family
 from stylegan_jax.network_snapshot import save_network
 from stylegan_jax.training import checkpoint
 from stylegan_jax.training.config import shrink_to_tiny, to_json
@@ -33,14 +35,7 @@ from stylegan_jax.training.schedule import (
     resolutions,
     schedule,
 )
-from stylegan_jax.training.state import (
-    TrainState,
-    build_networks,
-    init_state,
-    make_optimizer,
-    network_kwargs,
-    to_host,
-)
+from stylegan_jax.training.state import TrainState, init_state, make_optimizer, to_host
 from stylegan_jax.training.steps import (
     PHASES,
     Layout,
@@ -49,6 +44,7 @@ from stylegan_jax.training.steps import (
     check_config,
     compile_phases,
     make_layout,
+    resolve_conv_grad,
 )
 
 
@@ -75,27 +71,38 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
 
 
+def run_config(cfg: ml_collections.ConfigDict, devices: list) -> ml_collections.ConfigDict:
+    """The config a run on ``devices`` uses (what ``config.json`` records): a copy with ``tiny`` applied and
+    ``conv_grad`` resolved for the mesh (`resolve_conv_grad`)."""
+    cfg = copy.deepcopy(shrink_to_tiny(cfg))
+    cfg.conv_grad = resolve_conv_grad(cfg.conv_grad, len(devices), devices[0].platform)
+    return cfg
+
+
 class Trainer:
-    """Networks, phases, data and checkpoints of one run."""
+    """Networks, phases, data and checkpoints of one run (``self.cfg``: `run_config`)."""
 
     def __init__(self, cfg: ml_collections.ConfigDict, workdir: Path, devices: list | None = None):
-        cfg = shrink_to_tiny(cfg)
+        self.devices = jax.devices() if devices is None else devices
+        cfg = run_config(cfg, self.devices)
+        self.family = get_family(cfg.model)
         self.cfg, self.workdir = cfg, Path(workdir)
         self.dataset_path = path = resolve_dataset(cfg.dataset, data_dir=cfg.data_dir or None,
                                                    resolution=cfg.resolution)
         info = read_dataset_info(path)
         if cfg.conditional and not info["c_dim"]:
             raise ValueError(f"--config.conditional=True but the dataset at {path} has no labels")
+        if cfg.conditional and cfg.c_dim and cfg.c_dim != info["c_dim"]:
+            raise ValueError(f"--config.c_dim={cfg.c_dim} but the dataset at {path} has {info['c_dim']} classes")
         c_dim = info["c_dim"] if cfg.conditional else 0
         check_dataset_info(info, resolution=cfg.resolution, channels=cfg.img_channels,
                            c_dim=c_dim if cfg.conditional else None)
         self.c_dim = c_dim
-        self.devices = jax.devices() if devices is None else devices
         self.mesh = Mesh(np.array(self.devices), ("data",))
         self.batch_sharding = NamedSharding(self.mesh, P("data"))
         self.replicated = NamedSharding(self.mesh, P())
-        self.G, self.D = build_networks(cfg, c_dim)
-        check_config(cfg, self.G)
+        check_config(cfg, self.family)
+        self.G, self.D = self.family.build(cfg, c_dim)
         self._phases: dict = {}  # training resolution -> (layout, optimisers, jitted phases), built when first met
         for res in resolutions(cfg):  # every resolution's batch arithmetic checked at start
             make_layout(cfg, len(self.devices), *batch_of(cfg, res))
@@ -119,7 +126,7 @@ class Trainer:
             txs = (make_optimizer(sched.G_lr, cfg, cfg.G_reg_interval if lazy else None),
                    make_optimizer(sched.D_lr, cfg, cfg.D_reg_interval if lazy else None))
             self._phases[sched.resolution] = (layout, txs, compile_phases(
-                Phases(cfg, self.G, self.D, *txs, layout, sched.resolution)))
+                Phases(cfg, self.family, self.G, self.D, *txs, layout, sched.resolution), cfg.conv_grad))
         return self._phases[sched.resolution]
 
     def initial_state(self) -> TrainState:
@@ -191,7 +198,7 @@ class Trainer:
         multi-process run keeps its Orbax checkpoints (``checkpoints/``)."""
         if jax.process_count() != 1:
             return
-        G_kwargs, D_kwargs = network_kwargs(self.cfg, self.c_dim)
+        G_kwargs, D_kwargs = self.family.network_kwargs(self.cfg, self.c_dim)
         save_network(self.workdir / f"network-snapshot-{nimg // 1000:06d}", G_kwargs=G_kwargs, D_kwargs=D_kwargs,
                      G=to_host({"params": state.g_params, "buffers": state.g_buffers}),
                      G_ema=to_host({"params": state.g_ema_params, "buffers": state.g_ema_buffers}),

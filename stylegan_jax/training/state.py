@@ -1,13 +1,6 @@
-"""The training state (one pytree) and the networks and optimisers a config describes.
-
-Every model family is built alike: ``stylegan_jax/models/<model>.py`` registers its (Generator,
-Discriminator) in ``MODELS`` and defines ``network_kwargs(cfg, c_dim)``; StyleGAN2's lives here (its module
-predates the pattern).
-"""
+"""The training state (one pytree), its initialisation, and the optimisers a config describes."""
 
 from __future__ import annotations
-
-import importlib
 
 import flax
 import jax
@@ -15,8 +8,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-
-from stylegan_jax.models import MODELS
 
 
 @flax.struct.dataclass
@@ -44,48 +35,6 @@ def to_host(tree):
     arrays that span processes)."""
     return jax.tree_util.tree_map(
         lambda x: np.asarray(x.addressable_data(0)) if isinstance(x, jax.Array) else x, tree)
-
-
-def stylegan2_network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, dict]:
-    """StyleGAN2's Generator and Discriminator constructor kwargs of a config (NVIDIA's names; JSON-able)."""
-    g, d = cfg.G, cfg.D
-    G_kwargs = dict(
-        z_dim=g.z_dim, c_dim=c_dim, w_dim=g.w_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels,
-        mapping_kwargs=dict(num_layers=g.mapping_layers, w_avg_beta=g.w_avg_beta),
-        synthesis_kwargs=dict(channel_base=g.channel_base, channel_max=g.channel_max, architecture=g.architecture,
-                              num_fp16_res=g.num_fp16_res, conv_clamp=g.conv_clamp),
-    )
-    D_kwargs = dict(
-        c_dim=c_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels, architecture=d.architecture,
-        channel_base=d.channel_base, channel_max=d.channel_max, num_fp16_res=d.num_fp16_res,
-        conv_clamp=d.conv_clamp,
-        epilogue_kwargs=dict(mbstd_group_size=d.mbstd_group_size, mbstd_num_channels=d.mbstd_num_channels),
-    )
-    return G_kwargs, D_kwargs
-
-
-def _model_module(name: str):
-    """Import ``stylegan_jax.models.<name>`` (which registers the pair in MODELS); a clear error otherwise."""
-    try:
-        return importlib.import_module(f"stylegan_jax.models.{name}")
-    except ModuleNotFoundError as e:
-        if e.name != f"stylegan_jax.models.{name}":
-            raise
-        raise ValueError(f"--config.model: unknown model {name!r}; expected one of {sorted(MODELS)}") from None
-
-
-def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, dict]:
-    """The Generator and Discriminator constructor kwargs of a config, for any model family (JSON-able)."""
-    if cfg.model == "stylegan2":
-        return stylegan2_network_kwargs(cfg, c_dim)
-    return _model_module(cfg.model).network_kwargs(cfg, c_dim)
-
-
-def build_networks(cfg: ml_collections.ConfigDict, c_dim: int):
-    """G and D of a config."""
-    G_kwargs, D_kwargs = network_kwargs(cfg, c_dim)
-    G_cls, D_cls = MODELS[cfg.model]
-    return G_cls(**G_kwargs), D_cls(**D_kwargs)
 
 
 def make_optimizer(lr: float, cfg: ml_collections.ConfigDict, reg_interval: int | None):

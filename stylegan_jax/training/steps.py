@@ -5,10 +5,12 @@ Each iteration runs the phases ``G_main`` (every ``n_critic`` iterations), ``G_r
 ``D_reg_interval``); each is one ``jax.jit`` compiled once per training resolution, parameters replicated and
 the batch sharded over the mesh's ``data`` axis. Every phase takes the fade-in ``alpha`` as an input.
 
-Model families: those with a mapping network (``G.map`` / ``G.synthesize``: StyleGAN1, StyleGAN2) run as
-NVIDIA's StyleGAN2Loss (style mixing, path-length regularisation, ``w_avg``); the others (DCGAN, PGGAN) call
-``G(z, c)`` directly. The objective is ``cfg.loss`` (``losses.OBJECTIVES``) with optional R1 (lazy or in
-every D step), WGAN-GP's gradient penalty, PGGAN's epsilon-drift and WGAN's weight clipping.
+The phases ask the model family (``models.registry.Family``), never the network classes: a family with a
+mapping network (``has_mapping``: StyleGAN1, StyleGAN2) runs as NVIDIA's StyleGAN2Loss (style mixing,
+path-length regularisation, ``w_avg``); the others (DCGAN, PGGAN) call ``G(z, c)`` directly, with batch-norm
+buffers when ``batch_norm``. The objective is a value (``losses.objective(cfg)``), and D's main step adds
+the regularisers ``losses.d_main_penalties(cfg)`` lists (WGAN-GP's gradient penalty, PGGAN's epsilon-drift,
+R1 when not lazy); WGAN's weight clipping follows the update.
 
 Per-GPU semantics, independent of the device count: the global batch is split into ``K = batch /
 batch_gpu`` minibatches of NVIDIA's per-GPU size ``batch_gpu`` (arrays [K, batch_gpu, ...], K sharded
@@ -36,6 +38,8 @@ import numpy as np
 import optax
 
 from stylegan_jax import losses
+from stylegan_jax.models.registry import Family
+from stylegan_jax.ops.conv2d_resample import gradient_rule
 from stylegan_jax.training.schedule import fade_reals
 from stylegan_jax.training.state import TrainState
 
@@ -94,13 +98,14 @@ class Phases:
     """The phases as pure functions of (state, reals [K, B, H, W, C], labels [K, B, c_dim], alpha []) at one
     training resolution (``resolution`` None: the networks' own, not growing)."""
 
-    def __init__(self, cfg: ml_collections.ConfigDict, G, D, g_tx, d_tx, layout: Layout,
+    def __init__(self, cfg: ml_collections.ConfigDict, family: Family, G, D, g_tx, d_tx, layout: Layout,
                  resolution: int | None = None):
         self.cfg, self.G, self.D, self.g_tx, self.d_tx, self.layout = cfg, G, D, g_tx, d_tx, layout
         self.resolution = resolution
-        self.style = hasattr(G, "map")  # a mapping network: StyleGAN1, StyleGAN2
-        self.batch_norm = getattr(G, "batch_norm", False)
-        self.g_loss, self.d_loss = losses.OBJECTIVES[cfg.loss]
+        self.style = family.has_mapping
+        self.batch_norm = family.batch_norm
+        self.objective = losses.objective(cfg)
+        self.penalties = losses.d_main_penalties(cfg)
 
     def grow(self, alpha) -> dict:
         """The growing networks' keyword arguments ({} when not growing)."""
@@ -180,7 +185,7 @@ class Phases:
         def loss_fn(g_params):
             img, g_buffers = self.generate(g_params, state, z, c, keys, alpha)
             logits = jax.vmap(self.run_D, (None, 0, 0, None))(state.d_params, img, c, alpha)
-            return jnp.mean(self.g_loss(logits)), (g_buffers, jnp.mean(logits))
+            return jnp.mean(self.objective.generator(logits)), (g_buffers, jnp.mean(logits))
 
         (loss, (g_buffers, fake_score)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
         updates, g_opt = self.g_tx.update(clean_grads(grads), state.g_opt, state.g_params)
@@ -223,21 +228,16 @@ class Phases:
         def loss_fn(d_params):
             fake = run_D(d_params, img, c, alpha)
             real = run_D(d_params, reals, labels, alpha)
-            loss_fake, loss_real = self.d_loss(fake, real)
+            loss_fake, loss_real = self.objective.discriminator(fake, real)
             loss, extra = jnp.mean(loss_fake) + jnp.mean(loss_real), {}
-            if cfg.loss == "wgan_gp":
-                def penalty_of(x, y, c, key):
-                    return losses.gradient_penalty(lambda v: self.run_D(d_params, v, c, alpha), x, y,
-                                                   jax.random.fold_in(key, 1))
+            for penalty in self.penalties:
+                def per_minibatch(x, y, c, logits, key, penalty=penalty):
+                    return penalty.per_sample(lambda v: self.run_D(d_params, v, c, alpha), x, y, logits,
+                                              jax.random.fold_in(key, 1))
 
-                extra["Loss/gradient_penalty"] = jnp.mean(jax.vmap(penalty_of)(reals, img, labels, keys))
-                loss = loss + extra["Loss/gradient_penalty"] * cfg.wgan_lambda
-            if cfg.epsilon_drift:
-                extra["Loss/epsilon_penalty"] = jnp.mean(losses.epsilon_drift(real.reshape(-1, 1)))
-                loss = loss + extra["Loss/epsilon_penalty"] * cfg.epsilon_drift
-            if cfg.r1_gamma and not cfg.lazy_regularization:
-                extra["Loss/r1_penalty"] = jnp.mean(self.r1_penalties(d_params, reals, labels, alpha))
-                loss = loss + extra["Loss/r1_penalty"] * (cfg.r1_gamma / 2)
+                value = jnp.mean(jax.vmap(per_minibatch)(reals, img, labels, real, keys))
+                extra[f"Loss/{penalty.name}"] = value
+                loss = loss + value * penalty.weight(cfg)
             return loss, (jnp.mean(fake), jnp.mean(real), extra)
 
         (loss, (fake, real, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
@@ -261,20 +261,15 @@ class Phases:
                               g_ema_buffers=g_buffers, step=state.step + 1)
         return state, {"Loss/D/loss": loss, "Loss/scores/fake": fake, "Loss/scores/real": real, **extra}
 
-    def r1_penalties(self, d_params, reals, labels, alpha):
-        """R1 penalty per real image [K, B]."""
-
-        def penalty_of(x, c):
-            return losses.r1_penalty(lambda x: self.run_D(d_params, x, c, alpha), x)
-
-        return jax.vmap(penalty_of)(reals, labels)[0]
-
     def d_reg(self, state: TrainState, reals, labels, alpha):
         cfg = self.cfg
         reals = self.reals(reals, alpha)
 
         def loss_fn(d_params):
-            penalty = self.r1_penalties(d_params, reals, labels, alpha)
+            def penalty_of(x, c):
+                return losses.r1_penalty(lambda x: self.run_D(d_params, x, c, alpha), x)
+
+            penalty = jax.vmap(penalty_of)(reals, labels)[0]  # [K, B]
             return jnp.mean(penalty * (cfg.r1_gamma / 2)) * cfg.D_reg_interval, jnp.mean(penalty)
 
         (_, penalty), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
@@ -283,15 +278,39 @@ class Phases:
             "Loss/r1_penalty": penalty}
 
 
-def compile_phases(phases: Phases) -> dict:
-    """Each phase jitted once, the state donated. The shardings come from the inputs: the caller places the
+def compile_phases(phases: Phases, conv_grad: str = "xla") -> dict:
+    """Each phase jitted once, the state donated, traced under ``conv2d``'s gradient rule ``conv_grad``
+    (``'xla'`` or ``'forward'``: `resolve_conv_grad`). The shardings come from the inputs: the caller places the
     state replicated (``P()``) and the batch sharded over ``data`` (``P('data')``), and XLA keeps the
     updated state replicated (the compile-count test checks that nothing reshards). Explicit
     ``in_shardings``/``out_shardings`` were dropped after a micro-benchmark of G_main alone (32x32,
     channel_base 4096, batch 8, one CPU device) took 5.5 s with them against 0.65 s without; the amortised
     ``train_step`` benchmark did not show the difference, and the cause is not understood yet."""
     fns = {"G_main": phases.g_main, "G_reg": phases.g_reg, "D_main": phases.d_main, "D_reg": phases.d_reg}
-    return {name: jax.jit(fn, donate_argnums=0) for name, fn in fns.items()}
+
+    def scoped(fn):
+        def phase(*args):
+            with gradient_rule(conv_grad):
+                return fn(*args)
+
+        return phase
+
+    return {name: jax.jit(scoped(fn), donate_argnums=0) for name, fn in fns.items()}
+
+
+def resolve_conv_grad(choice: str, mesh_devices: int, backend: str) -> str:
+    """``cfg.conv_grad`` for a run on ``mesh_devices`` devices of ``backend``: ``'auto'`` is ``'forward'``
+    on one CPU device (faster second-order gradients: docs/performance.md) and ``'xla'`` otherwise; forcing
+    ``'forward'`` over a sharded minibatch axis (more than one device), where XLA's partitioner computes
+    wrong weight gradients, is an error."""
+    if choice not in ("auto", "xla", "forward"):
+        raise ValueError(f"--config.conv_grad: expected 'auto', 'xla' or 'forward', got {choice!r}")
+    if choice == "auto":
+        return "forward" if backend == "cpu" and mesh_devices == 1 else "xla"
+    if choice == "forward" and mesh_devices > 1:
+        raise ValueError(f"--config.conv_grad='forward' on {mesh_devices} devices: its weight gradients are wrong "
+                         "when the minibatch axis is sharded (XLA's partitioner); use 'xla' or 'auto'")
+    return choice
 
 
 def active_phases(cfg: ml_collections.ConfigDict, step: int) -> list[str]:
@@ -306,11 +325,13 @@ def active_phases(cfg: ml_collections.ConfigDict, step: int) -> list[str]:
     return names
 
 
-def check_config(cfg: ml_collections.ConfigDict, G) -> None:
+def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
     """Combinations the phases cannot run, as one clear error naming the keys."""
-    if cfg.loss not in losses.OBJECTIVES:
-        raise ValueError(f"--config.loss: unknown objective {cfg.loss!r}; expected one of {sorted(losses.OBJECTIVES)}")
-    if cfg.pl_weight and not hasattr(G, "map"):
+    losses.objective(cfg)
+    if cfg.growing.initial_resolution and not family.grows:
+        raise ValueError(f"--config.growing.initial_resolution={cfg.growing.initial_resolution}: model "
+                         f"{cfg.model!r} does not grow (set it to 0)")
+    if cfg.pl_weight and not family.has_mapping:
         raise ValueError(f"--config.pl_weight={cfg.pl_weight}: path-length regularisation needs a mapping network; "
                          f"model {cfg.model!r} has none (set pl_weight=0)")
     if cfg.pl_weight and not cfg.lazy_regularization:

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stylegan_jax.models import Discriminator, Generator
 from stylegan_jax.models.state_dict import state_dict_to_variables
+from stylegan_jax.models.stylegan2 import Discriminator, Generator
 
 FIXTURE = np.load(Path(__file__).parent.parent / "fixtures" / "nvidia_networks.npz")
 CONFIGS = sorted({key.split("/")[0] for key in FIXTURE.files})

@@ -88,7 +88,7 @@ def test_truncation_closed_form_and_w_avg_update():
     v = perturbed(jax.jit(G.init)(jax.random.key(0), z, c))
     w_avg = np.asarray(v["buffers"]["mapping"]["w_avg"], np.float64)
     ws = np.float64(G.apply(v, z, c, method="map"))
-    psi, cutoff = stylegan1.GENERATION_TRUNCATION[0], 3
+    psi, cutoff = stylegan1.FAMILY.truncation[0], 3
     got = G.apply(v, z, c, truncation_psi=psi, truncation_cutoff=cutoff, method="map")
     expected = ws.copy()
     expected[:, :cutoff] = w_avg + psi * (ws[:, :cutoff] - w_avg)

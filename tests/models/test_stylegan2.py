@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stylegan_jax.models import Discriminator, Generator
+from stylegan_jax.models.stylegan2 import Discriminator, Generator
 
 
 def count(tree):

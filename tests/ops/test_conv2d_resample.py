@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from stylegan_jax.ops import conv2d_resample, setup_filter
+from stylegan_jax.ops.conv2d_resample import gradient_rule
 from tests.ops.reference import conv2d_resample_ref
 
 F = setup_filter([1, 3, 3, 1])
@@ -39,7 +40,7 @@ def test_up_conv_uses_no_transposed_or_dilated_convolution():
 
 
 @pytest.mark.parametrize("k,up,down,padding", [(3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 2, 1), (1, 1, 2, 0)])
-def test_forward_form_gradients_equal_xlas_to_second_order(k, up, down, padding, monkeypatch):
+def test_forward_form_gradients_equal_xlas_to_second_order(k, up, down, padding):
     """conv2d's custom VJP (the input gradient as a forward correlation) gives XLA's first and second
     derivatives: an R1-style penalty |d/dx f(x, w)|^2 and its gradient in w, in float64, and under vmap."""
     rng = np.random.default_rng(k + up + down)
@@ -56,10 +57,10 @@ def test_forward_form_gradients_equal_xlas_to_second_order(k, up, down, padding,
         return fn(w, x), hlo
 
     with jax.enable_x64(True):
-        monkeypatch.setenv("STYLEGAN_JAX_CONV_GRAD", "forward")
-        ours, ours_hlo = derivatives()
-        monkeypatch.setenv("STYLEGAN_JAX_CONV_GRAD", "xla")
-        xlas, xlas_hlo = derivatives()
+        with gradient_rule("forward"):
+            ours, ours_hlo = derivatives()
+        with gradient_rule("xla"):
+            xlas, xlas_hlo = derivatives()
     assert ours_hlo != xlas_hlo  # two different programs
     assert ours[0][0].dtype == np.float64
     for a, b in zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(xlas), strict=True):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from stylegan_jax import metrics
-from stylegan_jax.training import class_accuracy
+from stylegan_jax.metrics import class_accuracy
 from stylegan_jax.training.config import load_experiment
 from stylegan_jax.training.loop import Trainer, train
 from stylegan_jax.training.reporting import Reporter

@@ -1,8 +1,7 @@
 """NVIDIA's TensorFlow StyleGAN1 network pickles (NVlabs/stylegan: a tuple ``(G, D, Gs)`` of
-``dnnlib.tflib.Network`` states built by ``G_style`` and ``D_basic``) -> our `stylegan_jax.models.stylegan1`
-kwargs and variables. Read through `stylegan_jax.legacy.read_network_pickle` (the restricted unpickler:
-nothing from the file runs); `stylegan_jax.legacy.load_network_pkl` dispatches here when G was built by
-``G_style``.
+``dnnlib.tflib.Network`` states built by ``G_style`` and ``D_basic``, `TFNetwork` stand-ins from
+`stylegan_jax.io.network_pickle`) -> our `stylegan_jax.models.stylegan1` kwargs and variables.
+`stylegan_jax.convert.load_network_pkl` dispatches here when G was built by ``G_style``.
 
 The TF variables are renamed and re-laid-out: conv kernels [kh, kw, in, out] -> [out, in, kh, kw], dense
 [in, out] -> [out, in], the constant [1, C, 4, 4] -> [C, 4, 4], noise inputs [1, 1, r, r] -> [r, r]. NVIDIA's
@@ -21,7 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stylegan_jax.legacy import NetworkPickleError, TFNetwork, _plain, _tf_params
+from stylegan_jax.convert.common import from_tf, plain, tf_params
+from stylegan_jax.io.network_pickle import NetworkPickleError, TFNetwork
 from stylegan_jax.models import stylegan1
 from stylegan_jax.models.state_dict import flatten_variables, state_dict_to_variables
 
@@ -54,7 +54,7 @@ IGNORED = ("truncation_psi", "truncation_cutoff", "truncation_psi_val", "truncat
 
 
 def _kwargs(net: TFNetwork, table, what: str) -> dict[str, Any]:
-    static = _plain(net.state.get("static_kwargs", {}))
+    static = plain(net.state.get("static_kwargs", {}))
     names = {row[0] for row in table}
     if what != "D":
         names.add("mapping_nonlinearity")
@@ -78,14 +78,6 @@ def fused_up(fused_scale: Any, resolution: int) -> bool:
     return resolution >= 128 if fused_scale == "auto" else bool(fused_scale)
 
 
-def _layout(value: np.ndarray, flip: bool = False) -> np.ndarray:
-    """TF [kh, kw, in, out] -> [out, in, kh, kw] (flipped spatially for fused up-convs); [in, out] -> [out, in]."""
-    value = np.asarray(value)
-    if value.ndim == 4:
-        return (value[::-1, ::-1] if flip else value).transpose(3, 2, 0, 1)
-    return value.T if value.ndim == 2 else value
-
-
 def _generator_param(name: str, p: Mapping[str, np.ndarray], kwargs: Mapping[str, Any], fused_scale: Any) -> np.ndarray:
     log2_img = int(np.log2(kwargs["img_resolution"]))
     if name == "mapping.w_avg":
@@ -93,13 +85,13 @@ def _generator_param(name: str, p: Mapping[str, np.ndarray], kwargs: Mapping[str
     if name == "mapping.embed":
         return p["mapping/LabelConcat/weight"].T
     if m := re.fullmatch(r"mapping\.fc(\d+)\.(weight|bias)", name):
-        return _layout(p[f"mapping/Dense{m[1]}/{m[2]}"])
+        return from_tf(p[f"mapping/Dense{m[1]}/{m[2]}"])
     if name == "synthesis.b4_const":
         return p["synthesis/4x4/Const/const"][0]
     if name == "synthesis.b4_dense.weight":
-        return _layout(p["synthesis/4x4/Dense/weight"])
+        return from_tf(p["synthesis/4x4/Dense/weight"])
     if m := re.fullmatch(r"synthesis\.torgb(\d+)\.(weight|bias)", name):
-        return _layout(p[f"synthesis/ToRGB_lod{log2_img - int(np.log2(int(m[1])))}/{m[2]}"])
+        return from_tf(p[f"synthesis/ToRGB_lod{log2_img - int(np.log2(int(m[1])))}/{m[2]}"])
     m = re.fullmatch(r"synthesis\.b(\d+)_(input|conv|conv0|conv1)\.(.+)", name)
     if m is None:
         raise KeyError(name)
@@ -114,7 +106,7 @@ def _generator_param(name: str, p: Mapping[str, np.ndarray], kwargs: Mapping[str
     tf_field = {"noise_strength": "Noise/weight", "style.weight": "StyleMod/weight",
                 "style.bias": "StyleMod/bias"}.get(field, field)
     flip = layer == "conv0" and field == "weight" and fused_up(fused_scale, res)
-    return _layout(p[f"synthesis/{scope}/{tf_field}"], flip=flip)
+    return from_tf(p[f"synthesis/{scope}/{tf_field}"], flip=flip)
 
 
 D_SCOPES = {"conv0": "Conv0", "conv1": "Conv1_down", "conv": "Conv", "dense0": "Dense0", "dense1": "Dense1"}
@@ -123,9 +115,9 @@ D_SCOPES = {"conv0": "Conv0", "conv1": "Conv1_down", "conv": "Conv", "dense0": "
 def _discriminator_param(name: str, p: Mapping[str, np.ndarray], kwargs: Mapping[str, Any], _: Any) -> np.ndarray:
     log2_img = int(np.log2(kwargs["img_resolution"]))
     if m := re.fullmatch(r"fromrgb(\d+)\.(weight|bias)", name):
-        return _layout(p[f"FromRGB_lod{log2_img - int(np.log2(int(m[1])))}/{m[2]}"])
+        return from_tf(p[f"FromRGB_lod{log2_img - int(np.log2(int(m[1])))}/{m[2]}"])
     if m := re.fullmatch(r"b(\d+)_(conv0|conv1|conv|dense0|dense1)\.(weight|bias)", name):
-        return _layout(p[f"{m[1]}x{m[1]}/{D_SCOPES[m[2]]}/{m[3]}"])
+        return from_tf(p[f"{m[1]}x{m[1]}/{D_SCOPES[m[2]]}/{m[3]}"])
     raise KeyError(name)
 
 
@@ -151,8 +143,8 @@ def convert_network(net: Any, what: str) -> tuple[dict, dict]:
     cls, table = (stylegan1.Discriminator, D_KWARGS) if is_d else (stylegan1.Generator, G_KWARGS)
     param: Callable = _discriminator_param if is_d else _generator_param
     kwargs = _kwargs(net, table, what)
-    fused_scale = _plain(net.state.get("static_kwargs", {})).get("fused_scale", "auto")
-    params = _tf_params(net)
+    fused_scale = plain(net.state.get("static_kwargs", {})).get("fused_scale", "auto")
+    params = tf_params(net)
     try:
         template = _template(cls(**kwargs))
         state_dict = {name: param(name, params, kwargs, fused_scale) for name in flatten_variables(template)}
@@ -170,7 +162,7 @@ def is_tf_stylegan1(nets: tuple) -> bool:
 
 def convert_tf_stylegan1(nets: tuple) -> dict[str, Any]:
     """``(G, D, Gs)`` -> ``{"G_kwargs", "D_kwargs", "G", "G_ema", "D", "metadata"}`` as
-    `stylegan_jax.legacy.load_network_pkl` returns, for `stylegan_jax.models.stylegan1`
+    `stylegan_jax.convert.load_network_pkl` returns, for `stylegan_jax.models.stylegan1`
     (``metadata["model"] == "stylegan1"``)."""
     G, D, Gs = nets
     _, G_vars = convert_network(G, "G")

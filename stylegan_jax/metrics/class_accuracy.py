@@ -1,7 +1,7 @@
 """Does a conditional generator draw the class it is asked for? Per-class accuracy of its samples as judged by
 a classifier (scikit-learn's SVC on pixels) trained on the dataset's real images.
 
-``python -m stylegan_jax.training.class_accuracy --network runs/cgan/network-snapshot-000120 --dataset digits``
+``python -m stylegan_jax.metrics.class_accuracy --network runs/cgan/network-snapshot-000120 --dataset digits``
 prints one JSON line: the classifier's accuracy on held-out reals and, per class, the fraction of G_ema's
 samples (fixed seeds, constant noise) that it labels as the class they were drawn for.
 """
@@ -17,8 +17,9 @@ import numpy as np
 from sklearn.svm import SVC
 
 from stylegan_jax.data import make_iterator, read_dataset_info, resolve_dataset
-from stylegan_jax.models import MODELS
+from stylegan_jax.models import get_family
 from stylegan_jax.network_snapshot import load_network
+from stylegan_jax.sampling import one_hot
 
 
 def real_images(dataset: str, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -42,13 +43,13 @@ def class_accuracy(G, G_vars: dict, classifier: SVC, c_dim: int, per_class: int 
     """Fraction of ``per_class`` samples of each class that ``classifier`` labels as that class, [c_dim]."""
     z = np.random.RandomState(seed).randn(per_class * c_dim, G.z_dim).astype(np.float32)
     labels = np.repeat(np.arange(c_dim), per_class)
-    images = jax.jit(lambda z, c: G.apply(G_vars, z, c, noise_mode="const"))(z, np.eye(c_dim, dtype=np.float32)[labels])
+    images = jax.jit(lambda z, c: G.apply(G_vars, z, c, noise_mode="const"))(z, one_hot(labels, c_dim))
     predicted = classifier.predict(np.asarray(images).reshape(len(z), -1))
     return np.array([np.mean(predicted[labels == k] == k) for k in range(c_dim)])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stylegan_jax.training.class_accuracy",
+    parser = argparse.ArgumentParser(prog="python -m stylegan_jax.metrics.class_accuracy",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--network", required=True, help="a network snapshot directory of a conditional run")
     parser.add_argument("--dataset", required=True, help="the labelled dataset it was trained on")
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="model family (default: the snapshot's, else stylegan2)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     network = load_network(args.network)
-    G = MODELS[args.model or network.metadata.get("model", "stylegan2")][0](**network.G_kwargs)
+    family = get_family(args.model, flag="--model") if args.model else network.family
+    G = family.build_generator(network.G_kwargs)
     classifier, real_accuracy = train_classifier(*real_images(args.dataset, args.data_dir))
     per_class = class_accuracy(G, network.G_ema, classifier, network.G_kwargs["c_dim"], args.per_class)
     print(json.dumps({"network": args.network, "real_accuracy": round(real_accuracy, 4),

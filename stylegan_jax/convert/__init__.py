@@ -1,0 +1,46 @@
+"""NVIDIA's network pickles -> our families' constructor kwargs and variables, one module per source format:
+
+- `torch_stylegan2`: PyTorch snapshots of stylegan2-ada-pytorch and of stylegan3's StyleGAN2
+  (``{"G", "D", "G_ema", ...}``) -> `stylegan_jax.models.stylegan2`;
+- `tf_stylegan2`: TF-era StyleGAN2 / StyleGAN2-ADA ``(G, D, Gs)`` -> `stylegan_jax.models.stylegan2`;
+- `tf_stylegan1`: TF StyleGAN1 ``(G, D, Gs)`` built by ``G_style`` / ``D_basic`` -> `stylegan_jax.models.stylegan1`;
+
+with what they share in `common`. The file is read by `stylegan_jax.io.network_pickle` (restricted
+unpickling into inert stand-ins: nothing from the file runs); `load_network_pkl` reads and dispatches.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from stylegan_jax.convert import tf_stylegan1, tf_stylegan2, torch_stylegan2
+from stylegan_jax.io.network_pickle import EXPECTED, NetworkPickleError, TFNetwork, read_network_pickle
+
+
+def load_network_pkl(path: str | os.PathLike) -> dict[str, Any]:
+    """Reads and converts an NVIDIA network pickle.
+
+    Returns ``{"G_kwargs", "D_kwargs", "G", "G_ema", "D", "metadata"}``: our Generator/Discriminator
+    constructor kwargs (JSON-able) and variable trees ``{"params": ..., "buffers": ...}`` of NumPy arrays
+    (``G``/``D``/``D_kwargs`` only when the pickle has them); ``metadata`` holds ``format`` (which code wrote
+    the pickle), ``source`` (``path``) and, for other families than StyleGAN2, ``model``. Raises
+    `NetworkPickleError` (one line naming ``path``).
+    """
+    data = read_network_pickle(path)
+    try:
+        if isinstance(data, tuple) and len(data) == 3 and all(isinstance(n, TFNetwork) for n in data):
+            stylegan1 = tf_stylegan1.is_tf_stylegan1(data)
+            out = tf_stylegan1.convert_tf_stylegan1(data) if stylegan1 else tf_stylegan2.convert_tf_stylegan2(data)
+        elif torch_stylegan2.is_torch_pickle(data):
+            out = torch_stylegan2.convert_torch(data)
+        else:
+            found = f"dict with keys {sorted(map(str, data))[:6]}" if isinstance(data, dict) else type(data).__name__
+            raise NetworkPickleError(f"found a {found}, not G/D/G_ema networks")
+    except NetworkPickleError as e:
+        raise NetworkPickleError(f"{path}: {e}; {EXPECTED}") from None
+    out["metadata"]["source"] = os.fspath(path)
+    return out
+
+
+__all__ = ["NetworkPickleError", "load_network_pkl"]

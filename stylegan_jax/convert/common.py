@@ -1,0 +1,106 @@
+"""What the converters share: plain kwargs, TF variables and layouts, and the StyleGAN2 targets (our
+`stylegan_jax.models.stylegan2` Generator/Discriminator) that both PyTorch and TF StyleGAN2 pickles become.
+
+Every failure is a one-line `NetworkPickleError` (without the file name; `stylegan_jax.convert` adds it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from stylegan_jax.io.network_pickle import NetworkPickleError, TFNetwork
+from stylegan_jax.models.state_dict import state_dict_to_variables
+from stylegan_jax.models.stylegan2 import Discriminator, Generator, SynthesisNetwork
+from stylegan_jax.nn.discriminator import DiscriminatorBlock, DiscriminatorEpilogue
+from stylegan_jax.nn.mapping import MappingNetwork
+
+
+def plain(value: Any) -> Any:
+    """EasyDicts, tuples and NumPy scalars -> plain dicts, lists and numbers (JSON-able kwargs)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# ---------------------------------------------------------------------------------------------------------
+# TF era: dnnlib.tflib.Network states.
+
+def tf_params(net: TFNetwork, prefix: str = "") -> dict[str, np.ndarray]:
+    """All variables of a TF network and its components, named ``component/.../scope/var``."""
+    params = {prefix + name: np.asarray(value) for name, value in net.state.get("variables", [])}
+    for name, component in net.state.get("components", {}).items():
+        params.update(tf_params(component, f"{prefix}{name}/"))
+    return params
+
+
+def from_tf(value: np.ndarray, flip: bool = False) -> np.ndarray:
+    """TF layouts -> NVIDIA's PyTorch ones: conv [kh, kw, in, out] -> [out, in, kh, kw] (spatially flipped
+    with ``flip``, for TF's transposed convs), dense [in, out] -> [out, in]; other ranks unchanged."""
+    value = np.asarray(value)
+    if value.ndim == 4:
+        return (value[::-1, ::-1] if flip else value).transpose(3, 2, 0, 1)
+    return value.T if value.ndim == 2 else value
+
+
+# ---------------------------------------------------------------------------------------------------------
+# StyleGAN2 targets: NVIDIA's constructor kwargs -> ours, NVIDIA's state_dict -> our variables.
+
+#: Arguments that change nothing in a converted network: speed/memory knobs and training-only settings.
+IGNORED_KWARGS = ("fused_modconv_default", "fp16_channels_last", "freeze_layers")
+#: NVIDIA's values for arguments our modules fix; other values cannot be converted.
+FIXED_KWARGS = {"resample_filter": [1, 3, 3, 1], "activation": "lrelu"}
+#: The nested kwargs dicts of our Generator/Discriminator and the module each one configures.
+GENERATOR_NESTED = {"mapping_kwargs": MappingNetwork, "synthesis_kwargs": SynthesisNetwork}
+DISCRIMINATOR_NESTED = {"block_kwargs": DiscriminatorBlock, "mapping_kwargs": MappingNetwork,
+                        "epilogue_kwargs": DiscriminatorEpilogue}
+
+
+def module_fields(cls: type) -> list[str]:
+    """A Flax module's constructor fields in declaration order (without ``parent`` and ``name``)."""
+    return [f.name for f in dataclasses.fields(cls) if f.name not in ("parent", "name")]
+
+
+def accept_kwargs(kwargs: Mapping[str, Any], cls: type, what: str,
+                  nested: Mapping[str, type] = {}) -> dict[str, Any]:
+    """The kwargs ``cls`` takes (``nested`` dicts checked against their modules); `IGNORED_KWARGS` and
+    NVIDIA's values of `FIXED_KWARGS` are dropped; anything else is a `NetworkPickleError` naming ``what``."""
+    fields, out = module_fields(cls), {}
+    for key, value in kwargs.items():
+        if key in IGNORED_KWARGS or (key in FIXED_KWARGS and value == FIXED_KWARGS[key]):
+            continue
+        if key in nested:
+            out[key] = accept_kwargs(value or {}, nested[key], f"{what} {key}")
+        elif key in fields:
+            out[key] = value
+        else:
+            raise NetworkPickleError(f"{what}: unsupported constructor argument {key}={value!r}")
+    return out
+
+
+def variable_template(module: Generator | Discriminator) -> dict:
+    """The variable shapes our StyleGAN2 module creates (``jax.eval_shape`` of init: nothing is computed)."""
+    if isinstance(module, Generator):
+        args = (jnp.zeros((1, module.z_dim)), jnp.zeros((1, module.c_dim)), 1.0, None, "const")
+    else:
+        res = module.img_resolution
+        args = (jnp.zeros((1, res, res, module.img_channels)), jnp.zeros((1, module.c_dim)))
+    return jax.eval_shape(lambda: module.init(jax.random.key(0), *args))
+
+
+def convert_variables(cls: type, kwargs: dict, state_dict: Callable[[dict], Mapping[str, np.ndarray]],
+                      what: str) -> dict:
+    """``cls(**kwargs)``'s variables ``{"params", "buffers"}`` (NumPy) filled from ``state_dict(template)``
+    (NVIDIA's dotted names -> arrays, for the names of the template); a mismatch is a `NetworkPickleError`."""
+    try:
+        template = variable_template(cls(**kwargs))
+        return state_dict_to_variables(state_dict(template), template, what)
+    except (ValueError, TypeError) as e:
+        raise NetworkPickleError(str(e).splitlines()[0]) from None

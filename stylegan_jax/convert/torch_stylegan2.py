@@ -1,0 +1,125 @@
+"""NVIDIA's PyTorch StyleGAN2 network pickles -> our `stylegan_jax.models.stylegan2` kwargs and variables.
+
+Readable: snapshots of NVlabs/stylegan2-ada-pytorch and of NVlabs/stylegan3's StyleGAN2
+(``training/networks_stylegan2.py``), a dict with ``G``, ``D``, ``G_ema`` (and ``augment_pipe``,
+``training_set_kwargs``, ignored) of `PersistentObject` stand-ins (`stylegan_jax.io.network_pickle`).
+
+Constructor kwargs come from ``_init_kwargs`` (only the arguments that were passed); ``w_avg_beta``, whose
+default differs between the repositories (0.995 in stylegan2-ada-pytorch, 0.998 in stylegan3's StyleGAN2), is
+read from the value NVIDIA's MappingNetwork recorded, else defaulted by the kwargs layout (nested
+``synthesis_kwargs``: stylegan2-ada-pytorch; flat: stylegan3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from stylegan_jax.convert.common import (
+    DISCRIMINATOR_NESTED,
+    GENERATOR_NESTED,
+    accept_kwargs,
+    convert_variables,
+    module_fields,
+    plain,
+)
+from stylegan_jax.io.network_pickle import NetworkPickleError, PersistentObject
+from stylegan_jax.models.stylegan2 import Discriminator, Generator
+
+GENERATOR_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs")
+#: w_avg_beta when neither the kwargs nor the pickled MappingNetwork record it, by repository.
+W_AVG_BETA = {"stylegan2-ada-pytorch": 0.995, "stylegan3": 0.998}
+
+
+def _init_kwargs(obj: PersistentObject, cls: type) -> dict[str, Any]:
+    """The constructor arguments NVIDIA recorded (positional ones named in the order ``cls`` shares)."""
+    kwargs = plain(obj.state.get("_init_kwargs", {}))
+    kwargs.update(zip(module_fields(cls), plain(list(obj.state.get("_init_args", ()))), strict=False))
+    return kwargs
+
+
+def _child(obj: PersistentObject, name: str) -> Any:
+    return obj.state.get("_modules", {}).get(name)
+
+
+def module_state_dict(obj: PersistentObject, prefix: str = "") -> dict[str, np.ndarray]:
+    """NVIDIA's ``state_dict()`` of a pickled module: dotted names -> arrays (parameters and buffers)."""
+    out = {}
+    skip = obj.state.get("_non_persistent_buffers_set", set())
+    for group in ("_parameters", "_buffers"):
+        for name, value in obj.state.get(group, {}).items():
+            if value is not None and name not in skip:
+                out[prefix + name] = value
+    for name, child in obj.state.get("_modules", {}).items():
+        if isinstance(child, PersistentObject):
+            out.update(module_state_dict(child, f"{prefix}{name}."))
+        elif child is not None:
+            raise NetworkPickleError(f"unexpected submodule {prefix}{name} of type {type(child).__name__}")
+    return out
+
+
+def _check_class(obj: Any, what: str, class_name: str) -> PersistentObject:
+    if not isinstance(obj, PersistentObject):
+        raise NetworkPickleError(f"{what} is a {type(obj).__name__}, not a network")
+    if obj.class_name != class_name:
+        raise NetworkPickleError(f"{what} is a {obj.class_name}, expected a StyleGAN2 {class_name}")
+    return obj
+
+
+def repository(obj: PersistentObject) -> str:
+    """Which code wrote a pickled Generator: stylegan2-ada-pytorch nests ``synthesis_kwargs``, stylegan3's
+    StyleGAN2 takes them flat."""
+    return "stylegan2-ada-pytorch" if "synthesis_kwargs" in obj.state.get("_init_kwargs", {}) else "stylegan3"
+
+
+def generator_kwargs(obj: Any, what: str = "G") -> dict[str, Any]:
+    """Our Generator's kwargs from a pickled NVIDIA Generator (StyleGAN2 only)."""
+    obj = _check_class(obj, what, "Generator")
+    synthesis = _child(obj, "synthesis")
+    blocks = synthesis.state.get("_modules", {}) if isinstance(synthesis, PersistentObject) else {}
+    if "input" in blocks:
+        raise NetworkPickleError(f"{what} is a StyleGAN3 (alias-free) generator, which is not supported; "
+                                 "only StyleGAN2 networks convert")
+    if "b4" not in blocks:
+        raise NetworkPickleError(f"{what}: unknown generator architecture (synthesis has {sorted(blocks)[:4]})")
+    kwargs = _init_kwargs(obj, Generator)
+    synthesis_kwargs = {**(kwargs.pop("synthesis_kwargs", None) or {}),
+                        **{k: kwargs.pop(k) for k in list(kwargs) if k not in GENERATOR_ARGS}}
+    mapping_kwargs = dict(kwargs.pop("mapping_kwargs", None) or {})
+    mapping = _child(obj, "mapping")
+    recorded = mapping.state if isinstance(mapping, PersistentObject) else {}
+    mapping_kwargs.setdefault("w_avg_beta", plain(recorded.get("w_avg_beta", W_AVG_BETA[repository(obj)])))
+    kwargs.update(mapping_kwargs=mapping_kwargs, synthesis_kwargs=synthesis_kwargs)
+    return accept_kwargs(kwargs, Generator, what, GENERATOR_NESTED)
+
+
+def discriminator_kwargs(obj: Any, what: str = "D") -> dict[str, Any]:
+    """Our Discriminator's kwargs from a pickled NVIDIA Discriminator."""
+    obj = _check_class(obj, what, "Discriminator")
+    epilogue = _child(obj, "b4")
+    if not (isinstance(epilogue, PersistentObject) and epilogue.class_name == "DiscriminatorEpilogue"):
+        raise NetworkPickleError(f"{what}: unknown discriminator architecture")
+    return accept_kwargs(_init_kwargs(obj, Discriminator), Discriminator, what, DISCRIMINATOR_NESTED)
+
+
+def is_torch_pickle(data: Any) -> bool:
+    """Whether a pickle's tree is a PyTorch-era snapshot: a dict whose ``G_ema`` is a pickled module."""
+    return isinstance(data, dict) and isinstance(data.get("G_ema"), PersistentObject)
+
+
+def convert_torch(data: dict) -> dict[str, Any]:
+    """A snapshot dict -> ``{"G_kwargs", "D_kwargs", "G", "G_ema", "D", "metadata"}`` as
+    `stylegan_jax.convert.load_network_pkl` returns (``metadata["format"]`` the repository that wrote it);
+    ``G``, ``D``, ``D_kwargs`` only when the snapshot has them."""
+    out: dict[str, Any] = {"metadata": {"format": repository(_check_class(data["G_ema"], "G_ema", "Generator"))}}
+    for name in ("G_ema", "G"):
+        if data.get(name) is not None:
+            kwargs = generator_kwargs(data[name], name)
+            if out.setdefault("G_kwargs", kwargs) != kwargs:
+                raise NetworkPickleError("G and G_ema were built with different arguments")
+            out[name] = convert_variables(Generator, kwargs, lambda _, obj=data[name]: module_state_dict(obj), name)
+    if data.get("D") is not None:
+        out["D_kwargs"] = discriminator_kwargs(data["D"])
+        out["D"] = convert_variables(Discriminator, out["D_kwargs"], lambda _: module_state_dict(data["D"]), "D")
+    return out

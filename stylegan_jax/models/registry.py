@@ -1,0 +1,87 @@
+"""The one registry of model families: each ``stylegan_jax/models/<family>.py`` registers one `Family`, and the
+training step, the CLIs, snapshots and metrics ask it (never the network classes) what the networks can do."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import ml_collections
+
+
+class UnknownFamilyError(ValueError):
+    """A model name no family registered; the message lists the known ones."""
+
+
+def constructor_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, dict]:
+    """The usual ``network_kwargs``: ``cfg.G`` and ``cfg.D`` as they are, plus ``c_dim``, ``img_resolution``
+    (``cfg.resolution``) and ``img_channels``; lists become tuples (hashable, as Flax module fields must be)."""
+    common = dict(c_dim=c_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels)
+
+    def kwargs(section: ml_collections.ConfigDict) -> dict:
+        return dict(common, **{k: tuple(v) if isinstance(v, list) else v for k, v in section.to_dict().items()})
+
+    return kwargs(cfg.G), kwargs(cfg.D)
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """A generator/discriminator pair and what the training loop and the CLIs need to know about it.
+
+    - ``config_defaults() -> (G, D)``: the family's ``cfg.G`` and ``cfg.D`` sections (NVIDIA's defaults).
+    - ``network_kwargs(cfg, c_dim) -> (G_kwargs, D_kwargs)``: the constructor kwargs of a config (JSON-able);
+      every key of ``cfg.G`` / ``cfg.D`` reaches a constructor (default `constructor_kwargs`).
+    - ``has_mapping``: G has ``map(z, c, psi, cutoff) -> ws [N, num_ws, w_dim]`` and ``synthesize(ws,
+      noise_mode) -> images``, a ``w_avg`` buffer, and takes style mixing and path-length regularisation.
+    - ``grows``: G and D take the training ``resolution`` and fade-in ``alpha`` (progressive growing).
+    - ``batch_norm``: G keeps batch-norm running averages in ``buffers``, updated when called with
+      ``train=True`` (``mutable=['buffers']``).
+    - ``truncation``: the generation default (psi, cutoff) when ``--trunc`` is not given.
+    """
+
+    name: str
+    generator: type[nn.Module]
+    discriminator: type[nn.Module]
+    config_defaults: Callable[[], tuple[ml_collections.ConfigDict, ml_collections.ConfigDict]]
+    network_kwargs: Callable[[ml_collections.ConfigDict, int], tuple[dict, dict]] = constructor_kwargs
+    has_mapping: bool = False
+    grows: bool = False
+    batch_norm: bool = False
+    truncation: tuple[float, int | None] = (1.0, None)
+
+    def build_generator(self, G_kwargs: dict[str, Any]) -> nn.Module:
+        return self.generator(**G_kwargs)
+
+    def build_discriminator(self, D_kwargs: dict[str, Any]) -> nn.Module:
+        return self.discriminator(**D_kwargs)
+
+    def build(self, cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[nn.Module, nn.Module]:
+        """G and D of a config."""
+        G_kwargs, D_kwargs = self.network_kwargs(cfg, c_dim)
+        return self.build_generator(G_kwargs), self.build_discriminator(D_kwargs)
+
+    def num_ws(self, G: nn.Module) -> int | None:
+        """How many ws G's synthesis takes (None for a family without a mapping network)."""
+        return G.num_ws if self.has_mapping else None
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register(family: Family) -> Family:
+    """Add ``family`` under its name (once)."""
+    if family.name in FAMILIES:
+        raise ValueError(f"model family {family.name!r} is registered twice")
+    FAMILIES[family.name] = family
+    return family
+
+
+def get_family(name: str, flag: str = "--config.model") -> Family:
+    """The registered family called ``name``; an unknown name is one error naming ``flag`` and the known ones."""
+    import stylegan_jax.models  # noqa: F401  (registers every family)
+
+    if name not in FAMILIES:
+        raise UnknownFamilyError(f"{flag}: unknown model {name!r}; expected one of {sorted(FAMILIES)}")
+    return FAMILIES[name]

@@ -1,0 +1,32 @@
+"""``train --dry-run``: the resolved config and NVIDIA's parameter counts (``tests/fixtures/
+nvidia_param_counts.json``, from NVIDIA's own networks) without a dataset or a compiled step."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stylegan_jax.train import main
+
+COUNTS = json.loads((Path(__file__).parents[1] / "fixtures" / "nvidia_param_counts.json").read_text())
+
+
+@pytest.mark.parametrize("experiment,case", [("ffhq256", "paper256"), ("ffhq1024", "paper1024"),
+                                             ("cifar10", "cifar")])
+def test_dry_run_prints_nvidias_parameter_counts_without_the_dataset(experiment, case, capsys, tmp_path):
+    empty = tmp_path / "no-datasets"
+    assert main(["--experiment", experiment, "--dry-run", f"--config.data_dir={empty}"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2:] == [f"G: {COUNTS[case]['G_params']} parameters", f"D: {COUNTS[case]['D_params']} parameters"]
+    config = json.loads("\n".join(out[: out.index("}") + 1]))
+    assert config["name"] == experiment and config["conv_grad"] in ("xla", "forward")
+    if case == "cifar":
+        assert "classes: 10" in out
+    assert not empty.exists()  # nothing built, nothing downloaded
+
+
+def test_dry_run_of_a_conditional_run_without_a_class_count_needs_the_dataset(capsys, tmp_path):
+    args = ["--experiment", "cifar10", "--dry-run", "--config.c_dim=0", f"--config.data_dir={tmp_path}"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "--config.c_dim" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,54 @@
+"""Backend choices belong to the run: the conv gradient rule resolved from the trainer's own mesh and
+recorded, and the default CPU path (one device, forward-form gradients) trained and checked."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from stylegan_jax.training.loop import Trainer, run_config, train
+from stylegan_jax.training.steps import resolve_conv_grad
+from tests.training.conftest import tiny_config
+
+
+def test_conv_grad_resolution():
+    assert resolve_conv_grad("auto", 1, "cpu") == "forward"
+    assert resolve_conv_grad("auto", 4, "cpu") == "xla"
+    assert resolve_conv_grad("auto", 1, "gpu") == "xla"
+    assert resolve_conv_grad("xla", 1, "cpu") == "xla"
+    assert resolve_conv_grad("forward", 1, "gpu") == "forward"
+    with pytest.raises(ValueError, match="--config.conv_grad='forward' on 4 devices"):
+        resolve_conv_grad("forward", 4, "cpu")
+    with pytest.raises(ValueError, match="--config.conv_grad"):
+        resolve_conv_grad("fast", 1, "cpu")
+
+
+def test_forcing_forward_gradients_over_a_sharded_minibatch_axis_is_an_error(data_dir, tmp_path):
+    with pytest.raises(ValueError, match="conv_grad='forward' on 4 devices"):
+        Trainer(tiny_config(data_dir, conv_grad="forward"), tmp_path)
+
+
+def test_one_device_step_with_forward_gradients_equals_xlas(data_dir, tmp_path):
+    """The default CPU path (one device: 'forward') against XLA's rule on the same device: every phase of
+    iteration 0 (G main, path length, D main, R1), then iteration 1."""
+    results = []
+    for rule in ("auto", "xla"):
+        trainer = Trainer(tiny_config(data_dir, conv_grad=rule), tmp_path / rule, devices=jax.devices()[:1])
+        assert trainer.cfg.conv_grad == {"auto": "forward", "xla": "xla"}[rule]
+        state = trainer.initial_state()
+        batch = trainer.device_batch(next(trainer.iterator))
+        for step in range(2):
+            state, _ = trainer.run_iteration(state, batch, step)
+        results.append([np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(state))])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_config_json_records_the_resolved_choices(data_dir, tmp_path):
+    cfg = tiny_config(data_dir, kimg=0.008)
+    train(cfg, tmp_path)
+    recorded = json.loads((tmp_path / "config.json").read_text())
+    assert recorded["conv_grad"] == "xla"  # four devices
+    assert recorded["cpu_fusion"] is True
+    assert run_config(cfg, jax.devices()[:1]).conv_grad == "forward"
