@@ -3,10 +3,12 @@
     python benchmarks/networks.py            # all cases
     python benchmarks/networks.py --quick    # a subset, under a minute on 2 CPU cores
 
-Each line has ``name`` (matmul_peak, g_forward, gd_fwd_bwd), ``resolution``, ``channel_base``, ``batch``,
-``dtype``, ``backend``, ``compile_s``, ``img_per_s``, ``peak_mem_mb`` and ``pct_of_peak``: NVIDIA's FLOP
-count of the work per image (``benchmarks/flops.py``; the issue's fixed figures where it gives them) times
-img/s, over the fp32 matmul peak that the same run measures first.
+The first line is ``matmul_peak`` (``gflop_per_s``, ``devices``). Then one line per case, with ``name``
+(g_forward, gd_fwd_bwd, train_step), ``resolution``, ``channel_base``, ``batch``, ``dtype``, ``fused``,
+``backend``, ``compile_s`` (seconds), ``img_per_s``, ``peak_mem_mb`` (MiB), ``gflop_per_img`` and
+``pct_of_peak``: NVIDIA's FLOP count of the work per image (``benchmarks/flops.py``, or ``FIXED_GFLOPS``)
+times img/s, over that fp32 matmul peak; train_step lines add ``s_per_kimg`` (and ``experiment``). Results:
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np  # noqa: E402
 from benchmarks.flops import discriminator_gflops, generator_gflops  # noqa: E402
 from stylegan_jax.models.stylegan2 import Discriminator, Generator  # noqa: E402
 
-# NVIDIA's FLOP count per image for the cases the issues fix (GFLOP); others use benchmarks/flops.py.
+# NVIDIA's FLOP count per image (GFLOP) of the cases docs/performance.md reports; others: benchmarks/flops.py.
 FIXED_GFLOPS = {("g_forward", 64, 16384): 15.3, ("g_forward", 256, 16384): 30.1,
                 ("train_step", 32, 4096): 18.5, ("train_step", 64, 16384): 205.0}
 

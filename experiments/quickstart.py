@@ -1,12 +1,11 @@
-"""Quickstart: StyleGAN2 on the 100 built-in LFW faces (32x32 grayscale), 9 minutes on 2 CPU cores.
+"""Quickstart: StyleGAN2 on the 100 built-in LFW faces (32x32 grayscale), 8 kimg, sized for minutes on 2 CPU
+cores (time and results against NVIDIA's reference run: docs/performance.md, "Quickstart").
 
-The net of ../shared/anchors' NVIDIA reference run: z/w 128, mapping 2, channel_base 4096, channel_max 128,
-batch 16, R1 gamma 0.0128, EMA 5 kimg with ramp-up 0.05, x-flip; float32 (bfloat16 gives nothing on CPU).
+The net of NVIDIA's 10-minute reference run: z/w 128, mapping 2, channel_base 4096, channel_max 128,
+batch 16, R1 gamma 0.0128, EMA 5 kimg with ramp-up 0.05, x-flip; float32 (bfloat16 brings no speed-up on CPU).
 Chosen for a short run, departing from that reference: lr 0.005 instead of 0.0025, and no path-length
-regularisation or style mixing (both slow the first kimg down; they matter for long runs). Measured on
-2 cores: faces at 4 kimg look like the reference recipe's at 7-8; 6 kimg (7 minutes with compilation, at
-17 img/s) draws faces about as clear as NVIDIA's code after 10 minutes (10.3 kimg), 8 kimg (9 minutes) more
-defined ones. ``digits`` and the training tests restore the reference losses.
+regularisation or style mixing (both slow the first kimg down; they matter for long runs). ``digits`` and
+the training tests restore the reference losses.
 """
 
 from stylegan_jax.training.config import stylegan2_defaults

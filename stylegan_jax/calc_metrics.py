@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         dataset = resolve_dataset(data, data_dir=None if args.data else config.get("data_dir") or None)
         mirror = args.mirror if args.mirror is not None else bool(config.get("xflip", False))
         for name in args.metrics:
-            result = calc_metric(name, G=network.generator, G_vars=network.G_ema, dataset=dataset, mirror=mirror,
+            result = calc_metric(name, G=network.generator, G_vars=network.G_ema, family=network.family,
+                                 dataset=dataset, mirror=mirror,
                                  detector_dir=args.detector_dir, seed=args.seed, batch_size=args.batch_size,
                                  cache_dir=args.cache_dir)
             print(json.dumps(dict(result, snapshot_pkl=os.path.basename(os.path.abspath(args.network)))))

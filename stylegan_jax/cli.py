@@ -1,5 +1,5 @@
 """What the command-line tools share: user errors as one line and exit status 1 (`run`), and the network flags
-of the tools that sample a generator (`add_network_flags`, `resolve_truncation`).
+of the tools that sample a generator (`add_network_flags`, `load_sampled_network`).
 
 Imports nothing heavy (no JAX), so a tool can use it before deciding its runtime.
 """
@@ -49,18 +49,19 @@ def add_network_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="images per jitted batch")
 
 
-def resolve_truncation(args: argparse.Namespace, network: Network) -> None:
-    """Fill in ``--trunc``/``--trunc-cutoff`` left unset with the family's generation default
-    (the family's ``truncation``: StyleGAN1's (0.7, 8); none for the others)."""
+def load_sampled_network(args: argparse.Namespace) -> Network:
+    """The ``--network`` of a tool that samples ws (`add_network_flags`): loaded, its family checked for a
+    mapping network (a `UsageError` otherwise), and ``--trunc``/``--trunc-cutoff`` left unset filled in with
+    the family's generation default (StyleGAN1's (0.7, 8); none for the others)."""
+    from stylegan_jax.network_snapshot import load_network
+
+    network = load_network(args.network)
+    if not network.family.has_mapping:
+        raise UsageError(f"the network's model {network.model!r} has no mapping network (z -> ws); this tool "
+                         "samples the StyleGAN families")
     psi, cutoff = network.family.truncation
     if args.truncation_psi is None:
         args.truncation_psi = psi
         if args.truncation_cutoff is None:
             args.truncation_cutoff = cutoff
-
-
-def require_mapping(network: Network) -> None:
-    """A `UsageError` unless the network's family has a mapping network (the tools that sample ws)."""
-    if not network.family.has_mapping:
-        raise UsageError(f"the network's model {network.model!r} has no mapping network (z -> ws); this tool "
-                         "samples the StyleGAN families")
+    return network

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from stylegan_jax.cli import UsageError, add_network_flags, require_mapping, resolve_truncation, run
+from stylegan_jax.cli import UsageError, add_network_flags, load_sampled_network, run
 from stylegan_jax.images import image_grid, save_png
-from stylegan_jax.network_snapshot import Network, NetworkLoadError, load_network
+from stylegan_jax.network_snapshot import Network, NetworkLoadError
 from stylegan_jax.runtime import configure_runtime
 from stylegan_jax.sampling import (
     class_labels,
@@ -106,9 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_runtime()
 
     def body() -> None:
-        network = load_network(args.network)
-        require_mapping(network)
-        resolve_truncation(args, network)
+        network = load_sampled_network(args)
         common = dict(truncation_psi=args.truncation_psi, truncation_cutoff=args.truncation_cutoff,
                       class_idx=args.class_idx, noise_mode=args.noise_mode, batch_size=args.batch_size)
         if args.interpolate is not None:

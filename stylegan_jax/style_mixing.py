@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from stylegan_jax.cli import UsageError, add_network_flags, require_mapping, resolve_truncation, run
+from stylegan_jax.cli import UsageError, add_network_flags, load_sampled_network, run
 from stylegan_jax.images import save_png
-from stylegan_jax.network_snapshot import Network, NetworkLoadError, load_network
+from stylegan_jax.network_snapshot import Network, NetworkLoadError
 from stylegan_jax.runtime import configure_runtime
 from stylegan_jax.sampling import class_labels, map_latents, parse_seeds, seed_latents, synthesize_images
 
@@ -75,9 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_runtime()
 
     def body() -> None:
-        network = load_network(args.network)
-        require_mapping(network)
-        resolve_truncation(args, network)
+        network = load_sampled_network(args)
         images = style_mix(network, args.rows, args.cols, args.styles, args.truncation_psi,
                            args.truncation_cutoff, args.class_idx, args.noise_mode, args.batch_size)
         os.makedirs(args.outdir, exist_ok=True)

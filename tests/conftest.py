@@ -15,5 +15,5 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", False)
 
-# Tests measure no speed: LLVM's optimisation level 0 compiles 3x faster (measured on the training phases).
+# Tests measure no speed: LLVM -O0 compiles faster (docs/performance.md, "Tests: LLVM -O0").
 os.environ["XLA_FLAGS"] += " --xla_backend_optimization_level=0"

@@ -122,3 +122,23 @@ def test_stylegan1_pickle_generates_with_nvidias_default_truncation(tmp_path):
     got = np.asarray(PIL.Image.open(tmp_path / "seed0003.png"))
     np.testing.assert_array_equal(got.reshape(expected.shape), expected)
     assert np.abs(got.reshape(expected.shape).astype(int) - untruncated).max() > 0
+
+
+def test_cli_network_without_a_mapping_network_is_one_line(tmp_path, capsys):
+    """The tool asks the snapshot's family: a DCGAN has no ws to sample."""
+    import jax
+    import jax.numpy as jnp
+
+    from stylegan_jax.models import get_family
+    from stylegan_jax.network_snapshot import save_network
+    from stylegan_jax.training.config import lineage_defaults
+
+    cfg = lineage_defaults("dcgan")
+    cfg.update(resolution=8, img_channels=1)
+    G_kwargs, _ = get_family("dcgan").network_kwargs(cfg, 0)
+    G = get_family("dcgan").build_generator(G_kwargs)
+    variables = G.init(jax.random.key(0), jnp.zeros((1, G.z_dim)), jnp.zeros((1, 0)))
+    path = save_network(tmp_path / "snap", G_kwargs=G_kwargs, D_kwargs=None, G_ema=variables,
+                        metadata={"model": "dcgan"})
+    code, err = run_cli(capsys, "--network", path, "--seeds", "0", "--outdir", str(tmp_path / "out"))
+    assert code == 1 and len(err.splitlines()) == 1 and "model 'dcgan' has no mapping network" in err

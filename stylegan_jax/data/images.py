@@ -14,8 +14,8 @@ import PIL.ImageOps
 from stylegan_jax.data.errors import DatasetError
 
 TRANSFORMS = ("none", "center-crop", "center-crop-wide")
-# zlib level 1: on a 256x256 photo, encoding 3x faster than the default level 6 for files 7% larger, and
-# decoding as fast (level 0 decodes 2x faster but makes files 1.6x larger).
+# zlib level 1 (0-9): encoding much faster than the default level 6 for slightly larger files, decoding as
+# fast (figures: docs/performance.md, "Data").
 PNG_COMPRESS_LEVEL = 1
 
 

@@ -7,7 +7,7 @@
 The iterator's batches are dicts {"image": float32 (N, H, W, C) in [-1, 1], "label": float32 (N, c_dim)}:
 one-hot for class labels, the stored vector for vector labels, shape (N, 0) for an unlabelled dataset. N is
 the batch size of this process. The conversion to float32 happens last, in this process, so worker processes
-pass uint8 batches (4x fewer bytes; measured 250 -> 400 images/s with 2 workers at 256x256).
+pass uint8 batches (4x fewer bytes than float32; throughput: docs/performance.md, "Data").
 
 The order depends only on the seed, the process slice and the batch size (not on the worker count), and the
 iterator is checkpointable: `it.get_state()` returns a JSON-able dict and `it.set_state(state)` resumes at

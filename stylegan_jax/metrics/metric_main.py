@@ -40,6 +40,7 @@ from stylegan_jax.metrics.features import (
     run_batches,
     to_rgb,
 )
+from stylegan_jax.models import Family, get_family
 from stylegan_jax.models.stylegan2 import Generator
 
 
@@ -270,8 +271,9 @@ def _format_time(seconds: float) -> str:
 
 def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.PathLike, mirror: bool = False,
                 detector_dir: str | None = None, seed: int = 0, batch_size: int = 64, progress: bool = True,
-                cache_dir: str | None = None) -> dict:
-    """Computes metric ``name`` of generator ``G`` (variables ``G_vars`` = {"params", "buffers"}) against
+                cache_dir: str | None = None, family: Family | None = None) -> dict:
+    """Computes metric ``name`` of generator ``G`` (variables ``G_vars`` = {"params", "buffers"}) of model
+    ``family`` (default StyleGAN2's; the path-length metrics need one with a mapping network) against
     ``dataset`` (a dataset directory or name). ``mirror``: the reals include x-flips (legacy metrics and
     swd; NVIDIA's ``_full`` metrics never flip). ``batch_size``: images per jitted batch over all devices.
 
@@ -284,6 +286,9 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
     """
     if name not in METRICS:
         raise MetricError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
+    family = family or get_family("stylegan2")
+    if name.startswith("ppl") and not family.has_mapping:
+        raise MetricError(f"{name} interpolates in the mapping network's spaces; model {family.name!r} has none")
     path = resolve_dataset(dataset)
     info = read_dataset_info(path)
     if (info["resolution"], info["channels"]) != (G.img_resolution, G.img_channels):

@@ -50,7 +50,7 @@ class SynthesisNetwork(nn.Module):
 
     @property
     def block_resolutions(self) -> list[int]:
-        return [2**i for i in range(2, int(np.log2(self.img_resolution)) + 1)]
+        return [2**i for i in range(2, log2_resolution(self.img_resolution, name="img_resolution") + 1)]
 
     @property
     def num_ws(self) -> int:
@@ -136,11 +136,11 @@ class Discriminator(nn.Module):
 
     @nn.compact
     def __call__(self, img: jax.Array, c: jax.Array | None, force_fp32: bool = False) -> jax.Array:
-        log2_resolution(self.img_resolution, name="img_resolution")
+        log2_img = log2_resolution(self.img_resolution, name="img_resolution")
         expected = (self.img_resolution, self.img_resolution, self.img_channels)
         if img.ndim != 4 or img.shape[1:] != expected:
             raise ValueError(f"D expects images [N, {', '.join(map(str, expected))}], got {img.shape}")
-        block_resolutions = [2**i for i in range(int(np.log2(self.img_resolution)), 2, -1)]
+        block_resolutions = [2**i for i in range(log2_img, 2, -1)]
         channels = channels_per_resolution(block_resolutions + [4], self.channel_base, self.channel_max)
         fp16_res = fp16_resolution(self.img_resolution, self.num_fp16_res)
         cmap_dim = (channels[4] if self.cmap_dim is None else self.cmap_dim) if self.c_dim else 0

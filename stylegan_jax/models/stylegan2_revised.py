@@ -7,9 +7,9 @@ The revised synthesis: a learned constant, then per layer a modulated + demodula
 conv with the [1, 3, 3, 1] FIR), noise (one strength per layer), bias and leaky ReLU outside the style block;
 no instance norm, no noise or bias on the constant. Every resolution has a ToRGB (modulated 1x1, not
 demodulated) reading the w of the next layer, as NVIDIA's. The fade-in upsamples the lower ToRGB with the FIR
-filter; the D fade-in box-downsamples the image (NVIDIA's ``naive_downsample_2d``). These reuse StyleGAN2's
-`SynthesisLayer` / `ToRGBLayer` (``nn/synthesis.py``) and `MappingNetwork`, `Conv2d`, `FullyConnected`,
-`MinibatchStdLayer`.
+filter; the D fade-in box-downsamples the image (NVIDIA's ``naive_downsample_2d``). Both grow on the skeletons of
+``nn/progressive.py`` (`grow_synthesis`, `GrowingDiscriminator`) with StyleGAN2's layers: `SynthesisBlock` /
+`ToRGBLayer` (``nn/synthesis.py``), `MappingNetwork`, `Conv2d`, `FullyConnected`.
 
 Constructor kwargs (NVIDIA's names where they have them): ``fmap_base`` (8192 in configs A-E; the function's
 default is 16384, config F's "large networks"), ``fmap_decay`` 1, ``fmap_min`` 1, ``fmap_max`` 512, ``use_noise``,

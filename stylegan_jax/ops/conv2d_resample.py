@@ -53,9 +53,9 @@ def _weight_grad_taps(x: jax.Array, w: jax.Array, padding: tuple[int, int], dy: 
     """The same weight gradient as one matmul per kernel tap (contracting batch and pixels).
 
     Used for the input-gradient correlations that the second-order regularisers differentiate: there XLA's
-    simplifier swaps the operands of its weight-gradient convolution (the cotangent becomes a 34x34
-    "kernel" with ``rhs_reversal``), which XLA:CPU runs at under 1 GFLOP/s; a 64x64 G's path-length step
-    took 26 s instead of 4."""
+    simplifier swaps the operands of its weight-gradient convolution (the cotangent becomes the "kernel",
+    with ``rhs_reversal``), a form far off XLA:CPU's fast path (docs/performance.md, "Convolution gradient
+    rule")."""
     py, px = padding
     _, oh, ow, _ = dy.shape
     _, _, kh, kw = w.shape
@@ -70,7 +70,7 @@ def _forward_form_correlation(weight_grad):
 
     Differentiating the input gradient (R1, path length) then yields the same well-optimised convolutions as
     a first-order backward: XLA's own transpose rule gives reversed-kernel convolutions whose weight
-    gradients fall off XLA:CPU's fast path (R1 of a 64x64 D ran 9x slower per FLOP than its backward)."""
+    gradients fall off XLA:CPU's fast path (docs/performance.md, "Convolution gradient rule")."""
 
     @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
     def correlate(x: jax.Array, w: jax.Array, padding: tuple[int, int]) -> jax.Array:

@@ -4,10 +4,9 @@
 - ``fused=True`` (per-sample weights): weights * styles * demod, one grouped convolution with the batch as
   groups.
 
-Both give the same result (to float rounding). Measured on CPU (DESIGN.md, and ``benchmarks/networks.py``)
-the activation-scaling form is 3x (forward) to 20x (forward + backward) faster, because XLA's grouped
-convolution is slow, especially its gradient; on GPU/TPU XLA's grouped convolutions are also weak, so
-activation scaling is the default on every backend (``fused=None``).
+Both give the same result (to float rounding). Activation scaling is the default on every backend
+(``fused=None``), because XLA's grouped convolution is slower on CPU and GPU, above all its gradient
+(figures: docs/performance.md, "Modulated convolution").
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ DEMOD_EPS = 1e-8
 
 
 def default_fused() -> bool:
-    """The faster form for the current backend: activation scaling everywhere (see module docstring)."""
+    """The form ``fused=None`` selects: False (activation scaling) on every backend (see module docstring)."""
     return False
 
 

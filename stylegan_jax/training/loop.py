@@ -232,7 +232,8 @@ class Trainer:
         G_vars = {"params": state.g_ema_params, "buffers": state.g_ema_buffers}
         is_main = jax.process_index() == 0
         for name in self.cfg.metrics:
-            result = metrics.calc_metric(name, G=self.G, G_vars=G_vars, dataset=str(self.dataset_path),
+            result = metrics.calc_metric(name, G=self.G, G_vars=G_vars, family=self.family,
+                                         dataset=str(self.dataset_path),
                                          mirror=self.cfg.xflip, progress=is_main)
             if is_main:
                 metrics.append_result(self.workdir, result,

@@ -28,6 +28,7 @@ batch's labels in a random order (the same distribution, no extra pass over the 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import flax
@@ -282,13 +283,13 @@ def compile_phases(phases: Phases, conv_grad: str = "xla") -> dict:
     """Each phase jitted once, the state donated, traced under ``conv2d``'s gradient rule ``conv_grad``
     (``'xla'`` or ``'forward'``: `resolve_conv_grad`). The shardings come from the inputs: the caller places the
     state replicated (``P()``) and the batch sharded over ``data`` (``P('data')``), and XLA keeps the
-    updated state replicated (the compile-count test checks that nothing reshards). Explicit
-    ``in_shardings``/``out_shardings`` were dropped after a micro-benchmark of G_main alone (32x32,
-    channel_base 4096, batch 8, one CPU device) took 5.5 s with them against 0.65 s without; the amortised
-    ``train_step`` benchmark did not show the difference, and the cause is not understood yet."""
+    updated state replicated (the compile-count test checks that nothing reshards). No explicit
+    ``in_shardings``/``out_shardings``: they made a CPU phase slower (docs/performance.md, "Explicit in/out
+    shardings")."""
     fns = {"G_main": phases.g_main, "G_reg": phases.g_reg, "D_main": phases.d_main, "D_reg": phases.d_reg}
 
     def scoped(fn):
+        @functools.wraps(fn)  # the phase's name in compile logs
         def phase(*args):
             with gradient_rule(conv_grad):
                 return fn(*args)

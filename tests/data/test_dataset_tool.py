@@ -272,6 +272,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_conversion_leaves_no_dataset(sig, tmp_path):
     src = tmp_path / "src"

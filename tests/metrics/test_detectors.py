@@ -12,6 +12,7 @@ from tests.metrics.conftest import DIV, random_images
 from tests.metrics.reference_nets import Weights, inception_ref, lpips_ref, vgg_features_ref
 
 
+@pytest.mark.slow
 def test_inception_matches_numpy_float64(detectors):
     root, state, _ = detectors
     det = load_inception(root)
@@ -27,6 +28,7 @@ def test_inception_matches_numpy_float64(detectors):
     assert np.std(ref_features) > 1e-2 * scale  # the random network did not collapse
 
 
+@pytest.mark.slow
 def test_vgg16_features_and_lpips_match_numpy_float64(detectors):
     root, _, state = detectors
     det = load_vgg16(root)

@@ -24,6 +24,7 @@ from stylegan_jax.metrics.metric_main import (
     compute_pr,
     slerp,
 )
+from stylegan_jax.models import get_family
 from stylegan_jax.models.stylegan2 import Generator
 from tests.metrics.conftest import C_DIM, G_KWARGS
 
@@ -68,6 +69,7 @@ def direct(dataset, generator, detectors):
     return {k: (v[:N_REAL], v[N_REAL:]) for k, v in out.items()}
 
 
+@pytest.mark.slow
 def test_features_equal_direct_detector_outputs_and_are_cached(opts, direct, monkeypatch):
     det = load_inception(opts.detector_dir)
     fn = _detector_fn(det.module, "features")
@@ -94,6 +96,7 @@ def test_generated_images_do_not_depend_on_the_batch_size(opts):
     assert out[0].shape == (N_GEN, 128 * 49)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Matrix is singular")  # 10 generated features of 128 components
 def test_fid_kid_is_equal_formulas_on_direct_features(opts, direct):
     real, fake = direct["features"]
@@ -106,11 +109,13 @@ def test_fid_kid_is_equal_formulas_on_direct_features(opts, direct):
     assert compute_is(opts, num_gen=N_GEN, num_splits=2) == pytest.approx(is_expected, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_precision_recall_equals_knn_on_direct_vgg_features(opts, direct):
     expected = distances.precision_recall(*direct["vgg"], 3)
     assert compute_pr(opts, max_real=None, num_gen=N_GEN, nhood_size=3) == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_ppl_w_end_equals_direct_lpips_of_epsilon_steps(opts):
     det, G, n, eps = load_vgg16(opts.detector_dir), opts.G, 6, 1e-4
     ppl = compute_ppl(opts, num_samples=n, epsilon=eps, space="w", sampling="end", crop=False)
@@ -163,3 +168,5 @@ def test_unknown_metric_and_mismatched_dataset_are_one_line(dataset, generator):
     G32 = Generator(**{**G_KWARGS, "img_resolution": 32})
     with pytest.raises(MetricError, match="holds 16x16x1 images but the generator makes 32x32x1"):
         calc_metric("swd", G=G32, G_vars=generator[1], dataset=dataset)
+    with pytest.raises(MetricError, match="ppl_wend interpolates in the mapping network's spaces; model 'dcgan'"):
+        calc_metric("ppl_wend", G=generator[0], G_vars=generator[1], dataset=dataset, family=get_family("dcgan"))

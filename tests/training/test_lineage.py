@@ -1,5 +1,6 @@
-"""The lineage's experiments (GAN, cGAN, WGAN, WGAN-GP, hinge) train on 4 fake devices with finite, changing
-losses; DCGAN's per-minibatch batch norm keeps a step independent of the device count."""
+"""The lineage's experiments (GAN, cGAN, WGAN, WGAN-GP, hinge) take a step on 4 fake devices whose losses
+are the objectives' closed forms; DCGAN's per-minibatch batch norm keeps a step independent of the device
+count."""
 
 import json
 
@@ -15,6 +16,7 @@ from stylegan_jax.training.config import load_experiment
 from stylegan_jax.training.loop import Trainer, train
 from stylegan_jax.training.reporting import Reporter
 from stylegan_jax.training.steps import active_phases
+from tests.training.step_inputs import noise_key, phase_inputs
 
 
 def tiny_dcgan(data_dir, experiment, **overrides):
@@ -38,6 +40,23 @@ def run(cfg, workdir, steps, devices=None):
     return state, history
 
 
+def g_loss(loss: str, logits) -> np.ndarray:
+    """G's per-sample loss in closed form: -log sigmoid(l) (non-saturating), log(1 - sigmoid(l)) (minimax),
+    -l (against a critic)."""
+    l = np.asarray(logits, np.float64)  # noqa: E741
+    return {"nonsaturating": np.logaddexp(0, -l), "minimax": -np.logaddexp(0, l)}.get(loss, -l)
+
+
+def d_loss(loss: str, fake, real) -> float:
+    """D's loss in closed form: logistic, Wasserstein (WGAN, WGAN-GP without its penalty) or hinge."""
+    f, r = np.asarray(fake, np.float64), np.asarray(real, np.float64)
+    if loss in ("nonsaturating", "minimax"):
+        return float(np.mean(np.logaddexp(0, f)) + np.mean(np.logaddexp(0, -r)))
+    if loss == "hinge":
+        return float(np.mean(np.maximum(0, 1 + f)) + np.mean(np.maximum(0, 1 - r)))
+    return float(np.mean(f) - np.mean(r))
+
+
 @pytest.mark.parametrize("experiment, overrides", [
     ("gan", {"loss": "minimax"}),
     ("cgan", {}),
@@ -46,26 +65,88 @@ def run(cfg, workdir, steps, devices=None):
     ("wgan_gp", {}),
     ("gan", {"loss": "hinge"}),
 ])
-def test_lineage_trains_with_finite_changing_losses(data_dir, tmp_path, experiment, overrides):
+def test_lineage_iteration_gives_the_closed_form_losses(data_dir, tmp_path, experiment, overrides):
+    """Iteration 0 (G_main, D_main) on 4 devices: the reported losses, scores and WGAN-GP penalty equal the
+    closed forms of the objective on D's logits, recomputed minibatch by minibatch from the same inputs
+    (``step_inputs``); G's batch-norm running averages are the mean of the minibatches' updates; G_ema = G
+    (ema_kimg 0); WGAN's clipped weights are exactly +-clip where the step could not bring them inside."""
     cfg = tiny_dcgan(data_dir, experiment)
     for key, value in overrides.items():
         node, leaf = (cfg, key) if "." not in key else (cfg[key.split(".")[0]], key.split(".")[1])
         node[leaf] = value
-    steps = 2 * cfg.n_critic
-    state, history = run(cfg, tmp_path, steps)
-    assert [set(m) for m in history] == [set(active_phases(cfg, s)) for s in range(steps)]
-    d_losses = [m["D_main"]["Loss/D/loss"] for m in history]
-    g_losses = [m["G_main"]["Loss/G/loss"] for m in history if "G_main" in m]
-    assert len(g_losses) == 2 and np.all(np.isfinite(d_losses + g_losses))
-    assert len(set(np.round(d_losses, 6))) > 1 and g_losses[0] != g_losses[1]
-    if cfg.loss == "wgan_gp":
-        penalties = [m["D_main"]["Loss/gradient_penalty"] for m in history]
-        assert np.all(np.isfinite(penalties)) and min(penalties) > 0
-    if cfg.wgan_clip:
-        assert max(float(np.abs(x).max()) for x in jax.tree_util.tree_leaves(state.d_params)) <= cfg.wgan_clip
-    # G's batch-norm running averages moved from their initial (0, 1).
-    means = [np.asarray(x) for x in jax.tree_util.tree_leaves(state.g_buffers)]
-    assert means and any(np.abs(m - np.round(m)).max() > 0 for m in means)
+    n = cfg.n_critic
+    assert [active_phases(cfg, s) for s in range(n + 1)] == (
+        [["G_main", "D_main"]] + [["D_main"]] * (n - 1) + [["G_main", "D_main"]])
+    trainer = Trainer(cfg, tmp_path)
+    G, D, batch_gpu, alpha = trainer.G, trainer.D, trainer.layout.batch_gpu, np.float32(1)
+    reals, labels = trainer.next_batch()
+    state = trainer.initial_state()
+    before = jax.device_get(state)
+    state, g_metrics = trainer.phases["G_main"](state, reals, labels, alpha)
+    mid = jax.device_get(state)
+    state, d_metrics = trainer.phases["D_main"](state, reals, labels, alpha)
+    after, g_metrics, d_metrics = jax.device_get((state, g_metrics, d_metrics))
+    trainer.manager.close()
+    reals, labels = np.asarray(reals), np.asarray(labels)
+
+    @jax.jit
+    def fakes_and_stats(g_vars, z, c, key):  # G in training mode on one minibatch (DCGAN: batch norm)
+        img, new = G.apply(g_vars, z, c, train=True, rngs={"noise": noise_key(key)}, mutable=["buffers"])
+        return img, new["buffers"]
+
+    logits = jax.jit(lambda d_params, img, c: D.apply({"params": d_params}, img, c))
+
+    def generated(state, phase):
+        z, c, keys = phase_inputs(state, labels, phase, batch_gpu, G.z_dim)
+        out = [fakes_and_stats({"params": state.g_params, "buffers": state.g_buffers}, *x)
+               for x in zip(z, c, keys, strict=True)]
+        stats = jax.tree_util.tree_map(lambda *x: np.mean(np.stack(x), axis=0), *[b for _, b in out])
+        return [img for img, _ in out], c, keys, stats
+
+    def close(a, b, name):
+        np.testing.assert_allclose(float(a), b, rtol=1e-4, atol=1e-5, err_msg=name)
+
+    # G_main at the initial parameters.
+    img, c, _, stats = generated(before, "G_main")
+    fake = np.stack([logits(before.d_params, x, y) for x, y in zip(img, c, strict=True)])
+    close(g_metrics["Loss/G/loss"], np.mean(g_loss(cfg.loss, fake)), "G loss")
+    close(g_metrics["Loss/scores/fake_G"], np.mean(fake), "G's fake score")
+    for a, b in zip(jax.tree_util.tree_leaves(mid.g_buffers), jax.tree_util.tree_leaves(stats), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+    # D_main: fakes of G after G_main, D at its initial parameters.
+    img, c, keys, stats = generated(mid, "D_main")
+    fake = np.stack([logits(mid.d_params, x, y) for x, y in zip(img, c, strict=True)])
+    real = np.stack([logits(mid.d_params, x, y) for x, y in zip(reals, labels, strict=True)])
+    expected = d_loss(cfg.loss, fake, real)
+    if cfg.loss == "wgan_gp":  # lambda * (|dD/dx| - 1)^2 at x = real + u (fake - real), u ~ U[0, 1) per image
+        penalties = []
+        for x, y, lab, key in zip(reals, img, labels, keys, strict=True):
+            u = np.asarray(jax.random.uniform(jax.random.fold_in(key, 1), (batch_gpu, 1, 1, 1), jnp.float32))
+            mixed = jnp.asarray(x + (np.asarray(y) - x) * u)
+            grads = jax.grad(lambda v, lab=lab: jnp.sum(logits(mid.d_params, v, lab)))(mixed)
+            norms = np.sqrt(np.sum(np.square(np.asarray(grads, np.float64)), axis=(1, 2, 3)))
+            penalties.append((norms - 1) ** 2)
+        close(d_metrics["Loss/gradient_penalty"], np.mean(penalties), "gradient penalty")
+        expected += cfg.wgan_lambda * np.mean(penalties)
+    close(d_metrics["Loss/D/loss"], expected, "D loss")
+    close(d_metrics["Loss/scores/fake"], np.mean(fake), "fake score")
+    close(d_metrics["Loss/scores/real"], np.mean(real), "real score")
+    for a, b in zip(jax.tree_util.tree_leaves(after.g_buffers), jax.tree_util.tree_leaves(stats), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert cfg.ema_kimg == 0 and cfg.ema_beta is None  # beta = 0.5 ** (batch / 1e-8) = 0: G_ema is G
+    for a, b in zip(jax.tree_util.tree_leaves((after.g_ema_params, after.g_ema_buffers)),
+                    jax.tree_util.tree_leaves((after.g_params, after.g_buffers)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    if cfg.wgan_clip:  # RMSProp's first step moves a weight by at most lr / sqrt(1 - 0.99) = 10 lr
+        clip, clipped = cfg.wgan_clip, 0
+        for p0, p1 in zip(jax.tree_util.tree_leaves(mid.d_params), jax.tree_util.tree_leaves(after.d_params),
+                          strict=True):
+            outside = np.abs(p0) > clip + 10 * cfg.D_lr
+            np.testing.assert_array_equal(p1[outside], np.sign(p0[outside]) * np.float32(clip))
+            assert np.abs(p1).max() <= clip and np.abs(p1 - np.clip(p0, -clip, clip)).max() <= 10 * cfg.D_lr * 1.001
+            clipped += outside.sum()
+        assert clipped > 100  # N(0, 0.02) initial weights: most lie outside [-0.01, 0.01]
 
 
 def test_batch_norm_step_does_not_depend_on_the_device_count(data_dir, tmp_path):
@@ -97,8 +178,8 @@ def test_class_accuracy_judges_samples_by_their_class(data_dir):
 def test_metrics_are_computed_and_logged_at_snapshots(data_dir, tmp_path, monkeypatch):
     calls = []
 
-    def calc_metric(name, *, G, G_vars, dataset, mirror, progress):
-        calls.append((name, sorted(G_vars), G.img_resolution, mirror))
+    def calc_metric(name, *, G, G_vars, family, dataset, mirror, progress):
+        calls.append((name, sorted(G_vars), G.img_resolution, mirror, family.name))
         return {"results": {f"{name}_value": 1.5}, "metric": name}
 
     monkeypatch.setattr(metrics, "calc_metric", calc_metric)
@@ -108,7 +189,7 @@ def test_metrics_are_computed_and_logged_at_snapshots(data_dir, tmp_path, monkey
                                                                                                         nimg)))
     cfg = tiny_dcgan(data_dir, "cgan", kimg=0.016, tick=0.008, snap=2, metrics=("m1", "m2"))
     train(cfg, tmp_path)
-    assert calls == [("m1", ["buffers", "params"], 16, False), ("m2", ["buffers", "params"], 16, False)]
+    assert calls == [(m, ["buffers", "params"], 16, False, "dcgan") for m in ("m1", "m2")]
     line = json.loads((tmp_path / "metric-m1.jsonl").read_text())
     assert line["results"] == {"m1_value": 1.5} and line["snapshot_pkl"] == "network-snapshot-000000"
     assert {"Metrics/m1_value", "Metrics/m2_value"} <= set(logged)

@@ -5,6 +5,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from tests.training.conftest import tiny_config
 from tests.training.test_preemption import cli_overrides
 
@@ -15,6 +17,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_train_a_step(data_dir, tmp_path):
     cfg = tiny_config(data_dir)
     port = free_port()

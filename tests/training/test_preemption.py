@@ -9,6 +9,7 @@ import time
 
 import jax
 import numpy as np
+import pytest
 
 from stylegan_jax.training.loop import Trainer, train
 from tests.training.conftest import tiny_config
@@ -33,6 +34,7 @@ def wait_for(path, text, process, timeout=300):
     return False
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_the_run_resumes_exactly(data_dir, tmp_path):
     cfg = tiny_config(data_dir, kimg=10.0)
     run = tmp_path / "run"
