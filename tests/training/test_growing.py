@@ -74,6 +74,7 @@ def test_one_compilation_per_resolution_and_optimiser_resets(data_dir, tmp_path,
     assert "growing from 8x8" in log and "Resuming" in log
 
 
+@pytest.mark.slow
 def test_pggan_resumes_mid_fade_in_bit_identically(data_dir, tmp_path):
     cfg = tiny_pggan(data_dir)
     full = train(cfg, tmp_path / "full")

@@ -29,6 +29,7 @@ def test_forcing_forward_gradients_over_a_sharded_minibatch_axis_is_an_error(dat
         Trainer(tiny_config(data_dir, conv_grad="forward"), tmp_path)
 
 
+@pytest.mark.slow
 def test_one_device_step_with_forward_gradients_equals_xlas(data_dir, tmp_path):
     """The default CPU path (one device: 'forward') against XLA's rule on the same device: every phase of
     iteration 0 (G main, path length, D main, R1), then iteration 1."""

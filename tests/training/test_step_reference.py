@@ -18,8 +18,10 @@ reproduced here, not imported; the reported losses, equal to the reference's to 
 Not float64 everywhere: the modules cast to float32 internally (the mapping's z and c, the synthesis's ws,
 the modulated convolutions' weights and styles, D's fromrgb and epilogue), so under x64 the networks' forward
 and backward passes, and therefore the reference's gradients, are still float32 computations, in another
-order than the step's (a Python loop over the minibatches against ``vmap``). The tolerances below are set from
-that: see ``within``.
+order than the step's (``lax.map`` over the minibatches against ``vmap``). The tolerances below are set from
+that: see ``within``. On one CPU device the trainer's ``conv_grad='auto'`` differentiates the convolutions by the
+forward-form rule, while the reference is traced under XLA's default rule: every phase's first- and
+second-order (R1, path length) convolution gradients of that rule are checked too.
 
 The checked iteration is iteration 4 of a run (G_reg_interval 4 and D_reg_interval 2 both divide it, so all
 four phases run) rather than iteration 0: at iteration 0 Adam's first update is lr * g / (|g| + eps), close to
@@ -304,19 +306,20 @@ def within(got, expected, before) -> float:
     - 4 * 2^-24 * (|before| + |change|): float32 rounding of the stored result, rounded after each of up to
       two phases' updates (it dominates for the mapping's weights, ~280 with lr_multiplier 0.01, where one
       rounding, 1.5e-5, is 0.6% of a 0.0025 update);
-    - 5e-3 * (|expected change| + rms of the leaf's expected changes): the reference's gradients are float32
-      computations in another order than the step's (see the module docstring), so small gradient elements
-      differ relatively more; Adam, which divides by sqrt(nu), passes that on to the update.
+    - 1e-2 * (|expected change| + rms of the leaf's expected changes): the reference's gradients are float32
+      computations in another order (and another convolution gradient rule) than the step's (see the module
+      docstring), so small gradient elements differ relatively more; Adam, which divides by sqrt(nu), passes
+      that on to the update. The tail is what sets it (in D's b4/fc/weight the 99th percentile ratio is ~0.01).
 
-    Measured: the correct reference's worst ratio is about 1/3 at iterations 0 and 4 (the mapping's weights,
-    where rounding dominates, and an element of D's b4/fc/weight with a 1e-6 gradient whose update differs by
-    0.4%); every wrong constant of ``MISTAKES`` exceeds the tolerance at least 14-fold (R1's gain, on D's
-    parameters; the others 25- to 10^5-fold).
+    Measured: the correct reference's worst ratio is 0.35 at iteration 0 (an element of D's b4/fc/weight with
+    a 1e-6 gradient whose update differs by 0.8%) and 0.28 at iteration 4 (the mapping's weights, where
+    rounding dominates); each wrong constant of ``MISTAKES`` exceeds the tolerance at least 40-fold (R1's gain,
+    on D's Adam moments; 8-fold on D's parameters; the others 50- to 6 * 10^4-fold).
     """
     got, expected, before = (np.asarray(x, np.float64) for x in (got, expected, before))
     change, expected_change = got - before, expected - before
     rms = np.sqrt(np.mean(np.square(expected_change)))
-    tol = 4 * F32_EPS * (np.abs(before) + np.abs(expected_change)) + 5e-3 * (np.abs(expected_change) + rms)
+    tol = 4 * F32_EPS * (np.abs(before) + np.abs(expected_change)) + 1e-2 * (np.abs(expected_change) + rms)
     tol = np.maximum(tol, 1e-30)
     return float(np.max(np.abs(change - expected_change) / tol))
 

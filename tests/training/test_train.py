@@ -49,6 +49,7 @@ def test_no_recompilation_inside_the_loop(data_dir, tmp_path, caplog):
     assert compiles == []
 
 
+@pytest.mark.slow
 def test_resume_is_bit_identical_and_skips_half_written_checkpoints(data_dir, tmp_path):
     cfg = tiny_config(data_dir, kimg=0.048)  # 6 iterations of 8 images; a checkpoint every 2
     full = train(cfg, tmp_path / "full")
