@@ -8,6 +8,9 @@ the ``config.json`` that training writes), appended to ``<run dir>/metric-<name>
 ``--mirror`` default to the run's dataset and x-flip setting. Inception and VGG16 metrics read NVIDIA's
 detector files from ``--detector-dir`` (default ``$STYLEGAN_JAX_DETECTORS`` or
 ``~/.cache/stylegan_jax/detectors``); swd needs none.
+
+Bad flags and files (an unknown metric, a missing network or dataset, a conditional network whose classes do
+not match the dataset's, a damaged run ``config.json``...) are one line on stderr and exit status 1.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ import os
 import sys
 from pathlib import Path
 
-from stylegan_jax.cli import run
-from stylegan_jax.data import DatasetError, resolve_dataset
+from stylegan_jax.cli import ArgumentParser, outdir, parse_seed, path_arg, positive_int, run
+from stylegan_jax.data import DatasetError, read_dataset_info, resolve_dataset
 from stylegan_jax.metrics import METRICS, DetectorError, MetricError, append_result, calc_metric
 from stylegan_jax.metrics.metric_main import __doc__ as METRICS_TABLE
 from stylegan_jax.network_snapshot import NetworkLoadError, load_network
@@ -39,31 +42,51 @@ def parse_metrics(text: str) -> list[str]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; see ``--help``."""
     table = METRICS_TABLE[METRICS_TABLE.index("| name"):]
-    p = argparse.ArgumentParser(prog="python -m stylegan_jax.calc_metrics", description=__doc__.split("\n")[0],
-                                epilog="metrics:\n" + table, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="python -m stylegan_jax.calc_metrics", description=__doc__.split("\n")[0],
+                       epilog="metrics:\n" + table, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--metrics", type=parse_metrics, default=["fid50k_full"],
                    help=f"comma-separated metric names (default fid50k_full): {', '.join(METRICS)}")
-    p.add_argument("--network", required=True, help="NVIDIA network pickle (.pkl) or stylegan_jax snapshot dir")
-    p.add_argument("--data", help="dataset name or directory (default: the training run's dataset)")
+    p.add_argument("--network", required=True, type=path_arg,
+                   help="NVIDIA network pickle (.pkl) or stylegan_jax snapshot dir")
+    p.add_argument("--data", type=path_arg, help="dataset name or directory (default: the training run's dataset)")
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
                    help="the reals include x-flips (default: the training run's setting, else no)")
-    p.add_argument("--detector-dir", help="directory of NVIDIA's detector files (inception-2015-12-05.pt, "
-                   "vgg16.pt)")
-    p.add_argument("--seed", type=int, default=0, help="seed of latents, labels and subsets (default 0)")
-    p.add_argument("--batch-size", type=int, default=64, help="images per jitted batch (default 64)")
-    p.add_argument("--cache-dir", help="dataset statistics cache (default ~/.cache/stylegan_jax/gan-metrics)")
+    p.add_argument("--detector-dir", type=path_arg, help="directory of NVIDIA's detector files "
+                   "(inception-2015-12-05.pt, vgg16.pt)")
+    p.add_argument("--seed", type=parse_seed, default=0, help="seed of latents, labels and subsets (default 0)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="images per jitted batch (default 64)")
+    p.add_argument("--cache-dir", type=outdir,
+                   help="dataset statistics cache (default ~/.cache/stylegan_jax/gan-metrics)")
     return p.parse_args(argv)
 
 
 def run_config(network: str) -> tuple[Path | None, dict]:
-    """The training run directory holding ``network`` (None when it is not in one) and its config."""
+    """The training run directory holding ``network`` (None when it is not in one) and its config; a config
+    that is not a JSON object is a `MetricError`."""
     run_dir = Path(network).absolute().parent
     config = run_dir / RUN_CONFIG
     if not config.is_file():
         return None, {}
-    with open(config) as f:
-        return run_dir, json.load(f)
+    try:
+        with open(config) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise MetricError(f"{config}: not a readable training run config ({e}); fix it, or move the network "
+                          "out of this directory") from None
+    if not isinstance(data, dict):
+        raise MetricError(f"{config}: not a training run config (a JSON {type(data).__name__}, expected an object)")
+    return run_dir, data
+
+
+def check_labels(G, dataset: Path) -> None:
+    """A conditional generator draws the dataset's labels: its c_dim must be the dataset's (`MetricError`)."""
+    c_dim = read_dataset_info(dataset)["c_dim"]
+    if G.c_dim and G.c_dim != c_dim:
+        has = f"labels of c_dim {c_dim}" if c_dim else "no labels"
+        raise MetricError(f"the network is conditional (c_dim {G.c_dim}) but dataset {dataset} has {has}: pass "
+                          "the --data it was trained on")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,8 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             raise MetricError(f"{args.network} is not in a training run directory: pass --data")
         dataset = resolve_dataset(data, data_dir=None if args.data else config.get("data_dir") or None)
         mirror = args.mirror if args.mirror is not None else bool(config.get("xflip", False))
+        G = network.generator
+        check_labels(G, dataset)
         for name in args.metrics:
-            result = calc_metric(name, G=network.generator, G_vars=network.G_ema, family=network.family,
+            result = calc_metric(name, G=G, G_vars=network.G_ema, family=network.family,
                                  dataset=dataset, mirror=mirror,
                                  detector_dir=args.detector_dir, seed=args.seed, batch_size=args.batch_size,
                                  cache_dir=args.cache_dir)

@@ -1,5 +1,11 @@
-"""What the command-line tools share: user errors as one line and exit status 1 (`run`), and the network flags
-of the tools that sample a generator (`add_network_flags`, `load_sampled_network`).
+"""What the command-line tools share: user errors as one line and exit status 1 (`run`, `ArgumentParser`),
+argparse ``type`` functions that refuse bad values while parsing (`parse_seeds`, `positive_int`, `finite_float`,
+`outdir`...), and the network flags of the tools that sample a generator (`add_network_flags`,
+`load_sampled_network`).
+
+The contract of every tool: bad input ends with exit status 1 and one line ``<tool>: error: <what flag or file,
+and what was expected>`` on stderr, before anything is written. Internal bugs keep their traceback: only the
+project's own error types (`UsageError`, ``DatasetError``, ``NetworkLoadError``...) count as user errors.
 
 Imports nothing heavy (no JAX), so a tool can use it before deciding its runtime.
 """
@@ -7,15 +13,24 @@ Imports nothing heavy (no JAX), so a tool can use it before deciding its runtime
 from __future__ import annotations
 
 import argparse
+import bisect
+import itertools
+import math
+import os
+import re
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, overload
 
 if TYPE_CHECKING:
     from stylegan_jax.network_snapshot import Network
 
 #: The ``--noise-mode`` choices: the noise modes of the generators' synthesis.
 NOISE_MODES = ("const", "random", "none")
+#: The largest seed: NumPy's ``RandomState(seed)`` (NVIDIA's latents) takes 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+#: The most memory a tool may use to assemble a grid image (generate's ``--grid``, style_mixing's grid.png).
+MAX_GRID_BYTES = 4 << 30
 
 
 class UsageError(ValueError):
@@ -26,27 +41,183 @@ def run(prog: str, body: Callable[[], int | None], *errors: type[BaseException])
     """Runs a tool's ``body()`` and returns its exit status (``None`` counts as 0).
 
     An exception of one of ``errors`` (the tool's user errors, whose message is one line saying what is
-    wrong) is printed to stderr as ``<prog>: error: <message>`` and gives status 1. Any other exception
-    propagates with its traceback: it is a bug, not a user error.
+    wrong) is printed to stderr as ``<prog>: error: <message>`` and gives status 1; Ctrl-C that the tool does
+    not handle itself is ``<prog>: interrupted`` and status 130. Any other exception propagates with its
+    traceback: it is a bug, not a user error.
     """
     try:
         status = body()
     except errors as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
     return 0 if status is None else status
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the tools' error contract: a bad command line prints the one line
+    ``<tool>: error: <message>`` (no usage block) and exits with status 1 (argparse's own: status 2).
+
+    ``<tool>`` is the last dotted part of ``prog`` ("python -m stylegan_jax.generate" -> "generate"), the name
+    `run` reports the tool's other errors under. ``--help`` is unchanged.
+    """
+
+    def error(self, message: str):
+        self.exit(1, f"{self.prog.rsplit('.', 1)[-1]}: error: {message}\n")
+
+
+class Seeds(Sequence[int]):
+    """A parsed seed list (`parse_seeds`): its ranges, kept lazy, so ``0-99999999`` costs nothing until a
+    tool iterates it batch by batch. Compares equal to any sequence of the same ints; ``str`` gives the text
+    it was parsed from."""
+
+    def __init__(self, ranges: Sequence[range], text: str) -> None:
+        self._ranges = tuple(ranges)
+        self._starts = list(itertools.accumulate((len(r) for r in self._ranges), initial=0))
+        self._text = text
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.chain.from_iterable(self._ranges)
+
+    @overload
+    def __getitem__(self, i: int) -> int: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[int]: ...
+    def __getitem__(self, i: int | slice) -> int | list[int]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("seed index out of range")
+        k = bisect.bisect_right(self._starts, i) - 1
+        return self._ranges[k][i - self._starts[k]]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, so not hashable
+
+    def __str__(self) -> str:
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"parse_seeds({self._text!r})"
+
+
+def parse_seeds(text: str) -> Seeds:
+    """``"0-3,7"`` -> the seeds 0, 1, 2, 3, 7 (comma-separated seeds or inclusive ranges ``a-b`` with a <= b,
+    each in 0..`MAX_SEED`), as a lazy `Seeds`; anything else is an `argparse.ArgumentTypeError` (this is an
+    argparse ``type``)."""
+    ranges = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m:
+            raise argparse.ArgumentTypeError(f"not a seed list: {text!r} (use e.g. 0-3,7)")
+        first, last = (digits.lstrip("0") or "0" for digits in (m[1], m[2] or m[1]))
+        within = f" in {text!r}" if part != text else ""
+        if len(last) > len(str(MAX_SEED)) or int(last) > MAX_SEED:  # the length first: int() of 5000 digits fails
+            raise argparse.ArgumentTypeError(f"seed {last}{within} is above {MAX_SEED} (2**32 - 1)")
+        if len(first) > len(last) or int(first) > int(last):
+            raise argparse.ArgumentTypeError(f"reversed range {part.strip()!r}{within}: write {last}-{first}")
+        ranges.append(range(int(first), int(last) + 1))
+    return Seeds(ranges, text)
+
+
+def parse_seed(text: str) -> int:
+    """One seed in 0..`MAX_SEED` (an argparse ``type``)."""
+    value = _int(text, "a seed")
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seed {value} is outside 0..{MAX_SEED}")
+    return value
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer (expected {what})") from None
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (an argparse ``type``)."""
+    value = _int(text, "a positive integer")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0 (an argparse ``type``)."""
+    value = _int(text, "an integer >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative (expected an integer >= 0)")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """A finite number: no nan or inf (an argparse ``type``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def path_arg(text: str) -> str:
+    """A non-empty path (an argparse ``type``): an empty one would silently mean the current directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path")
+    return text
+
+
+def outdir(text: str) -> str:
+    """A directory the tool may create or write into (an argparse ``type``): an existing directory, or a path
+    whose nearest existing parent is a writable directory. Refuses an empty path and an existing file (or a
+    path under one). Creates nothing."""
+    path = os.path.abspath(path_arg(text))
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a directory")
+    parent = path
+    while not os.path.lexists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"{text} lies under {parent}, which is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text}: {parent} is not writable")
+    return text
+
+
+def check_grid(cells: int, cell_bytes: int, what: str) -> None:
+    """Refuses (`UsageError`) a grid of ``cells`` images that would need more than `MAX_GRID_BYTES` of memory
+    at ``cell_bytes`` each; ``what`` names the flags that chose its size."""
+    need = cells * cell_bytes
+    if need > MAX_GRID_BYTES:
+        raise UsageError(f"{what}: a grid of {cells} images would need {need / 2**30:.3g} GiB of memory (at most "
+                         f"{MAX_GRID_BYTES / 2**30:g} GiB); use fewer seeds")
 
 
 def add_network_flags(p: argparse.ArgumentParser) -> None:
     """The flags generate and style_mixing share (NVIDIA's names)."""
-    p.add_argument("--network", required=True, help="NVIDIA network pickle (.pkl) or stylegan_jax snapshot dir")
-    p.add_argument("--trunc", dest="truncation_psi", type=float, help="truncation psi (default 1; StyleGAN1 "
-                   "networks: 0.7 on the first 8 ws, as NVIDIA's)")
-    p.add_argument("--trunc-cutoff", dest="truncation_cutoff", type=int, help="truncate only the first N ws")
-    p.add_argument("--class", dest="class_idx", type=int, help="class label (conditional networks)")
+    p.add_argument("--network", required=True, type=path_arg,
+                   help="NVIDIA network pickle (.pkl) or stylegan_jax snapshot dir")
+    p.add_argument("--trunc", dest="truncation_psi", type=finite_float, help="truncation psi (default 1; "
+                   "StyleGAN1 networks: 0.7 on the first 8 ws, as NVIDIA's)")
+    p.add_argument("--trunc-cutoff", dest="truncation_cutoff", type=nonnegative_int,
+                   help="truncate only the first N ws")
+    p.add_argument("--class", dest="class_idx", type=int, help="class label (conditional networks only)")
     p.add_argument("--noise-mode", choices=NOISE_MODES, default="const", help="noise inputs (default const)")
-    p.add_argument("--outdir", required=True, help="where to write the images")
-    p.add_argument("--batch-size", type=int, default=16, help="images per jitted batch")
+    p.add_argument("--outdir", required=True, type=outdir, help="where to write the images")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="images per jitted batch")
 
 
 def load_sampled_network(args: argparse.Namespace) -> Network:

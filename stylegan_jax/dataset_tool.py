@@ -5,6 +5,20 @@
 
 Flags follow NVIDIA's stylegan2-ada-pytorch dataset_tool where they mean the same. User errors are one line
 on stderr and exit status 1; an interrupted or failed conversion leaves nothing at --dest.
+
+What --dest may be, so that no data of the user's is lost:
+
+- a path that does not exist yet, or an empty directory: the dataset is created there;
+- a dataset this tool wrote (recognised by its files: only TFDS's ``dataset_info.json`` naming the
+  ``stylegan_images`` builder, ``features.json``, ``metadata.json`` and ``stylegan_images-train.array_record-*``
+  shards): replaced with ``--overwrite`` once the new one is complete, refused without;
+- anything else (a file, a symbolic link, a folder holding other files) is refused, even with ``--overwrite``;
+- a --dest that is, contains or lies inside --source is refused.
+
+Labels in the source's ``dataset.json`` are all integer classes in [0, ``MAX_CLASSES`` = 100000) (the dataset
+gets max + 1 classes, as NVIDIA's tool counts them) or all lists of one length of finite numbers (see
+`stylegan_jax.data.convert`). Resolutions are powers of two from 4 to ``MAX_RESOLUTION`` = 4096
+(`stylegan_jax.data.images`).
 """
 
 from __future__ import annotations
@@ -12,7 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stylegan_jax.cli import run
+from stylegan_jax.cli import ArgumentParser, path_arg, run
 from stylegan_jax.data.convert import convert_images
 from stylegan_jax.data.errors import DatasetError
 from stylegan_jax.data.images import TRANSFORMS
@@ -20,18 +34,20 @@ from stylegan_jax.data.images import TRANSFORMS
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; see `--help`."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m stylegan_jax.dataset_tool",
         description="Convert a folder or zip of PNG/JPEG/WebP images (labels from an optional dataset.json) "
         "into a TFDS ArrayRecord dataset directory.",
     )
-    p.add_argument("--source", required=True, help="folder (searched recursively) or .zip of images")
-    p.add_argument("--dest", required=True, help="dataset directory to create")
+    p.add_argument("--source", required=True, type=path_arg, help="folder (searched recursively) or .zip of images")
+    p.add_argument("--dest", required=True, type=path_arg, help="dataset directory to create: a new path, an "
+                   "empty directory or (with --overwrite) a dataset made by this tool; never inside --source")
     p.add_argument("--resolution", help="output resolution, N or WxH (default: the first image's size)")
     p.add_argument("--transform", choices=TRANSFORMS, default="none", help="crop before resizing")
     p.add_argument("--max-images", type=int, help="store at most this many images")
     p.add_argument("--channels", type=int, choices=(1, 3), help="1 or 3 (default: what most images have)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --dest")
+    p.add_argument("--overwrite", action="store_true", help="replace a dataset made by this tool at --dest "
+                   "(nothing else is ever replaced)")
     return p.parse_args(argv)
 
 

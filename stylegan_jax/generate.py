@@ -6,117 +6,161 @@ Flags follow NVIDIA's generate.py, and a seed gives the same PNG in both codebas
 ``const``/``none``; see `stylegan_jax.sampling`). Layers NVIDIA runs in float16 run in float32 here.
 ``--interpolate N`` writes N frames per pair of consecutive seeds (linear in W, or ``--slerp`` in Z) and an
 MP4 when the optional ``video`` extra (imageio with its ffmpeg plugin) is installed.
+
+Images are generated and written ``--batch-size`` at a time, so memory does not grow with the number of seeds
+(``--seeds 0-99999999`` runs until stopped). ``--grid`` keeps one grid image in memory and is refused when it
+would exceed `stylegan_jax.cli.MAX_GRID_BYTES`. Bad flags and files are one line on stderr and exit status 1,
+before anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
+import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
-from stylegan_jax.cli import UsageError, add_network_flags, load_sampled_network, run
-from stylegan_jax.images import image_grid, save_png
+from stylegan_jax.cli import (
+    ArgumentParser,
+    UsageError,
+    add_network_flags,
+    check_grid,
+    load_sampled_network,
+    parse_seeds,
+    positive_int,
+    run,
+)
+from stylegan_jax.images import save_png
 from stylegan_jax.network_snapshot import Network, NetworkLoadError
 from stylegan_jax.runtime import configure_runtime
-from stylegan_jax.sampling import (
-    class_labels,
-    interpolation_ws,
-    map_latents,
-    parse_seeds,
-    seed_latents,
-    synthesize_images,
-)
+from stylegan_jax.sampling import class_labels, interpolation_images, interpolation_length, seed_images
 
 
-def write_video(frames: np.ndarray, path: str, fps: int) -> bool:
-    """An MP4 of uint8 frames [T, H, W, C] if imageio's ffmpeg plugin is installed; False otherwise."""
+@contextlib.contextmanager
+def video_writer(path: str, fps: int) -> Iterator[object | None]:
+    """An imageio MP4 writer (``append_data(uint8 frame [H, W, C])``) if imageio's ffmpeg plugin is installed;
+    None otherwise."""
     if importlib.util.find_spec("imageio_ffmpeg") is None:
-        return False
+        yield None
+        return
     import imageio.v2 as imageio
 
-    imageio.mimwrite(path, list(frames[..., 0] if frames.shape[-1] == 1 else frames), fps=fps, macro_block_size=1)
-    return True
+    with imageio.get_writer(path, fps=fps, macro_block_size=1) as writer:
+        yield writer
+
+
+def _progress(total: int) -> tqdm:
+    return tqdm(total=total, unit="img", file=sys.stderr, disable=total <= 1)
 
 
 def generate(network: Network, seeds: Sequence[int], outdir: str, truncation_psi: float = 1.0,
              truncation_cutoff: int | None = None, class_idx: int | None = None, noise_mode: str = "const",
-             batch_size: int = 16, grid: bool = False) -> list[str]:
-    """Writes ``seed%04d.png`` per seed (and ``grid.png``); returns the paths."""
+             batch_size: int = 16, grid: bool = False) -> int:
+    """Writes ``seed%04d.png`` per seed (and ``grid.png``), ``batch_size`` images at a time; returns the number
+    of files written. Flags that do not fit the network (class, grid size) are a `UsageError` raised before
+    ``outdir`` is created."""
     G = network.generator
-    z = seed_latents(seeds, G.z_dim)
-    c = class_labels(G.c_dim, class_idx, len(seeds))
-    ws = map_latents(G, network.G_ema, z, c, truncation_psi, truncation_cutoff)
-    images = synthesize_images(G, network.G_ema, ws, noise_mode, seeds, batch_size)
+    c = class_labels(G.c_dim, class_idx, 1)
+    shape = (G.img_resolution, G.img_resolution, G.img_channels)
+    columns = math.ceil(math.sqrt(len(seeds)))
+    rows = -(-len(seeds) // columns)
+    if grid:  # laid out as `stylegan_jax.images.image_grid`, filled as the batches come
+        check_grid(rows * columns, math.prod(shape), "--grid with --seeds")
+        canvas = np.zeros((rows * shape[0], columns * shape[1], shape[2]), np.uint8)
     os.makedirs(outdir, exist_ok=True)
-    paths = []
-    for seed, image in zip(seeds, images, strict=True):
-        paths.append(os.path.join(outdir, f"seed{seed:04d}.png"))
-        save_png(image, paths[-1])
+    written = 0
+    with _progress(len(seeds)) as bar:
+        for batch, images in seed_images(G, network.G_ema, seeds, c, truncation_psi, truncation_cutoff, noise_mode,
+                                         batch_size):
+            for seed, image in zip(batch, images, strict=True):
+                save_png(image, os.path.join(outdir, f"seed{seed:04d}.png"))
+                if grid:
+                    row, col = divmod(written, columns)
+                    canvas[row * shape[0]:(row + 1) * shape[0], col * shape[1]:(col + 1) * shape[1]] = image
+                written += 1
+            bar.update(len(batch))
     if grid:
-        paths.append(os.path.join(outdir, "grid.png"))
-        save_png(image_grid(images, int(np.ceil(np.sqrt(len(images))))), paths[-1])
-    return paths
+        save_png(canvas, os.path.join(outdir, "grid.png"))
+    return written + 1 if grid else written
 
 
 def interpolate(network: Network, seeds: Sequence[int], outdir: str, frames: int, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, class_idx: int | None = None, noise_mode: str = "const",
-                space: str = "w", fps: int = 30, batch_size: int = 16) -> list[str]:
-    """Writes ``frame%05d.png`` along the seeds' latents (and ``interpolation.mp4`` when possible)."""
+                space: str = "w", fps: int = 30, batch_size: int = 16) -> int:
+    """Writes ``frame%05d.png`` along the seeds' latents (and ``interpolation.mp4`` when possible), a batch at a
+    time; returns the number of files written."""
     if len(seeds) < 2 or frames < 1:
         raise UsageError("--interpolate needs at least two seeds and a positive frame count")
     G = network.generator
-    z = seed_latents(seeds, G.z_dim)
-    c = class_labels(G.c_dim, class_idx, len(seeds))
-    ws = interpolation_ws(G, network.G_ema, z, c, frames, truncation_psi, truncation_cutoff, space)
-    images = synthesize_images(G, network.G_ema, ws, noise_mode, np.zeros(len(ws), int), batch_size)
+    c = class_labels(G.c_dim, class_idx, 1)
+    total = interpolation_length(len(seeds), frames)
     os.makedirs(outdir, exist_ok=True)
-    paths = []
-    for i, image in enumerate(images):
-        paths.append(os.path.join(outdir, f"frame{i:05d}.png"))
-        save_png(image, paths[-1])
     video = os.path.join(outdir, "interpolation.mp4")
-    if write_video(images, video, fps):
-        paths.append(video)
-    else:
+    written = 0
+    with video_writer(video, fps) as writer, _progress(total) as bar:
+        for images in interpolation_images(G, network.G_ema, seeds, c, frames, truncation_psi, truncation_cutoff,
+                                           noise_mode, space, batch_size):
+            for image in images:
+                save_png(image, os.path.join(outdir, f"frame{written:05d}.png"))
+                if writer is not None:
+                    writer.append_data(image[..., 0] if image.shape[-1] == 1 else image)
+                written += 1
+            bar.update(len(images))
+    if writer is None:
         print("MP4 not written: no video encoder installed (pip install 'stylegan_jax[video]' adds imageio's "
-              f"ffmpeg plugin); the {len(images)} frames are PNGs in {outdir}", file=sys.stderr)
-    return paths
+              f"ffmpeg plugin); the {written} frames are PNGs in {outdir}", file=sys.stderr)
+    return written if writer is None else written + 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m stylegan_jax.generate", description=__doc__.split("\n")[0])
+    """The command line; see ``--help``. Flag values and combinations are checked here (one error line,
+    status 1); what depends on the network is checked after loading it."""
+    p = ArgumentParser(prog="python -m stylegan_jax.generate", description=__doc__.split("\n")[0])
     add_network_flags(p)
-    p.add_argument("--seeds", type=parse_seeds, required=True, help="seeds, e.g. 0-3,7")
+    p.add_argument("--seeds", type=parse_seeds, required=True, help="seeds, e.g. 0-3,7 (each 0..2**32-1)")
     p.add_argument("--grid", action="store_true", help="also write grid.png with all images")
-    p.add_argument("--interpolate", type=int, metavar="FRAMES", help="write FRAMES frames between consecutive "
-                   "seeds instead of one image per seed")
+    p.add_argument("--interpolate", type=positive_int, metavar="FRAMES", help="write FRAMES frames between "
+                   "consecutive seeds instead of one image per seed")
     p.add_argument("--slerp", action="store_true", help="interpolate spherically in Z (default: linearly in W)")
-    p.add_argument("--fps", type=int, default=30, help="frame rate of the interpolation video")
-    return p.parse_args(argv)
+    p.add_argument("--fps", type=positive_int, help="frame rate of the interpolation video (default 30)")
+    args = p.parse_args(argv)
+    if args.interpolate is None:
+        given = [flag for flag, value in (("--slerp", args.slerp), ("--fps", args.fps)) if value]
+        if given:
+            p.error(f"{given[0]} applies only with --interpolate")
+    elif len(args.seeds) < 2:
+        p.error(f"--interpolate needs at least two --seeds (got {args.seeds})")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs the CLI; returns the exit status (0 done, 1 user error)."""
+    """Runs the CLI; returns the exit status (0 done, 1 user error, 130 interrupted)."""
     args = parse_args(argv)
     configure_runtime()
 
-    def body() -> None:
+    def body() -> int | None:
         network = load_sampled_network(args)
         common = dict(truncation_psi=args.truncation_psi, truncation_cutoff=args.truncation_cutoff,
                       class_idx=args.class_idx, noise_mode=args.noise_mode, batch_size=args.batch_size)
-        if args.interpolate is not None:
-            paths = interpolate(network, args.seeds, args.outdir, args.interpolate,
-                                space="z" if args.slerp else "w", fps=args.fps, **common)
-        else:
-            paths = generate(network, args.seeds, args.outdir, grid=args.grid, **common)
+        try:
+            if args.interpolate is not None:
+                count = interpolate(network, args.seeds, args.outdir, args.interpolate,
+                                    space="z" if args.slerp else "w", fps=args.fps or 30, **common)
+            else:
+                count = generate(network, args.seeds, args.outdir, grid=args.grid, **common)
+        except KeyboardInterrupt:
+            print(f"generate: interrupted; what was written so far is in {args.outdir}", file=sys.stderr)
+            return 130
         with open(os.path.join(args.outdir, "generate.json"), "w") as f:
-            json.dump({**vars(args), "G_kwargs": network.G_kwargs}, f, indent=2)
-        print(f"wrote {len(paths)} files to {args.outdir}")
+            json.dump({**vars(args), "seeds": str(args.seeds), "G_kwargs": network.G_kwargs}, f, indent=2)
+        print(f"wrote {count} files to {args.outdir}")
 
     return run("generate", body, NetworkLoadError, UsageError)
 

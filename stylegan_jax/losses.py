@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from stylegan_jax.errors import ConfigError
+
 
 def generator_nonsaturating(fake_logits: jax.Array) -> jax.Array:
     """G's non-saturating logistic loss per sample: softplus(-D(G(z))). [N, 1] -> [N, 1]."""
@@ -178,7 +180,7 @@ PENALTIES = {p.name: p for p in (
 def objective(cfg: ml_collections.ConfigDict) -> Objective:
     """``cfg.loss``'s objective; an unknown name is one error listing the known ones."""
     if cfg.loss not in OBJECTIVES:
-        raise ValueError(f"--config.loss: unknown objective {cfg.loss!r}; expected one of {sorted(OBJECTIVES)}")
+        raise ConfigError(f"--config.loss: unknown objective {cfg.loss!r}; expected one of {sorted(OBJECTIVES)}")
     return OBJECTIVES[cfg.loss]
 
 

@@ -3,7 +3,9 @@
 A snapshot directory holds ``network.json`` (``G_kwargs``, ``D_kwargs``, ``metadata``, which trees exist)
 and ``variables/`` (an Orbax PyTree checkpoint of ``{"G": ..., "G_ema": ..., "D": ...}``, each a variable
 tree ``{"params": ..., "buffers": ...}``). It is written under a temporary name beside ``directory`` and
-renamed into place, so a reader never sees half a snapshot.
+renamed into place, so a reader never sees half a snapshot. In a multi-process run saving is collective, as
+the run's checkpoints: every process calls `save_network`, the Orbax checkpointer writes the arrays with all of
+them, and process 0 alone writes the rest (``network.json``, the renames).
 
 `load_network` reads such a directory or an NVIDIA network pickle (what ``--network`` accepts).
 """
@@ -20,6 +22,7 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from stylegan_jax.convert import load_network_pkl
 from stylegan_jax.io.network_pickle import NetworkPickleError
@@ -78,8 +81,12 @@ def save_network(directory: str | os.PathLike, *, G_kwargs: Mapping[str, Any], D
 
     ``G_kwargs``/``D_kwargs``: the Generator/Discriminator constructor kwargs (JSON-able). ``G``, ``G_ema``,
     ``D``: variable trees (``{"params": ..., "buffers": ...}``, jax or NumPy arrays; fetched to host), at
-    least ``G_ema`` or ``G``. ``metadata``: any JSON-able dict (step, config...). Single-process: call it on
-    one process. An existing ``directory`` is an error unless ``overwrite``.
+    least ``G_ema`` or ``G``. ``metadata``: any JSON-able dict (step, config...). An existing ``directory``
+    is an error unless ``overwrite``.
+
+    Multi-process (``jax.process_count() > 1``): collective. Every process calls it with the same arguments
+    (each its copy of the trees; arrays spanning processes are gathered) on a directory all of them see; process
+    0 writes the files that are not collective, and every process returns once the snapshot is in place.
     """
     directory = os.path.abspath(os.fspath(directory))
     trees = {name: tree for name, tree in (("G", G), ("G_ema", G_ema), ("D", D)) if tree is not None}
@@ -87,28 +94,53 @@ def save_network(directory: str | os.PathLike, *, G_kwargs: Mapping[str, Any], D
         raise ValueError("save_network needs G_ema or G")
     if os.path.exists(directory) and not overwrite:
         raise FileExistsError(f"{directory} exists (pass overwrite=True to replace it)")
+    trees = jax.tree.map(_to_host, trees)
+    collective, main = jax.process_count() > 1, jax.process_index() == 0
     parent, name = os.path.split(directory)
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    try:
-        with ocp.PyTreeCheckpointer() as checkpointer:
-            checkpointer.save(os.path.join(tmp, VARIABLES), jax.device_get(trees))
-        index = dict(format=FORMAT, G_kwargs=dict(G_kwargs), D_kwargs=None if D_kwargs is None else dict(D_kwargs),
-                     trees=sorted(trees), metadata=dict(metadata or {}))
-        with open(os.path.join(tmp, INDEX), "w") as f:
-            json.dump(index, f, indent=2)
-        if os.path.exists(directory):
-            old = os.path.join(parent, f".{name}.old-{os.getpid()}")
-            os.rename(directory, old)
-            os.rename(tmp, directory)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, directory)
-    finally:
+    # One temporary directory for all processes: named after process 0's pid.
+    pid = int(multihost_utils.broadcast_one_to_all(np.int32(os.getpid()))) if collective else os.getpid()
+    tmp = os.path.join(parent, f".{name}.tmp-{pid}")
+    if main:
+        os.makedirs(parent, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+    _sync(f"save_network: {tmp} created", collective)
+    try:
+        with ocp.PyTreeCheckpointer() as checkpointer:  # collective: the array writes
+            checkpointer.save(os.path.join(tmp, VARIABLES), trees)
+        if main:
+            index = dict(format=FORMAT, G_kwargs=dict(G_kwargs), D_kwargs=None if D_kwargs is None else
+                         dict(D_kwargs), trees=sorted(trees), metadata=dict(metadata or {}))
+            with open(os.path.join(tmp, INDEX), "w") as f:
+                json.dump(index, f, indent=2)
+            if os.path.exists(directory):
+                old = os.path.join(parent, f".{name}.old-{pid}")
+                os.rename(directory, old)
+                os.rename(tmp, directory)
+                shutil.rmtree(old)
+            else:
+                os.rename(tmp, directory)
+    finally:
+        if main:
+            shutil.rmtree(tmp, ignore_errors=True)
+    _sync(f"save_network: {directory} written", collective)
     return directory
+
+
+def _to_host(x: Any) -> Any:
+    """A leaf as NumPy on this process: a jax.Array spanning processes gathered (collective), or its local
+    copy when replicated."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        if x.is_fully_replicated:
+            return np.asarray(x.addressable_data(0))
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return jax.device_get(x)
+
+
+def _sync(name: str, collective: bool) -> None:
+    """A barrier across the processes (multi-process runs only)."""
+    if collective:
+        multihost_utils.sync_global_devices(name)
 
 
 def _load_directory(path: str) -> Network:

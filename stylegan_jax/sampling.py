@@ -5,14 +5,17 @@ Seeds follow NVIDIA's generate.py: seed ``s`` draws ``z = np.random.RandomState(
 images convert as NVIDIA converts them (``x * 127.5 + 128``, clamped to [0, 255], truncated to uint8), so a
 seed gives the same image in both codebases (noise_mode ``const``/``none``; ``random`` noise comes from JAX's
 generator here). ``G`` is a generator with ``map`` and ``synthesize`` methods (the StyleGAN families).
+
+`seed_images` and `interpolation_images` stream: they hold one batch of latents, ws and images at a time
+(every batch of one shape, the last padded, so one compilation serves all), whatever the number of seeds.
 """
 
 from __future__ import annotations
 
-import argparse
-import re
+import itertools
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -20,19 +23,17 @@ import numpy as np
 from tqdm import tqdm
 
 from stylegan_jax.cli import UsageError
+from stylegan_jax.cli import parse_seeds as parse_seeds  # re-exported: the seed lists' parser lives in cli
 from stylegan_jax.images import to_uint8
 
+T = TypeVar("T")
 
-def parse_seeds(text: str) -> list[int]:
-    """``"0-3,7"`` -> [0, 1, 2, 3, 7] (comma-separated seeds or inclusive ranges); anything else is an
-    `argparse.ArgumentTypeError` (this is an argparse ``type``)."""
-    seeds = []
-    for part in text.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if not m:
-            raise argparse.ArgumentTypeError(f"not a seed list: {text!r} (use e.g. 0-3,7)")
-        seeds += range(int(m[1]), int(m[2] or m[1]) + 1)
-    return seeds
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of ``size`` consecutive items (the last one shorter), taken lazily from ``items``."""
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
 
 
 def seed_latents(seeds: Sequence[int], z_dim: int) -> np.ndarray:
@@ -47,10 +48,10 @@ def one_hot(classes: np.ndarray | Sequence[int], c_dim: int) -> np.ndarray:
 
 def class_labels(c_dim: int, class_idx: int | None, n: int) -> np.ndarray:
     """``n`` one-hot labels [n, c_dim] of class ``class_idx``. A conditional network (c_dim > 0) needs a class
-    in [0, c_dim), else `UsageError`; an unconditional one gets [n, 0] (and a warning when a class was given)."""
+    in [0, c_dim), an unconditional one (labels [n, 0]) none; anything else is a `UsageError`."""
     if c_dim == 0:
         if class_idx is not None:
-            print("warning: --class ignored: the network is unconditional", file=sys.stderr)
+            raise UsageError(f"--class {class_idx}: the network is unconditional (it takes no class); omit --class")
         return np.zeros((n, 0), np.float32)
     if class_idx is None or not 0 <= class_idx < c_dim:
         got = "no --class" if class_idx is None else f"--class {class_idx}"
@@ -58,10 +59,15 @@ def class_labels(c_dim: int, class_idx: int | None, n: int) -> np.ndarray:
     return one_hot(np.full(n, class_idx), c_dim)
 
 
+def _mapper(G, truncation_cutoff: int | None):
+    """jitted (variables, z [N, z_dim], c [N, c_dim], psi) -> ws [N, num_ws, w_dim]; build it once per run
+    and call it per batch (a new one compiles again)."""
+    return jax.jit(lambda v, z, c, psi: G.apply(v, z, c, psi, truncation_cutoff, method="map"))
+
+
 def map_latents(G, variables, z, c, truncation_psi: float, truncation_cutoff: int | None = None):
     """z [N, z_dim], c [N, c_dim] -> ws [N, num_ws, w_dim] (truncated towards w_avg), jitted."""
-    fn = jax.jit(lambda v, z, c, psi: G.apply(v, z, c, psi, truncation_cutoff, method="map"))
-    return fn(variables, z, c, jnp.float32(truncation_psi))
+    return _mapper(G, truncation_cutoff)(variables, z, c, jnp.float32(truncation_psi))
 
 
 def _batch_synthesizer(G, noise_mode: str):
@@ -75,6 +81,16 @@ def _batch_synthesizer(G, noise_mode: str):
     return jax.jit(jax.vmap(one, in_axes=(None, 0, 0)))
 
 
+def _noise_keys(seeds: np.ndarray | Sequence[int]) -> jax.Array:
+    """One JAX key per image from its (noise) seed."""
+    return jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
+
+
+def _pad(rows: np.ndarray, size: int) -> np.ndarray:
+    """``rows`` [n, ...] with its last row repeated up to ``size`` rows."""
+    return np.concatenate([rows, np.repeat(rows[-1:], size - len(rows), axis=0)])
+
+
 def synthesize_images(G, variables, ws: np.ndarray, noise_mode: str = "const",
                       noise_seeds: Sequence[int] | None = None, batch_size: int = 16,
                       progress: bool = True) -> np.ndarray:
@@ -82,8 +98,7 @@ def synthesize_images(G, variables, ws: np.ndarray, noise_mode: str = "const",
     padded, so one compilation serves all); ``noise_seeds`` key the random noise per image (default 0..N-1)."""
     ws = np.asarray(ws, np.float32)
     n = len(ws)
-    seeds = np.arange(n) if noise_seeds is None else np.asarray(noise_seeds)
-    keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
+    keys = _noise_keys(np.arange(n) if noise_seeds is None else np.asarray(noise_seeds))
     size = min(batch_size, n)
     synthesize = _batch_synthesizer(G, noise_mode)
     out = []
@@ -93,6 +108,21 @@ def synthesize_images(G, variables, ws: np.ndarray, noise_mode: str = "const",
             out.append(np.asarray(synthesize(variables, ws[idx], keys[idx]))[: n - start])
             bar.update(len(out[-1]))
     return np.concatenate(out)
+
+
+def seed_images(G, variables, seeds: Sequence[int], c: np.ndarray, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, noise_mode: str = "const",
+                batch_size: int = 16) -> Iterator[tuple[list[int], np.ndarray]]:
+    """Streams ``(seed batch, uint8 images [len(batch), H, W, C])`` for ``seeds`` in order, ``batch_size``
+    seeds at a time; ``c`` is the label row [1, c_dim] of every image, the seed also keys its random noise.
+    Holds one batch at a time, so any number of seeds (a lazy `cli.Seeds`) works."""
+    size = min(batch_size, len(seeds))
+    mapper, synthesize = _mapper(G, truncation_cutoff), _batch_synthesizer(G, noise_mode)
+    labels, psi = np.repeat(c, size, axis=0), jnp.float32(truncation_psi)
+    for batch in batched(seeds, size):
+        padded = batch + batch[-1:] * (size - len(batch))
+        ws = mapper(variables, seed_latents(padded, G.z_dim), labels, psi)
+        yield batch, np.asarray(synthesize(variables, ws, _noise_keys(padded)))[: len(batch)]
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -106,14 +136,40 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return direction * ((1 - t) * na + t * nb)
 
 
-def interpolation_ws(G, variables, z: np.ndarray, c: np.ndarray, frames: int, psi: float,
-                     cutoff: int | None, space: str = "w") -> np.ndarray:
-    """ws [(K-1)*frames + 1, num_ws, w_dim] moving through K keyframe latents: linear in W, or slerp in Z."""
-    t = np.arange(frames) / frames
-    if space == "w":
-        ws = np.asarray(map_latents(G, variables, z, c, psi, cutoff))
-        path = [(1 - t)[:, None, None] * a + t[:, None, None] * b for a, b in zip(ws[:-1], ws[1:], strict=True)]
-        return np.concatenate(path + [ws[-1:]])
-    zs = np.concatenate([slerp(a, b, t) for a, b in zip(z[:-1], z[1:], strict=True)] + [z[-1:]])
-    labels = np.repeat(c[:1], len(zs), axis=0)
-    return np.asarray(map_latents(G, variables, zs.astype(np.float32), labels, psi, cutoff))
+def interpolation_length(num_keyframes: int, frames: int) -> int:
+    """Frames of a path through ``num_keyframes`` latents with ``frames`` per consecutive pair: (K-1)*frames+1."""
+    return (num_keyframes - 1) * frames + 1
+
+
+def interpolation_images(G, variables, seeds: Sequence[int], c: np.ndarray, frames: int,
+                         truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
+                         noise_mode: str = "const", space: str = "w", batch_size: int = 16) -> Iterator[np.ndarray]:
+    """Streams the uint8 frames [<= batch_size, H, W, C] of a path through the seeds' latents (at least two),
+    ``frames`` per consecutive pair plus the last keyframe (`interpolation_length` in all): linear in W
+    (``space="w"``) or slerp in Z (``"z"``); ``c`` is the label row [1, c_dim]; every frame has the noise of
+    seed 0. Holds one batch at a time: only the keyframes a batch touches are drawn and mapped."""
+    k_last = len(seeds) - 1
+    total = interpolation_length(len(seeds), frames)
+    size = min(batch_size, total)
+    mapper, synthesize = _mapper(G, truncation_cutoff), _batch_synthesizer(G, noise_mode)
+    psi, keys = jnp.float32(truncation_psi), _noise_keys(np.zeros(size, int))
+
+    def ws_of(z: np.ndarray, rows: int) -> np.ndarray:
+        return np.asarray(mapper(variables, _pad(z, rows), np.repeat(c, rows, axis=0), psi))[: len(z)]
+
+    for start in range(0, total, size):
+        f = np.arange(start, min(start + size, total))
+        k = np.minimum(f // frames, k_last - 1)  # the pair (k, k + 1) of each frame; the last frame ends pair K-2
+        t = (f - k * frames) / frames
+        used = np.unique(np.concatenate([k, k + 1]))
+        z = seed_latents([seeds[i] for i in used], G.z_dim)
+        a, b = np.searchsorted(used, k), np.searchsorted(used, k + 1)
+        if space == "w":
+            w = ws_of(z, size + 1)
+            ws = (1 - t)[:, None, None] * w[a] + t[:, None, None] * w[b]
+        else:
+            zs = np.stack([z[j] if ti == 1 else slerp(z[i], z[j], np.array([ti]))[0]
+                           for i, j, ti in zip(a, b, t, strict=True)])
+            ws = ws_of(zs.astype(np.float32), size)
+        images = synthesize(variables, _pad(ws.astype(np.float32), size), keys)
+        yield np.asarray(images)[: len(f)]

@@ -4,7 +4,9 @@ seed, as NVIDIA's style_mixing.py.
     python -m stylegan_jax.style_mixing --network ffhq.pkl --rows 85,100,75 --cols 55,821 --outdir out
 
 Writes ``{row}-{col}.png`` for every pair, ``{seed}-{seed}.png`` for every seed unmixed, and ``grid.png``
-(column seeds across the top, row seeds down the left, mixes inside).
+(column seeds across the top, row seeds down the left, mixes inside). All images are held in memory for the
+grid, so a grid that would need more than `stylegan_jax.cli.MAX_GRID_BYTES` is refused. Bad flags and files are
+one line on stderr and exit status 1, before anything is written.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from stylegan_jax.cli import UsageError, add_network_flags, load_sampled_network, run
+from stylegan_jax.cli import ArgumentParser, UsageError, add_network_flags, check_grid, load_sampled_network, run
 from stylegan_jax.images import save_png
 from stylegan_jax.network_snapshot import Network, NetworkLoadError
 from stylegan_jax.runtime import configure_runtime
@@ -33,10 +35,13 @@ def mix_styles(row_ws: np.ndarray, col_ws: np.ndarray, styles: Sequence[int]) ->
 def style_mix(network: Network, rows: Sequence[int], cols: Sequence[int], styles: Sequence[int],
               truncation_psi: float = 1.0, truncation_cutoff: int | None = None, class_idx: int | None = None,
               noise_mode: str = "const", batch_size: int = 16) -> dict[tuple[int, int], np.ndarray]:
-    """{(row_seed, col_seed): uint8 image} for every pair, plus (seed, seed) for each seed unmixed."""
+    """{(row_seed, col_seed): uint8 image} for every pair, plus (seed, seed) for each seed unmixed. Flags that
+    do not fit the network (styles, class, grid size) are a `UsageError`."""
     G = network.generator
-    if not styles or min(styles) < 0 or max(styles) >= G.num_ws:
+    if not styles or any(not 0 <= s < G.num_ws for s in styles):  # stops at the first bad one
         raise UsageError(f"--styles must lie in 0..{G.num_ws - 1} (the network has {G.num_ws} ws)")
+    image_bytes = G.img_resolution**2 * G.img_channels
+    check_grid((len(rows) + 1) * (len(cols) + 1), 2 * image_bytes + G.num_ws * G.w_dim * 4, "--rows x --cols")
     seeds = sorted(set(rows) | set(cols))
     z = seed_latents(seeds, G.z_dim)
     ws = dict(zip(seeds, np.asarray(map_latents(G, network.G_ema, z, class_labels(G.c_dim, class_idx, len(seeds)),
@@ -60,9 +65,10 @@ def grid(images: dict[tuple[int, int], np.ndarray], rows: Sequence[int], cols: S
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m stylegan_jax.style_mixing", description=__doc__.split("\n")[0])
+    """The command line; see ``--help``."""
+    p = ArgumentParser(prog="python -m stylegan_jax.style_mixing", description=__doc__.split("\n")[0])
     add_network_flags(p)
-    p.add_argument("--rows", type=parse_seeds, required=True, help="row seeds (their fine styles)")
+    p.add_argument("--rows", type=parse_seeds, required=True, help="row seeds (their fine styles), e.g. 85,100,75")
     p.add_argument("--cols", type=parse_seeds, required=True, help="column seeds (their --styles layers)")
     p.add_argument("--styles", type=parse_seeds, default=parse_seeds("0-6"), help="ws taken from the column "
                    "seed (default 0-6)")

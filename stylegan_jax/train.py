@@ -16,16 +16,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from stylegan_jax.cli import ArgumentParser, finite_float, parse_seed, path_arg
+
 SHORTCUTS = {"kimg": "kimg", "seed": "seed", "tick": "tick", "snap": "snap", "cpu_fusion": "cpu_fusion"}
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str]]]:
-    parser = argparse.ArgumentParser(prog="python -m stylegan_jax.train", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m stylegan_jax.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--experiment", default="quickstart", help="experiment name (experiments/NAME.py) or path")
-    parser.add_argument("--outdir", default=None, help="run directory (default runs/<experiment>)")
-    parser.add_argument("--kimg", type=float, help="total training length in thousands of images")
-    parser.add_argument("--seed", type=int, help="root random seed")
-    parser.add_argument("--tick", type=float, help="kimg per tick (progress line, log)")
+    parser.add_argument("--outdir", default=None, type=path_arg, help="run directory (default runs/<experiment>)")
+    parser.add_argument("--kimg", type=finite_float, help="total training length in thousands of images")
+    parser.add_argument("--seed", type=parse_seed, help="root random seed")
+    parser.add_argument("--tick", type=finite_float, help="kimg per tick (progress line, log)")
     parser.add_argument("--snap", type=int, help="ticks between checkpoints and image grids")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="continue from the run directory's latest checkpoint if there is one")
@@ -53,24 +55,34 @@ def main(argv: list[str] | None = None) -> int:
 
     from stylegan_jax.cli import run
     from stylegan_jax.data import DatasetError
+    from stylegan_jax.errors import ConfigError
     from stylegan_jax.runtime import configure_runtime
     from stylegan_jax.training.checkpoint import CheckpointError
-    from stylegan_jax.training.config import ConfigError, apply_override, load_experiment
-    from stylegan_jax.training.loop import TrainingDivergedError, train
+    from stylegan_jax.training.config import apply_override, load_experiment, shrink_to_tiny
+    from stylegan_jax.training.loop import (
+        RunDirectoryError,
+        TrainingDivergedError,
+        TrainingInterruptedError,
+        train,
+    )
 
-    def body() -> None:
+    def body() -> int | None:
         cfg = load_experiment(args.experiment)
-        for flag, key in SHORTCUTS.items():
-            if getattr(args, flag) is not None:
-                apply_override(cfg, key, repr(getattr(args, flag)))
-        for key, value in overrides:
+        explicit = [(key, repr(getattr(args, flag))) for flag, key in SHORTCUTS.items()
+                    if getattr(args, flag) is not None] + overrides
+        for key, value in explicit:
             apply_override(cfg, key, value)
+        if cfg.get("tiny"):  # --config.tiny shrinks the experiment; values given on the command line win
+            cfg = shrink_to_tiny(cfg)
+            for key, value in explicit:
+                if key != "tiny":
+                    apply_override(cfg, key, value)
         configure_runtime(cpu_fusion=cfg.cpu_fusion)  # before JAX starts its backends
         if args.dry_run:
             from stylegan_jax.training.summary import describe
 
             print(describe(cfg))
-            return
+            return None
         jax.config.update("jax_cpu_collectives_implementation", "gloo")  # cross-process collectives on CPU
         if args.coordinator or args.num_processes:
             jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
@@ -80,9 +92,14 @@ def main(argv: list[str] | None = None) -> int:
             except (ValueError, RuntimeError):
                 pass
         outdir = Path(args.outdir or Path("runs") / cfg.name)
-        train(cfg, outdir, resume=args.resume, stop_at_step=args.stop_at_step)
+        try:
+            train(cfg, outdir, resume=args.resume, stop_at_step=args.stop_at_step)
+        except TrainingInterruptedError as e:
+            print(f"train: {e}", file=sys.stderr)
+            return e.exit_status
+        return None
 
-    return run("train", body, ConfigError, DatasetError, CheckpointError, TrainingDivergedError, ValueError)
+    return run("train", body, ConfigError, DatasetError, CheckpointError, RunDirectoryError, TrainingDivergedError)
 
 
 if __name__ == "__main__":

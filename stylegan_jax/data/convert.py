@@ -3,6 +3,13 @@
 Every file of the source is either stored or reported: non-image, unreadable and truncated files are skipped
 and counted; images of another mode (grayscale, RGBA, palette, 16-bit...) are converted to the dataset's
 channel count and counted; images smaller than the target are enlarged and counted.
+
+Nothing of the user's is lost either: the destination may not be, contain or lie inside the source, and only a
+dataset this package wrote is ever replaced (`tfds_builder.check_dest`).
+
+Labels (NVIDIA's ``dataset.json``) are all integer classes in [0, `MAX_CLASSES`) (the dataset has max + 1
+classes, as NVIDIA's dataset_tool counts them) or all lists of one length of finite numbers; an image whose
+label is null or absent is skipped (and counted) when others have one.
 """
 
 from __future__ import annotations
@@ -22,10 +29,13 @@ import tqdm
 from stylegan_jax.data import images
 from stylegan_jax.data.errors import DatasetError
 from stylegan_jax.data.sources import IMAGE_EXTENSIONS, ImageSource
-from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
+from stylegan_jax.data.tfds_builder import DatasetSpec, check_dest, write_dataset
 
 GRAY_MODES = ("1", "L", "LA", "I", "F")
 NAMES_SHOWN = 5
+#: Class labels lie in [0, MAX_CLASSES): a dataset has at most this many classes (ImageNet-21k has 21,841;
+#: a label far above is a typo that would make every one-hot label and the networks' embedding that wide).
+MAX_CLASSES = 100_000
 
 
 @dataclasses.dataclass
@@ -104,12 +114,12 @@ def _label_spec(labels: dict[str, Any] | None, names: Iterable[str]) -> tuple[st
     """(label_kind, c_dim) of the labels of `names` (see `DatasetSpec`).
 
     Raises:
-      DatasetError: labels that are neither all integer classes nor all vectors of one length, or labels
-        that name none of the images.
+      DatasetError: labels that are neither all integer classes in [0, `MAX_CLASSES`) nor all lists of one
+        length of finite numbers, or labels that name none of the images.
     """
     names = list(names)
-    values = [labels[n] for n in names if labels is not None and labels.get(n) is not None]
-    if not values:
+    labelled = [(n, labels[n]) for n in names if labels is not None and labels.get(n) is not None]
+    if not labelled:
         given = [n for n, v in (labels or {}).items() if v is not None]
         if given:
             raise DatasetError(
@@ -117,15 +127,38 @@ def _label_spec(labels: dict[str, Any] | None, names: Iterable[str]) -> tuple[st
                 f"like {names[0]!r}: paths relative to the source root, with /)"
             )
         return "none", 0
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        if min(values) < 0:
-            raise DatasetError(f"dataset.json has a negative class label ({min(values)})")
-        return "class", max(values) + 1
-    if all(isinstance(v, list) and all(isinstance(x, (int, float)) for x in v) for v in values):
-        lengths = {len(v) for v in values}
-        if len(lengths) == 1 and 0 not in lengths:
-            return "vector", lengths.pop()
-    raise DatasetError("dataset.json labels must be all integer classes or all number lists of one length (or null)")
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def is_number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+    rule = (f"labels must be all integer classes in [0, {MAX_CLASSES}) or all lists of one length of finite "
+            "numbers (or null)")
+    if is_int(labelled[0][1]):
+        for name, v in labelled:
+            if not is_int(v) or not 0 <= v < MAX_CLASSES:
+                raise DatasetError(f"dataset.json gives {name!r} the label {v!r}: {rule}")
+        return "class", max(v for _, v in labelled) + 1
+    if isinstance(labelled[0][1], list) and labelled[0][1]:
+        length = len(labelled[0][1])
+        for name, v in labelled:
+            if not (isinstance(v, list) and len(v) == length and all(map(is_number, v))):
+                raise DatasetError(f"dataset.json gives {name!r} the label {v!r} (the first has {length} numbers): "
+                                   f"{rule}")
+        return "vector", length
+    name, v = labelled[0]
+    raise DatasetError(f"dataset.json gives {name!r} the label {v!r}: {rule}")
+
+
+def _check_apart(source: Path, dest: Path) -> None:
+    """Refuses (`DatasetError`) a destination that is, contains or lies inside the source: the conversion
+    would write into the images it reads, or replace them."""
+    src, dst = source.resolve(), dest.resolve()
+    if dst == src or src in dst.parents or dst in src.parents:
+        where = "is" if dst == src else "lies inside" if src in dst.parents else "contains"
+        raise DatasetError(f"--dest {dest} {where} --source {source}: choose a destination outside the source")
 
 
 def _default_resolution(transform: str, size: tuple[int, int]) -> tuple[int, int]:
@@ -135,8 +168,9 @@ def _default_resolution(transform: str, size: tuple[int, int]) -> tuple[int, int
     side = min(size) if transform == "center-crop" else size[0]
     if transform == "none" and size[0] != size[1]:
         raise DatasetError(f"the first image is {size[0]}x{size[1]}, not square: pass --resolution and --transform")
-    if side < 4 or side & (side - 1):
-        raise DatasetError(f"the first image gives resolution {side}, not a power of two: pass --resolution")
+    if side < 4 or side & (side - 1) or side > images.MAX_RESOLUTION:
+        raise DatasetError(f"the first image gives resolution {side}, not a power of two in "
+                           f"[4, {images.MAX_RESOLUTION}]: pass --resolution")
     return side, side
 
 
@@ -176,7 +210,7 @@ def convert_images(
       transform: "none", "center-crop" or "center-crop-wide" (see `images.fit`).
       max_images: store at most this many images (the first ones in sorted file order).
       channels: 1 or 3; default: what most images have.
-      overwrite: replace an existing `dest`.
+      overwrite: replace an existing dataset at `dest` (never anything else: see `tfds_builder.check_dest`).
       progress: show a progress bar on stderr.
       workers: threads decoding and encoding images; default: the CPU count.
 
@@ -184,7 +218,8 @@ def convert_images(
       The report (`report.summary()` is the line to print).
 
     Raises:
-      DatasetError: a user error (see the message); `dest` is left as it was.
+      DatasetError: a user error (see the message; among them a `dest` that is, contains or lies inside
+        `source`, and labels outside the rules of this module's docstring); `dest` is left as it was.
     """
     images.output_side(transform, 4, 4)  # validates the transform name before any work
     size = images.parse_resolution(resolution) if resolution is not None else None
@@ -194,9 +229,8 @@ def convert_images(
         raise DatasetError(f"bad --channels {channels}: expected 1 or 3")
     if max_images is not None and max_images < 1:
         raise DatasetError(f"bad --max-images {max_images}: expected a positive number")
-    dest = Path(dest).absolute()
-    if dest.exists() and not overwrite:
-        raise DatasetError(f"{dest} already exists (pass --overwrite to replace it)")
+    _check_apart(Path(source), Path(dest))
+    dest = check_dest(dest, overwrite)
 
     with ImageSource(source) as src:
         if not src.names:

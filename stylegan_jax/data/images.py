@@ -17,6 +17,9 @@ TRANSFORMS = ("none", "center-crop", "center-crop-wide")
 # zlib level 1 (0-9): encoding much faster than the default level 6 for slightly larger files, decoding as
 # fast (figures: docs/performance.md, "Data").
 PNG_COMPRESS_LEVEL = 1
+#: The largest resolution (side in pixels) of a dataset: twice the largest StyleGAN networks'; an image of
+#: 4096 x 4096 x 3 is 48 MiB in memory, and every worker holds a few.
+MAX_RESOLUTION = 4096
 
 
 def parse_resolution(text: str) -> tuple[int, int]:
@@ -39,7 +42,7 @@ def output_side(transform: str, width: int, height: int) -> int:
     the others need width == height.
 
     Raises:
-      DatasetError: the combination is not a square power of two of at least 4 pixels.
+      DatasetError: the combination is not a square power of two in [4, `MAX_RESOLUTION`].
     """
     if transform not in TRANSFORMS:
         raise DatasetError(f"bad --transform {transform!r}: expected one of {', '.join(TRANSFORMS)}")
@@ -52,6 +55,8 @@ def output_side(transform: str, width: int, height: int) -> int:
         )
     if width < 4 or width & (width - 1):
         raise DatasetError(f"resolution {width} is not a power of two >= 4 (the networks need one)")
+    if width > MAX_RESOLUTION:
+        raise DatasetError(f"resolution {width} is above {MAX_RESOLUTION}, the largest this tool makes")
     return width
 
 

@@ -7,12 +7,17 @@ builder is therefore a thin shell around an iterable of ready examples, and all 
 On-disk layout: a dataset directory is one TFDS builder directory (``dataset_info.json``,
 ``features.json``, ``metadata.json``, ``stylegan_images-train.array_record-*``), readable with
 ``tfds.builder_from_directory(path)``.
+
+`write_dataset` replaces only what `is_dataset_dir` recognises as such a directory (see `check_dest`): never a
+file, a symbolic link or a folder holding anything else.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -25,6 +30,11 @@ import tensorflow_datasets as tfds
 from stylegan_jax.data.errors import DatasetError
 
 LABEL_KINDS = ("none", "class", "vector")
+#: The builder's name: TFDS names a dataset's files and its ``dataset_info.json`` "name" after it.
+BUILDER_NAME = "stylegan_images"
+#: The files of a dataset directory (TFDS's metadata and the ArrayRecord shards of the train split).
+DATASET_FILES = re.compile(rf"dataset_info\.json|features\.json|metadata\.json|"
+                           rf"{BUILDER_NAME}-train\.array_record-\d{{5}}-of-\d{{5}}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +135,56 @@ class StyleganImages(tfds.core.GeneratorBasedBuilder):
         pass
 
 
+def is_dataset_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a dataset directory this module wrote: a real directory (not a link) holding only
+    regular files named as `DATASET_FILES`, whose ``dataset_info.json`` names the `StyleganImages` builder."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_dir():
+        return False
+    entries = list(path.iterdir())
+    if not all(DATASET_FILES.fullmatch(p.name) and p.is_file() and not p.is_symlink() for p in entries):
+        return False
+    try:
+        info = json.loads((path / "dataset_info.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and info.get("name") == BUILDER_NAME
+
+
+def check_dest(dest: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Checks that a dataset may be written at ``dest``; returns it as an absolute Path.
+
+    Allowed: a path that does not exist (under directories, or a place where they can be made), an empty
+    directory, and, with ``overwrite``, a dataset directory (`is_dataset_dir`). Anything else (a file, a link,
+    a folder holding other things) is refused even with ``overwrite``: nothing but a dataset is ever replaced.
+
+    Raises:
+      DatasetError: one line saying what ``dest`` is and what to do.
+    """
+    dest = Path(dest).absolute()
+    if dest.is_symlink():
+        raise DatasetError(f"{dest} is a symbolic link; give the directory it points to as the destination")
+    if dest.exists():
+        if not dest.is_dir():
+            raise DatasetError(f"{dest} is a file, not a dataset directory; it is never replaced (expected a new "
+                               "path, an empty directory or a dataset made by dataset_tool)")
+        if is_dataset_dir(dest):
+            if not overwrite:
+                raise DatasetError(f"{dest} already exists (pass --overwrite to replace it)")
+        elif names := sorted(p.name for p in dest.iterdir()):
+            example = next((n for n in names if not DATASET_FILES.fullmatch(n)), names[0])
+            raise DatasetError(f"{dest} is a folder holding other files than a dataset (e.g. {example!r}); "
+                               "--overwrite replaces only a dataset made by dataset_tool: choose another destination")
+    parent = dest.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise DatasetError(f"{dest} lies under {parent}, which is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DatasetError(f"{dest}: cannot write in {parent} (permission denied)")
+    return dest
+
+
 def write_dataset(
     dest: str | os.PathLike, spec: DatasetSpec, examples: Iterable[dict[str, Any]], *, overwrite: bool = False
 ) -> Path:
@@ -135,20 +195,18 @@ def write_dataset(
     the new one is complete, and only with `overwrite`).
 
     Args:
-      dest: the dataset directory to create.
+      dest: the dataset directory to create (what may be there: see `check_dest`).
       spec: what the examples hold.
       examples: see `StyleganImages`.
-      overwrite: replace an existing `dest`.
+      overwrite: replace an existing dataset at `dest` (never anything else).
 
     Returns:
       `dest` as an absolute Path.
 
     Raises:
-      DatasetError: `dest` exists and `overwrite` is false, or `examples` raised it.
+      DatasetError: `check_dest` refuses `dest`, or `examples` raised it.
     """
-    dest = Path(dest).absolute()
-    if dest.exists() and not overwrite:
-        raise DatasetError(f"{dest} already exists (pass --overwrite to replace it)")
+    dest = check_dest(dest, overwrite)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     try:
@@ -156,6 +214,7 @@ def write_dataset(
         builder = StyleganImages(spec=spec, examples=examples, data_dir=tmp, file_format="array_record")
         builder.download_and_prepare()
         if dest.exists():
+            check_dest(dest, overwrite)  # again: it may have changed during the conversion
             old = tmp / "replaced"
             dest.rename(old)
         Path(builder.data_dir).rename(dest)

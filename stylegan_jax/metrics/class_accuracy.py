@@ -8,7 +8,6 @@ samples (fixed seeds, constant noise) that it labels as the class they were draw
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -16,9 +15,10 @@ import jax
 import numpy as np
 from sklearn.svm import SVC
 
-from stylegan_jax.data import make_iterator, read_dataset_info, resolve_dataset
-from stylegan_jax.models import get_family
-from stylegan_jax.network_snapshot import load_network
+from stylegan_jax.cli import ArgumentParser, UsageError, path_arg, positive_int, run
+from stylegan_jax.data import DatasetError, make_iterator, read_dataset_info, resolve_dataset
+from stylegan_jax.models import UnknownFamilyError, get_family
+from stylegan_jax.network_snapshot import NetworkLoadError, load_network
 from stylegan_jax.sampling import one_hot
 
 
@@ -49,22 +49,40 @@ def class_accuracy(G, G_vars: dict, classifier: SVC, c_dim: int, per_class: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stylegan_jax.metrics.class_accuracy",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--network", required=True, help="a network snapshot directory of a conditional run")
-    parser.add_argument("--dataset", required=True, help="the labelled dataset it was trained on")
-    parser.add_argument("--data-dir", default=None, help="datasets directory (default: the training default)")
-    parser.add_argument("--per-class", type=int, default=100, help="samples per class")
+    """Runs the CLI; returns the exit status (0 done, 1 user error: one line on stderr)."""
+    parser = ArgumentParser(prog="python -m stylegan_jax.metrics.class_accuracy",
+                            description=__doc__.split("\n\n")[0])
+    parser.add_argument("--network", required=True, type=path_arg,
+                        help="a network snapshot directory of a conditional run")
+    parser.add_argument("--dataset", required=True, type=path_arg, help="the labelled dataset it was trained on")
+    parser.add_argument("--data-dir", default=None, type=path_arg,
+                        help="datasets directory (default: the training default)")
+    parser.add_argument("--per-class", type=positive_int, default=100, help="samples per class")
     parser.add_argument("--model", default=None, help="model family (default: the snapshot's, else stylegan2)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    network = load_network(args.network)
-    family = get_family(args.model, flag="--model") if args.model else network.family
-    G = family.build_generator(network.G_kwargs)
-    classifier, real_accuracy = train_classifier(*real_images(args.dataset, args.data_dir))
-    per_class = class_accuracy(G, network.G_ema, classifier, network.G_kwargs["c_dim"], args.per_class)
-    print(json.dumps({"network": args.network, "real_accuracy": round(real_accuracy, 4),
-                      "per_class": [round(float(a), 3) for a in per_class], "min": round(float(per_class.min()), 3)}))
-    return 0
+
+    def body() -> None:
+        network = load_network(args.network)
+        family = get_family(args.model, flag="--model") if args.model else network.family
+        G = family.build_generator(network.G_kwargs)
+        c_dim = G.c_dim
+        if not c_dim:
+            raise UsageError(f"--network {args.network} is unconditional: class accuracy needs a conditional one")
+        path = resolve_dataset(args.dataset, data_dir=args.data_dir)
+        info = read_dataset_info(path)
+        kind, res, channels = info["label_kind"], info["resolution"], info["channels"]
+        if (kind, info["c_dim"], res, channels) != ("class", c_dim, G.img_resolution, G.img_channels):
+            labels = "no labels" if kind == "none" else f"{kind} labels of c_dim {info['c_dim']}"
+            raise UsageError(f"--dataset {path} holds {res}x{res}x{channels} images with {labels}; the network "
+                             f"makes {G.img_resolution}x{G.img_resolution}x{G.img_channels} images of {c_dim} "
+                             "classes: pass the dataset it was trained on")
+        classifier, real_accuracy = train_classifier(*real_images(str(path)))
+        per_class = class_accuracy(G, network.G_ema, classifier, c_dim, args.per_class)
+        print(json.dumps({"network": args.network, "real_accuracy": round(real_accuracy, 4),
+                          "per_class": [round(float(a), 3) for a in per_class],
+                          "min": round(float(per_class.min()), 3)}))
+
+    return run("class_accuracy", body, NetworkLoadError, DatasetError, UnknownFamilyError, UsageError)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from stylegan_jax.errors import ConfigError
 from stylegan_jax.models.registry import Family, register
 from stylegan_jax.nn.resolution import channels_per_resolution, log2_resolution
 
@@ -72,7 +73,7 @@ def _norm(kind: str, track: bool):
         return lambda x, train: nn.LayerNorm(reduction_axes=(1, 2, 3), feature_axes=(1, 2, 3))(x)
     if kind == "none":
         return lambda x, train: x
-    raise ValueError(f"DCGAN norm must be 'batch', 'layer' or 'none', got {kind!r}")
+    raise ConfigError(f"DCGAN norm must be 'batch', 'layer' or 'none', got {kind!r}")
 
 
 _INIT = nn.initializers.normal(0.02)  # DCGAN's N(0, 0.02) weights
@@ -119,7 +120,7 @@ class Generator(nn.Module):
                 x = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
                 x = nn.Conv(out, (3, 3), padding="SAME", **conv)(x)
             else:
-                raise ValueError(f"DCGAN upsample must be 'nearest' or 'transposed', got {self.upsample!r}")
+                raise ConfigError(f"DCGAN upsample must be 'nearest' or 'transposed', got {self.upsample!r}")
             x = jnp.tanh(x) if last else nn.relu(norm(x, train))
         return x
 
@@ -148,7 +149,7 @@ class Discriminator(nn.Module):
         if self.c_dim and self.conditioning == "concat":
             x = jnp.concatenate([x, jnp.broadcast_to(c[:, None, None, :], (*x.shape[:3], self.c_dim))], axis=3)
         elif self.c_dim and self.conditioning != "projection":
-            raise ValueError(f"DCGAN conditioning must be 'projection' or 'concat', got {self.conditioning!r}")
+            raise ConfigError(f"DCGAN conditioning must be 'projection' or 'concat', got {self.conditioning!r}")
         for res in sorted(ch, reverse=True):
             first = res == max(ch)  # no normalisation after the first conv (DCGAN)
             x = nn.Conv(ch[res], (4, 4), (2, 2), padding=((1, 1), (1, 1)), use_bias=first or self.norm == "none",

@@ -10,8 +10,10 @@ from typing import Any
 import flax.linen as nn
 import ml_collections
 
+from stylegan_jax.errors import ConfigError
 
-class UnknownFamilyError(ValueError):
+
+class UnknownFamilyError(ConfigError):
     """A model name no family registered; the message lists the known ones."""
 
 

@@ -1,33 +1,42 @@
 """Orbax checkpoints of a run: the whole TrainState, the data iterator's position and metadata.
 
 Orbax writes each step into a temporary directory and renames it when complete, so a half-written step
-(a crash or a kill during the save) is never seen as a checkpoint and restore takes the latest complete
-one. The metadata records the architecture, so a checkpoint of another network is one clear error.
+(a crash or a kill during the save) is never seen as a checkpoint. A complete step that cannot be read back
+(a truncated or deleted file) is skipped with a warning naming it, and the newest readable one is used; a
+run directory whose checkpoints are all unreadable is an error, never a silent fresh start.
+
+The metadata records the image count, the tick count and the config. A checkpoint continues only the run
+it belongs to: every config value that shapes the parameters or the trajectory must match (`RESUMABLE`
+lists the ones that may change on resume), otherwise one error names the values.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import grain
+import jax
 import ml_collections
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from stylegan_jax.training.state import to_host
 
-ARCHITECTURE_KEYS = ("model", "resolution", "img_channels", "conditional", "G", "D")
+#: Config values a resumed run may change: its length, its reporting, where the data lives, and how the
+#: host runs (the conv gradient rule and the CPU fusion change rounding, not the algorithm).
+RESUMABLE = ("kimg", "tick", "snap", "keep", "keep_every", "metrics", "grid", "workers", "data_dir",
+             "conv_grad", "cpu_fusion")
+
+
+#: The suffix an unreadable step's directory is renamed with (Orbax ignores it).
+UNREADABLE = ".unreadable"
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot continue this run; the message is one line for the user."""
-
-
-def architecture(cfg: ml_collections.ConfigDict) -> dict[str, Any]:
-    """The config entries that fix the parameters' shapes."""
-    d = cfg.to_dict()
-    return {k: d[k] for k in ARCHITECTURE_KEYS}
 
 
 def make_manager(directory: Path, cfg: ml_collections.ConfigDict) -> ocp.CheckpointManager:
@@ -39,12 +48,17 @@ def make_manager(directory: Path, cfg: ml_collections.ConfigDict) -> ocp.Checkpo
     return ocp.CheckpointManager(directory.absolute(), options=options)
 
 
-def save(manager: ocp.CheckpointManager, state, iterator, cfg: ml_collections.ConfigDict, kimg: float) -> None:
-    """Save (collective: every process calls it) and wait until it is on disk."""
-    meta = {"kimg": kimg, "architecture": architecture(cfg), "config": json.loads(json.dumps(cfg.to_dict(),
-                                                                                             default=list))}
-    step = int(to_host(state.step))
-    manager.save(step, args=ocp.args.Composite(
+def _plain(cfg: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The config as JSON values (tuples as lists), as the metadata stores it."""
+    return json.loads(json.dumps(cfg.to_dict(), default=list))
+
+
+def save(manager: ocp.CheckpointManager, state, iterator, cfg: ml_collections.ConfigDict, nimg: int,
+         tick: int) -> None:
+    """Save (collective: every process calls it) and wait until it is on disk. ``iterator`` must stand at
+    the batch the next iteration trains on; ``nimg`` and ``tick`` are the images and ticks done."""
+    meta = {"kimg": nimg / 1000, "nimg": nimg, "tick": tick, "config": _plain(cfg)}
+    manager.save(int(to_host(state.step)), args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(iterator),
         meta=ocp.args.JsonSave(meta),
     ), force=True)
@@ -54,23 +68,71 @@ def save(manager: ocp.CheckpointManager, state, iterator, cfg: ml_collections.Co
 def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
     out = []
     for key in sorted(set(saved) | set(current)):
+        if not prefix and key in RESUMABLE:
+            continue
         a, b = saved.get(key), current.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             out += _differences(a, b, f"{prefix}{key}.")
-        elif a != b and not (isinstance(a, list) and tuple(a) == b):
+        elif a != b:
             out.append(f"{prefix}{key}: checkpoint {a!r}, config {b!r}")
     return out
 
 
-def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_collections.ConfigDict):
-    """Restore the latest complete checkpoint into (state, iterator position); returns (state, meta)."""
-    step = manager.latest_step()
-    meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-    diffs = _differences(meta["architecture"], json.loads(json.dumps(architecture(cfg), default=list)))
-    if diffs:
-        raise CheckpointError(f"{manager.directory}/{step}: a checkpoint of another architecture ("
-                              + "; ".join(diffs[:4]) + ")")
-    restored = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state), data=grain.checkpoint.CheckpointRestore(iterator),
-    ))
-    return restored["state"], meta
+def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_collections.ConfigDict,
+            warn: Callable[[str], None]) -> tuple[Any, dict]:
+    """The newest readable checkpoint: ``(state, meta)``, the iterator set to its position. Unreadable
+    steps are reported through ``warn`` and skipped; a checkpoint of another run raises `CheckpointError`,
+    as does a directory with no readable step."""
+    steps, unreadable = sorted(manager.all_steps(), reverse=True), []
+
+    def skip(step: int, error: Exception) -> None:
+        warn(f"warning: skipping the unreadable checkpoint {manager.directory}/{step} ({_reason(error)}); it is "
+             f"moved to {step}{UNREADABLE}")
+        unreadable.append(step)
+
+    for step in steps:
+        where = f"{manager.directory}/{step}"
+        try:
+            meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+            if not isinstance(meta, dict) or not {"kimg", "config"} <= set(meta):
+                raise CheckpointError(f"its metadata has no kimg and config: {str(meta)[:80]}")
+            meta.setdefault("nimg", round(meta["kimg"] * 1000))  # checkpoints written before nimg and tick
+            meta.setdefault("tick", 0)
+        except Exception as e:  # noqa: BLE001 - any failure to read a step means: fall back to an older one
+            skip(step, e)
+            continue
+        diffs = _differences(meta["config"], _plain(cfg))
+        if diffs:
+            raise CheckpointError(f"{where} belongs to another run (" + "; ".join(diffs[:4]) +
+                                  "); resume with the run's own settings or choose another --outdir")
+        try:
+            restored = manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract_state), data=grain.checkpoint.CheckpointRestore(iterator),
+            ))
+        except Exception as e:  # noqa: BLE001 - as above
+            skip(step, e)
+            continue
+        _set_aside(manager, unreadable)
+        return restored["state"], meta
+    raise CheckpointError(f"{manager.directory}: none of the checkpoints {steps} can be read; move the directory "
+                          "away to start afresh")
+
+
+def _set_aside(manager: ocp.CheckpointManager, steps: list[int]) -> None:
+    """Rename unreadable steps to ``<step>.unreadable`` (kept for a post-mortem, out of the way of the steps the
+    resumed run saves again); process 0 renames, every process then sees the new listing."""
+    if not steps:
+        return
+    if jax.process_index() == 0:
+        for step in steps:
+            path = Path(manager.directory) / str(step)
+            path.rename(path.with_name(f"{step}{UNREADABLE}"))
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices("stylegan_jax: unreadable checkpoints set aside")
+    manager.reload()
+
+
+def _reason(error: Exception) -> str:
+    """The first line of an error, shortened: the readers' messages can be pages long."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return f"{type(error).__name__}: {lines[0][:160]}"

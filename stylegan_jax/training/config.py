@@ -13,13 +13,14 @@ from pathlib import Path
 import ml_collections
 from ml_collections import config_dict
 
+from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
-
-
-class ConfigError(ValueError):
-    """A bad experiment name, file or override; the message is one line for the user."""
+# The repository's experiments/: installed from a wheel as the package stylegan_jax.experiments (setup.py maps it);
+# in a source checkout or an editable install, at the repository root.
+EXPERIMENTS_DIR = Path(__file__).resolve().parents[1] / "experiments"
+if not EXPERIMENTS_DIR.is_dir():
+    EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 
 
 def stylegan2_defaults() -> ml_collections.ConfigDict:
@@ -142,7 +143,8 @@ def shrink_to_tiny(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def experiment_path(name_or_path: str) -> Path:
-    """``quickstart`` -> experiments/quickstart.py; a path to a .py file is taken as is."""
+    """``quickstart`` -> experiments/quickstart.py, ``ablations/stylegan2_c`` -> experiments/ablations/...; a path
+    to a .py file is taken as is."""
     path = Path(name_or_path)
     if path.suffix == ".py":
         if not path.is_file():
@@ -150,21 +152,63 @@ def experiment_path(name_or_path: str) -> Path:
         return path
     path = EXPERIMENTS_DIR / f"{name_or_path}.py"
     if not path.is_file():
-        names = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.py") if not p.stem.startswith("_"))
+        found = (p.relative_to(EXPERIMENTS_DIR) for p in EXPERIMENTS_DIR.rglob("*.py"))
+        names = sorted(p.with_suffix("").as_posix() for p in found if not any(s.startswith("_") for s in p.parts))
         raise ConfigError(f"--experiment: unknown experiment {name_or_path!r}; expected one of {names} "
                           "or a path to a config file")
     return path
 
 
+class _BrokenExperimentError(ConfigError):
+    """A broken experiment file (``FILE:LINE: ...``); an experiment that loads another (an ablation rung its
+    previous rung) passes it on unchanged."""
+
+
 def load_experiment(name_or_path: str) -> ml_collections.ConfigDict:
-    """Import the experiment file and call its ``get_config()``."""
+    """Import the experiment file and call its ``get_config()``, which returns an ``ml_collections.ConfigDict``.
+
+    A broken file is a `ConfigError` of one line naming the file and the line: a syntax error, an exception
+    while importing the file or in ``get_config()`` (its type and message; the exception is the ``__cause__``),
+    a ``get_config()`` that returns anything else.
+    """
     path = experiment_path(name_or_path)
     spec = importlib.util.spec_from_file_location(f"stylegan_jax_experiment_{path.stem}", path)
+    filename = spec.origin  # the absolute path: the file's code objects' co_filename
+
+    def broken(e: Exception, doing: str) -> _BrokenExperimentError:
+        line, tb = None, e.__traceback__
+        while tb is not None:  # the innermost line of this file
+            if tb.tb_frame.f_code.co_filename == filename:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        message = " ".join(str(e).split())
+        if isinstance(e, SyntaxError) and e.filename == filename:
+            line, message = e.lineno, " ".join(str(e.msg).split())
+        return _BrokenExperimentError(f"{path}{f':{line}' if line else ''}: {doing}{type(e).__name__}"
+                                      + (f": {message}" if message else ""))
+
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ConfigError(f"{path}: an experiment file must define get_config()")
-    return module.get_config()
+    try:
+        spec.loader.exec_module(module)
+    except _BrokenExperimentError:
+        raise
+    except Exception as e:  # anything the file raises is the file's error
+        raise broken(e, "") from e
+    get_config = getattr(module, "get_config", None)
+    if not callable(get_config):
+        raise _BrokenExperimentError(f"{path}: an experiment file must define get_config()")
+    try:
+        cfg = get_config()
+    except _BrokenExperimentError:
+        raise
+    except Exception as e:
+        raise broken(e, "get_config() raised ") from e
+    if not isinstance(cfg, ml_collections.ConfigDict):
+        code = getattr(get_config, "__code__", None)
+        line = f":{code.co_firstlineno}" if code is not None and code.co_filename == filename else ""
+        raise _BrokenExperimentError(f"{path}{line}: get_config() returned {type(cfg).__name__}; expected an "
+                                     "ml_collections.ConfigDict")
+    return cfg
 
 
 def valid_keys(cfg: ml_collections.ConfigDict, prefix: str = "") -> list[str]:

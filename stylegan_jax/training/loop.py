@@ -8,12 +8,13 @@ saves; only process 0 writes logs and images.
 from __future__ import annotations
 
 import copy
+import fcntl
 import signal
+import sys
 import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm
@@ -21,6 +22,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from stylegan_jax.data import check_dataset_info, make_iterator, read_dataset_info, resolve_dataset
+from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 from stylegan_jax.network_snapshot import save_network
 from stylegan_jax.training import checkpoint
@@ -37,6 +39,7 @@ from stylegan_jax.training.schedule import (
 )
 from stylegan_jax.training.state import TrainState, init_state, make_optimizer, to_host
 from stylegan_jax.training.steps import (
+    FINITE,
     PHASES,
     Layout,
     Phases,
@@ -52,23 +55,84 @@ class TrainingDivergedError(RuntimeError):
     """A non-finite loss or parameter; the message names the step and the phase."""
 
 
-class _StopSignal:
-    """Remembers SIGTERM / SIGINT so that the loop saves and exits at the end of the iteration."""
+class RunDirectoryError(OSError):
+    """The run directory cannot be used (a file, not writable, full, or in use by another run); one line."""
 
-    def __init__(self):
-        self.received = None
+
+class TrainingInterruptedError(Exception):
+    """SIGTERM or SIGINT stopped the run; ``saved_step`` is the iteration its checkpoint was saved at (None
+    when the signal came before any iteration ran, so that the newest checkpoint is still the run's)."""
+
+    def __init__(self, signal_name: str, saved_step: int | None):
+        self.signal_name, self.saved_step = signal_name, saved_step
+        self.exit_status = 128 + signal.Signals[signal_name].value  # the shells' convention: 130, 143
+        saved = (f"checkpoint saved at iteration {saved_step}" if saved_step is not None
+                 else "nothing new to save")
+        super().__init__(f"stopped by {signal_name}; {saved}; run the same command to resume")
+
+
+class _StopSignal:
+    """Remembers SIGTERM / SIGINT so that the loop saves and stops at the end of the iteration; a second
+    signal stops at once (the newest checkpoint stays the run's)."""
+
+    def __init__(self, announce: bool):
+        self.received, self.announce = None, announce
         self._old = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def _handle(self, signum, frame):
-        self.received = signal.Signals(signum).name
+        name = signal.Signals(signum).name
+        if self.received is not None:
+            raise TrainingInterruptedError(name, saved_step=None)
+        self.received = name
+        if self.announce:
+            print(f"\n{name} received: saving and stopping after this iteration (again: stop at once)",
+                  file=sys.stderr, flush=True)
 
     def restore(self):
         for sig, handler in self._old.items():
             signal.signal(sig, handler)
 
 
-def _all_finite(tree) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
+class RunDirectory:
+    """The run directory, created if needed and locked for the duration of a ``with`` block (process 0
+    holds an advisory lock on ``<dir>/.lock``; the OS drops it if the process dies), so that a second
+    training process on the same directory is refused instead of writing the same checkpoints."""
+
+    def __init__(self, path: Path):
+        self.path, self._lock = Path(path), None
+
+    def __enter__(self) -> Path:
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirectoryError(f"--outdir {self.path} is a file, not a directory")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            if jax.process_index() == 0:
+                self._lock = open(self.path / ".lock", "a")  # noqa: SIM115 - held until __exit__; "a": no truncation
+        except OSError as e:
+            raise RunDirectoryError(f"--outdir {self.path}: cannot write there ({e.strerror or e})") from None
+        if self._lock is not None:
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._lock.close()
+                raise RunDirectoryError(f"--outdir {self.path} is in use by another training process (it holds "
+                                        f"{self.path / '.lock'}); wait for it to end or choose another --outdir"
+                                        ) from None
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        if self._lock is not None:
+            self._lock.close()
+
+
+def _check_parameter_shapes(abstract_state: TrainState) -> None:
+    """A config that gives a network an empty parameter (a zero width) is an error before the first step."""
+    for name in ("g_params", "d_params"):
+        for path, leaf in jax.tree_util.tree_flatten_with_path(getattr(abstract_state, name))[0]:
+            if 0 in leaf.shape:
+                raise ConfigError(f"{name[0].upper()}'s parameter {jax.tree_util.keystr(path)} has the empty shape "
+                                  f"{leaf.shape}: check --config.{name[0].upper()} widths (channel_base, "
+                                  "channel_max, ...)")
 
 
 def run_config(cfg: ml_collections.ConfigDict, devices: list) -> ml_collections.ConfigDict:
@@ -91,9 +155,9 @@ class Trainer:
                                                    resolution=cfg.resolution)
         info = read_dataset_info(path)
         if cfg.conditional and not info["c_dim"]:
-            raise ValueError(f"--config.conditional=True but the dataset at {path} has no labels")
+            raise ConfigError(f"--config.conditional=True but the dataset at {path} has no labels")
         if cfg.conditional and cfg.c_dim and cfg.c_dim != info["c_dim"]:
-            raise ValueError(f"--config.c_dim={cfg.c_dim} but the dataset at {path} has {info['c_dim']} classes")
+            raise ConfigError(f"--config.c_dim={cfg.c_dim} but the dataset at {path} has {info['c_dim']} classes")
         c_dim = info["c_dim"] if cfg.conditional else 0
         check_dataset_info(info, resolution=cfg.resolution, channels=cfg.img_channels,
                            c_dim=c_dim if cfg.conditional else None)
@@ -112,9 +176,11 @@ class Trainer:
                                       process_index=jax.process_index(), process_count=jax.process_count(),
                                       worker_count=cfg.workers)
         self.unit = unit
+        with np.errstate(divide="ignore", invalid="ignore"):  # a zero width: the check below names it
+            self.abstract_state = jax.eval_shape(lambda: init_state(cfg, self.G, self.D, self.g_tx, self.d_tx))
+        _check_parameter_shapes(self.abstract_state)
         self.manager = checkpoint.make_manager(self.workdir / "checkpoints", cfg)
-        self.finite = jax.jit(_all_finite)
-        self.start_nimg = 0
+        self.start_nimg, self.start_tick = 0, 0
         self._generate: dict = {}
 
     def phases_for(self, sched: Schedule) -> tuple[Layout, tuple, dict]:
@@ -141,16 +207,26 @@ class Trainer:
                                                       d_opt=self.d_tx.init(s.d_params)), out_shardings=self.replicated)
         return self._reset(state)
 
-    def restore_or_init(self, resume: bool) -> tuple[TrainState, bool]:
-        """The latest checkpoint (``start_nimg`` set to its image count) or a fresh state."""
-        if resume and self.manager.latest_step() is not None:
-            abstract = jax.eval_shape(lambda: init_state(self.cfg, self.G, self.D, self.g_tx, self.d_tx))
+    def restore_or_init(self, resume: bool, warn=print) -> tuple[TrainState, bool]:
+        """The newest readable checkpoint (``start_nimg`` and ``start_tick`` set to its counts; unreadable
+        newer ones reported through ``warn``) or a fresh state."""
+        if resume and self.manager.all_steps():
             abstract = jax.tree_util.tree_map(
-                lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=self.replicated), abstract)
-            state, meta = checkpoint.restore(self.manager, abstract, self.iterator, self.cfg)
-            self.start_nimg = round(meta["kimg"] * 1000)
+                lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=self.replicated), self.abstract_state)
+            state, meta = checkpoint.restore(self.manager, abstract, self.iterator, self.cfg, warn)
+            self.start_nimg, self.start_tick = int(meta["nimg"]), int(meta["tick"])
             return state, True
         return self.initial_state(), False
+
+    def save(self, state: TrainState, nimg: int, tick: int) -> None:
+        """The checkpoint of ``state`` after ``nimg`` images and ``tick`` ticks, the data iterator standing at
+        the next iteration's batch; a write that fails (a full or read-only disk) leaves the newest complete
+        checkpoint intact and ends the run with one line."""
+        try:
+            checkpoint.save(self.manager, state, self.iterator, self.cfg, nimg, tick)
+        except OSError as e:
+            raise RunDirectoryError(f"cannot write a checkpoint in {self.manager.directory} ({e.strerror or e}); "
+                                    f"the newest complete one ({self.manager.latest_step()}) is intact") from None
 
     def next_batch(self, sched: Schedule | None = None) -> tuple[jax.Array, jax.Array]:
         """The next global batch of a schedule (iterator batches joined, images box-downsampled to its
@@ -193,11 +269,8 @@ class Trainer:
         return z, c
 
     def save_network(self, state: TrainState, nimg: int) -> None:
-        """``network-snapshot-<kimg>``: G, G_ema, D for ``generate --network``. Single-process runs only:
-        ``save_network`` writes through a collective Orbax checkpointer that expects one process; a
-        multi-process run keeps its Orbax checkpoints (``checkpoints/``)."""
-        if jax.process_count() != 1:
-            return
+        """``network-snapshot-<kimg>``: G, G_ema, D for ``generate --network``. Collective, as the checkpoints:
+        every process calls it (`save_network` writes the arrays with all of them, the rest on process 0)."""
         G_kwargs, D_kwargs = self.family.network_kwargs(self.cfg, self.c_dim)
         save_network(self.workdir / f"network-snapshot-{nimg // 1000:06d}", G_kwargs=G_kwargs, D_kwargs=D_kwargs,
                      G=to_host({"params": state.g_params, "buffers": state.g_buffers}),
@@ -243,41 +316,102 @@ class Trainer:
 
 
 def _check_finite(history: list[tuple[int, dict]]) -> None:
+    """Raise `TrainingDivergedError` at the first iteration and phase of ``history`` (host values of the
+    phases' outputs) with a non-finite loss or non-finite updated parameters."""
     for step, metrics in history:
         for phase in [p for p in PHASES if p in metrics]:
             for name, value in metrics[phase].items():
-                if not np.isfinite(value):
+                if name != FINITE and not np.isfinite(value):
                     raise TrainingDivergedError(f"non-finite {name} ({value}) at iteration {step}, phase {phase}; "
-                                           "the last good checkpoint is kept")
+                                                "the last good checkpoint is kept")
+            if not metrics[phase][FINITE]:
+                raise TrainingDivergedError(f"non-finite parameters after iteration {step}, phase {phase}; the "
+                                            "last good checkpoint is kept")
+
+
+def _tick_means(history: list[tuple[int, dict]]) -> dict[str, float]:
+    """The mean of each reported loss over a tick's iterations."""
+    values: dict[str, list[float]] = {}
+    for _, metrics in history:
+        for outputs in metrics.values():
+            for name, value in outputs.items():
+                if name != FINITE:
+                    values.setdefault(name, []).append(float(value))
+    return {name: float(np.mean(v)) for name, v in values.items()}
 
 
 def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = True,
           stop_at_step: int | None = None) -> TrainState:
-    """Train (or resume) until ``cfg.kimg``; ``stop_at_step`` saves and returns after that iteration."""
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    """Train (or resume) until ``cfg.kimg``; ``stop_at_step`` saves and returns after that iteration.
+
+    Raises `TrainingInterruptedError` after SIGTERM/SIGINT (having saved if an iteration ran since the start), and
+    `RunDirectoryError`, `CheckpointError`, `ConfigError` or `TrainingDivergedError` with one line for the user.
+    A finished run is not trained further (it returns the final state).
+    """
+    stop = _StopSignal(announce=jax.process_index() == 0)
+    try:
+        with RunDirectory(Path(workdir)) as workdir:
+            return _train(cfg, workdir, resume, stop_at_step, stop)
+    finally:
+        stop.restore()
+
+
+def _train(cfg: ml_collections.ConfigDict, workdir: Path, resume: bool, stop_at_step: int | None,
+           stop: _StopSignal) -> TrainState:
     is_main = jax.process_index() == 0
     trainer = Trainer(cfg, workdir)
-    cfg = trainer.cfg  # with --config.tiny applied
-    reporter = Reporter(workdir, is_main)
-    if is_main:
-        (workdir / "config.json").write_text(to_json(cfg))
-    state, resumed = trainer.restore_or_init(resume)
-    step, nimg, total = int(to_host(state.step)), trainer.start_nimg, int(cfg.kimg * 1000)
-    sched = schedule(cfg, nimg)
-    layout = trainer.phases_for(sched)[0]
-    reporter.line(f"{'Resuming' if resumed else 'Starting'} {cfg.name} in {workdir} at {nimg / 1000:.1f} kimg; "
-                  f"{jax.device_count()} device(s), batch {layout.batch_size} ({layout.minibatches} x "
-                  f"{layout.batch_gpu})" + (f", growing from {sched.resolution}x{sched.resolution}"
-                                            if sched.resolution else ""))
-    if is_main and not resumed:
-        reals = next(make_iterator(trainer.dataset_path, batch_size=cfg.grid * cfg.grid, seed=cfg.seed,
-                                   drop_remainder=False))
-        reporter.grid(reals["image"], cfg.grid, "reals", None)
+    try:
+        return _loop(trainer, workdir, resume, stop_at_step, stop, is_main)
+    finally:
+        trainer.manager.close()
 
-    stop = _StopSignal()
+
+def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | None, stop: _StopSignal,
+          is_main: bool) -> TrainState:
+    cfg = trainer.cfg  # with --config.tiny applied and conv_grad resolved
+    if not resume and trainer.manager.all_steps():
+        raise RunDirectoryError(f"--no-resume: {workdir} already holds the checkpoints {trainer.manager.all_steps()} "
+                                "of a run; choose another --outdir or remove them")
+    warnings: list[str] = []
+    state, resumed = trainer.restore_or_init(resume, warn=warnings.append)  # before writing anything
+    reporter = Reporter(workdir, is_main)
+    try:
+        for warning in warnings:
+            reporter.line(warning)
+        step, nimg, total = int(to_host(state.step)), trainer.start_nimg, int(cfg.kimg * 1000)
+        if resumed and nimg >= total:
+            reporter.line(f"{cfg.name} in {workdir} is finished ({nimg / 1000:g} kimg of {total / 1000:g}); "
+                          "nothing to do (raise --kimg to train further)")
+            return state
+        if is_main:
+            (workdir / "config.json").write_text(to_json(cfg))
+        sched = schedule(cfg, nimg)
+        layout = trainer.phases_for(sched)[0]
+        reporter.line(f"{'Resuming' if resumed else 'Starting'} {cfg.name} in {workdir} at {nimg / 1000:.1f} kimg; "
+                      f"{jax.device_count()} device(s), batch {layout.batch_size} ({layout.minibatches} x "
+                      f"{layout.batch_gpu})" + (f", growing from {sched.resolution}x{sched.resolution}"
+                                                if sched.resolution else ""))
+        if is_main and not resumed:
+            reals = next(make_iterator(trainer.dataset_path, batch_size=cfg.grid * cfg.grid, seed=cfg.seed,
+                                       drop_remainder=False))
+            reporter.grid(reals["image"], cfg.grid, "reals", None)
+        return _iterate(trainer, state, step, nimg, total, sched, reporter, stop, stop_at_step)
+    finally:
+        reporter.close()
+
+
+def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: int, sched: Schedule,
+             reporter: Reporter, stop: _StopSignal, stop_at_step: int | None) -> TrainState:
+    """The iterations from ``step`` / ``nimg`` until done, stopped or preempted.
+
+    The data iterator stands at the batch of the next iteration whenever a checkpoint is saved: the next
+    batch is fetched while an iteration runs except when the iteration ends with a save, and then after it.
+    """
+    cfg, is_main = trainer.cfg, jax.process_index() == 0
+    if stop.received:  # during start-up: nothing trained since the last checkpoint
+        raise TrainingInterruptedError(stop.received, saved_step=None)
     bar = tqdm.tqdm(total=total, initial=nimg, unit="img", disable=not is_main, dynamic_ncols=True)
-    tick, tick_start_nimg, tick_start_time, start_time = 0, nimg, time.time(), time.time()
+    tick, tick_start_nimg, tick_start_time, start_time = trainer.start_tick, nimg, time.time(), time.time()
     history: list[tuple[int, dict]] = []
     batch = trainer.next_batch(sched)
     try:
@@ -291,51 +425,51 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = Tr
                 state = trainer.reset_optimizers(state)  # before any save: a resumed run needs no reset
             done = nimg >= total or (stop_at_step is not None and step >= stop_at_step)
             preempted = stop.received is not None or trainer.manager.reached_preemption(step)
-            if not (done or preempted):
-                batch = trainer.next_batch(sched)  # overlaps with the running step
-            if not (done or preempted or nimg >= tick_start_nimg + cfg.tick * 1000):
+            tick_end = done or preempted or nimg >= tick_start_nimg + cfg.tick * 1000
+            save = tick_end and (done or preempted or (tick + 1) % cfg.snap == 0)
+            if not save:
+                batch = trainer.next_batch(sched)  # overlaps with the running iteration
+            if len(history) > 1:  # the previous iteration, finished by now: no wait for the running one
+                _check_finite(to_host(history[-2:-1]))
+            if not tick_end:
                 continue
-            # End of a tick: check, report, maybe snapshot.
-            fetched = to_host(history)
+            fetched, history = to_host(history), []
             _check_finite(fetched)
-            history = []
             tick += 1
-            now = time.time()
-            means = {}
-            for _, m in fetched:
-                for values in m.values():
-                    for name, value in values.items():
-                        means.setdefault(name, []).append(float(value))
-            means = {name: float(np.mean(v)) for name, v in means.items()}
-            kimg_done = (nimg - tick_start_nimg) / 1000
-            sec_per_kimg = (now - tick_start_time) / max(kimg_done, 1e-8)
-            mem = jax.local_devices()[0].memory_stats() or {}
-            mem_gb = mem.get("peak_bytes_in_use", 0) / 2**30
-            bar.write(f"tick {tick:<4d} kimg {nimg / 1000:<8.1f} time {now - start_time:7.1f}s sec/tick "
-                      f"{now - tick_start_time:6.1f} sec/kimg {sec_per_kimg:6.2f} G {means.get('Loss/G/loss', 0):.3f}"
-                      f" D {means.get('Loss/D/loss', 0):.3f}" + (f" mem {mem_gb:.1f}GB" if mem_gb else "")
-                      + (f" res {sched.resolution} alpha {sched.alpha:.3f}" if sched.resolution else ""))
-            reporter.line(f"tick {tick} kimg {nimg / 1000:.2f} sec_per_kimg {sec_per_kimg:.3f} " +
-                          " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items())), echo=False)
-            reporter.scalars({**means, "Timing/sec_per_kimg": sec_per_kimg, "Progress/kimg": nimg / 1000,
-                              "Progress/lod": sched.lod}, nimg)
-            if done or preempted or tick % cfg.snap == 0:
-                if not bool(to_host(trainer.finite(state))):
-                    raise TrainingDivergedError(f"non-finite parameters after iteration {step - 1}; the last good "
-                                           "checkpoint is kept")
-                checkpoint.save(trainer.manager, state, trainer.iterator, cfg, nimg / 1000)
-                reporter.grid(trainer.fakes(state, sched), cfg.grid, f"fakes{nimg // 1000:06d}", nimg)
-                trainer.save_network(state, nimg)
-                trainer.metrics(state, nimg, reporter)
+            _report_tick(trainer, reporter, bar, fetched, tick, nimg, sched, tick_start_nimg, tick_start_time,
+                         start_time)
+            if save:
+                trainer.save(state, nimg, tick)
+                if not preempted:  # a preempted run saves within seconds: no grid, snapshot or metrics
+                    reporter.grid(trainer.fakes(state, sched), cfg.grid, f"fakes{nimg // 1000:06d}", nimg)
+                    trainer.save_network(state, nimg)
+                    trainer.metrics(state, nimg, reporter)
+                if not (done or preempted):
+                    batch = trainer.next_batch(sched)
             tick_start_nimg, tick_start_time = nimg, time.time()
             if preempted:
-                reporter.line(f"Stopped by {stop.received or 'preemption'} at {nimg / 1000:.1f} kimg; "
-                              f"checkpoint saved at iteration {step}")
-            if done or preempted:
-                break
+                reason = stop.received or "SIGTERM"  # Orbax's preemption notice: the host is going down
+                reporter.line(f"Stopped by {reason} at {nimg / 1000:.1f} kimg; checkpoint saved at iteration {step}")
+                raise TrainingInterruptedError(reason, saved_step=step)
+            if done:
+                return state
     finally:
-        stop.restore()
         bar.close()
-        reporter.close()
-        trainer.manager.close()
-    return state
+
+
+def _report_tick(trainer: Trainer, reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, dict]], tick: int,
+                 nimg: int, sched: Schedule, tick_start_nimg: int, tick_start_time: float, start_time: float) -> None:
+    """The progress line, the log line and the scalars of a tick."""
+    now = time.time()
+    means = _tick_means(history)
+    sec_per_kimg = (now - tick_start_time) / max((nimg - tick_start_nimg) / 1000, 1e-8)
+    mem = jax.local_devices()[0].memory_stats() or {}
+    mem_gb = mem.get("peak_bytes_in_use", 0) / 2**30
+    bar.write(f"tick {tick:<4d} kimg {nimg / 1000:<8.1f} time {now - start_time:7.1f}s sec/tick "
+              f"{now - tick_start_time:6.1f} sec/kimg {sec_per_kimg:6.2f} G {means.get('Loss/G/loss', 0):.3f}"
+              f" D {means.get('Loss/D/loss', 0):.3f}" + (f" mem {mem_gb:.1f}GB" if mem_gb else "")
+              + (f" res {sched.resolution} alpha {sched.alpha:.3f}" if sched.resolution else ""))
+    reporter.line(f"tick {tick} kimg {nimg / 1000:.2f} sec_per_kimg {sec_per_kimg:.3f} " +
+                  " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items())), echo=False)
+    reporter.scalars({**means, "Timing/sec_per_kimg": sec_per_kimg, "Progress/kimg": nimg / 1000,
+                      "Progress/lod": sched.lod}, nimg)

@@ -9,6 +9,8 @@ import ml_collections
 import numpy as np
 import optax
 
+from stylegan_jax.errors import ConfigError
+
 
 @flax.struct.dataclass
 class TrainState:
@@ -46,7 +48,7 @@ def make_optimizer(lr: float, cfg: ml_collections.ConfigDict, reg_interval: int 
         return optax.adam(lr * ratio, b1=cfg.betas[0] ** ratio, b2=cfg.betas[1] ** ratio, eps=cfg.eps)
     if cfg.optimizer == "rmsprop":
         return optax.rmsprop(lr * ratio, decay=0.99, eps=cfg.eps, eps_in_sqrt=False)
-    raise ValueError(f"--config.optimizer: expected 'adam' or 'rmsprop', got {cfg.optimizer!r}")
+    raise ConfigError(f"--config.optimizer: expected 'adam' or 'rmsprop', got {cfg.optimizer!r}")
 
 
 def init_state(cfg: ml_collections.ConfigDict, G, D, g_tx, d_tx) -> TrainState:

@@ -29,6 +29,7 @@ batch's labels in a random order (the same distribution, no extra pass over the 
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import flax
@@ -39,6 +40,7 @@ import numpy as np
 import optax
 
 from stylegan_jax import losses
+from stylegan_jax.errors import ConfigError
 from stylegan_jax.models.registry import Family
 from stylegan_jax.ops.conv2d_resample import gradient_rule
 from stylegan_jax.training.schedule import fade_reals
@@ -65,19 +67,26 @@ def make_layout(cfg: ml_collections.ConfigDict, num_devices: int, batch_size: in
     """Check the batch arithmetic (``cfg``'s, or one resolution's of a growing run) with errors naming the
     config keys."""
     batch_size = batch_size or cfg.batch_size
-    batch_gpu = (cfg.batch_gpu if batch_gpu is None else batch_gpu) or batch_size // num_devices
-    if batch_gpu < 1 or batch_size % batch_gpu:
-        raise ValueError(f"batch_size {batch_size} is not a multiple of batch_gpu {batch_gpu}")
+    given = cfg.batch_gpu if batch_gpu is None else batch_gpu
+    if batch_size < 1 or given < 0:
+        raise ConfigError(f"--config.batch_size={batch_size}, --config.batch_gpu={given}: expected a positive "
+                          "batch and a non-negative batch_gpu (0: batch_size / devices)")
+    if not given and batch_size % num_devices:
+        raise ConfigError(f"--config.batch_size={batch_size} cannot be split over {num_devices} devices; use a "
+                          f"multiple of {num_devices} or set --config.batch_gpu")
+    batch_gpu = given or batch_size // num_devices
+    if batch_size % batch_gpu:
+        raise ConfigError(f"--config.batch_size={batch_size} is not a multiple of --config.batch_gpu={batch_gpu}")
     layout = Layout(batch_size, batch_gpu, num_devices)
     if layout.minibatches % num_devices:
-        raise ValueError(f"batch_size / batch_gpu = {layout.minibatches} minibatches cannot be split over "
+        raise ConfigError(f"batch_size / batch_gpu = {layout.minibatches} minibatches cannot be split over "
                          f"{num_devices} devices; set --config.batch_gpu so that it divides evenly")
     group = min(cfg.D.get("mbstd_group_size") or batch_gpu, batch_gpu)
     if batch_gpu % group:
-        raise ValueError(f"D.mbstd_group_size {cfg.D.mbstd_group_size} (clamped to {group}) does not divide "
+        raise ConfigError(f"D.mbstd_group_size {cfg.D.mbstd_group_size} (clamped to {group}) does not divide "
                          f"the per-device batch batch_gpu {batch_gpu}")
     if cfg.pl_weight and batch_gpu // cfg.pl_batch_shrink < 1:
-        raise ValueError(f"batch_gpu {batch_gpu} is smaller than pl_batch_shrink {cfg.pl_batch_shrink}")
+        raise ConfigError(f"batch_gpu {batch_gpu} is smaller than pl_batch_shrink {cfg.pl_batch_shrink}")
     return layout
 
 
@@ -279,20 +288,31 @@ class Phases:
             "Loss/r1_penalty": penalty}
 
 
+#: The key of a phase's output that says whether its losses and updated parameters are all finite (a bool).
+FINITE = "finite"
+
+
+def all_finite(tree) -> jax.Array:
+    """True when every element of every leaf of ``tree`` is finite (a scalar bool, computed on device)."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
+
+
 def compile_phases(phases: Phases, conv_grad: str = "xla") -> dict:
     """Each phase jitted once, the state donated, traced under ``conv2d``'s gradient rule ``conv_grad``
-    (``'xla'`` or ``'forward'``: `resolve_conv_grad`). The shardings come from the inputs: the caller places the
-    state replicated (``P()``) and the batch sharded over ``data`` (``P('data')``), and XLA keeps the
-    updated state replicated (the compile-count test checks that nothing reshards). No explicit
-    ``in_shardings``/``out_shardings``: they made a CPU phase slower (docs/performance.md, "Explicit in/out
-    shardings")."""
+    (``'xla'`` or ``'forward'``: `resolve_conv_grad`). A phase returns ``(state, outputs)``: its reported
+    losses and, under `FINITE`, whether they and the updated G and D parameters are all finite. The shardings
+    come from the inputs: the caller places the state replicated (``P()``) and the batch sharded over ``data``
+    (``P('data')``), and XLA keeps the updated state replicated (the compile-count test checks that nothing
+    reshards). No explicit ``in_shardings``/``out_shardings``: they made a CPU phase slower
+    (docs/performance.md, "Explicit in/out shardings")."""
     fns = {"G_main": phases.g_main, "G_reg": phases.g_reg, "D_main": phases.d_main, "D_reg": phases.d_reg}
 
     def scoped(fn):
         @functools.wraps(fn)  # the phase's name in compile logs
         def phase(*args):
             with gradient_rule(conv_grad):
-                return fn(*args)
+                state, out = fn(*args)
+            return state, {**out, FINITE: all_finite((out, state.g_params, state.d_params))}
 
         return phase
 
@@ -305,11 +325,11 @@ def resolve_conv_grad(choice: str, mesh_devices: int, backend: str) -> str:
     ``'forward'`` over a sharded minibatch axis (more than one device), where XLA's partitioner computes
     wrong weight gradients, is an error."""
     if choice not in ("auto", "xla", "forward"):
-        raise ValueError(f"--config.conv_grad: expected 'auto', 'xla' or 'forward', got {choice!r}")
+        raise ConfigError(f"--config.conv_grad: expected 'auto', 'xla' or 'forward', got {choice!r}")
     if choice == "auto":
         return "forward" if backend == "cpu" and mesh_devices == 1 else "xla"
     if choice == "forward" and mesh_devices > 1:
-        raise ValueError(f"--config.conv_grad='forward' on {mesh_devices} devices: its weight gradients are wrong "
+        raise ConfigError(f"--config.conv_grad='forward' on {mesh_devices} devices: its weight gradients are wrong "
                          "when the minibatch axis is sharded (XLA's partitioner); use 'xla' or 'auto'")
     return choice
 
@@ -327,15 +347,22 @@ def active_phases(cfg: ml_collections.ConfigDict, step: int) -> list[str]:
 
 
 def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
-    """Combinations the phases cannot run, as one clear error naming the keys."""
+    """Values and combinations a run cannot use, as one clear error naming the keys; checked before the
+    first step, so that nothing fails at the first save."""
+    for key, lowest in (("kimg", 0), ("tick", 0)):
+        if not (isinstance(cfg[key], int | float) and math.isfinite(cfg[key]) and cfg[key] > lowest):
+            raise ConfigError(f"--{key}: expected a positive number of kimg, got {cfg[key]!r}")
+    for key, flag in (("snap", "--snap"), ("keep", "--config.keep")):
+        if not (isinstance(cfg[key], int) and cfg[key] >= 1):
+            raise ConfigError(f"{flag}: expected a whole number >= 1, got {cfg[key]!r}")
     losses.objective(cfg)
     if cfg.growing.initial_resolution and not family.grows:
-        raise ValueError(f"--config.growing.initial_resolution={cfg.growing.initial_resolution}: model "
+        raise ConfigError(f"--config.growing.initial_resolution={cfg.growing.initial_resolution}: model "
                          f"{cfg.model!r} does not grow (set it to 0)")
     if cfg.pl_weight and not family.has_mapping:
-        raise ValueError(f"--config.pl_weight={cfg.pl_weight}: path-length regularisation needs a mapping network; "
+        raise ConfigError(f"--config.pl_weight={cfg.pl_weight}: path-length regularisation needs a mapping network; "
                          f"model {cfg.model!r} has none (set pl_weight=0)")
     if cfg.pl_weight and not cfg.lazy_regularization:
-        raise ValueError("--config.pl_weight needs lazy_regularization=True (NVIDIA's configs use PL only lazily)")
+        raise ConfigError("--config.pl_weight needs lazy_regularization=True (NVIDIA's configs use PL only lazily)")
     if cfg.n_critic < 1:
-        raise ValueError(f"--config.n_critic must be >= 1, got {cfg.n_critic}")
+        raise ConfigError(f"--config.n_critic must be >= 1, got {cfg.n_critic}")

@@ -10,6 +10,7 @@ import numpy as np
 
 from stylegan_jax.data import read_dataset_info, resolve_dataset
 from stylegan_jax.data.errors import DatasetError
+from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 from stylegan_jax.training.config import to_json
 from stylegan_jax.training.loop import run_config
@@ -25,7 +26,7 @@ def label_dim(cfg: ml_collections.ConfigDict) -> int:
     try:
         path = resolve_dataset(cfg.dataset, data_dir=cfg.data_dir or None, resolution=cfg.resolution)
     except DatasetError as e:
-        raise ValueError(f"--config.conditional=True: the class count comes from the dataset ({e}) or "
+        raise ConfigError(f"--config.conditional=True: the class count comes from the dataset ({e}) or "
                          "--config.c_dim") from None
     return read_dataset_info(path)["c_dim"]
 

@@ -220,7 +220,7 @@ def test_missing_source_refused(tmp_path, capsys):
     assert not (tmp_path / "ds").exists()
 
 
-def test_existing_dest_refused_then_overwritten(tmp_path, capsys):
+def test_existing_dest_of_a_user_is_refused_even_with_overwrite(tmp_path, capsys):
     src = tmp_path / "src"
     save(src / "a.png", random_pixels(0, (8, 8, 3)))
     dest = tmp_path / "ds"
@@ -229,9 +229,9 @@ def test_existing_dest_refused_then_overwritten(tmp_path, capsys):
     rc, _, err = run_tool(capsys, "--source", src, "--dest", dest)
     assert rc == 1 and "--overwrite" in err and len(err.strip().splitlines()) == 1
     assert [p.name for p in dest.iterdir()] == ["precious.txt"]
-    assert run_tool(capsys, "--source", src, "--dest", dest, "--overwrite")[0] == 0
-    assert not (dest / "precious.txt").exists() and read_dataset_info(dest)["num_images"] == 1
-    assert leftovers(dest) == []
+    rc, _, err = run_tool(capsys, "--source", src, "--dest", dest, "--overwrite")
+    assert rc == 1 and len(err.strip().splitlines()) == 1
+    assert [p.name for p in dest.iterdir()] == ["precious.txt"] and (dest / "precious.txt").read_text() == "keep"
 
 
 def test_failure_midway_leaves_nothing(mixed_folder, tmp_path, monkeypatch):

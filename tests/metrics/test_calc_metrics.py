@@ -52,4 +52,4 @@ def test_user_errors_are_one_line(run_dir, tmp_path, capsys):
     assert "pass --data" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         calc_metrics.parse_args(["--metrics", "fid,swd", "--network", snapshot])
-    assert e.value.code == 2 and "unknown metric fid; valid: fid50k_full" in capsys.readouterr().err
+    assert e.value.code == 1 and "unknown metric fid; valid: fid50k_full" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from stylegan_jax.network_snapshot import load_network
 from stylegan_jax.training import checkpoint
 from stylegan_jax.training.checkpoint import CheckpointError
 from stylegan_jax.training.loop import Trainer, TrainingDivergedError, _check_finite, train
-from stylegan_jax.training.steps import active_phases
+from stylegan_jax.training.steps import FINITE, active_phases
 from tests.training.conftest import tiny_config
 
 
@@ -78,8 +78,13 @@ def test_resume_is_bit_identical_and_skips_half_written_checkpoints(data_dir, tm
 
 
 def test_non_finite_values_stop_the_run_naming_step_and_phase(data_dir, tmp_path, monkeypatch):
-    with pytest.raises(TrainingDivergedError, match="iteration 7, phase D_main"):
-        _check_finite([(7, {"G_main": {"Loss/G/loss": 1.0}, "D_main": {"Loss/D/loss": float("nan")}})])
+    with pytest.raises(TrainingDivergedError, match="non-finite Loss/D/loss .* iteration 7, phase D_main"):
+        _check_finite([(7, {"G_main": {"Loss/G/loss": 1.0, FINITE: True},
+                            "D_main": {"Loss/D/loss": float("nan"), FINITE: False}})])
+    with pytest.raises(TrainingDivergedError, match="parameters after iteration 8, phase G_main"):
+        _check_finite([(7, {"D_main": {"Loss/D/loss": 1.0, FINITE: True}}),
+                       (8, {"G_main": {"Loss/G/loss": 1.0, FINITE: False}, "D_main": {"Loss/D/loss": 1.0,
+                                                                                     FINITE: False}})])
 
     original = Trainer.initial_state
 

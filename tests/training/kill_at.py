@@ -1,0 +1,70 @@
+"""``python -m tests.training.kill_at MOMENT STEP TRAIN_ARGS...``: the training CLI, killed with SIGKILL (no
+handler runs, as when a VM is preempted, the OOM killer strikes or a node fails) at a named moment of
+iteration STEP, so that a failure can be replayed exactly. The moments:
+
+- ``mid-step``: the iteration's phases dispatched, their results not yet computed;
+- ``mid-save``: the save of the checkpoint of iteration STEP issued its array writes, none waited for;
+- ``before-commit``: that checkpoint completely written into Orbax's temporary directory, not yet renamed.
+"""
+
+import os
+import signal
+import sys
+
+from orbax.checkpoint import type_handlers
+from orbax.checkpoint._src.path import atomicity
+
+from stylegan_jax import train
+from stylegan_jax.training import checkpoint
+from stylegan_jax.training.loop import Trainer
+
+
+def kill() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def main(moment: str, step: int, argv: list[str]) -> int:
+    saving = {"step": None}
+    save = checkpoint.save
+
+    def tracked_save(manager, state, *args, **kwargs):
+        saving["step"] = int(state.step)
+        return save(manager, state, *args, **kwargs)
+
+    checkpoint.save = tracked_save
+    if moment == "mid-step":
+        run_iteration = Trainer.run_iteration
+
+        def killing_iteration(self, state, batch, i, sched=None):
+            out = run_iteration(self, state, batch, i, sched)
+            if i == step:
+                kill()
+            return out
+
+        Trainer.run_iteration = killing_iteration
+    elif moment == "mid-save":
+        serialize = type_handlers.ArrayHandler.serialize
+
+        async def killing_serialize(self, *args, **kwargs):
+            futures = await serialize(self, *args, **kwargs)
+            if saving["step"] == step:
+                kill()
+            return futures
+
+        type_handlers.ArrayHandler.serialize = killing_serialize
+    elif moment == "before-commit":
+        finalize = atomicity.AtomicRenameTemporaryPath.finalize
+
+        async def killing_finalize(self, *args, **kwargs):
+            if saving["step"] == step:
+                kill()
+            return await finalize(self, *args, **kwargs)
+
+        atomicity.AtomicRenameTemporaryPath.finalize = killing_finalize
+    else:
+        raise SystemExit(f"unknown moment {moment!r}")
+    return train.main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], int(sys.argv[2]), sys.argv[3:]))

@@ -1,0 +1,53 @@
+"""A run resumed from any of its checkpoints (as after a kill: the newer ones never written) continues bit
+for bit as the run that never stopped: same states at every later checkpoint, saved at the same steps."""
+
+import shutil
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from stylegan_jax.training.loop import train
+from tests.training.conftest import tiny_config
+from tests.training.test_growing import tiny_pggan
+
+
+def saved_states(run) -> dict[int, list[np.ndarray]]:
+    """Every checkpoint of a run directory: step -> the state's leaves, as stored."""
+    with ocp.CheckpointManager((run / "checkpoints").absolute()) as manager:
+        return {step: [np.asarray(x) for x in jax.tree_util.tree_leaves(
+                    manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"])]
+                for step in manager.all_steps()}
+
+
+def assert_resumes_from_every_checkpoint(cfg, tmp_path):
+    train(cfg, tmp_path / "full")
+    full = saved_states(tmp_path / "full")
+    assert len(full) == 3, sorted(full)
+    for start in sorted(full)[:-1]:
+        run = tmp_path / f"from{start}"
+        shutil.copytree(tmp_path / "full", run)
+        for later in [s for s in full if s > start]:
+            shutil.rmtree(run / "checkpoints" / str(later))
+        train(cfg, run)
+        resumed = saved_states(run)
+        assert sorted(resumed) == sorted(full), f"resumed from {start}"
+        for step in [s for s in full if s > start]:
+            for a, b in zip(full[step], resumed[step], strict=True):
+                np.testing.assert_array_equal(a, b, err_msg=f"resumed from {start}, step {step}")
+
+
+@pytest.mark.slow
+def test_stylegan2_resumes_from_every_periodic_checkpoint(data_dir, tmp_path):
+    # 7 iterations of 8 images, a tick every iteration, a checkpoint every 3 ticks: steps 3, 6 and 7.
+    cfg = tiny_config(data_dir, kimg=0.056, tick=0.008, snap=3, keep=100)
+    assert_resumes_from_every_checkpoint(cfg, tmp_path)
+
+
+@pytest.mark.slow
+def test_pggan_resumes_from_every_periodic_checkpoint_across_the_fade_in(data_dir, tmp_path):
+    # 8 iterations: 8x8 for 2, 16x16 fading in over 3 (steps 2-4), then 16x16; checkpoints at 3, 6, 8.
+    cfg = tiny_pggan(data_dir)
+    cfg.update(tick=0.008, snap=3, keep=100)
+    assert_resumes_from_every_checkpoint(cfg, tmp_path)

@@ -1,0 +1,181 @@
+"""Bad input to ``python -m stylegan_jax.train`` (in-process ``main``): status 1 and one line naming the flag,
+key or file, checked before anything is trained or written; and what a run directory can go through
+(checkpoints of another run, corrupted or half-deleted steps, a second process, a full disk, a re-run)."""
+
+import errno
+import json
+import shutil
+
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from stylegan_jax import train as train_cli
+from stylegan_jax.training import checkpoint
+from stylegan_jax.training.loop import RunDirectory
+from tests.cli.usage import assert_one_error_line, listing, run_tool
+from tests.training.conftest import tiny_config
+from tests.training.test_preemption import cli_overrides
+
+
+def argv(data_dir, outdir, *extra):
+    """A tiny digits run of 2 iterations, a checkpoint after each."""
+    return ["--experiment", "digits", "--outdir", outdir, "--kimg", "0.016", "--tick", "0.008", "--snap", "1",
+            *cli_overrides(tiny_config(data_dir)), *extra]
+
+
+@pytest.fixture(scope="module")
+def finished(data_dir, tmp_path_factory):
+    """A finished run directory (checkpoints 1 and 2): copy it before changing it."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    assert train_cli.main([str(a) for a in argv(data_dir, run)]) == 0
+    return run
+
+
+@pytest.fixture
+def run(finished, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    return copy
+
+
+CASES = [  # (extra arguments, expected in the one line)
+    (["--snap", "0"], "--snap: expected a whole number >= 1, got 0"),
+    (["--kimg", "0"], "--kimg: expected a positive number of kimg, got 0.0"),
+    (["--kimg", "-1"], "--kimg: expected a positive number of kimg, got -1.0"),
+    (["--kimg", "nan"], "argument --kimg: 'nan' is not a finite number"),
+    (["--seed", "-1"], "argument --seed: seed -1 is outside"),
+    (["--outdir", ""], "argument --outdir: empty path"),
+    (["--tick", "0"], "--tick: expected a positive number of kimg, got 0.0"),
+    (["--config.keep=0"], "--config.keep: expected a whole number >= 1, got 0"),
+    (["--config.G.channel_base=0"], "has the empty shape"),
+    (["--config.batch_size=3", "--config.batch_gpu=0"], "--config.batch_size=3 cannot be split over 4 devices"),
+    (["--config.batch_size=8", "--config.batch_gpu=3"], "--config.batch_size=8 is not a multiple of "
+                                                        "--config.batch_gpu=3"),
+    (["--config.loss=hinged"], "--config.loss: unknown objective 'hinged'"),
+    (["--config.model=stylegan9"], "stylegan9"),
+    (["--config.conv_grad=fast"], "--config.conv_grad: expected 'auto', 'xla' or 'forward', got 'fast'"),
+    (["--config.conv_grad=forward"], "--config.conv_grad='forward' on 4 devices"),
+    (["--config.optimizer=sgd"], "--config.optimizer: expected 'adam' or 'rmsprop', got 'sgd'"),
+    (["--config.no_such_key=1"], "no_such_key"),
+    (["--config.dataset=no-such-dataset"], "no-such-dataset"),
+    (["--experiment", "no_such_experiment"], "unknown experiment 'no_such_experiment'"),
+]
+
+
+@pytest.mark.parametrize("extra, expected", CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_bad_values_are_one_line_and_write_nothing(data_dir, tmp_path, capsys, extra, expected):
+    outdir = tmp_path / "run"
+    code, out, err = run_tool(train_cli.main, argv(data_dir, outdir, *extra), capsys)
+    assert_one_error_line("train", code, out, err, expected)
+    assert not (outdir / "checkpoints").exists() and not (outdir / "config.json").exists()
+
+
+def test_an_outdir_that_is_a_file_or_cannot_be_created(data_dir, tmp_path, capsys):
+    (tmp_path / "file").write_text("mine")
+    for outdir, expected in ((tmp_path / "file", "is a file, not a directory"),
+                             (tmp_path / "file" / "run", "cannot write there (Not a directory)")):
+        code, out, err = run_tool(train_cli.main, argv(data_dir, outdir), capsys)
+        assert_one_error_line("train", code, out, err, expected)
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_a_second_process_on_the_same_outdir_is_refused(data_dir, run, capsys):
+    before = listing(run)
+    with RunDirectory(run):  # what a running trainer holds
+        code, out, err = run_tool(train_cli.main, argv(data_dir, run, "--kimg", "0.032"), capsys)
+    assert_one_error_line("train", code, out, err, "is in use by another training process")
+    assert listing(run) == before
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--config.batch_size=16"], "belongs to another run (batch_size: checkpoint 8, config 16)"),
+    (["--config.G.channel_max=32"], "G.channel_max: checkpoint 16, config 32"),
+    (["--seed", "5"], "seed: checkpoint 0, config 5"),
+    (["--no-resume"], "--no-resume: "),
+])
+def test_a_run_directory_is_continued_only_by_its_own_run(data_dir, run, capsys, extra, expected):
+    before = listing(run)
+    code, out, err = run_tool(train_cli.main, argv(data_dir, run, "--kimg", "0.032", *extra), capsys)
+    assert_one_error_line("train", code, out, err, expected)
+    assert listing(run) == before  # config.json included: a refused resume writes nothing
+
+
+def test_a_finished_run_run_again_is_a_no_op(data_dir, run, capsys):
+    before = listing(run / "checkpoints")
+    code, out, err = run_tool(train_cli.main, argv(data_dir, run), capsys)
+    assert code == 0, err
+    assert "is finished (0.016 kimg of 0.016); nothing to do" in out
+    assert listing(run / "checkpoints") == before
+
+
+def corrupt(step_dir, how):
+    if how == "truncated arrays":
+        for f in (step_dir / "state").rglob("*"):
+            if f.is_file() and f.stat().st_size > 1000:
+                f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    elif how == "deleted metadata":
+        shutil.rmtree(step_dir / "meta")
+    elif how == "garbage metadata":
+        (step_dir / "meta" / "metadata").write_text("{ garbage")
+    elif how == "garbage iterator position":
+        (step_dir / "data" / "process_0-of-1.json").write_text("{ garbage")
+    elif how == "deleted state":
+        shutil.rmtree(step_dir / "state")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["truncated arrays", "deleted metadata", "garbage metadata", "deleted state",
+                                 "garbage iterator position"])
+def test_a_corrupted_newest_checkpoint_falls_back_to_the_previous_one(data_dir, run, capsys, how):
+    corrupt(run / "checkpoints" / "2", how)
+    code, out, err = run_tool(train_cli.main, argv(data_dir, run, "--kimg", "0.024"), capsys)
+    assert code == 0, err
+    assert f"warning: skipping the unreadable checkpoint {run.absolute()}/checkpoints/2" in out
+    assert "Resuming digits" in out and "at 0.0 kimg" in out  # from step 1: 8 images
+    with ocp.CheckpointManager((run / "checkpoints").absolute()) as manager:
+        assert manager.all_steps() == [1, 2, 3]
+        meta = manager.restore(3, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+    assert meta["nimg"] == 24  # steps 2 and 3 trained again from step 1's 8 images
+    assert (run / "checkpoints" / "2.unreadable").is_dir()  # kept for a post-mortem
+
+
+def test_a_directory_of_unreadable_checkpoints_is_an_error_not_a_fresh_start(data_dir, run, capsys):
+    for step in (1, 2):
+        corrupt(run / "checkpoints" / str(step), "deleted metadata")
+    code, out, err = run_tool(train_cli.main, argv(data_dir, run, "--kimg", "0.032"), capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1 and "Traceback" not in err
+    assert lines[-1].startswith("train: error: ") and "none of the checkpoints [2, 1] can be read" in lines[-1]
+
+
+@pytest.mark.slow
+def test_a_full_disk_ends_the_run_with_one_line_and_keeps_the_last_checkpoint(data_dir, run, capsys, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", full)
+    code, out, err = run_tool(train_cli.main, argv(data_dir, run, "--kimg", "0.032"), capsys)
+    lines = [line for line in err.splitlines() if line.strip() and "train: error" in line]
+    assert code == 1 and "Traceback" not in err
+    assert lines == [f"train: error: cannot write a checkpoint in {run.absolute()}/checkpoints (No space left on "
+                     "device); the newest complete one (2) is intact"]
+    with ocp.CheckpointManager((run / "checkpoints").absolute()) as manager:
+        assert manager.all_steps() == [1, 2]
+
+
+def test_tiny_keeps_the_values_given_on_the_command_line(data_dir, tmp_path, capsys):
+    code, out, err = run_tool(train_cli.main, ["--experiment", "ffhq256", "--dry-run", "--config.tiny=True",
+                                               "--kimg", "0.5", "--config.batch_size=16", "--snap", "7"], capsys)
+    assert code == 0, err
+    resolved = json.loads(out[: out.rindex("}") + 1])
+    assert (resolved["kimg"], resolved["batch_size"], resolved["snap"]) == (0.5, 16, 7)
+    assert resolved["resolution"] == 16 and resolved["G"]["channel_max"] == 16  # the rest is tiny
+
+
+def test_checkpoint_metadata_names_the_images_and_ticks(finished):
+    with ocp.CheckpointManager((finished / "checkpoints").absolute()) as manager:
+        meta = manager.restore(2, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+    assert (meta["nimg"], meta["tick"], meta["config"]["kimg"]) == (16, 2, 0.016)
+    assert set(checkpoint.RESUMABLE) <= set(meta["config"])
+    assert np.isclose(meta["kimg"], 0.016)
