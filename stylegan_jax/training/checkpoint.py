@@ -31,6 +31,9 @@ RESUMABLE = ("kimg", "tick", "snap", "keep", "keep_every", "metrics", "grid", "w
              "conv_grad", "cpu_fusion")
 
 
+#: Files every complete step holds (Orbax's step metadata, the state's tree metadata, ours); a step without
+#: one of them has lost files and is not used, even where Orbax would restore it with a warning.
+REQUIRED_FILES = ("_CHECKPOINT_METADATA", "state/_METADATA", "meta/metadata")
 #: The suffix an unreadable step's directory is renamed with (Orbax ignores it).
 UNREADABLE = ".unreadable"
 
@@ -93,6 +96,9 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
     for step in steps:
         where = f"{manager.directory}/{step}"
         try:
+            missing = [f for f in REQUIRED_FILES if not (Path(manager.directory) / str(step) / f).is_file()]
+            if missing:
+                raise CheckpointError(f"{', '.join(missing)} missing")
             meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
             if not isinstance(meta, dict) or not {"kimg", "config"} <= set(meta):
                 raise CheckpointError(f"its metadata has no kimg and config: {str(meta)[:80]}")

@@ -1,6 +1,8 @@
 """``python -m tests.training.kill_at MOMENT STEP TRAIN_ARGS...``: the training CLI, killed with SIGKILL (no
-handler runs, as when a VM is preempted, the OOM killer strikes or a node fails) at a named moment of
-iteration STEP, so that a failure can be replayed exactly. The moments:
+handler runs, as when a VM is preempted, the OOM killer strikes or a node fails) or sent SIGTERM at a named
+moment of iteration STEP, so that a failure can be replayed exactly. The moments:
+
+- ``sigterm``: SIGTERM once the iteration's phases are dispatched (the run saves after it and exits);
 
 - ``mid-step``: the iteration's phases dispatched, their results not yet computed;
 - ``mid-save``: the save of the checkpoint of iteration STEP issued its array writes, none waited for;
@@ -19,8 +21,8 @@ from stylegan_jax.training import checkpoint
 from stylegan_jax.training.loop import Trainer
 
 
-def kill() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
+def kill(sig: int = signal.SIGKILL) -> None:
+    os.kill(os.getpid(), sig)
 
 
 def main(moment: str, step: int, argv: list[str]) -> int:
@@ -32,13 +34,13 @@ def main(moment: str, step: int, argv: list[str]) -> int:
         return save(manager, state, *args, **kwargs)
 
     checkpoint.save = tracked_save
-    if moment == "mid-step":
+    if moment in ("mid-step", "sigterm"):
         run_iteration = Trainer.run_iteration
 
         def killing_iteration(self, state, batch, i, sched=None):
             out = run_iteration(self, state, batch, i, sched)
             if i == step:
-                kill()
+                kill(signal.SIGTERM if moment == "sigterm" else signal.SIGKILL)
             return out
 
         Trainer.run_iteration = killing_iteration

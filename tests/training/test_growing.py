@@ -1,5 +1,5 @@
 """Progressive growing: NVIDIA's schedule and real-image fade, one compilation per resolution, the optimisers
-reset when a fade-in starts, and a PGGAN run resumed mid-fade-in equal bit for bit to one that never stopped."""
+reset when a fade-in starts (resuming mid-fade-in: tests/training/test_resume.py)."""
 
 import logging
 
@@ -72,18 +72,3 @@ def test_one_compilation_per_resolution_and_optimiser_resets(data_dir, tmp_path,
     assert adam_count(state.g_opt) == adam_count(state.d_opt) == 1
     log = (tmp_path / "a" / "log.txt").read_text()
     assert "growing from 8x8" in log and "Resuming" in log
-
-
-@pytest.mark.slow
-def test_pggan_resumes_mid_fade_in_bit_identically(data_dir, tmp_path):
-    cfg = tiny_pggan(data_dir)
-    full = train(cfg, tmp_path / "full")
-    train(cfg, tmp_path / "split", stop_at_step=4)  # nimg 32: 16x16 two thirds faded in
-    assert schedule(cfg, 32).alpha == pytest.approx(2 / 3) and schedule(cfg, 32).resolution == 16
-    resumed = train(cfg, tmp_path / "split")
-    assert int(resumed.step) == int(full.step) == 8
-    for a, b in zip(jax.tree_util.tree_leaves(jax.device_get(full)), jax.tree_util.tree_leaves(
-            jax.device_get(resumed)), strict=True):
-        np.testing.assert_array_equal(a, b)
-    grids = sorted((tmp_path / "full").glob("fakes*.png"))
-    assert grids and (tmp_path / "full" / "reals.png").exists()

@@ -8,6 +8,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from stylegan_jax.network_snapshot import load_network
 from stylegan_jax.training.loop import train
 from tests.training.conftest import tiny_config
 from tests.training.test_growing import tiny_pggan
@@ -22,7 +23,8 @@ def saved_states(run) -> dict[int, list[np.ndarray]]:
 
 
 def assert_resumes_from_every_checkpoint(cfg, tmp_path):
-    train(cfg, tmp_path / "full")
+    """Returns the uninterrupted run's final state."""
+    final = train(cfg, tmp_path / "full")
     full = saved_states(tmp_path / "full")
     assert len(full) == 3, sorted(full)
     for start in sorted(full)[:-1]:
@@ -36,13 +38,20 @@ def assert_resumes_from_every_checkpoint(cfg, tmp_path):
         for step in [s for s in full if s > start]:
             for a, b in zip(full[step], resumed[step], strict=True):
                 np.testing.assert_array_equal(a, b, err_msg=f"resumed from {start}, step {step}")
+    return final
 
 
 @pytest.mark.slow
 def test_stylegan2_resumes_from_every_periodic_checkpoint(data_dir, tmp_path):
     # 7 iterations of 8 images, a tick every iteration, a checkpoint every 3 ticks: steps 3, 6 and 7.
     cfg = tiny_config(data_dir, kimg=0.056, tick=0.008, snap=3, keep=100)
-    assert_resumes_from_every_checkpoint(cfg, tmp_path)
+    final = assert_resumes_from_every_checkpoint(cfg, tmp_path)
+    full = tmp_path / "full"  # and what else the run wrote
+    assert (full / "reals.png").exists() and list(full.glob("fakes*.png")) and list(full.glob("events.out.tfevents*"))
+    snapshot = load_network(full / "network-snapshot-000000")
+    for a, b in zip(jax.tree_util.tree_leaves(snapshot.G_ema["params"]),
+                    jax.tree_util.tree_leaves(jax.device_get(final.g_ema_params)), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.slow
