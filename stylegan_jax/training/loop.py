@@ -73,11 +73,17 @@ class TrainingInterruptedError(Exception):
 
 class _StopSignal:
     """Remembers SIGTERM / SIGINT so that the loop saves and stops at the end of the iteration; a second
-    signal stops at once (the newest checkpoint stays the run's)."""
+    signal stops at once (the newest checkpoint stays the run's).
+
+    Single-process runs only: the processes of a multi-process run must agree on the iteration they stop
+    after, or the collective save hangs. There JAX's preemption service keeps its SIGTERM handler, and the
+    loop stops where Orbax's ``reached_preemption`` says, the same step on every process.
+    """
 
     def __init__(self, announce: bool):
         self.received, self.announce = None, announce
-        self._old = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+        signals = (signal.SIGTERM, signal.SIGINT) if jax.process_count() == 1 else ()
+        self._old = {sig: signal.signal(sig, self._handle) for sig in signals}
 
     def _handle(self, signum, frame):
         name = signal.Signals(signum).name
@@ -448,7 +454,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
                     batch = trainer.next_batch(sched)
             tick_start_nimg, tick_start_time = nimg, time.time()
             if preempted:
-                reason = stop.received or "SIGTERM"  # Orbax's preemption notice: the host is going down
+                reason = stop.received or "SIGTERM"  # the preemption service's notice, multi-process
                 reporter.line(f"Stopped by {reason} at {nimg / 1000:.1f} kimg; checkpoint saved at iteration {step}")
                 raise TrainingInterruptedError(reason, saved_step=step)
             if done:
