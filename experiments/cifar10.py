@@ -4,6 +4,9 @@ regularisation, no style mixing, D architecture orig, 100000 kimg.
 
 Data: ``python -m stylegan_jax.dataset_tool --source cifar10-images/ --dest <data_dir>/cifar10`` with a
 dataset.json of class labels.
+
+Augmented with ADA (the bgc pipe, target 0.6), as NVIDIA's train.py augments every preset by default;
+``--aug noaug`` trains without (the runs before ADA existed).
 """
 
 from stylegan_jax.training.config import stylegan2_defaults
@@ -27,4 +30,5 @@ def get_config():
     c.style_mixing_prob = 0.0
     c.ema_kimg = 500.0
     c.ema_rampup = 0.05
+    c.aug = "ada"
     return c

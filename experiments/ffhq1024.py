@@ -1,6 +1,10 @@
 """FFHQ at 1024x1024 with NVIDIA's ``paper1024`` preset: batch 32 (4 per GPU), mbstd group 4, channel_base
 32768, lr 0.002, R1 gamma 2, EMA 10 kimg without ramp-up, mapping 8, 4 reduced-precision resolutions with
-clamp 256, 25000 kimg, x-flip."""
+clamp 256, 25000 kimg, x-flip.
+
+Augmented with ADA (the bgc pipe, target 0.6), as NVIDIA's train.py augments every preset by default;
+``--aug noaug`` trains without (the runs before ADA existed).
+"""
 
 from stylegan_jax.training.config import stylegan2_defaults
 
@@ -20,4 +24,5 @@ def get_config():
     c.r1_gamma = 2.0
     c.metrics = ("fid50k_full",)
     c.ema_kimg = 10.0
+    c.aug = "ada"
     return c

@@ -3,6 +3,9 @@ mbstd group 8, channel_base 16384, lr 0.0025, R1 gamma 1, EMA 20 kimg without ra
 highest resolutions in reduced precision with clamp 256, 25000 kimg, x-flip.
 
 Data: ``python -m stylegan_jax.dataset_tool --source ffhq-images/ --dest <data_dir>/ffhq256 --resolution 256``.
+
+Augmented with ADA (the bgc pipe, target 0.6), as NVIDIA's train.py augments every preset by default;
+``--aug noaug`` trains without (the runs before ADA existed).
 """
 
 from stylegan_jax.training.config import stylegan2_defaults
@@ -23,4 +26,5 @@ def get_config():
     c.r1_gamma = 1.0
     c.metrics = ("fid50k_full",)
     c.ema_kimg = 20.0
+    c.aug = "ada"
     return c

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from stylegan_jax.cli import ArgumentParser, finite_float, parse_seed, path_arg
 
-SHORTCUTS = {"kimg": "kimg", "seed": "seed", "tick": "tick", "snap": "snap", "cpu_fusion": "cpu_fusion"}
+SHORTCUTS = {"kimg": "kimg", "seed": "seed", "tick": "tick", "snap": "snap", "cpu_fusion": "cpu_fusion",
+             "aug": "aug", "p": "p", "target": "ada_target", "augpipe": "augpipe"}
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str]]]:
@@ -29,6 +30,12 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     parser.add_argument("--seed", type=parse_seed, help="root random seed")
     parser.add_argument("--tick", type=finite_float, help="kimg per tick (progress line, log)")
     parser.add_argument("--snap", type=int, help="ticks between checkpoints and image grids")
+    parser.add_argument("--aug", choices=("ada", "noaug", "fixed"), help="discriminator augmentation (NVIDIA's "
+                        "--aug; the config's aug)")
+    parser.add_argument("--p", type=finite_float, help="augmentation probability for --aug=fixed (start for ada)")
+    parser.add_argument("--target", type=finite_float, help="ADA's target for E[sign(D(real))] (default 0.6)")
+    parser.add_argument("--augpipe", help="augmentation preset: blit, geom, color, filter, noise, cutout, bg, bgc "
+                        "(default), bgcf, bgcfn, bgcfnc")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="continue from the run directory's latest checkpoint if there is one")
     parser.add_argument("--coordinator", help="multi-process: coordinator address host:port")
@@ -56,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     from stylegan_jax.cli import run
     from stylegan_jax.data import DatasetError
     from stylegan_jax.errors import ConfigError
+    from stylegan_jax.network_snapshot import NetworkLoadError
     from stylegan_jax.runtime import configure_runtime
     from stylegan_jax.training.checkpoint import CheckpointError
     from stylegan_jax.training.config import apply_override, load_experiment, shrink_to_tiny
@@ -99,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             return e.exit_status
         return None
 
-    return run("train", body, ConfigError, DatasetError, CheckpointError, RunDirectoryError, TrainingDivergedError)
+    return run("train", body, ConfigError, DatasetError, CheckpointError, RunDirectoryError, TrainingDivergedError,
+               NetworkLoadError)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,9 @@ class Family:
     - ``batch_norm``: G keeps batch-norm running averages in ``buffers``, updated when called with
       ``train=True`` (``mutable=['buffers']``).
     - ``truncation``: the generation default (psi, cutoff) when ``--trunc`` is not given.
+    - ``d_layers(d_params) -> [name, ...]``: D's freezable layers (top-level parameter paths such as
+      ``b256/fromrgb``) from the highest resolution down, in NVIDIA's layer order; ``--config.freeze_d=N``
+      freezes the first N (Freeze-D). None: the family does not support freezing.
     """
 
     name: str
@@ -52,6 +55,7 @@ class Family:
     grows: bool = False
     batch_norm: bool = False
     truncation: tuple[float, int | None] = (1.0, None)
+    d_layers: Callable[[dict], list[str]] | None = None
 
     def build_generator(self, G_kwargs: dict[str, Any]) -> nn.Module:
         return self.generator(**G_kwargs)

@@ -200,4 +200,13 @@ def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, di
     return G_kwargs, D_kwargs
 
 
-FAMILY = register(Family("stylegan2", Generator, Discriminator, config_defaults, network_kwargs, has_mapping=True))
+def discriminator_layers(d_params: dict) -> list[str]:
+    """D's layers as NVIDIA's ``freeze_layers`` counts them: the blocks from the highest resolution down, each
+    block's fromrgb, conv0, conv1 and skip in that order; the 4x4 epilogue (``b4``) is never frozen."""
+    blocks = sorted((name for name in d_params if name.startswith("b") and name != "b4"), key=lambda b: -int(b[1:]))
+    return [f"{block}/{layer}" for block in blocks for layer in ("fromrgb", "conv0", "conv1", "skip")
+            if layer in d_params[block]]
+
+
+FAMILY = register(Family("stylegan2", Generator, Discriminator, config_defaults, network_kwargs, has_mapping=True,
+                         d_layers=discriminator_layers))

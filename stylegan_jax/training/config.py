@@ -81,10 +81,25 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     ))
     c.metrics = ()  # metric names computed at every snapshot, e.g. ('fid50k_full',)
 
+    # Discriminator augmentation (StyleGAN2-ADA; stylegan_jax.augment): what D sees, reals and fakes, in every
+    # phase. NVIDIA's train.py names: --aug, --augpipe, --p, --target; ada_interval and ada_kimg its loop's.
+    c.aug = "noaug"  # 'noaug' | 'ada' (p adjusted towards ada_target) | 'fixed' (p stays at p)
+    c.augpipe = config_dict.FieldReference("bgc", field_type=object)  # a preset of augment.AUGPIPE_PRESETS or a
+    # dict of AugmentPipe's keyword arguments
+    c.p = 0.0  # the augmentation probability to start from ('ada') or to keep ('fixed')
+    c.ada_target = 0.6  # the target of E[sign(D(real))]
+    c.ada_interval = 4  # iterations between p's updates
+    c.ada_kimg = 500.0  # images (kimg) over which p can move from 0 to 1
+
+    # Transfer learning (NVIDIA's --resume and --freezed): a new run starts from a pretrained network.
+    c.resume_from = ""  # an NVIDIA pickle or a network-snapshot directory: initialises G, G_ema and D
+    c.freeze_d = 0  # freeze D's N highest-resolution layers (Freeze-D; the family's d_layers)
+
     # Backend choices, made once by the run and recorded resolved in config.json.
     c.conv_grad = "auto"  # conv2d's gradient rule: 'auto' | 'xla' | 'forward' (ops.conv2d_resample.gradient_rule)
     c.cpu_fusion = True  # XLA:CPU's YNNPACK fusion of dots and reductions (runtime.configure_runtime)
     c.tiny = False  # shrink to a CPU-size run on the built-in digits-16 (see shrink_to_tiny)
+    c.auto = False  # fill the AUTO_KEYS left None with NVIDIA's --cfg=auto values (see resolve_auto)
     return c
 
 
@@ -140,6 +155,33 @@ def shrink_to_tiny(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         c.growing.update(initial_resolution=4, training_kimg=0.016, transition_kimg=0.016, batch_size=(),
                          batch_gpu=(), G_lr=(), D_lr=())
     return c
+
+
+#: The values NVIDIA's ``--cfg=auto`` derives from the resolution and the GPU count (`resolve_auto`).
+AUTO_KEYS = ("batch_size", "batch_gpu", "D.mbstd_group_size", "G.channel_base", "D.channel_base", "G_lr", "D_lr",
+             "r1_gamma", "ema_kimg")
+
+
+def resolve_auto(cfg: ml_collections.ConfigDict, num_devices: int) -> ml_collections.ConfigDict:
+    """NVIDIA's ``--cfg=auto`` for a run on ``num_devices`` devices (its GPUs) at ``cfg.resolution``: each of
+    `AUTO_KEYS` left None (``experiments/auto.py``) gets auto's value; a value given (``--config.batch_size=
+    32``) stays. A copy; ``cfg`` itself without ``cfg.auto`` or when nothing is None."""
+    if not cfg.get("auto"):
+        return cfg
+    c = copy.deepcopy(cfg)
+    res, gpus = c.resolution, num_devices
+    batch = c.batch_size if c.batch_size is not None else max(min(gpus * min(4096 // res, 32), 64), gpus)
+    auto = {"batch_size": batch, "batch_gpu": batch // gpus, "D.mbstd_group_size": min(batch // gpus, 4),
+            "G.channel_base": 32768 if res >= 512 else 16384, "D.channel_base": 32768 if res >= 512 else 16384,
+            "G_lr": 0.002 if res >= 1024 else 0.0025, "D_lr": 0.002 if res >= 1024 else 0.0025,
+            "r1_gamma": 0.0002 * res**2 / batch, "ema_kimg": batch * 10 / 32}
+    changed = False
+    for key, value in auto.items():
+        *parents, leaf = key.split(".")
+        section = c[parents[0]] if parents else c
+        if section[leaf] is None:
+            section[leaf], changed = value, True
+    return c if changed else cfg
 
 
 def experiment_path(name_or_path: str) -> Path:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm
@@ -26,7 +27,7 @@ from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 from stylegan_jax.network_snapshot import save_network
 from stylegan_jax.training import checkpoint
-from stylegan_jax.training.config import shrink_to_tiny, to_json
+from stylegan_jax.training.config import resolve_auto, shrink_to_tiny, to_json
 from stylegan_jax.training.reporting import Reporter
 from stylegan_jax.training.schedule import (
     Schedule,
@@ -37,7 +38,7 @@ from stylegan_jax.training.schedule import (
     resolutions,
     schedule,
 )
-from stylegan_jax.training.state import TrainState, init_state, make_optimizer, to_host
+from stylegan_jax.training.state import TrainState, init_state, make_optimizer, to_host, with_frozen
 from stylegan_jax.training.steps import (
     FINITE,
     PHASES,
@@ -49,6 +50,7 @@ from stylegan_jax.training.steps import (
     make_layout,
     resolve_conv_grad,
 )
+from stylegan_jax.training.transfer import initialise_from, transfer_settings
 
 
 class TrainingDivergedError(RuntimeError):
@@ -142,9 +144,10 @@ def _check_parameter_shapes(abstract_state: TrainState) -> None:
 
 
 def run_config(cfg: ml_collections.ConfigDict, devices: list) -> ml_collections.ConfigDict:
-    """The config a run on ``devices`` uses (what ``config.json`` records): a copy with ``tiny`` applied and
-    ``conv_grad`` resolved for the mesh (`resolve_conv_grad`)."""
-    cfg = copy.deepcopy(shrink_to_tiny(cfg))
+    """The config a run on ``devices`` uses (what ``config.json`` records): a copy with ``tiny`` applied, auto's
+    values filled in (`resolve_auto`), NVIDIA's settings for a run from a pretrained network
+    (`transfer_settings`) and ``conv_grad`` resolved for the mesh (`resolve_conv_grad`)."""
+    cfg = copy.deepcopy(transfer_settings(resolve_auto(shrink_to_tiny(cfg), len(devices))))
     cfg.conv_grad = resolve_conv_grad(cfg.conv_grad, len(devices), devices[0].platform)
     return cfg
 
@@ -173,6 +176,7 @@ class Trainer:
         self.replicated = NamedSharding(self.mesh, P())
         check_config(cfg, self.family)
         self.G, self.D = self.family.build(cfg, c_dim)
+        self.frozen_d = self.frozen_d_layers()
         self._phases: dict = {}  # training resolution -> (layout, optimisers, jitted phases), built when first met
         for res in resolutions(cfg):  # every resolution's batch arithmetic checked at start
             make_layout(cfg, len(self.devices), *batch_of(cfg, res))
@@ -189,6 +193,18 @@ class Trainer:
         self.start_nimg, self.start_tick = 0, 0
         self._generate: dict = {}
 
+    def frozen_d_layers(self) -> list[str]:
+        """D's layers ``cfg.freeze_d`` freezes (the family's ``d_layers``, highest resolution first)."""
+        n = self.cfg.freeze_d
+        if not n:
+            return []
+        if self.family.d_layers is None:
+            raise ConfigError(f"--config.freeze_d={n}: model {self.cfg.model!r} does not support freezing D's layers")
+        c = self.cfg
+        shapes = jax.eval_shape(lambda: self.D.init(jax.random.PRNGKey(0), jnp.zeros(
+            (1, c.resolution, c.resolution, c.img_channels)), jnp.zeros((1, self.c_dim))))
+        return self.family.d_layers(shapes["params"])[:n]
+
     def phases_for(self, sched: Schedule) -> tuple[Layout, tuple, dict]:
         """The layout, optimisers and jitted phases of one training resolution (one compilation each)."""
         if sched.resolution not in self._phases:
@@ -196,7 +212,7 @@ class Trainer:
             layout = make_layout(cfg, len(self.devices), sched.batch_size, sched.batch_gpu)
             lazy = cfg.lazy_regularization  # NVIDIA scales lr and betas whenever lazy, even with a zero weight
             txs = (make_optimizer(sched.G_lr, cfg, cfg.G_reg_interval if lazy else None),
-                   make_optimizer(sched.D_lr, cfg, cfg.D_reg_interval if lazy else None))
+                   with_frozen(make_optimizer(sched.D_lr, cfg, cfg.D_reg_interval if lazy else None), self.frozen_d))
             self._phases[sched.resolution] = (layout, txs, compile_phases(
                 Phases(cfg, self.family, self.G, self.D, *txs, layout, sched.resolution), cfg.conv_grad))
         return self._phases[sched.resolution]
@@ -380,6 +396,8 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
                                 "of a run; choose another --outdir or remove them")
     warnings: list[str] = []
     state, resumed = trainer.restore_or_init(resume, warn=warnings.append)  # before writing anything
+    if not resumed and cfg.resume_from:  # a new run from a pretrained network
+        state = initialise_from(state, cfg.resume_from, warnings.append)
     reporter = Reporter(workdir, is_main)
     try:
         for warning in warnings:
@@ -442,8 +460,9 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
             fetched, history = to_host(history), []
             _check_finite(fetched)
             tick += 1
-            _report_tick(trainer, reporter, bar, fetched, tick, nimg, sched, tick_start_nimg, tick_start_time,
-                         start_time)
+            aug_p = float(to_host(state.aug["p"])) if state.aug else None
+            _report_tick(reporter, bar, fetched, tick, nimg, sched, tick_start_nimg, tick_start_time, start_time,
+                         aug_p)
             if save:
                 trainer.save(state, nimg, tick)
                 if not preempted:  # a preempted run saves within seconds: no grid, snapshot or metrics
@@ -463,18 +482,22 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
         bar.close()
 
 
-def _report_tick(trainer: Trainer, reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, dict]], tick: int,
-                 nimg: int, sched: Schedule, tick_start_nimg: int, tick_start_time: float, start_time: float) -> None:
-    """The progress line, the log line and the scalars of a tick."""
+def _report_tick(reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, dict]], tick: int, nimg: int,
+                 sched: Schedule, tick_start_nimg: int, tick_start_time: float, start_time: float,
+                 aug_p: float | None) -> None:
+    """The progress line, the log line and the scalars of a tick (``aug_p``: the augmentation's p, if any)."""
     now = time.time()
     means = _tick_means(history)
+    if aug_p is not None:
+        means["Progress/augment"] = aug_p
     sec_per_kimg = (now - tick_start_time) / max((nimg - tick_start_nimg) / 1000, 1e-8)
     mem = jax.local_devices()[0].memory_stats() or {}
     mem_gb = mem.get("peak_bytes_in_use", 0) / 2**30
     bar.write(f"tick {tick:<4d} kimg {nimg / 1000:<8.1f} time {now - start_time:7.1f}s sec/tick "
               f"{now - tick_start_time:6.1f} sec/kimg {sec_per_kimg:6.2f} G {means.get('Loss/G/loss', 0):.3f}"
               f" D {means.get('Loss/D/loss', 0):.3f}" + (f" mem {mem_gb:.1f}GB" if mem_gb else "")
-              + (f" res {sched.resolution} alpha {sched.alpha:.3f}" if sched.resolution else ""))
+              + (f" res {sched.resolution} alpha {sched.alpha:.3f}" if sched.resolution else "")
+              + (f" augment {aug_p:.3f}" if aug_p is not None else ""))
     reporter.line(f"tick {tick} kimg {nimg / 1000:.2f} sec_per_kimg {sec_per_kimg:.3f} " +
                   " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items())), echo=False)
     reporter.scalars({**means, "Timing/sec_per_kimg": sec_per_kimg, "Progress/kimg": nimg / 1000,

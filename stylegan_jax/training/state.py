@@ -17,7 +17,9 @@ class TrainState:
     """Everything a run needs to continue bit-identically (the data iterator's position is saved beside).
 
     ``step`` counts iterations (NVIDIA's batch_idx); ``key`` is the raw root PRNG key (uint32[2]) from
-    which every iteration derives its own with ``fold_in(key, step)``.
+    which every iteration derives its own with ``fold_in(key, step)``. ``aug`` is the augmentation's state:
+    ``{}`` without augmentation, else ``{"p": float32 [], "signs": float32 [2]}`` (the probability, and the
+    sum and count of sign(D(real)) since ADA's last update).
     """
 
     step: jax.Array
@@ -30,6 +32,7 @@ class TrainState:
     g_opt: optax.OptState
     d_opt: optax.OptState
     pl_mean: jax.Array
+    aug: dict
 
 
 def to_host(tree):
@@ -51,6 +54,20 @@ def make_optimizer(lr: float, cfg: ml_collections.ConfigDict, reg_interval: int 
     raise ConfigError(f"--config.optimizer: expected 'adam' or 'rmsprop', got {cfg.optimizer!r}")
 
 
+def with_frozen(tx: optax.GradientTransformation, frozen: list[str]) -> optax.GradientTransformation:
+    """``tx`` on every parameter except those under the paths ``frozen`` (``'b256/fromrgb'``), which never
+    change and keep no optimiser state (NVIDIA's frozen layers are buffers)."""
+    if not frozen:
+        return tx
+
+    def labels(params):
+        flat = flax.traverse_util.flatten_dict(params, sep="/")
+        return flax.traverse_util.unflatten_dict(
+            {k: "frozen" if any(k.startswith(f + "/") for f in frozen) else "trained" for k in flat}, sep="/")
+
+    return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, labels)
+
+
 def init_state(cfg: ml_collections.ConfigDict, G, D, g_tx, d_tx) -> TrainState:
     """A fresh state from ``cfg.seed``: G_ema starts equal to G, pl_mean at 0."""
     key = jax.random.PRNGKey(cfg.seed)
@@ -64,4 +81,5 @@ def init_state(cfg: ml_collections.ConfigDict, G, D, g_tx, d_tx) -> TrainState:
         step=jnp.zeros((), jnp.int32), key=key, g_params=g_vars["params"], g_buffers=g_buffers,
         g_ema_params=g_vars["params"], g_ema_buffers=g_buffers, d_params=d_vars["params"],
         g_opt=g_tx.init(g_vars["params"]), d_opt=d_tx.init(d_vars["params"]), pl_mean=jnp.zeros((), jnp.float32),
+        aug={} if cfg.aug == "noaug" else {"p": jnp.float32(cfg.p), "signs": jnp.zeros(2, jnp.float32)},
     )

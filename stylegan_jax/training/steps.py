@@ -40,13 +40,18 @@ import numpy as np
 import optax
 
 from stylegan_jax import losses
+from stylegan_jax.augment import AUGPIPE_PRESETS, AugmentPipe
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models.registry import Family
 from stylegan_jax.ops.conv2d_resample import gradient_rule
 from stylegan_jax.training.schedule import fade_reals
 from stylegan_jax.training.state import TrainState
 
-PHASES = ("G_main", "G_reg", "D_main", "D_reg")
+PHASES = ("G_main", "G_reg", "D_main", "D_reg", "ADA")
+
+#: What each call of D folds into its minibatch's key to draw its augmentation: G's fakes, D's fakes, D's
+#: reals (also R1's within D_main: the same augmented reals, as NVIDIA's Dboth), D_reg's reals.
+AUG_G, AUG_FAKE, AUG_REAL, AUG_R1 = 10, 11, 12, 13
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,7 @@ class Phases:
         self.batch_norm = family.batch_norm
         self.objective = losses.objective(cfg)
         self.penalties = losses.d_main_penalties(cfg)
+        self.augment = augment_pipe(cfg)
 
     def grow(self, alpha) -> dict:
         """The growing networks' keyword arguments ({} when not growing)."""
@@ -151,9 +157,27 @@ class Phases:
         return self.G.apply({"params": g_params, "buffers": g_buffers}, ws, "random", **self.grow(alpha),
                             rngs={"noise": key}, method="synthesize")
 
-    def run_D(self, d_params, img, c, alpha):
+    def run_D(self, d_params, img, c, alpha, aug: dict, key):
+        """D's logits [B, 1] of images [B, H, W, C] (labels c [B, c_dim]), augmented first when the run
+        augments (``aug``: the state's augmentation, ``key`` its draw)."""
+        if self.augment is not None:
+            img = self.augment(img, key, aug["p"])
         kwargs = {} if self.resolution is None else {"alpha": alpha}
         return self.D.apply({"params": d_params}, img, c, **kwargs)
+
+    def run_D_on(self, d_params, state, img, c, alpha, keys, aug_draw: int):
+        """`run_D` on the K minibatches [K, B, ...], minibatch k augmented with ``fold_in(keys[k], aug_draw)``."""
+        def one(x, c, key):
+            return self.run_D(d_params, x, c, alpha, state.aug, jax.random.fold_in(key, aug_draw))
+
+        return jax.vmap(one)(img, c, keys)
+
+    def count_signs(self, state, real_logits) -> dict:
+        """The augmentation state with sign(D(real)) of ``real_logits`` added to ADA's accumulator."""
+        if not state.aug:
+            return state.aug
+        signs = jnp.stack([jnp.sum(jnp.sign(real_logits)), jnp.float32(real_logits.size)])
+        return {**state.aug, "signs": state.aug["signs"] + signs}
 
     # -- shared pieces ------------------------------------------------------------------------------
     def latents(self, state, phase: int, labels, batch: int):
@@ -194,7 +218,7 @@ class Phases:
 
         def loss_fn(g_params):
             img, g_buffers = self.generate(g_params, state, z, c, keys, alpha)
-            logits = jax.vmap(self.run_D, (None, 0, 0, None))(state.d_params, img, c, alpha)
+            logits = self.run_D_on(state.d_params, state, img, c, alpha, keys, AUG_G)
             return jnp.mean(self.objective.generator(logits)), (g_buffers, jnp.mean(logits))
 
         (loss, (g_buffers, fake_score)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
@@ -233,24 +257,26 @@ class Phases:
         img, g_buffers = self.generate(state.g_params, state, z, c, keys, alpha)
         img = jax.lax.stop_gradient(img)
         reals = self.reals(reals, alpha)
-        run_D = jax.vmap(self.run_D, (None, 0, 0, None))
 
         def loss_fn(d_params):
-            fake = run_D(d_params, img, c, alpha)
-            real = run_D(d_params, reals, labels, alpha)
+            fake = self.run_D_on(d_params, state, img, c, alpha, keys, AUG_FAKE)
+            real = self.run_D_on(d_params, state, reals, labels, alpha, keys, AUG_REAL)
             loss_fake, loss_real = self.objective.discriminator(fake, real)
             loss, extra = jnp.mean(loss_fake) + jnp.mean(loss_real), {}
             for penalty in self.penalties:
                 def per_minibatch(x, y, c, logits, key, penalty=penalty):
-                    return penalty.per_sample(lambda v: self.run_D(d_params, v, c, alpha), x, y, logits,
-                                              jax.random.fold_in(key, 1))
+                    def d_fn(v):
+                        return self.run_D(d_params, v, c, alpha, state.aug, jax.random.fold_in(key, AUG_REAL))
+
+                    return penalty.per_sample(d_fn, x, y, logits, jax.random.fold_in(key, 1))
 
                 value = jnp.mean(jax.vmap(per_minibatch)(reals, img, labels, real, keys))
                 extra[f"Loss/{penalty.name}"] = value
                 loss = loss + value * penalty.weight(cfg)
-            return loss, (jnp.mean(fake), jnp.mean(real), extra)
+            return loss, (jnp.mean(fake), real, extra)
 
-        (loss, (fake, real, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+        (loss, (fake, real_logits, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+        real = jnp.mean(real_logits)
         updates, d_opt = self.d_tx.update(clean_grads(grads), state.d_opt, state.d_params)
         d_params = optax.apply_updates(state.d_params, updates)
         if cfg.wgan_clip:
@@ -268,24 +294,40 @@ class Phases:
             beta = jnp.float32(0.5) ** (batch / jnp.maximum(ema_nimg, 1e-8))
         g_ema = jax.tree_util.tree_map(lambda p, e: p + beta * (e - p), state.g_params, state.g_ema_params)
         state = state.replace(d_params=d_params, d_opt=d_opt, g_buffers=g_buffers, g_ema_params=g_ema,
-                              g_ema_buffers=g_buffers, step=state.step + 1)
+                              g_ema_buffers=g_buffers, step=state.step + 1, aug=self.count_signs(state, real_logits))
         return state, {"Loss/D/loss": loss, "Loss/scores/fake": fake, "Loss/scores/real": real, **extra}
 
     def d_reg(self, state: TrainState, reals, labels, alpha):
         cfg = self.cfg
         reals = self.reals(reals, alpha)
+        keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(state.key, state.step), 3),
+                                self.layout.minibatches)
 
         def loss_fn(d_params):
-            def penalty_of(x, c):
-                return losses.r1_penalty(lambda x: self.run_D(d_params, x, c, alpha), x)
+            def penalty_of(x, c, key):  # R1 with respect to the reals before augmentation
+                def d_fn(x):
+                    return self.run_D(d_params, x, c, alpha, state.aug, jax.random.fold_in(key, AUG_R1))
 
-            penalty = jax.vmap(penalty_of)(reals, labels)[0]  # [K, B]
-            return jnp.mean(penalty * (cfg.r1_gamma / 2)) * cfg.D_reg_interval, jnp.mean(penalty)
+                return losses.r1_penalty(d_fn, x)
 
-        (_, penalty), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+            penalty, logits = jax.vmap(penalty_of)(reals, labels, keys)  # [K, B], [K, B, 1]
+            return jnp.mean(penalty * (cfg.r1_gamma / 2)) * cfg.D_reg_interval, (jnp.mean(penalty), logits)
+
+        (_, (penalty, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
         updates, d_opt = self.d_tx.update(clean_grads(grads), state.d_opt, state.d_params)
-        return state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt=d_opt), {
-            "Loss/r1_penalty": penalty}
+        return state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt=d_opt,
+                             aug=self.count_signs(state, logits)), {"Loss/r1_penalty": penalty}
+
+    def ada(self, state: TrainState, reals, labels, alpha):
+        """NVIDIA's ADA heuristic, every ``ada_interval`` iterations: p moves by ``sign(E[sign(D(real))] -
+        ada_target) * batch * ada_interval / (ada_kimg * 1000)`` (the mean over every real D saw since the
+        last update, in D_main and D_reg), clamped to [0, 1] (NVIDIA clamps only at 0)."""
+        cfg = self.cfg
+        total, count = state.aug["signs"][0], state.aug["signs"][1]
+        mean = total / jnp.maximum(count, 1)
+        adjust = jnp.sign(mean - cfg.ada_target) * (self.layout.batch_size * cfg.ada_interval / (cfg.ada_kimg * 1000))
+        p = jnp.clip(state.aug["p"] + adjust, 0, 1).astype(jnp.float32)
+        return state.replace(aug={"p": p, "signs": jnp.zeros_like(state.aug["signs"])}), {"Loss/signs/real": mean}
 
 
 #: The key of a phase's output that says whether its losses and updated parameters are all finite (a bool).
@@ -297,6 +339,25 @@ def all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
 
 
+def augment_pipe(cfg: ml_collections.ConfigDict) -> AugmentPipe | None:
+    """The run's `AugmentPipe` (``cfg.augpipe``: a preset name or AugmentPipe's keyword arguments), or None
+    when ``cfg.aug`` is 'noaug'."""
+    if cfg.aug not in ("noaug", "ada", "fixed"):
+        raise ConfigError(f"--aug: expected 'noaug', 'ada' or 'fixed', got {cfg.aug!r}")
+    if cfg.aug == "noaug":
+        return None
+    spec = cfg.augpipe
+    if isinstance(spec, str):
+        if spec not in AUGPIPE_PRESETS:
+            raise ConfigError(f"--augpipe: unknown preset {spec!r}; expected one of {sorted(AUGPIPE_PRESETS)} or a "
+                              "dict of AugmentPipe's keyword arguments")
+        return AugmentPipe.preset(spec)
+    try:
+        return AugmentPipe(**dict(spec))
+    except TypeError as e:
+        raise ConfigError(f"--augpipe: {e}") from None
+
+
 def compile_phases(phases: Phases, conv_grad: str = "xla") -> dict:
     """Each phase jitted once, the state donated, traced under ``conv2d``'s gradient rule ``conv_grad``
     (``'xla'`` or ``'forward'``: `resolve_conv_grad`). A phase returns ``(state, outputs)``: its reported
@@ -305,7 +366,8 @@ def compile_phases(phases: Phases, conv_grad: str = "xla") -> dict:
     (``P('data')``), and XLA keeps the updated state replicated (the compile-count test checks that nothing
     reshards). No explicit ``in_shardings``/``out_shardings``: they made a CPU phase slower
     (docs/performance.md, "Explicit in/out shardings")."""
-    fns = {"G_main": phases.g_main, "G_reg": phases.g_reg, "D_main": phases.d_main, "D_reg": phases.d_reg}
+    fns = {"G_main": phases.g_main, "G_reg": phases.g_reg, "D_main": phases.d_main, "D_reg": phases.d_reg,
+           "ADA": phases.ada}
 
     def scoped(fn):
         @functools.wraps(fn)  # the phase's name in compile logs
@@ -336,13 +398,16 @@ def resolve_conv_grad(choice: str, mesh_devices: int, backend: str) -> str:
 
 def active_phases(cfg: ml_collections.ConfigDict, step: int) -> list[str]:
     """The phases iteration ``step`` runs, in NVIDIA's order: G_main every ``n_critic`` iterations (each
-    iteration shows D one real batch), G_reg and D_reg when lazy (none when pl_weight / r1_gamma is 0)."""
+    iteration shows D one real batch), G_reg and D_reg when lazy (none when pl_weight / r1_gamma is 0), then
+    ADA's update of p every ``ada_interval`` iterations."""
     names = ["G_main"] if step % cfg.n_critic == 0 else []
     if cfg.pl_weight and cfg.lazy_regularization and step % cfg.G_reg_interval == 0:
         names.append("G_reg")
     names.append("D_main")
     if cfg.r1_gamma and cfg.lazy_regularization and step % cfg.D_reg_interval == 0:
         names.append("D_reg")
+    if cfg.aug == "ada" and (step + 1) % cfg.ada_interval == 0:  # NVIDIA: after the iteration, on batch_idx
+        names.append("ADA")
     return names
 
 
@@ -356,6 +421,12 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
         if not (isinstance(cfg[key], int) and cfg[key] >= 1):
             raise ConfigError(f"{flag}: expected a whole number >= 1, got {cfg[key]!r}")
     losses.objective(cfg)
+    augment_pipe(cfg)
+    if cfg.aug != "noaug" and not 0 <= cfg.p <= 1:
+        raise ConfigError(f"--p: expected a probability in [0, 1], got {cfg.p!r}")
+    if cfg.aug == "ada" and not (cfg.ada_interval >= 1 and cfg.ada_kimg > 0 and 0 <= cfg.ada_target <= 1):
+        raise ConfigError(f"--config.ada_interval={cfg.ada_interval}, ada_kimg={cfg.ada_kimg}, --target="
+                          f"{cfg.ada_target}: expected an interval >= 1, a positive kimg and a target in [0, 1]")
     if cfg.growing.initial_resolution and not family.grows:
         raise ConfigError(f"--config.growing.initial_resolution={cfg.growing.initial_resolution}: model "
                          f"{cfg.model!r} does not grow (set it to 0)")

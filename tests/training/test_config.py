@@ -52,3 +52,23 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1
     assert "dataset_tool" in err and str(tmp_path) in err
+
+
+def test_auto_is_nvidias_cfg_auto_for_the_device_count_and_keeps_given_values():
+    import jax
+
+    from stylegan_jax.training.loop import run_config
+
+    def resolved(devices, resolution, **given):
+        c = load_experiment("auto")
+        c.resolution = resolution
+        c.update(given)
+        r = run_config(c, jax.devices()[:devices])
+        return (r.batch_size, r.batch_gpu, r.D.mbstd_group_size, r.G.channel_base, r.D.channel_base, r.G_lr,
+                r.D_lr, r.r1_gamma, r.ema_kimg)
+
+    # NVIDIA: batch max(min(gpus * min(4096 // res, 32), 64), gpus), mbstd min(batch // gpus, 4), ...
+    assert resolved(4, 256) == (64, 16, 4, 16384, 16384, 0.0025, 0.0025, pytest.approx(0.2048), 20.0)
+    assert resolved(1, 1024) == (4, 4, 4, 32768, 32768, 0.002, 0.002, pytest.approx(52.4288), 1.25)
+    assert resolved(4, 256, batch_size=32) == (32, 8, 4, 16384, 16384, 0.0025, 0.0025, pytest.approx(0.4096), 10.0)
+    assert load_experiment("auto").aug == "ada" and load_experiment("ffhq256").aug == "ada"

@@ -35,15 +35,22 @@ def checkpoint_states(run) -> dict[int, list[np.ndarray]]:
 
 
 def killable_config(data_dir):
-    """8 iterations of 8 images, a tick every iteration, a checkpoint every 2: steps 2, 4, 6 and 8."""
-    return tiny_config(data_dir, kimg=0.064, tick=0.008, snap=2, keep=100)
+    """8 iterations of 8 images, a tick every iteration, a checkpoint every 2: steps 2, 4, 6 and 8; ADA's p
+    updated after every iteration (so that a resumed run must continue p too)."""
+    return tiny_config(data_dir, kimg=0.064, tick=0.008, snap=2, keep=100, aug="ada", ada_interval=1, ada_kimg=0.1)
+
+
+#: `killable_config` on the command line, beside `cli_overrides`.
+KILLABLE_FLAGS = ["--kimg", "0.064", "--tick", "0.008", "--snap", "2", "--config.keep=100", "--aug", "ada",
+                  "--config.ada_interval=1", "--config.ada_kimg=0.1"]
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(data_dir, tmp_path_factory):
     """The checkpoints of `killable_config`'s run that nobody stopped."""
     run = tmp_path_factory.mktemp("uninterrupted")
-    train(killable_config(data_dir), run)
+    final = train(killable_config(data_dir), run)
+    assert 0 < float(final.aug["p"]) < 1  # p moved: the resumed runs must continue it
     return checkpoint_states(run)
 
 
@@ -56,7 +63,7 @@ def test_a_run_stopped_at_a_named_moment_resumes_exactly(data_dir, tmp_path, uni
     env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or "")
     stopped = subprocess.run(
         [sys.executable, "-m", "tests.training.kill_at", moment, str(step), "--experiment", "digits", "--outdir",
-         str(run), "--kimg", "0.064", "--tick", "0.008", "--snap", "2", "--config.keep=100", *cli_overrides(cfg)],
+         str(run), *KILLABLE_FLAGS, *cli_overrides(cfg)],
         env=env, capture_output=True, text=True, timeout=600)
     output = stopped.stdout + stopped.stderr
     if moment == "sigterm":

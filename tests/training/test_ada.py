@@ -1,0 +1,76 @@
+"""ADA in training: D sees augmented reals and fakes, p follows NVIDIA's controller (clamped to [0, 1]), moves
+without recompiling, and lives in the state (a killed run resumes with its p: tests/training/test_preemption.py)."""
+
+import logging
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from stylegan_jax.training.loop import Trainer
+from stylegan_jax.training.steps import active_phases
+from tests.training.conftest import tiny_config
+
+
+def ada_config(data_dir, **overrides):
+    return tiny_config(data_dir, **{"aug": "ada", "ada_interval": 4, "ada_kimg": 0.1, **overrides})
+
+
+def test_the_controller_moves_p_as_nvidia_by_hand(data_dir, tmp_path):
+    cfg = ada_config(data_dir, p=0.5)
+    trainer = Trainer(cfg, tmp_path)
+    state = trainer.initial_state()
+    batch = trainer.device_batch(next(trainer.iterator))
+    batch_size, interval, kimg = 8, 4, 0.1
+    adjust = batch_size * interval / (kimg * 1000)  # 0.32 per update
+    p = 0.5
+    # (sum of signs, count) since the last update -> NVIDIA: p += sign(mean - target) * adjust, here clamped.
+    for total, count in [(8.0, 10.0), (6.0, 10.0), (1.0, 10.0), (-3.0, 10.0), (-10.0, 10.0), (10.0, 10.0),
+                         (10.0, 10.0), (10.0, 10.0), (10.0, 10.0)]:
+        state = state.replace(aug={"p": state.aug["p"], "signs": jnp.array([total, count], jnp.float32)})
+        state, out = trainer.phases["ADA"](state, *batch, np.float32(1))
+        p = min(max(p + np.sign(total / count - cfg.ada_target) * adjust, 0.0), 1.0)
+        assert float(state.aug["p"]) == pytest.approx(p, abs=1e-6)
+        assert float(out["Loss/signs/real"]) == pytest.approx(total / count)
+        np.testing.assert_array_equal(np.asarray(state.aug["signs"]), [0, 0])
+    assert p == 1.0  # both clamps were reached: 0 after (-10, 10), 1 at the end
+
+
+def test_d_counts_the_signs_of_every_real_it_sees(data_dir, tmp_path):
+    cfg = ada_config(data_dir)
+    trainer = Trainer(cfg, tmp_path)
+    state = trainer.initial_state()
+    batch = trainer.device_batch(next(trainer.iterator))
+    assert active_phases(cfg, 0) == ["G_main", "G_reg", "D_main", "D_reg"]
+    assert active_phases(cfg, 3)[-1] == "ADA"  # after the 4th iteration, as NVIDIA's batch_idx % 4 == 0
+    state, _ = trainer.run_iteration(state, batch, 0)
+    total, count = np.asarray(state.aug["signs"])
+    assert count == 2 * 8  # D_main's 8 reals and D_reg's 8
+    assert abs(total) <= count and total == np.round(total)
+
+
+def test_p_moves_without_recompiling(data_dir, tmp_path, caplog):
+    cfg = ada_config(data_dir, ada_interval=1)
+    trainer = Trainer(cfg, tmp_path)
+    state = trainer.initial_state()
+    batch = trainer.device_batch(next(trainer.iterator))
+    state, _ = trainer.run_iteration(state, batch, 0)  # compiles every phase
+    jax.block_until_ready(state)
+    ps = []
+    with jax.log_compiles(), caplog.at_level(logging.WARNING):
+        for step in range(1, 6):
+            state, _ = trainer.run_iteration(state, trainer.device_batch(next(trainer.iterator)), step)
+            ps.append(float(state.aug["p"]))
+    assert [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()] == []
+    assert len(set(ps)) > 1, ps  # p moved (by 0.08 a step)
+
+
+def test_noaug_has_no_augmentation_state_and_fixed_keeps_p(data_dir, tmp_path):
+    assert Trainer(tiny_config(data_dir), tmp_path / "a").initial_state().aug == {}
+    cfg = tiny_config(data_dir, aug="fixed", p=0.3)
+    trainer = Trainer(cfg, tmp_path / "b")
+    state = trainer.initial_state()
+    assert "ADA" not in active_phases(cfg, 3)
+    state, _ = trainer.run_iteration(state, trainer.device_batch(next(trainer.iterator)), 0)
+    assert float(state.aug["p"]) == pytest.approx(0.3)

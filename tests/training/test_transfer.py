@@ -1,0 +1,78 @@
+"""Transfer learning: a new run initialised from a pretrained network (names and shapes that match are copied,
+the rest listed), NVIDIA's resume settings, and Freeze-D (D's highest-resolution layers never change)."""
+
+import flax
+import jax
+import numpy as np
+import pytest
+
+from stylegan_jax.errors import ConfigError
+from stylegan_jax.models.stylegan2 import discriminator_layers
+from stylegan_jax.training.loop import Trainer, run_config
+from stylegan_jax.training.transfer import initialise_from
+from tests.training.conftest import tiny_config
+
+
+def flat(tree):
+    return {k: np.asarray(v) for k, v in flax.traverse_util.flatten_dict(jax.device_get(tree), sep="/").items()}
+
+
+@pytest.fixture(scope="module")
+def pretrained(data_dir, tmp_path_factory):
+    """A snapshot of a tiny network initialised with another seed: (path, its state)."""
+    run = tmp_path_factory.mktemp("pretrained")
+    trainer = Trainer(tiny_config(data_dir, seed=1), run)
+    state = trainer.initial_state()
+    trainer.save_network(state, 0)
+    trainer.manager.close()
+    return run / "network-snapshot-000000", state
+
+
+def test_a_new_run_starts_from_the_pretrained_networks(data_dir, tmp_path, pretrained):
+    path, source = pretrained
+    cfg = tiny_config(data_dir, resume_from=str(path))
+    assert (run_config(cfg, jax.devices()).ada_kimg, run_config(cfg, jax.devices()).ema_rampup) == (100.0, None)
+    trainer = Trainer(cfg, tmp_path)
+    fresh = trainer.initial_state()
+    lines = []
+    state = initialise_from(fresh, str(path), lines.append)
+    for field in ("g_params", "g_buffers", "g_ema_params", "d_params"):
+        got, want = flat(getattr(state, field)), flat(getattr(source, field))
+        assert got.keys() == want.keys()
+        for name in got:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=f"{field}/{name}")
+    tensors = sum(len(flat(getattr(source, f))) for f in ("g_params", "g_buffers", "g_ema_params", "g_ema_buffers",
+                                                         "d_params"))
+    assert lines == [f"resume_from {path}: copied {tensors} of {tensors} tensors"]
+    assert int(state.step) == 0 and int(jax.tree_util.tree_leaves(state.g_opt)[0]) == 0  # a new run
+
+
+def test_what_does_not_match_is_listed_and_nothing_matching_is_an_error(data_dir, tmp_path, pretrained):
+    path, source = pretrained
+    cfg = tiny_config(data_dir)
+    cfg.D.channel_max = 32  # D's widths differ; G is the same
+    wider = Trainer(cfg, tmp_path)
+    lines = []
+    state = initialise_from(wider.initial_state(), str(path), lines.append)
+    assert len(lines) == 1 and "not matched" in lines[0] and "D/params/b4/fc/weight" in lines[0]
+    np.testing.assert_array_equal(flat(state.g_params)["synthesis/b4/const"],
+                                  flat(source.g_params)["synthesis/b4/const"])
+    nothing = wider.initial_state().replace(g_params={}, g_buffers={}, g_ema_params={}, g_ema_buffers={},
+                                            d_params={"x": np.zeros(3, np.float32)})
+    with pytest.raises(ConfigError, match="none of its parameters match"):
+        initialise_from(nothing, str(path), print)
+
+
+def test_freeze_d_freezes_nvidias_highest_resolution_layers(data_dir, tmp_path):
+    cfg = tiny_config(data_dir, freeze_d=2)
+    trainer = Trainer(cfg, tmp_path)
+    state = trainer.initial_state()
+    assert discriminator_layers(jax.device_get(state.d_params)) == [
+        "b16/fromrgb", "b16/conv0", "b16/conv1", "b16/skip", "b8/conv0", "b8/conv1", "b8/skip"]
+    assert trainer.frozen_d == ["b16/fromrgb", "b16/conv0"]
+    before = flat(state.d_params)
+    state, _ = trainer.run_iteration(state, trainer.device_batch(next(trainer.iterator)), 0)
+    after = flat(state.d_params)
+    for name in before:
+        frozen = name.startswith(("b16/fromrgb/", "b16/conv0/"))
+        assert np.array_equal(before[name], after[name]) == frozen, name
