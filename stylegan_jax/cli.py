@@ -173,6 +173,15 @@ def finite_float(text: str) -> float:
     return value
 
 
+def parse_vec2(text: str) -> tuple[float, float]:
+    """``"0.3,1"`` -> (0.3, 1.0): two finite numbers (an argparse ``type``; NVIDIA's VEC2)."""
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not two numbers X,Y")
+    x, y = (finite_float(part) for part in parts)
+    return x, y
+
+
 def path_arg(text: str) -> str:
     """A non-empty path (an argparse ``type``): an empty one would silently mean the current directory."""
     if not text.strip():

@@ -16,13 +16,12 @@ before anything is written.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.util
+import dataclasses
 import json
 import math
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -32,28 +31,25 @@ from stylegan_jax.cli import (
     UsageError,
     add_network_flags,
     check_grid,
+    finite_float,
     load_sampled_network,
     parse_seeds,
+    parse_vec2,
+    path_arg,
     positive_int,
     run,
 )
-from stylegan_jax.images import save_png
+from stylegan_jax.images import save_png, video_writer
 from stylegan_jax.network_snapshot import Network, NetworkLoadError
 from stylegan_jax.runtime import configure_runtime
-from stylegan_jax.sampling import class_labels, interpolation_images, interpolation_length, seed_images
-
-
-@contextlib.contextmanager
-def video_writer(path: str, fps: int) -> Iterator[object | None]:
-    """An imageio MP4 writer (``append_data(uint8 frame [H, W, C])``) if imageio's ffmpeg plugin is installed;
-    None otherwise."""
-    if importlib.util.find_spec("imageio_ffmpeg") is None:
-        yield None
-        return
-    import imageio.v2 as imageio
-
-    with imageio.get_writer(path, fps=fps, macro_block_size=1) as writer:
-        yield writer
+from stylegan_jax.sampling import (
+    class_labels,
+    interpolation_images,
+    interpolation_length,
+    load_projected_ws,
+    seed_images,
+    synthesize_images,
+)
 
 
 def _progress(total: int) -> tqdm:
@@ -91,6 +87,17 @@ def generate(network: Network, seeds: Sequence[int], outdir: str, truncation_psi
     return written + 1 if grid else written
 
 
+def render_projected(network: Network, ws: np.ndarray, outdir: str, noise_mode: str = "const",
+                     batch_size: int = 16) -> int:
+    """Writes ``proj%02d.png`` for each row of ws [N, num_ws, w_dim] (NVIDIA's ``--projected-w``), converted
+    as every image of this tool (``x * 127.5 + 128``); returns the number of files written."""
+    os.makedirs(outdir, exist_ok=True)
+    images = synthesize_images(network.generator, network.G_ema, ws, noise_mode, batch_size=batch_size)
+    for idx, image in enumerate(images):
+        save_png(image, os.path.join(outdir, f"proj{idx:02d}.png"))
+    return len(images)
+
+
 def interpolate(network: Network, seeds: Sequence[int], outdir: str, frames: int, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, class_idx: int | None = None, noise_mode: str = "const",
                 space: str = "w", fps: int = 30, batch_size: int = 16) -> int:
@@ -124,13 +131,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     status 1); what depends on the network is checked after loading it."""
     p = ArgumentParser(prog="python -m stylegan_jax.generate", description=__doc__.split("\n")[0])
     add_network_flags(p)
-    p.add_argument("--seeds", type=parse_seeds, required=True, help="seeds, e.g. 0-3,7 (each 0..2**32-1)")
+    p.add_argument("--seeds", type=parse_seeds, help="seeds, e.g. 0-3,7 (each 0..2**32-1)")
+    p.add_argument("--projected-w", type=path_arg, metavar="FILE", help="render the ws of a projector's "
+                   "projected_w.npz (as proj00.png, ...) instead of seeds")
     p.add_argument("--grid", action="store_true", help="also write grid.png with all images")
     p.add_argument("--interpolate", type=positive_int, metavar="FRAMES", help="write FRAMES frames between "
                    "consecutive seeds instead of one image per seed")
+    p.add_argument("--translate", type=parse_vec2, metavar="X,Y", help="StyleGAN3: translate the image by X,Y "
+                   "image widths (NVIDIA's gen_images.py; default 0,0)")
+    p.add_argument("--rotate", type=finite_float, metavar="DEG", help="StyleGAN3: rotate the image by DEG degrees "
+                   "(default 0)")
     p.add_argument("--slerp", action="store_true", help="interpolate spherically in Z (default: linearly in W)")
     p.add_argument("--fps", type=positive_int, help="frame rate of the interpolation video (default 30)")
     args = p.parse_args(argv)
+    if (args.seeds is None) == (args.projected_w is None):
+        p.error("give either --seeds or --projected-w" + (" (not both)" if args.seeds is not None else ""))
+    if args.projected_w is not None:
+        given = [flag for flag, value in (("--grid", args.grid or None), ("--interpolate", args.interpolate),
+                                          ("--trunc", args.truncation_psi), ("--trunc-cutoff", args.truncation_cutoff),
+                                          ("--class", args.class_idx)) if value is not None]
+        if given:
+            p.error(f"{given[0]} does not apply with --projected-w (the ws are rendered as they are)")
     if args.interpolate is None:
         given = [flag for flag, value in (("--slerp", args.slerp), ("--fps", args.fps)) if value]
         if given:
@@ -147,10 +168,21 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int | None:
         network = load_sampled_network(args)
+        transform = network.family.output_transform
+        if transform is not None:  # always set, as gen_images.py: the identity unless --translate/--rotate
+            G_ema = transform(network.G_ema, args.translate or (0.0, 0.0), args.rotate or 0.0)
+            network = dataclasses.replace(network, G_ema=G_ema)
+        elif args.translate is not None or args.rotate is not None:
+            raise UsageError(f"--{'translate' if args.translate is not None else 'rotate'} applies to StyleGAN3 "
+                             f"networks (this one is {network.model})")
         common = dict(truncation_psi=args.truncation_psi, truncation_cutoff=args.truncation_cutoff,
                       class_idx=args.class_idx, noise_mode=args.noise_mode, batch_size=args.batch_size)
         try:
-            if args.interpolate is not None:
+            if args.projected_w is not None:
+                G = network.generator
+                ws = load_projected_ws(args.projected_w, G.num_ws, G.w_dim)
+                count = render_projected(network, ws, args.outdir, args.noise_mode, args.batch_size)
+            elif args.interpolate is not None:
                 count = interpolate(network, args.seeds, args.outdir, args.interpolate,
                                     space="z" if args.slerp else "w", fps=args.fps or 30, **common)
             else:
@@ -159,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"generate: interrupted; what was written so far is in {args.outdir}", file=sys.stderr)
             return 130
         with open(os.path.join(args.outdir, "generate.json"), "w") as f:
-            json.dump({**vars(args), "seeds": str(args.seeds), "G_kwargs": network.G_kwargs}, f, indent=2)
+            seeds = None if args.seeds is None else str(args.seeds)
+            json.dump({**vars(args), "seeds": seeds, "G_kwargs": network.G_kwargs}, f, indent=2)
         print(f"wrote {count} files to {args.outdir}")
 
     return run("generate", body, NetworkLoadError, UsageError)

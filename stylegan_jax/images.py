@@ -1,8 +1,11 @@
-"""Images at the package's edge: [-1, 1] floats -> uint8 as NVIDIA converts them, grids, PNG files."""
+"""Images at the package's edge: [-1, 1] floats -> uint8 as NVIDIA converts them, grids, PNG files, MP4 videos."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
+from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
@@ -31,3 +34,16 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
     if image.shape[-1] not in IMAGE_MODES:
         raise ValueError(f"cannot write a {image.shape[-1]}-channel image as PNG")
     PIL.Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image, IMAGE_MODES[image.shape[-1]]).save(path)
+
+
+@contextlib.contextmanager
+def video_writer(path: str, fps: int) -> Iterator[object | None]:
+    """An imageio MP4 writer (``append_data(uint8 frame [H, W, C])``) if imageio's ffmpeg plugin is installed;
+    None otherwise."""
+    if importlib.util.find_spec("imageio_ffmpeg") is None:
+        yield None
+        return
+    import imageio.v2 as imageio
+
+    with imageio.get_writer(path, fps=fps, macro_block_size=1) as writer:
+        yield writer

@@ -125,6 +125,26 @@ def seed_images(G, variables, seeds: Sequence[int], c: np.ndarray, truncation_ps
         yield batch, np.asarray(synthesize(variables, ws, _noise_keys(padded)))[: len(batch)]
 
 
+def load_projected_ws(path: str, num_ws: int, w_dim: int) -> np.ndarray:
+    """A projector's ``projected_w.npz`` (NVIDIA's format: key ``w`` [N, num_ws, w_dim]) -> float32 ws; a file
+    that is not one, or whose ws do not fit the network, is a `UsageError` naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "w" not in data.files:
+                raise UsageError(f"{path}: no array 'w' (it holds {data.files}); expected a projector's "
+                                 "projected_w.npz")
+            ws = np.asarray(data["w"], np.float32)
+    except (OSError, ValueError) as e:
+        if isinstance(e, UsageError):
+            raise
+        raise UsageError(f"{path}: not a readable .npz file ({e})") from None
+    if ws.ndim != 3 or ws.shape[1:] != (num_ws, w_dim) or not len(ws):
+        raise UsageError(f"{path}: w has shape {list(ws.shape)}; this network takes [N, {num_ws}, {w_dim}]")
+    if not np.isfinite(ws).all():
+        raise UsageError(f"{path}: w holds non-finite values")
+    return ws
+
+
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Spherical interpolation between rows a and b [D] at fractions t [T] -> [T, D] (norms interpolated)."""
     na, nb = np.linalg.norm(a), np.linalg.norm(b)

@@ -3,6 +3,7 @@
 - `torch_stylegan2`: PyTorch snapshots of stylegan2-ada-pytorch and of stylegan3's StyleGAN2
   (``{"G", "D", "G_ema", ...}``) -> `stylegan_jax.models.stylegan2`;
 - `tf_stylegan2`: TF-era StyleGAN2 / StyleGAN2-ADA ``(G, D, Gs)`` -> `stylegan_jax.models.stylegan2`;
+- `torch_stylegan3`: PyTorch snapshots of stylegan3's StyleGAN3 (configs T and R) -> `stylegan_jax.models.stylegan3`;
 - `tf_stylegan1`: TF StyleGAN1 ``(G, D, Gs)`` built by ``G_style`` / ``D_basic`` -> `stylegan_jax.models.stylegan1`;
 
 with what they share in `common`. The file is read by `stylegan_jax.io.network_pickle` (restricted
@@ -14,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from stylegan_jax.convert import tf_stylegan1, tf_stylegan2, torch_stylegan2
+from stylegan_jax.convert import tf_stylegan1, tf_stylegan2, torch_stylegan2, torch_stylegan3
 from stylegan_jax.io.network_pickle import EXPECTED, NetworkPickleError, TFNetwork, read_network_pickle
 
 
@@ -33,7 +34,8 @@ def load_network_pkl(path: str | os.PathLike) -> dict[str, Any]:
             stylegan1 = tf_stylegan1.is_tf_stylegan1(data)
             out = tf_stylegan1.convert_tf_stylegan1(data) if stylegan1 else tf_stylegan2.convert_tf_stylegan2(data)
         elif torch_stylegan2.is_torch_pickle(data):
-            out = torch_stylegan2.convert_torch(data)
+            stylegan3 = torch_stylegan3.is_stylegan3(data["G_ema"])
+            out = torch_stylegan3.convert_torch3(data) if stylegan3 else torch_stylegan2.convert_torch(data)
         else:
             found = f"dict with keys {sorted(map(str, data))[:6]}" if isinstance(data, dict) else type(data).__name__
             raise NetworkPickleError(f"found a {found}, not G/D/G_ema networks")

@@ -16,7 +16,7 @@ import numpy as np
 
 from stylegan_jax.io.network_pickle import NetworkPickleError, TFNetwork
 from stylegan_jax.models.state_dict import state_dict_to_variables
-from stylegan_jax.models.stylegan2 import Discriminator, Generator, SynthesisNetwork
+from stylegan_jax.models.stylegan2 import SynthesisNetwork
 from stylegan_jax.nn.discriminator import DiscriminatorBlock, DiscriminatorEpilogue
 from stylegan_jax.nn.mapping import MappingNetwork
 
@@ -85,9 +85,10 @@ def accept_kwargs(kwargs: Mapping[str, Any], cls: type, what: str,
     return out
 
 
-def variable_template(module: Generator | Discriminator) -> dict:
-    """The variable shapes our StyleGAN2 module creates (``jax.eval_shape`` of init: nothing is computed)."""
-    if isinstance(module, Generator):
+def variable_template(module: Any) -> dict:
+    """The variable shapes a StyleGAN generator (it has a ``z_dim``) or discriminator module creates
+    (``jax.eval_shape`` of init: nothing is computed)."""
+    if hasattr(module, "z_dim"):
         args = (jnp.zeros((1, module.z_dim)), jnp.zeros((1, module.c_dim)), 1.0, None, "const")
     else:
         res = module.img_resolution

@@ -78,9 +78,6 @@ def generator_kwargs(obj: Any, what: str = "G") -> dict[str, Any]:
     obj = _check_class(obj, what, "Generator")
     synthesis = _child(obj, "synthesis")
     blocks = synthesis.state.get("_modules", {}) if isinstance(synthesis, PersistentObject) else {}
-    if "input" in blocks:
-        raise NetworkPickleError(f"{what} is a StyleGAN3 (alias-free) generator, which is not supported; "
-                                 "only StyleGAN2 networks convert")
     if "b4" not in blocks:
         raise NetworkPickleError(f"{what}: unknown generator architecture (synthesis has {sorted(blocks)[:4]})")
     kwargs = _init_kwargs(obj, Generator)

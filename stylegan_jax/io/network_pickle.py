@@ -20,7 +20,8 @@ from stylegan_jax.io.restricted_pickle import SAFE_GLOBALS, ForbiddenGlobalError
 from stylegan_jax.io.torch_format import load_torch_bytes, torch_globals
 
 #: The end of every one-line error about a file that is not a convertible network pickle.
-EXPECTED = "expected an NVIDIA StyleGAN2 network pickle (stylegan2-ada-pytorch, stylegan3 or TF-era StyleGAN2)"
+EXPECTED = ("expected an NVIDIA network pickle (stylegan2-ada-pytorch, stylegan3's StyleGAN2 or StyleGAN3, TF-era "
+            "StyleGAN1 or StyleGAN2)")
 
 
 class NetworkPickleError(ValueError):

@@ -1,7 +1,8 @@
 """NVIDIA's flat state dicts (``'synthesis.b8.conv0.affine.weight' -> array``) <-> our variable trees.
 
 Our parameter names and shapes are NVIDIA's, so the conversion is a rename: dots become tree levels, and
-the buffers (``w_avg``, ``noise_const``) go to the ``buffers`` collection. The FIR filters
+the buffers (``w_avg``, ``noise_const``; StyleGAN3's ``transform``, ``freqs``, ``phases``, ``magnitude_ema``)
+go to the ``buffers`` collection. The FIR filters
 (``resample_filter``) are constants here and are skipped. Shapes are checked against a template (the
 variables our module creates) so that a state dict of another architecture is one clear error.
 """
@@ -14,7 +15,7 @@ from typing import Any
 import jax
 import numpy as np
 
-BUFFER_NAMES = ("w_avg", "noise_const")
+BUFFER_NAMES = ("w_avg", "noise_const", "transform", "freqs", "phases", "magnitude_ema")
 SKIPPED_NAMES = ("resample_filter",)
 
 

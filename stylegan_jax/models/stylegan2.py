@@ -189,15 +189,20 @@ def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, di
     """(G kwargs, D kwargs) in NVIDIA's nesting from the flat ``cfg.G`` / ``cfg.D``, plus ``c_dim``,
     ``img_resolution``, ``img_channels`` (JSON-able): the mapping keys go to ``mapping_kwargs``, every other G
     key to ``synthesis_kwargs``; the ``mbstd_*`` keys to D's ``epilogue_kwargs``, every other D key to D."""
-    g, d = cfg.G.to_dict(), cfg.D.to_dict()
+    g = cfg.G.to_dict()
     mapping = dict(num_layers=g.pop("mapping_layers"), lr_multiplier=g.pop("mapping_lr_multiplier"),
                    w_avg_beta=g.pop("w_avg_beta"))
     G_kwargs = dict(z_dim=g.pop("z_dim"), c_dim=c_dim, w_dim=g.pop("w_dim"), img_resolution=cfg.resolution,
                     img_channels=cfg.img_channels, mapping_kwargs=mapping, synthesis_kwargs=g)
+    return G_kwargs, discriminator_kwargs(cfg, c_dim)
+
+
+def discriminator_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> dict:
+    """D's kwargs from the flat ``cfg.D``: the ``mbstd_*`` keys go to ``epilogue_kwargs``, the rest to D."""
+    d = cfg.D.to_dict()
     epilogue = dict(mbstd_group_size=d.pop("mbstd_group_size"), mbstd_num_channels=d.pop("mbstd_num_channels"))
-    D_kwargs = dict(c_dim=c_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels, **d,
-                    epilogue_kwargs=epilogue)
-    return G_kwargs, D_kwargs
+    return dict(c_dim=c_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels, **d,
+                epilogue_kwargs=epilogue)
 
 
 def discriminator_layers(d_params: dict) -> list[str]:

@@ -35,23 +35,28 @@ def clamp_times(conv_clamp: float | None, gain: float) -> float | None:
 class FullyConnected(nn.Module):
     """Dense layer with equalised learning rate: y = act(x @ (W * lr / sqrt(in)).T + b * lr).
 
-    Input [N, in_features] -> output [N, out_features]; ``weight`` is [out_features, in_features].
+    Input [N, in_features] -> output [N, out_features]; ``weight`` is [out_features, in_features], initialised
+    N(0, 1) * weight_init / lr as NVIDIA's; ``bias`` [out_features] starts at ``bias_init`` / lr (a number or
+    one value per output).
     """
 
     out_features: int
     bias: bool = True
     activation: str = "linear"
     lr_multiplier: float = 1.0
-    bias_init: float = 0.0
+    bias_init: float | Sequence[float] = 0.0
+    weight_init: float = 1.0
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         in_features = x.shape[-1]
-        weight = self.param("weight", normal_init(1 / self.lr_multiplier), (self.out_features, in_features))
+        weight = self.param("weight", normal_init(self.weight_init / self.lr_multiplier),
+                            (self.out_features, in_features))
         w = weight.astype(x.dtype) * (self.lr_multiplier / np.sqrt(in_features))
         b = None
         if self.bias:
-            b = self.param("bias", nn.initializers.constant(self.bias_init), (self.out_features,))
+            start = np.broadcast_to(np.asarray(self.bias_init, np.float32) / self.lr_multiplier, (self.out_features,))
+            b = self.param("bias", lambda key, shape: jnp.asarray(start), (self.out_features,))
             b = b.astype(x.dtype) * self.lr_multiplier
         return bias_act(x @ w.T, b, act=self.activation)
 

@@ -58,7 +58,7 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.pl_batch_shrink = 2
     c.pl_decay = 0.01
     c.style_mixing_prob = 0.9
-    c.G_reg_interval = 4
+    c.G_reg_interval = 4  # 0: no G regularisation phase and G's Adam unscaled (NVIDIA's None, StyleGAN3)
     c.D_reg_interval = 16
     c.ema_kimg = 10.0
     c.ema_rampup = config_dict.placeholder(float)
@@ -90,6 +90,11 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.ada_target = 0.6  # the target of E[sign(D(real))]
     c.ada_interval = 4  # iterations between p's updates
     c.ada_kimg = 500.0  # images (kimg) over which p can move from 0 to 1
+
+    # StyleGAN3-R's blur of every image D sees (NVIDIA's loss blur_init_sigma, blur_fade_kimg): a Gaussian of
+    # sigma blur_init_sigma pixels, fading linearly to 0 over blur_fade_kimg; 0 = none.
+    c.blur_init_sigma = 0.0
+    c.blur_fade_kimg = 0.0
 
     # Transfer learning (NVIDIA's --resume and --freezed): a new run starts from a pretrained network.
     c.resume_from = ""  # an NVIDIA pickle or a network-snapshot directory: initialises G, G_ema and D

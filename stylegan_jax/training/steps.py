@@ -44,6 +44,7 @@ from stylegan_jax.augment import AUGPIPE_PRESETS, AugmentPipe
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models.registry import Family
 from stylegan_jax.ops.conv2d_resample import gradient_rule
+from stylegan_jax.ops.gaussian_blur import gaussian_blur
 from stylegan_jax.training.schedule import fade_reals
 from stylegan_jax.training.state import TrainState
 
@@ -119,6 +120,9 @@ class Phases:
         self.resolution = resolution
         self.style = family.has_mapping
         self.batch_norm = family.batch_norm
+        # The phases whose G forward updates G's tracked averages (w_avg; StyleGAN3's magnitude EMAs).
+        self.tracking = ("D_main",) if family.emas_in_d_main else ("G_main", "G_reg", "D_main")
+        self.magnitude_beta = (G.synthesis_kwargs or {}).get("magnitude_ema_beta") if family.emas_in_d_main else None
         self.objective = losses.objective(cfg)
         self.penalties = losses.d_main_penalties(cfg)
         self.augment = augment_pipe(cfg)
@@ -128,9 +132,10 @@ class Phases:
         return {} if self.resolution is None else {"resolution": self.resolution, "alpha": alpha}
 
     # -- networks on one minibatch ------------------------------------------------------------------
-    def run_G(self, g_params, g_buffers, z, c, key, alpha):
+    def run_G(self, g_params, g_buffers, z, c, key, alpha, track: bool = False):
         """z [B, z_dim], c [B, c_dim] -> (images [B, H, W, C], ws [B, num_ws, w_dim] or None, the buffer
-        statistics of this minibatch: mean w [w_dim], G's updated batch-norm buffers, or None)."""
+        statistics of this minibatch: {"w": mean w [w_dim], "magnitude": the magnitude EMAs' inputs (with
+        ``track``, for a family that tracks them)}, G's updated batch-norm buffers, or None)."""
         G = self.G
         variables = {"params": g_params, "buffers": g_buffers}
         k_cut, k_prob, k_z, k_noise = jax.random.split(key, 4)
@@ -142,7 +147,7 @@ class Phases:
             return G.apply(variables, z, c, **self.grow(alpha), rngs={"noise": k_noise}), None, None
         prob = self.cfg.style_mixing_prob
         ws = G.apply(variables, z, c, method="map")
-        w_mean = jnp.mean(ws[:, 0], axis=0)
+        stats = {"w": jnp.mean(ws[:, 0], axis=0)}
         if prob > 0:
             num_ws = ws.shape[1]
             if self.resolution is not None:  # NVIDIA: the crossover among the layers in use
@@ -151,15 +156,31 @@ class Phases:
             cutoff = jnp.where(jax.random.uniform(k_prob) < prob, cutoff, num_ws)
             mixed = G.apply(variables, jax.random.normal(k_z, z.shape), c, method="map")
             ws = jnp.where(jnp.arange(ws.shape[1])[None, :, None] < cutoff, ws, mixed)
-        return self.synthesize(g_params, g_buffers, ws, k_noise, alpha), ws, w_mean
+        if track and self.magnitude_beta is not None:
+            img, out = self.G.apply(variables, ws, "random", update_emas=True, rngs={"noise": k_noise},
+                                    method="synthesize", mutable=["buffers", "ema_stats"])
+            return img, ws, {**stats, "magnitude": out["ema_stats"]}
+        return self.synthesize(g_params, g_buffers, ws, k_noise, alpha), ws, stats
 
     def synthesize(self, g_params, g_buffers, ws, key, alpha):
         return self.G.apply({"params": g_params, "buffers": g_buffers}, ws, "random", **self.grow(alpha),
                             rngs={"noise": key}, method="synthesize")
 
-    def run_D(self, d_params, img, c, alpha, aug: dict, key):
-        """D's logits [B, 1] of images [B, H, W, C] (labels c [B, c_dim]), augmented first when the run
-        augments (``aug``: the state's augmentation, ``key`` its draw)."""
+    def blur_sigma(self, state) -> jax.Array | None:
+        """StyleGAN3-R's blur of D's images at this iteration: ``blur_init_sigma`` fading linearly to 0 over
+        ``blur_fade_kimg`` (the images seen before the iteration); None when the run does not blur."""
+        cfg = self.cfg
+        if not (cfg.blur_init_sigma > 0 and cfg.blur_fade_kimg > 0):
+            return None
+        nimg = state.step.astype(jnp.float32) * self.layout.batch_size
+        return jnp.maximum(1 - nimg / (cfg.blur_fade_kimg * 1000), 0) * cfg.blur_init_sigma
+
+    def run_D(self, d_params, img, c, alpha, aug: dict, key, blur_sigma=None):
+        """D's logits [B, 1] of images [B, H, W, C] (labels c [B, c_dim]), blurred first when ``blur_sigma``
+        is given (StyleGAN3-R), then augmented when the run augments (``aug``: the state's augmentation,
+        ``key`` its draw)."""
+        if blur_sigma is not None:
+            img = gaussian_blur(img, blur_sigma, self.cfg.blur_init_sigma)
         if self.augment is not None:
             img = self.augment(img, key, aug["p"])
         kwargs = {} if self.resolution is None else {"alpha": alpha}
@@ -167,8 +188,10 @@ class Phases:
 
     def run_D_on(self, d_params, state, img, c, alpha, keys, aug_draw: int):
         """`run_D` on the K minibatches [K, B, ...], minibatch k augmented with ``fold_in(keys[k], aug_draw)``."""
+        blur = self.blur_sigma(state)
+
         def one(x, c, key):
-            return self.run_D(d_params, x, c, alpha, state.aug, jax.random.fold_in(key, aug_draw))
+            return self.run_D(d_params, x, c, alpha, state.aug, jax.random.fold_in(key, aug_draw), blur)
 
         return jax.vmap(one)(img, c, keys)
 
@@ -191,21 +214,28 @@ class Phases:
         c = flat[jax.random.permutation(k_c, n)].reshape(labels.shape)[:, :batch]
         return z, c, jax.random.split(k_run, k)
 
-    def generate(self, g_params, state, z, c, keys, alpha):
-        """G on the K minibatches: (images [K, B, H, W, C], the new G buffers)."""
-        img, _, stats = jax.vmap(self.run_G, (None, None, 0, 0, 0, None))(g_params, state.g_buffers, z, c, keys,
-                                                                           alpha)
-        return img, self.new_buffers(state, stats)
+    def generate(self, g_params, state, z, c, keys, alpha, phase: str):
+        """G on the K minibatches: (images [K, B, H, W, C], the new G buffers: updated when ``phase`` is one
+        where the family tracks its averages)."""
+        track = phase in self.tracking
+        img, _, stats = jax.vmap(functools.partial(self.run_G, track=track), (None, None, 0, 0, 0, None))(
+            g_params, state.g_buffers, z, c, keys, alpha)
+        return img, self.new_buffers(state, stats) if track else state.g_buffers
 
     def new_buffers(self, state, stats):
-        """G's buffers after the K minibatches: ``w_avg`` updated with each minibatch's mean w in order, or
-        the mean of the minibatches' batch-norm updates."""
+        """G's buffers after the K minibatches: ``w_avg`` (and StyleGAN3's magnitude EMAs) updated with each
+        minibatch's mean in order, or the mean of the minibatches' batch-norm updates."""
         if self.batch_norm:
             return jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), stats)
         if not self.style:
             return state.g_buffers
+        magnitudes = flax.traverse_util.flatten_dict(stats.get("magnitude", {}))
         flat = flax.traverse_util.flatten_dict(state.g_buffers)
-        flat = {k: update_w_avg(v, stats, self.cfg.G.w_avg_beta) if k[-1] == "w_avg" else v for k, v in flat.items()}
+        for k, v in flat.items():
+            if k[-1] == "w_avg":
+                flat[k] = update_w_avg(v, stats["w"], self.cfg.G.w_avg_beta)
+            elif k in magnitudes:  # sown as a one-element tuple per minibatch: [K]
+                flat[k] = update_w_avg(v, magnitudes[k][0], self.magnitude_beta)
         return flax.traverse_util.unflatten_dict(flat)
 
     def reals(self, reals, alpha):
@@ -217,7 +247,7 @@ class Phases:
         z, c, keys = self.latents(state, 0, labels, self.layout.batch_gpu)
 
         def loss_fn(g_params):
-            img, g_buffers = self.generate(g_params, state, z, c, keys, alpha)
+            img, g_buffers = self.generate(g_params, state, z, c, keys, alpha, "G_main")
             logits = self.run_D_on(state.d_params, state, img, c, alpha, keys, AUG_G)
             return jnp.mean(self.objective.generator(logits)), (g_buffers, jnp.mean(logits))
 
@@ -233,10 +263,10 @@ class Phases:
 
         def lengths_of(g_params, z, c, key):
             k_g, k_pl = jax.random.split(key)
-            _, ws, w_mean = self.run_G(g_params, state.g_buffers, z, c, k_g, alpha)
+            _, ws, stats = self.run_G(g_params, state.g_buffers, z, c, k_g, alpha)
             k_noise = jax.random.fold_in(k_g, 1)
             fn = lambda ws: self.synthesize(g_params, state.g_buffers, ws, k_noise, alpha)  # noqa: E731
-            return losses.path_lengths(fn, ws, k_pl), w_mean
+            return losses.path_lengths(fn, ws, k_pl), stats
 
         def loss_fn(g_params):
             lengths, w_means = jax.vmap(lengths_of, (None, 0, 0, 0))(g_params, z, c, keys)  # [K, B]
@@ -247,15 +277,17 @@ class Phases:
 
         (_, (pl_mean, w_means, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
         updates, g_opt = self.g_tx.update(clean_grads(grads), state.g_opt, state.g_params)
+        g_buffers = self.new_buffers(state, w_means) if "G_reg" in self.tracking else state.g_buffers
         state = state.replace(g_params=optax.apply_updates(state.g_params, updates), g_opt=g_opt,
-                              g_buffers=self.new_buffers(state, w_means), pl_mean=pl_mean)
+                              g_buffers=g_buffers, pl_mean=pl_mean)
         return state, {"Loss/pl_penalty": penalty, "Loss/pl_mean": pl_mean}
 
     def d_main(self, state: TrainState, reals, labels, alpha):
         cfg = self.cfg
         z, c, keys = self.latents(state, 2, labels, self.layout.batch_gpu)
-        img, g_buffers = self.generate(state.g_params, state, z, c, keys, alpha)
+        img, g_buffers = self.generate(state.g_params, state, z, c, keys, alpha, "D_main")
         img = jax.lax.stop_gradient(img)
+        blur = self.blur_sigma(state)
         reals = self.reals(reals, alpha)
 
         def loss_fn(d_params):
@@ -266,7 +298,7 @@ class Phases:
             for penalty in self.penalties:
                 def per_minibatch(x, y, c, logits, key, penalty=penalty):
                     def d_fn(v):
-                        return self.run_D(d_params, v, c, alpha, state.aug, jax.random.fold_in(key, AUG_REAL))
+                        return self.run_D(d_params, v, c, alpha, state.aug, jax.random.fold_in(key, AUG_REAL), blur)
 
                     return penalty.per_sample(d_fn, x, y, logits, jax.random.fold_in(key, 1))
 
@@ -302,11 +334,12 @@ class Phases:
         reals = self.reals(reals, alpha)
         keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(state.key, state.step), 3),
                                 self.layout.minibatches)
+        blur = self.blur_sigma(state)
 
         def loss_fn(d_params):
-            def penalty_of(x, c, key):  # R1 with respect to the reals before augmentation
+            def penalty_of(x, c, key):  # R1 with respect to the reals before blur and augmentation
                 def d_fn(x):
-                    return self.run_D(d_params, x, c, alpha, state.aug, jax.random.fold_in(key, AUG_R1))
+                    return self.run_D(d_params, x, c, alpha, state.aug, jax.random.fold_in(key, AUG_R1), blur)
 
                 return losses.r1_penalty(d_fn, x)
 

@@ -17,11 +17,12 @@ from stylegan_jax.training.state import TrainState
 
 def transfer_settings(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """NVIDIA's settings for a run resumed from a network (its train.py with ``--resume``): ADA's p moves over
-    100 kimg instead of 500, and G_ema has no ramp-up. ``cfg`` when it has no ``resume_from``."""
+    100 kimg instead of 500, G_ema has no ramp-up and StyleGAN3-R's blur of D's images is off. ``cfg`` when it has
+    no ``resume_from``."""
     if not cfg.get("resume_from"):
         return cfg
     c = cfg.copy_and_resolve_references()
-    c.ada_kimg, c.ema_rampup = 100.0, None
+    c.ada_kimg, c.ema_rampup, c.blur_init_sigma = 100.0, None, 0.0
     return c
 
 

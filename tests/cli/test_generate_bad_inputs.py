@@ -57,7 +57,16 @@ CASES = {
     "network directory without a snapshot": (["--network", "{emptydir}", "--outdir", "{out}", *SEED],
                                              "{emptydir}: no readable network.json"),
     "network empty": (["--network", "", "--outdir", "{out}", *SEED], "argument --network: empty path"),
-    "no seeds": ([*NET], "the following arguments are required: --seeds"),
+    "no seeds": ([*NET], "give either --seeds or --projected-w"),
+    "seeds and projected-w": ([*NET, *SEED, "--projected-w", "{ws}"], "give either --seeds or --projected-w "
+                              "(not both)"),
+    "projected-w with grid": ([*NET, "--projected-w", "{ws}", "--grid"], "--grid does not apply with --projected-w"),
+    "projected-w with trunc": ([*NET, "--projected-w", "{ws}", "--trunc", "0.5"], "--trunc does not apply"),
+    "projected-w missing": ([*NET, "--projected-w", "{missing}"], "{missing}: not a readable .npz file"),
+    "projected-w not npz": ([*NET, "--projected-w", "{file}"], "{file}: not a readable .npz file"),
+    "projected-w without w": ([*NET, "--projected-w", "{nows}"], "{nows}: no array 'w' (it holds ['x'])"),
+    "projected-w of another network": ([*NET, "--projected-w", "{wrongws}"], "{wrongws}: w has shape [1, 4, 8]; "
+                                       "this network takes [N, 6, 12]"),
     "unknown flag": ([*NET, *SEED, "--sedes", "1"], "unrecognized arguments: --sedes 1"),
     "unknown noise mode": ([*NET, *SEED, "--noise-mode", "off"], "argument --noise-mode: invalid choice: 'off'"),
     "interpolate zero": ([*NET, "--seeds", "0,1", "--interpolate", "0"], "--interpolate: 0 is not a positive"),
@@ -76,8 +85,12 @@ def paths(tmp_path, uncond_pkl, cond_pkl):
     (tmp_path / "afile").write_text("not a network")
     (tmp_path / "dict.pkl").write_bytes(pickle.dumps({"a": 1}))
     (tmp_path / "emptydir").mkdir()
+    np.savez(tmp_path / "ws.npz", w=np.zeros((1, 6, 12), np.float32))
+    np.savez(tmp_path / "nows.npz", x=np.zeros(3))
+    np.savez(tmp_path / "wrongws.npz", w=np.zeros((1, 4, 8), np.float32))
     return dict(uncond=uncond_pkl, cond=cond_pkl, out=tmp_path / "out", file=tmp_path / "afile",
-                dictpkl=tmp_path / "dict.pkl", emptydir=tmp_path / "emptydir", missing=tmp_path / "nothere.pkl")
+                dictpkl=tmp_path / "dict.pkl", emptydir=tmp_path / "emptydir", missing=tmp_path / "nothere.pkl",
+                ws=tmp_path / "ws.npz", nows=tmp_path / "nows.npz", wrongws=tmp_path / "wrongws.npz")
 
 
 @pytest.mark.parametrize("case", CASES)

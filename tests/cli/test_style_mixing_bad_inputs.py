@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from stylegan_jax import style_mixing
@@ -37,7 +38,12 @@ CASES = {
                                              "{emptydir}: no readable network.json"),
     "grid too large": ([*NET, "--rows", "0-99999", "--cols", "0-99999", "--styles", "0-3"],
                        "--rows x --cols: a grid of 10000200001 images would need"),
-    "no cols": ([*NET, "--rows", "1"], "the following arguments are required: --cols"),
+    "no cols": ([*NET, "--rows", "1"], "no cols: give --cols seeds or --col-ws files"),
+    "no rows": ([*NET, "--col-ws", "{ws}"], "no rows: give --rows seeds or --row-ws files"),
+    "row-ws missing": ([*NET, "--row-ws", "{missing}", "--cols", "3"], "{missing}: not a readable .npz file"),
+    "col-ws of another network": ([*NET, "--rows", "1", "--col-ws", "{wrongws}"], "{wrongws}: w has shape "
+                                  "[1, 4, 8]; this network takes [N, 6, 12]"),
+    "row-ws with nan": ([*NET, "--row-ws", "{nanws}", "--cols", "3"], "{nanws}: w holds non-finite values"),
 }
 
 
@@ -46,8 +52,12 @@ def paths(tmp_path, uncond_pkl, cond_pkl):
     """The placeholders of `CASES`."""
     (tmp_path / "afile").write_text("not a network")
     (tmp_path / "emptydir").mkdir()
+    np.savez(tmp_path / "ws.npz", w=np.zeros((1, 6, 12), np.float32))
+    np.savez(tmp_path / "wrongws.npz", w=np.zeros((1, 4, 8), np.float32))
+    np.savez(tmp_path / "nanws.npz", w=np.full((1, 6, 12), np.nan, np.float32))
     return dict(uncond=uncond_pkl, cond=cond_pkl, out=tmp_path / "out", file=tmp_path / "afile",
-                emptydir=tmp_path / "emptydir", missing=tmp_path / "nothere.pkl")
+                emptydir=tmp_path / "emptydir", missing=tmp_path / "nothere.pkl", ws=tmp_path / "ws.npz",
+                wrongws=tmp_path / "wrongws.npz", nanws=tmp_path / "nanws.npz")
 
 
 @pytest.mark.parametrize("case", CASES)

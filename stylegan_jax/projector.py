@@ -1,0 +1,200 @@
+"""Project real images into a generator's latent space (NVIDIA's projector.py), several targets as one batch.
+
+    python -m stylegan_jax.projector --network ffhq.pkl --target me.png --outdir out
+    python -m stylegan_jax.projector --network run/network-snapshot-000400 --target photos/ --space wplus \\
+        --loss l2 --outdir out
+
+The algorithm, its defaults and its schedules are NVIDIA's (`stylegan_jax.projection`). Each target is
+centre-cropped to a square and Lanczos-resized to G's resolution (converted to grayscale for a one-channel
+network). A single ``--target`` file writes into ``--outdir`` as NVIDIA's: ``target.png``, ``proj.png`` (the
+final w rendered with the network's own constant noise, converted as NVIDIA's projector: ``(x + 1) * 255 / 2``,
+truncated), ``projected_w.npz`` (key ``w``, [1, num_ws, w_dim]: ``generate --projected-w`` renders it),
+``projection.json`` (the final distance and the settings) and ``proj.mp4`` (target and projection side by side
+at every step, with the ``video`` extra; ``proj_frames/`` PNGs otherwise). Several targets (files, or the
+images of a folder) are projected together, sharded over the devices, each into ``--outdir/<file stem>/``.
+
+``--loss lpips`` (NVIDIA's distance) reads ``vgg16.pt`` from the detector directory (see calc_metrics);
+``--loss l2`` needs no file. Bad flags and files are one line on stderr and exit status 1, before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import PIL.Image
+from tqdm import tqdm
+
+from stylegan_jax.cli import (
+    ArgumentParser,
+    UsageError,
+    load_sampled_network,
+    outdir,
+    parse_seed,
+    path_arg,
+    positive_int,
+    run,
+)
+from stylegan_jax.images import IMAGE_MODES, save_png, video_writer
+from stylegan_jax.metrics.detectors import VGG16_FILE, DetectorError, detector_file, load_vgg16
+from stylegan_jax.network_snapshot import Network, NetworkLoadError
+from stylegan_jax.projection import LOSSES, SPACES, ProjectionSettings, Projector, distance_embedding
+from stylegan_jax.runtime import configure_runtime
+from stylegan_jax.sampling import class_labels
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+VIDEO_FPS = 10
+
+
+def parse_bool(text: str) -> bool:
+    """true/false, yes/no, 1/0 (an argparse ``type``; NVIDIA's ``--save-video=False``)."""
+    value = text.strip().lower()
+    if value in ("true", "yes", "1"):
+        return True
+    if value in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean (expected true or false)")
+
+
+def target_files(paths: list[str]) -> list[str]:
+    """``--target`` values -> image files: files as given, folders as their image files (sorted, not
+    recursive). A missing path, an empty folder or two targets with the same file stem is a `UsageError`."""
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES))
+            if not found:
+                raise UsageError(f"--target {path}: the folder holds no {'/'.join(IMAGE_SUFFIXES)} images")
+            files += found
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            raise UsageError(f"--target {path}: no such file or directory")
+    stems: dict[str, str] = {}
+    for f in files:
+        stem = os.path.splitext(os.path.basename(f))[0]
+        if stem in stems and len(files) > 1:
+            raise UsageError(f"--target: {stems[stem]} and {f} would both write to --outdir/{stem}; rename one")
+        stems[stem] = f
+    return files
+
+
+def load_target(path: str, resolution: int, channels: int) -> np.ndarray:
+    """An image file -> uint8 [resolution, resolution, channels]: centre-cropped to a square, Lanczos-resized
+    (as NVIDIA's); an unreadable file is a `UsageError` naming it."""
+    try:
+        with PIL.Image.open(path) as image:
+            image = image.convert(IMAGE_MODES[channels])
+    except (OSError, PIL.Image.DecompressionBombError) as e:
+        raise UsageError(f"--target {path}: not a readable image ({e})") from None
+    w, h = image.size
+    s = min(w, h)
+    image = image.crop(((w - s) // 2, (h - s) // 2, (w + s) // 2, (h + s) // 2))
+    image = image.resize((resolution, resolution), PIL.Image.LANCZOS)
+    return np.asarray(image, np.uint8).reshape(resolution, resolution, channels)
+
+
+def write_video(projector: Projector, target: np.ndarray, w_steps: np.ndarray, directory: str) -> str:
+    """Target | projection at every step as ``proj.mp4`` (10 fps, as NVIDIA's) or, without a video encoder,
+    as ``proj_frames/frame%04d.png``; returns what was written."""
+    path = os.path.join(directory, "proj.mp4")
+    with video_writer(path, VIDEO_FPS) as writer:
+        if writer is None:
+            os.makedirs(os.path.join(directory, "proj_frames"), exist_ok=True)
+        for start in range(0, len(w_steps), 16):
+            frames = projector.render(w_steps[start:start + 16])
+            for i, frame in enumerate(frames, start):
+                frame = np.concatenate([target, frame], axis=1)
+                if writer is None:
+                    save_png(frame, os.path.join(directory, "proj_frames", f"frame{i:04d}.png"))
+                else:
+                    writer.append_data(frame[..., 0] if frame.shape[-1] == 1 else frame)
+    return path if writer is not None else os.path.join(directory, "proj_frames")
+
+
+def project_files(network: Network, files: list[str], out: str, settings: ProjectionSettings, loss: str,
+                  seed: int = 303, class_idx: int | None = None, save_video: bool = True,
+                  detector_dir: str | None = None, network_path: str | None = None) -> list[dict]:
+    """Projects the image ``files`` as one batch and writes each one's outputs (see the module docstring);
+    returns each target's record (as in its ``projection.json``)."""
+    G = network.generator
+    c = class_labels(G.c_dim, class_idx, 1)
+    targets = np.stack([load_target(f, G.img_resolution, G.img_channels) for f in files])
+    embed = distance_embedding(loss, load_vgg16(detector_dir) if loss == "lpips" else None)
+    start = time.perf_counter()
+    projector = Projector(G, network.G_ema, c, embed, settings)
+    with tqdm(total=settings.num_steps, unit="step", file=sys.stderr) as bar:
+        def progress(step: int, dist: np.ndarray) -> None:
+            bar.set_postfix_str(f"dist {dist.mean():.4f}" + (" (mean)" if len(dist) > 1 else ""), refresh=False)
+            bar.update(1)
+
+        result = projector.project(targets, seed, keep_steps=save_video, progress=progress)
+    seconds = time.perf_counter() - start
+    images = projector.render(result.ws)
+    records = []
+    for i, f in enumerate(files):
+        directory = out if len(files) == 1 else os.path.join(out, os.path.splitext(os.path.basename(f))[0])
+        os.makedirs(directory, exist_ok=True)
+        save_png(targets[i], os.path.join(directory, "target.png"))
+        save_png(images[i], os.path.join(directory, "proj.png"))
+        np.savez(os.path.join(directory, "projected_w.npz"), w=result.ws[i:i + 1])
+        record = dict(target=f, network=network_path, distance=float(result.distance[i]),
+                      loss_value=float(result.loss[i]), loss=loss, space=settings.space,
+                      num_steps=settings.num_steps, seed=seed, class_idx=class_idx,
+                      seconds_per_target=seconds / len(files))
+        if save_video:
+            record["video"] = write_video(projector, targets[i], result.w_steps[i], directory)
+        with open(os.path.join(directory, "projection.json"), "w") as fp:
+            json.dump(record, fp, indent=2)
+        print(f"{f}: distance {record['distance']:.4f} -> {directory}")
+        records.append(record)
+    print(f"projected {len(files)} target(s) in {seconds:.1f} s")
+    return records
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; see ``--help``."""
+    p = ArgumentParser(prog="python -m stylegan_jax.projector", description=__doc__.split("\n")[0])
+    p.add_argument("--network", required=True, type=path_arg,
+                   help="NVIDIA network pickle (.pkl) or stylegan_jax snapshot dir")
+    p.add_argument("--target", required=True, nargs="+", type=path_arg, metavar="FILE",
+                   help="image file(s) or folder(s) of images to project (together, as one batch)")
+    p.add_argument("--outdir", required=True, type=outdir, help="where to write the results")
+    p.add_argument("--num-steps", type=positive_int, default=1000, help="optimisation steps (default 1000)")
+    p.add_argument("--seed", type=parse_seed, default=303, help="random seed (default 303)")
+    p.add_argument("--save-video", type=parse_bool, nargs="?", const=True, default=True, metavar="BOOL",
+                   help="write the optimisation as proj.mp4 (PNG frames without the video extra; default true)")
+    p.add_argument("--loss", choices=LOSSES, default="lpips",
+                   help="distance: lpips (NVIDIA's; needs vgg16.pt) or l2 (pixels; needs no file)")
+    p.add_argument("--space", choices=SPACES, default="w", help="w (one w, NVIDIA's) or wplus (one per layer)")
+    p.add_argument("--class", dest="class_idx", type=int, help="class label (conditional networks only)")
+    p.add_argument("--detector-dir", type=path_arg, help="directory of NVIDIA's vgg16.pt (for --loss lpips; "
+                   "default $STYLEGAN_JAX_DETECTORS or ~/.cache/stylegan_jax/detectors)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the CLI; returns the exit status (0 done, 1 user error, 130 interrupted)."""
+    args = parse_args(argv)
+    configure_runtime()
+
+    def body() -> None:
+        files = target_files(args.target)
+        if args.loss == "lpips":
+            detector_file(VGG16_FILE, args.detector_dir)  # a missing file is refused before any work
+        args.truncation_psi, args.truncation_cutoff = 1.0, None
+        network = load_sampled_network(args)
+        settings = ProjectionSettings(num_steps=args.num_steps, space=args.space)
+        project_files(network, files, args.outdir, settings, args.loss, args.seed, args.class_idx,
+                      args.save_video, args.detector_dir, args.network)
+
+    return run("projector", body, NetworkLoadError, UsageError, DetectorError)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

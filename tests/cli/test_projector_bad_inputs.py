@@ -1,0 +1,72 @@
+"""projector on bad input: one error line, exit status 1, nothing written (missing detector file, targets that
+are not images, flags out of range, networks it cannot project into)."""
+
+import PIL.Image
+import pytest
+
+from stylegan_jax import projector
+from tests.cli.usage import expect_usage_error
+
+NET = ["--network", "{uncond}", "--outdir", "{out}"]
+TARGET = ["--target", "{png}"]
+L2 = ["--loss", "l2"]
+
+# (argv with {placeholders} of the `paths` fixture, a substring of the error line)
+CASES = {
+    "lpips without vgg16.pt": ([*NET, *TARGET, "--detector-dir", "{emptydir}"], "detector vgg16.pt not found in "
+                               "{emptydir} (--detector-dir)"),
+    "target missing": ([*NET, *L2, "--target", "{missing}"], "--target {missing}: no such file or directory"),
+    "target not an image": ([*NET, *L2, "--target", "{file}"], "--target {file}: not a readable image"),
+    "target folder without images": ([*NET, *L2, "--target", "{emptydir}"], "--target {emptydir}: the folder "
+                                     "holds no"),
+    "two targets with one stem": ([*NET, *L2, "--target", "{png}", "{png2}"], "would both write to --outdir/face"),
+    "no target": ([*NET, *L2], "the following arguments are required: --target"),
+    "num-steps zero": ([*NET, *L2, *TARGET, "--num-steps", "0"], "argument --num-steps: 0 is not a positive"),
+    "seed negative": ([*NET, *L2, *TARGET, "--seed", "-1"], "seed -1 is outside 0..4294967295"),
+    "save-video not a boolean": ([*NET, *L2, *TARGET, "--save-video", "maybe"], "'maybe' is not a boolean"),
+    "unknown loss": ([*NET, *TARGET, "--loss", "l1"], "argument --loss: invalid choice: 'l1'"),
+    "unknown space": ([*NET, *L2, *TARGET, "--space", "z"], "argument --space: invalid choice: 'z'"),
+    "class on an unconditional network": ([*NET, *L2, *TARGET, "--class", "1"], "--class 1: the network is "
+                                          "unconditional"),
+    "missing class on a conditional network": (["--network", "{cond}", "--outdir", "{out}", *L2, *TARGET],
+                                               "pass --class 0..9 (no --class)"),
+    "network does not exist": (["--network", "{missing}", "--outdir", "{out}", *L2, *TARGET], "{missing}: no such"),
+    "network without mapping": (["--network", "{dcgan}", "--outdir", "{out}", *L2, *TARGET], "model 'dcgan' has "
+                                "no mapping network"),
+    "outdir is a file": (["--network", "{uncond}", "--outdir", "{file}", *L2, *TARGET], "exists and is not a "
+                         "directory"),
+}
+
+
+@pytest.fixture
+def paths(tmp_path, uncond_pkl, cond_pkl):
+    """The placeholders of `CASES`."""
+    import jax
+    import jax.numpy as jnp
+
+    from stylegan_jax.models import get_family
+    from stylegan_jax.network_snapshot import save_network
+    from stylegan_jax.training.config import lineage_defaults
+
+    (tmp_path / "afile").write_text("not an image")
+    (tmp_path / "emptydir").mkdir()
+    (tmp_path / "other").mkdir()
+    PIL.Image.new("RGB", (20, 16), (10, 200, 30)).save(tmp_path / "face.png")
+    PIL.Image.new("RGB", (20, 16), (10, 200, 30)).save(tmp_path / "other" / "face.png")
+    cfg = lineage_defaults("dcgan")
+    cfg.update(resolution=8, img_channels=1)
+    G_kwargs, _ = get_family("dcgan").network_kwargs(cfg, 0)
+    G = get_family("dcgan").build_generator(G_kwargs)
+    variables = G.init(jax.random.key(0), jnp.zeros((1, G.z_dim)), jnp.zeros((1, 0)))
+    dcgan = save_network(tmp_path / "dcgan", G_kwargs=G_kwargs, D_kwargs=None, G_ema=variables,
+                         metadata={"model": "dcgan"})
+    return dict(uncond=uncond_pkl, cond=cond_pkl, out=tmp_path / "out", file=tmp_path / "afile",
+                emptydir=tmp_path / "emptydir", missing=tmp_path / "nothere.png", png=tmp_path / "face.png",
+                png2=tmp_path / "other" / "face.png", dcgan=dcgan)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_error_line_and_writes_nothing(case, paths, tmp_path, capsys):
+    argv, expected = CASES[case]
+    expect_usage_error("projector", projector.main, [str(a).format_map(paths) for a in argv],
+                       expected.format_map(paths), tmp_path, capsys)

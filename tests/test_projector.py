@@ -1,0 +1,242 @@
+"""The projector: NVIDIA's schedules and noise regulariser against their formulas in NumPy float64, round trips
+of known ws through W and W+, a batch of targets equal to separate projections, and the outputs the CLI writes
+rendered back by generate and style_mixing."""
+
+import json
+import math
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import PIL.Image
+import pytest
+
+from stylegan_jax import generate, projection, projector, style_mixing
+from stylegan_jax.models.stylegan2 import Generator
+from stylegan_jax.network_snapshot import load_network
+from stylegan_jax.projection import ProjectionSettings, Projector
+from tests.metrics.conftest import detectors  # noqa: F401 - the small NVIDIA-format vgg16.pt
+
+PICKLE = Path(__file__).parent / "fixtures" / "nvidia_pickles" / "ada_skip16.pkl"
+G_KWARGS = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3, mapping_kwargs=dict(num_layers=2),
+                synthesis_kwargs=dict(channel_base=256, channel_max=16))
+NO_C = np.zeros((1, 0), np.float32)
+
+
+def build(**synthesis):
+    G = Generator(**{**G_KWARGS, "synthesis_kwargs": {**G_KWARGS["synthesis_kwargs"], **synthesis}})
+    variables = G.init(jax.random.key(0), jnp.zeros((1, 16)), NO_C, noise_mode="const")
+    # Noise strengths are 0 at init: give the noise maps a visible effect, as in a trained network.
+    params = jax.tree_util.tree_map_with_path(
+        lambda p, x: x + 0.05 if p[-1].key == "noise_strength" else x, variables["params"])
+    return G, {**variables, "params": params}
+
+
+def image_of(G, variables, ws):
+    return np.asarray(projection.to_projector_uint8(G.apply(variables, ws, "const", method="synthesize")))
+
+
+def seed_ws(G, variables, seed):
+    z = np.random.RandomState(seed).randn(1, G.z_dim).astype(np.float32)
+    return G.apply(variables, z, NO_C, method="map")
+
+
+def psnr(a, b):
+    return 10 * math.log10(255**2 / np.mean((a.astype(np.float64) - b) ** 2))
+
+
+# ------------------------------------------------------------------ NVIDIA's formulas
+
+
+def nvidia_lr(step, num_steps):  # projector.py's loop, verbatim arithmetic in float64
+    t = step / num_steps
+    lr_ramp = min(1.0, (1.0 - t) / 0.25)
+    lr_ramp = 0.5 - 0.5 * np.cos(lr_ramp * np.pi)
+    return 0.1 * lr_ramp * min(1.0, t / 0.05)
+
+
+def nvidia_w_noise(step, num_steps, w_std):
+    return w_std * 0.05 * max(0.0, 1.0 - (step / num_steps) / 0.75) ** 2
+
+
+@pytest.mark.parametrize("step", [0, 1, 25, 49, 50, 400, 749, 750, 751, 900, 999])
+def test_schedules_follow_nvidias_formulas(step):
+    s = ProjectionSettings(num_steps=1000)
+    assert float(projection.learning_rate(step, s)) == pytest.approx(nvidia_lr(step, 1000), rel=1e-5, abs=1e-9)
+    got = float(projection.w_noise_scale(step, 2.5, s))
+    assert got == pytest.approx(nvidia_w_noise(step, 1000, 2.5), rel=1e-5, abs=1e-9)
+    assert float(projection.learning_rate(0, s)) == 0  # step 0 moves nothing, as NVIDIA's
+
+
+def nvidia_noise_reg(maps):  # the regulariser's loop on float64 [1, 1, H, W] arrays
+    reg = 0.0
+    for v in maps:
+        noise = v[None, None].astype(np.float64)
+        while True:
+            reg += np.mean(noise * np.roll(noise, 1, axis=3)) ** 2
+            reg += np.mean(noise * np.roll(noise, 1, axis=2)) ** 2
+            if noise.shape[2] <= 8:
+                break
+            n, c, h, w = noise.shape
+            noise = noise.reshape(n, c, h // 2, 2, w // 2, 2).mean(axis=(3, 5))
+    return reg
+
+
+def test_noise_regularization_equals_numpy():
+    rng = np.random.default_rng(0)
+    maps = [rng.standard_normal((r, r)) for r in (4, 8, 8, 16, 32)]
+    # Smooth maps (strong autocorrelation) too, so a wrong shift axis or scale would show.
+    maps += [np.cumsum(rng.standard_normal((32, 32)), axis=0), np.cumsum(rng.standard_normal((16, 16)), axis=1)]
+    got = projection.noise_regularization({str(i): jnp.asarray(m, jnp.float32) for i, m in enumerate(maps)})
+    np.testing.assert_allclose(float(got), nvidia_noise_reg(maps), rtol=1e-5)
+    normed = projection.normalize_noise({"a": jnp.asarray(maps[-1], jnp.float32)})["a"]
+    assert abs(float(normed.mean())) < 1e-6 and float(jnp.square(normed).mean()) == pytest.approx(1, rel=1e-5)
+
+
+def test_w_statistics_as_nvidia_computes_them():
+    G, variables = build()
+    z = np.random.RandomState(123).randn(500, 16)
+    w = np.asarray(G.apply(variables, z.astype(np.float32), np.zeros((500, 0)), method="map"))[:, :1].astype(
+        np.float64)
+    w_avg = w.mean(axis=0, keepdims=True)
+    w_avg_got, w_std = projection.w_statistics(G, variables, NO_C, samples=500)
+    np.testing.assert_allclose(w_avg_got, w_avg[0, 0], rtol=1e-5)
+    assert w_std == pytest.approx((np.sum((w - w_avg) ** 2) / 500) ** 0.5, rel=1e-5)
+
+
+def test_area_downsample_and_l2_embedding():
+    x = np.random.default_rng(1).uniform(0, 255, (2, 512, 512, 3)).astype(np.float32)
+    down = np.asarray(projection.area_downsample(jnp.asarray(x)))
+    np.testing.assert_allclose(down, x.reshape(2, 256, 2, 256, 2, 3).mean(axis=(2, 4)), rtol=1e-5)
+    a, b = x[:1, :16, :16], x[1:, :16, :16]
+    d = np.sum(np.square(np.asarray(projection.l2_embedding(jnp.asarray(a)) - projection.l2_embedding(b))))
+    pa, pb = (v.reshape(1, 4, 4, 4, 4, 3).mean(axis=(2, 4)) for v in (a / 127.5 - 1, b / 127.5 - 1))
+    assert d == pytest.approx(np.mean((a / 127.5 - b / 127.5) ** 2) + np.mean((pa - pb) ** 2), rel=1e-4)
+
+
+# ------------------------------------------------------------------ projections
+
+
+@pytest.fixture(scope="module")
+def round_trip():
+    """A target generated from seed 5's w, projected with the l2 distance in W and in W+ (300 steps)."""
+    G, variables = build()
+    target = image_of(G, variables, seed_ws(G, variables, 5))
+    out = {"G": G, "variables": variables, "target": target}
+    for space in ("w", "wplus"):
+        p = Projector(G, variables, NO_C, projection.distance_embedding("l2"),
+                      ProjectionSettings(num_steps=300, space=space))
+        result = p.project(target, seed=303)
+        out[space] = (p, result, p.render(result.ws))
+    return out
+
+
+def test_known_w_projects_back_far_closer_than_w_avg(round_trip):
+    p, result, image = round_trip["w"]
+    target = round_trip["target"][0]
+    w_avg_image = p.render(np.broadcast_to(p.w_avg, (1, p.num_ws, p.w_avg.shape[0])))[0]
+    assert result.ws.shape == (1, p.num_ws, 16)
+    np.testing.assert_array_equal(result.ws[0], np.broadcast_to(result.ws[0, :1], result.ws[0].shape))  # one w
+    got, baseline = psnr(image[0], target), psnr(w_avg_image, target)
+    print(f"PSNR: projection {got:.1f} dB, w_avg {baseline:.1f} dB")
+    assert got > baseline + 6
+
+
+def test_wplus_ends_closer_than_w(round_trip):
+    (_, w_result, _), (_, wplus_result, _) = round_trip["w"], round_trip["wplus"]
+    assert wplus_result.distance[0] < w_result.distance[0]
+    assert not np.allclose(wplus_result.ws[0, 0], wplus_result.ws[0, -1])  # the layers moved apart
+
+
+def test_batch_on_four_devices_equals_separate_projections():
+    assert jax.device_count() == 4
+    G, variables = build()
+    targets = np.concatenate([image_of(G, variables, seed_ws(G, variables, s)) for s in (1, 2, 3, 4)])
+    p = Projector(G, variables, NO_C, projection.distance_embedding("l2"),
+                  ProjectionSettings(num_steps=25, space="wplus"))
+    assert projection.target_mesh(4).size == 4
+    batch = p.project(targets, seed=7)
+    for i in range(4):
+        one = single_target_projection(p, targets, i, seed=7)
+        np.testing.assert_allclose(batch.ws[i], one.ws[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(batch.distance[i], one.distance[0], rtol=1e-5)
+    assert not np.allclose(batch.ws[0], batch.ws[1])
+
+
+def single_target_projection(p, targets, i, seed):
+    """Target i projected alone, with the index it has in the batch (so the same key)."""
+    return p.project(targets[i:i + 1], seed=seed, first_index=i)
+
+
+def test_network_without_noise_inputs_projects_in_w_and_wplus():
+    """StyleGAN3's synthesis has no noise inputs; a StyleGAN2 synthesis without noise stands in for it here."""
+    G, variables = build(use_noise=False)
+    assert projection.noise_maps(variables) == {}
+    target = image_of(G, variables, seed_ws(G, variables, 9))
+    for space in ("w", "wplus"):
+        p = Projector(G, variables, NO_C, projection.distance_embedding("l2"),
+                      ProjectionSettings(num_steps=60, space=space))
+        dists = [d[0] for _, d, _, _ in p.steps(target, seed=303)]
+        assert np.isfinite(dists).all() and dists[-1] < 0.5 * dists[0], (space, dists[0], dists[-1])
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def write_target(path, image, size=(40, 32)):
+    """The target PNG at another size and aspect (the projector centre-crops and resizes it back)."""
+    PIL.Image.fromarray(image).resize(size, PIL.Image.NEAREST).save(path)
+
+
+def test_cli_outputs_render_back_with_generate_and_style_mixing(tmp_path, capsys):
+    network = load_network(PICKLE)
+    G = network.generator
+    target = image_of(G, network.G_ema, seed_ws(G, network.G_ema, 3))[0]
+    write_target(tmp_path / "face.png", target)
+    out = tmp_path / "proj"
+    code = projector.main(["--network", str(PICKLE), "--target", str(tmp_path / "face.png"), "--outdir", str(out),
+                           "--loss", "l2", "--num-steps", "12"])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["proj.png", "proj_frames", "projected_w.npz",
+                                                     "projection.json", "target.png"]
+    assert len(list((out / "proj_frames").iterdir())) == 12  # no video encoder here: one PNG per step
+    ws = np.load(out / "projected_w.npz")["w"]
+    assert ws.shape == (1, G.num_ws, G.w_dim)
+    record = json.loads((out / "projection.json").read_text())
+    assert record["space"] == "w" and record["loss"] == "l2" and np.isfinite(record["distance"])
+    proj = np.asarray(PIL.Image.open(out / "proj.png"))
+    np.testing.assert_array_equal(proj, image_of(G, network.G_ema, ws)[0])  # NVIDIA's projector conversion
+
+    assert generate.main(["--network", str(PICKLE), "--projected-w", str(out / "projected_w.npz"),
+                          "--outdir", str(tmp_path / "gen")]) == 0
+    rendered = np.asarray(PIL.Image.open(tmp_path / "gen" / "proj00.png")).astype(int)
+    assert np.abs(rendered - proj).max() <= 1  # generate converts as x * 127.5 + 128: half a level more
+
+    assert style_mixing.main(["--network", str(PICKLE), "--row-ws", str(out / "projected_w.npz"), "--cols", "1,2",
+                              "--styles", "0-2", "--outdir", str(tmp_path / "mix")]) == 0
+    names = sorted(p.name for p in (tmp_path / "mix").iterdir())
+    assert names == ["1-1.png", "2-2.png", "grid.png", "proj00-1.png", "proj00-2.png", "proj00-proj00.png"]
+    np.testing.assert_array_equal(np.asarray(PIL.Image.open(tmp_path / "mix" / "proj00-proj00.png")), rendered)
+    capsys.readouterr()
+
+
+def test_cli_projects_a_folder_as_one_batch_with_lpips(tmp_path, detectors, capsys):  # noqa: F811
+    root, _, _ = detectors
+    network = load_network(PICKLE)
+    G = network.generator
+    folder = tmp_path / "targets"
+    folder.mkdir()
+    for s in (1, 2, 3):
+        write_target(folder / f"t{s}.png", image_of(G, network.G_ema, seed_ws(G, network.G_ema, s))[0], (16, 16))
+    code = projector.main(["--network", str(PICKLE), "--target", str(folder), "--outdir", str(tmp_path / "out"),
+                           "--num-steps", "8", "--space", "wplus", "--save-video=false", "--detector-dir",
+                           str(root)])
+    assert code == 0
+    for s in (1, 2, 3):
+        d = tmp_path / "out" / f"t{s}"
+        assert sorted(p.name for p in d.iterdir()) == ["proj.png", "projected_w.npz", "projection.json",
+                                                       "target.png"]
+        record = json.loads((d / "projection.json").read_text())
+        assert record["loss"] == "lpips" and record["space"] == "wplus" and record["distance"] > 0
+    assert "projected 3 target(s)" in capsys.readouterr().out
