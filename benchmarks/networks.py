@@ -1,10 +1,12 @@
-"""Speed and memory of StyleGAN2's G and D: one JSON line per measurement.
+"""Speed and memory of StyleGAN2's and StyleGAN3's G and D: one JSON line per measurement.
 
     python benchmarks/networks.py            # all cases
     python benchmarks/networks.py --quick    # a subset, under a minute on 2 CPU cores
 
 The first line is ``matmul_peak`` (``gflop_per_s``, ``devices``). Then one line per case, with ``name``
-(g_forward, gd_fwd_bwd, train_step), ``resolution``, ``channel_base``, ``batch``, ``dtype``, ``fused``,
+(g_forward, gd_fwd_bwd, train_step; sg3t_/sg3r_g_forward and sg3t_/sg3r_train_step: StyleGAN3 T and R with
+the ``stylegan3_t``/``stylegan3_r`` experiments' networks and losses, ADA included, channel_base 0),
+``resolution``, ``channel_base``, ``batch``, ``dtype``, ``fused``,
 ``backend``, ``compile_s`` (seconds), ``img_per_s``, ``peak_mem_mb`` (MiB), ``gflop_per_img`` and
 ``pct_of_peak``: NVIDIA's FLOP count of the work per image (``benchmarks/flops.py``, or ``FIXED_GFLOPS``)
 times img/s, over that fp32 matmul peak; train_step lines add ``s_per_kimg`` (and ``experiment``). Results:
@@ -14,6 +16,7 @@ docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import resource
 import sys
@@ -128,7 +131,7 @@ def train_config(res: int, channel_base: int, batch: int, dtype: str, experiment
     from stylegan_jax.training.config import load_experiment, stylegan2_defaults
 
     cfg = load_experiment(experiment) if experiment else stylegan2_defaults()
-    cfg.resolution, cfg.batch_size = res, batch
+    cfg.resolution, cfg.batch_size, cfg.batch_gpu = res, batch, 0
     if not experiment:
         cfg.batch_gpu = batch
         cfg.G.channel_base = cfg.D.channel_base = channel_base
@@ -138,9 +141,20 @@ def train_config(res: int, channel_base: int, batch: int, dtype: str, experiment
     return cfg
 
 
+def bench_sg3_g_forward(res, channel_base, batch, dtype, min_time, experiment):
+    """StyleGAN3's G (the experiment's widths) forward at ``res``."""
+    from stylegan_jax.models import get_family
+
+    G, _ = get_family("stylegan3").build(train_config(res, channel_base, batch, dtype, experiment), 0)
+    z, c = jnp.ones((batch, 512)), jnp.zeros((batch, 0))
+    g_vars = jax.jit(G.init)(jax.random.key(0), z, c)
+    compile_s, t = time_call(jax.jit(lambda v, z: G.apply(v, z, c)), (g_vars, z), min_time)
+    return compile_s, t, None
+
+
 def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None):
     """The whole training step on synthetic data, amortised over 16 iterations: G main every iteration,
-    G reg (path length) every 4, D main every iteration, D reg (R1) every 16."""
+    G reg (path length) every 4, D main every iteration, D reg (R1) every 16 (as the config has them)."""
     from stylegan_jax.models import get_family
     from stylegan_jax.training.state import init_state, make_optimizer
     from stylegan_jax.training.steps import Phases, active_phases, compile_phases, make_layout, resolve_conv_grad
@@ -175,7 +189,9 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None)
         rounds += 1
     per_iteration = (time.perf_counter() - t0) / (16 * rounds)
     gflops = FIXED_GFLOPS.get(("train_step", res, channel_base))
-    if gflops is None:  # main steps as gd_fwd_bwd plus the amortised regularisers (approximate)
+    if cfg.model != "stylegan2":
+        gflops = None  # benchmarks/flops.py counts StyleGAN2
+    elif gflops is None:  # main steps as gd_fwd_bwd plus the amortised regularisers (approximate)
         f_g = generator_gflops(res, channel_base=channel_base)
         f_d = discriminator_gflops(res, channel_base=channel_base)
         gflops = 4 * f_g + 8 * f_d + (5 * f_g) / 2 / 4 + 4 * f_d / 16
@@ -186,8 +202,12 @@ CASES = {
     "g_forward": (bench_g_forward, [(64, 16384), (256, 16384)]),
     "gd_fwd_bwd": (bench_gd_fwd_bwd, [(32, 4096), (64, 16384)]),
     "train_step": (bench_train_step, [(32, 4096), (64, 16384)]),
+    **{f"sg3{c}_g_forward": (functools.partial(bench_sg3_g_forward, experiment=f"stylegan3_{c}"), [(64, 0), (256, 0)])
+       for c in "tr"},
+    **{f"sg3{c}_train_step": (functools.partial(bench_train_step, experiment=f"stylegan3_{c}"), [(32, 0), (256, 0)])
+       for c in "tr"},
 }
-QUICK = {"g_forward": [(64, 16384)], "gd_fwd_bwd": [(32, 4096)], "train_step": []}
+QUICK = {name: [] for name in CASES} | {"g_forward": [(64, 16384)], "gd_fwd_bwd": [(32, 4096)]}
 
 
 def main() -> None:
@@ -223,9 +243,9 @@ def main() -> None:
             print(json.dumps(dict(
                 name=name, resolution=res, channel_base=channel_base, batch=args.batch, dtype=args.dtype,
                 fused=args.fused, backend=backend, compile_s=round(compile_s, 2), img_per_s=round(img_per_s, 3),
-                peak_mem_mb=round(peak_mem_mb(), 1), gflop_per_img=round(gflops, 2),
-                pct_of_peak=round(100 * gflops * img_per_s / peak, 1),
-                **({"s_per_kimg": round(1000 / img_per_s, 2)} if name == "train_step" else {}), **extra,
+                peak_mem_mb=round(peak_mem_mb(), 1), gflop_per_img=None if gflops is None else round(gflops, 2),
+                pct_of_peak=None if gflops is None else round(100 * gflops * img_per_s / peak, 1),
+                **({"s_per_kimg": round(1000 / img_per_s, 2)} if name.endswith("train_step") else {}), **extra,
             )), flush=True)
 
 

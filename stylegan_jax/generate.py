@@ -126,6 +126,13 @@ def interpolate(network: Network, seeds: Sequence[int], outdir: str, frames: int
     return written if writer is None else written + 1
 
 
+def make_transform(translate: tuple[float, float], angle: float) -> np.ndarray:
+    """NVIDIA's gen_images.py ``make_transform``: the 3x3 transform that rotates the image by ``angle``
+    degrees and translates it by ``translate`` (x, y) image widths; a StyleGAN3 input takes its inverse."""
+    s, c = np.sin(np.radians(angle)), np.cos(np.radians(angle))
+    return np.array([[c, s, translate[0]], [-s, c, translate[1]], [0, 0, 1]])
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; see ``--help``. Flag values and combinations are checked here (one error line,
     status 1); what depends on the network is checked after loading it."""
@@ -168,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int | None:
         network = load_sampled_network(args)
-        transform = network.family.output_transform
-        if transform is not None:  # always set, as gen_images.py: the identity unless --translate/--rotate
-            G_ema = transform(network.G_ema, args.translate or (0.0, 0.0), args.rotate or 0.0)
-            network = dataclasses.replace(network, G_ema=G_ema)
+        set_transform = network.family.input_transform
+        if set_transform is not None:  # always set, as gen_images.py: the identity unless --translate/--rotate
+            matrix = np.linalg.inv(make_transform(args.translate or (0.0, 0.0), args.rotate or 0.0))
+            network = dataclasses.replace(network, G_ema=set_transform(network.G_ema, matrix))
         elif args.translate is not None or args.rotate is not None:
             raise UsageError(f"--{'translate' if args.translate is not None else 'rotate'} applies to StyleGAN3 "
                              f"networks (this one is {network.model})")

@@ -169,14 +169,15 @@ def single_target_projection(p, targets, i, seed):
     return p.project(targets[i:i + 1], seed=seed, first_index=i)
 
 
-def test_network_without_noise_inputs_projects_in_w_and_wplus():
-    """StyleGAN3's synthesis has no noise inputs; a StyleGAN2 synthesis without noise stands in for it here."""
-    G, variables = build(use_noise=False)
+def test_stylegan3_network_projects_in_w_and_wplus():
+    """A StyleGAN3 network (NVIDIA's, config T; no noise inputs) projects an image of a known w in both spaces."""
+    network = load_network(PICKLE.parent / "sg3_t16.pkl")
+    G, variables = network.generator, network.G_ema
     assert projection.noise_maps(variables) == {}
     target = image_of(G, variables, seed_ws(G, variables, 9))
     for space in ("w", "wplus"):
         p = Projector(G, variables, NO_C, projection.distance_embedding("l2"),
-                      ProjectionSettings(num_steps=60, space=space))
+                      ProjectionSettings(num_steps=40, space=space))
         dists = [d[0] for _, d, _, _ in p.steps(target, seed=303)]
         assert np.isfinite(dists).all() and dists[-1] < 0.5 * dists[0], (space, dists[0], dists[-1])
 

@@ -58,6 +58,7 @@ class MetricOptions:
     batch_size: int = 64
     progress: bool = True
     cache_dir: str | None = None
+    input_transform: Any = None  # the family's (models.registry.Family.input_transform): the equivariance metrics
 
     @property
     def global_batch(self) -> int:

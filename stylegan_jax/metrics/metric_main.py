@@ -9,6 +9,7 @@ PGGAN's SWD; `calc_metric` runs one and returns NVIDIA's result dict, `append_re
 | ppl2_wend | PPL in W at path endpoints, epsilon 1e-4, full image (no crop), 50k samples |
 | is50k | Inception score, 50k generated, 10 splits |
 | swd | SWD (x1e3) over the Laplacian pyramid, min(16384, dataset) images of each kind; no weights needed |
+| eqt50k_int, eqt50k_frac, eqr50k | StyleGAN3 equivariance PSNRs (dB): integer, fractional translation; rotation |
 | fid50k, kid50k, pr50k3 | legacy: 50k reals (x-flips when ``mirror``) |
 | ppl_zfull, ppl_wfull, ppl_zend, ppl_wend | legacy PPL on the centre crop, in Z or W, full paths or endpoints |
 """
@@ -30,6 +31,7 @@ import numpy as np
 from stylegan_jax.data import read_dataset_info, resolve_dataset
 from stylegan_jax.metrics import distances, swd
 from stylegan_jax.metrics.detectors import Detector, load_inception, load_vgg16
+from stylegan_jax.metrics.equivariance import compute_equivariance
 from stylegan_jax.metrics.features import (
     MetricOptions,
     compiled,
@@ -232,6 +234,14 @@ def swd16k(opts: MetricOptions) -> dict:
     return compute_swd(opts, max_images=16384)
 
 
+def _equivariance(name: str, kind: str) -> Callable[[MetricOptions], dict]:
+    def metric(opts: MetricOptions) -> dict:
+        return {name: compute_equivariance(opts, num_samples=50000, kind=kind, input_transform=opts.input_transform)}
+
+    metric.__name__ = name
+    return metric
+
+
 def fid50k(opts: MetricOptions) -> dict:
     return dict(fid50k=compute_fid(opts, max_real=50000, num_gen=50000, mirror=opts.mirror))
 
@@ -261,6 +271,8 @@ METRICS: dict[str, Callable[[MetricOptions], dict]] = {
     "fid50k_full": fid50k_full, "kid50k_full": kid50k_full, "pr50k3_full": pr50k3_full, "ppl2_wend": ppl2_wend,
     "is50k": is50k, "swd": swd16k, "fid50k": fid50k, "kid50k": kid50k, "pr50k3": pr50k3,
     **{f"ppl_{s}{m}": _legacy_ppl(s, m) for s in ("z", "w") for m in ("full", "end")},
+    "eqt50k_int": _equivariance("eqt50k_int", "eqt_int"), "eqt50k_frac": _equivariance("eqt50k_frac", "eqt_frac"),
+    "eqr50k": _equivariance("eqr50k", "eqr"),
 }
 
 
@@ -289,6 +301,9 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
     family = family or get_family("stylegan2")
     if name.startswith("ppl") and not family.has_mapping:
         raise MetricError(f"{name} interpolates in the mapping network's spaces; model {family.name!r} has none")
+    if name.startswith("eq") and family.input_transform is None:
+        raise MetricError(f"{name} transforms the generator's input; model {family.name!r} takes no input transform "
+                          "(StyleGAN3 does)")
     path = resolve_dataset(dataset)
     info = read_dataset_info(path)
     if (info["resolution"], info["channels"]) != (G.img_resolution, G.img_channels):
@@ -296,7 +311,7 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
                           f"but the generator makes {G.img_resolution}x{G.img_resolution}x{G.img_channels}")
     opts = MetricOptions(G=G, G_vars=G_vars, dataset=path, mirror=mirror,
                          detector_dir=detector_dir, seed=seed, batch_size=batch_size, progress=progress,
-                         cache_dir=cache_dir)
+                         cache_dir=cache_dir, input_transform=family.input_transform)
     start = time.time()
     results = {k: float(v) for k, v in METRICS[name](opts).items()}
     total = time.time() - start

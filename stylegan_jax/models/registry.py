@@ -43,9 +43,9 @@ class Family:
     - ``truncation``: the generation default (psi, cutoff) when ``--trunc`` is not given.
     - ``emas_in_d_main``: G's tracked averages (``w_avg``, StyleGAN3's magnitude EMAs) are updated in the G
       forward of the D_main phase (NVIDIA's stylegan3 loss), not in G_main (stylegan2-ada-pytorch's).
-    - ``output_transform(G_variables, translate, rotate) -> G_variables``: G's variables set to render the
-      image translated by (x, y) and rotated by ``rotate`` degrees (StyleGAN3's input transform; NVIDIA's
-      gen_images.py ``--translate``/``--rotate``); None: the family cannot.
+    - ``input_transform(G_variables, matrix [3, 3]) -> G_variables``: G's variables set to render the image
+      transformed by the inverse of ``matrix`` (StyleGAN3's input transform; traceable): what gen_images.py's
+      ``--translate``/``--rotate`` and the equivariance metrics use. None: the family cannot.
     - ``d_layers(d_params) -> [name, ...]``: D's freezable layers (top-level parameter paths such as
       ``b256/fromrgb``) from the highest resolution down, in NVIDIA's layer order; ``--config.freeze_d=N``
       freezes the first N (Freeze-D). None: the family does not support freezing.
@@ -62,7 +62,7 @@ class Family:
     truncation: tuple[float, int | None] = (1.0, None)
     d_layers: Callable[[dict], list[str]] | None = None
     emas_in_d_main: bool = False
-    output_transform: Callable[[dict, tuple[float, float], float], dict] | None = None
+    input_transform: Callable[[dict, Any], dict] | None = None
 
     def build_generator(self, G_kwargs: dict[str, Any]) -> nn.Module:
         return self.generator(**G_kwargs)

@@ -321,17 +321,12 @@ class Generator(nn.Module):
         return self.synthesize(ws, noise_mode, force_fp32, update_emas)
 
 
-def output_transform(variables: dict, translate: tuple[float, float] = (0.0, 0.0), rotate: float = 0.0) -> dict:
-    """``variables`` with ``synthesis/input/transform`` set so that the image shows the scene translated by
-    ``translate`` (x, y, in image widths: the image spans one unit of the Fourier features' coordinates) and
-    rotated by ``rotate`` degrees, as NVIDIA's gen_images.py ``--translate`` and ``--rotate``: the inverse of its
-    ``make_transform``."""
-    angle = np.radians(rotate)
-    m = np.array([[np.cos(angle), np.sin(angle), translate[0]], [-np.sin(angle), np.cos(angle), translate[1]],
-                  [0, 0, 1]])
+def with_input_transform(variables: dict, matrix: jax.Array | np.ndarray) -> dict:
+    """``variables`` with ``synthesis/input/transform`` set to ``matrix`` [3, 3]: the inverse of the transform
+    the output image shows (NVIDIA's buffer; traceable)."""
     buffers = dict(variables["buffers"])
     synthesis = dict(buffers["synthesis"])
-    synthesis["input"] = {**synthesis["input"], "transform": np.linalg.inv(m).astype(np.float32)}
+    synthesis["input"] = {**synthesis["input"], "transform": jnp.asarray(matrix, jnp.float32)}
     buffers["synthesis"] = synthesis
     return {**variables, "buffers": buffers}
 
@@ -379,4 +374,4 @@ def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, di
 
 
 FAMILY = register(Family("stylegan3", Generator, Discriminator, config_defaults, network_kwargs, has_mapping=True,
-                         d_layers=discriminator_layers, emas_in_d_main=True, output_transform=output_transform))
+                         d_layers=discriminator_layers, emas_in_d_main=True, input_transform=with_input_transform))

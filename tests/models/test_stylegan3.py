@@ -118,3 +118,15 @@ def test_snapshot_round_trip_keeps_stylegan3(tmp_path):
                         metadata={"model": "stylegan3"})
     back = load_network(path)
     assert back.family.name == "stylegan3" and back.generator.num_ws == 8
+
+
+def test_style_mixing_runs_on_stylegan3(tmp_path):
+    import PIL.Image
+
+    from stylegan_jax import style_mixing
+
+    out = tmp_path / "mix"
+    assert style_mixing.main(["--network", str(PICKLES / "sg3_t16.pkl"), "--rows", "1,2", "--cols", "3",
+                              "--styles", "0-3", "--outdir", str(out)]) == 0
+    grid = np.asarray(PIL.Image.open(out / "grid.png"))
+    assert grid.shape == (3 * 16, 2 * 16, 3) and (out / "1-3.png").exists()
