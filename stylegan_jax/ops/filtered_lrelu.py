@@ -5,15 +5,20 @@ low-pass filters its layers design.
 ReLU times ``gain`` clamped to +-``clamp``, filter with ``fd`` and keep every ``down``-th sample. Both filters run
 on the polyphase `stylegan_jax.ops.upfirdn2d` (no dilated or transposed convolution; the inserted zeros are
 never multiplied and the downsampling filter is evaluated at the kept positions only), so XLA fuses each into
-elementwise passes; the gradient is JAX's (first and higher order). `filtered_lrelu_ref` computes the same
-thing the plain way (zeros inserted, padded, one depthwise 2-D correlation per filter, then strided), as a
-readable reference.
+elementwise passes. The gradient is NVIDIA's: each filter's adjoint is again a polyphase upfirdn2d (up and
+down swapped, the filter flipped; `upfirdn2d_adjoint`) times the leaky ReLU's and the clamp's derivative,
+rather than JAX's transpose of the slices (pads and adds over the upsampled image), which compiles several
+times slower (figures: docs/performance.md); it is differentiable again. `filtered_lrelu_ref` computes the
+same thing the plain way (zeros inserted, padded, one depthwise 2-D correlation per filter, then strided), as a
+readable reference, with JAX's own gradient.
 
 `design_lowpass_filter`: NVIDIA's ``SynthesisLayer.design_lowpass_filter``: a separable Kaiser-windowed
 low-pass as ``scipy.signal.firwin`` designs it, or the radially symmetric jinc-Kaiser filter of config R.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -58,6 +63,18 @@ def output_size(in_size: tuple[int, int], fu: np.ndarray | None, fd: np.ndarray 
     return out_h, out_w
 
 
+def upfirdn2d_adjoint(dy: jax.Array, f: np.ndarray | None, in_hw: tuple[int, int], up: int = 1, down: int = 1,
+                      padding: IntPair = 0, flip_filter: bool = False, gain: float = 1.0) -> jax.Array:
+    """The adjoint (vector-Jacobian product) of ``upfirdn2d(x, f, up, down, padding, flip_filter, gain)`` for x
+    of spatial size ``in_hw``, as NVIDIA computes it: upfirdn2d of ``dy`` with up and down swapped, the filter
+    flipped and the padding ``[fw - px0 - 1, in_w up - out_w down + px0 - up + 1, ...]``."""
+    px0, _, py0, _ = parse_padding(padding)
+    fw, fh = filter_size(f)
+    (in_h, in_w), (out_h, out_w) = in_hw, dy.shape[1:3]
+    pad = [fw - px0 - 1, in_w * up - out_w * down + px0 - up + 1, fh - py0 - 1, in_h * up - out_h * down + py0 - up + 1]
+    return upfirdn2d(dy, f, up=down, down=up, padding=pad, flip_filter=not flip_filter, gain=gain)
+
+
 def filtered_lrelu(x: jax.Array, fu: np.ndarray | None = None, fd: np.ndarray | None = None,
                    b: jax.Array | None = None, up: int = 1, down: int = 1, padding: IntPair = 0,
                    gain: float = float(np.sqrt(2)), slope: float = 0.2, clamp: float | None = None,
@@ -79,10 +96,56 @@ def filtered_lrelu(x: jax.Array, fu: np.ndarray | None = None, fd: np.ndarray | 
     """
     if x.ndim != 4:
         raise ValueError(f"filtered_lrelu expects NHWC images, got shape {x.shape}")
-    x = bias_act(x, b)
-    x = upfirdn2d(x, fu, up=up, padding=padding, gain=up**2, flip_filter=flip_filter)
-    x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
-    return upfirdn2d(x, fd, down=down, flip_filter=flip_filter)
+    b = jnp.zeros((x.shape[-1],), x.dtype) if b is None else b.astype(x.dtype)
+    spec = (_FilterKey(fu), _FilterKey(fd), up, down, parse_padding(padding), float(gain), float(slope),
+            None if clamp is None else float(clamp), flip_filter)
+    return _filtered_lrelu(spec, x, b)
+
+
+class _FilterKey:
+    """A filter as a hashable static argument (compared by its taps)."""
+
+    def __init__(self, f: np.ndarray | None) -> None:
+        self.f = None if f is None else np.asarray(f, np.float32)
+        self._key = None if f is None else (self.f.shape, self.f.tobytes())
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _FilterKey) and self._key == other._key
+
+
+def _forward(spec, x, b):
+    fu, fd, up, down, padding, gain, slope, clamp, flip = spec
+    u = upfirdn2d(x + b, fu.f, up=up, padding=padding, gain=up**2, flip_filter=flip)
+    a = bias_act(u, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
+    return upfirdn2d(a, fd.f, down=down, flip_filter=flip), u
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _filtered_lrelu(spec, x, b):
+    return _forward(spec, x, b)[0]
+
+
+def _filtered_lrelu_fwd(spec, x, b):
+    y, u = _forward(spec, x, b)
+    return y, u
+
+
+def _filtered_lrelu_bwd(spec, u, dy):
+    fu, fd, up, down, padding, gain, slope, clamp, flip = spec
+    da = upfirdn2d_adjoint(dy, fd.f, u.shape[1:3], down=down, flip_filter=flip)
+    slope_gain = jnp.where(u >= 0, gain, gain * slope).astype(u.dtype)
+    if clamp is not None:  # the clamp passes no gradient where it acts
+        slope_gain = jnp.where(jnp.abs(u * slope_gain) <= clamp, slope_gain, 0)
+    in_hw = ((u.shape[1] - padding[2] - padding[3] + filter_size(fu.f)[1] - 1) // up,
+             (u.shape[2] - padding[0] - padding[1] + filter_size(fu.f)[0] - 1) // up)
+    dx = upfirdn2d_adjoint(da * slope_gain, fu.f, in_hw, up=up, padding=padding, flip_filter=flip, gain=up**2)
+    return dx, jnp.sum(dx, axis=(0, 1, 2))
+
+
+_filtered_lrelu.defvjp(_filtered_lrelu_fwd, _filtered_lrelu_bwd)
 
 
 def _filter_2d(f: np.ndarray | None) -> np.ndarray:
