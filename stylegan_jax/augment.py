@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stylegan_jax.ops.filters import setup_filter
-from stylegan_jax.ops.upfirdn2d import upfirdn2d
+from stylegan_jax.ops.upfirdn2d import adjoint_padding, upfirdn2d
 
 #: Low-pass decomposition filters of the two wavelets the pipe uses (standard published coefficients).
 WAVELETS = {
@@ -247,13 +247,8 @@ def _resample_fwd(x: jax.Array, spec: tuple) -> tuple[jax.Array, tuple[int, int]
 
 def _resample_bwd(spec: tuple, in_hw: tuple[int, int], grad: jax.Array) -> tuple[jax.Array]:
     up, down, padding, flip, gain = spec
-    taps = _HZ_GEOM.shape[0]
-
-    def adjoint_pad(p0: int, n_in: int, n_out: int) -> tuple[int, int]:
-        a0 = taps - 1 - p0  # the adjoint's first output sees the forward's first input
-        return a0, (n_in - 1) * up + taps - n_out * down - a0  # its last window ends with the cotangent
-    ax, ay = adjoint_pad(padding[0], in_hw[1], grad.shape[2]), adjoint_pad(padding[2], in_hw[0], grad.shape[1])
-    return (_resample(grad, (down, up, (*ax, *ay), not flip, gain)),)
+    pad = adjoint_padding(_HZ_GEOM, in_hw, grad.shape[1:3], up, down, padding)
+    return (_resample(grad, (down, up, pad, not flip, gain)),)  # differentiable again at the same cost
 
 
 _resample.defvjp(_resample_fwd, _resample_bwd)

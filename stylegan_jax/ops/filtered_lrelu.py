@@ -27,7 +27,7 @@ import scipy.signal
 import scipy.special
 
 from stylegan_jax.ops.bias_act import bias_act
-from stylegan_jax.ops.upfirdn2d import IntPair, filter_size, parse_padding, upfirdn2d
+from stylegan_jax.ops.upfirdn2d import IntPair, filter_size, parse_padding, upfirdn2d, upfirdn2d_adjoint
 
 
 def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float,
@@ -61,18 +61,6 @@ def output_size(in_size: tuple[int, int], fu: np.ndarray | None, fd: np.ndarray 
     out_w = (in_w * up + px0 + px1 - (fu_w - 1) - (fd_w - 1) + (down - 1)) // down
     out_h = (in_h * up + py0 + py1 - (fu_h - 1) - (fd_h - 1) + (down - 1)) // down
     return out_h, out_w
-
-
-def upfirdn2d_adjoint(dy: jax.Array, f: np.ndarray | None, in_hw: tuple[int, int], up: int = 1, down: int = 1,
-                      padding: IntPair = 0, flip_filter: bool = False, gain: float = 1.0) -> jax.Array:
-    """The adjoint (vector-Jacobian product) of ``upfirdn2d(x, f, up, down, padding, flip_filter, gain)`` for x
-    of spatial size ``in_hw``, as NVIDIA computes it: upfirdn2d of ``dy`` with up and down swapped, the filter
-    flipped and the padding ``[fw - px0 - 1, in_w up - out_w down + px0 - up + 1, ...]``."""
-    px0, _, py0, _ = parse_padding(padding)
-    fw, fh = filter_size(f)
-    (in_h, in_w), (out_h, out_w) = in_hw, dy.shape[1:3]
-    pad = [fw - px0 - 1, in_w * up - out_w * down + px0 - up + 1, fh - py0 - 1, in_h * up - out_h * down + py0 - up + 1]
-    return upfirdn2d(dy, f, up=down, down=up, padding=pad, flip_filter=not flip_filter, gain=gain)
 
 
 def filtered_lrelu(x: jax.Array, fu: np.ndarray | None = None, fd: np.ndarray | None = None,

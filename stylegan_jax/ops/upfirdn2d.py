@@ -148,6 +148,30 @@ def upfirdn2d(
     return out
 
 
+def adjoint_padding(f: np.ndarray | None, in_hw: tuple[int, int], out_hw: tuple[int, int], up: IntPair = 1,
+                    down: IntPair = 1, padding: IntPair = 0) -> tuple[int, int, int, int]:
+    """The padding of the upfirdn2d (up and down swapped, filter flipped) that computes the adjoint of
+    ``upfirdn2d(x, f, up, down, padding)`` for x of spatial size ``in_hw`` and output ``out_hw``: NVIDIA's
+    ``[fw - px0 - 1, in_w up - out_w down + px0 - up + 1, ...]``."""
+    (upx, upy), (downx, downy) = parse_scaling(up), parse_scaling(down)
+    px0, _, py0, _ = parse_padding(padding)
+    fw, fh = filter_size(f)
+    (in_h, in_w), (out_h, out_w) = in_hw, out_hw
+    return (fw - px0 - 1, in_w * upx - out_w * downx + px0 - upx + 1,
+            fh - py0 - 1, in_h * upy - out_h * downy + py0 - upy + 1)
+
+
+def upfirdn2d_adjoint(dy: jax.Array, f: np.ndarray | None, in_hw: tuple[int, int], up: IntPair = 1,
+                      down: IntPair = 1, padding: IntPair = 0, flip_filter: bool = False,
+                      gain: float = 1.0) -> jax.Array:
+    """The vector-Jacobian product of ``upfirdn2d(x, f, up, down, padding, flip_filter, gain)`` for x of
+    spatial size ``in_hw``, as NVIDIA computes it: upfirdn2d of ``dy`` with up and down swapped, the filter
+    flipped and the `adjoint_padding` (polyphase again, where JAX's own transpose pads and adds the full
+    image per tap)."""
+    pad = adjoint_padding(f, in_hw, dy.shape[1:3], up, down, padding)
+    return upfirdn2d(dy, f, up=down, down=up, padding=pad, flip_filter=not flip_filter, gain=gain)
+
+
 def filter2d(x: jax.Array, f: np.ndarray | None, padding: IntPair = 0, flip_filter: bool = False,
              gain: float = 1.0) -> jax.Array:
     """Filter without resampling, padded so that the output has the input's size (plus ``padding``)."""
