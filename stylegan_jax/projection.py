@@ -278,7 +278,8 @@ class Projector:
             noise_scale = jnp.float32(w_noise_scale(step, self.w_std, self.settings))
             state, (dist, loss, ws) = self._step(variables, embed_params, jnp.int32(step), lr, noise_scale, state,
                                                  target, step_keys)
-            yield step, np.asarray(dist)[:n], np.asarray(loss)[:n], ws[:n]
+            dist, loss = jax.device_get((dist, loss))  # one transfer per step, for the progress bar
+            yield step, dist[:n], loss[:n], ws[:n]
 
     def project(self, targets: np.ndarray, seed: int, keep_steps: bool = False,
                 progress: Callable[[int, np.ndarray], None] | None = None, first_index: int = 0) -> ProjectionResult:

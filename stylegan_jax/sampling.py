@@ -130,14 +130,12 @@ def load_projected_ws(path: str, num_ws: int, w_dim: int) -> np.ndarray:
     that is not one, or whose ws do not fit the network, is a `UsageError` naming it."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            if "w" not in data.files:
-                raise UsageError(f"{path}: no array 'w' (it holds {data.files}); expected a projector's "
-                                 "projected_w.npz")
-            ws = np.asarray(data["w"], np.float32)
+            arrays = {name: data[name] for name in data.files}
     except (OSError, ValueError) as e:
-        if isinstance(e, UsageError):
-            raise
         raise UsageError(f"{path}: not a readable .npz file ({e})") from None
+    if "w" not in arrays:
+        raise UsageError(f"{path}: no array 'w' (it holds {list(arrays)}); expected a projector's projected_w.npz")
+    ws = np.asarray(arrays["w"], np.float32)
     if ws.ndim != 3 or ws.shape[1:] != (num_ws, w_dim) or not len(ws):
         raise UsageError(f"{path}: w has shape {list(ws.shape)}; this network takes [N, {num_ws}, {w_dim}]")
     if not np.isfinite(ws).all():

@@ -303,7 +303,7 @@ class Generator(nn.Module):
 
     @property
     def num_ws(self) -> int:
-        return (self.synthesis_kwargs or {}).get("num_layers", 14) + 2
+        return (self.synthesis_kwargs or {}).get("num_layers", SynthesisNetwork.num_layers) + 2
 
     def map(self, z, c, truncation_psi=1.0, truncation_cutoff=None, update_emas: bool = False) -> jax.Array:
         """z, c -> ws [N, num_ws, w_dim]."""
