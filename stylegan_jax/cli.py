@@ -229,16 +229,20 @@ def add_network_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive_int, default=16, help="images per jitted batch")
 
 
-def load_sampled_network(args: argparse.Namespace) -> Network:
-    """The ``--network`` of a tool that samples ws (`add_network_flags`): loaded, its family checked for a
-    mapping network (a `UsageError` otherwise), and ``--trunc``/``--trunc-cutoff`` left unset filled in with
-    the family's generation default (StyleGAN1's (0.7, 8); none for the others)."""
+def load_sampled_network(args: argparse.Namespace, needs_mapping: bool = False) -> Network:
+    """The ``--network`` of a tool that samples ws (`add_network_flags`): loaded, and ``--trunc``/
+    ``--trunc-cutoff`` left unset filled in with the family's generation default (StyleGAN1's (0.7, 8); none
+    for the others). A family without a mapping network samples z as its W (``Family.sampler``); a tool that
+    ``needs_mapping`` (style mixing: one w per layer) refuses it with a `UsageError`."""
     from stylegan_jax.network_snapshot import load_network
 
     network = load_network(args.network)
-    if not network.family.has_mapping:
-        raise UsageError(f"the network's model {network.model!r} has no mapping network (z -> ws); this tool "
-                         "samples the StyleGAN families")
+    if needs_mapping and not network.family.has_mapping:
+        raise UsageError(f"the network's model {network.model!r} has no mapping network (z -> one w per layer); "
+                         "style mixing needs one (a StyleGAN family)")
+    if not network.family.has_mapping and getattr(args, "truncation_cutoff", None) is not None:
+        raise UsageError(f"--trunc-cutoff: the network's model {network.model!r} has one latent (z), no layers "
+                         "to cut off at")
     psi, cutoff = network.family.truncation
     if args.truncation_psi is None:
         args.truncation_psi = psi

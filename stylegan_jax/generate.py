@@ -62,7 +62,7 @@ def generate(network: Network, seeds: Sequence[int], outdir: str, truncation_psi
     """Writes ``seed%04d.png`` per seed (and ``grid.png``), ``batch_size`` images at a time; returns the number
     of files written. Flags that do not fit the network (class, grid size) are a `UsageError` raised before
     ``outdir`` is created."""
-    G = network.generator
+    G = network.sampler(class_idx)
     c = class_labels(G.c_dim, class_idx, 1)
     shape = (G.img_resolution, G.img_resolution, G.img_channels)
     columns = math.ceil(math.sqrt(len(seeds)))
@@ -88,11 +88,12 @@ def generate(network: Network, seeds: Sequence[int], outdir: str, truncation_psi
 
 
 def render_projected(network: Network, ws: np.ndarray, outdir: str, noise_mode: str = "const",
-                     batch_size: int = 16) -> int:
+                     batch_size: int = 16, class_idx: int | None = None) -> int:
     """Writes ``proj%02d.png`` for each row of ws [N, num_ws, w_dim] (NVIDIA's ``--projected-w``), converted
-    as every image of this tool (``x * 127.5 + 128``); returns the number of files written."""
+    as every image of this tool (``x * 127.5 + 128``); returns the number of files written. ``class_idx``: the
+    label of a network without a mapping network (whose W, z, holds none)."""
     os.makedirs(outdir, exist_ok=True)
-    images = synthesize_images(network.generator, network.G_ema, ws, noise_mode, batch_size=batch_size)
+    images = synthesize_images(network.sampler(class_idx), network.G_ema, ws, noise_mode, batch_size=batch_size)
     for idx, image in enumerate(images):
         save_png(image, os.path.join(outdir, f"proj{idx:02d}.png"))
     return len(images)
@@ -105,7 +106,7 @@ def interpolate(network: Network, seeds: Sequence[int], outdir: str, frames: int
     time; returns the number of files written."""
     if len(seeds) < 2 or frames < 1:
         raise UsageError("--interpolate needs at least two seeds and a positive frame count")
-    G = network.generator
+    G = network.sampler(class_idx)
     c = class_labels(G.c_dim, class_idx, 1)
     total = interpolation_length(len(seeds), frames)
     os.makedirs(outdir, exist_ok=True)
@@ -155,8 +156,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("give either --seeds or --projected-w" + (" (not both)" if args.seeds is not None else ""))
     if args.projected_w is not None:
         given = [flag for flag, value in (("--grid", args.grid or None), ("--interpolate", args.interpolate),
-                                          ("--trunc", args.truncation_psi), ("--trunc-cutoff", args.truncation_cutoff),
-                                          ("--class", args.class_idx)) if value is not None]
+                                          ("--trunc", args.truncation_psi), ("--trunc-cutoff", args.truncation_cutoff))
+                 if value is not None]
         if given:
             p.error(f"{given[0]} does not apply with --projected-w (the ws are rendered as they are)")
     if args.interpolate is None:
@@ -186,9 +187,13 @@ def main(argv: list[str] | None = None) -> int:
                       class_idx=args.class_idx, noise_mode=args.noise_mode, batch_size=args.batch_size)
         try:
             if args.projected_w is not None:
-                G = network.generator
+                if network.family.has_mapping and args.class_idx is not None:
+                    raise UsageError("--class does not apply with --projected-w (the ws are rendered as they are)")
+                G = network.sampler(args.class_idx)
+                if not network.family.has_mapping:  # z is W: the label is not in it
+                    class_labels(G.c_dim, args.class_idx, 1)
                 ws = load_projected_ws(args.projected_w, G.num_ws, G.w_dim)
-                count = render_projected(network, ws, args.outdir, args.noise_mode, args.batch_size)
+                count = render_projected(network, ws, args.outdir, args.noise_mode, args.batch_size, args.class_idx)
             elif args.interpolate is not None:
                 count = interpolate(network, args.seeds, args.outdir, args.interpolate,
                                     space="z" if args.slerp else "w", fps=args.fps or 30, **common)

@@ -1,5 +1,6 @@
 """GAN losses and regularisers: StyleGAN2's as NVIDIA's StyleGAN2Loss computes them (``training/loss.py``),
-and the lineage's other objectives (minimax, WGAN, WGAN-GP, hinge, PGGAN's epsilon-drift).
+the lineage's other objectives (minimax, WGAN, WGAN-GP, hinge, PGGAN's epsilon-drift) and R3GAN's
+relativistic pairing with its zero-centred R1 and R2 (``R3GAN/Trainer.py``).
 
 Each function works on one minibatch (one device's share; see ``training/steps.py``) and returns per-sample
 values or a scalar as documented; the training step takes means and applies the lazy-regularisation gain.
@@ -99,6 +100,18 @@ def discriminator_wasserstein(fake_logits: jax.Array, real_logits: jax.Array) ->
     return fake_logits, -real_logits
 
 
+def generator_relativistic(fake_logits: jax.Array, real_logits: jax.Array) -> jax.Array:
+    """G's relativistic pairing loss per pair (RpGAN, Jolicoeur-Martineau 2019; R3GAN): softplus(-(D(G(z)) -
+    D(x))), fake i paired with real i. [N, 1], [N, 1] -> [N, 1]."""
+    return jax.nn.softplus(-(fake_logits - real_logits))
+
+
+def discriminator_relativistic(fake_logits: jax.Array, real_logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """D's relativistic pairing loss: (softplus(-(D(x) - D(G(z)))) per pair, 0): one term per pair, so the
+    second (real) term is zero and the means still add up to D's loss."""
+    return jax.nn.softplus(-(real_logits - fake_logits)), jnp.zeros_like(real_logits)
+
+
 def discriminator_hinge(fake_logits: jax.Array, real_logits: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The hinge loss per sample (Lim & Ye 2017, Miyato et al. 2018): (relu(1 + D(G(z))), relu(1 - D(x)))."""
     return jax.nn.relu(1.0 + fake_logits), jax.nn.relu(1.0 - real_logits)
@@ -134,26 +147,34 @@ def epsilon_drift(real_logits: jax.Array) -> jax.Array:
 # -- objectives and regularisers as values -------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Objective:
-    """An objective: G's per-sample loss (fake logits [N, 1] -> [N, 1]), D's per-sample (fake, real) losses,
-    and the `PENALTIES` it always adds to D's loss (WGAN-GP's gradient penalty)."""
+    """An objective: G's per-sample loss, D's per-sample (fake, real) losses (logits [N, 1] each), and the
+    `PENALTIES` it always adds to D's loss (WGAN-GP's gradient penalty).
+
+    ``pairs``: the losses compare fake i with real i (relativistic pairing), so G's loss is
+    ``generator(fake_logits, real_logits)`` and G's step shows D a real batch too; otherwise
+    ``generator(fake_logits)``.
+    """
 
     name: str
-    generator: Callable[[jax.Array], jax.Array]
+    generator: Callable[..., jax.Array]
     discriminator: Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
     penalties: tuple[str, ...] = ()
+    pairs: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class Penalty:
-    """A regulariser that D's main step adds: ``weight(cfg) * mean(per_sample(...))``, logged as
-    ``Loss/<name>``.
+    """A regulariser that D adds: ``weight(hyper) * mean(per_sample(...))``, logged as ``Loss/<name>``;
+    ``hyper`` holds the iteration's hyper-parameters (``training.hyperparams.at``: ``r1_gamma``, ``r2_gamma``,
+    ``wgan_lambda``, ``epsilon_drift``; floats, or traced scalars when scheduled).
 
-    ``per_sample(d_fn, reals, fakes, real_logits, key) -> [B]`` on one minibatch: ``d_fn`` maps images
-    [B, H, W, C] to logits [B, 1] with the minibatch's labels; ``real_logits`` [B, 1] are D's on the reals.
+    ``per_sample(d_real, d_fake, reals, fakes, real_logits, key) -> [B]`` on one minibatch: ``d_real`` and
+    ``d_fake`` map images [B, H, W, C] to logits [B, 1] with the minibatch's labels, augmented as D's reals
+    and fakes are; ``real_logits`` [B, 1] are D's on the reals.
     """
 
     name: str
-    weight: Callable[[ml_collections.ConfigDict], float]
+    weight: Callable[[dict], float | jax.Array]
     per_sample: Callable[..., jax.Array]
 
 
@@ -164,16 +185,20 @@ OBJECTIVES = {o.name: o for o in (
     Objective("wgan", generator_wasserstein, discriminator_wasserstein),
     Objective("wgan_gp", generator_wasserstein, discriminator_wasserstein, penalties=("gradient_penalty",)),
     Objective("hinge", generator_wasserstein, discriminator_hinge),
+    Objective("rpgan", generator_relativistic, discriminator_relativistic, pairs=True),  # R1, R2: r1/r2_gamma
 )}
 
 #: D's regularisers by name, in the order D's main step adds them.
 PENALTIES = {p.name: p for p in (
-    Penalty("gradient_penalty", lambda cfg: cfg.wgan_lambda,
-            lambda d_fn, reals, fakes, real_logits, key: gradient_penalty(d_fn, reals, fakes, key)),
-    Penalty("epsilon_penalty", lambda cfg: cfg.epsilon_drift,
-            lambda d_fn, reals, fakes, real_logits, key: epsilon_drift(real_logits)),
-    Penalty("r1_penalty", lambda cfg: cfg.r1_gamma / 2,
-            lambda d_fn, reals, fakes, real_logits, key: r1_penalty(d_fn, reals)[0]),
+    Penalty("gradient_penalty", lambda hyper: hyper["wgan_lambda"],
+            lambda d_real, d_fake, reals, fakes, real_logits, key: gradient_penalty(d_real, reals, fakes, key)),
+    Penalty("epsilon_penalty", lambda hyper: hyper["epsilon_drift"],
+            lambda d_real, d_fake, reals, fakes, real_logits, key: epsilon_drift(real_logits)),
+    Penalty("r1_penalty", lambda hyper: hyper["r1_gamma"] / 2,
+            lambda d_real, d_fake, reals, fakes, real_logits, key: r1_penalty(d_real, reals)[0]),
+    # R2 (R3GAN): R1's zero-centred penalty at the fakes, dD/dG(z) with G's images held fixed.
+    Penalty("r2_penalty", lambda hyper: hyper["r2_gamma"] / 2,
+            lambda d_real, d_fake, reals, fakes, real_logits, key: r1_penalty(d_fake, fakes)[0]),
 )}
 
 
@@ -184,13 +209,30 @@ def objective(cfg: ml_collections.ConfigDict) -> Objective:
     return OBJECTIVES[cfg.loss]
 
 
+def r2_gamma(cfg: ml_collections.ConfigDict) -> float:
+    """R2's weight: ``cfg.r2_gamma``, or when None R1's ``r1_gamma`` under a pairing objective (R3GAN's one
+    gamma weighting both, ``(gamma / 2) * (R1 + R2)``) and 0 otherwise."""
+    if cfg.r2_gamma is not None:
+        return cfg.r2_gamma
+    return cfg.r1_gamma if objective(cfg).pairs else 0.0
+
+
+def gradient_penalties(cfg: ml_collections.ConfigDict) -> list[Penalty]:
+    """The zero-centred gradient penalties of ``cfg`` (R1 when ``r1_gamma`` > 0, R2 when its `r2_gamma`
+    > 0), in `PENALTIES` order: in D's main step, or in their own phase ``D_reg`` when lazy."""
+    names = {"r1_penalty"} if cfg.r1_gamma else set()
+    if r2_gamma(cfg):
+        names.add("r2_penalty")
+    return [p for name, p in PENALTIES.items() if name in names]
+
+
 def d_main_penalties(cfg: ml_collections.ConfigDict) -> list[Penalty]:
-    """The regularisers D's main step adds under ``cfg``, in `PENALTIES` order: the objective's own, PGGAN's
-    epsilon-drift when ``epsilon_drift`` > 0, R1 when ``r1_gamma`` > 0 and not lazy (lazy R1 is its own
-    phase, ``D_reg``)."""
+    """The regularisers D's main step adds under ``cfg``, in `PENALTIES` order: the objective's own
+    (WGAN-GP's gradient penalty), PGGAN's epsilon-drift when ``epsilon_drift`` > 0, the `gradient_penalties`
+    when not lazy (lazy, they are their own phase, ``D_reg``). A penalty whose weight is 0 is left out."""
     names = set(objective(cfg).penalties)
     if cfg.epsilon_drift:
         names.add("epsilon_penalty")
-    if cfg.r1_gamma and not cfg.lazy_regularization:
-        names.add("r1_penalty")
+    if not cfg.lazy_regularization:
+        names.update(p.name for p in gradient_penalties(cfg))
     return [p for name, p in PENALTIES.items() if name in names]

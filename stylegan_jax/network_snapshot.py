@@ -67,6 +67,10 @@ class Network:
         """The Flax Generator module of the network's family, ``generator.apply(network.G_ema, z, c, ...)``."""
         return self.family.build_generator(self.G_kwargs)
 
+    def sampler(self, class_idx: int | None = None):
+        """`generator` as the sampling tools use it (``Family.sampler``: z is W without a mapping network)."""
+        return self.family.sampler(self.generator, class_idx)
+
     @property
     def discriminator(self):
         if self.D_kwargs is None:

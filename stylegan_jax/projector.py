@@ -122,7 +122,7 @@ def project_files(network: Network, files: list[str], out: str, settings: Projec
                   detector_dir: str | None = None, network_path: str | None = None) -> list[dict]:
     """Projects the image ``files`` as one batch and writes each one's outputs (see the module docstring);
     returns each target's record (as in its ``projection.json``)."""
-    G = network.generator
+    G = network.sampler(class_idx)
     c = class_labels(G.c_dim, class_idx, 1)
     targets = np.stack([load_target(f, G.img_resolution, G.img_channels) for f in files])
     embed = distance_embedding(loss, load_vgg16(detector_dir) if loss == "lpips" else None)

@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_runtime()
 
     def body() -> None:
-        network = load_sampled_network(args)
+        network = load_sampled_network(args, needs_mapping=True)
         row_names, col_names, projected = projected_sources(network, args.row_ws, args.col_ws)
         rows, cols = [*args.rows, *row_names], [*args.cols, *col_names]
         images = style_mix(network, rows, cols, args.styles, args.truncation_psi, args.truncation_cutoff,

@@ -124,21 +124,62 @@ def test_stylegan1_pickle_generates_with_nvidias_default_truncation(tmp_path):
     assert np.abs(got.reshape(expected.shape).astype(int) - untruncated).max() > 0
 
 
-def test_cli_network_without_a_mapping_network_is_one_line(tmp_path, capsys):
-    """The tool asks the snapshot's family: a DCGAN has no ws to sample."""
+def r3gan_snapshot(tmp_path, c_dim: int = 3) -> str:
+    """A tiny conditional R3GAN snapshot (16x16 gray, random weights)."""
     import jax
     import jax.numpy as jnp
 
     from stylegan_jax.models import get_family
     from stylegan_jax.network_snapshot import save_network
-    from stylegan_jax.training.config import lineage_defaults
+    from stylegan_jax.training.config import lineage_defaults, shrink_to_tiny
 
-    cfg = lineage_defaults("dcgan")
-    cfg.update(resolution=8, img_channels=1)
-    G_kwargs, _ = get_family("dcgan").network_kwargs(cfg, 0)
-    G = get_family("dcgan").build_generator(G_kwargs)
-    variables = G.init(jax.random.key(0), jnp.zeros((1, G.z_dim)), jnp.zeros((1, 0)))
-    path = save_network(tmp_path / "snap", G_kwargs=G_kwargs, D_kwargs=None, G_ema=variables,
-                        metadata={"model": "dcgan"})
-    code, err = run_cli(capsys, "--network", path, "--seeds", "0", "--outdir", str(tmp_path / "out"))
-    assert code == 1 and len(err.splitlines()) == 1 and "model 'dcgan' has no mapping network" in err
+    cfg = lineage_defaults("r3gan")
+    cfg.tiny = True
+    cfg = shrink_to_tiny(cfg)
+    G_kwargs, _ = get_family("r3gan").network_kwargs(cfg, c_dim)
+    G = get_family("r3gan").build_generator(G_kwargs)
+    variables = G.init(jax.random.key(0), jnp.zeros((1, G.z_dim)), jnp.zeros((1, c_dim)))
+    variables = jax.tree_util.tree_map(  # R3GAN zero-initialises each block's last conv: make them matter
+        lambda x: x + 0.05 * jax.random.normal(jax.random.key(1), x.shape), variables)
+    return save_network(tmp_path / "snap", G_kwargs=G_kwargs, D_kwargs=None, G_ema=variables,
+                        metadata={"model": "r3gan"})
+
+
+def test_cli_a_network_without_a_mapping_network_samples_z_as_w(tmp_path, capsys):
+    """R3GAN (no mapping network): a seed's image is G(psi * z, one-hot class); --projected-w renders
+    G(w[:, 0]); --trunc-cutoff and style mixing, which need one w per layer, are one line."""
+    import jax.numpy as jnp
+
+    path = r3gan_snapshot(tmp_path)
+    network = load_network(path)
+    code, _ = run_cli(capsys, "--network", path, "--seeds", "5", "--class", "2", "--trunc", "0.5",
+                      "--outdir", str(tmp_path / "out"))
+    assert code == 0
+    z = sampling.seed_latents([5], network.generator.z_dim)
+    c = np.zeros((1, 3), np.float32)
+    c[0, 2] = 1
+    expected = np.asarray(to_uint8(network.generator.apply(network.G_ema, jnp.asarray(0.5 * z), c,
+                                                           noise_mode="const")))[0]
+    got = np.asarray(PIL.Image.open(tmp_path / "out" / "seed0005.png")).reshape(expected.shape)
+    np.testing.assert_array_equal(got, expected)
+
+    np.savez(tmp_path / "projected_w.npz", w=0.5 * z[:, None, :])
+    code, _ = run_cli(capsys, "--network", path, "--projected-w", str(tmp_path / "projected_w.npz"), "--class", "1",
+                      "--outdir", str(tmp_path / "proj"))
+    c[0] = [0, 1, 0]  # z holds no label: --class gives it
+    expected = np.asarray(to_uint8(network.generator.apply(network.G_ema, jnp.asarray(0.5 * z), c,
+                                                           noise_mode="const")))[0]
+    got = np.asarray(PIL.Image.open(tmp_path / "proj" / "proj00.png")).reshape(expected.shape)
+    assert code == 0
+    np.testing.assert_array_equal(got, expected)
+
+    code, err = run_cli(capsys, "--network", path, "--seeds", "0", "--class", "0", "--trunc-cutoff", "2",
+                        "--outdir", str(tmp_path / "cut"))
+    assert code == 1 and len(err.splitlines()) == 1 and "--trunc-cutoff" in err
+
+    from stylegan_jax import style_mixing
+
+    code = style_mixing.main(["--network", path, "--rows", "0", "--cols", "1", "--class", "0",
+                              "--outdir", str(tmp_path / "mix")])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.splitlines()) == 1 and "model 'r3gan' has no mapping network" in err

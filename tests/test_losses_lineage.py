@@ -20,7 +20,7 @@ def test_objectives_per_sample():
     np.testing.assert_allclose(fake, np.maximum(0, 1 + logits))
     np.testing.assert_allclose(real, np.maximum(0, 1 - logits))
     np.testing.assert_allclose(losses.epsilon_drift(x), logits[:, 0] ** 2, rtol=1e-6)
-    assert set(losses.OBJECTIVES) == {"nonsaturating", "minimax", "wgan", "wgan_gp", "hinge"}
+    assert set(losses.OBJECTIVES) == {"nonsaturating", "minimax", "wgan", "wgan_gp", "hinge", "rpgan"}
 
 
 def test_gradient_penalty_of_a_quadratic_critic():
@@ -39,15 +39,16 @@ def test_gradient_penalty_of_a_quadratic_critic():
 
 
 def test_the_config_chooses_the_objective_and_d_regularisers_as_values():
+    from stylegan_jax.training import hyperparams
     from stylegan_jax.training.config import lineage_defaults
 
     cfg = lineage_defaults("pggan")
     cfg.update(loss="wgan_gp", epsilon_drift=0.001, r1_gamma=0.0)
     assert losses.objective(cfg).name == "wgan_gp"
     assert [p.name for p in losses.d_main_penalties(cfg)] == ["gradient_penalty", "epsilon_penalty"]
-    assert [p.weight(cfg) for p in losses.d_main_penalties(cfg)] == [cfg.wgan_lambda, 0.001]
+    assert [p.weight(hyperparams.at(cfg, 0)) for p in losses.d_main_penalties(cfg)] == [cfg.wgan_lambda, 0.001]
     cfg.update(loss="nonsaturating", epsilon_drift=0.0, r1_gamma=10.0, lazy_regularization=False)
-    assert [(p.name, p.weight(cfg)) for p in losses.d_main_penalties(cfg)] == [("r1_penalty", 5.0)]
+    assert [(p.name, p.weight(hyperparams.at(cfg, 0))) for p in losses.d_main_penalties(cfg)] == [("r1_penalty", 5.0)]
     cfg.lazy_regularization = True  # R1 is then its own phase, D_reg
     assert losses.d_main_penalties(cfg) == []
     cfg.loss = "least_squares"

@@ -182,6 +182,24 @@ def test_stylegan3_network_projects_in_w_and_wplus():
         assert np.isfinite(dists).all() and dists[-1] < 0.5 * dists[0], (space, dists[0], dists[-1])
 
 
+def test_a_network_without_a_mapping_network_projects_in_z(tmp_path):
+    """R3GAN (no mapping network): W is z (``Family.sampler``), w_avg the mean of 10,000 z (near 0) and w_std
+    about sqrt(z_dim); an image of a known z projects back closer than the mean latent's."""
+    from tests.test_generate import r3gan_snapshot
+
+    network = load_network(r3gan_snapshot(tmp_path))
+    G, variables = network.sampler(class_idx=1), network.G_ema
+    assert (G.num_ws, G.w_dim) == (1, G.z_dim)
+    z = np.random.RandomState(4).randn(1, 1, G.z_dim).astype(np.float32)
+    target = image_of(G, variables, z)
+    p = Projector(G, variables, np.zeros((1, 3), np.float32), projection.distance_embedding("l2"),
+                  ProjectionSettings(num_steps=150))
+    assert np.abs(p.w_avg).max() < 0.05 and abs(p.w_std - np.sqrt(G.z_dim)) < 0.1
+    result = p.project(target, seed=303)
+    baseline = psnr(p.render(p.w_avg[None, None])[0], target[0])
+    assert psnr(p.render(result.ws)[0], target[0]) > baseline + 6
+
+
 # ------------------------------------------------------------------ the command line
 
 

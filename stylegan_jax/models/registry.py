@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
+import jax
+import jax.numpy as jnp
 import ml_collections
 
 from stylegan_jax.errors import ConfigError
@@ -78,6 +80,55 @@ class Family:
     def num_ws(self, G: nn.Module) -> int | None:
         """How many ws G's synthesis takes (None for a family without a mapping network)."""
         return G.num_ws if self.has_mapping else None
+
+    def sampler(self, G: nn.Module, class_idx: int | None = None) -> Any:
+        """G as the sampling tools use it (``map`` to ws, ``synthesize`` ws): G itself with a mapping network,
+        else `LatentAsW` (z is W) drawing the class ``class_idx``."""
+        return G if self.has_mapping else LatentAsW(G, class_idx)
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentAsW:
+    """A generator without a mapping network (DCGAN, PGGAN, R3GAN...) behind the interface of one with it, so
+    that ``generate``, its interpolations, ``--projected-w`` and the projector run on it: its only latent
+    space is W, ws = z as [N, 1, z_dim] (``num_ws`` 1, ``w_dim`` = ``z_dim``).
+
+    ``apply(variables, z, c, psi=1, cutoff=None, method='map')`` returns ``psi * z``: the truncation trick
+    towards the mean latent, which is 0 here (W's ``lerp(w_avg, w, psi)``); ``apply(variables, ws,
+    noise_mode='const', ..., method='synthesize', rngs=...)`` is ``G(ws[:, 0], c)`` with c one-hot
+    ``class_idx`` (none for an unconditional G), the labels a mapping network would have taken.
+    """
+
+    G: nn.Module
+    class_idx: int | None = None
+    num_ws: int = 1
+
+    def __getattr__(self, name: str) -> Any:  # z_dim, c_dim, img_resolution, img_channels: G's
+        return getattr(self.G, name)
+
+    @property
+    def w_dim(self) -> int:
+        return self.G.z_dim
+
+    def labels(self, n: int) -> jax.Array:
+        c = jnp.zeros((n, self.G.c_dim), jnp.float32)
+        return c if self.class_idx is None or not self.G.c_dim else c.at[:, self.class_idx].set(1)
+
+    def apply(self, variables: dict, *args, method: str | None = None, rngs: dict | None = None, **kwargs) -> jax.Array:
+        if method == "map":
+            return self._map(*args, **kwargs)
+        if method == "synthesize":
+            return self._synthesize(variables, *args, rngs=rngs, **kwargs)
+        raise ValueError(f"LatentAsW.apply: method must be 'map' or 'synthesize', got {method!r}")
+
+    @staticmethod
+    def _map(z, c=None, truncation_psi=1.0, truncation_cutoff=None) -> jax.Array:
+        del c, truncation_cutoff
+        return (jnp.asarray(truncation_psi, jnp.float32) * z)[:, None, :]
+
+    def _synthesize(self, variables, ws, noise_mode="const", force_fp32=False, rngs=None) -> jax.Array:
+        del force_fp32  # the networks' own precision
+        return self.G.apply(variables, ws[:, 0], self.labels(ws.shape[0]), noise_mode=noise_mode, rngs=rngs or {})
 
 
 FAMILIES: dict[str, Family] = {}

@@ -36,12 +36,14 @@ class DiscriminatorBlock(nn.Module):
     resample_filter: Sequence[int] = DEFAULT_FILTER
     conv_clamp: float | None = None
     use_fp16: bool = False
+    equalized_lr: bool = True  # False: plain layers (`Conv2d`'s switch), as stripped StyleGAN2's
 
     @nn.compact
     def __call__(self, x, img, force_fp32: bool = False):
         check_architecture(self.architecture)
         dtype = jnp.bfloat16 if self.use_fp16 and not force_fp32 else jnp.float32
-        conv = dict(activation=self.activation, conv_clamp=self.conv_clamp)
+        eq = {} if self.equalized_lr else {"equalized_lr": False}
+        conv = dict(activation=self.activation, conv_clamp=self.conv_clamp, **eq)
         if x is not None:
             x = x.astype(dtype)
         if self.in_channels == 0 or self.architecture == "skip":
@@ -54,7 +56,7 @@ class DiscriminatorBlock(nn.Module):
                        name="conv1", **conv)
         if self.architecture == "resnet":
             skip = Conv2d(self.out_channels, kernel_size=1, bias=False, down=2,
-                          resample_filter=self.resample_filter, name="skip")
+                          resample_filter=self.resample_filter, name="skip", **eq)
             y = skip(x, gain=np.sqrt(0.5))
             x = y + conv1(conv0(x), gain=np.sqrt(0.5))
         else:
@@ -114,15 +116,17 @@ class DiscriminatorEpilogue(nn.Module):
     mbstd_num_channels: int = 1
     activation: str = "lrelu"
     conv_clamp: float | None = None
+    equalized_lr: bool = True  # False: plain layers (`Conv2d`'s switch), as stripped StyleGAN2's
 
     @nn.compact
     def __call__(self, x, img, cmap):
         check_architecture(self.architecture)
+        eq = {} if self.equalized_lr else {"equalized_lr": False}
         if self.architecture == "skip" or x is None:
             # x is None only for a 4x4 D (no blocks before the epilogue): our extension, NVIDIA's D needs
             # at least 8x8; the epilogue then reads the image through its own fromrgb.
             y = Conv2d(self.in_channels, kernel_size=1, activation=self.activation,
-                       name="fromrgb")(img.astype(jnp.float32))
+                       name="fromrgb", **eq)(img.astype(jnp.float32))
             x = y if x is None else x.astype(jnp.float32) + y
         mbstd = None
         if self.mbstd_num_channels > 0:
@@ -130,9 +134,9 @@ class DiscriminatorEpilogue(nn.Module):
         x = discriminator_tail(
             x.astype(jnp.float32), mbstd,
             Conv2d(self.in_channels, kernel_size=3, activation=self.activation, conv_clamp=self.conv_clamp,
-                   name="conv"),
-            FullyConnected(self.in_channels, activation=self.activation, name="fc"),
-            FullyConnected(1 if self.cmap_dim == 0 else self.cmap_dim, name="out"))
+                   name="conv", **eq),
+            FullyConnected(self.in_channels, activation=self.activation, name="fc", **eq),
+            FullyConnected(1 if self.cmap_dim == 0 else self.cmap_dim, name="out", **eq))
         if self.cmap_dim > 0:
             x = jnp.sum(x * cmap, axis=1, keepdims=True) * (1 / np.sqrt(self.cmap_dim))
         return x

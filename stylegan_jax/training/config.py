@@ -65,7 +65,9 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.ema_beta = config_dict.placeholder(float)  # a fixed G_ema beta per iteration (PGGAN's 0.999) instead
 
     # The objective and optimiser (any model): see losses.OBJECTIVES and losses.d_main_penalties.
-    c.loss = "nonsaturating"  # 'nonsaturating' | 'minimax' | 'wgan' | 'wgan_gp' | 'hinge'
+    c.loss = "nonsaturating"  # 'nonsaturating' | 'minimax' | 'wgan' | 'wgan_gp' | 'hinge' | 'rpgan' (R3GAN)
+    c.r2_gamma = config_dict.placeholder(float)  # R2 (zero-centred, at the fakes); None: r1_gamma under 'rpgan'
+    c.d_first = False  # each iteration runs D's phases before G's (R3GAN's Trainer); NVIDIA's order is G first
     c.optimizer = "adam"  # 'adam' (betas, eps) | 'rmsprop' (decay 0.99, eps outside the root: PyTorch's)
     c.lazy_regularization = True  # R1 / PL as separate phases, Adam's lr and betas scaled; False: R1 in D_main
     c.n_critic = 1  # D steps (each on a new real batch) per G step
@@ -90,6 +92,12 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.ada_target = 0.6  # the target of E[sign(D(real))]
     c.ada_interval = 4  # iterations between p's updates
     c.ada_kimg = 500.0  # images (kimg) over which p can move from 0 to 1
+
+    # R3GAN's cosine schedules (training.hyperparams): each key of ``decay`` given moves from its base value
+    # (G_lr, D_lr, betas[1] as beta2, r1_gamma, r2_gamma, ema_kimg, p) to the value given over decay_kimg.
+    c.decay_kimg = 0.0  # 0: every hyper-parameter stays constant
+    c.decay = ml_collections.ConfigDict({k: config_dict.placeholder(float) for k in (
+        "G_lr", "D_lr", "beta2", "r1_gamma", "r2_gamma", "ema_kimg", "p")})
 
     # StyleGAN3-R's blur of every image D sees (NVIDIA's loss blur_init_sigma, blur_fade_kimg): a Gaussian of
     # sigma blur_init_sigma pixels, fading linearly to 0 over blur_fade_kimg; 0 = none.
@@ -139,10 +147,44 @@ def ffhq1024_ladder(lr: float, growing_batch: tuple, growing_batch_gpu: tuple) -
     return c
 
 
+#: R3GAN's augmentation (its train.py with --aug=1): ADA's pipe, geometric at 1, colour at 0.5, cutout at 1.
+R3GAN_AUGPIPE = dict(xflip=1, rotate90=1, xint=1, scale=1, rotate=1, aniso=1, xfrac=1, brightness=0.5, contrast=0.5,
+                     lumaflip=0.5, hue=0.5, saturation=0.5, cutout=1)
+
+
+def r3gan_recipe(preset: str, conditional: bool, gamma: tuple[float, float], ema_kimg: float,
+                 p: float) -> ml_collections.ConfigDict:
+    """R3GAN's training recipe (brownvc/R3GAN ``train.py`` and ``training/training_loop.py``) with one of its
+    network presets (``models.r3gan.preset``): the RpGAN objective with R1 and R2 every iteration, weighted by
+    one gamma (``(gamma / 2) * (R1 + R2)``); D's step before G's, each on its own real batch; Adam (0, beta2),
+    eps 1e-8; cosine schedules over 20 Mimg (no warm-up) of lr 2e-4 -> 5e-5, beta2 0.9 -> 0.99, gamma
+    ``gamma[0] -> gamma[1]``, G_ema half-life 0 -> ``ema_kimg`` and the augmentation p 0 -> ``p`` (fixed, not
+    adaptive: `R3GAN_AUGPIPE`); no style mixing, path length or lazy regularisation; x-flip; ticks of 1 kimg and
+    snapshots every 200 (its README's --tick=1 --snap=200). Experiments set the dataset, batch and length."""
+    from stylegan_jax.models.r3gan import preset as r3gan_preset
+
+    c = lineage_defaults("r3gan")
+    c.G, c.D = r3gan_preset(preset, conditional=conditional)
+    c.conditional, c.xflip = conditional, True
+    c.loss, c.r1_gamma, c.r2_gamma = "rpgan", gamma[0], None
+    c.lazy_regularization, c.pl_weight, c.style_mixing_prob, c.G_reg_interval = False, 0.0, 0.0, 0
+    c.d_first = True
+    c.G_lr = c.D_lr = 2e-4
+    c.betas, c.eps = (0.0, 0.9), 1e-8
+    c.ema_kimg, c.ema_rampup = 0.0, None
+    c.aug, c.augpipe, c.p = "fixed", dict(R3GAN_AUGPIPE), 0.0
+    c.decay_kimg = 20000.0
+    c.decay.update(G_lr=5e-5, D_lr=5e-5, beta2=0.99, r1_gamma=gamma[1], ema_kimg=ema_kimg, p=p)
+    c.tick, c.snap = 1.0, 200
+    c.metrics = ("fid50k_full",)
+    return c
+
+
 def shrink_to_tiny(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """With ``cfg.tiny``: a copy that runs on CPU in seconds, every switch kept (objective, growing, lazy
     regularisation, mixing...): built-in ``digits-16``, 16x16 gray, batch 8 in minibatches of 2, narrow
-    networks, growing from 4x4 with 16 + 16 images per resolution, 64 images in all; the copy's ``tiny`` is
+    networks, growing from 4x4 with 16 + 16 images per resolution, cosine schedules over the whole run, 64
+    images in all; the copy's ``tiny`` is
     False (applied once: later overrides stay). Without it, ``cfg``."""
     if not cfg.get("tiny"):
         return cfg
@@ -152,10 +194,17 @@ def shrink_to_tiny(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     for net, base in ((c.G, 128), (c.D, 128)):
         small = dict(channel_base=base, channel_max=16, fmap_base=base, fmap_max=16, z_dim=16, w_dim=16, embed_dim=8,
                      mapping_fmaps=16, mbstd_group_size=2, mapping_layers=min(net.get("mapping_layers", 1), 2),
-                     num_fp16_res=0)
+                     num_fp16_res=0, condition_embedding_dim=16, fp16_stages=())
+        if "width_per_stage" in net:  # R3GAN's three stages at 16x16, G's from 4x4 up, D's from 16x16 down
+            order = 1 if net is c.G else -1
+            grouped = any(g > 1 for g in net.cardinality_per_stage)  # ungrouped rungs stay ungrouped
+            small.update(width_per_stage=(32, 32, 16)[::order], blocks_per_stage=(1, 1, 1),
+                         cardinality_per_stage=((4, 4, 2) if grouped else (1, 1, 1))[::order])
         for key, value in small.items():
             if key in net:
                 net[key] = value
+    if c.decay_kimg:  # R3GAN's schedules run their whole course within the tiny run
+        c.decay_kimg = c.kimg
     if c.growing.initial_resolution:
         c.growing.update(initial_resolution=4, training_kimg=0.016, transition_kimg=0.016, batch_size=(),
                          batch_gpu=(), G_lr=(), D_lr=())

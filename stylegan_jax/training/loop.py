@@ -22,11 +22,12 @@ import tqdm
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from stylegan_jax import losses
 from stylegan_jax.data import check_dataset_info, make_iterator, read_dataset_info, resolve_dataset
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 from stylegan_jax.network_snapshot import save_network
-from stylegan_jax.training import checkpoint
+from stylegan_jax.training import checkpoint, hyperparams
 from stylegan_jax.training.config import resolve_auto, shrink_to_tiny, to_json
 from stylegan_jax.training.reporting import Reporter
 from stylegan_jax.training.schedule import (
@@ -211,8 +212,10 @@ class Trainer:
             cfg = self.cfg
             layout = make_layout(cfg, len(self.devices), sched.batch_size, sched.batch_gpu)
             lazy = cfg.lazy_regularization  # NVIDIA scales lr and betas whenever lazy, even with a zero weight
-            txs = (make_optimizer(sched.G_lr, cfg, cfg.G_reg_interval if lazy else None),
-                   with_frozen(make_optimizer(sched.D_lr, cfg, cfg.D_reg_interval if lazy else None), self.frozen_d))
+            scheduled = bool(hyperparams.final_values(cfg).keys() & {"G_lr", "D_lr", "beta2"})
+            txs = (make_optimizer(sched.G_lr, cfg, cfg.G_reg_interval if lazy else None, scheduled),
+                   with_frozen(make_optimizer(sched.D_lr, cfg, cfg.D_reg_interval if lazy else None, scheduled),
+                               self.frozen_d))
             self._phases[sched.resolution] = (layout, txs, compile_phases(
                 Phases(cfg, self.family, self.G, self.D, *txs, layout, sched.resolution), cfg.conv_grad))
         return self._phases[sched.resolution]
@@ -251,21 +254,30 @@ class Trainer:
                                     f"the newest complete one ({self.manager.latest_step()}) is intact") from None
 
     def next_batch(self, sched: Schedule | None = None) -> tuple[jax.Array, jax.Array]:
-        """The next global batch of a schedule (iterator batches joined, images box-downsampled to its
-        resolution) as device arrays."""
+        """The next iteration's reals (iterator batches joined, images box-downsampled to the schedule's
+        resolution) as device arrays: one global batch, or two under a pairing objective (D's, then G's:
+        R3GAN draws one for each; `device_batch` interleaves them per minibatch)."""
         sched = sched or schedule(self.cfg, 0)
-        parts = [next(self.iterator) for _ in range(sched.batch_size // self.unit)]
+        halves = 2 if losses.objective(self.cfg).pairs else 1
+        parts = [next(self.iterator) for _ in range(halves * sched.batch_size // self.unit)]
         batch = {k: np.concatenate([p[k] for p in parts]) for k in ("image", "label")}
         if sched.resolution is not None:
             batch["image"] = downsample(batch["image"], sched.resolution)
-        return self.device_batch(batch, sched)
+        return self.device_batch(batch, sched, halves)
 
-    def device_batch(self, batch: dict, sched: Schedule | None = None) -> tuple[jax.Array, jax.Array]:
-        """A process-local batch -> global arrays [K, batch_gpu, ...] sharded over the devices."""
+    def device_batch(self, batch: dict, sched: Schedule | None = None,
+                     halves: int = 1) -> tuple[jax.Array, jax.Array]:
+        """A process-local batch of ``halves`` batches in turn -> global arrays [K, halves * batch_gpu, ...]
+        sharded over the devices: minibatch k holds the k-th minibatch of each batch side by side."""
         bg = self.phases_for(sched or schedule(self.cfg, 0))[0].batch_gpu
-        k = batch["image"].shape[0] // bg
-        image = batch["image"].reshape(k, bg, *batch["image"].shape[1:])
-        label = batch["label"][:, : self.c_dim].reshape(k, bg, self.c_dim)
+        k = batch["image"].shape[0] // (bg * halves)
+
+        def minibatches(x):
+            x = x.reshape(halves, k, bg, *x.shape[1:]).swapaxes(0, 1)
+            return x.reshape(k, halves * bg, *x.shape[3:])
+
+        image = minibatches(batch["image"])
+        label = minibatches(batch["label"][:, : self.c_dim])
         return (jax.make_array_from_process_local_data(self.batch_sharding, image),
                 jax.make_array_from_process_local_data(self.batch_sharding, label))
 

@@ -42,16 +42,42 @@ def to_host(tree):
         lambda x: np.asarray(x.addressable_data(0)) if isinstance(x, jax.Array) else x, tree)
 
 
-def make_optimizer(lr: float, cfg: ml_collections.ConfigDict, reg_interval: int | None):
+def lazy_ratio(reg_interval: int | None) -> float:
+    """NVIDIA's lazy-regularisation factor interval / (interval + 1) (1 when not lazy)."""
+    return reg_interval / (reg_interval + 1) if reg_interval else 1.0
+
+
+def make_optimizer(lr: float, cfg: ml_collections.ConfigDict, reg_interval: int | None, scheduled: bool = False):
     """``cfg.optimizer``: Adam (``cfg.betas``, ``cfg.eps``) with NVIDIA's lazy-regularisation scaling, lr
     and betas scaled by interval / (interval + 1); or RMSProp as PyTorch's (decay 0.99, eps added after the
-    square root), WGAN's optimiser."""
-    ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
+    square root), WGAN's optimiser. ``scheduled``: Adam's lr and b2 are set per step (`set_adam_schedule`)."""
+    ratio = lazy_ratio(reg_interval)
+    if cfg.optimizer == "adam" and scheduled:
+        return optax.inject_hyperparams(optax.adam)(learning_rate=lr * ratio, b1=cfg.betas[0] ** ratio,
+                                                     b2=cfg.betas[1] ** ratio, eps=cfg.eps)
     if cfg.optimizer == "adam":
         return optax.adam(lr * ratio, b1=cfg.betas[0] ** ratio, b2=cfg.betas[1] ** ratio, eps=cfg.eps)
     if cfg.optimizer == "rmsprop":
         return optax.rmsprop(lr * ratio, decay=0.99, eps=cfg.eps, eps_in_sqrt=False)
     raise ConfigError(f"--config.optimizer: expected 'adam' or 'rmsprop', got {cfg.optimizer!r}")
+
+
+def set_adam_schedule(opt_state, lr, beta2, reg_interval: int | None):
+    """A scheduled Adam's state (`make_optimizer` with ``scheduled``) with this step's lr and beta2, lazily
+    scaled as the optimiser was built. As PyTorch's Adam, whose betas R3GAN changes every iteration, the
+    bias correction uses the current beta2."""
+    ratio = lazy_ratio(reg_interval)
+    is_injected = lambda x: isinstance(x, optax.InjectHyperparamsState | optax.InjectStatefulHyperparamsState)  # noqa: E731
+
+    def set_values(x):
+        if not is_injected(x):
+            return x
+        hyper = dict(x.hyperparams)
+        hyper["learning_rate"] = jnp.asarray(lr * ratio, hyper["learning_rate"].dtype)
+        hyper["b2"] = jnp.asarray(beta2**ratio, hyper["b2"].dtype)
+        return x._replace(hyperparams=hyper)
+
+    return jax.tree_util.tree_map(set_values, opt_state, is_leaf=is_injected)
 
 
 def with_frozen(tx: optax.GradientTransformation, frozen: list[str]) -> optax.GradientTransformation:

@@ -2,15 +2,19 @@
 
 Each iteration runs the phases ``G_main`` (every ``n_critic`` iterations), ``G_reg`` (every
 ``G_reg_interval``), ``D_main`` (which also updates G_ema and counts the iteration) and ``D_reg`` (every
-``D_reg_interval``); each is one ``jax.jit`` compiled once per training resolution, parameters replicated and
-the batch sharded over the mesh's ``data`` axis. Every phase takes the fade-in ``alpha`` as an input.
+``D_reg_interval``); with ``d_first`` (R3GAN's Trainer) D's phases come first and ``G_main`` ends the
+iteration. Each is one ``jax.jit`` compiled once per training resolution, parameters replicated and the
+batch sharded over the mesh's ``data`` axis. Every phase takes the fade-in ``alpha`` as an input, and
+evaluates the iteration's hyper-parameters (``training.hyperparams``: R3GAN's cosine schedules) itself.
 
 The phases ask the model family (``models.registry.Family``), never the network classes: a family with a
 mapping network (``has_mapping``: StyleGAN1, StyleGAN2) runs as NVIDIA's StyleGAN2Loss (style mixing,
 path-length regularisation, ``w_avg``); the others (DCGAN, PGGAN) call ``G(z, c)`` directly, with batch-norm
 buffers when ``batch_norm``. The objective is a value (``losses.objective(cfg)``), and D's main step adds
 the regularisers ``losses.d_main_penalties(cfg)`` lists (WGAN-GP's gradient penalty, PGGAN's epsilon-drift,
-R1 when not lazy); WGAN's weight clipping follows the update.
+R1 and R2 when not lazy); WGAN's weight clipping follows the update. A pairing objective (R3GAN's RpGAN)
+pairs fake i with real i: its iteration's reals are [K, 2 * batch_gpu, ...], the first half D's and the
+second G's (R3GAN draws a real batch for each), and the fakes take their real's label.
 
 Per-GPU semantics, independent of the device count: the global batch is split into ``K = batch /
 batch_gpu`` minibatches of NVIDIA's per-GPU size ``batch_gpu`` (arrays [K, batch_gpu, ...], K sharded
@@ -45,8 +49,9 @@ from stylegan_jax.errors import ConfigError
 from stylegan_jax.models.registry import Family
 from stylegan_jax.ops.conv2d_resample import gradient_rule
 from stylegan_jax.ops.gaussian_blur import gaussian_blur
+from stylegan_jax.training import hyperparams
 from stylegan_jax.training.schedule import fade_reals
-from stylegan_jax.training.state import TrainState
+from stylegan_jax.training.state import TrainState, set_adam_schedule
 
 PHASES = ("G_main", "G_reg", "D_main", "D_reg", "ADA")
 
@@ -126,6 +131,39 @@ class Phases:
         self.objective = losses.objective(cfg)
         self.penalties = losses.d_main_penalties(cfg)
         self.augment = augment_pipe(cfg)
+        scheduled = hyperparams.final_values(cfg)
+        self.scheduled_adam = bool(scheduled.keys() & {"G_lr", "D_lr", "beta2"})
+        self.scheduled_p = "p" in scheduled
+        lazy = cfg.lazy_regularization  # as the optimisers were built (loop.Trainer.phases_for)
+        self.reg_intervals = {"G": cfg.G_reg_interval if lazy else None, "D": cfg.D_reg_interval if lazy else None}
+
+    def hyper(self, state) -> dict:
+        """This iteration's hyper-parameters (`hyperparams.at` the images seen before it)."""
+        return hyperparams.at(self.cfg, state.step.astype(jnp.float32) * self.layout.batch_size)
+
+    def aug_p(self, state, hyper: dict):
+        """The augmentation probability of this iteration: scheduled (R3GAN), or the state's (ADA, fixed)."""
+        if self.scheduled_p:
+            return hyper["p"]
+        return state.aug["p"] if state.aug else None
+
+    def apply_updates(self, net: str, grads, opt_state, params, hyper: dict):
+        """``net`` ('G' or 'D'): the optimiser step on cleaned gradients, Adam's lr and beta2 set to the
+        iteration's when they are scheduled. Returns (new params, new optimiser state)."""
+        tx = self.g_tx if net == "G" else self.d_tx
+        if self.scheduled_adam:
+            opt_state = set_adam_schedule(opt_state, hyper[f"{net}_lr"], hyper["beta2"], self.reg_intervals[net])
+        updates, opt_state = tx.update(clean_grads(grads), opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    def split(self, reals, labels, net: str):
+        """The reals [K, B, ...] and labels of ``net``'s phase: under a pairing objective D's are the first
+        half of each minibatch and G's the second, else all of them are D's."""
+        if not self.objective.pairs:
+            return reals, labels
+        b = self.layout.batch_gpu
+        part = slice(0, b) if net == "D" else slice(b, 2 * b)
+        return reals[:, part], labels[:, part]
 
     def grow(self, alpha) -> dict:
         """The growing networks' keyword arguments ({} when not growing)."""
@@ -175,23 +213,23 @@ class Phases:
         nimg = state.step.astype(jnp.float32) * self.layout.batch_size
         return jnp.maximum(1 - nimg / (cfg.blur_fade_kimg * 1000), 0) * cfg.blur_init_sigma
 
-    def run_D(self, d_params, img, c, alpha, aug: dict, key, blur_sigma=None):
+    def run_D(self, d_params, img, c, alpha, p, key, blur_sigma=None):
         """D's logits [B, 1] of images [B, H, W, C] (labels c [B, c_dim]), blurred first when ``blur_sigma``
-        is given (StyleGAN3-R), then augmented when the run augments (``aug``: the state's augmentation,
+        is given (StyleGAN3-R), then augmented when the run augments (``p``: the iteration's probability,
         ``key`` its draw)."""
         if blur_sigma is not None:
             img = gaussian_blur(img, blur_sigma, self.cfg.blur_init_sigma)
         if self.augment is not None:
-            img = self.augment(img, key, aug["p"])
+            img = self.augment(img, key, p)
         kwargs = {} if self.resolution is None else {"alpha": alpha}
         return self.D.apply({"params": d_params}, img, c, **kwargs)
 
-    def run_D_on(self, d_params, state, img, c, alpha, keys, aug_draw: int):
+    def run_D_on(self, d_params, state, img, c, alpha, keys, aug_draw: int, p):
         """`run_D` on the K minibatches [K, B, ...], minibatch k augmented with ``fold_in(keys[k], aug_draw)``."""
         blur = self.blur_sigma(state)
 
         def one(x, c, key):
-            return self.run_D(d_params, x, c, alpha, state.aug, jax.random.fold_in(key, aug_draw), blur)
+            return self.run_D(d_params, x, c, alpha, p, jax.random.fold_in(key, aug_draw), blur)
 
         return jax.vmap(one)(img, c, keys)
 
@@ -204,11 +242,14 @@ class Phases:
 
     # -- shared pieces ------------------------------------------------------------------------------
     def latents(self, state, phase: int, labels, batch: int):
-        """Per-phase z [K, batch, z_dim], generated labels [K, batch, c_dim], per-minibatch keys [K]."""
+        """Per-phase z [K, batch, z_dim], generated labels [K, batch, c_dim] (the reals' shuffled; under a
+        pairing objective each real's own, as R3GAN), per-minibatch keys [K]."""
         k = self.layout.minibatches
         key = jax.random.fold_in(jax.random.fold_in(state.key, state.step), phase)
         k_z, k_c, k_run = jax.random.split(key, 3)
         z = jax.random.normal(k_z, (k, batch, self.G.z_dim))
+        if self.objective.pairs:
+            return z, labels[:, :batch], jax.random.split(k_run, k)
         n = labels.shape[0] * labels.shape[1]
         flat = labels.reshape(n, labels.shape[2])
         c = flat[jax.random.permutation(k_c, n)].reshape(labels.shape)[:, :batch]
@@ -244,21 +285,29 @@ class Phases:
 
     # -- phases -------------------------------------------------------------------------------------
     def g_main(self, state: TrainState, reals, labels, alpha):
+        hyper = self.hyper(state)
+        p = self.aug_p(state, hyper)
+        reals, labels = self.split(reals, labels, "G")
         z, c, keys = self.latents(state, 0, labels, self.layout.batch_gpu)
+        if self.objective.pairs:  # D's logits of G's real batch, fixed (R3GAN: the reals are detached)
+            real = self.run_D_on(state.d_params, state, self.reals(reals, alpha), labels, alpha, keys, AUG_REAL, p)
 
         def loss_fn(g_params):
             img, g_buffers = self.generate(g_params, state, z, c, keys, alpha, "G_main")
-            logits = self.run_D_on(state.d_params, state, img, c, alpha, keys, AUG_G)
-            return jnp.mean(self.objective.generator(logits)), (g_buffers, jnp.mean(logits))
+            logits = self.run_D_on(state.d_params, state, img, c, alpha, keys, AUG_G, p)
+            loss = self.objective.generator(logits, real) if self.objective.pairs else self.objective.generator(logits)
+            return jnp.mean(loss), (g_buffers, jnp.mean(logits))
 
         (loss, (g_buffers, fake_score)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
-        updates, g_opt = self.g_tx.update(clean_grads(grads), state.g_opt, state.g_params)
-        state = state.replace(g_params=optax.apply_updates(state.g_params, updates), g_opt=g_opt,
-                              g_buffers=g_buffers)
+        g_params, g_opt = self.apply_updates("G", grads, state.g_opt, state.g_params, hyper)
+        state = state.replace(g_params=g_params, g_opt=g_opt, g_buffers=g_buffers)
+        if self.cfg.d_first:  # G's step ends the iteration
+            state = self.end_iteration(state, hyper)
         return state, {"Loss/G/loss": loss, "Loss/scores/fake_G": fake_score}
 
     def g_reg(self, state: TrainState, reals, labels, alpha):
         cfg = self.cfg
+        hyper = self.hyper(state)
         z, c, keys = self.latents(state, 1, labels, self.layout.batch_gpu // cfg.pl_batch_shrink)
 
         def lengths_of(g_params, z, c, key):
@@ -276,14 +325,16 @@ class Phases:
             return loss, (means[-1], w_means, jnp.mean(penalty))
 
         (_, (pl_mean, w_means, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
-        updates, g_opt = self.g_tx.update(clean_grads(grads), state.g_opt, state.g_params)
+        g_params, g_opt = self.apply_updates("G", grads, state.g_opt, state.g_params, hyper)
         g_buffers = self.new_buffers(state, w_means) if "G_reg" in self.tracking else state.g_buffers
-        state = state.replace(g_params=optax.apply_updates(state.g_params, updates), g_opt=g_opt,
-                              g_buffers=g_buffers, pl_mean=pl_mean)
+        state = state.replace(g_params=g_params, g_opt=g_opt, g_buffers=g_buffers, pl_mean=pl_mean)
         return state, {"Loss/pl_penalty": penalty, "Loss/pl_mean": pl_mean}
 
     def d_main(self, state: TrainState, reals, labels, alpha):
         cfg = self.cfg
+        hyper = self.hyper(state)
+        p = self.aug_p(state, hyper)
+        reals, labels = self.split(reals, labels, "D")
         z, c, keys = self.latents(state, 2, labels, self.layout.batch_gpu)
         img, g_buffers = self.generate(state.g_params, state, z, c, keys, alpha, "D_main")
         img = jax.lax.stop_gradient(img)
@@ -291,65 +342,90 @@ class Phases:
         reals = self.reals(reals, alpha)
 
         def loss_fn(d_params):
-            fake = self.run_D_on(d_params, state, img, c, alpha, keys, AUG_FAKE)
-            real = self.run_D_on(d_params, state, reals, labels, alpha, keys, AUG_REAL)
+            fake = self.run_D_on(d_params, state, img, c, alpha, keys, AUG_FAKE, p)
+            real = self.run_D_on(d_params, state, reals, labels, alpha, keys, AUG_REAL, p)
             loss_fake, loss_real = self.objective.discriminator(fake, real)
             loss, extra = jnp.mean(loss_fake) + jnp.mean(loss_real), {}
             for penalty in self.penalties:
-                def per_minibatch(x, y, c, logits, key, penalty=penalty):
-                    def d_fn(v):
-                        return self.run_D(d_params, v, c, alpha, state.aug, jax.random.fold_in(key, AUG_REAL), blur)
-
-                    return penalty.per_sample(d_fn, x, y, logits, jax.random.fold_in(key, 1))
-
-                value = jnp.mean(jax.vmap(per_minibatch)(reals, img, labels, real, keys))
+                value = jnp.mean(jax.vmap(functools.partial(self.penalty_of, penalty, d_params, alpha, p, blur))(
+                    reals, labels, img, c, real, keys))
                 extra[f"Loss/{penalty.name}"] = value
-                loss = loss + value * penalty.weight(cfg)
+                loss = loss + value * penalty.weight(hyper)
             return loss, (jnp.mean(fake), real, extra)
 
         (loss, (fake, real_logits, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
         real = jnp.mean(real_logits)
-        updates, d_opt = self.d_tx.update(clean_grads(grads), state.d_opt, state.d_params)
-        d_params = optax.apply_updates(state.d_params, updates)
+        d_params, d_opt = self.apply_updates("D", grads, state.d_opt, state.d_params, hyper)
         if cfg.wgan_clip:
             d_params = jax.tree_util.tree_map(lambda p: jnp.clip(p, -cfg.wgan_clip, cfg.wgan_clip), d_params)
+        state = state.replace(d_params=d_params, d_opt=d_opt, g_buffers=g_buffers,
+                              aug=self.count_signs(state, real_logits))
+        if not cfg.d_first:  # D's step ends the iteration
+            state = self.end_iteration(state, hyper)
+        return state, {"Loss/D/loss": loss, "Loss/scores/fake": fake, "Loss/scores/real": real, **extra}
 
-        # G_ema: a fixed beta (PGGAN), or a half-life of ema_kimg optionally ramped up with the images seen so
-        # far; buffers copied.
-        batch = self.layout.batch_size
+    def penalty_of(self, penalty, d_params, alpha, p, blur, reals, labels, fakes, fake_labels, real_logits, key):
+        """One penalty's per-sample values on one minibatch, D seeing the reals and the fakes augmented as in
+        D's loss (the same draws: NVIDIA's Dboth; the gradients are taken before blur and augmentation)."""
+
+        def d_real(v):
+            return self.run_D(d_params, v, labels, alpha, p, jax.random.fold_in(key, AUG_REAL), blur)
+
+        def d_fake(v):
+            return self.run_D(d_params, v, fake_labels, alpha, p, jax.random.fold_in(key, AUG_FAKE), blur)
+
+        return penalty.per_sample(d_real, d_fake, reals, fakes, real_logits, jax.random.fold_in(key, 1))
+
+    def end_iteration(self, state: TrainState, hyper: dict) -> TrainState:
+        """G_ema, and the iteration counted. G_ema: a fixed beta (PGGAN), or a half-life of ``ema_kimg``
+        (scheduled: R3GAN) optionally ramped up with the images seen so far; buffers copied. A scheduled
+        augmentation probability is recorded as the state's (what the tick reports)."""
+        cfg, batch = self.cfg, self.layout.batch_size
         if cfg.ema_beta is not None:
             beta = jnp.float32(cfg.ema_beta)
         else:
-            ema_nimg = jnp.float32(cfg.ema_kimg * 1000)
+            ema_nimg = jnp.float32(hyper["ema_kimg"] * 1000)
             if cfg.ema_rampup is not None:
                 ema_nimg = jnp.minimum(ema_nimg, state.step.astype(jnp.float32) * batch * cfg.ema_rampup)
             beta = jnp.float32(0.5) ** (batch / jnp.maximum(ema_nimg, 1e-8))
         g_ema = jax.tree_util.tree_map(lambda p, e: p + beta * (e - p), state.g_params, state.g_ema_params)
-        state = state.replace(d_params=d_params, d_opt=d_opt, g_buffers=g_buffers, g_ema_params=g_ema,
-                              g_ema_buffers=g_buffers, step=state.step + 1, aug=self.count_signs(state, real_logits))
-        return state, {"Loss/D/loss": loss, "Loss/scores/fake": fake, "Loss/scores/real": real, **extra}
+        aug = {**state.aug, "p": jnp.float32(hyper["p"])} if self.scheduled_p else state.aug
+        return state.replace(g_ema_params=g_ema, g_ema_buffers=state.g_buffers, step=state.step + 1, aug=aug)
 
     def d_reg(self, state: TrainState, reals, labels, alpha):
         cfg = self.cfg
+        hyper = self.hyper(state)
+        p = self.aug_p(state, hyper)
+        reals, labels = self.split(reals, labels, "D")
         reals = self.reals(reals, alpha)
         keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(state.key, state.step), 3),
                                 self.layout.minibatches)
         blur = self.blur_sigma(state)
+        with_r2 = "r2_penalty" in [q.name for q in losses.gradient_penalties(cfg)]
+        if with_r2:  # G's images for R2, fixed
+            z, c, g_keys = self.latents(state, 3, labels, self.layout.batch_gpu)
+            fakes = jax.lax.stop_gradient(self.generate(state.g_params, state, z, c, g_keys, alpha, "D_reg")[0])
 
         def loss_fn(d_params):
             def penalty_of(x, c, key):  # R1 with respect to the reals before blur and augmentation
                 def d_fn(x):
-                    return self.run_D(d_params, x, c, alpha, state.aug, jax.random.fold_in(key, AUG_R1), blur)
+                    return self.run_D(d_params, x, c, alpha, p, jax.random.fold_in(key, AUG_R1), blur)
 
                 return losses.r1_penalty(d_fn, x)
 
             penalty, logits = jax.vmap(penalty_of)(reals, labels, keys)  # [K, B], [K, B, 1]
-            return jnp.mean(penalty * (cfg.r1_gamma / 2)) * cfg.D_reg_interval, (jnp.mean(penalty), logits)
+            loss = jnp.mean(penalty * (hyper["r1_gamma"] / 2)) * cfg.D_reg_interval
+            out = {"Loss/r1_penalty": jnp.mean(penalty)}
+            if with_r2:
+                r2 = losses.PENALTIES["r2_penalty"]
+                value = jnp.mean(jax.vmap(functools.partial(self.penalty_of, r2, d_params, alpha, p, blur))(
+                    reals, labels, fakes, c, logits, keys))
+                loss, out = loss + value * r2.weight(hyper) * cfg.D_reg_interval, {**out, "Loss/r2_penalty": value}
+            return loss, (out, logits)
 
-        (_, (penalty, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
-        updates, d_opt = self.d_tx.update(clean_grads(grads), state.d_opt, state.d_params)
-        return state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt=d_opt,
-                             aug=self.count_signs(state, logits)), {"Loss/r1_penalty": penalty}
+        (_, (out, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+        d_params, d_opt = self.apply_updates("D", grads, state.d_opt, state.d_params, hyper)
+        return state.replace(d_params=d_params, d_opt=d_opt, aug=self.count_signs(state, logits)), out
 
     def ada(self, state: TrainState, reals, labels, alpha):
         """NVIDIA's ADA heuristic, every ``ada_interval`` iterations: p moves by ``sign(E[sign(D(real))] -
@@ -431,14 +507,16 @@ def resolve_conv_grad(choice: str, mesh_devices: int, backend: str) -> str:
 
 def active_phases(cfg: ml_collections.ConfigDict, step: int) -> list[str]:
     """The phases iteration ``step`` runs, in NVIDIA's order: G_main every ``n_critic`` iterations (each
-    iteration shows D one real batch), G_reg and D_reg when lazy (none when pl_weight / r1_gamma is 0), then
-    ADA's update of p every ``ada_interval`` iterations."""
-    names = ["G_main"] if step % cfg.n_critic == 0 else []
+    iteration shows D one real batch), G_reg and D_reg when lazy (none when pl_weight is 0 / without R1
+    and R2), then ADA's update of p every ``ada_interval`` iterations. With ``d_first`` (R3GAN), D_main
+    and D_reg come before G_reg and G_main (which then ends the iteration)."""
+    g = ["G_main"] if step % cfg.n_critic == 0 else []
     if cfg.pl_weight and cfg.lazy_regularization and step % cfg.G_reg_interval == 0:
-        names.append("G_reg")
-    names.append("D_main")
-    if cfg.r1_gamma and cfg.lazy_regularization and step % cfg.D_reg_interval == 0:
-        names.append("D_reg")
+        g = ["G_reg", *g] if cfg.d_first else [*g, "G_reg"]
+    d = ["D_main"]
+    if losses.gradient_penalties(cfg) and cfg.lazy_regularization and step % cfg.D_reg_interval == 0:
+        d.append("D_reg")
+    names = d + g if cfg.d_first else g + d
     if cfg.aug == "ada" and (step + 1) % cfg.ada_interval == 0:  # NVIDIA: after the iteration, on batch_idx
         names.append("ADA")
     return names
@@ -455,6 +533,11 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
             raise ConfigError(f"{flag}: expected a whole number >= 1, got {cfg[key]!r}")
     losses.objective(cfg)
     augment_pipe(cfg)
+    hyperparams.check(cfg)
+    if cfg.d_first and cfg.n_critic != 1:
+        raise ConfigError(f"--config.d_first=True needs n_critic=1 (G's step ends each iteration), got {cfg.n_critic}")
+    if hyperparams.final_values(cfg).keys() & {"G_lr", "D_lr"} and cfg.growing.initial_resolution:
+        raise ConfigError("--config.decay.G_lr/D_lr: a growing run takes its learning rates from growing.G_lr/D_lr")
     if cfg.aug != "noaug" and not 0 <= cfg.p <= 1:
         raise ConfigError(f"--p: expected a probability in [0, 1], got {cfg.p!r}")
     if cfg.aug == "ada" and not (cfg.ada_interval >= 1 and cfg.ada_kimg > 0 and 0 <= cfg.ada_target <= 1):

@@ -31,8 +31,6 @@ CASES = {
     "missing class on a conditional network": (["--network", "{cond}", "--outdir", "{out}", *L2, *TARGET],
                                                "pass --class 0..9 (no --class)"),
     "network does not exist": (["--network", "{missing}", "--outdir", "{out}", *L2, *TARGET], "{missing}: no such"),
-    "network without mapping": (["--network", "{dcgan}", "--outdir", "{out}", *L2, *TARGET], "model 'dcgan' has "
-                                "no mapping network"),
     "outdir is a file": (["--network", "{uncond}", "--outdir", "{file}", *L2, *TARGET], "exists and is not a "
                          "directory"),
 }
@@ -41,28 +39,14 @@ CASES = {
 @pytest.fixture
 def paths(tmp_path, uncond_pkl, cond_pkl):
     """The placeholders of `CASES`."""
-    import jax
-    import jax.numpy as jnp
-
-    from stylegan_jax.models import get_family
-    from stylegan_jax.network_snapshot import save_network
-    from stylegan_jax.training.config import lineage_defaults
-
     (tmp_path / "afile").write_text("not an image")
     (tmp_path / "emptydir").mkdir()
     (tmp_path / "other").mkdir()
     PIL.Image.new("RGB", (20, 16), (10, 200, 30)).save(tmp_path / "face.png")
     PIL.Image.new("RGB", (20, 16), (10, 200, 30)).save(tmp_path / "other" / "face.png")
-    cfg = lineage_defaults("dcgan")
-    cfg.update(resolution=8, img_channels=1)
-    G_kwargs, _ = get_family("dcgan").network_kwargs(cfg, 0)
-    G = get_family("dcgan").build_generator(G_kwargs)
-    variables = G.init(jax.random.key(0), jnp.zeros((1, G.z_dim)), jnp.zeros((1, 0)))
-    dcgan = save_network(tmp_path / "dcgan", G_kwargs=G_kwargs, D_kwargs=None, G_ema=variables,
-                         metadata={"model": "dcgan"})
     return dict(uncond=uncond_pkl, cond=cond_pkl, out=tmp_path / "out", file=tmp_path / "afile",
                 emptydir=tmp_path / "emptydir", missing=tmp_path / "nothere.png", png=tmp_path / "face.png",
-                png2=tmp_path / "other" / "face.png", dcgan=dcgan)
+                png2=tmp_path / "other" / "face.png")
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -14,7 +14,8 @@ from stylegan_jax.training.config import lineage_defaults
 
 
 def test_every_family_is_registered_once_under_its_config_name():
-    assert set(FAMILIES) == {"dcgan", "pggan", "stylegan1", "stylegan2", "stylegan2_revised", "stylegan3"}
+    assert set(FAMILIES) == {"dcgan", "pggan", "stylegan1", "stylegan2", "stylegan2_revised", "stylegan3", "r3gan",
+                             "stylegan2_stripped"}
     assert all(f.name == name for name, f in FAMILIES.items())
     with pytest.raises(UnknownFamilyError, match="--config.model: unknown model 'stylegan9'"):
         get_family("stylegan9")

@@ -1,0 +1,92 @@
+"""R3GAN in the training loop: the roadmap's rungs and the recipe take the same step on 4 fake devices as on
+1; D's step comes first and G's step sees its own real batch; G_ema starts as G (half-life 0); the scheduled
+augmentation probability is R3GAN's; a run resumes bit for bit from every checkpoint."""
+
+import jax
+import numpy as np
+import pytest
+
+from stylegan_jax.training import hyperparams
+from stylegan_jax.training.config import load_experiment
+from stylegan_jax.training.loop import Trainer
+from stylegan_jax.training.steps import active_phases
+from tests.training.test_resume import assert_resumes_from_every_checkpoint
+from tests.training.test_train import leaves
+
+RUNGS = [f"ablations/r3gan_{r}" for r in "abcde"]
+
+
+def tiny(data_dir, experiment: str, **overrides):
+    c = load_experiment(experiment)
+    c.update(tiny=True, data_dir=str(data_dir), **overrides)
+    return c
+
+
+@pytest.mark.parametrize("experiment", ["r3gan_cifar10", *RUNGS[1:]])
+def test_step_on_four_devices_equals_one_device(data_dir, tmp_path, experiment):
+    # The rungs without augmentation (the recipe keeps R3GAN's pipe): ADA's own tests cover it on 4 devices.
+    cfg = tiny(data_dir, experiment, **({} if experiment == "r3gan_cifar10" else {"aug": "noaug"}))
+    results = []
+    for devices in (jax.devices()[:1], jax.devices()[:4]):
+        trainer = Trainer(cfg, tmp_path / str(len(devices)), devices=devices)
+        state = trainer.initial_state()
+        for step in range(2):
+            state, metrics = trainer.run_iteration(state, trainer.next_batch(), step)
+        trainer.manager.close()
+        results.append(leaves(state))
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+    assert list(metrics) == (["D_main", "G_main"] if trainer.cfg.d_first else ["G_main", "D_main"])
+
+
+def test_d_steps_first_and_each_network_sees_its_own_real_batch(data_dir, tmp_path):
+    trainer = Trainer(tiny(data_dir, "r3gan_cifar10"), tmp_path, devices=jax.devices()[:1])
+    cfg = trainer.cfg
+    assert active_phases(cfg, 0) == ["D_main", "G_main"]
+    reals, labels = trainer.next_batch()
+    assert reals.shape[:2] == (trainer.layout.minibatches, 2 * trainer.layout.batch_gpu)  # D's half, G's half
+    b = trainer.layout.batch_gpu
+    swapped = np.array(reals)
+    swapped[:, b:] = -swapped[:, b:]  # G's half changed, D's kept
+
+    def run(phase, images):
+        state = trainer.initial_state()
+        if phase == "G_main":
+            state, _ = trainer.phases["D_main"](state, reals, labels, np.float32(1))
+        state, out = trainer.phases[phase](state, images, labels, np.float32(1))
+        return leaves(state), {k: float(v) for k, v in jax.device_get(out).items()}
+
+    d_same, d_swapped = run("D_main", reals), run("D_main", swapped)
+    for a, c in zip(d_same[0], d_swapped[0], strict=True):
+        np.testing.assert_array_equal(a, c)  # D never sees G's half
+    g_same, g_swapped = run("G_main", reals), run("G_main", swapped)
+    assert g_same[1]["Loss/G/loss"] != g_swapped[1]["Loss/G/loss"]  # G's pairing uses G's half
+
+    state = trainer.initial_state()  # one iteration: G_ema = G (half-life 0 at the start), step counted once
+    state, _ = trainer.run_iteration(state, (reals, labels), 0)
+    assert int(state.step) == 1
+    for a, c in zip(leaves(state.g_params), leaves(state.g_ema_params), strict=True):
+        np.testing.assert_array_equal(a, c)
+    trainer.manager.close()
+
+
+def test_the_augmentation_probability_follows_the_schedule(data_dir, tmp_path):
+    trainer = Trainer(tiny(data_dir, "r3gan_cifar10"), tmp_path, devices=jax.devices()[:1])
+    cfg, state = trainer.cfg, trainer.initial_state()
+    assert cfg.aug == "fixed" and cfg.decay_kimg == cfg.kimg  # tiny: the schedules' whole course
+    seen = []
+    for step in range(4):
+        state, _ = trainer.run_iteration(state, trainer.next_batch(), step)
+        seen.append(float(state.aug["p"]))
+        expected = float(hyperparams.at(cfg, step * cfg.batch_size)["p"])
+        assert seen[-1] == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    assert seen[0] == 0 and 0 < seen[1] < seen[2] < seen[3] <= 0.55
+    trainer.manager.close()
+
+
+@pytest.mark.slow
+def test_r3gan_resumes_from_every_periodic_checkpoint(data_dir, tmp_path):
+    # tiny: 8 iterations of 8 images, a tick every 2, a checkpoint every 2 ticks (4 and 8); every hyper-parameter
+    # moves along its schedule over the 8.
+    cfg = tiny(data_dir, "r3gan_cifar10", keep=100)
+    assert_resumes_from_every_checkpoint(cfg, tmp_path, [4, 8])
