@@ -1,11 +1,12 @@
-"""Speed and memory of StyleGAN2's and StyleGAN3's G and D: one JSON line per measurement.
+"""Speed and memory of StyleGAN2's, StyleGAN3's and R3GAN's G and D: one JSON line per measurement.
 
     python benchmarks/networks.py            # all cases
     python benchmarks/networks.py --quick    # a subset, under a minute on 2 CPU cores
 
 The first line is ``matmul_peak`` (``gflop_per_s``, ``devices``). Then one line per case, with ``name``
 (g_forward, gd_fwd_bwd, train_step; sg3t_/sg3r_g_forward and sg3t_/sg3r_train_step: StyleGAN3 T and R with
-the ``stylegan3_t``/``stylegan3_r`` experiments' networks and losses, ADA included, channel_base 0),
+the ``stylegan3_t``/``stylegan3_r`` experiments' networks and losses, ADA included, channel_base 0;
+r3gan_train_step: the ``r3gan_ffhq64`` experiment's networks and recipe),
 ``resolution``, ``channel_base``, ``batch``, ``dtype``, ``fused``,
 ``backend``, ``compile_s`` (seconds), ``img_per_s``, ``peak_mem_mb`` (MiB), ``gflop_per_img`` and
 ``pct_of_peak``: NVIDIA's FLOP count of the work per image (``benchmarks/flops.py``, or ``FIXED_GFLOPS``)
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import resource
 import sys
 import time
@@ -136,8 +138,9 @@ def train_config(res: int, channel_base: int, batch: int, dtype: str, experiment
         cfg.batch_gpu = batch
         cfg.G.channel_base = cfg.D.channel_base = channel_base
     if dtype == "float32":
-        cfg.G.num_fp16_res = cfg.D.num_fp16_res = 0
-        cfg.G.conv_clamp = cfg.D.conv_clamp = None
+        for net in (cfg.G, cfg.D):
+            net.update({k: v for k, v in (("num_fp16_res", 0), ("conv_clamp", None), ("fp16_stages", ()))
+                        if k in net})
     return cfg
 
 
@@ -153,9 +156,14 @@ def bench_sg3_g_forward(res, channel_base, batch, dtype, min_time, experiment):
 
 
 def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None):
-    """The whole training step on synthetic data, amortised over 16 iterations: G main every iteration,
-    G reg (path length) every 4, D main every iteration, D reg (R1) every 16 (as the config has them)."""
+    """The whole training step on synthetic data, amortised over the period of its phases (16 iterations with
+    StyleGAN2's lazy regularisers, 1 without periodic phases) after iteration 0 (which runs and compiles every
+    phase; ``compile_s`` is its time less one timed iteration): the phases the config runs
+    (StyleGAN2: G main every iteration, G reg (path length) every 4, D main every iteration, D reg (R1) every
+    16; R3GAN: D main with R1 and R2, then G main on its own real batch, every iteration)."""
+    from stylegan_jax import losses
     from stylegan_jax.models import get_family
+    from stylegan_jax.training import hyperparams
     from stylegan_jax.training.state import init_state, make_optimizer
     from stylegan_jax.training.steps import Phases, active_phases, compile_phases, make_layout, resolve_conv_grad
 
@@ -163,14 +171,18 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None)
     devices = jax.devices()
     family = get_family(cfg.model)
     G, D = family.build(cfg, 0)
-    g_tx = make_optimizer(cfg.G_lr, cfg, cfg.G_reg_interval)
-    d_tx = make_optimizer(cfg.D_lr, cfg, cfg.D_reg_interval)
+    lazy = cfg.lazy_regularization
+    scheduled = hyperparams.schedules_adam(cfg)
+    g_tx = make_optimizer(cfg.G_lr, cfg, cfg.G_reg_interval if lazy else None, scheduled)
+    d_tx = make_optimizer(cfg.D_lr, cfg, cfg.D_reg_interval if lazy else None, scheduled)
     layout = make_layout(cfg, len(devices))
     conv_grad = resolve_conv_grad(cfg.conv_grad, len(devices), jax.default_backend())
     phases = compile_phases(Phases(cfg, family, G, D, g_tx, d_tx, layout), conv_grad)
     state = jax.jit(lambda: init_state(cfg, G, D, g_tx, d_tx))()
     k = layout.minibatches
-    reals = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (k, layout.batch_gpu, res, res, 3)), jnp.float32)
+    per_minibatch = layout.batch_gpu * (2 if losses.objective(cfg).pairs else 1)  # R3GAN: D's and G's reals
+    reals = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (k, per_minibatch, res, res, cfg.img_channels)),
+                        jnp.float32)
     labels = jnp.zeros((k, layout.batch_gpu, 0))
     alpha = np.float32(1)  # no progressive growing
 
@@ -180,14 +192,19 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None)
                 state, _ = phases[name](state, reals, labels, alpha)
         return state
 
+    # The period after which the phases repeat: the lazy regularisers' and ADA's intervals (1 without them).
+    intervals = [cfg.G_reg_interval] if cfg.lazy_regularization and cfg.pl_weight else []
+    intervals += [cfg.D_reg_interval] if cfg.lazy_regularization and losses.gradient_penalties(cfg) else []
+    intervals += [cfg.ada_interval] if cfg.aug == "ada" else []
+    period = math.lcm(*intervals) if intervals else 1
     t0 = time.perf_counter()
-    state = jax.block_until_ready(iterations(state, 16))  # compiles every phase
+    state = jax.block_until_ready(iterations(state, 1))  # iteration 0 runs (and compiles) every phase
     first = time.perf_counter() - t0
     rounds, t0 = 0, time.perf_counter()
     while rounds < 1 or time.perf_counter() - t0 < min_time:
-        state = jax.block_until_ready(iterations(state, 16))
+        state = jax.block_until_ready(iterations(state, period))
         rounds += 1
-    per_iteration = (time.perf_counter() - t0) / (16 * rounds)
+    per_iteration = (time.perf_counter() - t0) / (period * rounds)
     gflops = FIXED_GFLOPS.get(("train_step", res, channel_base))
     if cfg.model != "stylegan2":
         gflops = None  # benchmarks/flops.py counts StyleGAN2
@@ -195,7 +212,7 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None)
         f_g = generator_gflops(res, channel_base=channel_base)
         f_d = discriminator_gflops(res, channel_base=channel_base)
         gflops = 4 * f_g + 8 * f_d + (5 * f_g) / 2 / 4 + 4 * f_d / 16
-    return first - 16 * per_iteration, per_iteration, gflops
+    return first - per_iteration, per_iteration, gflops
 
 
 CASES = {
@@ -206,6 +223,7 @@ CASES = {
        for c in "tr"},
     **{f"sg3{c}_train_step": (functools.partial(bench_train_step, experiment=f"stylegan3_{c}"), [(32, 0), (256, 0)])
        for c in "tr"},
+    "r3gan_train_step": (functools.partial(bench_train_step, experiment="r3gan_ffhq64"), [(64, 0)]),
 }
 QUICK = {name: [] for name in CASES} | {"g_forward": [(64, 16384)], "gd_fwd_bwd": [(32, 4096)]}
 

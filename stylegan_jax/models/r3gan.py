@@ -49,6 +49,7 @@ import numpy as np
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models.registry import Family, register
 from stylegan_jax.ops import bias_act, downsample2d, setup_filter, upsample2d
+from stylegan_jax.ops.conv2d_resample import conv2d
 
 #: The stages in ``fp16_stages`` compute in this type (R3GAN's choice as well).
 REDUCED_PRECISION = jnp.bfloat16
@@ -91,7 +92,8 @@ class Linear(nn.Module):
 
 class Conv2d(nn.Module):
     """torch's bias-free nn.Conv2d on NHWC: ``weight`` [features, in / groups, k, k] (MSR init), stride 1,
-    ``padding`` on each side; computes in the input's dtype."""
+    ``padding`` on each side; computes in the input's dtype (the shared `conv2d`, under the run's gradient
+    rule)."""
 
     features: int
     kernel_size: int
@@ -103,9 +105,7 @@ class Conv2d(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         k = self.kernel_size
         weight = self.param("weight", msr_init(self.gain), (self.features, x.shape[-1] // self.groups, k, k))
-        return jax.lax.conv_general_dilated(x, weight.astype(x.dtype), (1, 1), [(self.padding, self.padding)] * 2,
-                                            dimension_numbers=("NHWC", "OIHW", "NHWC"),
-                                            feature_group_count=self.groups)
+        return conv2d(x, weight, self.groups, (self.padding, self.padding))
 
 
 class Convolution(nn.Module):

@@ -48,6 +48,11 @@ def final_values(cfg: ml_collections.ConfigDict) -> dict[str, float]:
     return finals
 
 
+def schedules_adam(cfg: ml_collections.ConfigDict) -> bool:
+    """Whether the run changes Adam's lr or beta2 per step (its optimisers are built for it)."""
+    return bool(final_values(cfg).keys() & {"G_lr", "D_lr", "beta2"})
+
+
 def check(cfg: ml_collections.ConfigDict) -> None:
     """Schedules a run cannot use, as one error naming the keys."""
     if cfg.decay_kimg < 0:

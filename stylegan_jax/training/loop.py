@@ -212,7 +212,7 @@ class Trainer:
             cfg = self.cfg
             layout = make_layout(cfg, len(self.devices), sched.batch_size, sched.batch_gpu)
             lazy = cfg.lazy_regularization  # NVIDIA scales lr and betas whenever lazy, even with a zero weight
-            scheduled = bool(hyperparams.final_values(cfg).keys() & {"G_lr", "D_lr", "beta2"})
+            scheduled = hyperparams.schedules_adam(cfg)
             txs = (make_optimizer(sched.G_lr, cfg, cfg.G_reg_interval if lazy else None, scheduled),
                    with_frozen(make_optimizer(sched.D_lr, cfg, cfg.D_reg_interval if lazy else None, scheduled),
                                self.frozen_d))

@@ -131,9 +131,8 @@ class Phases:
         self.objective = losses.objective(cfg)
         self.penalties = losses.d_main_penalties(cfg)
         self.augment = augment_pipe(cfg)
-        scheduled = hyperparams.final_values(cfg)
-        self.scheduled_adam = bool(scheduled.keys() & {"G_lr", "D_lr", "beta2"})
-        self.scheduled_p = "p" in scheduled
+        self.scheduled_adam = hyperparams.schedules_adam(cfg)
+        self.scheduled_p = "p" in hyperparams.final_values(cfg)
         lazy = cfg.lazy_regularization  # as the optimisers were built (loop.Trainer.phases_for)
         self.reg_intervals = {"G": cfg.G_reg_interval if lazy else None, "D": cfg.D_reg_interval if lazy else None}
 

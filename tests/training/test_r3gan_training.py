@@ -22,6 +22,33 @@ def tiny(data_dir, experiment: str, **overrides):
     return c
 
 
+# The paper's Table 2 (FFHQ-256): FID, G and D parameters (millions) of each rung.
+TABLE_2 = {"a": ("7.516", 24.767, 24.001), "b": ("12.46", 18.890, 23.996), "c": ("11.65", 18.890, 23.996),
+           "d": ("9.950", 23.378, 23.282), "e": ("7.045", 23.058, 23.010)}
+
+
+def test_rungs_differ_as_table_2_says_with_its_parameter_counts():
+    import jax.numpy as jnp
+
+    from stylegan_jax.models import get_family
+    from stylegan_jax.training.config import experiment_path
+
+    cfgs = [load_experiment(name) for name in RUNGS]
+    assert [c.model for c in cfgs] == ["stylegan2", "stylegan2_stripped", "stylegan2_stripped", "r3gan", "r3gan"]
+    assert [c.loss for c in cfgs] == ["nonsaturating", "nonsaturating", "rpgan", "rpgan", "rpgan"]
+    assert [c.lazy_regularization for c in cfgs] == [True, False, False, False, False]
+    assert [c.G_lr for c in cfgs] == [0.0025] + [5e-5] * 4 and {c.kimg for c in cfgs} == {5000.0}
+    assert [c.pl_weight for c in cfgs] == [2.0, 0, 0, 0, 0] and [c.d_first for c in cfgs] == [False, False] + [True] * 3
+    for name, cfg in zip(RUNGS, cfgs, strict=True):
+        fid, g_count, d_count = TABLE_2[name[-1]]
+        assert f"FID {fid}" in " ".join(experiment_path(name).read_text().split())
+        G, D = get_family(cfg.model).build(cfg, 0)
+        shapes = (jax.eval_shape(lambda G=G: G.init(jax.random.key(0), jnp.zeros((1, G.z_dim)), jnp.zeros((1, 0)))),
+                  jax.eval_shape(lambda D=D: D.init(jax.random.key(0), jnp.zeros((1, 256, 256, 3)), jnp.zeros((1, 0)))))
+        counts = [sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(s["params"])) for s in shapes]
+        assert [round(n / 1e6, 3) for n in counts] == [g_count, d_count], name
+
+
 @pytest.mark.parametrize("experiment", ["r3gan_cifar10", *RUNGS[1:]])
 def test_step_on_four_devices_equals_one_device(data_dir, tmp_path, experiment):
     # The rungs without augmentation (the recipe keeps R3GAN's pipe): ADA's own tests cover it on 4 devices.
@@ -39,8 +66,16 @@ def test_step_on_four_devices_equals_one_device(data_dir, tmp_path, experiment):
     assert list(metrics) == (["D_main", "G_main"] if trainer.cfg.d_first else ["G_main", "D_main"])
 
 
-def test_d_steps_first_and_each_network_sees_its_own_real_batch(data_dir, tmp_path):
-    trainer = Trainer(tiny(data_dir, "r3gan_cifar10"), tmp_path, devices=jax.devices()[:1])
+@pytest.fixture(scope="module")
+def recipe_trainer(data_dir, tmp_path_factory):
+    """The tiny R3GAN recipe on one device, its phases compiled once for the tests below."""
+    trainer = Trainer(tiny(data_dir, "r3gan_cifar10"), tmp_path_factory.mktemp("r3gan"), devices=jax.devices()[:1])
+    yield trainer
+    trainer.manager.close()
+
+
+def test_d_steps_first_and_each_network_sees_its_own_real_batch(recipe_trainer):
+    trainer = recipe_trainer
     cfg = trainer.cfg
     assert active_phases(cfg, 0) == ["D_main", "G_main"]
     reals, labels = trainer.next_batch()
@@ -67,11 +102,10 @@ def test_d_steps_first_and_each_network_sees_its_own_real_batch(data_dir, tmp_pa
     assert int(state.step) == 1
     for a, c in zip(leaves(state.g_params), leaves(state.g_ema_params), strict=True):
         np.testing.assert_array_equal(a, c)
-    trainer.manager.close()
 
 
-def test_the_augmentation_probability_follows_the_schedule(data_dir, tmp_path):
-    trainer = Trainer(tiny(data_dir, "r3gan_cifar10"), tmp_path, devices=jax.devices()[:1])
+def test_the_augmentation_probability_follows_the_schedule(recipe_trainer):
+    trainer = recipe_trainer
     cfg, state = trainer.cfg, trainer.initial_state()
     assert cfg.aug == "fixed" and cfg.decay_kimg == cfg.kimg  # tiny: the schedules' whole course
     seen = []
@@ -81,7 +115,6 @@ def test_the_augmentation_probability_follows_the_schedule(data_dir, tmp_path):
         expected = float(hyperparams.at(cfg, step * cfg.batch_size)["p"])
         assert seen[-1] == pytest.approx(expected, rel=1e-6, abs=1e-9)
     assert seen[0] == 0 and 0 < seen[1] < seen[2] < seen[3] <= 0.55
-    trainer.manager.close()
 
 
 @pytest.mark.slow
