@@ -44,54 +44,77 @@ def _correlate(x: jax.Array, w: jax.Array, groups: int, padding: tuple[int, int]
     )
 
 
-def _weight_grad_xla(x: jax.Array, w: jax.Array, padding: tuple[int, int], dy: jax.Array) -> jax.Array:
-    """d(sum(dy * correlate(x, w)))/dw by XLA's own transpose rule (its fast path in a first-order backward)."""
-    return jax.vjp(lambda w: _correlate(x, w, 1, padding), w)[1](dy)[0]
+def _weight_grad_xla(x: jax.Array, w: jax.Array, groups: int, padding: tuple[int, int],
+                     dy: jax.Array) -> jax.Array:
+    """d(sum(dy * correlate(x, w)))/dw by XLA's own transpose rule (its fast path in a first-order backward
+    of an ungrouped convolution)."""
+    return jax.vjp(lambda w: _correlate(x, w, groups, padding), w)[1](dy)[0]
 
 
-def _weight_grad_taps(x: jax.Array, w: jax.Array, padding: tuple[int, int], dy: jax.Array) -> jax.Array:
-    """The same weight gradient as one matmul per kernel tap (contracting batch and pixels).
+def _weight_grad_taps(x: jax.Array, w: jax.Array, groups: int, padding: tuple[int, int],
+                      dy: jax.Array) -> jax.Array:
+    """The same weight gradient as one matmul per kernel tap and group (contracting batch and pixels).
 
-    Used for the input-gradient correlations that the second-order regularisers differentiate: there XLA's
-    simplifier swaps the operands of its weight-gradient convolution (the cotangent becomes the "kernel",
-    with ``rhs_reversal``), a form far off XLA:CPU's fast path (docs/performance.md, "Convolution gradient
-    rule")."""
+    Used where XLA's own rule is far off XLA:CPU's fast path (docs/performance.md, "Convolution gradient
+    rule"): for grouped convolutions (XLA lowers their weight gradient to a ``batch_group_count``
+    convolution, about 200x the forward's time) and for the input-gradient correlations that the
+    second-order regularisers differentiate (there XLA's simplifier swaps the operands of its weight-gradient
+    convolution: the cotangent becomes the "kernel", with ``rhs_reversal``)."""
     py, px = padding
-    _, oh, ow, _ = dy.shape
-    _, _, kh, kw = w.shape
+    n, oh, ow, out_channels = dy.shape
+    _, in_per_group, kh, kw = w.shape
     xp = jnp.pad(x, ((0, 0), (py, py), (px, px), (0, 0)))
-    taps = [jnp.einsum("nyxi,nyxo->oi", xp[:, i:i + oh, j:j + ow], dy) for i in range(kh) for j in range(kw)]
+    dyg = dy.reshape(n, oh, ow, groups, out_channels // groups)
+    taps = [
+        jnp.einsum("nyxgi,nyxgo->goi", xp[:, i:i + oh, j:j + ow].reshape(n, oh, ow, groups, in_per_group), dyg)
+        for i in range(kh) for j in range(kw)
+    ]
     return jnp.stack(taps, axis=-1).reshape(w.shape)
 
 
+def _transpose_groups(w: jax.Array, groups: int) -> jax.Array:
+    """OIHW weights [out, in / groups, kh, kw] of a grouped correlation -> the flipped weights
+    [in, out / groups, kh, kw] of its input gradient (each group's in and out swapped)."""
+    out_channels, in_per_group, kh, kw = w.shape
+    wg = jnp.flip(w, axis=(2, 3)).reshape(groups, out_channels // groups, in_per_group, kh, kw)
+    return wg.transpose(0, 2, 1, 3, 4).reshape(groups * in_per_group, out_channels // groups, kh, kw)
+
+
 def _forward_form_correlation(weight_grad):
-    """A stride-1 ungrouped correlation (x NHWC, w OIHW, symmetric padding) whose input gradient is again a
-    forward-form correlation (``_input_grad_correlation``) and whose weight gradient is ``weight_grad``.
+    """A stride-1 correlation (x NHWC, w OIHW, feature groups, symmetric padding) whose input gradient is
+    again a forward-form correlation (``_input_grad_correlation``) and whose weight gradient is
+    ``weight_grad``.
 
     Differentiating the input gradient (R1, path length) then yields the same well-optimised convolutions as
     a first-order backward: XLA's own transpose rule gives reversed-kernel convolutions whose weight
     gradients fall off XLA:CPU's fast path (docs/performance.md, "Convolution gradient rule")."""
 
-    @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-    def correlate(x: jax.Array, w: jax.Array, padding: tuple[int, int]) -> jax.Array:
-        return _correlate(x, w, 1, padding)
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+    def correlate(x: jax.Array, w: jax.Array, groups: int, padding: tuple[int, int]) -> jax.Array:
+        return _correlate(x, w, groups, padding)
 
-    def fwd(x, w, padding):
-        return _correlate(x, w, 1, padding), (x, w)
+    def fwd(x, w, groups, padding):
+        return _correlate(x, w, groups, padding), (x, w)
 
-    def bwd(padding, residuals, dy):
+    def bwd(groups, padding, residuals, dy):
         x, w = residuals
         py, px = padding
         _, _, kh, kw = w.shape
-        w_t = jnp.flip(w, axis=(2, 3)).transpose(1, 0, 2, 3)  # [in, out, kh, kw]
-        dx = _input_grad_correlation(dy, w_t, (kh - 1 - py, kw - 1 - px))
-        return dx, weight_grad(x, w, padding, dy)
+        dx = _input_grad_correlation(dy, _transpose_groups(w, groups), groups, (kh - 1 - py, kw - 1 - px))
+        return dx, weight_grad(x, w, groups, padding, dy)
 
     correlate.defvjp(fwd, bwd)
     return correlate
 
 
-_correlate_ungrouped = _forward_form_correlation(_weight_grad_xla)
+def _weight_grad_first_order(x: jax.Array, w: jax.Array, groups: int, padding: tuple[int, int],
+                             dy: jax.Array) -> jax.Array:
+    """XLA's rule for ungrouped weights (its fast path), the per-tap matmuls for grouped ones."""
+    rule = _weight_grad_xla if groups == 1 else _weight_grad_taps
+    return rule(x, w, groups, padding, dy)
+
+
+_correlate_forward_form = _forward_form_correlation(_weight_grad_first_order)
 _input_grad_correlation = _forward_form_correlation(_weight_grad_taps)
 
 
@@ -103,7 +126,7 @@ _RULE: contextvars.ContextVar[str] = contextvars.ContextVar("conv2d_gradient_rul
 @contextlib.contextmanager
 def gradient_rule(rule: str) -> Iterator[None]:
     """Trace ``conv2d`` inside the block with gradient rule ``rule``, as NVIDIA's training loop scopes
-    ``conv2d_gradfix``. ``'forward'`` differentiates every ungrouped convolution through
+    ``conv2d_gradfix``. ``'forward'`` differentiates every convolution through
     `_forward_form_correlation` (second-order gradients as fast forward convolutions on CPU; numbers in
     docs/performance.md), ``'xla'`` through XLA's own rule. The caller chooses (the trainer resolves
     ``cfg.conv_grad`` from its mesh): ``'forward'`` is wrong under ``vmap`` over a sharded minibatch axis
@@ -122,8 +145,8 @@ def conv2d(x: jax.Array, w: jax.Array, groups: int = 1, padding: tuple[int, int]
     """Stride-1 correlation of NHWC ``x`` with OIHW ``w`` (torch's conv2d), symmetric ``padding`` (py, px);
     differentiated by the `gradient_rule` in force when traced."""
     w = w.astype(x.dtype)
-    if groups == 1 and _RULE.get() == "forward":
-        return _correlate_ungrouped(x, w, tuple(padding))
+    if _RULE.get() == "forward":
+        return _correlate_forward_form(x, w, groups, tuple(padding))
     return _correlate(x, w, groups, padding)
 
 

@@ -39,19 +39,26 @@ def test_up_conv_uses_no_transposed_or_dilated_convolution():
     assert all(stride == "1, 1" and dilation == "1, 1" for stride, dilation in convs)
 
 
-@pytest.mark.parametrize("k,up,down,padding", [(3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 2, 1), (1, 1, 2, 0)])
-def test_forward_form_gradients_equal_xlas_to_second_order(k, up, down, padding):
-    """conv2d's custom VJP (the input gradient as a forward correlation) gives XLA's first and second
-    derivatives: an R1-style penalty |d/dx f(x, w)|^2 and its gradient in w, in float64, and under vmap."""
-    rng = np.random.default_rng(k + up + down)
-    x, w = rng.standard_normal((3, 2, 8, 8, 4)), rng.standard_normal((5, 4, k, k))
+@pytest.mark.parametrize("k,up,down,padding,groups", [
+    (3, 1, 1, 1, 1), (3, 2, 1, 1, 1), (3, 1, 2, 1, 1), (1, 1, 2, 0, 1),
+    (3, 1, 1, 1, 2), (3, 2, 1, 1, 4), (4, 1, 1, 0, 4), (1, 1, 1, 0, 2),
+])
+def test_forward_form_gradients_equal_xlas_to_second_order(k, up, down, padding, groups):
+    """conv2d's custom VJP (the input gradient as a forward correlation, grouped weight gradients as
+    per-tap matmuls) gives XLA's first and second derivatives: an R1-style penalty |d/dx f(x, w)|^2 and
+    its gradient in w, in float64, and under vmap."""
+    rng = np.random.default_rng(k + up + down + groups)
+    x, w = rng.standard_normal((3, 2, 8, 8, 4)), rng.standard_normal((8, 4 // groups, k, k))
+
+    def loss(x, w):
+        return jnp.sum(jnp.tanh(conv2d_resample(x, w, F, up, down, padding, groups)) ** 2)
 
     def penalty(w, x):
-        grad_x = jax.grad(lambda x: jnp.sum(jnp.tanh(conv2d_resample(x, w, F, up, down, padding)) ** 2))(x)
-        return jnp.sum(grad_x**2)
+        grad_x = jax.grad(loss)(x, w)
+        return jnp.sum(grad_x**2), jax.grad(loss, argnums=1)(x, w)
 
     def derivatives():
-        per_batch = jax.vmap(jax.value_and_grad(penalty, argnums=(0, 1)), in_axes=(None, 0))
+        per_batch = jax.vmap(jax.value_and_grad(penalty, argnums=(0, 1), has_aux=True), in_axes=(None, 0))
         fn = jax.jit(lambda w, x: per_batch(w, x))
         hlo = fn.lower(w, x).as_text()
         return fn(w, x), hlo
