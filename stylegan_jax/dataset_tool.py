@@ -42,8 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--source", required=True, type=path_arg, help="folder (searched recursively) or .zip of images")
     p.add_argument("--dest", required=True, type=path_arg, help="dataset directory to create: a new path, an "
                    "empty directory or (with --overwrite) a dataset made by this tool; never inside --source")
-    p.add_argument("--resolution", help="output resolution, N or WxH (default: the first image's size)")
-    p.add_argument("--transform", choices=TRANSFORMS, default="none", help="crop before resizing")
+    p.add_argument("--resolution", help="output resolution, N or WxH, width first (default: the first image's "
+                   "size); WxH keeps W x H images unless --transform center-crop-wide letterboxes them into WxW")
+    p.add_argument("--transform", choices=TRANSFORMS, default="none", help="crop before resizing: center-crop "
+                   "takes the largest centred box of the output's W:H ratio")
     p.add_argument("--max-images", type=int, help="store at most this many images")
     p.add_argument("--channels", type=int, choices=(1, 3), help="1 or 3 (default: what most images have)")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset made by this tool at --dest "

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 from tqdm import tqdm
 
+from stylegan_jax import image_size
 from stylegan_jax.cli import (
     ArgumentParser,
     UsageError,
@@ -64,7 +65,7 @@ def generate(network: Network, seeds: Sequence[int], outdir: str, truncation_psi
     ``outdir`` is created."""
     G = network.sampler(class_idx)
     c = class_labels(G.c_dim, class_idx, 1)
-    shape = (G.img_resolution, G.img_resolution, G.img_channels)
+    shape = (*image_size.parse(G.img_resolution), G.img_channels)
     columns = math.ceil(math.sqrt(len(seeds)))
     rows = -(-len(seeds) // columns)
     if grid:  # laid out as `stylegan_jax.images.image_grid`, filled as the batches come

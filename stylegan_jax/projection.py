@@ -103,14 +103,16 @@ def normalize_noise(noise_maps: dict[str, jax.Array]) -> dict[str, jax.Array]:
 
 
 def area_downsample(images: jax.Array, size: int = DISTANCE_RESOLUTION) -> jax.Array:
-    """[N, H, W, C] -> [N, size, size, C] averaging H/size x W/size blocks (torch's ``mode='area'`` for an
-    integer factor); images no larger than ``size`` are returned unchanged."""
+    """[N, H, W, C] -> [N, H/f, W/f, C] averaging f x f blocks, f = min(H, W) / size (torch's ``mode='area'``
+    for an integer factor: [N, size, size, C] for square images; W x H images keep their aspect ratio);
+    images whose short side is no larger than ``size`` are returned unchanged."""
     n, h, w, c = images.shape
-    if h <= size:
+    if min(h, w) <= size:
         return images
-    if h % size or w % size:
+    f = min(h, w) // size
+    if min(h, w) % size or h % f or w % f:
         raise ValueError(f"area downsampling needs a multiple of {size}, got {h}x{w}")
-    return images.reshape(n, size, h // size, size, w // size, c).mean(axis=(2, 4))
+    return images.reshape(n, h // f, f, w // f, f, c).mean(axis=(2, 4))
 
 
 def l2_embedding(images: jax.Array) -> jax.Array:

@@ -5,13 +5,13 @@
         --loss l2 --outdir out
 
 The algorithm, its defaults and its schedules are NVIDIA's (`stylegan_jax.projection`). Each target is
-centre-cropped to a square and Lanczos-resized to G's resolution (converted to grayscale for a one-channel
-network). A single ``--target`` file writes into ``--outdir`` as NVIDIA's: ``target.png``, ``proj.png`` (the
-final w rendered with the network's own constant noise, converted as NVIDIA's projector: ``(x + 1) * 255 / 2``,
-truncated), ``projected_w.npz`` (key ``w``, [1, num_ws, w_dim]: ``generate --projected-w`` renders it),
-``projection.json`` (the final distance and the settings) and ``proj.mp4`` (target and projection side by side
-at every step, with the ``video`` extra; ``proj_frames/`` PNGs otherwise). Several targets (files, or the
-images of a folder) are projected together, sharded over the devices, each into ``--outdir/<file stem>/``.
+centre-cropped to G's aspect ratio (a square, or W:H) and Lanczos-resized to G's resolution (converted to grayscale
+for a one-channel network). A single ``--target`` file writes into ``--outdir`` as NVIDIA's: ``target.png``,
+``proj.png`` (the final w rendered with the network's own constant noise, converted as NVIDIA's projector:
+``(x + 1) * 255 / 2``, truncated), ``projected_w.npz`` (key ``w``, [1, num_ws, w_dim]: ``generate --projected-w``
+renders it), ``projection.json`` (the final distance and the settings) and ``proj.mp4`` (target and projection side by
+side at every step, with the ``video`` extra; ``proj_frames/`` PNGs otherwise). Several targets (files, or the images
+of a folder) are projected together, sharded over the devices, each into ``--outdir/<file stem>/``.
 
 ``--loss lpips`` (NVIDIA's distance) reads ``vgg16.pt`` from the detector directory (see calc_metrics);
 ``--loss l2`` needs no file. Bad flags and files are one line on stderr and exit status 1, before anything is
@@ -30,6 +30,7 @@ import numpy as np
 import PIL.Image
 from tqdm import tqdm
 
+from stylegan_jax import image_size
 from stylegan_jax.cli import (
     ArgumentParser,
     UsageError,
@@ -84,19 +85,21 @@ def target_files(paths: list[str]) -> list[str]:
     return files
 
 
-def load_target(path: str, resolution: int, channels: int) -> np.ndarray:
-    """An image file -> uint8 [resolution, resolution, channels]: centre-cropped to a square, Lanczos-resized
-    (as NVIDIA's); an unreadable file is a `UsageError` naming it."""
+def load_target(path: str, resolution: int | tuple[int, int], channels: int) -> np.ndarray:
+    """An image file -> uint8 [H, W, channels] (H = W = ``resolution``, or ``resolution`` = (H, W)):
+    centre-cropped to the largest W:H box (a square as NVIDIA's), Lanczos-resized; an unreadable file is a
+    `UsageError` naming it."""
     try:
         with PIL.Image.open(path) as image:
             image = image.convert(IMAGE_MODES[channels])
     except (OSError, PIL.Image.DecompressionBombError) as e:
         raise UsageError(f"--target {path}: not a readable image ({e})") from None
+    height, width = image_size.parse(resolution)
     w, h = image.size
-    s = min(w, h)
-    image = image.crop(((w - s) // 2, (h - s) // 2, (w + s) // 2, (h + s) // 2))
-    image = image.resize((resolution, resolution), PIL.Image.LANCZOS)
-    return np.asarray(image, np.uint8).reshape(resolution, resolution, channels)
+    cw, ch = min(w, h * width // height), min(h, w * height // width)
+    image = image.crop(((w - cw) // 2, (h - ch) // 2, (w + cw) // 2, (h + ch) // 2))
+    image = image.resize((width, height), PIL.Image.LANCZOS)
+    return np.asarray(image, np.uint8).reshape(height, width, channels)
 
 
 def write_video(projector: Projector, target: np.ndarray, w_steps: np.ndarray, directory: str) -> str:

@@ -15,12 +15,14 @@ one line on stderr and exit status 1, before anything is written.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from stylegan_jax import image_size
 from stylegan_jax.cli import (
     ArgumentParser,
     UsageError,
@@ -63,7 +65,7 @@ def style_mix(network: Network, rows: Sequence[Source], cols: Sequence[Source], 
     G = network.generator
     if not styles or any(not 0 <= s < G.num_ws for s in styles):  # stops at the first bad one
         raise UsageError(f"--styles must lie in 0..{G.num_ws - 1} (the network has {G.num_ws} ws)")
-    image_bytes = G.img_resolution**2 * G.img_channels
+    image_bytes = math.prod(image_size.parse(G.img_resolution)) * G.img_channels
     check_grid((len(rows) + 1) * (len(cols) + 1), 2 * image_bytes + G.num_ws * G.w_dim * 4, "--rows x --cols")
     seeds = sorted({s for s in [*rows, *cols] if isinstance(s, int)})
     names = list(dict.fromkeys(s for s in [*rows, *cols] if isinstance(s, str)))

@@ -26,6 +26,7 @@ import numpy as np
 import PIL.Image
 import tqdm
 
+from stylegan_jax import image_size
 from stylegan_jax.data import images
 from stylegan_jax.data.errors import DatasetError
 from stylegan_jax.data.sources import IMAGE_EXTENSIONS, ImageSource
@@ -82,7 +83,7 @@ class ConversionReport:
         """One line: what was written, skipped (counts and the first few names), converted and enlarged."""
         s = self.spec
         labels = "unconditional" if s.label_kind == "none" else f"{s.label_kind} labels, c_dim {s.c_dim}"
-        shape = f"{s.resolution}x{s.resolution}x{s.channels}"
+        shape = f"{s.shape[1]}x{s.shape[0]}x{s.channels}"
         parts = [f"wrote {self.num_images} images ({shape}, {labels}) to {self.dest}"]
         if self.skipped:
             parts.append(self.skipped_text())
@@ -165,13 +166,13 @@ def _default_resolution(transform: str, size: tuple[int, int]) -> tuple[int, int
     """The resolution taken from the first image when --resolution is not given."""
     if transform == "center-crop-wide":
         raise DatasetError("--transform center-crop-wide needs --resolution WxH")
-    side = min(size) if transform == "center-crop" else size[0]
-    if transform == "none" and size[0] != size[1]:
-        raise DatasetError(f"the first image is {size[0]}x{size[1]}, not square: pass --resolution and --transform")
-    if side < 4 or side & (side - 1) or side > images.MAX_RESOLUTION:
-        raise DatasetError(f"the first image gives resolution {side}, not a power of two in "
-                           f"[4, {images.MAX_RESOLUTION}]: pass --resolution")
-    return side, side
+    if transform == "center-crop":
+        size = (min(size), min(size))
+    try:
+        images.output_shape(transform, *size)
+    except DatasetError as e:
+        raise DatasetError(f"the first image gives resolution {size[0]}x{size[1]} ({e}): pass --resolution") from None
+    return size
 
 
 def _ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], workers: int) -> Iterator[Any]:
@@ -221,10 +222,10 @@ def convert_images(
       DatasetError: a user error (see the message; among them a `dest` that is, contains or lies inside
         `source`, and labels outside the rules of this module's docstring); `dest` is left as it was.
     """
-    images.output_side(transform, 4, 4)  # validates the transform name before any work
+    images.output_shape(transform, 4, 4)  # validates the transform name before any work
     size = images.parse_resolution(resolution) if resolution is not None else None
     if size is not None:
-        images.output_side(transform, *size)
+        images.output_shape(transform, *size)
     if channels not in (None, 1, 3):
         raise DatasetError(f"bad --channels {channels}: expected 1 or 3")
     if max_images is not None and max_images < 1:
@@ -254,7 +255,7 @@ def convert_images(
                 del headers[name]
                 skipped["no label"].append(name)
         spec = DatasetSpec(
-            resolution=images.output_side(transform, *size),
+            resolution=image_size.text(*images.output_shape(transform, *size)),
             channels=channels,
             label_kind=label_kind,
             c_dim=c_dim,

@@ -11,6 +11,7 @@ import numpy as np
 import PIL.Image
 import PIL.ImageOps
 
+from stylegan_jax import image_size
 from stylegan_jax.data.errors import DatasetError
 
 TRANSFORMS = ("none", "center-crop", "center-crop-wide")
@@ -28,36 +29,37 @@ def parse_resolution(text: str) -> tuple[int, int]:
     Raises:
       DatasetError: not one or two positive integers.
     """
-    parts = text.lower().split("x")
-    if len(parts) in (1, 2) and all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        w, h = (int(parts[0]), int(parts[-1]))
-        return w, h
-    raise DatasetError(f"bad --resolution {text!r}: expected N or WxH with positive integers, e.g. 256 or 512x384")
+    try:
+        h, w = image_size.parse(text)
+    except image_size.ImageSizeError:
+        raise DatasetError(f"bad --resolution {text!r}: expected N or WxH with positive integers, e.g. 256 or "
+                           "512x384") from None
+    return w, h
 
 
-def output_side(transform: str, width: int, height: int) -> int:
-    """The side of the square images `transform` makes at resolution (width, height).
+def output_shape(transform: str, width: int, height: int) -> tuple[int, int]:
+    """(height, width) of the images `transform` makes at resolution (width, height).
 
     center-crop-wide letterboxes a width x height picture into a width x width square (NVIDIA's convention);
-    the others need width == height.
+    the others keep width x height: a square power of two, or a small base doubled (`image_size.base`).
 
     Raises:
-      DatasetError: the combination is not a square power of two in [4, `MAX_RESOLUTION`].
+      DatasetError: a size the networks cannot make, or a side above `MAX_RESOLUTION`.
     """
     if transform not in TRANSFORMS:
         raise DatasetError(f"bad --transform {transform!r}: expected one of {', '.join(TRANSFORMS)}")
     if transform == "center-crop-wide":
         if height > width:
             raise DatasetError(f"--transform center-crop-wide needs height <= width, got {width}x{height}")
-    elif width != height:
-        raise DatasetError(
-            f"--resolution {width}x{height} is not square: use --transform center-crop-wide for wide images"
-        )
-    if width < 4 or width & (width - 1):
-        raise DatasetError(f"resolution {width} is not a power of two >= 4 (the networks need one)")
-    if width > MAX_RESOLUTION:
-        raise DatasetError(f"resolution {width} is above {MAX_RESOLUTION}, the largest this tool makes")
-    return width
+        height = width
+    try:
+        image_size.base(height, width)
+    except image_size.ImageSizeError as e:
+        raise DatasetError(str(e)) from None
+    if max(width, height) > MAX_RESOLUTION:
+        raise DatasetError(f"resolution {image_size.text(height, width)} is above {MAX_RESOLUTION}, the largest side "
+                           "this tool makes")
+    return height, width
 
 
 def decode(data: bytes) -> PIL.Image.Image:
@@ -89,23 +91,21 @@ def to_channels(image: PIL.Image.Image, channels: int) -> tuple[PIL.Image.Image,
 
 
 def fit(image: PIL.Image.Image, transform: str, width: int, height: int) -> tuple[np.ndarray, bool]:
-    """Crops and resizes (Lanczos) to the dataset's square images.
+    """Crops and resizes (Lanczos) to the dataset's images.
 
     Args:
       image: mode "L" or "RGB".
-      transform: "none" (resize to width x height), "center-crop" (largest centred square, resized) or
-        "center-crop-wide" (largest centred width:height box, resized, letterboxed into width x width).
-      width, height: resolution in pixels (validated by `output_side`).
+      transform: "none" (resize to width x height), "center-crop" (largest centred width:height box, a
+        square for square sizes, resized) or "center-crop-wide" (the same box, resized, letterboxed into
+        width x width: NVIDIA's).
+      width, height: resolution in pixels (validated by `output_shape`).
 
     Returns:
-      uint8 (S, S, C) with S = width, and whether the picture was enlarged.
+      uint8 (H, W, C) as `output_shape` says, and whether the picture was enlarged.
     """
     w, h = image.size
     if transform == "none":
         box = (0, 0, w, h)
-    elif transform == "center-crop":
-        s = min(w, h)
-        box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
     else:
         cw, ch = (round(h * width / height), h) if w * height > h * width else (w, round(w * height / width))
         box = ((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch)
@@ -113,7 +113,7 @@ def fit(image: PIL.Image.Image, transform: str, width: int, height: int) -> tupl
     if box != (0, 0, width, height) or (w, h) != (width, height):
         image = image.resize((width, height), PIL.Image.Resampling.LANCZOS, box=box)
     pixels = np.asarray(image, dtype=np.uint8).reshape(height, width, -1)
-    if height != width:
+    if transform == "center-crop-wide" and height != width:
         canvas = np.zeros((width, width, pixels.shape[2]), np.uint8)
         top = (width - height) // 2
         canvas[top : top + height] = pixels

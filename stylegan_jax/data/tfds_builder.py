@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 
+from stylegan_jax import image_size
 from stylegan_jax.data.errors import DatasetError
 
 LABEL_KINDS = ("none", "class", "vector")
@@ -42,7 +43,7 @@ class DatasetSpec:
     """What a dataset holds, recorded in its TFDS metadata.
 
     Attributes:
-      resolution: side of the square images in pixels.
+      resolution: the images' size: N (N x N pixels) or "WxH" (`stylegan_jax.image_size`).
       channels: 1 (grayscale) or 3 (RGB).
       label_kind: "none", "class" (integer class in [0, c_dim)) or "vector" (float32 vector of c_dim).
       c_dim: label dimension the networks see: number of classes, vector length, or 0.
@@ -50,7 +51,7 @@ class DatasetSpec:
       extra: further JSON-able metadata (e.g. conversion counts).
     """
 
-    resolution: int
+    resolution: int | str
     channels: int
     label_kind: str = "none"
     c_dim: int = 0
@@ -64,11 +65,18 @@ class DatasetSpec:
             raise ValueError(f"c_dim={self.c_dim} does not fit label_kind={self.label_kind!r}")
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+        if image_size.text(*self.shape) != self.resolution:
+            raise ValueError(f"resolution must be N or 'WxH' (width != height), got {self.resolution!r}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of the images."""
+        return image_size.parse(self.resolution)
 
     def features(self) -> tfds.features.FeaturesDict:
-        """TFDS features: a PNG image of (resolution, resolution, channels) uint8 and the label if any."""
+        """TFDS features: a PNG image of (height, width, channels) uint8 and the label if any."""
         feats: dict[str, Any] = {
-            "image": tfds.features.Image(shape=(self.resolution, self.resolution, self.channels), encoding_format="png")
+            "image": tfds.features.Image(shape=(*self.shape, self.channels), encoding_format="png")
         }
         if self.label_kind == "class":
             feats["label"] = tfds.features.ClassLabel(num_classes=self.c_dim)
@@ -80,6 +88,8 @@ class DatasetSpec:
         """The JSON-able metadata stored beside the data (read back by `read_dataset_info`)."""
         return {
             "resolution": self.resolution,
+            "height": self.shape[0],
+            "width": self.shape[1],
             "channels": self.channels,
             "label_kind": self.label_kind,
             "c_dim": self.c_dim,

@@ -15,6 +15,7 @@ import jax
 import numpy as np
 from sklearn.svm import SVC
 
+from stylegan_jax import image_size
 from stylegan_jax.cli import ArgumentParser, UsageError, path_arg, positive_int, run
 from stylegan_jax.data import DatasetError, make_iterator, read_dataset_info, resolve_dataset
 from stylegan_jax.models import UnknownFamilyError, get_family
@@ -70,12 +71,13 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"--network {args.network} is unconditional: class accuracy needs a conditional one")
         path = resolve_dataset(args.dataset, data_dir=args.data_dir)
         info = read_dataset_info(path)
-        kind, res, channels = info["label_kind"], info["resolution"], info["channels"]
-        if (kind, info["c_dim"], res, channels) != ("class", c_dim, G.img_resolution, G.img_channels):
+        kind, (h, w), channels = info["label_kind"], image_size.parse(info["resolution"]), info["channels"]
+        gh, gw = image_size.parse(G.img_resolution)
+        if (kind, info["c_dim"], h, w, channels) != ("class", c_dim, gh, gw, G.img_channels):
             labels = "no labels" if kind == "none" else f"{kind} labels of c_dim {info['c_dim']}"
-            raise UsageError(f"--dataset {path} holds {res}x{res}x{channels} images with {labels}; the network "
-                             f"makes {G.img_resolution}x{G.img_resolution}x{G.img_channels} images of {c_dim} "
-                             "classes: pass the dataset it was trained on")
+            raise UsageError(f"--dataset {path} holds {w}x{h}x{channels} images with {labels}; the network "
+                             f"makes {gw}x{gh}x{G.img_channels} images of {c_dim} classes: pass the dataset it "
+                             "was trained on")
         classifier, real_accuracy = train_classifier(*real_images(str(path)))
         per_class = class_accuracy(G, network.G_ema, classifier, c_dim, args.per_class)
         print(json.dumps({"network": args.network, "real_accuracy": round(real_accuracy, 4),

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from stylegan_jax import image_size
 from stylegan_jax.data import read_dataset_info, resolve_dataset
 from stylegan_jax.metrics import distances, swd
 from stylegan_jax.metrics.detectors import Detector, load_inception, load_vgg16
@@ -138,10 +139,10 @@ def _ppl_step(G: Generator, vgg: nn.Module, epsilon: float, space: str, crop: bo
 
         img = jax.vmap(synth)(buffers, jnp.stack([wt0, wt1], axis=1))  # [P, 2, H, W, C]
         img = img.reshape(-1, *img.shape[2:])
-        if crop:
-            c8 = img.shape[1] // 8
-            img = img[:, c8 * 3: c8 * 7, c8 * 2: c8 * 6]
-        factor = G.img_resolution // 256
+        if crop:  # NVIDIA's face crop, in eighths of each side (of W and H apart for W x H images)
+            c8y, c8x = img.shape[1] // 8, img.shape[2] // 8
+            img = img[:, c8y * 3: c8y * 7, c8x * 2: c8x * 6]
+        factor = min(img.shape[1:3]) // 256  # NVIDIA: images above 256 pooled to 256 (here: the short side)
         if factor > 1:
             n, h, w, ch = img.shape
             img = img.reshape(n, h // factor, factor, w // factor, factor, ch).mean(axis=(2, 4))
@@ -306,9 +307,10 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
                           "(StyleGAN3 does)")
     path = resolve_dataset(dataset)
     info = read_dataset_info(path)
-    if (info["resolution"], info["channels"]) != (G.img_resolution, G.img_channels):
-        raise MetricError(f"dataset {path} holds {info['resolution']}x{info['resolution']}x{info['channels']} images "
-                          f"but the generator makes {G.img_resolution}x{G.img_resolution}x{G.img_channels}")
+    (h, w), (gh, gw) = image_size.parse(info["resolution"]), image_size.parse(G.img_resolution)
+    if (h, w, info["channels"]) != (gh, gw, G.img_channels):
+        raise MetricError(f"dataset {path} holds {w}x{h}x{info['channels']} images but the generator makes"
+                          f" {gw}x{gh}x{G.img_channels}")
     opts = MetricOptions(G=G, G_vars=G_vars, dataset=path, mirror=mirror,
                          detector_dir=detector_dir, seed=seed, batch_size=batch_size, progress=progress,
                          cache_dir=cache_dir, input_transform=family.input_transform)

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from stylegan_jax import image_size
+
 NHOOD_SIZE = 7
 NHOODS_PER_IMAGE = 128
 DIR_REPEATS = 4
@@ -26,12 +28,14 @@ MIN_RESOLUTION = 16
 BINOMIAL = np.float32([1, 4, 6, 4, 1]) / 16
 
 
-def swd_resolutions(resolution: int) -> list[int]:
-    """The pyramid levels' resolutions: resolution, resolution / 2, ..., down to 16."""
+def swd_resolutions(resolution: int | tuple[int, int]) -> list[int | str]:
+    """The pyramid levels' sizes (N, or "WxH" for ``resolution`` = (H, W): `stylegan_jax.image_size`): the
+    image's, halved while the short side stays >= 16."""
+    h, w = image_size.parse(resolution)
     out = []
-    while resolution >= MIN_RESOLUTION:
-        out.append(resolution)
-        resolution //= 2
+    while min(h, w) >= MIN_RESOLUTION:
+        out.append(image_size.text(h, w))
+        h, w = h // 2, w // 2
     return out
 
 
@@ -67,21 +71,24 @@ def laplacian_pyramid(images: jax.Array, num_levels: int) -> list[jax.Array]:
     return pyramid
 
 
-def patch_positions(seed: int, level: int, indices: jax.Array, resolution: int) -> jax.Array:
-    """Patch centres int32 [B, 128, 2] (y, x) in [3, resolution - 3) for the images of global ``indices`` [B]
-    at pyramid ``level``: a function of (seed, level, index) only."""
+def patch_positions(seed: int, level: int, indices: jax.Array, resolution: int | tuple[int, int]) -> jax.Array:
+    """Patch centres int32 [B, 128, 2] (y, x) in [3, H - 3) x [3, W - 3) (H = W = ``resolution``, or
+    ``resolution`` = (H, W)) for the images of global ``indices`` [B] at pyramid ``level``: a function of
+    (seed, level, index) only."""
     half = NHOOD_SIZE // 2
     base = jax.random.fold_in(jax.random.key(seed), level)
+    h, w = image_size.parse(resolution)
+    high = h - half if h == w else jnp.array([h - half, w - half])
 
     def one(index):
         key = jax.random.fold_in(base, index)
-        return jax.random.randint(key, (NHOODS_PER_IMAGE, 2), half, resolution - half)
+        return jax.random.randint(key, (NHOODS_PER_IMAGE, 2), half, high)
 
     return jax.vmap(one)(indices)
 
 
 def extract_patches(level: jax.Array, centres: jax.Array) -> jax.Array:
-    """7x7 patches of [B, S, S, C] around centres [B, P, 2] -> [B, P, C * 49] in (channel, y, x) order."""
+    """7x7 patches of [B, H, W, C] around centres [B, P, 2] -> [B, P, C * 49] in (channel, y, x) order."""
     offsets = jnp.arange(NHOOD_SIZE) - NHOOD_SIZE // 2
     ys = centres[:, :, 0, None] + offsets  # [B, P, 7]
     xs = centres[:, :, 1, None] + offsets
@@ -92,8 +99,9 @@ def extract_patches(level: jax.Array, centres: jax.Array) -> jax.Array:
 
 def swd_descriptors(images: jax.Array, indices: jax.Array, seed: int) -> tuple[jax.Array, ...]:
     """uint8 images [B, H, W, C] with global indices [B] -> per level, descriptors [B, 128, C * 49] float32."""
-    levels = laplacian_pyramid(images, len(swd_resolutions(images.shape[1])))
-    return tuple(extract_patches(lev, patch_positions(seed, i, indices, lev.shape[1])) for i, lev in enumerate(levels))
+    levels = laplacian_pyramid(images, len(swd_resolutions(tuple(images.shape[1:3]))))
+    return tuple(extract_patches(lev, patch_positions(seed, i, indices, tuple(lev.shape[1:3])))
+                 for i, lev in enumerate(levels))
 
 
 def normalize_descriptors(desc: np.ndarray, channels: int) -> np.ndarray:
@@ -131,7 +139,8 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, directions: list[np.ndarray
 
 def swd_from_descriptors(real: list[np.ndarray], fake: list[np.ndarray], resolutions: list[int], channels: int,
                          seed: int) -> dict[str, float]:
-    """Per-level descriptors [M, C * 49] of both sets -> ``{"swd_<res>": x1e3 value, ..., "swd": mean}``."""
+    """Per-level descriptors [M, C * 49] of both sets -> ``{"swd_<res>": x1e3 value, ..., "swd": mean}``
+    (``<res>`` as `swd_resolutions` names the levels)."""
     out = {}
     for level, (res, r, f) in enumerate(zip(resolutions, real, fake, strict=True)):
         dirs = random_directions(seed, level, r.shape[1])

@@ -19,13 +19,18 @@ class UnknownFamilyError(ConfigError):
     """A model name no family registered; the message lists the known ones."""
 
 
+def _hashable(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Constructor kwargs with top-level lists as tuples (Flax module fields must hash; JSON has no tuples)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+
+
 def constructor_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, dict]:
     """The usual ``network_kwargs``: ``cfg.G`` and ``cfg.D`` as they are, plus ``c_dim``, ``img_resolution``
     (``cfg.resolution``) and ``img_channels``; lists become tuples (hashable, as Flax module fields must be)."""
     common = dict(c_dim=c_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels)
 
     def kwargs(section: ml_collections.ConfigDict) -> dict:
-        return dict(common, **{k: tuple(v) if isinstance(v, list) else v for k, v in section.to_dict().items()})
+        return dict(common, **_hashable(section.to_dict()))
 
     return kwargs(cfg.G), kwargs(cfg.D)
 
@@ -48,6 +53,7 @@ class Family:
     - ``input_transform(G_variables, matrix [3, 3]) -> G_variables``: G's variables set to render the image
       transformed by the inverse of ``matrix`` (StyleGAN3's input transform; traceable): what gen_images.py's
       ``--translate``/``--rotate`` and the equivariance metrics use. None: the family cannot.
+    - ``non_square``: G and D take ``img_resolution`` = (height, width) (`stylegan_jax.image_size`).
     - ``d_layers(d_params) -> [name, ...]``: D's freezable layers (top-level parameter paths such as
       ``b256/fromrgb``) from the highest resolution down, in NVIDIA's layer order; ``--config.freeze_d=N``
       freezes the first N (Freeze-D). None: the family does not support freezing.
@@ -65,12 +71,15 @@ class Family:
     d_layers: Callable[[dict], list[str]] | None = None
     emas_in_d_main: bool = False
     input_transform: Callable[[dict, Any], dict] | None = None
+    non_square: bool = False
 
     def build_generator(self, G_kwargs: dict[str, Any]) -> nn.Module:
-        return self.generator(**G_kwargs)
+        """G from its constructor kwargs (as saved in a snapshot's JSON: lists become tuples)."""
+        return self.generator(**_hashable(G_kwargs))
 
     def build_discriminator(self, D_kwargs: dict[str, Any]) -> nn.Module:
-        return self.discriminator(**D_kwargs)
+        """D from its constructor kwargs (as saved in a snapshot's JSON: lists become tuples)."""
+        return self.discriminator(**_hashable(D_kwargs))
 
     def build(self, cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[nn.Module, nn.Module]:
         """G and D of a config."""
@@ -140,6 +149,13 @@ def register(family: Family) -> Family:
         raise ValueError(f"model family {family.name!r} is registered twice")
     FAMILIES[family.name] = family
     return family
+
+
+def non_square_families() -> list[str]:
+    """The names of the families that make W x H images."""
+    import stylegan_jax.models  # noqa: F401  (registers every family)
+
+    return sorted(name for name, family in FAMILIES.items() if family.non_square)
 
 
 def get_family(name: str, flag: str = "--config.model") -> Family:

@@ -17,11 +17,14 @@ import ml_collections
 import numpy as np
 from ml_collections import config_dict
 
+from stylegan_jax import image_size
 from stylegan_jax.models.registry import Family, register
 from stylegan_jax.nn.discriminator import DiscriminatorBlock, DiscriminatorEpilogue
 from stylegan_jax.nn.mapping import MappingNetwork
 from stylegan_jax.nn.resolution import channels_per_resolution, log2_resolution
 from stylegan_jax.nn.synthesis import SynthesisBlock
+
+Resolution = int | tuple[int, int]  # img_resolution: N (square, NVIDIA's) or (height, width): image_size
 
 
 def fp16_resolution(img_resolution: int, num_fp16_res: int) -> int:
@@ -29,16 +32,35 @@ def fp16_resolution(img_resolution: int, num_fp16_res: int) -> int:
     return max(2 ** (int(np.log2(img_resolution)) + 1 - num_fp16_res), 8)
 
 
-def synthesis_num_ws(img_resolution: int, architecture: str = "skip") -> int:
+def nominal_resolution(img_resolution: Resolution) -> int:
+    """The square resolution whose blocks a network of ``img_resolution`` has (`image_size.nominal`); an
+    unsupported size is a ValueError naming it."""
+    h, w = image_size.parse(img_resolution)
+    if h != w:
+        return image_size.nominal(h, w)
+    log2_resolution(h, name="img_resolution")
+    return h
+
+
+def block_canvas(img_resolution: Resolution, res: int) -> Resolution:
+    """The ``resolution`` of the block the square network calls ``res``: ``res`` itself for a square image,
+    else its (height, width) (`image_size.block_shape`)."""
+    h, w = image_size.parse(img_resolution)
+    return res if h == w else image_size.block_shape(h, w, res)
+
+
+def synthesis_num_ws(img_resolution: Resolution, architecture: str = "skip") -> int:
     """Number of ws the synthesis network consumes: one per conv, plus the last block's ToRGB."""
-    return 2 * (log2_resolution(img_resolution, name="img_resolution") - 2) + 1 + 1
+    return 2 * (log2_resolution(nominal_resolution(img_resolution), name="img_resolution") - 2) + 1 + 1
 
 
 class SynthesisNetwork(nn.Module):
-    """ws [N, num_ws, w_dim] -> images [N, img_resolution, img_resolution, img_channels] float32."""
+    """ws [N, num_ws, w_dim] -> images [N, H, W, img_channels] float32: H = W = ``img_resolution``, or
+    ``img_resolution`` = (H, W) for non-square images (the blocks of the square network of
+    `nominal_resolution`, each on its (h, w) canvas)."""
 
     w_dim: int
-    img_resolution: int
+    img_resolution: Resolution
     img_channels: int
     channel_base: int = 32768
     channel_max: int = 512
@@ -50,7 +72,7 @@ class SynthesisNetwork(nn.Module):
 
     @property
     def block_resolutions(self) -> list[int]:
-        return [2**i for i in range(2, log2_resolution(self.img_resolution, name="img_resolution") + 1)]
+        return [2**i for i in range(2, log2_resolution(nominal_resolution(self.img_resolution)) + 1)]
 
     @property
     def num_ws(self) -> int:
@@ -58,18 +80,19 @@ class SynthesisNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, ws: jax.Array, noise_mode: str = "random", force_fp32: bool = False) -> jax.Array:
-        log2_resolution(self.img_resolution, name="img_resolution")
+        nominal = nominal_resolution(self.img_resolution)
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {ws.shape}")
         ws = ws.astype(np.float32)
         channels = channels_per_resolution(self.block_resolutions, self.channel_base, self.channel_max)
-        fp16_res = fp16_resolution(self.img_resolution, self.num_fp16_res)
+        fp16_res = fp16_resolution(nominal, self.num_fp16_res)
         x = img = None
         w_idx = 0
         for res in self.block_resolutions:
             block = SynthesisBlock(
-                in_channels=channels[res // 2] if res > 4 else 0, out_channels=channels[res], resolution=res,
-                img_channels=self.img_channels, is_last=(res == self.img_resolution),
+                in_channels=channels[res // 2] if res > 4 else 0, out_channels=channels[res],
+                resolution=block_canvas(self.img_resolution, res), img_channels=self.img_channels,
+                is_last=(res == nominal),
                 architecture=self.architecture, conv_clamp=self.conv_clamp, use_fp16=(res >= fp16_res),
                 use_noise=self.use_noise, fused=self.fused_modconv, name=f"b{res}",
             )
@@ -80,7 +103,7 @@ class SynthesisNetwork(nn.Module):
 
 
 class Generator(nn.Module):
-    """z [N, z_dim], c [N, c_dim] -> images [N, img_resolution, img_resolution, img_channels] in [-1, 1]-ish.
+    """z [N, z_dim], c [N, c_dim] -> images [N, H, W, img_channels] in [-1, 1]-ish (`SynthesisNetwork`).
 
     ``G.apply(variables, z, c, truncation_psi, truncation_cutoff, noise_mode, rngs={'noise': key})``;
     ``method=Generator.map`` gives ws, ``method=Generator.synthesize`` turns ws into images.
@@ -89,7 +112,7 @@ class Generator(nn.Module):
     z_dim: int
     c_dim: int
     w_dim: int
-    img_resolution: int
+    img_resolution: Resolution
     img_channels: int
     mapping_kwargs: Mapping[str, Any] = None
     synthesis_kwargs: Mapping[str, Any] = None
@@ -119,10 +142,12 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """images [N, img_resolution, img_resolution, img_channels], c [N, c_dim] -> logits [N, 1] float32."""
+    """images [N, H, W, img_channels], c [N, c_dim] -> logits [N, 1] float32; H = W = ``img_resolution``, or
+    ``img_resolution`` = (H, W) (the blocks of the square D of `nominal_resolution` on (h, w) canvases, the
+    epilogue on the base's h0 x w0)."""
 
     c_dim: int
-    img_resolution: int
+    img_resolution: Resolution
     img_channels: int
     architecture: str = "resnet"
     channel_base: int = 32768
@@ -136,28 +161,30 @@ class Discriminator(nn.Module):
 
     @nn.compact
     def __call__(self, img: jax.Array, c: jax.Array | None, force_fp32: bool = False) -> jax.Array:
-        log2_img = log2_resolution(self.img_resolution, name="img_resolution")
-        expected = (self.img_resolution, self.img_resolution, self.img_channels)
+        nominal = nominal_resolution(self.img_resolution)
+        log2_img = log2_resolution(nominal)
+        expected = (*image_size.parse(self.img_resolution), self.img_channels)
         if img.ndim != 4 or img.shape[1:] != expected:
             raise ValueError(f"D expects images [N, {', '.join(map(str, expected))}], got {img.shape}")
         block_resolutions = [2**i for i in range(log2_img, 2, -1)]
         channels = channels_per_resolution(block_resolutions + [4], self.channel_base, self.channel_max)
-        fp16_res = fp16_resolution(self.img_resolution, self.num_fp16_res)
+        fp16_res = fp16_resolution(nominal, self.num_fp16_res)
         cmap_dim = (channels[4] if self.cmap_dim is None else self.cmap_dim) if self.c_dim else 0
         common = dict(img_channels=self.img_channels, architecture=self.architecture, conv_clamp=self.conv_clamp)
         x = None
         for res in block_resolutions:
             block = DiscriminatorBlock(
-                in_channels=channels[res] if res < self.img_resolution else 0, tmp_channels=channels[res],
-                out_channels=channels[res // 2], resolution=res, use_fp16=(res >= fp16_res), name=f"b{res}",
-                **(self.block_kwargs or {}), **common,
+                in_channels=channels[res] if res < nominal else 0, tmp_channels=channels[res],
+                out_channels=channels[res // 2], resolution=block_canvas(self.img_resolution, res),
+                use_fp16=(res >= fp16_res), name=f"b{res}", **(self.block_kwargs or {}), **common,
             )
             x, img = block(x, img, force_fp32)
         cmap = None
         if self.c_dim > 0:
             cmap = MappingNetwork(z_dim=0, c_dim=self.c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None,
                                   name="mapping", **(self.mapping_kwargs or {}))(None, c)
-        epilogue = DiscriminatorEpilogue(channels[4], cmap_dim=cmap_dim, resolution=4, name="b4",
+        epilogue = DiscriminatorEpilogue(channels[4], cmap_dim=cmap_dim, resolution=block_canvas(
+                                         self.img_resolution, 4), name="b4",
                                          **(self.epilogue_kwargs or {}), **common)
         return epilogue(x, img, cmap)
 
@@ -192,8 +219,9 @@ def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, di
     g = cfg.G.to_dict()
     mapping = dict(num_layers=g.pop("mapping_layers"), lr_multiplier=g.pop("mapping_lr_multiplier"),
                    w_avg_beta=g.pop("w_avg_beta"))
-    G_kwargs = dict(z_dim=g.pop("z_dim"), c_dim=c_dim, w_dim=g.pop("w_dim"), img_resolution=cfg.resolution,
-                    img_channels=cfg.img_channels, mapping_kwargs=mapping, synthesis_kwargs=g)
+    G_kwargs = dict(z_dim=g.pop("z_dim"), c_dim=c_dim, w_dim=g.pop("w_dim"),
+                    img_resolution=image_size.network_resolution(cfg.resolution), img_channels=cfg.img_channels,
+                    mapping_kwargs=mapping, synthesis_kwargs=g)
     return G_kwargs, discriminator_kwargs(cfg, c_dim)
 
 
@@ -201,7 +229,8 @@ def discriminator_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> dict:
     """D's kwargs from the flat ``cfg.D``: the ``mbstd_*`` keys go to ``epilogue_kwargs``, the rest to D."""
     d = cfg.D.to_dict()
     epilogue = dict(mbstd_group_size=d.pop("mbstd_group_size"), mbstd_num_channels=d.pop("mbstd_num_channels"))
-    return dict(c_dim=c_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels, **d,
+    return dict(c_dim=c_dim, img_resolution=image_size.network_resolution(cfg.resolution),
+                img_channels=cfg.img_channels, **d,
                 epilogue_kwargs=epilogue)
 
 
@@ -214,4 +243,4 @@ def discriminator_layers(d_params: dict) -> list[str]:
 
 
 FAMILY = register(Family("stylegan2", Generator, Discriminator, config_defaults, network_kwargs, has_mapping=True,
-                         d_layers=discriminator_layers))
+                         d_layers=discriminator_layers, non_square=True))

@@ -23,13 +23,14 @@ def check_architecture(architecture: str) -> None:
 
 
 class DiscriminatorBlock(nn.Module):
-    """One resolution of D: x [N, r, r, tmp_channels] (None for the first block) and img [N, r, r, C]
-    -> x [N, r/2, r/2, out_channels] and img [N, r/2, r/2, C] (skip) or None."""
+    """One resolution of D: x [N, h, w, tmp_channels] (None for the first block) and img [N, h, w, C]
+    -> x [N, h/2, w/2, out_channels] and img [N, h/2, w/2, C] (skip) or None; ``resolution`` r (h = w = r)
+    or (h, w)."""
 
     in_channels: int
     tmp_channels: int
     out_channels: int
-    resolution: int
+    resolution: int | tuple[int, int]
     img_channels: int
     architecture: str = "resnet"
     activation: str = "lrelu"
@@ -104,12 +105,13 @@ def discriminator_tail(x: jax.Array, mbstd: nn.Module | None, conv: nn.Module, f
 
 
 class DiscriminatorEpilogue(nn.Module):
-    """The 4x4 end of D: x [N, 4, 4, C] (+ img [N, 4, 4, img_channels] for skip, or instead of x at 4x4),
-    cmap [N, cmap_dim] or None -> scores [N, 1]."""
+    """The 4x4 end of D (h0 x w0 for non-square images: ``resolution`` 4 or (h0, w0)): x [N, h0, w0, C]
+    (+ img [N, h0, w0, img_channels] for skip, or instead of x when it is the whole D), cmap [N, cmap_dim] or
+    None -> scores [N, 1]; ``fc`` reads all h0 * w0 * C features."""
 
     in_channels: int
     cmap_dim: int
-    resolution: int
+    resolution: int | tuple[int, int]
     img_channels: int
     architecture: str = "resnet"
     mbstd_group_size: int | None = 4

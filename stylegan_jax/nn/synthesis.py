@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from stylegan_jax import image_size
 from stylegan_jax.nn.layers import DEFAULT_FILTER, Conv2d, FullyConnected, clamp_times, normal_init
 from stylegan_jax.ops import activation_gain, bias_act, modulated_conv2d, setup_filter, upsample2d
 
@@ -24,15 +25,15 @@ def check_noise_mode(noise_mode: str) -> None:
 
 
 class SynthesisLayer(nn.Module):
-    """Modulated 3x3 conv (optionally 2x up), noise, bias, lrelu: [N, r/up, r/up, in] -> [N, r, r, out].
+    """Modulated 3x3 conv (optionally 2x up), noise, bias, lrelu: [N, h/up, w/up, in] -> [N, h, w, out].
 
-    Parameters: ``affine`` (w -> styles, bias init 1), ``weight`` [out, in, k, k], ``noise_strength`` (a
-    scalar, init 0), ``bias``; buffer ``noise_const`` [r, r]. ``noise_mode='random'`` draws from the
-    ``noise`` rng stream.
+    ``resolution``: r (h = w = r) or (h, w). Parameters: ``affine`` (w -> styles, bias init 1), ``weight``
+    [out, in, k, k], ``noise_strength`` (a scalar, init 0), ``bias``; buffer ``noise_const`` [h, w].
+    ``noise_mode='random'`` draws from the ``noise`` rng stream.
     """
 
     out_channels: int
-    resolution: int
+    resolution: int | tuple[int, int]
     kernel_size: int = 3
     up: int = 1
     use_noise: bool = True
@@ -44,7 +45,7 @@ class SynthesisLayer(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, w: jax.Array, noise_mode: str = "random", gain: float = 1.0) -> jax.Array:
         check_noise_mode(noise_mode)
-        in_channels, k, res = x.shape[-1], self.kernel_size, self.resolution
+        in_channels, k, (height, width) = x.shape[-1], self.kernel_size, image_size.parse(self.resolution)
         styles = FullyConnected(in_channels, bias_init=1.0, name="affine")(w)
         weight = self.param("weight", normal_init(), (self.out_channels, in_channels, k, k))
         x = modulated_conv2d(x, weight, styles, up=self.up, padding=k // 2,
@@ -52,11 +53,11 @@ class SynthesisLayer(nn.Module):
                              flip_weight=(self.up == 1), fused=self.fused)
         if self.use_noise:
             noise_const = self.variable(
-                "buffers", "noise_const", lambda: jax.random.normal(self.make_rng("params"), (res, res))
+                "buffers", "noise_const", lambda: jax.random.normal(self.make_rng("params"), (height, width))
             )
             strength = self.param("noise_strength", nn.initializers.zeros, ())
             if noise_mode == "random":
-                noise = jax.random.normal(self.make_rng("noise"), (x.shape[0], res, res, 1)) * strength
+                noise = jax.random.normal(self.make_rng("noise"), (x.shape[0], height, width, 1)) * strength
                 x = x + noise.astype(x.dtype)
             elif noise_mode == "const":
                 x = x + (noise_const.value * strength).astype(x.dtype)[None, :, :, None]
@@ -86,14 +87,15 @@ class ToRGBLayer(nn.Module):
 class SynthesisBlock(nn.Module):
     """One resolution of the synthesis network.
 
-    Input x [N, r/2, r/2, in_channels] (None for the first block, which starts from ``const``
-    [out_channels, r, r]), img [N, r/2, r/2, img_channels] or None, ws [N, num_conv + num_torgb, w_dim].
-    Output x [N, r, r, out_channels] (bfloat16 when ``use_fp16``) and img [N, r, r, img_channels] (float32).
+    ``resolution``: r (h = w = r) or (h, w). Input x [N, h/2, w/2, in_channels] (None for the first block, which
+    starts from ``const`` [out_channels, h, w]), img [N, h/2, w/2, img_channels] or None, ws [N, num_conv +
+    num_torgb, w_dim]. Output x [N, h, w, out_channels] (bfloat16 when ``use_fp16``) and img [N, h, w,
+    img_channels] (float32).
     """
 
     in_channels: int
     out_channels: int
-    resolution: int
+    resolution: int | tuple[int, int]
     img_channels: int
     is_last: bool
     architecture: str = "skip"
@@ -117,8 +119,7 @@ class SynthesisBlock(nn.Module):
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
         dtype = jnp.bfloat16 if self.use_fp16 and not force_fp32 else jnp.float32
-        res = self.resolution
-        layer = dict(resolution=res, use_noise=self.use_noise, activation=self.activation,
+        layer = dict(resolution=self.resolution, use_noise=self.use_noise, activation=self.activation,
                      resample_filter=self.resample_filter, conv_clamp=self.conv_clamp, fused=self.fused)
         w_iter = iter(range(ws.shape[1]))
 
@@ -126,9 +127,10 @@ class SynthesisBlock(nn.Module):
             return ws[:, next(w_iter)]
 
         if self.in_channels == 0:
-            const = self.param("const", normal_init(), (self.out_channels, res, res))
-            x = jnp.broadcast_to(jnp.transpose(const, (1, 2, 0)).astype(dtype)[None], (ws.shape[0], res, res,
-                                                                                      self.out_channels))
+            height, width = image_size.parse(self.resolution)
+            const = self.param("const", normal_init(), (self.out_channels, height, width))
+            x = jnp.broadcast_to(jnp.transpose(const, (1, 2, 0)).astype(dtype)[None],
+                                 (ws.shape[0], height, width, self.out_channels))
             x = SynthesisLayer(self.out_channels, name="conv1", **layer)(x, next_w(), noise_mode)
         else:
             x = x.astype(dtype)

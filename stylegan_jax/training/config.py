@@ -13,6 +13,7 @@ from pathlib import Path
 import ml_collections
 from ml_collections import config_dict
 
+from stylegan_jax import image_size
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 
@@ -30,7 +31,8 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.model = "stylegan2"
     c.dataset = ""  # a built-in name, a converted dataset's name under data_dir, or a path
     c.data_dir = ""  # '' = $STYLEGAN_JAX_DATA or ~/.cache/stylegan_jax/datasets
-    c.resolution = 256
+    # N for N x N images, or 'WxH' (width first, as the dataset records it: stylegan_jax.image_size).
+    c.resolution = config_dict.FieldReference(256, field_type=object)
     c.img_channels = 3
     c.conditional = False  # use the dataset's labels
     c.xflip = False  # NVIDIA's --mirror
@@ -223,12 +225,14 @@ def resolve_auto(cfg: ml_collections.ConfigDict, num_devices: int) -> ml_collect
     if not cfg.get("auto"):
         return cfg
     c = copy.deepcopy(cfg)
-    res, gpus = c.resolution, num_devices
+    # A W x H run takes auto's values of its long side, and the gamma of its area (NVIDIA's res**2).
+    height, width = image_size.parse(c.resolution)
+    res, gpus = max(height, width), num_devices
     batch = c.batch_size if c.batch_size is not None else max(min(gpus * min(4096 // res, 32), 64), gpus)
     auto = {"batch_size": batch, "batch_gpu": batch // gpus, "D.mbstd_group_size": min(batch // gpus, 4),
             "G.channel_base": 32768 if res >= 512 else 16384, "D.channel_base": 32768 if res >= 512 else 16384,
             "G_lr": 0.002 if res >= 1024 else 0.0025, "D_lr": 0.002 if res >= 1024 else 0.0025,
-            "r1_gamma": 0.0002 * res**2 / batch, "ema_kimg": batch * 10 / 32}
+            "r1_gamma": 0.0002 * height * width / batch, "ema_kimg": batch * 10 / 32}
     changed = False
     for key, value in auto.items():
         *parents, leaf = key.split(".")

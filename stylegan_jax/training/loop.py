@@ -22,7 +22,7 @@ import tqdm
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from stylegan_jax import losses
+from stylegan_jax import image_size, losses
 from stylegan_jax.data import check_dataset_info, make_iterator, read_dataset_info, resolve_dataset
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
@@ -47,6 +47,7 @@ from stylegan_jax.training.steps import (
     Phases,
     active_phases,
     check_config,
+    checked_resolution,
     compile_phases,
     make_layout,
     resolve_conv_grad,
@@ -147,8 +148,10 @@ def _check_parameter_shapes(abstract_state: TrainState) -> None:
 def run_config(cfg: ml_collections.ConfigDict, devices: list) -> ml_collections.ConfigDict:
     """The config a run on ``devices`` uses (what ``config.json`` records): a copy with ``tiny`` applied, auto's
     values filled in (`resolve_auto`), NVIDIA's settings for a run from a pretrained network
-    (`transfer_settings`) and ``conv_grad`` resolved for the mesh (`resolve_conv_grad`)."""
+    (`transfer_settings`), the resolution checked and spelled as datasets record it (`checked_resolution`) and
+    ``conv_grad`` resolved for the mesh (`resolve_conv_grad`)."""
     cfg = copy.deepcopy(transfer_settings(resolve_auto(shrink_to_tiny(cfg), len(devices))))
+    cfg.resolution = checked_resolution(cfg)
     cfg.conv_grad = resolve_conv_grad(cfg.conv_grad, len(devices), devices[0].platform)
     return cfg
 
@@ -203,7 +206,7 @@ class Trainer:
             raise ConfigError(f"--config.freeze_d={n}: model {self.cfg.model!r} does not support freezing D's layers")
         c = self.cfg
         shapes = jax.eval_shape(lambda: self.D.init(jax.random.PRNGKey(0), jnp.zeros(
-            (1, c.resolution, c.resolution, c.img_channels)), jnp.zeros((1, self.c_dim))))
+            (1, *image_size.parse(c.resolution), c.img_channels)), jnp.zeros((1, self.c_dim))))
         return self.family.d_layers(shapes["params"])[:n]
 
     def phases_for(self, sched: Schedule) -> tuple[Layout, tuple, dict]:
@@ -326,7 +329,7 @@ class Trainer:
         out = [self._generate[res](state.g_ema_params, state.g_ema_buffers, z[i : i + chunk], c[i : i + chunk],
                                    np.float32(sched.alpha)) for i in range(0, len(z), chunk)]
         images = np.concatenate(to_host(out))
-        factor = self.cfg.resolution // images.shape[1]
+        factor = image_size.parse(self.cfg.resolution)[0] // images.shape[1]
         return images.repeat(factor, axis=1).repeat(factor, axis=2)
 
     def metrics(self, state: TrainState, nimg: int, reporter: Reporter) -> None:

@@ -9,6 +9,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from stylegan_jax import image_size
 from stylegan_jax.errors import ConfigError
 
 
@@ -101,7 +102,7 @@ def init_state(cfg: ml_collections.ConfigDict, G, D, g_tx, d_tx) -> TrainState:
     z = jnp.zeros((1, G.z_dim))
     c = jnp.zeros((1, G.c_dim))
     g_vars = G.init(k_g, z, c, noise_mode="const")
-    d_vars = D.init(k_d, jnp.zeros((1, cfg.resolution, cfg.resolution, cfg.img_channels)), c)
+    d_vars = D.init(k_d, jnp.zeros((1, *image_size.parse(cfg.resolution), cfg.img_channels)), c)
     g_buffers = g_vars.get("buffers", {})
     return TrainState(
         step=jnp.zeros((), jnp.int32), key=key, g_params=g_vars["params"], g_buffers=g_buffers,

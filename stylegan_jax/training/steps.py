@@ -43,10 +43,10 @@ import ml_collections
 import numpy as np
 import optax
 
-from stylegan_jax import losses
+from stylegan_jax import image_size, losses
 from stylegan_jax.augment import AUGPIPE_PRESETS, AugmentPipe
 from stylegan_jax.errors import ConfigError
-from stylegan_jax.models.registry import Family
+from stylegan_jax.models.registry import Family, get_family, non_square_families
 from stylegan_jax.ops.conv2d_resample import gradient_rule
 from stylegan_jax.ops.gaussian_blur import gaussian_blur
 from stylegan_jax.training import hyperparams
@@ -489,6 +489,21 @@ def compile_phases(phases: Phases, conv_grad: str = "xla") -> dict:
     return {name: jax.jit(scoped(fn), donate_argnums=0) for name, fn in fns.items()}
 
 
+def checked_resolution(cfg: ml_collections.ConfigDict) -> int | str:
+    """``cfg.resolution`` spelled as datasets record it (N or 'WxH': `stylegan_jax.image_size`), checked to be
+    a size ``cfg.model``'s networks make; else one `ConfigError` saying which sizes and families work."""
+    try:
+        height, width = image_size.parse(cfg.resolution)
+        if height != width:
+            image_size.base(height, width)
+    except image_size.ImageSizeError as e:
+        raise ConfigError(f"--config.resolution={cfg.resolution}: {e}") from None
+    if height != width and not get_family(cfg.model).non_square:
+        raise ConfigError(f"--config.resolution={cfg.resolution}: model {cfg.model!r} makes square images only "
+                          f"(W x H images: {', '.join(non_square_families())})")
+    return image_size.text(height, width)
+
+
 def resolve_conv_grad(choice: str, mesh_devices: int, backend: str) -> str:
     """``cfg.conv_grad`` for a run on ``mesh_devices`` devices of ``backend``: ``'auto'`` is ``'forward'``
     on one CPU device (faster second-order gradients: docs/performance.md) and ``'xla'`` otherwise; forcing
@@ -542,6 +557,10 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
     if cfg.aug == "ada" and not (cfg.ada_interval >= 1 and cfg.ada_kimg > 0 and 0 <= cfg.ada_target <= 1):
         raise ConfigError(f"--config.ada_interval={cfg.ada_interval}, ada_kimg={cfg.ada_kimg}, --target="
                           f"{cfg.ada_target}: expected an interval >= 1, a positive kimg and a target in [0, 1]")
+    height, width = image_size.parse(cfg.resolution)
+    if height != width and cfg.growing.initial_resolution:
+        raise ConfigError(f"--config.growing.initial_resolution={cfg.growing.initial_resolution}: a W x H run "
+                          f"({cfg.resolution}) does not grow (set it to 0)")
     if cfg.growing.initial_resolution and not family.grows:
         raise ConfigError(f"--config.growing.initial_resolution={cfg.growing.initial_resolution}: model "
                          f"{cfg.model!r} does not grow (set it to 0)")

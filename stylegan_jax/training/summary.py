@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from stylegan_jax import image_size
 from stylegan_jax.data import read_dataset_info, resolve_dataset
 from stylegan_jax.data.errors import DatasetError
 from stylegan_jax.errors import ConfigError
@@ -37,7 +38,7 @@ def parameter_counts(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[int, i
     G, D = get_family(cfg.model).build(cfg, c_dim)
     key = jax.ShapeDtypeStruct((2,), jnp.uint32)
     z, c = jax.ShapeDtypeStruct((1, G.z_dim), jnp.float32), jax.ShapeDtypeStruct((1, c_dim), jnp.float32)
-    img = jax.ShapeDtypeStruct((1, cfg.resolution, cfg.resolution, cfg.img_channels), jnp.float32)
+    img = jax.ShapeDtypeStruct((1, *image_size.parse(cfg.resolution), cfg.img_channels), jnp.float32)
     g_vars = jax.eval_shape(lambda k, z, c: G.init(k, z, c, noise_mode="const"), key, z, c)
     d_vars = jax.eval_shape(lambda k, x, c: D.init(k, x, c), key, img, c)
     count = lambda tree: sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree))  # noqa: E731

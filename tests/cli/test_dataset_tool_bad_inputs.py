@@ -60,7 +60,8 @@ CASES = {
     "resolution of three numbers": ([*TO, "--resolution", "16x16x3"], "bad --resolution '16x16x3'", None),
     "resolution not a power of two": ([*TO, "--resolution", "24"], "resolution 24 is not a power of two", None),
     "resolution too large": ([*TO, "--resolution", "1048576"], "resolution 1048576 is above 4096", None),
-    "resolution not square": ([*TO, "--resolution", "16x8"], "--resolution 16x8 is not square", None),
+    "resolution of an unsupported ratio": ([*TO, "--resolution", "16x3"], "resolution 16x3 is not a small base "
+                                           "doubled: width and height must be w0 * 2^k and h0 * 2^k", None),
     "unknown transform": ([*TO, "--transform", "crop"], "argument --transform: invalid choice: 'crop'", None),
     "channels 2": ([*TO, "--channels", "2"], "argument --channels: invalid choice: 2", None),
     "max-images zero": ([*TO, "--max-images", "0"], "bad --max-images 0: expected a positive number", None),

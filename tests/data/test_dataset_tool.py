@@ -115,6 +115,32 @@ def test_center_crop_and_wide(tmp_path, capsys):
     assert not wide[:4].any() and not wide[12:].any()
 
 
+@pytest.mark.parametrize("width,height", [(64, 32), (32, 64)])
+def test_w_by_h_datasets_keep_their_shape(width, height, tmp_path, capsys):
+    """--resolution WxH without the letterbox: images of that size round-trip bit for bit, a larger picture is
+    centre-cropped to the W:H box (not to a square), and the dataset records its width and height."""
+    src = tmp_path / "src"
+    exact = [random_pixels(i, (height, width, 3)) for i in range(3)]
+    for i, pixels in enumerate(exact):
+        save(src / f"{i}.png", pixels)
+    assert run_tool(capsys, "--source", src, "--dest", tmp_path / "d", "--resolution", f"{width}x{height}")[0] == 0
+    info = read_dataset_info(tmp_path / "d")
+    assert (info["resolution"], info["width"], info["height"]) == (f"{width}x{height}", width, height)
+    for stored, pixels in zip(stored_images(tmp_path / "d"), exact, strict=True):
+        np.testing.assert_array_equal(stored, pixels)
+
+    big = tmp_path / "big"
+    pixels = np.zeros((2 * height, 2 * width + 16, 3), np.uint8)  # the W:H box between two black bands
+    pixels[:, 8:-8] = 200
+    save(big / "a.png", pixels)
+    assert run_tool(capsys, "--source", big, "--dest", tmp_path / "c", "--transform", "center-crop",
+                    "--resolution", f"{width}x{height}")[0] == 0  # fmt: skip
+    (crop,) = stored_images(tmp_path / "c")
+    assert crop.shape == (height, width, 3)
+    # The box, not the bands, fills the image (Lanczos reads a few pixels past the box at its edges).
+    assert np.abs(crop[:, 2:-2].astype(int) - 200).max() <= 1 and crop.min() > 150
+
+
 def test_max_images(mixed_folder, tmp_path, capsys):
     assert run_tool(capsys, "--source", mixed_folder, "--dest", tmp_path / "d", "--resolution", "16",
                     "--max-images", "3")[0] == 0  # fmt: skip
@@ -186,8 +212,8 @@ REFUSALS = {
     "resolution not a number": ({"a.png": (8, 8, 3)}, ["--resolution", "abc"]),
     "resolution zero": ({"a.png": (8, 8, 3)}, ["--resolution", "0"]),
     "resolution not a power of two": ({"a.png": (8, 8, 3)}, ["--resolution", "24"]),
-    "resolution not square": ({"a.png": (8, 8, 3)}, ["--resolution", "16x8"]),
-    "first image not square": ({"a.png": (6, 8, 3), "b.png": (8, 8, 3)}, []),
+    "resolution of an unsupported ratio": ({"a.png": (8, 8, 3)}, ["--resolution", "16x3"]),
+    "first image of an unsupported ratio": ({"a.png": (8, 9, 3), "b.png": (8, 8, 3)}, []),
     "bad max-images": ({"a.png": (8, 8, 3)}, ["--max-images", "0"]),
     "labels name no image": ({"a.png": (8, 8, 3), "labels": {"img/a.png": 1}}, []),
     "mixed label kinds": (

@@ -1,0 +1,91 @@
+"""W x H training: a 64x32 (W x H) StyleGAN2 with path length and R1 steps on 4 devices as on 1, trains to a
+snapshot that generate, style_mixing and the projector read; configs of other families or odd ratios are one
+line."""
+
+import jax
+import numpy as np
+import PIL.Image
+import pytest
+
+from stylegan_jax import generate, projector, style_mixing
+from stylegan_jax.data.images import encode_png
+from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
+from stylegan_jax.errors import ConfigError
+from stylegan_jax.training.loop import Trainer, train
+from tests.training.conftest import tiny_config
+
+WIDTH, HEIGHT = 64, 32
+
+
+@pytest.fixture(scope="module")
+def wide_data(tmp_path_factory):
+    """16 smooth 64x32 (W x H) grayscale images, unlabelled."""
+    rng = np.random.default_rng(0)
+    coarse = rng.integers(0, 256, (16, HEIGHT // 8, WIDTH // 8, 1))
+    images = coarse.repeat(8, 1).repeat(8, 2).astype(np.uint8)
+    spec = DatasetSpec(resolution=f"{WIDTH}x{HEIGHT}", channels=1, source="test")
+    root = tmp_path_factory.mktemp("wide")
+    write_dataset(root / "wide", spec, [{"image": encode_png(im)} for im in images])
+    return root
+
+
+def wide_config(data_dir, **overrides):
+    c = tiny_config(data_dir, **overrides)
+    c.dataset, c.resolution, c.conditional, c.c_dim = "wide", f"{WIDTH}x{HEIGHT}", False, 0
+    return c
+
+
+def leaves(state):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(state))]
+
+
+def test_wide_networks_train_on_four_devices_as_on_one(wide_data, tmp_path):
+    cfg = wide_config(wide_data)
+    results = []
+    for devices in (jax.devices()[:1], jax.devices()[:4]):
+        trainer = Trainer(cfg, tmp_path / str(len(devices)), devices=devices)
+        assert trainer.G.img_resolution == trainer.D.img_resolution == (HEIGHT, WIDTH)
+        state = trainer.initial_state()
+        assert state.g_params["synthesis"]["b4"]["const"].shape == (16, 4, 8)  # the 4x8 (H x W) base
+        batch = trainer.device_batch(next(trainer.iterator))
+        assert batch[0].shape[-3:] == (HEIGHT, WIDTH, 1)  # [K, batch_gpu, H, W, C]
+        for step in range(2):  # iteration 0 runs G_main, G_reg (path length), D_main and D_reg (R1)
+            state, _ = trainer.run_iteration(state, batch, step)
+        results.append(leaves(state))
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+
+
+def test_a_wide_run_snapshots_what_the_tools_read(wide_data, tmp_path, capsys):
+    cfg = wide_config(wide_data, kimg=0.016)
+    train(cfg, tmp_path / "run")
+    snapshot = str(tmp_path / "run" / "network-snapshot-000000")
+    fakes = np.asarray(PIL.Image.open(tmp_path / "run" / "fakes000000.png"))
+    assert fakes.shape == (cfg.grid * HEIGHT, cfg.grid * WIDTH)
+
+    assert generate.main(["--network", snapshot, "--seeds", "1-2", "--outdir", str(tmp_path / "gen")]) == 0
+    assert np.asarray(PIL.Image.open(tmp_path / "gen" / "seed0001.png")).shape == (HEIGHT, WIDTH)
+
+    assert style_mixing.main(["--network", snapshot, "--rows", "1,2", "--cols", "3", "--styles", "0-3",
+                              "--outdir", str(tmp_path / "mix")]) == 0
+    assert np.asarray(PIL.Image.open(tmp_path / "mix" / "grid.png")).shape == (3 * HEIGHT, 2 * WIDTH)
+
+    target = tmp_path / "target.png"  # 80x32: cropped to the centred 64x32 box, not to a square
+    PIL.Image.fromarray(np.pad(np.full((HEIGHT, WIDTH), 200, np.uint8), ((0, 0), (8, 8)))).save(target)
+    assert projector.main(["--network", snapshot, "--target", str(target), "--loss", "l2", "--num-steps", "2",
+                           "--save-video=false", "--outdir", str(tmp_path / "proj")]) == 0
+    projected = np.asarray(PIL.Image.open(tmp_path / "proj" / "target.png"))
+    assert projected.shape == (HEIGHT, WIDTH) and projected[:, 2:-2].min() > 150
+    assert np.asarray(PIL.Image.open(tmp_path / "proj" / "proj.png")).shape == (HEIGHT, WIDTH)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (dict(model="r3gan"), "model 'r3gan' makes square images only (W x H images: stylegan2)"),
+    (dict(resolution="72x32"), "resolution 72x32 is not a small base doubled"),
+])
+def test_unsupported_wide_configs_are_one_line(wide_data, tmp_path, overrides, message):
+    cfg = wide_config(wide_data)
+    for key, value in overrides.items():
+        cfg[key] = value
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Trainer(cfg, tmp_path)
