@@ -1,0 +1,57 @@
+"""StyleGAN2 on W x H canvases: the (32, 24) networks and the (24, 32) ones with every kernel, the constant,
+the noise buffers and D's dense layer transposed compute the same function of transposed images (no axis is
+mixed up anywhere in the ops); a base outside 3..8 is one line."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from stylegan_jax.image_size import ImageSizeError
+from stylegan_jax.models.stylegan2 import Discriminator, Generator
+
+G_KWARGS = dict(z_dim=8, c_dim=0, w_dim=8, img_channels=1, mapping_kwargs=dict(num_layers=1),
+                synthesis_kwargs=dict(channel_base=256, channel_max=16, num_fp16_res=0))
+D_KWARGS = dict(c_dim=0, img_channels=1, channel_base=256, channel_max=16, num_fp16_res=0)
+
+
+def transposed(variables, d_fc_base=None):
+    """The variables of the same network on transposed canvases."""
+
+    def one(path, x):
+        name = jax.tree_util.keystr(path)
+        if x.ndim == 4:  # conv kernels [out, in, kh, kw]
+            return jnp.swapaxes(x, 2, 3)
+        if "'const'" in name:  # [C, h, w]
+            return jnp.swapaxes(x, 1, 2)
+        if "noise_const" in name:  # [h, w]
+            return x.T
+        if d_fc_base and "'fc'" in name and "weight" in name:  # [out, C * h0 * w0] in NCHW order
+            h0, w0 = d_fc_base
+            out, features = x.shape
+            return x.reshape(out, features // (h0 * w0), h0, w0).swapaxes(2, 3).reshape(out, features)
+        return x
+
+    return jax.tree_util.tree_map_with_path(one, variables)
+
+
+def test_transposed_networks_compute_transposed_images():
+    z, c = jax.random.normal(jax.random.key(1), (3, 8)), jnp.zeros((3, 0))
+    G_tall, G_wide = Generator(img_resolution=(32, 24), **G_KWARGS), Generator(img_resolution=(24, 32), **G_KWARGS)
+    g_vars = G_tall.init(jax.random.key(0), z, c, noise_mode="const")
+    tall = G_tall.apply(g_vars, z, c, noise_mode="const")
+    wide = G_wide.apply(transposed(g_vars), z, c, noise_mode="const")
+    assert tall.shape == (3, 32, 24, 1) and wide.shape == (3, 24, 32, 1)
+    np.testing.assert_allclose(np.asarray(wide), np.asarray(tall).swapaxes(1, 2), atol=1e-5)
+
+    D_tall, D_wide = Discriminator(img_resolution=(32, 24), **D_KWARGS), Discriminator(img_resolution=(24, 32),
+                                                                                      **D_KWARGS)
+    d_vars = D_tall.init(jax.random.key(2), tall, c)
+    assert d_vars["params"]["b4"]["fc"]["weight"].shape[1] == 16 * 4 * 3  # the 4x3 (H x W) epilogue
+    np.testing.assert_allclose(np.asarray(D_wide.apply(transposed(d_vars, (4, 3)), wide, c)),
+                               np.asarray(D_tall.apply(d_vars, tall, c)), rtol=1e-5, atol=1e-6)
+
+
+def test_a_ratio_outside_the_bases_is_refused():
+    with pytest.raises(ImageSizeError, match="resolution 72x32 is not a small base doubled"):
+        Generator(img_resolution=(32, 72), **G_KWARGS).init(jax.random.key(0), jnp.zeros((1, 8)), jnp.zeros((1, 0)))
