@@ -305,9 +305,12 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
     if name.startswith("eq") and family.input_transform is None:
         raise MetricError(f"{name} transforms the generator's input; model {family.name!r} takes no input transform "
                           "(StyleGAN3 does)")
+    gh, gw = image_size.parse(G.img_resolution)
+    if name.startswith("eq") and gh != gw:  # NVIDIA's translations and crops are fractions of a square's side
+        raise MetricError(f"{name} is defined for square images; the generator makes {gw}x{gh}")
     path = resolve_dataset(dataset)
     info = read_dataset_info(path)
-    (h, w), (gh, gw) = image_size.parse(info["resolution"]), image_size.parse(G.img_resolution)
+    h, w = image_size.parse(info["resolution"])
     if (h, w, info["channels"]) != (gh, gw, G.img_channels):
         raise MetricError(f"dataset {path} holds {w}x{h}x{info['channels']} images but the generator makes"
                           f" {gw}x{gh}x{G.img_channels}")

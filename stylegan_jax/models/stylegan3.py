@@ -12,6 +12,12 @@ the pickle's buffers. Layers NVIDIA runs in float16 compute in bfloat16 here unl
 Layout NHWC; a layer ``L{idx}_{size}_{channels}`` maps [N, in_size, in_size, in_channels] to
 [N, out_size, out_size, out_channels]; ``synthesis/input`` makes the first [N, size0, size0, channels0] from
 Fourier features; ws [N, num_layers + 2, w_dim] (one for the input, one per layer, the last for ToRGB).
+
+W x H images (``img_resolution`` = (H, W), `stylegan_jax.image_size`; our extension, NVIDIA's networks are
+square): the schedule (cutoffs, sampling rates, widths, fp16 layers, layer names) is the square network's of
+the short side S, which must be a power of two; the canvases are widened along the long side L, to
+``round(sampling_rate * L / S) + 2 * margin`` pixels (the last two layers: L), so each layer samples the same
+frequencies over a wider field of view.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import ml_collections
 import numpy as np
 from ml_collections import config_dict
 
+from stylegan_jax import image_size
 from stylegan_jax.models.registry import Family, register
 from stylegan_jax.models.stylegan2 import Discriminator, discriminator_kwargs, discriminator_layers
 from stylegan_jax.models.stylegan2 import config_defaults as stylegan2_defaults
@@ -42,7 +49,10 @@ REDUCED_PRECISION = jnp.bfloat16
 
 @dataclasses.dataclass(frozen=True)
 class LayerSpec:
-    """One synthesis layer's place in NVIDIA's schedule (sizes in pixels, frequencies in cycles per unit)."""
+    """One synthesis layer's place in NVIDIA's schedule (sizes in pixels, frequencies in cycles per unit).
+
+    ``in_size``/``out_size`` are NVIDIA's (the canvas side of a square network; the short side's for W x H);
+    ``in_shape``/``out_shape`` the canvases (height, width)."""
 
     name: str
     is_torgb: bool
@@ -65,6 +75,8 @@ class LayerSpec:
     down_taps: int
     down_radial: bool
     padding: tuple[int, int, int, int]
+    in_shape: tuple[int, int]
+    out_shape: tuple[int, int]
 
     @property
     def up_filter(self) -> np.ndarray | None:
@@ -90,11 +102,43 @@ def _design(numtaps: int, cutoff: float, width: float, fs: float, radial: bool) 
     return f
 
 
+def _short_side(img_resolution: int | tuple[int, int]) -> tuple[int, int, int]:
+    """(height, width, short side) of ``img_resolution``; a short side that is not a power of two is an
+    `image_size.ImageSizeError` (the sampling rates are powers of two)."""
+    h, w = image_size.parse(img_resolution)
+    short = min(h, w)
+    if short < 4 or short & (short - 1):
+        raise image_size.ImageSizeError(f"StyleGAN3 at {image_size.text(h, w)}: the short side must be a power of "
+                                        "two (the sampling rates are), e.g. 256, 512x256 or 768x512")
+    return h, w, short
+
+
+def _canvas(height: int, width: int, short: int, size: int, rate: float, last: bool) -> tuple[int, int]:
+    """A layer's canvas (height, width): NVIDIA's ``size`` along the short side, the long side widened by
+    L / S (the image itself in the last two layers)."""
+    if last:
+        return height, width
+    margin = size - rate  # NVIDIA's 2 * margin_size
+    long = int(round(rate * max(height, width) / short)) + margin
+    return (size, int(long)) if height == short else (int(long), size)
+
+
+def _padding(in_size: int, out_size: int, kernel: int, up: int, down: int, up_taps: int, down_taps: int
+             ) -> tuple[int, int]:
+    """NVIDIA's padding along one axis, including the symmetric interpretation of odd totals (the paper's
+    appendix C.3)."""
+    pad_total = (out_size - 1) * down + 1 - (in_size + kernel - 1) * up + up_taps + down_taps - 2
+    pad_lo = (pad_total + up) // 2
+    return pad_lo, pad_total - pad_lo
+
+
 @functools.lru_cache(maxsize=64)
-def _schedule(img_resolution: int, img_channels: int, channel_base: int, channel_max: int, num_layers: int,
-              num_critical: int, first_cutoff: float, first_stopband: float, last_stopband_rel: float,
-              margin_size: int, num_fp16_res: int, conv_kernel: int, filter_size: int, lrelu_upsampling: int,
-              use_radial_filters: bool) -> tuple[tuple[int, float, float], tuple[LayerSpec, ...]]:
+def _schedule(img_resolution: int | tuple[int, int], img_channels: int, channel_base: int, channel_max: int,
+              num_layers: int, num_critical: int, first_cutoff: float, first_stopband: float,
+              last_stopband_rel: float, margin_size: int, num_fp16_res: int, conv_kernel: int, filter_size: int,
+              lrelu_upsampling: int, use_radial_filters: bool
+              ) -> tuple[tuple[int, tuple[int, int], float, float], tuple[LayerSpec, ...]]:
+    height, width, img_resolution = _short_side(img_resolution)
     last_cutoff = img_resolution / 2
     last_stopband = last_cutoff * last_stopband_rel
     exponents = np.minimum(np.arange(num_layers + 1) / (num_layers - num_critical), 1)
@@ -118,10 +162,10 @@ def _schedule(img_resolution: int, img_channels: int, channel_base: int, channel
         up, down = int(np.rint(tmp_rate / in_rate)), int(np.rint(tmp_rate / out_rate))
         up_taps = filter_size * up if up > 1 and not is_torgb else 1
         down_taps = filter_size * down if down > 1 and not is_torgb else 1
-        # NVIDIA's padding, including the symmetric interpretation of odd totals (the paper's appendix C.3).
-        pad_total = (out_size - 1) * down + 1 - (in_size + kernel - 1) * up + up_taps + down_taps - 2
-        pad_lo = (pad_total + up) // 2
-        pad_hi = pad_total - pad_lo
+        in_shape = _canvas(height, width, img_resolution, in_size, in_rate, prev >= num_layers - 1)
+        out_shape = _canvas(height, width, img_resolution, out_size, out_rate, idx >= num_layers - 1)
+        taps = (kernel, up, down, up_taps, down_taps)
+        padding = (*_padding(in_shape[1], out_shape[1], *taps), *_padding(in_shape[0], out_shape[0], *taps))
         out_channels = int(channels[idx])
         specs.append(LayerSpec(
             name=f"L{idx}_{out_size}_{out_channels}", is_torgb=is_torgb, is_critically_sampled=is_critical,
@@ -131,8 +175,9 @@ def _schedule(img_resolution: int, img_channels: int, channel_base: int, channel
             out_cutoff=float(cutoffs[idx]), in_half_width=float(half_widths[prev]),
             out_half_width=float(half_widths[idx]), conv_kernel=kernel, up_factor=up, down_factor=down,
             up_taps=up_taps, down_taps=down_taps, down_radial=use_radial_filters and not is_critical,
-            padding=(pad_lo, pad_hi, pad_lo, pad_hi)))
-    first = (int(sizes[0]), float(sampling_rates[0]), float(cutoffs[0]))
+            padding=padding, in_shape=in_shape, out_shape=out_shape))
+    first = (_canvas(height, width, img_resolution, int(sizes[0]), float(sampling_rates[0]), False),
+             float(sampling_rates[0]), float(cutoffs[0]))
     return (int(channels[0]), *first), tuple(specs)
 
 
@@ -145,12 +190,12 @@ def fourier_frequencies(key: jax.Array, channels: int, bandwidth: float) -> jax.
 
 
 class SynthesisInput(nn.Module):
-    """w [N, w_dim] -> Fourier features [N, size, size, channels], rotated and translated by a learned
-    affine of w and by the user's ``transform`` buffer (the inverse transform of the output image)."""
+    """w [N, w_dim] -> Fourier features [N, H, W, channels] (``size`` (H, W)), rotated and translated by a
+    learned affine of w and by the user's ``transform`` buffer (the inverse transform of the output image)."""
 
     w_dim: int
     channels: int
-    size: int
+    size: tuple[int, int]
     sampling_rate: float
     bandwidth: float
 
@@ -177,9 +222,9 @@ class SynthesisInput(nn.Module):
         amplitudes = jnp.clip(1 - (jnp.linalg.norm(freqs, axis=2) - self.bandwidth)
                               / (self.sampling_rate / 2 - self.bandwidth), 0, 1)
         # Sample positions of torch's affine_grid (align_corners=False) scaled to 0.5 * size / sampling_rate.
-        coords = (jnp.arange(self.size, dtype=jnp.float32) + 0.5 - self.size / 2) / self.sampling_rate
-        x = (coords[None, None, :, None] * freqs[:, None, None, :, 0]
-             + coords[None, :, None, None] * freqs[:, None, None, :, 1])  # [N, H, W, C]
+        ys, xs = ((jnp.arange(n, dtype=jnp.float32) + 0.5 - n / 2) / self.sampling_rate for n in self.size)
+        x = (xs[None, None, :, None] * freqs[:, None, None, :, 0]
+             + ys[None, :, None, None] * freqs[:, None, None, :, 1])  # [N, H, W, C]
         x = jnp.sin((x + phases[:, None, None, :]) * (2 * np.pi)) * amplitudes[:, None, None, :]
         return x @ (weight / np.sqrt(c)).T
 
@@ -201,7 +246,7 @@ class SynthesisLayer(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, w: jax.Array, update_emas: bool = False, force_fp32: bool = False) -> jax.Array:
         s = self.spec
-        expected = (s.in_size, s.in_size, s.in_channels)
+        expected = (*s.in_shape, s.in_channels)
         if x.shape[1:] != expected:
             raise ValueError(f"{s.name} expects [N, {', '.join(map(str, expected))}], got {x.shape}")
         ema = self.variable("buffers", "magnitude_ema", lambda: jnp.ones((), jnp.float32))
@@ -228,12 +273,13 @@ class SynthesisLayer(nn.Module):
 
 
 class SynthesisNetwork(nn.Module):
-    """ws [N, num_ws, w_dim] -> images [N, img_resolution, img_resolution, img_channels] float32, with NVIDIA's
-    ``SynthesisNetwork`` arguments (and its ``SynthesisLayer`` ones: ``conv_kernel``, ``filter_size``,
-    ``lrelu_upsampling``, ``use_radial_filters``, ``conv_clamp``, ``magnitude_ema_beta``)."""
+    """ws [N, num_ws, w_dim] -> images [N, H, W, img_channels] float32 (H = W = ``img_resolution``, or
+    ``img_resolution`` = (H, W): the module docstring), with NVIDIA's ``SynthesisNetwork`` arguments (and its
+    ``SynthesisLayer`` ones: ``conv_kernel``, ``filter_size``, ``lrelu_upsampling``, ``use_radial_filters``,
+    ``conv_clamp``, ``magnitude_ema_beta``)."""
 
     w_dim: int
-    img_resolution: int
+    img_resolution: int | tuple[int, int]
     img_channels: int
     channel_base: int = 32768
     channel_max: int = 512
@@ -257,8 +303,9 @@ class SynthesisNetwork(nn.Module):
         return self.num_layers + 2
 
     @property
-    def schedule(self) -> tuple[tuple[int, int, float, float], tuple[LayerSpec, ...]]:
-        """((input channels, input size, input sampling rate, input bandwidth), the layers' `LayerSpec`s)."""
+    def schedule(self) -> tuple[tuple[int, tuple[int, int], float, float], tuple[LayerSpec, ...]]:
+        """((input channels, input canvas (H, W), input sampling rate, input bandwidth), the layers'
+        `LayerSpec`s)."""
         return _schedule(self.img_resolution, self.img_channels, self.channel_base, self.channel_max,
                          self.num_layers, self.num_critical, float(self.first_cutoff), float(self.first_stopband),
                          float(self.last_stopband_rel), self.margin_size, self.num_fp16_res, self.conv_kernel,
@@ -278,7 +325,7 @@ class SynthesisNetwork(nn.Module):
 
 
 class Generator(nn.Module):
-    """z [N, z_dim], c [N, c_dim] -> images [N, img_resolution, img_resolution, img_channels] in [-1, 1]-ish.
+    """z [N, z_dim], c [N, c_dim] -> images [N, H, W, img_channels] in [-1, 1]-ish (`SynthesisNetwork`).
 
     ``G.apply(variables, z, c, truncation_psi, truncation_cutoff, noise_mode)`` (StyleGAN3 has no noise inputs:
     ``noise_mode`` is accepted and ignored, as NVIDIA's); ``method=Generator.map`` gives ws,
@@ -289,7 +336,7 @@ class Generator(nn.Module):
     z_dim: int
     c_dim: int
     w_dim: int
-    img_resolution: int
+    img_resolution: int | tuple[int, int]
     img_channels: int
     mapping_kwargs: Mapping[str, Any] = None
     synthesis_kwargs: Mapping[str, Any] = None
@@ -368,10 +415,12 @@ def network_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, di
     mapping = {ours: g.pop(key) for key, ours in MAPPING_KEYS.items()}
     if g["magnitude_ema_beta"] is None:
         g["magnitude_ema_beta"] = 0.5 ** (cfg.batch_size / 20000)
-    G_kwargs = dict(z_dim=g.pop("z_dim"), c_dim=c_dim, w_dim=g.pop("w_dim"), img_resolution=cfg.resolution,
-                    img_channels=cfg.img_channels, mapping_kwargs=mapping, synthesis_kwargs=g)
+    G_kwargs = dict(z_dim=g.pop("z_dim"), c_dim=c_dim, w_dim=g.pop("w_dim"),
+                    img_resolution=image_size.network_resolution(cfg.resolution), img_channels=cfg.img_channels,
+                    mapping_kwargs=mapping, synthesis_kwargs=g)
     return G_kwargs, discriminator_kwargs(cfg, c_dim)
 
 
 FAMILY = register(Family("stylegan3", Generator, Discriminator, config_defaults, network_kwargs, has_mapping=True,
-                         d_layers=discriminator_layers, emas_in_d_main=True, input_transform=with_input_transform))
+                         d_layers=discriminator_layers, emas_in_d_main=True, input_transform=with_input_transform,
+                         non_square=True))

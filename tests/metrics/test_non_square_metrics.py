@@ -13,6 +13,7 @@ from stylegan_jax.images import to_uint8
 from stylegan_jax.metrics import MetricError, calc_metric, distances, features
 from stylegan_jax.metrics.detectors import load_inception, load_vgg16
 from stylegan_jax.metrics.metric_main import compute_fid, compute_is, compute_kid, compute_ppl, compute_pr
+from stylegan_jax.models import get_family
 from stylegan_jax.models.stylegan2 import Generator
 from tests.metrics.test_metrics import _direct, _reals
 
@@ -73,3 +74,5 @@ def test_swd_levels_are_named_w_by_h_and_the_dataset_must_fit(wide):
     tall = Generator(**dict(G_KWARGS, img_resolution=(WIDTH, HEIGHT)))
     with pytest.raises(MetricError, match="holds 32x16x1 images but the generator makes 16x32x1"):
         calc_metric("swd", G=tall, G_vars=wide.G_vars, dataset=wide.dataset)
+    with pytest.raises(MetricError, match="eqt50k_int is defined for square images; the generator makes 32x16"):
+        calc_metric("eqt50k_int", G=wide.G, G_vars=wide.G_vars, dataset=wide.dataset, family=get_family("stylegan3"))

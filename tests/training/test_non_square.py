@@ -1,6 +1,6 @@
 """W x H training: a 64x32 (W x H) StyleGAN2 with path length and R1 steps on 4 devices as on 1, trains to a
-snapshot that generate, style_mixing and the projector read; configs of other families or odd ratios are one
-line."""
+snapshot that generate, style_mixing and the projector read; a tiny StyleGAN3 trains on the same data; configs
+of other families or odd ratios are one line."""
 
 import jax
 import numpy as np
@@ -13,6 +13,7 @@ from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.training.loop import Trainer, train
 from tests.training.conftest import tiny_config
+from tests.training.test_stylegan3_training import tiny_stylegan3
 
 WIDTH, HEIGHT = 64, 32
 
@@ -54,6 +55,18 @@ def test_wide_networks_train_on_four_devices_as_on_one(wide_data, tmp_path):
         results.append(leaves(state))
     for a, b in zip(*results, strict=True):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+
+
+def test_a_wide_stylegan3_trains(wide_data, tmp_path):
+    cfg = tiny_stylegan3(wide_data, "stylegan3_t", dataset="wide", resolution=f"{WIDTH}x{HEIGHT}",
+                         conditional=False, c_dim=0)
+    trainer = Trainer(cfg, tmp_path)
+    state = trainer.initial_state()
+    batch = trainer.device_batch(next(trainer.iterator))
+    for step in range(2):
+        state, _ = trainer.run_iteration(state, batch, step)
+    assert all(np.isfinite(x).all() for x in leaves(state))
+    assert trainer.fakes(state).shape == (cfg.grid**2, HEIGHT, WIDTH, 1)
 
 
 def test_a_wide_run_snapshots_what_the_tools_read(wide_data, tmp_path, capsys):
