@@ -17,3 +17,20 @@ jax.config.update("jax_enable_x64", False)
 
 # Tests measure no speed: LLVM -O0 compiles faster (docs/performance.md, "Tests: LLVM -O0").
 os.environ["XLA_FLAGS"] += " --xla_backend_optimization_level=0"
+
+#: The slowest test files, slowest first (seconds on 2 cores: docs/performance.md, "Test suite"). They are
+#: collected first so that the two xdist workers (`--dist loadfile` hands out files in collection order) take
+#: them at the start and finish together, instead of one worker running a long file alone at the end.
+SLOWEST_FIRST = (
+    "training/test_r3gan_training.py", "training/test_preemption.py", "training/test_stylegan3_training.py",
+    "training/test_train.py", "training/test_resume.py", "training/test_non_square.py",
+    "training/test_transfer.py", "training/test_multiprocess.py", "training/test_ablations.py",
+    "training/test_ada.py", "training/test_refactor_fixture.py", "training/test_run_choices.py",
+    "test_projector.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Slowest files first (`SLOWEST_FIRST`), every other test in its collected order."""
+    rank = {path: i for i, path in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0].removeprefix("tests/"), len(rank)))

@@ -47,7 +47,7 @@ from stylegan_jax.nn.progressive import (
     tf_torgb,
     upscale2d,
 )
-from stylegan_jax.nn.resolution import nf
+from stylegan_jax.nn.resolution import Resolution, block_shape, nf
 from stylegan_jax.ops import bias_act
 
 
@@ -61,7 +61,7 @@ class Generator(nn.Module):
 
     z_dim: int
     c_dim: int
-    img_resolution: int
+    img_resolution: Resolution
     img_channels: int
     fmap_base: int = 8192
     fmap_decay: float = 1.0
@@ -98,9 +98,10 @@ class Generator(nn.Module):
             x = jnp.concatenate([x, c.astype(jnp.float32)], axis=1)
         if self.normalize_latents:
             x = pixel_norm(x, self.pixelnorm_epsilon)
-        ch = self.nf(1)
-        x = WSDense(ch * 16, gain=float(np.sqrt(2)) / 4, bias=False, use_wscale=self.use_wscale, name="b4_dense")(x)
-        x = jnp.transpose(x.reshape(-1, ch, 4, 4), (0, 2, 3, 1))  # NVIDIA reshapes to NCHW
+        ch, (h0, w0) = self.nf(1), block_shape(self.img_resolution, 4)  # 4x4, or a W x H network's base
+        x = WSDense(ch * h0 * w0, gain=float(np.sqrt(2)) / 4, bias=False, use_wscale=self.use_wscale,
+                    name="b4_dense")(x)
+        x = jnp.transpose(x.reshape(-1, ch, h0, w0), (0, 2, 3, 1))  # NVIDIA reshapes to NCHW
         x = pn(bias_act(x, self.param("b4_bias", nn.initializers.zeros, (ch,)), act=act, gain=1.0))
         x = pn(WSConv2d(ch, 3, name="b4_conv", **conv)(x))
         torgb = partial(tf_torgb, img_channels=self.img_channels, use_wscale=self.use_wscale)
@@ -124,4 +125,4 @@ def config_defaults() -> tuple[ml_collections.ConfigDict, ml_collections.ConfigD
 
 
 
-FAMILY = register(Family("pggan", Generator, Discriminator, config_defaults, grows=True))
+FAMILY = register(Family("pggan", Generator, Discriminator, config_defaults, grows=True, non_square=True))

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from stylegan_jax import image_size
 from stylegan_jax.errors import ConfigError
 
 
@@ -27,7 +28,8 @@ def _hashable(kwargs: dict[str, Any]) -> dict[str, Any]:
 def constructor_kwargs(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[dict, dict]:
     """The usual ``network_kwargs``: ``cfg.G`` and ``cfg.D`` as they are, plus ``c_dim``, ``img_resolution``
     (``cfg.resolution``) and ``img_channels``; lists become tuples (hashable, as Flax module fields must be)."""
-    common = dict(c_dim=c_dim, img_resolution=cfg.resolution, img_channels=cfg.img_channels)
+    common = dict(c_dim=c_dim, img_resolution=image_size.network_resolution(cfg.resolution),
+                  img_channels=cfg.img_channels)
 
     def kwargs(section: ml_collections.ConfigDict) -> dict:
         return dict(common, **_hashable(section.to_dict()))

@@ -64,7 +64,7 @@ from stylegan_jax.nn.progressive import (
     tf_torgb,
     upscale2d,
 )
-from stylegan_jax.nn.resolution import nf
+from stylegan_jax.nn.resolution import Resolution, block_canvas, block_shape, nf
 from stylegan_jax.nn.style_layers import DENSE_INPUT_GAIN, StyleLayer, StyleMapping
 
 
@@ -77,7 +77,7 @@ class SynthesisNetwork(nn.Module):
     """
 
     w_dim: int
-    img_resolution: int
+    img_resolution: Resolution
     img_channels: int
     fmap_base: int = 8192
     fmap_decay: float = 1.0
@@ -112,19 +112,22 @@ class SynthesisNetwork(nn.Module):
             return ws[:, idx if self.use_styles else 0]
 
         def block(x: jax.Array, s: int) -> jax.Array:
-            x = StyleLayer(self.nf(s - 1), 2**s, up=True, name=f"b{2**s}_conv0", **layer)(x, w(2 * s - 4), noise_mode)
-            return StyleLayer(self.nf(s - 1), 2**s, name=f"b{2**s}_conv1", **layer)(x, w(2 * s - 3), noise_mode)
+            canvas = block_canvas(self.img_resolution, 2**s)
+            x = StyleLayer(self.nf(s - 1), canvas, up=True, name=f"b{2**s}_conv0", **layer)(x, w(2 * s - 4),
+                                                                                         noise_mode)
+            return StyleLayer(self.nf(s - 1), canvas, name=f"b{2**s}_conv1", **layer)(x, w(2 * s - 3), noise_mode)
 
-        ch = self.nf(1)
+        ch, base = self.nf(1), block_canvas(self.img_resolution, 4)  # 4x4, or a W x H network's base
+        h0, w0 = block_shape(self.img_resolution, 4)
         if self.const_input_layer:
-            const = self.param("b4_const", nn.initializers.ones, (ch, 4, 4))
-            x = jnp.broadcast_to(jnp.transpose(const, (1, 2, 0))[None], (ws.shape[0], 4, 4, ch))
+            const = self.param("b4_const", nn.initializers.ones, (ch, h0, w0))
+            x = jnp.broadcast_to(jnp.transpose(const, (1, 2, 0))[None], (ws.shape[0], h0, w0, ch))
         else:
-            x = WSDense(ch * 16, gain=DENSE_INPUT_GAIN, bias=False, use_wscale=self.use_wscale,
+            x = WSDense(ch * h0 * w0, gain=DENSE_INPUT_GAIN, bias=False, use_wscale=self.use_wscale,
                         name="b4_dense")(ws[:, 0])
-            x = jnp.transpose(x.reshape(-1, ch, 4, 4), (0, 2, 3, 1))  # NVIDIA reshapes to NCHW
-        x = StyleLayer(ch, 4, kernel_size=0, name="b4_input", **layer)(x, w(0), noise_mode)
-        x = StyleLayer(ch, 4, name="b4_conv", **layer)(x, w(1), noise_mode)
+            x = jnp.transpose(x.reshape(-1, ch, h0, w0), (0, 2, 3, 1))  # NVIDIA reshapes to NCHW
+        x = StyleLayer(ch, base, kernel_size=0, name="b4_input", **layer)(x, w(0), noise_mode)
+        x = StyleLayer(ch, base, name="b4_conv", **layer)(x, w(1), noise_mode)
         torgb = partial(tf_torgb, img_channels=self.img_channels, use_wscale=self.use_wscale)
         return grow_synthesis(x, block, torgb, upscale2d, width=self.nf, img_resolution=self.img_resolution,
                               resolution=resolution, alpha=alpha, initializing=self.is_initializing())
@@ -141,7 +144,7 @@ class Generator(GrowingStyleGenerator):
 
     z_dim: int
     c_dim: int
-    img_resolution: int
+    img_resolution: Resolution
     img_channels: int
     w_dim: int = 512
     mapping_layers: int = 8
@@ -200,4 +203,4 @@ def config_defaults() -> tuple[ml_collections.ConfigDict, ml_collections.ConfigD
 
 #: NVIDIA generates with psi 0.7 on the first 8 ws.
 FAMILY = register(Family("stylegan1", Generator, Discriminator, config_defaults, has_mapping=True, grows=True,
-                         truncation=(0.7, 8)))
+                         truncation=(0.7, 8), non_square=True))

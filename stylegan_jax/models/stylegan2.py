@@ -21,32 +21,19 @@ from stylegan_jax import image_size
 from stylegan_jax.models.registry import Family, register
 from stylegan_jax.nn.discriminator import DiscriminatorBlock, DiscriminatorEpilogue
 from stylegan_jax.nn.mapping import MappingNetwork
-from stylegan_jax.nn.resolution import channels_per_resolution, log2_resolution
+from stylegan_jax.nn.resolution import (
+    Resolution,
+    block_canvas,
+    channels_per_resolution,
+    log2_resolution,
+    nominal_resolution,
+)
 from stylegan_jax.nn.synthesis import SynthesisBlock
-
-Resolution = int | tuple[int, int]  # img_resolution: N (square, NVIDIA's) or (height, width): image_size
 
 
 def fp16_resolution(img_resolution: int, num_fp16_res: int) -> int:
     """The lowest resolution that runs in reduced precision (NVIDIA: never below 8)."""
     return max(2 ** (int(np.log2(img_resolution)) + 1 - num_fp16_res), 8)
-
-
-def nominal_resolution(img_resolution: Resolution) -> int:
-    """The square resolution whose blocks a network of ``img_resolution`` has (`image_size.nominal`); an
-    unsupported size is a ValueError naming it."""
-    h, w = image_size.parse(img_resolution)
-    if h != w:
-        return image_size.nominal(h, w)
-    log2_resolution(h, name="img_resolution")
-    return h
-
-
-def block_canvas(img_resolution: Resolution, res: int) -> Resolution:
-    """The ``resolution`` of the block the square network calls ``res``: ``res`` itself for a square image,
-    else its (height, width) (`image_size.block_shape`)."""
-    h, w = image_size.parse(img_resolution)
-    return res if h == w else image_size.block_shape(h, w, res)
 
 
 def synthesis_num_ws(img_resolution: Resolution, architecture: str = "skip") -> int:

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stylegan_jax.nn.discriminator import MinibatchStdLayer, discriminator_tail
-from stylegan_jax.nn.resolution import log2_resolution, nf
+from stylegan_jax.nn.resolution import Resolution, block_shape, log2_resolution, nf, nominal_resolution
 from stylegan_jax.ops import bias_act, conv2d_resample, filter2d, setup_filter
 
 #: The TF networks' activations: (name in ``ops.bias_act``, He gain applied to the weights).
@@ -35,13 +35,14 @@ ACTIVATIONS = {"lrelu": ("lrelu", float(np.sqrt(2))), "relu": ("relu", float(np.
 BLUR_FILTER = (1, 2, 1)
 
 
-def grown_resolution(resolution: int | None, img_resolution: int) -> int:
-    """The resolution a growing network runs at: ``resolution`` (None = ``img_resolution``), checked to be a
-    power of two within [4, img_resolution]."""
-    res = img_resolution if resolution is None else int(resolution)
+def grown_resolution(resolution: int | None, img_resolution: Resolution) -> int:
+    """The resolution a growing network runs at: ``resolution`` (None = ``img_resolution``'s, the nominal one
+    for W x H images: `nominal_resolution`), checked to be a power of two within [4, that]."""
+    full = nominal_resolution(img_resolution)
+    res = full if resolution is None else int(resolution)
     log2_resolution(res)
-    if res > img_resolution:
-        raise ValueError(f"resolution {res} is outside [4, {img_resolution}]")
+    if res > full:
+        raise ValueError(f"resolution {res} is outside [4, {full}]")
     return res
 
 
@@ -150,10 +151,11 @@ class WSConv2d(nn.Module):
 
 def grow_synthesis(x: jax.Array, block: Callable[[jax.Array, int], jax.Array],
                    torgb: Callable[[jax.Array, int], jax.Array], upsample: Callable[[jax.Array], jax.Array], *,
-                   width: Callable[[int], int], img_resolution: int, resolution: int | None,
+                   width: Callable[[int], int], img_resolution: Resolution, resolution: int | None,
                    alpha: float | jax.Array, initializing: bool) -> jax.Array:
     """The growing synthesis skeleton: the 4x4 features x [N, 4, 4, width(1)] -> images [N, r, r, C] at
-    r = ``resolution`` (None: ``img_resolution``); ``width(stage)`` is the family's ``nf``.
+    r = ``resolution`` (None: ``img_resolution``); ``width(stage)`` is the family's ``nf``. W x H networks
+    (``img_resolution`` (H, W)) run the same stages on the canvases of `block_shape`.
 
     Called from the family's compact method, in whose module the layers are created: ``block(x, s)`` maps
     [N, 2**(s-1), 2**(s-1), width(s - 2)] to [N, 2**s, 2**s, width(s - 1)] for s = 3 .. log2(r),
@@ -162,11 +164,11 @@ def grow_synthesis(x: jax.Array, block: Callable[[jax.Array, int], jax.Array],
     the constant 1). While ``initializing``, every resolution's torgb is created (on zeros), so that one set of
     variables serves every resolution.
     """
-    log2_img = log2_resolution(img_resolution)
+    log2_img = log2_resolution(nominal_resolution(img_resolution))
     res_log2 = log2_resolution(grown_resolution(resolution, img_resolution))
     if initializing:
         for s in range(2, log2_img):
-            torgb(jnp.zeros((x.shape[0], 2**s, 2**s, width(s - 1))), s)
+            torgb(jnp.zeros((x.shape[0], *block_shape(img_resolution, 2**s), width(s - 1))), s)
     prev = x
     for s in range(3, res_log2 + 1):
         prev, x = x, block(x, s)
@@ -201,17 +203,17 @@ class DiscriminatorLayers(NamedTuple):
 class GrowingDiscriminator(nn.Module):
     """The growing discriminator skeleton with linear fade-in; a subclass gives its layer types (`layers`).
 
-    img [N, r, r, img_channels] (r = the current resolution, read from the shape), c [N, c_dim] -> logits
-    [N, 1]. ``alpha`` fades the block of resolution r in: alpha * block_r(fromrgb_r(img)) + (1 - alpha) *
-    fromrgb_{r/2}(box-downsampled img). Parameters: ``fromrgb{res}`` (1x1 conv), ``b{res}_conv0``,
-    ``b{res}_conv1`` (halving the resolution), then minibatch stddev (``mbstd_group_size`` > 1), ``b4_conv``,
-    and the dense and output layers (NVIDIA's names, given by `layers`). Widths: NVIDIA's ``nf`` (stage
-    log2(res) - 1 at resolution res, stage 0 for the dense layer). With labels the output layer gives one score
-    per class and the score of the given class is kept (Mescheder et al., as ``D_basic`` does).
+    img [N, r, r, img_channels] (r = the current resolution, read from the shape; for W x H networks the canvas of
+    `block_shape`), c [N, c_dim] -> logits [N, 1]. ``alpha`` fades the block of resolution r in: alpha *
+    block_r(fromrgb_r(img)) + (1 - alpha) * fromrgb_{r/2}(box-downsampled img). Parameters: ``fromrgb{res}`` (1x1
+    conv), ``b{res}_conv0``, ``b{res}_conv1`` (halving the resolution), then minibatch stddev (``mbstd_group_size``
+    > 1), ``b4_conv``, and the dense and output layers (NVIDIA's names, given by `layers`). Widths: NVIDIA's ``nf``
+    (stage log2(res) - 1 at resolution res, stage 0 for the dense layer). With labels the output layer gives one
+    score per class and the score of the given class is kept (Mescheder et al., as ``D_basic`` does).
     """
 
     c_dim: int
-    img_resolution: int
+    img_resolution: Resolution
     img_channels: int
     fmap_base: int = 8192
     fmap_decay: float = 1.0
@@ -230,10 +232,13 @@ class GrowingDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, img: jax.Array, c: jax.Array | None, alpha: float | jax.Array = 1.0) -> jax.Array:
-        log2_img = log2_resolution(self.img_resolution)
-        if img.ndim != 4 or img.shape[1] != img.shape[2] or img.shape[3] != self.img_channels:
-            raise ValueError(f"D expects images [N, r, r, {self.img_channels}], got {img.shape}")
-        res_log2 = log2_resolution(grown_resolution(img.shape[1], self.img_resolution))
+        log2_img = log2_resolution(nominal_resolution(self.img_resolution))
+        base_h = block_shape(self.img_resolution, 4)[0]
+        res = img.shape[1] * 4 // base_h if img.ndim == 4 else 0  # the nominal resolution of the image's canvas
+        if img.ndim != 4 or res < 4 or (*block_shape(self.img_resolution, res), self.img_channels) != img.shape[1:]:
+            raise ValueError(f"D expects images [N, r, r, {self.img_channels}] (a W x H network's canvas of r), "
+                             f"got {img.shape}")
+        res_log2 = log2_resolution(grown_resolution(res, self.img_resolution))
         layer = self.layers()
 
         def fromrgb(image: jax.Array, s: int) -> jax.Array:
@@ -242,7 +247,7 @@ class GrowingDiscriminator(nn.Module):
         img = img.astype(jnp.float32)
         if self.is_initializing():  # create every resolution's fromrgb
             for s in range(2, log2_img):
-                fromrgb(jnp.zeros((1, 2**s, 2**s, self.img_channels)), s)
+                fromrgb(jnp.zeros((1, *block_shape(self.img_resolution, 2**s), self.img_channels)), s)
         x = fromrgb(img, res_log2)
         for s in range(res_log2, 2, -1):
             x = layer.conv(self.nf(s - 1), 3, name=f"b{2**s}_conv0")(x)
@@ -281,9 +286,10 @@ class ProgressiveDiscriminator(GrowingDiscriminator):
             out=partial(WSDense, gain=1.0, use_wscale=self.use_wscale, name="b4_dense1"))
 
 
-def num_layers_at(resolution: int) -> int:
-    """The ws a growing style-based synthesis reads up to ``resolution``: two per resolution from 4x4."""
-    return 2 * log2_resolution(resolution) - 2
+def num_layers_at(resolution: Resolution) -> int:
+    """The ws a growing style-based synthesis reads up to ``resolution`` (a W x H one's nominal resolution):
+    two per resolution from 4x4."""
+    return 2 * log2_resolution(nominal_resolution(resolution)) - 2
 
 
 class GrowingStyleGenerator(nn.Module):

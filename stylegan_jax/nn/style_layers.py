@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from stylegan_jax import image_size
 from stylegan_jax.nn.mapping import ws_from_w
 from stylegan_jax.nn.progressive import ACTIVATIONS, WSDense, blur2d, he_init, instance_norm, pixel_norm, upscale2d
 from stylegan_jax.nn.synthesis import check_noise_mode
@@ -76,14 +77,14 @@ class StyleLayer(nn.Module):
     epilogue: noise * per-channel ``noise_strength``, ``bias``, activation, pixel norm, instance norm, and
     the style from w (``style``: dense w -> 2C, gain 1, as NVIDIA's StyleMod).
 
-    x [N, r/up, r/up, in] (or [N, r, r, C] with ``kernel_size`` 0: epilogue only), w [N, w_dim] ->
-    [N, r, r, out_channels]. Buffer ``noise_const`` [r, r]; ``noise_mode`` random draws from the ``noise``
-    rng stream. NVIDIA's fused up-conv (``fused_scale``, >= 128 px) is the same function as nearest-up + conv
-    with the kernel flipped, which the TF import accounts for.
+    x [N, r/up, r/up, in] (or [N, r, r, C] with ``kernel_size`` 0: epilogue only), w [N, w_dim] -> [N, r, r,
+    out_channels] (``resolution`` r, or (h, w) for W x H canvases). Buffer ``noise_const`` [h, w]; ``noise_mode``
+    random draws from the ``noise`` rng stream. NVIDIA's fused up-conv (``fused_scale``, >= 128 px) is the same
+    function as nearest-up + conv with the kernel flipped, which the TF import accounts for.
     """
 
     out_channels: int
-    resolution: int
+    resolution: int | tuple[int, int]
     kernel_size: int = 3
     up: bool = False
     blur_filter: Sequence[int] | None = (1, 2, 1)
@@ -98,7 +99,7 @@ class StyleLayer(nn.Module):
     def __call__(self, x: jax.Array, w: jax.Array | None, noise_mode: str = "random") -> jax.Array:
         check_noise_mode(noise_mode)
         act, gain = ACTIVATIONS[self.nonlinearity]
-        res, k = self.resolution, self.kernel_size
+        (height, width), k = image_size.parse(self.resolution), self.kernel_size
         if k:
             if self.up:
                 x = upscale2d(x)
@@ -109,10 +110,10 @@ class StyleLayer(nn.Module):
                 x = blur2d(x, self.blur_filter)
         if self.use_noise:
             noise_const = self.variable("buffers", "noise_const",
-                                        lambda: jax.random.normal(self.make_rng("params"), (res, res)))
+                                        lambda: jax.random.normal(self.make_rng("params"), (height, width)))
             strength = self.param("noise_strength", nn.initializers.zeros, (self.out_channels,))
             if noise_mode == "random":
-                x = x + jax.random.normal(self.make_rng("noise"), (x.shape[0], res, res, 1), x.dtype) * strength
+                x = x + jax.random.normal(self.make_rng("noise"), (x.shape[0], height, width, 1), x.dtype) * strength
             elif noise_mode == "const":
                 x = x + noise_const.value[None, :, :, None] * strength
         x = bias_act(x, self.param("bias", nn.initializers.zeros, (self.out_channels,)), act=act, gain=1.0)

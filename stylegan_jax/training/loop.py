@@ -27,6 +27,7 @@ from stylegan_jax.data import check_dataset_info, make_iterator, read_dataset_in
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 from stylegan_jax.network_snapshot import save_network
+from stylegan_jax.nn.resolution import block_shape
 from stylegan_jax.training import checkpoint, hyperparams
 from stylegan_jax.training.config import resolve_auto, shrink_to_tiny, to_json
 from stylegan_jax.training.reporting import Reporter
@@ -35,6 +36,7 @@ from stylegan_jax.training.schedule import (
     batch_of,
     batch_unit,
     downsample,
+    full_resolution,
     lod_changed,
     resolutions,
     schedule,
@@ -265,7 +267,7 @@ class Trainer:
         parts = [next(self.iterator) for _ in range(halves * sched.batch_size // self.unit)]
         batch = {k: np.concatenate([p[k] for p in parts]) for k in ("image", "label")}
         if sched.resolution is not None:
-            batch["image"] = downsample(batch["image"], sched.resolution)
+            batch["image"] = downsample(batch["image"], full_resolution(self.cfg) // sched.resolution)
         return self.device_batch(batch, sched, halves)
 
     def device_batch(self, batch: dict, sched: Schedule | None = None,
@@ -426,10 +428,13 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
             (workdir / "config.json").write_text(to_json(cfg))
         sched = schedule(cfg, nimg)
         layout = trainer.phases_for(sched)[0]
+        growing_from = ""
+        if sched.resolution:  # the canvas, W x H
+            height, width = block_shape(image_size.network_resolution(cfg.resolution), sched.resolution)
+            growing_from = f", growing from {width}x{height}"
         reporter.line(f"{'Resuming' if resumed else 'Starting'} {cfg.name} in {workdir} at {nimg / 1000:.1f} kimg; "
                       f"{jax.device_count()} device(s), batch {layout.batch_size} ({layout.minibatches} x "
-                      f"{layout.batch_gpu})" + (f", growing from {sched.resolution}x{sched.resolution}"
-                                                if sched.resolution else ""))
+                      f"{layout.batch_gpu})" + growing_from)
         if is_main and not resumed:
             reals = next(make_iterator(trainer.dataset_path, batch_size=cfg.grid * cfg.grid, seed=cfg.seed,
                                        drop_remainder=False))

@@ -21,6 +21,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from stylegan_jax import image_size
+from stylegan_jax.nn.resolution import nominal_resolution
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -35,9 +38,15 @@ class Schedule:
     D_lr: float
 
 
+def full_resolution(cfg: ml_collections.ConfigDict) -> int:
+    """The networks' full resolution as the growing schedule counts it: ``cfg.resolution``, or for W x H
+    images the nominal square resolution (`stylegan_jax.nn.resolution.nominal_resolution`)."""
+    return nominal_resolution(image_size.network_resolution(cfg.resolution))
+
+
 def growing(cfg: ml_collections.ConfigDict) -> bool:
     """Whether the config grows progressively."""
-    return bool(cfg.growing.initial_resolution) and cfg.growing.initial_resolution < cfg.resolution
+    return bool(cfg.growing.initial_resolution) and cfg.growing.initial_resolution < full_resolution(cfg)
 
 
 def schedule(cfg: ml_collections.ConfigDict, nimg: int) -> Schedule:
@@ -49,11 +58,11 @@ def schedule(cfg: ml_collections.ConfigDict, nimg: int) -> Schedule:
     phase_dur = g.training_kimg + g.transition_kimg
     phase_idx = int(np.floor(kimg / phase_dur)) if phase_dur > 0 else 0
     phase_kimg = kimg - phase_idx * phase_dur
-    lod = math.log2(cfg.resolution) - np.floor(np.log2(g.initial_resolution)) - phase_idx
+    lod = math.log2(full_resolution(cfg)) - np.floor(np.log2(g.initial_resolution)) - phase_idx
     if g.transition_kimg > 0:
         lod -= max(phase_kimg - g.training_kimg, 0.0) / g.transition_kimg
     lod = max(float(lod), 0.0)
-    res = cfg.resolution // 2 ** int(np.floor(lod))
+    res = full_resolution(cfg) // 2 ** int(np.floor(lod))
     return Schedule(res, lod, 1.0 - (lod - np.floor(lod)), *batch_of(cfg, res), dict(g.G_lr).get(res, cfg.G_lr),
                     dict(g.D_lr).get(res, cfg.D_lr))
 
@@ -69,7 +78,7 @@ def resolutions(cfg: ml_collections.ConfigDict) -> list[int | None]:
     if not growing(cfg):
         return [None]
     r = int(cfg.growing.initial_resolution)
-    return [r * 2**i for i in range(int(math.log2(cfg.resolution // r)) + 1)]
+    return [r * 2**i for i in range(int(math.log2(full_resolution(cfg) // r)) + 1)]
 
 
 def batch_unit(cfg: ml_collections.ConfigDict) -> int:
@@ -84,14 +93,13 @@ def lod_changed(before: float, after: float) -> bool:
     return math.floor(before) != math.floor(after) or math.ceil(before) != math.ceil(after)
 
 
-def downsample(images: np.ndarray, resolution: int) -> np.ndarray:
-    """[N, H, W, C] -> [N, resolution, resolution, C] by averaging square blocks (NVIDIA's dataset lods are
-    2x2 box averages of the level above, here without their rounding to uint8)."""
+def downsample(images: np.ndarray, factor: int) -> np.ndarray:
+    """[N, H, W, C] -> [N, H / factor, W / factor, C] by averaging factor x factor blocks (NVIDIA's dataset
+    lods are 2x2 box averages of the level above, here without their rounding to uint8)."""
     n, h, w, c = images.shape
-    f = h // resolution
-    if f == 1:
+    if factor == 1:
         return images
-    return images.reshape(n, resolution, f, resolution, f, c).mean(axis=(2, 4), dtype=np.float32)
+    return images.reshape(n, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4), dtype=np.float32)
 
 
 def fade_reals(x: jax.Array, alpha: jax.Array) -> jax.Array:

@@ -557,10 +557,6 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
     if cfg.aug == "ada" and not (cfg.ada_interval >= 1 and cfg.ada_kimg > 0 and 0 <= cfg.ada_target <= 1):
         raise ConfigError(f"--config.ada_interval={cfg.ada_interval}, ada_kimg={cfg.ada_kimg}, --target="
                           f"{cfg.ada_target}: expected an interval >= 1, a positive kimg and a target in [0, 1]")
-    height, width = image_size.parse(cfg.resolution)
-    if height != width and cfg.growing.initial_resolution:
-        raise ConfigError(f"--config.growing.initial_resolution={cfg.growing.initial_resolution}: a W x H run "
-                          f"({cfg.resolution}) does not grow (set it to 0)")
     if cfg.growing.initial_resolution and not family.grows:
         raise ConfigError(f"--config.growing.initial_resolution={cfg.growing.initial_resolution}: model "
                          f"{cfg.model!r} does not grow (set it to 0)")

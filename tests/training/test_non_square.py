@@ -1,6 +1,6 @@
 """W x H training: a 64x32 (W x H) StyleGAN2 with path length and R1 steps on 4 devices as on 1, trains to a
-snapshot that generate, style_mixing and the projector read; a tiny StyleGAN3 trains on the same data; configs
-of other families or odd ratios are one line."""
+snapshot that generate, style_mixing and the projector read; a tiny StyleGAN3 trains on the same data, and a
+tiny PGGAN grows on it from its 8x4 (W x H) base; configs of other families or odd ratios are one line."""
 
 import jax
 import numpy as np
@@ -11,6 +11,7 @@ from stylegan_jax import generate, projector, style_mixing
 from stylegan_jax.data.images import encode_png
 from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
 from stylegan_jax.errors import ConfigError
+from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import Trainer, train
 from tests.training.conftest import tiny_config
 from tests.training.test_stylegan3_training import tiny_stylegan3
@@ -69,6 +70,20 @@ def test_a_wide_stylegan3_trains(wide_data, tmp_path):
     assert trainer.fakes(state).shape == (cfg.grid**2, HEIGHT, WIDTH, 1)
 
 
+def test_a_wide_pggan_grows_from_its_base(wide_data, tmp_path):
+    """Tiny PGGAN (4x4 -> 32x32 nominal: 8x4 -> 64x32 W x H here), 16 images per phase: through 16x8 stable
+    and 32x16 fading in, the reals are box-downsampled to the canvas and the grid is full size."""
+    cfg = load_experiment("pggan")
+    cfg.tiny = True
+    cfg = shrink_to_tiny(cfg)
+    cfg.update(data_dir=str(wide_data), dataset="wide", resolution=f"{WIDTH}x{HEIGHT}", kimg=0.048)
+    state = train(cfg, tmp_path)
+    assert all(np.isfinite(x).all() for x in leaves(state))
+    assert "growing from 8x4" in (tmp_path / "log.txt").read_text()  # W x H
+    fakes = np.asarray(PIL.Image.open(tmp_path / "fakes000000.png"))
+    assert fakes.shape == (cfg.grid * HEIGHT, cfg.grid * WIDTH)
+
+
 def test_a_wide_run_snapshots_what_the_tools_read(wide_data, tmp_path, capsys):
     cfg = wide_config(wide_data, kimg=0.016)
     train(cfg, tmp_path / "run")
@@ -93,7 +108,8 @@ def test_a_wide_run_snapshots_what_the_tools_read(wide_data, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("overrides,message", [
-    (dict(model="r3gan"), "model 'r3gan' makes square images only (W x H images: stylegan2)"),
+    (dict(model="r3gan"), "model 'r3gan' makes square images only "
+                          "(W x H images: pggan, stylegan1, stylegan2, stylegan3)"),
     (dict(resolution="72x32"), "resolution 72x32 is not a small base doubled"),
 ])
 def test_unsupported_wide_configs_are_one_line(wide_data, tmp_path, overrides, message):
