@@ -42,11 +42,16 @@ def run(prog: str, body: Callable[[], int | None], *errors: type[BaseException])
 
     An exception of one of ``errors`` (the tool's user errors, whose message is one line saying what is
     wrong) is printed to stderr as ``<prog>: error: <message>`` and gives status 1; Ctrl-C that the tool does
-    not handle itself is ``<prog>: interrupted`` and status 130. Any other exception propagates with its
-    traceback: it is a bug, not a user error.
+    not handle itself is ``<prog>: interrupted`` and status 130. Output piped into a reader that stops early
+    (``| head``) ends the tool quietly with status 0. Any other exception propagates with its traceback: it is
+    a bug, not a user error.
     """
     try:
         status = body()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader is gone: silence the interpreter's final flush of stdout
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except errors as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1

@@ -2,6 +2,8 @@
 nvidia_param_counts.json``, from NVIDIA's own networks) without a dataset or a compiled step."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,12 @@ def test_dry_run_of_a_conditional_run_without_a_class_count_needs_the_dataset(ca
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "--config.c_dim" in err and len(err.strip().splitlines()) == 1
+
+
+def test_dry_run_into_a_closed_pipe_ends_quietly():
+    """``train --dry-run | head -1``: a reader gone before the output comes is no error and no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "stylegan_jax.train", "--experiment", "quickstart", "--dry-run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the config is resolved and printed
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and err == b""
