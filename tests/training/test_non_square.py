@@ -15,6 +15,7 @@ from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import Trainer, train
 from tests.training.conftest import tiny_config
 from tests.training.test_stylegan3_training import tiny_stylegan3
+from tests.training.test_train import leaves
 
 WIDTH, HEIGHT = 64, 32
 
@@ -35,10 +36,6 @@ def wide_config(data_dir, **overrides):
     c = tiny_config(data_dir, **overrides)
     c.dataset, c.resolution, c.conditional, c.c_dim = "wide", f"{WIDTH}x{HEIGHT}", False, 0
     return c
-
-
-def leaves(state):
-    return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(state))]
 
 
 def test_wide_networks_train_on_four_devices_as_on_one(wide_data, tmp_path):
