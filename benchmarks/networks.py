@@ -128,14 +128,16 @@ def bench_gd_fwd_bwd(res, channel_base, batch, dtype, min_time):
     return compile_s, t, 4 * f_g + 8 * f_d  # G step 3 F_G + 2 F_D; D step F_G + 6 F_D
 
 
-def train_config(res: int, channel_base: int, batch: int, dtype: str, experiment: str | None):
-    """The benchmark networks as a training config (or a named experiment's, e.g. ffhq256)."""
+def train_config(res: int, channel_base: int, batch: int, dtype: str, experiment: str | None,
+                 batch_gpu: int | None = None, conv_grad: str = "auto"):
+    """The benchmark networks as a training config (or a named experiment's, e.g. ffhq256); ``batch_gpu``
+    None: the whole batch as one minibatch (the experiment's: split over the devices)."""
     from stylegan_jax.training.config import load_experiment, stylegan2_defaults
 
     cfg = load_experiment(experiment) if experiment else stylegan2_defaults()
-    cfg.resolution, cfg.batch_size, cfg.batch_gpu = res, batch, 0
+    cfg.resolution, cfg.batch_size, cfg.batch_gpu, cfg.conv_grad = res, batch, batch_gpu or 0, conv_grad
     if not experiment:
-        cfg.batch_gpu = batch
+        cfg.batch_gpu = batch_gpu or batch
         cfg.G.channel_base = cfg.D.channel_base = channel_base
     if dtype == "float32":
         for net in (cfg.G, cfg.D):
@@ -155,7 +157,8 @@ def bench_sg3_g_forward(res, channel_base, batch, dtype, min_time, experiment):
     return compile_s, t, None
 
 
-def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None):
+def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None, batch_gpu=None,
+                     conv_grad="auto"):
     """The whole training step on synthetic data, amortised over the period of its phases (16 iterations with
     StyleGAN2's lazy regularisers, 1 without periodic phases) after iteration 0 (which runs and compiles every
     phase; ``compile_s`` is its time less one timed iteration): the phases the config runs
@@ -167,7 +170,7 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None)
     from stylegan_jax.training.state import init_state, make_optimizer
     from stylegan_jax.training.steps import Phases, active_phases, compile_phases, make_layout, resolve_conv_grad
 
-    cfg = train_config(res, channel_base, batch, dtype, experiment)
+    cfg = train_config(res, channel_base, batch, dtype, experiment, batch_gpu, conv_grad)
     devices = jax.devices()
     family = get_family(cfg.model)
     G, D = family.build(cfg, 0)
@@ -212,7 +215,8 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None)
         f_g = generator_gflops(res, channel_base=channel_base)
         f_d = discriminator_gflops(res, channel_base=channel_base)
         gflops = 4 * f_g + 8 * f_d + (5 * f_g) / 2 / 4 + 4 * f_d / 16
-    return first - per_iteration, per_iteration, gflops
+    return first - per_iteration, per_iteration, gflops, {"conv_grad": conv_grad, "devices": len(devices),
+                                                          "batch_gpu": layout.batch_gpu}
 
 
 CASES = {
@@ -240,6 +244,10 @@ def main() -> None:
     parser.add_argument("--cases", default=None, help="override resolutions as RES:CHANNEL_BASE,...")
     parser.add_argument("--experiment", default=None,
                         help="train_step only: that experiment's networks and losses (e.g. ffhq256), synthetic data")
+    parser.add_argument("--batch-gpu", type=int, default=None,
+                        help="train_step only: the minibatch (default: the whole batch, or the experiment's split)")
+    parser.add_argument("--conv-grad", choices=["auto", "xla", "forward"], default="auto",
+                        help="train_step only: conv2d's gradient rule (--config.conv_grad)")
     args = parser.parse_args()
     global FUSED_MODCONV
     FUSED_MODCONV = FUSED[args.fused]
@@ -256,7 +264,10 @@ def main() -> None:
             cases = [tuple(int(v) for v in case.split(":")) for case in args.cases.split(",")]
         for res, channel_base in QUICK[name] if args.quick and not args.cases else cases:
             extra = {"experiment": args.experiment} if name == "train_step" and args.experiment else {}
-            compile_s, t, gflops = fn(res, channel_base, args.batch, args.dtype, min_time, **extra)
+            if name.endswith("train_step"):
+                extra |= {"batch_gpu": args.batch_gpu, "conv_grad": args.conv_grad}
+            compile_s, t, gflops, *step = fn(res, channel_base, args.batch, args.dtype, min_time, **extra)
+            extra |= step[0] if step else {}
             img_per_s = args.batch / t
             print(json.dumps(dict(
                 name=name, resolution=res, channel_base=channel_base, batch=args.batch, dtype=args.dtype,

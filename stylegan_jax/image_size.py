@@ -57,13 +57,18 @@ def network_resolution(value: int | str | Sequence[int]) -> int | tuple[int, int
     return h if h == w else (h, w)
 
 
+def is_power_of_two(side: int, minimum: int = 4) -> bool:
+    """Whether ``side`` is a power of two >= ``minimum`` (what NVIDIA's square networks take)."""
+    return side >= minimum and not side & (side - 1)
+
+
 def base(height: int, width: int) -> tuple[int, int, int]:
     """(h0, w0, k) with height = h0 * 2**k, width = w0 * 2**k and k as large as leaves both base sides >= 3.
 
     A square must be a power of two >= 4 (base 4 x 4, NVIDIA's networks); other sizes need base sides in
     `BASE_SIDES`. Raises ImageSizeError naming the size (W x H) and what works."""
     if height == width:
-        if height < 4 or height & (height - 1):
+        if not is_power_of_two(height):
             raise ImageSizeError(f"resolution {height} is not a power of two >= 4 (the networks need one)")
         return 4, 4, height.bit_length() - 3
     k = 0

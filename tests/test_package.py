@@ -30,6 +30,19 @@ def test_configure_runtime_adds_the_cpu_fusion_flag_unless_chosen(monkeypatch):
     assert os.environ["XLA_FLAGS"] == ""
 
 
+@pytest.mark.parametrize("flag,fusion", [([], True), (["--no-cpu-fusion"], False),
+                                         (["--config.cpu_fusion=False"], False)])
+def test_train_sets_the_cpu_fusion_flag_as_its_config_says(flag, fusion):
+    """``train``'s choice reaches the resolved config it prints (and records) and the process's XLA_FLAGS."""
+    code = ("import os; from stylegan_jax import train; "
+            f"train.main(['--experiment', 'quickstart', '--dry-run', *{flag!r}]); "
+            "print('XLA_FLAGS=' + os.environ.get('XLA_FLAGS', ''))")
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout
+    assert f'"cpu_fusion": {str(fusion).lower()},' in out
+    assert (CPU_FUSION_FLAG in out.splitlines()[-1]) is fusion
+
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stylegan_jax.io.network_pickle import NetworkPickleError, TFNetwork
+from stylegan_jax.io.network_pickle import NetworkPickleError, PersistentObject, TFNetwork
 from stylegan_jax.models.state_dict import state_dict_to_variables
 from stylegan_jax.models.stylegan2 import SynthesisNetwork
 from stylegan_jax.nn.discriminator import DiscriminatorBlock, DiscriminatorEpilogue
@@ -105,3 +105,43 @@ def convert_variables(cls: type, kwargs: dict, state_dict: Callable[[dict], Mapp
         return state_dict_to_variables(state_dict(template), template, what)
     except (ValueError, TypeError) as e:
         raise NetworkPickleError(str(e).splitlines()[0]) from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# PyTorch era: pickled torch.nn.Module stand-ins.
+
+def init_kwargs(obj: PersistentObject, cls: type) -> dict[str, Any]:
+    """The constructor arguments NVIDIA recorded (positional ones named in the order ``cls`` shares)."""
+    kwargs = plain(obj.state.get("_init_kwargs", {}))
+    kwargs.update(zip(module_fields(cls), plain(list(obj.state.get("_init_args", ()))), strict=False))
+    return kwargs
+
+
+def child(obj: PersistentObject, name: str) -> Any:
+    """A pickled module's submodule ``name`` (None if absent)."""
+    return obj.state.get("_modules", {}).get(name)
+
+
+def module_state_dict(obj: PersistentObject, prefix: str = "") -> dict[str, np.ndarray]:
+    """NVIDIA's ``state_dict()`` of a pickled module: dotted names -> arrays (parameters and buffers)."""
+    out = {}
+    skip = obj.state.get("_non_persistent_buffers_set", set())
+    for group in ("_parameters", "_buffers"):
+        for name, value in obj.state.get(group, {}).items():
+            if value is not None and name not in skip:
+                out[prefix + name] = value
+    for name, sub in obj.state.get("_modules", {}).items():
+        if isinstance(sub, PersistentObject):
+            out.update(module_state_dict(sub, f"{prefix}{name}."))
+        elif sub is not None:
+            raise NetworkPickleError(f"unexpected submodule {prefix}{name} of type {type(sub).__name__}")
+    return out
+
+
+def check_class(obj: Any, what: str, class_name: str) -> PersistentObject:
+    """``obj`` if it is a pickled module of class ``class_name``, else a one-line error naming ``what``."""
+    if not isinstance(obj, PersistentObject):
+        raise NetworkPickleError(f"{what} is a {type(obj).__name__}, not a network")
+    if obj.class_name != class_name:
+        raise NetworkPickleError(f"{what} is a {obj.class_name}, expected a {class_name}")
+    return obj

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from stylegan_jax.convert.common import (
     DISCRIMINATOR_NESTED,
     GENERATOR_NESTED,
     accept_kwargs,
+    check_class,
+    child,
     convert_variables,
-    module_fields,
+    init_kwargs,
+    module_state_dict,
     plain,
 )
 from stylegan_jax.io.network_pickle import NetworkPickleError, PersistentObject
@@ -32,41 +33,6 @@ GENERATOR_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "
 W_AVG_BETA = {"stylegan2-ada-pytorch": 0.995, "stylegan3": 0.998}
 
 
-def _init_kwargs(obj: PersistentObject, cls: type) -> dict[str, Any]:
-    """The constructor arguments NVIDIA recorded (positional ones named in the order ``cls`` shares)."""
-    kwargs = plain(obj.state.get("_init_kwargs", {}))
-    kwargs.update(zip(module_fields(cls), plain(list(obj.state.get("_init_args", ()))), strict=False))
-    return kwargs
-
-
-def _child(obj: PersistentObject, name: str) -> Any:
-    return obj.state.get("_modules", {}).get(name)
-
-
-def module_state_dict(obj: PersistentObject, prefix: str = "") -> dict[str, np.ndarray]:
-    """NVIDIA's ``state_dict()`` of a pickled module: dotted names -> arrays (parameters and buffers)."""
-    out = {}
-    skip = obj.state.get("_non_persistent_buffers_set", set())
-    for group in ("_parameters", "_buffers"):
-        for name, value in obj.state.get(group, {}).items():
-            if value is not None and name not in skip:
-                out[prefix + name] = value
-    for name, child in obj.state.get("_modules", {}).items():
-        if isinstance(child, PersistentObject):
-            out.update(module_state_dict(child, f"{prefix}{name}."))
-        elif child is not None:
-            raise NetworkPickleError(f"unexpected submodule {prefix}{name} of type {type(child).__name__}")
-    return out
-
-
-def _check_class(obj: Any, what: str, class_name: str) -> PersistentObject:
-    if not isinstance(obj, PersistentObject):
-        raise NetworkPickleError(f"{what} is a {type(obj).__name__}, not a network")
-    if obj.class_name != class_name:
-        raise NetworkPickleError(f"{what} is a {obj.class_name}, expected a StyleGAN2 {class_name}")
-    return obj
-
-
 def repository(obj: PersistentObject) -> str:
     """Which code wrote a pickled Generator: stylegan2-ada-pytorch nests ``synthesis_kwargs``, stylegan3's
     StyleGAN2 takes them flat."""
@@ -75,16 +41,16 @@ def repository(obj: PersistentObject) -> str:
 
 def generator_kwargs(obj: Any, what: str = "G") -> dict[str, Any]:
     """Our Generator's kwargs from a pickled NVIDIA Generator (StyleGAN2 only)."""
-    obj = _check_class(obj, what, "Generator")
-    synthesis = _child(obj, "synthesis")
+    obj = check_class(obj, what, "Generator")
+    synthesis = child(obj, "synthesis")
     blocks = synthesis.state.get("_modules", {}) if isinstance(synthesis, PersistentObject) else {}
     if "b4" not in blocks:
         raise NetworkPickleError(f"{what}: unknown generator architecture (synthesis has {sorted(blocks)[:4]})")
-    kwargs = _init_kwargs(obj, Generator)
+    kwargs = init_kwargs(obj, Generator)
     synthesis_kwargs = {**(kwargs.pop("synthesis_kwargs", None) or {}),
                         **{k: kwargs.pop(k) for k in list(kwargs) if k not in GENERATOR_ARGS}}
     mapping_kwargs = dict(kwargs.pop("mapping_kwargs", None) or {})
-    mapping = _child(obj, "mapping")
+    mapping = child(obj, "mapping")
     recorded = mapping.state if isinstance(mapping, PersistentObject) else {}
     mapping_kwargs.setdefault("w_avg_beta", plain(recorded.get("w_avg_beta", W_AVG_BETA[repository(obj)])))
     kwargs.update(mapping_kwargs=mapping_kwargs, synthesis_kwargs=synthesis_kwargs)
@@ -93,11 +59,11 @@ def generator_kwargs(obj: Any, what: str = "G") -> dict[str, Any]:
 
 def discriminator_kwargs(obj: Any, what: str = "D") -> dict[str, Any]:
     """Our Discriminator's kwargs from a pickled NVIDIA Discriminator."""
-    obj = _check_class(obj, what, "Discriminator")
-    epilogue = _child(obj, "b4")
+    obj = check_class(obj, what, "Discriminator")
+    epilogue = child(obj, "b4")
     if not (isinstance(epilogue, PersistentObject) and epilogue.class_name == "DiscriminatorEpilogue"):
         raise NetworkPickleError(f"{what}: unknown discriminator architecture")
-    return accept_kwargs(_init_kwargs(obj, Discriminator), Discriminator, what, DISCRIMINATOR_NESTED)
+    return accept_kwargs(init_kwargs(obj, Discriminator), Discriminator, what, DISCRIMINATOR_NESTED)
 
 
 def is_torch_pickle(data: Any) -> bool:
@@ -109,7 +75,7 @@ def convert_torch(data: dict) -> dict[str, Any]:
     """A snapshot dict -> ``{"G_kwargs", "D_kwargs", "G", "G_ema", "D", "metadata"}`` as
     `stylegan_jax.convert.load_network_pkl` returns (``metadata["format"]`` the repository that wrote it);
     ``G``, ``D``, ``D_kwargs`` only when the snapshot has them."""
-    out: dict[str, Any] = {"metadata": {"format": repository(_check_class(data["G_ema"], "G_ema", "Generator"))}}
+    out: dict[str, Any] = {"metadata": {"format": repository(check_class(data["G_ema"], "G_ema", "Generator"))}}
     for name in ("G_ema", "G"):
         if data.get(name) is not None:
             kwargs = generator_kwargs(data[name], name)

@@ -14,14 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from stylegan_jax.convert.common import accept_kwargs, convert_variables
-from stylegan_jax.convert.torch_stylegan2 import (
-    _check_class,
-    _child,
-    _init_kwargs,
-    discriminator_kwargs,
+from stylegan_jax.convert.common import (
+    accept_kwargs,
+    check_class,
+    child,
+    convert_variables,
+    init_kwargs,
     module_state_dict,
 )
+from stylegan_jax.convert.torch_stylegan2 import discriminator_kwargs
 from stylegan_jax.io.network_pickle import NetworkPickleError, PersistentObject
 from stylegan_jax.models.stylegan2 import Discriminator
 from stylegan_jax.models.stylegan3 import Generator, SynthesisNetwork
@@ -35,17 +36,17 @@ FILTER_RTOL, FILTER_ATOL = 1e-5, 1e-7
 
 def is_stylegan3(obj: Any) -> bool:
     """Whether a pickled Generator is StyleGAN3's: its synthesis starts with the Fourier-feature ``input``."""
-    synthesis = _child(obj, "synthesis") if isinstance(obj, PersistentObject) else None
+    synthesis = child(obj, "synthesis") if isinstance(obj, PersistentObject) else None
     return isinstance(synthesis, PersistentObject) and "input" in synthesis.state.get("_modules", {})
 
 
 def generator_kwargs(obj: Any, what: str = "G") -> dict[str, Any]:
     """Our StyleGAN3 Generator's kwargs from a pickled NVIDIA one (NVIDIA passes the synthesis's flat)."""
-    obj = _check_class(obj, what, "Generator")
-    kwargs = _init_kwargs(obj, Generator)
+    obj = check_class(obj, what, "Generator")
+    kwargs = init_kwargs(obj, Generator)
     synthesis = {k: kwargs.pop(k) for k in list(kwargs) if k not in GENERATOR_ARGS}
     mapping = dict(kwargs.pop("mapping_kwargs", None) or {})
-    recorded = _child(obj, "mapping").state
+    recorded = child(obj, "mapping").state
     mapping.setdefault("num_layers", recorded.get("num_layers", 2))
     mapping.setdefault("w_avg_beta", recorded.get("w_avg_beta", 0.998))
     kwargs.update(mapping_kwargs=mapping, synthesis_kwargs=synthesis)

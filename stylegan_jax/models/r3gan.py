@@ -47,6 +47,7 @@ import ml_collections
 import numpy as np
 
 from stylegan_jax.errors import ConfigError
+from stylegan_jax.image_size import is_power_of_two
 from stylegan_jax.models.registry import Family, register
 from stylegan_jax.ops import bias_act, downsample2d, setup_filter, upsample2d
 from stylegan_jax.ops.conv2d_resample import conv2d
@@ -242,7 +243,7 @@ def check_config(section: str, module: Generator | Discriminator) -> None:
                               f"{stages}: give one per stage")
     res = module.img_resolution
     if stages < 1 or 4 * 2 ** (stages - 1) != res:
-        need = f"needs {res.bit_length() - 2}" if res >= 4 and res & (res - 1) == 0 else "is not 4 * 2^k: no number of"
+        need = f"needs {res.bit_length() - 2}" if is_power_of_two(res) else "is not 4 * 2^k: no number of"
         raise ConfigError(f"{flag}.width_per_stage has {stages} stages, which make {4 * 2 ** max(stages - 1, 0)}px "
                           f"images; {res}px {need} stages (4px, doubled by each stage after the first)")
     for width, cardinality in zip(module.width_per_stage, module.cardinality_per_stage, strict=True):

@@ -107,7 +107,7 @@ def _short_side(img_resolution: int | tuple[int, int]) -> tuple[int, int, int]:
     `image_size.ImageSizeError` (the sampling rates are powers of two)."""
     h, w = image_size.parse(img_resolution)
     short = min(h, w)
-    if short < 4 or short & (short - 1):
+    if not image_size.is_power_of_two(short):
         raise image_size.ImageSizeError(f"StyleGAN3 at {image_size.text(h, w)}: the short side must be a power of "
                                         "two (the sampling rates are), e.g. 256, 512x256 or 768x512")
     return h, w, short

@@ -15,7 +15,7 @@ Resolution = int | tuple[int, int]  # img_resolution: N (square, NVIDIA's) or (h
 
 def log2_resolution(resolution: int, minimum: int = 4, name: str = "resolution") -> int:
     """log2 of ``resolution``, a power of two >= ``minimum``; else a ValueError naming ``name``."""
-    if resolution < minimum or resolution & (resolution - 1):
+    if not image_size.is_power_of_two(resolution, minimum):
         raise ValueError(f"{name} must be a power of two >= {minimum}, got {resolution}")
     return int(np.log2(resolution))
 

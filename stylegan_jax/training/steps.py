@@ -506,16 +506,11 @@ def checked_resolution(cfg: ml_collections.ConfigDict) -> int | str:
 
 def resolve_conv_grad(choice: str, mesh_devices: int, backend: str) -> str:
     """``cfg.conv_grad`` for a run on ``mesh_devices`` devices of ``backend``: ``'auto'`` is ``'forward'``
-    on one CPU device (faster second-order gradients: docs/performance.md) and ``'xla'`` otherwise; forcing
-    ``'forward'`` over a sharded minibatch axis (more than one device), where XLA's partitioner computes
-    wrong weight gradients, is an error."""
+    on one CPU device (faster second-order gradients: docs/performance.md) and ``'xla'`` otherwise."""
     if choice not in ("auto", "xla", "forward"):
         raise ConfigError(f"--config.conv_grad: expected 'auto', 'xla' or 'forward', got {choice!r}")
     if choice == "auto":
         return "forward" if backend == "cpu" and mesh_devices == 1 else "xla"
-    if choice == "forward" and mesh_devices > 1:
-        raise ConfigError(f"--config.conv_grad='forward' on {mesh_devices} devices: its weight gradients are wrong "
-                         "when the minibatch axis is sharded (XLA's partitioner); use 'xla' or 'auto'")
     return choice
 
 

@@ -13,11 +13,15 @@ def leaves(state):
     return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(state))]
 
 
-def test_step_on_four_devices_equals_one_device(data_dir, tmp_path):
-    cfg = tiny_config(data_dir)
+@pytest.mark.parametrize("conv_grad", ["xla", "forward"])
+def test_step_on_four_devices_equals_one_device(data_dir, tmp_path, conv_grad):
+    """Every phase of iteration 0, then iteration 1, with 4 minibatches of 2 on 1 and on 4 devices, under
+    each of conv2d's gradient rules."""
+    cfg = tiny_config(data_dir, conv_grad=conv_grad)
     results = []
     for devices in (jax.devices()[:1], jax.devices()[:4]):
         trainer = Trainer(cfg, tmp_path / str(len(devices)), devices=devices)
+        assert trainer.cfg.conv_grad == conv_grad
         state = trainer.initial_state()
         batch = trainer.device_batch(next(trainer.iterator))
         for step in range(2):  # iteration 0 runs all four phases
