@@ -12,13 +12,17 @@ Imports nothing heavy (no JAX), so a tool can use it before deciding its runtime
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import bisect
+import gc
 import itertools
 import math
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, overload
 
@@ -37,28 +41,73 @@ class UsageError(ValueError):
     """A flag does not fit the network (missing class, bad seed list...); one line for the user."""
 
 
-def run(prog: str, body: Callable[[], int | None], *errors: type[BaseException]) -> int:
+def run(prog: str, body: Callable[[], int | None], *errors: type[BaseException] | Callable[[], tuple]) -> int:
     """Runs a tool's ``body()`` and returns its exit status (``None`` counts as 0).
 
     An exception of one of ``errors`` (the tool's user errors, whose message is one line saying what is
-    wrong) is printed to stderr as ``<prog>: error: <message>`` and gives status 1; Ctrl-C that the tool does
-    not handle itself is ``<prog>: interrupted`` and status 130. Output piped into a reader that stops early
-    (``| head``) ends the tool quietly with status 0. Any other exception propagates with its traceback: it is
-    a bug, not a user error.
+    wrong) is printed to stderr as ``<prog>: error: <message>`` and gives status 1; an entry of ``errors`` may
+    be a function returning error types, called only when the body raised, so that a tool whose error types
+    live in heavy modules (JAX) imports them inside its body. Ctrl-C that the tool does not handle itself is
+    ``<prog>: interrupted`` and status 130, at any moment of the body, its imports included. Output piped
+    into a reader that stops early (``| head``) ends the tool quietly with status 0. Any other exception
+    propagates with its traceback: it is a bug, not a user error.
     """
+    interrupt = _Interrupt()
     try:
-        status = body()
-        sys.stdout.flush()
+        with interrupt:
+            status = body()
+            sys.stdout.flush()
     except BrokenPipeError:  # the reader is gone: silence the interpreter's final flush of stdout
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except errors as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if not isinstance(e, _error_types(errors)):
+            raise
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
     return 0 if status is None else status
+
+
+def _error_types(errors: tuple) -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = []
+    for entry in errors:
+        types.extend([entry] if isinstance(entry, type) else entry())
+    return tuple(types)
+
+
+class _Interrupt:
+    """Ctrl-C as a KeyboardInterrupt that is not lost: Python prints and drops an exception raised inside a
+    garbage-collection callback (JAX runs one), and elsewhere where it cannot propagate, so after each SIGINT
+    the signal is delivered again shortly unless `run` has caught it by then (and in a gc callback it is not
+    raised at all). The second delivery may reach a handler the body installed in the meantime (the training
+    loop's: save and stop). Main thread only."""
+
+    REDELIVER_S = 0.5
+
+    def __enter__(self) -> None:
+        self.caught, self.previous = False, None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.caught = True
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum, frame):
+        timer = threading.Timer(self.REDELIVER_S, self._redeliver)
+        timer.daemon = True
+        timer.start()
+        if frame is not None and any(frame.f_code is getattr(callback, "__code__", None) for callback in gc.callbacks):
+            return  # raised here, it would be printed and dropped
+        raise KeyboardInterrupt
+
+    def _redeliver(self) -> None:
+        if not self.caught:
+            _thread.interrupt_main(signal.SIGINT)
 
 
 class ArgumentParser(argparse.ArgumentParser):

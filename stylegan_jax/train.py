@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from stylegan_jax.cli import ArgumentParser, finite_float, parse_seed, path_arg
+from stylegan_jax.cli import ArgumentParser, finite_float, parse_seed, path_arg, run
 
 SHORTCUTS = {"kimg": "kimg", "seed": "seed", "tick": "tick", "snap": "snap", "cpu_fusion": "cpu_fusion",
              "aug": "aug", "p": "p", "target": "ada_target", "augpipe": "augpipe"}
@@ -56,25 +56,27 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     return args, overrides
 
 
-def main(argv: list[str] | None = None) -> int:
-    args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
-    import jax
-
-    from stylegan_jax.cli import run
+def user_errors() -> tuple[type[Exception], ...]:
+    """The error types whose message is a one-line answer to bad input (imported when one was raised)."""
     from stylegan_jax.data import DatasetError
     from stylegan_jax.errors import ConfigError
     from stylegan_jax.network_snapshot import NetworkLoadError
-    from stylegan_jax.runtime import configure_runtime
     from stylegan_jax.training.checkpoint import CheckpointError
-    from stylegan_jax.training.config import apply_override, load_experiment, shrink_to_tiny
-    from stylegan_jax.training.loop import (
-        RunDirectoryError,
-        TrainingDivergedError,
-        TrainingInterruptedError,
-        train,
-    )
+    from stylegan_jax.training.loop import RunDirectoryError, TrainingDivergedError
+
+    return ConfigError, DatasetError, CheckpointError, RunDirectoryError, TrainingDivergedError, NetworkLoadError
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
 
     def body() -> int | None:
+        import jax  # inside the body: Ctrl-C during these imports is handled by `run`
+
+        from stylegan_jax.runtime import configure_runtime
+        from stylegan_jax.training.config import apply_override, load_experiment, shrink_to_tiny
+        from stylegan_jax.training.loop import TrainingInterruptedError, train
+
         cfg = load_experiment(args.experiment)
         explicit = [(key, repr(getattr(args, flag))) for flag, key in SHORTCUTS.items()
                     if getattr(args, flag) is not None] + overrides
@@ -107,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             return e.exit_status
         return None
 
-    return run("train", body, ConfigError, DatasetError, CheckpointError, RunDirectoryError, TrainingDivergedError,
-               NetworkLoadError)
+    return run("train", body, user_errors)
 
 
 if __name__ == "__main__":
