@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from stylegan_jax.cli import run
 from stylegan_jax.train import main
 
 COUNTS = json.loads((Path(__file__).parents[1] / "fixtures" / "nvidia_param_counts.json").read_text())
@@ -41,3 +42,32 @@ def test_dry_run_into_a_closed_pipe_ends_quietly():
     proc.stdout.close()  # before the config is resolved and printed
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0 and err == b""
+
+
+def test_a_bug_keeps_its_traceback_and_user_errors_resolve_lazily(capsys):
+    """`cli.run`: only the tool's own error types are one line; error types may come from a function called
+    only when the body raised."""
+
+    class KnownError(ValueError):
+        pass
+
+    def fail(error):
+        def body():
+            raise error
+        return body
+
+    looked_up = []
+
+    def errors():
+        looked_up.append(True)
+        return (KnownError,)
+
+    assert run("tool", lambda: None, errors) == 0 and not looked_up
+    assert run("tool", fail(KnownError("bad --flag")), errors) == 1
+    assert capsys.readouterr().err == "tool: error: bad --flag\n"
+    with pytest.raises(ZeroDivisionError):
+        run("tool", fail(ZeroDivisionError("a bug")), errors)
+    with pytest.raises(ValueError):  # a plain ValueError is not a user error
+        run("tool", fail(ValueError("a bug")), KnownError)
+    assert run("tool", fail(KeyboardInterrupt()), KnownError) == 130
+    assert capsys.readouterr().err == "tool: interrupted\n"

@@ -32,6 +32,24 @@ def test_step_on_four_devices_equals_one_device(data_dir, tmp_path, conv_grad):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
 
 
+def test_non_finite_values_stop_the_run_within_a_tick(data_dir, tmp_path, monkeypatch):
+    """A tick of 125 iterations: parameters poisoned in iteration 3 stop the run one iteration later (the
+    per-iteration check, one iteration behind so that it never waits for the running one), not at the
+    tick's end."""
+    original, calls = Trainer.run_iteration, []
+
+    def poisoning(self, state, batch, step, *args):
+        calls.append(step)
+        if step == 3:
+            state = state.replace(g_params=jax.tree_util.tree_map(lambda p: p * np.nan, state.g_params))
+        return original(self, state, batch, step, *args)
+
+    monkeypatch.setattr(Trainer, "run_iteration", poisoning)
+    with pytest.raises(TrainingDivergedError, match="iteration 3, phase G_main"):
+        train(tiny_config(data_dir, kimg=2, tick=1), tmp_path)
+    assert calls == [0, 1, 2, 3, 4]
+
+
 def test_no_recompilation_inside_the_loop(data_dir, tmp_path, caplog):
     cfg = tiny_config(data_dir, G_reg_interval=2, D_reg_interval=3)
     trainer = Trainer(cfg, tmp_path)

@@ -182,10 +182,12 @@ def test_a_full_disk_ends_the_run_with_one_line_and_keeps_the_last_checkpoint(da
 
 def test_tiny_keeps_the_values_given_on_the_command_line(data_dir, tmp_path, capsys):
     code, out, err = run_tool(train_cli.main, ["--experiment", "ffhq256", "--dry-run", "--config.tiny=True",
-                                               "--kimg", "0.5", "--config.batch_size=16", "--snap", "7"], capsys)
+                                               "--kimg", "0.5", "--config.batch_size=16", "--snap", "7",
+                                               "--config.D.channel_max=32"], capsys)
     assert code == 0, err
     resolved = json.loads(out[: out.rindex("}") + 1])
     assert (resolved["kimg"], resolved["batch_size"], resolved["snap"]) == (0.5, 16, 7)
+    assert resolved["D"]["channel_max"] == 32  # a width given on the command line wins too
     assert resolved["resolution"] == 16 and resolved["G"]["channel_max"] == 16  # the rest is tiny
 
 
