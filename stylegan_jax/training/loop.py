@@ -505,11 +505,13 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
 def _report_tick(reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, dict]], tick: int, nimg: int,
                  sched: Schedule, tick_start_nimg: int, tick_start_time: float, start_time: float,
                  aug_p: float | None) -> None:
-    """The progress line, the log line and the scalars of a tick (``aug_p``: the augmentation's p, if any)."""
+    """The progress line, the log line and the scalars of a tick (``aug_p``: the augmentation's p, if any;
+    the progress line adds ADA's ``Loss/signs/real``, the mean over the tick's updates of p, when it made one)."""
     now = time.time()
     means = _tick_means(history)
     if aug_p is not None:
         means["Progress/augment"] = aug_p
+    signs = means.get("Loss/signs/real")
     sec_per_kimg = (now - tick_start_time) / max((nimg - tick_start_nimg) / 1000, 1e-8)
     mem = jax.local_devices()[0].memory_stats() or {}
     mem_gb = mem.get("peak_bytes_in_use", 0) / 2**30
@@ -517,7 +519,8 @@ def _report_tick(reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, di
               f"{now - tick_start_time:6.1f} sec/kimg {sec_per_kimg:6.2f} G {means.get('Loss/G/loss', 0):.3f}"
               f" D {means.get('Loss/D/loss', 0):.3f}" + (f" mem {mem_gb:.1f}GB" if mem_gb else "")
               + (f" res {sched.resolution} alpha {sched.alpha:.3f}" if sched.resolution else "")
-              + (f" augment {aug_p:.3f}" if aug_p is not None else ""))
+              + (f" augment {aug_p:.3f}" if aug_p is not None else "")
+              + (f" signs/real {signs:.3f}" if signs is not None else ""))
     reporter.line(f"tick {tick} kimg {nimg / 1000:.2f} sec_per_kimg {sec_per_kimg:.3f} " +
                   " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items())), echo=False)
     reporter.scalars({**means, "Timing/sec_per_kimg": sec_per_kimg, "Progress/kimg": nimg / 1000,

@@ -2,13 +2,14 @@
 without recompiling, and lives in the state (a killed run resumes with its p: tests/training/test_preemption.py)."""
 
 import logging
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stylegan_jax.training.loop import Trainer
+from stylegan_jax.training.loop import Trainer, train
 from stylegan_jax.training.steps import active_phases
 from tests.training.conftest import tiny_config
 
@@ -74,3 +75,42 @@ def test_noaug_has_no_augmentation_state_and_fixed_keeps_p(data_dir, tmp_path):
     assert "ADA" not in active_phases(cfg, 3)
     state, _ = trainer.run_iteration(state, trainer.device_batch(next(trainer.iterator)), 0)
     assert float(state.aug["p"]) == pytest.approx(0.3)
+
+
+def test_the_tick_line_shows_augment_and_the_sign_statistic(data_dir, tmp_path, capsys):
+    """NVIDIA's ADA statistics on the printed tick line: ``augment`` (p) and ``Loss/signs/real`` (one
+    iteration, ADA's update after it: ada_interval 1; no path length and the colour pipe, the least to compile)."""
+    state = train(ada_config(data_dir, ada_interval=1, kimg=0.008, pl_weight=0.0, augpipe="color"), tmp_path)
+    ticks = [line for line in capsys.readouterr().out.splitlines() if line.startswith("tick 1 ")]
+    logged = [line for line in (tmp_path / "log.txt").read_text().splitlines() if line.startswith("tick 1 ")]
+    assert len(ticks) == len(logged) == 1
+    signs = float(re.search(r"Loss/signs/real=(\S+)", logged[0]).group(1))
+    assert -1 <= signs <= 1
+    assert f" augment {float(state.aug['p']):.3f} signs/real {signs:.3f}" in ticks[0]
+
+
+def test_d_sees_augmented_images_and_g_learns_through_the_pipe(data_dir, tmp_path):
+    """aug=fixed: with the same state, batch and keys, p = 1 changes D's scores of the reals and of the fakes
+    (both augmented) and G's update (its gradient flows through the pipe: a blocked one would leave G as it
+    was)."""
+    trainer = Trainer(tiny_config(data_dir, aug="fixed", p=1.0), tmp_path)
+    batch = trainer.device_batch(next(trainer.iterator))
+
+    def run(phase, p):  # a fresh state each time: the phases donate theirs
+        state = trainer.initial_state()
+        state = state.replace(aug={**state.aug, "p": jax.device_put(np.float32(p), state.aug["p"].sharding)})
+        before = g_of(state)
+        state, out = trainer.phases[phase](state, *batch, np.float32(1))
+        return before, g_of(state), {k: float(v) for k, v in out.items()}
+
+    def g_of(state):  # every G parameter, flat
+        return np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(jax.device_get(state.g_params))])
+
+    _, _, plain = run("D_main", 0.0)
+    _, _, augmented = run("D_main", 1.0)
+    for name in ("Loss/scores/real", "Loss/scores/fake", "Loss/D/loss"):
+        assert abs(augmented[name] - plain[name]) > 1e-4, (name, augmented[name], plain[name])
+    start, plain, _ = run("G_main", 0.0)
+    _, augmented, _ = run("G_main", 1.0)
+    assert np.abs(augmented - start).max() > 1e-4  # G moved: a gradient through the pipe
+    assert not np.allclose(augmented, plain, rtol=0, atol=1e-6)  # ... another than at p = 0

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from stylegan_jax.train import main
@@ -26,6 +28,7 @@ def test_presets_carry_nvidias_numbers(name):
     assert c.G.mapping_layers == p["mapping"] and c.resolution == p["res"]
     assert c.G.num_fp16_res == c.D.num_fp16_res == 4 and c.G.conv_clamp == c.D.conv_clamp == 256
     assert c.betas == (0.0, 0.99) and c.eps == 1e-8
+    assert c.aug == "ada" and c.augpipe == "bgc" and c.ada_target == 0.6  # NVIDIA's train.py defaults
     assert (c.G_reg_interval, c.D_reg_interval, c.pl_decay, c.pl_batch_shrink) == (4, 16, 0.01, 2)
     if name == "cifar10":
         assert c.pl_weight == 0 and c.style_mixing_prob == 0 and c.D.architecture == "orig" and c.conditional
@@ -72,3 +75,32 @@ def test_auto_is_nvidias_cfg_auto_for_the_device_count_and_keeps_given_values():
     assert resolved(1, 1024) == (4, 4, 4, 32768, 32768, 0.002, 0.002, pytest.approx(52.4288), 1.25)
     assert resolved(4, 256, batch_size=32) == (32, 8, 4, 16384, 16384, 0.0025, 0.0025, pytest.approx(0.4096), 10.0)
     assert load_experiment("auto").aug == "ada" and load_experiment("ffhq256").aug == "ada"
+    # NVIDIA's cfg_specs['auto']: map=2, ramp=0.05, and train.py's kimg 25000 for every preset.
+    r = run_config(load_experiment("auto"), jax.devices())
+    assert (r.ema_rampup, r.G.mapping_layers, r.kimg, r.aug) == (0.05, 2, 25000, "ada")
+
+
+def test_auto_dry_run_resolves_nvidias_values_without_the_dataset(capsys, tmp_path):
+    """The issue's command with --dry-run: auto's values for the 4 test devices at its resolution 256 (batch
+    64 = max(min(4 * min(4096 // 256, 32), 64), 4), gamma 0.0002 * 256^2 / 64, EMA 64 * 10 / 32 kimg)."""
+    empty = tmp_path / "no-datasets"
+    assert main(["--experiment", "auto", "--dry-run", "--config.dataset=mydata", f"--config.data_dir={empty}"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    c = json.loads("\n".join(out[: out.index("}") + 1]))
+    assert (c["resolution"], c["batch_size"], c["batch_gpu"], c["D"]["mbstd_group_size"]) == (256, 64, 16, 4)
+    assert c["G"]["channel_base"] == c["D"]["channel_base"] == 16384 and c["G_lr"] == c["D_lr"] == 0.0025
+    assert (c["r1_gamma"], c["ema_kimg"], c["ema_rampup"]) == (pytest.approx(0.2048), 20.0, 0.05)
+    assert (c["G"]["mapping_layers"], c["kimg"], c["aug"], c["dataset"]) == (2, 25000, "ada", "mydata")
+    assert not empty.exists()
+
+
+def test_the_augmentation_shortcut_flags_set_their_config_keys(capsys):
+    """NVIDIA's --aug, --p, --target, --augpipe -> aug, p, ada_target, augpipe (values unlike the defaults)."""
+    args = ["--experiment", "quickstart", "--dry-run", "--aug", "fixed", "--p", "0.35", "--target", "0.7",
+            "--augpipe", "bgcf"]
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    c = json.loads("\n".join(out[: out.index("}") + 1]))
+    assert (c["aug"], c["p"], c["ada_target"], c["augpipe"]) == ("fixed", 0.35, 0.7, "bgcf")
+    default = load_experiment("quickstart")
+    assert (default.aug, default.p, default.ada_target, default.augpipe) == ("noaug", 0.0, 0.6, "bgc")

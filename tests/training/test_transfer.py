@@ -1,6 +1,9 @@
 """Transfer learning: a new run initialised from a pretrained network (names and shapes that match are copied,
 the rest listed), NVIDIA's resume settings, and Freeze-D (D's highest-resolution layers never change)."""
 
+import json
+from pathlib import Path
+
 import flax
 import jax
 import numpy as np
@@ -8,9 +11,12 @@ import pytest
 
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models.stylegan2 import discriminator_layers
-from stylegan_jax.training.loop import Trainer, run_config
+from stylegan_jax.network_snapshot import load_network
+from stylegan_jax.training.loop import Trainer, run_config, train
 from stylegan_jax.training.transfer import initialise_from
 from tests.training.conftest import tiny_config
+
+NVIDIA_PICKLE = Path(__file__).parents[1] / "fixtures" / "nvidia_pickles" / "ada_skip16.pkl"
 
 
 def flat(tree):
@@ -76,3 +82,48 @@ def test_freeze_d_freezes_nvidias_highest_resolution_layers(data_dir, tmp_path):
     for name in before:
         frozen = name.startswith(("b16/fromrgb/", "b16/conv0/"))
         assert np.array_equal(before[name], after[name]) == frozen, name
+
+
+def test_a_run_from_an_nvidia_pickle_starts_at_step_0_with_its_weights(data_dir, tmp_path, monkeypatch, capsys):
+    """``train()`` with ``resume_from`` an NVIDIA pickle (stylegan2-ada-pytorch's ``ada_skip16``: 16x16 RGB,
+    unconditional) into a conditional grayscale run of the same widths: iteration 0 starts from every tensor
+    whose name and shape match (G, G_ema, D), the rest (labels' embedding, RGB <-> gray layers, D's projection)
+    listed in the one printed and logged line."""
+    cfg = tiny_config(data_dir, resume_from=str(NVIDIA_PICKLE), kimg=0.008, pl_weight=0.0)
+    cfg.G.update(z_dim=10, w_dim=12, mapping_layers=2, channel_max=8)
+    cfg.D.update(channel_max=8)
+    started = []
+    original = Trainer.run_iteration
+
+    def first_iteration(self, state, batch, step, sched=None):
+        if not started:
+            started.append((step, jax.device_get(state)))
+        return original(self, state, batch, step, sched)
+
+    monkeypatch.setattr(Trainer, "run_iteration", first_iteration)
+    train(cfg, tmp_path)
+    step, state = started[0]
+    assert step == 0 and int(state.step) == 0 and int(jax.tree_util.tree_leaves(state.g_opt)[0]) == 0
+    network = load_network(str(NVIDIA_PICKLE))
+    copied, missed = 0, []
+    for field, source, what in (("g_params", network.G, "G/params"), ("g_buffers", network.G, "G/buffers"),
+                                ("g_ema_params", network.G_ema, "G_ema/params"),
+                                ("g_ema_buffers", network.G_ema, "G_ema/buffers"), ("d_params", network.D, "D/params")):
+        want = {k: np.asarray(v) for k, v in flax.traverse_util.flatten_dict(source[what.split("/")[1]],
+                                                                             sep="/").items()}
+        for name, got in flat(getattr(state, field)).items():
+            if name in want and want[name].shape == got.shape:
+                np.testing.assert_array_equal(got, want[name], err_msg=f"{field}/{name}")
+                copied += 1
+            else:
+                missed.append(f"{what}/{name}")
+    assert (copied, len(missed)) == (97, 39)
+    assert {"G/params/mapping/embed/weight", "G/params/synthesis/b16/torgb/weight", "D/params/b16/fromrgb/weight",
+            "D/params/b4/out/weight"} <= set(missed)
+    line = (f"resume_from {NVIDIA_PICKLE}: copied {copied} of {copied + len(missed)} tensors; not matched "
+            f"({len(missed)}): " + ", ".join(missed[:8]) + " ...")
+    assert line in capsys.readouterr().out.splitlines()
+    log = (tmp_path / "log.txt").read_text().splitlines()
+    assert line in log and any(x.startswith("Starting digits in ") and " at 0.0 kimg;" in x for x in log)
+    recorded = json.loads((tmp_path / "config.json").read_text())
+    assert (recorded["ada_kimg"], recorded["ema_rampup"]) == (100.0, None)  # NVIDIA's resume settings
