@@ -1,8 +1,9 @@
-"""The projector: NVIDIA's schedules and noise regulariser against their formulas in NumPy float64, round trips
-of known ws through W and W+, a batch of targets equal to separate projections, and the outputs the CLI writes
-rendered back by generate and style_mixing."""
+"""The projector: NVIDIA's schedules and noise regulariser against their formulas in NumPy float64, the step's
+loss and noise renormalisation, round trips of known ws through W and W+, a batch of targets equal to separate
+projections, NVIDIA's CLI defaults, and the outputs the CLI writes rendered back by generate and style_mixing."""
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -143,6 +144,41 @@ def test_known_w_projects_back_far_closer_than_w_avg(round_trip):
     assert got > baseline + 6
 
 
+def test_noise_maps_are_renormalised_after_each_step_and_the_loss_adds_their_regularizer(round_trip, monkeypatch):
+    """NVIDIA's StyleGAN2 step: the reported loss is the distance plus 1e5 times the regulariser of the noise maps
+    the step started from; Adam moves the maps and, after the step, every map is renormalised (zero mean, unit
+    mean square). The first steps of `Projector.steps` (the W projector of `round_trip`: its step is compiled)."""
+    p = round_trip["w"][0]
+    assert len(projection.noise_maps(p.variables)) == 5  # 4x4, 2 at 8x8, 2 at 16x16
+    seen, step_fn = [], p._step
+
+    def maps(state):
+        return {name: np.asarray(m[0], np.float64) for name, m in state["params"]["noise"].items()}
+
+    def recording_step(*args):
+        before = maps(args[5])  # read before the step donates the state
+        state, out = step_fn(*args)
+        seen.append((before, maps(state), *(float(x[0]) for x in out[:2])))
+        return state, out
+
+    monkeypatch.setattr(p, "_step", recording_step)
+    for step, *_ in p.steps(round_trip["target"], seed=303):
+        if step == 3:
+            break
+    # The initial maps are N(0, 1) samples, not renormalised: step 0 (lr 0) renormalising them shows.
+    assert max(abs(m.mean()) for m in seen[0][0].values()) > 0.05
+    for step, (before, after, dist, loss) in enumerate(seen):
+        assert loss - dist == pytest.approx(1e5 * nvidia_noise_reg(list(before.values())), rel=1e-5), step
+        for name, m in after.items():
+            assert abs(m.mean()) < 1e-6 and np.mean(m**2) == pytest.approx(1, rel=1e-5), (step, name)
+            renormalised = (before[name] - before[name].mean()) / before[name].std()
+            if step == 0:  # lr 0: renormalised only
+                np.testing.assert_allclose(m, renormalised, atol=1e-5)
+            else:  # Adam moved the maps too
+                assert np.abs(m - renormalised).max() > 1e-3, (step, name)
+    assert len(seen) == 4
+
+
 def test_wplus_ends_closer_than_w(round_trip):
     (_, w_result, _), (_, wplus_result, _) = round_trip["w"], round_trip["wplus"]
     assert wplus_result.distance[0] < w_result.distance[0]
@@ -208,15 +244,28 @@ def write_target(path, image, size=(40, 32)):
     PIL.Image.fromarray(image).resize(size, PIL.Image.NEAREST).save(path)
 
 
-def test_cli_outputs_render_back_with_generate_and_style_mixing(tmp_path, capsys):
+def test_cli_defaults_are_nvidias():
+    args = projector.parse_args(["--network", str(PICKLE), "--target", "me.png", "--outdir", "out"])
+    assert (args.num_steps, args.seed, args.save_video) == (1000, 303, True)  # NVIDIA's projector.py
+    assert (args.loss, args.space, args.class_idx) == ("lpips", "w", None)  # NVIDIA's distance and space
+    assert projector.parse_args(["--network", "n", "--target", "t", "--outdir", "o", "--save-video"]).save_video
+
+
+def test_cli_outputs_render_back_with_generate_and_style_mixing(tmp_path, capsys, caplog):
     network = load_network(PICKLE)
     G = network.generator
     target = image_of(G, network.G_ema, seed_ws(G, network.G_ema, 3))[0]
     write_target(tmp_path / "face.png", target)
     out = tmp_path / "proj"
-    code = projector.main(["--network", str(PICKLE), "--target", str(tmp_path / "face.png"), "--outdir", str(out),
-                           "--loss", "l2", "--num-steps", "12"])
+    with jax.log_compiles(), caplog.at_level(logging.WARNING):
+        code = projector.main(["--network", str(PICKLE), "--target", str(tmp_path / "face.png"), "--outdir",
+                               str(out), "--loss", "l2", "--num-steps", "12"])
     assert code == 0
+    # The jitted step compiled once for the 12 steps. (On this one-device mesh its dispatch cache, `_cache_size()`,
+    # holds 2 entries: the step returns the state sharded P() where device_put gave P('data'), the same placement
+    # on one device, and the second entry reuses the compiled step.)
+    compiles = [r.getMessage() for r in caplog.records if "Compiling jit(_one_step)" in r.getMessage()]
+    assert len(compiles) == 1, len(compiles)
     assert sorted(p.name for p in out.iterdir()) == ["proj.png", "proj_frames", "projected_w.npz",
                                                      "projection.json", "target.png"]
     assert len(list((out / "proj_frames").iterdir())) == 12  # no video encoder here: one PNG per step
@@ -224,6 +273,8 @@ def test_cli_outputs_render_back_with_generate_and_style_mixing(tmp_path, capsys
     assert ws.shape == (1, G.num_ws, G.w_dim)
     record = json.loads((out / "projection.json").read_text())
     assert record["space"] == "w" and record["loss"] == "l2" and np.isfinite(record["distance"])
+    err = capsys.readouterr().err  # the progress bar: the step count and the last step's distance
+    assert "12/12" in err and f"dist {record['distance']:.4f}" in err, err[-300:]
     proj = np.asarray(PIL.Image.open(out / "proj.png"))
     np.testing.assert_array_equal(proj, image_of(G, network.G_ema, ws)[0])  # NVIDIA's projector conversion
 
@@ -237,6 +288,16 @@ def test_cli_outputs_render_back_with_generate_and_style_mixing(tmp_path, capsys
     names = sorted(p.name for p in (tmp_path / "mix").iterdir())
     assert names == ["1-1.png", "2-2.png", "grid.png", "proj00-1.png", "proj00-2.png", "proj00-proj00.png"]
     np.testing.assert_array_equal(np.asarray(PIL.Image.open(tmp_path / "mix" / "proj00-proj00.png")), rendered)
+
+    assert style_mixing.main(["--network", str(PICKLE), "--col-ws", str(out / "projected_w.npz"), "--rows", "1,2",
+                              "--styles", "0-2", "--outdir", str(tmp_path / "mix_cols")]) == 0
+    names = sorted(p.name for p in (tmp_path / "mix_cols").iterdir())
+    assert names == ["1-1.png", "1-proj00.png", "2-2.png", "2-proj00.png", "grid.png", "proj00-proj00.png"]
+    res = G.img_resolution
+    for name in (n for n in names if n != "grid.png"):
+        assert PIL.Image.open(tmp_path / "mix_cols" / name).size == (res, res), name
+    assert PIL.Image.open(tmp_path / "mix_cols" / "grid.png").size == (2 * res, 3 * res)  # W x H: 1+1 cols, 1+2 rows
+    np.testing.assert_array_equal(np.asarray(PIL.Image.open(tmp_path / "mix_cols" / "proj00-proj00.png")), rendered)
     capsys.readouterr()
 
 
