@@ -2,12 +2,13 @@
 ``python -m stylegan_jax.train --experiment quickstart`` (or ``gan``, ``cgan``, ``wgan``, ``wgan_gp``, ``pggan``,
 ``ablations/stylegan2_c``, ...; ``--config.tiny=True`` shrinks any experiment to a CPU-size run).
 
-Flags: --experiment NAME or PATH, --outdir (default runs/<experiment>), --kimg, --resume / --no-resume
-(default: resume when the run directory has a checkpoint), --seed, --tick, --snap, and any config value as
---config.KEY=VALUE (e.g. --config.batch_size=32, --config.G.channel_base=8192); --dry-run prints the resolved
-config and the parameter counts and exits; --no-cpu-fusion turns XLA:CPU's YNNPACK fusion off. Multi-host: the usual
-environment (TPU pods, SLURM) is detected by jax.distributed; --coordinator/--num-processes/--process-id
-set it explicitly.
+Flags: --experiment NAME or PATH, --outdir (default runs/<experiment>), --kimg, --resume / --no-resume (default:
+resume when the run directory has a checkpoint), --seed, --tick, --snap, and any config value as --config.KEY=VALUE
+(e.g. --config.batch_size=32, --config.G.channel_base=8192); --dry-run prints the resolved config and the parameter
+counts and exits; --no-cpu-fusion turns XLA:CPU's YNNPACK fusion off; --compile-cache off turns off JAX's persistent
+compilation cache (default: in the run directory, so a resumed run compiles nothing). Multi-host: the usual
+environment (TPU pods, SLURM) is detected by jax.distributed; --coordinator/--num-processes/--process-id set it
+explicitly.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from stylegan_jax.cli import ArgumentParser, finite_float, parse_seed, path_arg, run
 
 SHORTCUTS = {"kimg": "kimg", "seed": "seed", "tick": "tick", "snap": "snap", "cpu_fusion": "cpu_fusion",
-             "aug": "aug", "p": "p", "target": "ada_target", "augpipe": "augpipe"}
+             "aug": "aug", "p": "p", "target": "ada_target", "augpipe": "augpipe", "compile_cache": "compile_cache"}
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str]]]:
@@ -45,6 +46,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
                         "parameter counts, then exit (no dataset needed, nothing compiled)")
     parser.add_argument("--cpu-fusion", action=argparse.BooleanOptionalAction, default=None,
                         help="XLA:CPU's YNNPACK fusion (default: the config's cpu_fusion, on)")
+    parser.add_argument("--compile-cache", help="JAX's persistent compilation cache: 'auto' (JAX_COMPILATION_CACHE_DIR "
+                        "if set, else 'run'; the default), 'run' (the run directory's compile-cache/), 'off', or a "
+                        "directory of yours")
     parser.add_argument("--stop-at-step", type=int, help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args(argv)
     overrides = []

@@ -28,7 +28,7 @@ from stylegan_jax.training.state import to_host
 #: Config values a resumed run may change: its length, its reporting, where the data lives, and how the
 #: host runs (the conv gradient rule and the CPU fusion change rounding, not the algorithm).
 RESUMABLE = ("kimg", "tick", "snap", "keep", "keep_every", "metrics", "grid", "workers", "data_dir",
-             "conv_grad", "cpu_fusion")
+             "conv_grad", "cpu_fusion", "compile_cache")
 
 
 #: Files every complete step holds (Orbax's step metadata, the state's tree metadata, ours); a step without

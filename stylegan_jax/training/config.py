@@ -31,7 +31,8 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.model = "stylegan2"
     c.dataset = ""  # a built-in name, a converted dataset's name under data_dir, or a path
     c.data_dir = ""  # '' = $STYLEGAN_JAX_DATA or ~/.cache/stylegan_jax/datasets
-    # N for N x N images, or 'WxH' (width first, as the dataset records it: stylegan_jax.image_size).
+    # N for N x N images, or 'WxH' (width first, as the dataset records it: stylegan_jax.image_size); None (as
+    # img_channels): the dataset's (see fill_from_dataset).
     c.resolution = config_dict.FieldReference(256, field_type=object)
     c.img_channels = 3
     c.conditional = False  # use the dataset's labels
@@ -113,6 +114,7 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     # Backend choices, made once by the run and recorded resolved in config.json.
     c.conv_grad = "auto"  # conv2d's gradient rule: 'auto' | 'xla' | 'forward' (ops.conv2d_resample.gradient_rule)
     c.cpu_fusion = True  # XLA:CPU's YNNPACK fusion of dots and reductions (runtime.configure_runtime)
+    c.compile_cache = "auto"  # JAX's persistent compilation cache: auto | run | off | a directory (loop.compile_cache)
     c.tiny = False  # shrink to a CPU-size run on the built-in digits-16 (see shrink_to_tiny)
     c.auto = False  # fill the AUTO_KEYS left None with NVIDIA's --cfg=auto values (see resolve_auto)
     return c
@@ -218,10 +220,40 @@ AUTO_KEYS = ("batch_size", "batch_gpu", "D.mbstd_group_size", "G.channel_base", 
              "r1_gamma", "ema_kimg")
 
 
+def fill_from_dataset(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """``cfg`` with ``resolution`` and ``img_channels`` left None (``experiments/auto.py``) set to the dataset's
+    (``resolution``: N or 'WxH', and ``channels`` as it records them), as NVIDIA's train.py takes
+    ``training_set.resolution`` and ``num_channels``. A copy; ``cfg`` itself when neither is None.
+
+    A dataset that cannot be found or read: a one-line `ConfigError` (the dataset's error, and
+    ``--config.resolution``) when the resolution is None; when only the channels are, 3, so that ``--dry-run``
+    with ``--config.resolution`` needs no dataset (a run stops on the missing dataset itself)."""
+    if cfg.get("resolution", 0) is not None and cfg.get("img_channels", 0) is not None:
+        return cfg
+    from stylegan_jax.data import DatasetError, read_dataset_info, resolve_dataset  # tensorflow_datasets: lazily
+
+    try:
+        if not cfg.dataset:
+            raise DatasetError("none given: --config.dataset=NAME or PATH")
+        info = read_dataset_info(resolve_dataset(cfg.dataset, data_dir=cfg.data_dir or None))
+    except DatasetError as e:
+        if cfg.resolution is None:
+            raise ConfigError(f"the resolution comes from the dataset ({e}) or --config.resolution=N") from None
+        info = {"channels": 3}
+    c = copy.deepcopy(cfg)
+    if c.resolution is None:
+        c.resolution = info["resolution"]
+    if c.img_channels is None:
+        c.img_channels = info["channels"]
+    return c
+
+
 def resolve_auto(cfg: ml_collections.ConfigDict, num_devices: int) -> ml_collections.ConfigDict:
-    """NVIDIA's ``--cfg=auto`` for a run on ``num_devices`` devices (its GPUs) at ``cfg.resolution``: each of
-    `AUTO_KEYS` left None (``experiments/auto.py``) gets auto's value; a value given (``--config.batch_size=
-    32``) stays. A copy; ``cfg`` itself without ``cfg.auto`` or when nothing is None."""
+    """NVIDIA's ``--cfg=auto`` for a run on ``num_devices`` devices (its GPUs) at ``cfg.resolution``, the
+    dataset's when None (`fill_from_dataset`, for any config; ``img_channels`` too): each of `AUTO_KEYS` left
+    None (``experiments/auto.py``) gets auto's value; a value given (``--config.batch_size=32``) stays. A copy;
+    ``cfg`` itself when nothing is None."""
+    cfg = fill_from_dataset(cfg)
     if not cfg.get("auto"):
         return cfg
     c = copy.deepcopy(cfg)

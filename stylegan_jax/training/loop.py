@@ -7,6 +7,7 @@ saves; only process 0 writes logs and images.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import fcntl
 import signal
@@ -28,6 +29,7 @@ from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 from stylegan_jax.network_snapshot import save_network
 from stylegan_jax.nn.resolution import block_shape
+from stylegan_jax.runtime import compilation_cache
 from stylegan_jax.training import checkpoint, hyperparams
 from stylegan_jax.training.config import resolve_auto, shrink_to_tiny, to_json
 from stylegan_jax.training.reporting import Reporter
@@ -398,11 +400,27 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = Tr
 def _train(cfg: ml_collections.ConfigDict, workdir: Path, resume: bool, stop_at_step: int | None,
            stop: _StopSignal) -> TrainState:
     is_main = jax.process_index() == 0
-    trainer = Trainer(cfg, workdir)
-    try:
-        return _loop(trainer, workdir, resume, stop_at_step, stop, is_main)
-    finally:
-        trainer.manager.close()
+    with compile_cache(cfg.compile_cache, workdir):
+        trainer = Trainer(cfg, workdir)
+        try:
+            return _loop(trainer, workdir, resume, stop_at_step, stop, is_main)
+        finally:
+            trainer.manager.close()
+
+
+def compile_cache(choice: str, workdir: Path) -> contextlib.AbstractContextManager:
+    """JAX's persistent compilation cache as ``cfg.compile_cache`` chooses, for the run: ``'auto'`` the cache
+    the process has already (``JAX_COMPILATION_CACHE_DIR``) or else the run directory's ``compile-cache/``;
+    ``'run'`` that one in any case; ``'off'`` none; else the directory it names. A multi-process run's
+    processes each take a subdirectory of the run's (no two write one file)."""
+    if not isinstance(choice, str) or not choice:
+        raise ConfigError(f"--config.compile_cache: expected 'auto', 'run', 'off' or a directory, got {choice!r}")
+    if choice == "auto" and jax.config.jax_compilation_cache_dir:
+        return contextlib.nullcontext()
+    if choice == "off":
+        return compilation_cache(None)
+    path = workdir / "compile-cache" if choice in ("auto", "run") else Path(choice).expanduser()
+    return compilation_cache(path / f"process-{jax.process_index()}" if jax.process_count() > 1 else path)
 
 
 def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | None, stop: _StopSignal,

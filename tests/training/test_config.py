@@ -76,21 +76,61 @@ def test_auto_is_nvidias_cfg_auto_for_the_device_count_and_keeps_given_values():
     assert resolved(4, 256, batch_size=32) == (32, 8, 4, 16384, 16384, 0.0025, 0.0025, pytest.approx(0.4096), 10.0)
     assert load_experiment("auto").aug == "ada" and load_experiment("ffhq256").aug == "ada"
     # NVIDIA's cfg_specs['auto']: map=2, ramp=0.05, and train.py's kimg 25000 for every preset.
-    r = run_config(load_experiment("auto"), jax.devices())
+    c = load_experiment("auto")
+    c.resolution = 256
+    r = run_config(c, jax.devices())
     assert (r.ema_rampup, r.G.mapping_layers, r.kimg, r.aug) == (0.05, 2, 25000, "ada")
 
 
 def test_auto_dry_run_resolves_nvidias_values_without_the_dataset(capsys, tmp_path):
-    """The issue's command with --dry-run: auto's values for the 4 test devices at its resolution 256 (batch
-    64 = max(min(4 * min(4096 // 256, 32), 64), 4), gamma 0.0002 * 256^2 / 64, EMA 64 * 10 / 32 kimg)."""
+    """The issue's command with --dry-run and --config.resolution=256: auto's values for the 4 test devices
+    (batch 64 = max(min(4 * min(4096 // 256, 32), 64), 4), gamma 0.0002 * 256^2 / 64, EMA 64 * 10 / 32 kimg)."""
     empty = tmp_path / "no-datasets"
-    assert main(["--experiment", "auto", "--dry-run", "--config.dataset=mydata", f"--config.data_dir={empty}"]) == 0
+    assert main(["--experiment", "auto", "--dry-run", "--config.dataset=mydata", f"--config.data_dir={empty}",
+                 "--config.resolution=256"]) == 0
     out = capsys.readouterr().out.splitlines()
     c = json.loads("\n".join(out[: out.index("}") + 1]))
     assert (c["resolution"], c["batch_size"], c["batch_gpu"], c["D"]["mbstd_group_size"]) == (256, 64, 16, 4)
     assert c["G"]["channel_base"] == c["D"]["channel_base"] == 16384 and c["G_lr"] == c["D_lr"] == 0.0025
     assert (c["r1_gamma"], c["ema_kimg"], c["ema_rampup"]) == (pytest.approx(0.2048), 20.0, 0.05)
     assert (c["G"]["mapping_layers"], c["kimg"], c["aug"], c["dataset"]) == (2, 25000, "ada", "mydata")
+    assert c["img_channels"] == 3  # the dataset's when there is one
+    assert not empty.exists()
+
+
+def test_auto_takes_the_resolution_and_channels_from_the_dataset(capsys, data_dir):
+    """NVIDIA's train.py --cfg=auto: res = training_set.resolution, then auto's formulas at that res. The
+    built-in digits-16 (16x16 gray) on the 4 test devices: batch max(min(4 * min(4096 // 16, 32), 64), 4) = 64,
+    per device 16, mbstd min(64 // 4, 4) = 4, fmaps 0.5 (channel_base 16384), lr 0.0025, gamma
+    0.0002 * 16^2 / 64 = 0.0008, EMA 64 * 10 / 32 = 20 kimg; 1 channel."""
+    assert main(["--experiment", "auto", "--dry-run", "--config.dataset=digits-16",
+                 f"--config.data_dir={data_dir}"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    c = json.loads("\n".join(out[: out.index("}") + 1]))
+    assert (c["resolution"], c["img_channels"]) == (16, 1)
+    assert (c["batch_size"], c["batch_gpu"], c["D"]["mbstd_group_size"]) == (64, 16, 4)
+    assert c["G"]["channel_base"] == c["D"]["channel_base"] == 16384 and c["G_lr"] == c["D_lr"] == 0.0025
+    assert (c["r1_gamma"], c["ema_kimg"]) == (pytest.approx(0.0008), 20.0)
+    # A value given stays: the channels here, the resolution in the test above.
+    assert main(["--experiment", "auto", "--dry-run", "--config.dataset=digits-16", f"--config.data_dir={data_dir}",
+                 "--config.img_channels=3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    c = json.loads("\n".join(out[: out.index("}") + 1]))
+    assert (c["resolution"], c["img_channels"]) == (16, 3)
+
+
+@pytest.mark.parametrize("dataset", ["mydata", ""])
+def test_auto_without_the_dataset_or_a_resolution_is_one_line(capsys, tmp_path, dataset):
+    """No dataset to take the resolution from: one line naming the dataset (or asking for one) and
+    --config.resolution, with --dry-run as without."""
+    empty = tmp_path / "no-datasets"
+    for extra in (["--dry-run"], ["--outdir", str(tmp_path / "run")]):
+        assert main(["--experiment", "auto", f"--config.dataset={dataset}", f"--config.data_dir={empty}",
+                     *extra]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert "--config.resolution" in err
+        assert ("'mydata' not found" in err and str(empty / "mydata") in err) if dataset else "--config.dataset" in err
     assert not empty.exists()
 
 

@@ -1,6 +1,7 @@
 """Backend choices belong to the run: the conv gradient rule resolved from the trainer's own mesh and
 recorded, and the default CPU path (one device, forward-form gradients) trained and checked."""
 
+import collections
 import json
 
 import jax
@@ -47,3 +48,29 @@ def test_config_json_records_the_resolved_choices(data_dir, tmp_path):
     assert recorded["conv_grad"] == "xla"  # four devices
     assert recorded["cpu_fusion"] is True
     assert run_config(cfg, jax.devices()[:1]).conv_grad == "forward"
+
+
+@pytest.mark.slow
+def test_a_second_start_compiles_nothing(data_dir, tmp_path):
+    """The persistent compilation cache in the run directory (the default where the process has none; the
+    tests' session has one): the first start compiles and writes every program there; resuming the run finds
+    every program it needs (no cache miss). With ``compile_cache='off'`` nothing is cached."""
+    events = collections.Counter()
+
+    def listen(name, **_):
+        events[name.removeprefix("/jax/compilation_cache/")] += 1
+
+    jax.monitoring.register_event_listener(listen)
+    try:
+        train(tiny_config(data_dir, kimg=0.008, compile_cache="run"), tmp_path / "run")
+        assert events["cache_misses"] > 0 and len(list((tmp_path / "run" / "compile-cache").iterdir())) > 0
+        events.clear()
+        train(tiny_config(data_dir, kimg=0.016, compile_cache="run"), tmp_path / "run")  # resumes at iteration 1
+        assert events["cache_misses"] == 0 and events["cache_hits"] > 0, events
+        events.clear()
+        train(tiny_config(data_dir, kimg=0.008, compile_cache="off"), tmp_path / "off")
+        assert events["cache_hits"] == events["cache_misses"] == 0, events
+        assert not (tmp_path / "off" / "compile-cache").exists()
+    finally:
+        jax.monitoring.unregister_event_listener(listen)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["compile_cache"] == "run"
