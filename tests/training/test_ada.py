@@ -77,6 +77,7 @@ def test_noaug_has_no_augmentation_state_and_fixed_keeps_p(data_dir, tmp_path):
     assert float(state.aug["p"]) == pytest.approx(0.3)
 
 
+@pytest.mark.slow
 def test_the_tick_line_shows_augment_and_the_sign_statistic(data_dir, tmp_path, capsys):
     """NVIDIA's ADA statistics on the printed tick line: ``augment`` (p) and ``Loss/signs/real`` (one
     iteration, ADA's update after it: ada_interval 1; no path length and the colour pipe, the least to compile)."""
@@ -89,6 +90,7 @@ def test_the_tick_line_shows_augment_and_the_sign_statistic(data_dir, tmp_path, 
     assert f" augment {float(state.aug['p']):.3f} signs/real {signs:.3f}" in ticks[0]
 
 
+@pytest.mark.slow
 def test_d_sees_augmented_images_and_g_learns_through_the_pipe(data_dir, tmp_path):
     """aug=fixed: with the same state, batch and keys, p = 1 changes D's scores of the reals and of the fakes
     (both augmented) and G's update (its gradient flows through the pipe: a blocked one would leave G as it

@@ -84,6 +84,7 @@ def test_freeze_d_freezes_nvidias_highest_resolution_layers(data_dir, tmp_path):
         assert np.array_equal(before[name], after[name]) == frozen, name
 
 
+@pytest.mark.slow
 def test_a_run_from_an_nvidia_pickle_starts_at_step_0_with_its_weights(data_dir, tmp_path, monkeypatch, capsys):
     """``train()`` with ``resume_from`` an NVIDIA pickle (stylegan2-ada-pytorch's ``ada_skip16``: 16x16 RGB,
     unconditional) into a conditional grayscale run of the same widths: iteration 0 starts from every tensor
