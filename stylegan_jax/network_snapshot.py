@@ -111,7 +111,7 @@ def save_network(directory: str | os.PathLike, *, G_kwargs: Mapping[str, Any], D
     _sync(f"save_network: {tmp} created", collective)
     try:
         with ocp.PyTreeCheckpointer() as checkpointer:  # collective: the array writes
-            checkpointer.save(os.path.join(tmp, VARIABLES), trees)
+            checkpointer.save(os.path.abspath(os.path.join(tmp, VARIABLES)), trees)  # Orbax: absolute
         if main:
             index = dict(format=FORMAT, G_kwargs=dict(G_kwargs), D_kwargs=None if D_kwargs is None else
                          dict(D_kwargs), trees=sorted(trees), metadata=dict(metadata or {}))
@@ -158,7 +158,7 @@ def _load_directory(path: str) -> Network:
         raise NetworkLoadError(f"{path}: {INDEX} has format {index.get('format')!r}, expected {FORMAT!r}")
     try:
         with ocp.PyTreeCheckpointer() as checkpointer:
-            trees = checkpointer.restore(os.path.join(path, VARIABLES))
+            trees = checkpointer.restore(os.path.abspath(os.path.join(path, VARIABLES)))  # Orbax: absolute
     except Exception as e:  # noqa: BLE001 - Orbax raises many types for a damaged checkpoint
         raise NetworkLoadError(f"{path}: cannot restore {VARIABLES}/ ({type(e).__name__}: "
                                f"{str(e).splitlines()[0] if str(e) else ''})") from None

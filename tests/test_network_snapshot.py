@@ -38,6 +38,15 @@ def test_existing_directory_needs_overwrite_and_is_replaced_whole(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # no temporary or old copies left
 
 
+def test_relative_paths_save_and_load(tmp_path, monkeypatch):
+    """What users type (``generate --network runs/quickstart/network-snapshot-000008``): Orbax itself takes only
+    absolute paths."""
+    monkeypatch.chdir(tmp_path)
+    tree = {"params": {"w": np.arange(3, dtype=np.float32)}}
+    save_network(Path("runs") / "snap", G_kwargs={"z_dim": 1}, D_kwargs=None, G_ema=tree)
+    np.testing.assert_array_equal(load_network("runs/snap").G_ema["params"]["w"], tree["params"]["w"])
+
+
 def test_directory_that_is_not_a_snapshot_is_one_line(tmp_path):
     with pytest.raises(NetworkLoadError, match="no readable network.json") as info:
         load_network(tmp_path)
