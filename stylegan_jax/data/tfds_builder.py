@@ -98,6 +98,15 @@ class DatasetSpec:
         }
 
 
+class _LocalDatasetInfo(tfds.core.DatasetInfo):
+    """A `tfds.core.DatasetInfo` that never looks for TFDS's published metadata of the dataset: ours has none,
+    and TFDS's lookup leaves an empty temporary directory behind in the system's temp dir on every build, even
+    with its bucket access disabled."""
+
+    def initialize_from_bucket(self) -> None:
+        return None
+
+
 class StyleganImages(tfds.core.GeneratorBasedBuilder):
     """One split ("train") of PNG images, in the order `examples` yields them.
 
@@ -118,7 +127,7 @@ class StyleganImages(tfds.core.GeneratorBasedBuilder):
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
+        return _LocalDatasetInfo(
             builder=self,
             description="StyleGAN training images.",
             features=self._spec.features(),

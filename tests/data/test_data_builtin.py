@@ -1,6 +1,7 @@
 """Built-in datasets (offline, shapes, counts) and the dataset resolver."""
 
 import socket
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +111,13 @@ def test_check_dataset_info(data_dir):
     check_dataset_info(info, resolution=16, channels=1, c_dim=10)
     with pytest.raises(DatasetError, match=r"resolution 16 \(config wants 32\), c_dim 10 \(config wants 0\)"):
         check_dataset_info(info, resolution=32, c_dim=0)
+
+
+def test_building_a_dataset_writes_nothing_outside_its_directory(tmp_path, monkeypatch):
+    """TFDS's lookup of published metadata leaves an empty ``tmp*tfds`` directory in the system's temp dir on
+    every build unless our builder skips it."""
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    resolve_dataset("digits-16", data_dir=tmp_path / "data")
+    assert list(system_tmp.iterdir()) == []
