@@ -129,10 +129,11 @@ def bench_gd_fwd_bwd(res, channel_base, batch, dtype, min_time):
 
 
 def train_config(res: int, channel_base: int, batch: int, dtype: str, experiment: str | None,
-                 batch_gpu: int | None = None, conv_grad: str = "auto"):
+                 batch_gpu: int | None = None, conv_grad: str = "auto", overrides: tuple[str, ...] = ()):
     """The benchmark networks as a training config (or a named experiment's, e.g. ffhq256); ``batch_gpu``
-    None: the whole batch as one minibatch (the experiment's: split over the devices)."""
-    from stylegan_jax.training.config import load_experiment, stylegan2_defaults
+    None: the whole batch as one minibatch (the experiment's: split over the devices); ``overrides``:
+    ``KEY=VALUE`` as train's ``--config.KEY=VALUE``, applied last."""
+    from stylegan_jax.training.config import apply_override, load_experiment, stylegan2_defaults
 
     cfg = load_experiment(experiment) if experiment else stylegan2_defaults()
     cfg.resolution, cfg.batch_size, cfg.batch_gpu, cfg.conv_grad = res, batch, batch_gpu or 0, conv_grad
@@ -143,6 +144,8 @@ def train_config(res: int, channel_base: int, batch: int, dtype: str, experiment
         for net in (cfg.G, cfg.D):
             net.update({k: v for k, v in (("num_fp16_res", 0), ("conv_clamp", None), ("fp16_stages", ()))
                         if k in net})
+    for item in overrides:
+        apply_override(cfg, *item.split("=", 1))
     return cfg
 
 
@@ -158,7 +161,7 @@ def bench_sg3_g_forward(res, channel_base, batch, dtype, min_time, experiment):
 
 
 def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None, batch_gpu=None,
-                     conv_grad="auto"):
+                     conv_grad="auto", overrides=()):
     """The whole training step on synthetic data, amortised over the period of its phases (16 iterations with
     StyleGAN2's lazy regularisers, 1 without periodic phases) after iteration 0 (which runs and compiles every
     phase; ``compile_s`` is its time less one timed iteration): the phases the config runs
@@ -170,7 +173,7 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None,
     from stylegan_jax.training.state import init_state, make_optimizer
     from stylegan_jax.training.steps import Phases, active_phases, compile_phases, make_layout, resolve_conv_grad
 
-    cfg = train_config(res, channel_base, batch, dtype, experiment, batch_gpu, conv_grad)
+    cfg = train_config(res, channel_base, batch, dtype, experiment, batch_gpu, conv_grad, overrides)
     devices = jax.devices()
     family = get_family(cfg.model)
     G, D = family.build(cfg, 0)
@@ -248,6 +251,8 @@ def main() -> None:
                         help="train_step only: the minibatch (default: the whole batch, or the experiment's split)")
     parser.add_argument("--conv-grad", choices=["auto", "xla", "forward"], default="auto",
                         help="train_step only: conv2d's gradient rule (--config.conv_grad)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="train_step only: a config value as train's --config.KEY=VALUE (repeatable)")
     args = parser.parse_args()
     global FUSED_MODCONV
     FUSED_MODCONV = FUSED[args.fused]
@@ -265,7 +270,7 @@ def main() -> None:
         for res, channel_base in QUICK[name] if args.quick and not args.cases else cases:
             extra = {"experiment": args.experiment} if name == "train_step" and args.experiment else {}
             if name.endswith("train_step"):
-                extra |= {"batch_gpu": args.batch_gpu, "conv_grad": args.conv_grad}
+                extra |= {"batch_gpu": args.batch_gpu, "conv_grad": args.conv_grad, "overrides": tuple(args.set)}
             compile_s, t, gflops, *step = fn(res, channel_base, args.batch, args.dtype, min_time, **extra)
             extra |= step[0] if step else {}
             img_per_s = args.batch / t

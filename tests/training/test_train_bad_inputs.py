@@ -166,16 +166,19 @@ def test_a_directory_of_unreadable_checkpoints_is_an_error_not_a_fresh_start(dat
 
 
 @pytest.mark.slow
-def test_a_full_disk_ends_the_run_with_one_line_and_keeps_the_last_checkpoint(data_dir, run, capsys, monkeypatch):
+@pytest.mark.parametrize("code, reason", [(errno.ENOSPC, "No space left on device"),
+                                          (errno.EROFS, "Read-only file system")])
+def test_a_full_or_read_only_disk_ends_the_run_with_one_line_and_keeps_the_last_checkpoint(
+        data_dir, run, capsys, monkeypatch, code, reason):
     def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise OSError(code, reason)
 
     monkeypatch.setattr(ocp.CheckpointManager, "save", full)
-    code, out, err = run_tool(train_cli.main, argv(data_dir, run, "--kimg", "0.032"), capsys)
+    status, out, err = run_tool(train_cli.main, argv(data_dir, run, "--kimg", "0.032"), capsys)
     lines = [line for line in err.splitlines() if line.strip() and "train: error" in line]
-    assert code == 1 and "Traceback" not in err
-    assert lines == [f"train: error: cannot write a checkpoint in {run.absolute()}/checkpoints (No space left on "
-                     "device); the newest complete one (2) is intact"]
+    assert status == 1 and "Traceback" not in err
+    assert lines == [f"train: error: cannot write a checkpoint in {run.absolute()}/checkpoints ({reason}); the "
+                     "newest complete one (2) is intact"]
     with ocp.CheckpointManager((run / "checkpoints").absolute()) as manager:
         assert manager.all_steps() == [1, 2]
 
