@@ -80,10 +80,11 @@ def _error_types(errors: tuple) -> tuple[type[BaseException], ...]:
 
 class _Interrupt:
     """Ctrl-C as a KeyboardInterrupt that is not lost: Python prints and drops an exception raised inside a
-    garbage-collection callback (JAX runs one), and elsewhere where it cannot propagate, so after each SIGINT
-    the signal is delivered again shortly unless `run` has caught it by then (and in a gc callback it is not
-    raised at all). The second delivery may reach a handler the body installed in the meantime (the training
-    loop's: save and stop). Main thread only."""
+    garbage-collection callback (JAX runs one), and elsewhere where it cannot propagate, so after each SIGINT the
+    signal is delivered again shortly unless `run` has caught it by then. It is not raised at all inside a gc
+    callback, nor inside an import (an extension module whose initialisation runs Python code aborts the process on
+    an exception there): the next delivery raises it once the import is done. The second delivery may reach a
+    handler the body installed in the meantime (the training loop's: save and stop). Main thread only."""
 
     REDELIVER_S = 0.5
 
@@ -103,11 +104,26 @@ class _Interrupt:
         timer.start()
         if frame is not None and any(frame.f_code is getattr(callback, "__code__", None) for callback in gc.callbacks):
             return  # raised here, it would be printed and dropped
+        if _importing(frame):
+            return  # raised inside an extension module's initialisation, it aborts the process (SIGABRT)
         raise KeyboardInterrupt
 
     def _redeliver(self) -> None:
-        if not self.caught:
+        if self.caught:
+            return
+        if hasattr(signal, "pthread_kill"):  # a real signal: it also ends a sleep or a wait of the main thread
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        else:
             _thread.interrupt_main(signal.SIGINT)
+
+
+def _importing(frame) -> bool:
+    """Whether ``frame`` runs inside an import (a frame of importlib's bootstrap is on its stack)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -6,10 +6,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
+from stylegan_jax.cli import run
 from tests.training.conftest import tiny_config
 from tests.training.test_preemption import cli_overrides
 
@@ -32,3 +34,26 @@ def test_ctrl_c_during_start_up_ends_with_one_line_and_status_130(data_dir, tmp_
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr[-3000:]
     last = stderr.strip().splitlines()[-1]
     assert last == "train: interrupted" or last.startswith("train: stopped by SIGINT"), stderr[-3000:]
+
+
+def test_ctrl_c_inside_an_import_is_raised_once_the_import_is_done(tmp_path, monkeypatch, capsys):
+    """Raised inside an import, a KeyboardInterrupt aborts the process when the module is an extension whose
+    initialisation runs Python code (JAX's MLIR bindings did, with SIGABRT); `run` holds it until the import is
+    done."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are the main thread's")
+    (tmp_path / "interrupted_module.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(0.2)\nCOMPLETE = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    imported = []
+
+    def body():
+        import interrupted_module
+
+        imported.append(interrupted_module.COMPLETE)
+        time.sleep(10)  # the signal's next delivery raises here
+
+    started = time.monotonic()
+    assert run("tool", body) == 130
+    assert imported == [True] and time.monotonic() - started < 5
+    assert capsys.readouterr().err == "tool: interrupted\n"
