@@ -10,6 +10,7 @@ runs far slower (figures: docs/performance.md, "Up/downsampling").
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -65,6 +66,48 @@ def _weighted_sum(terms: list[tuple[float, jax.Array]]) -> jax.Array | None:
     return out
 
 
+@dataclass(frozen=True)
+class _AxisTaps:
+    """One axis of an upfirdn as sums of strided slices: take the input window [lo, hi) (zero outside the
+    input); output phase r is ``sum over (s, start) in phases[r] of taps[s] * window[start::stride][:phase_len]``;
+    the phases are interleaved (depth-to-space) and cropped to ``out_len``."""
+
+    lo: int
+    hi: int
+    stride: int
+    phase_len: int
+    out_len: int
+    phases: tuple[tuple[tuple[int, int], ...], ...]
+
+
+def _axis_taps(n: int, up: int, down: int, pad0: int, pad1: int, k: int) -> _AxisTaps:
+    """The `_AxisTaps` of ``y[o] = sum_s taps[s] * u[o * down + s - pad0]`` (u: the ``up``-fold zero-upsampled
+    length-n input; up == 1 or down == 1) from the `polyphase` plans: only contributing taps at kept
+    positions."""
+    if up > 1:
+        plan = polyphase.plan_up(n, up, pad0, pad1, k)
+        phases = tuple(tuple((ph.first + j * up, ph.start + j) for j in range(ph.count)) for ph in plan.phases)
+        return _AxisTaps(plan.lo, plan.hi, 1, plan.phase_len, plan.out_len, phases)
+    plan = polyphase.plan_down(n, down, pad0, pad1, k)
+    taps = tuple((p + j * down, p + j * down) for p, ph in enumerate(plan.phases) for j in range(ph.count))
+    return _AxisTaps(plan.lo, plan.hi, down, plan.out_len, plan.out_len, (taps,))
+
+
+def _strided(x: jax.Array, axis: int, start: int, stride: int, length: int) -> jax.Array:
+    """``x[start::stride][:length]`` along ``axis``."""
+    return jax.lax.slice_in_dim(x, start, start + (length - 1) * stride + 1, stride, axis=axis)
+
+
+def _phase(terms: list[tuple[float, jax.Array]], shape: tuple[int, ...], dtype: jnp.dtype) -> jax.Array:
+    """The weighted sum of ``terms``; zeros of ``shape`` for a phase that no tap reaches."""
+    out = _weighted_sum(terms)
+    return jnp.zeros(shape, dtype) if out is None else out
+
+
+def _interleave(phases: list[jax.Array], axis: int, out_len: int) -> jax.Array:
+    return polyphase.interleave_phases(phases, axis, out_len) if len(phases) > 1 else phases[0]
+
+
 def fir_axis(x: jax.Array, axis: int, taps: np.ndarray, up: int, down: int, pad0: int, pad1: int) -> jax.Array:
     """1-D upfirdn along ``axis``: ``y[o] = sum_s taps[s] * u[o * down + s - pad0]`` (u zero-upsampled x).
 
@@ -72,39 +115,38 @@ def fir_axis(x: jax.Array, axis: int, taps: np.ndarray, up: int, down: int, pad0
     """
     if up > 1 and down > 1:  # not used by the networks: insert the zeros, then plan a pure down.
         x, up = _zero_upsample(x, axis, up), 1
-    n, k = x.shape[axis], len(taps)
-    if up > 1:
-        plan = polyphase.plan_up(n, up, pad0, pad1, k)
-        xw = polyphase.window(x, axis, plan.lo, plan.hi)
-        phases = []
-        for ph in plan.phases:
-            starts = [ph.start + j for j in range(ph.count)]
-            out = _weighted_sum([
-                (taps[ph.first + j * up], jax.lax.slice_in_dim(xw, start, start + plan.phase_len, axis=axis))
-                for j, start in enumerate(starts)
-            ])
-            if out is None:  # a phase that no tap reaches
-                shape = x.shape[:axis] + (plan.phase_len,) + x.shape[axis + 1 :]
-                out = jnp.zeros(shape, x.dtype)
-            phases.append(out)
-        return polyphase.interleave_phases(phases, axis, plan.out_len)
-    plan = polyphase.plan_down(n, down, pad0, pad1, k)
-    xs = polyphase.split_phases(polyphase.window(x, axis, plan.lo, plan.hi), axis, down)
-    return _weighted_sum([
-        (taps[p + j * down],
-         jax.lax.index_in_dim(jax.lax.slice_in_dim(xs, j, j + plan.out_len, axis=axis), p, axis + 1, keepdims=False))
-        for p, ph in enumerate(plan.phases) for j in range(ph.count)
-    ])
+    plan = _axis_taps(x.shape[axis], up, down, pad0, pad1, len(taps))
+    xw = polyphase.window(x, axis, plan.lo, plan.hi)
+    shape = x.shape[:axis] + (plan.phase_len,) + x.shape[axis + 1 :]
+    phases = [_phase([(taps[s], _strided(xw, axis, start, plan.stride, plan.phase_len)) for s, start in phase],
+                     shape, x.dtype) for phase in plan.phases]
+    return _interleave(phases, axis, plan.out_len)
 
 
-def separable_terms(g: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Write 2-D taps [fh, fw] as a sum of outer products (gy, gx): one term for a rank-1 filter (the usual
-    case), the SVD's non-zero terms otherwise. 1-D taps t mean outer(t, t)."""
-    factors = separable_factors(g)
-    if factors is not None:
-        return [factors]
-    u, s, vt = np.linalg.svd(g)
-    return [(u[:, i] * s[i], vt[i]) for i in range(len(s)) if s[i] > 1e-12 * s[0]]
+def fir_2d(x: jax.Array, g: np.ndarray, up: tuple[int, int], down: tuple[int, int],
+           padding: tuple[int, int, int, int]) -> jax.Array:
+    """2-D upfirdn of NHWC ``x`` with correlation taps ``g`` [fh, fw] of any rank, computed directly: each
+    output phase is a sum of strided slices of the input times ``g``'s taps, which XLA fuses into one
+    elementwise loop. For a full-rank filter (config R's radial ones) this makes no intermediate image, where
+    a sum of separable terms makes one per term at the input's height. ``up``, ``down``: (x, y) factors;
+    ``padding``: (px0, px1, py0, py1)."""
+    (upx, upy), (downx, downy), (px0, px1, py0, py1) = up, down, padding
+    if upx > 1 and downx > 1:
+        x, upx = _zero_upsample(x, 2, upx), 1
+    if upy > 1 and downy > 1:
+        x, upy = _zero_upsample(x, 1, upy), 1
+    ty = _axis_taps(x.shape[1], upy, downy, py0, py1, g.shape[0])
+    tx = _axis_taps(x.shape[2], upx, downx, px0, px1, g.shape[1])
+    xw = polyphase.window(polyphase.window(x, 1, ty.lo, ty.hi), 2, tx.lo, tx.hi)
+    shape = (x.shape[0], ty.phase_len, tx.phase_len, x.shape[3])
+    rows = []
+    for phase_y in ty.phases:
+        strips = [(sy, _strided(xw, 1, start, ty.stride, ty.phase_len)) for sy, start in phase_y]
+        cols = [_phase([(g[sy, sx], _strided(strip, 2, start, tx.stride, tx.phase_len))
+                        for sy, strip in strips for sx, start in phase_x], shape, x.dtype)
+                for phase_x in tx.phases]
+        rows.append(_interleave(cols, 2, tx.out_len))
+    return _interleave(rows, 1, ty.out_len)
 
 
 def upfirdn2d(
@@ -141,11 +183,11 @@ def upfirdn2d(
         raise ValueError(f"filter must be 1-D (separable) or 2-D, got shape {f.shape}")
     f = f.astype(np.float64) * (gain ** (f.ndim / 2))
     g = f if flip_filter else np.flip(f, axis=tuple(range(f.ndim)))  # correlation taps
-    out = None
-    for gy, gx in separable_terms(g):
-        term = fir_axis(fir_axis(x, 2, gx, upx, downx, px0, px1), 1, gy, upy, downy, py0, py1)
-        out = term if out is None else out + term
-    return out
+    factors = separable_factors(g)
+    if factors is None:
+        return fir_2d(x, g, (upx, upy), (downx, downy), (px0, px1, py0, py1))
+    gy, gx = factors
+    return fir_axis(fir_axis(x, 2, gx, upx, downx, px0, px1), 1, gy, upy, downy, py0, py1)
 
 
 def adjoint_padding(f: np.ndarray | None, in_hw: tuple[int, int], out_hw: tuple[int, int], up: IntPair = 1,
