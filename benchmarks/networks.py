@@ -17,6 +17,7 @@ docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import collections
 import functools
 import json
 import math
@@ -161,12 +162,15 @@ def bench_sg3_g_forward(res, channel_base, batch, dtype, min_time, experiment):
 
 
 def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None, batch_gpu=None,
-                     conv_grad="auto", overrides=()):
+                     conv_grad="auto", overrides=(), phase_times=False):
     """The whole training step on synthetic data, amortised over the period of its phases (16 iterations with
     StyleGAN2's lazy regularisers, 1 without periodic phases) after iteration 0 (which runs and compiles every
     phase; ``compile_s`` is its time less one timed iteration): the phases the config runs
     (StyleGAN2: G main every iteration, G reg (path length) every 4, D main every iteration, D reg (R1) every
-    16; R3GAN: D main with R1 and R2, then G main on its own real batch, every iteration)."""
+    16; R3GAN: D main with R1 and R2, then G main on its own real batch, every iteration).
+
+    ``phase_times``: time each phase alone instead of whole periods (each at least once and ``min_time``
+    seconds) and weigh it by how often the period runs it; the line adds ``phase_s`` (seconds per call)."""
     from stylegan_jax import losses
     from stylegan_jax.models import get_family
     from stylegan_jax.training import hyperparams
@@ -206,11 +210,23 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None,
     t0 = time.perf_counter()
     state = jax.block_until_ready(iterations(state, 1))  # iteration 0 runs (and compiles) every phase
     first = time.perf_counter() - t0
-    rounds, t0 = 0, time.perf_counter()
-    while rounds < 1 or time.perf_counter() - t0 < min_time:
-        state = jax.block_until_ready(iterations(state, period))
-        rounds += 1
-    per_iteration = (time.perf_counter() - t0) / (period * rounds)
+    extra = {}
+    if phase_times:
+        calls = collections.Counter(name for step in range(period) for name in active_phases(cfg, step))
+        for name in calls:
+            runs, t0 = 0, time.perf_counter()
+            while runs < 1 or time.perf_counter() - t0 < min_time:
+                state = jax.block_until_ready(phases[name](state, reals, labels, alpha)[0])
+                runs += 1
+            extra[name] = (time.perf_counter() - t0) / runs
+        per_iteration = sum(extra[name] * count for name, count in calls.items()) / period
+        extra = {"phase_s": {name: round(t, 2) for name, t in extra.items()}}
+    else:
+        rounds, t0 = 0, time.perf_counter()
+        while rounds < 1 or time.perf_counter() - t0 < min_time:
+            state = jax.block_until_ready(iterations(state, period))
+            rounds += 1
+        per_iteration = (time.perf_counter() - t0) / (period * rounds)
     gflops = FIXED_GFLOPS.get(("train_step", res, channel_base))
     if cfg.model != "stylegan2":
         gflops = None  # benchmarks/flops.py counts StyleGAN2
@@ -219,7 +235,7 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None,
         f_d = discriminator_gflops(res, channel_base=channel_base)
         gflops = 4 * f_g + 8 * f_d + (5 * f_g) / 2 / 4 + 4 * f_d / 16
     return first - per_iteration, per_iteration, gflops, {"conv_grad": conv_grad, "devices": len(devices),
-                                                          "batch_gpu": layout.batch_gpu}
+                                                          "batch_gpu": layout.batch_gpu, **extra}
 
 
 CASES = {
@@ -253,6 +269,9 @@ def main() -> None:
                         help="train_step only: conv2d's gradient rule (--config.conv_grad)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="train_step only: a config value as train's --config.KEY=VALUE (repeatable)")
+    parser.add_argument("--phase-times", action="store_true",
+                        help="train_step only: time each phase alone, weighted by its calls per period (faster "
+                             "than whole periods; adds phase_s)")
     args = parser.parse_args()
     global FUSED_MODCONV
     FUSED_MODCONV = FUSED[args.fused]
@@ -270,7 +289,8 @@ def main() -> None:
         for res, channel_base in QUICK[name] if args.quick and not args.cases else cases:
             extra = {"experiment": args.experiment} if name == "train_step" and args.experiment else {}
             if name.endswith("train_step"):
-                extra |= {"batch_gpu": args.batch_gpu, "conv_grad": args.conv_grad, "overrides": tuple(args.set)}
+                extra |= {"batch_gpu": args.batch_gpu, "conv_grad": args.conv_grad, "overrides": tuple(args.set),
+                          "phase_times": args.phase_times}
             compile_s, t, gflops, *step = fn(res, channel_base, args.batch, args.dtype, min_time, **extra)
             extra |= step[0] if step else {}
             img_per_s = args.batch / t
