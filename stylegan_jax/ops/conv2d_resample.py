@@ -107,10 +107,18 @@ def _forward_form_correlation(weight_grad):
     return correlate
 
 
+def _xla_weight_grad_is_fast(w_shape: tuple[int, ...], groups: int, padding: tuple[int, int]) -> bool:
+    """Whether XLA:CPU runs the weight gradient of this correlation on its fast path: ungrouped weights padded
+    at most to 'same'. With more padding (StyleGAN3's k - 1: an output larger than the input) it lowers to a
+    naive loop, 20x slower than the per-tap matmuls (docs/performance.md, "Convolution gradient rule")."""
+    _, _, kh, kw = w_shape
+    return groups == 1 and padding[0] <= (kh - 1) // 2 and padding[1] <= (kw - 1) // 2
+
+
 @functools.cache
 def _weight_grad_first_order(groups: int, padding: tuple[int, int]):
-    """The first-order weight gradient ``(x, w, dy) -> dw`` (``w`` for its shape): XLA's rule for ungrouped
-    weights (its fast path), the per-tap matmuls for grouped ones; under ``vmap`` over the training step's
+    """The first-order weight gradient ``(x, w, dy) -> dw`` (``w`` for its shape): XLA's rule where it is
+    fast (`_xla_weight_grad_is_fast`), the per-tap matmuls otherwise; under ``vmap`` over the training step's
     minibatches, the per-tap matmuls with the minibatch as a matmul batch dimension.
 
     XLA's rule under ``vmap`` becomes a convolution grouped over the minibatches, which XLA's SPMD
@@ -124,7 +132,8 @@ def _weight_grad_first_order(groups: int, padding: tuple[int, int]):
 
     @jax.custom_batching.custom_vmap
     def batching_aware(x: jax.Array, w: jax.Array, dy: jax.Array) -> jax.Array:
-        return (_weight_grad_xla(x, w, groups, padding, dy) if groups == 1 else taps(x, w, dy))
+        return (_weight_grad_xla(x, w, groups, padding, dy) if _xla_weight_grad_is_fast(w.shape, groups, padding)
+                else taps(x, w, dy))
 
     @batching_aware.def_vmap
     def per_minibatch(axis_size: int, in_batched: list[bool], x: jax.Array, w: jax.Array, dy: jax.Array):

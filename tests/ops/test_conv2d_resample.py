@@ -39,14 +39,36 @@ def test_up_conv_uses_no_transposed_or_dilated_convolution():
     assert all(stride == "1, 1" and dilation == "1, 1" for stride, dilation in convs)
 
 
+def test_weight_gradient_beyond_same_padding_is_per_tap_matmuls_equal_to_xlas():
+    """Without vmap, a 3x3 correlation padded by 2 (StyleGAN3's k - 1) takes its weight gradient as per-tap
+    matmuls (XLA:CPU's own convolution for it is a naive loop, 20x slower): no weight-gradient convolution
+    in the program, and the gradients equal XLA's rule in float64."""
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((2, 8, 8, 4)), rng.standard_normal((6, 4, 3, 3))
+
+    def grads():
+        fn = jax.jit(jax.grad(lambda x, w: jnp.sum(jnp.tanh(conv2d_resample(x, w, padding=2)) ** 2), argnums=(0, 1)))
+        return fn(x, w), fn.lower(x, w).as_text().count("stablehlo.convolution")
+
+    with jax.enable_x64(True):
+        with gradient_rule("forward"):
+            ours, ours_convs = grads()
+        with gradient_rule("xla"):
+            xlas, xlas_convs = grads()
+    assert (ours_convs, xlas_convs) == (2, 3)  # forward and input gradient; XLA adds the weight gradient's
+    for a, b in zip(ours, xlas, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-10 * np.abs(b).max())
+
+
 @pytest.mark.parametrize("k,up,down,padding,groups", [
     (3, 1, 1, 1, 1), (3, 2, 1, 1, 1), (3, 1, 2, 1, 1), (1, 1, 2, 0, 1),
     (3, 1, 1, 1, 2), (3, 2, 1, 1, 4), (4, 1, 1, 0, 4), (1, 1, 1, 0, 2),
+    (3, 1, 1, 2, 1),  # StyleGAN3's padding k - 1: the ungrouped weight gradient as per-tap matmuls
 ])
 def test_forward_form_gradients_equal_xlas_to_second_order(k, up, down, padding, groups):
-    """conv2d's custom VJP (the input gradient as a forward correlation, grouped weight gradients as
-    per-tap matmuls) gives XLA's first and second derivatives: an R1-style penalty |d/dx f(x, w)|^2 and
-    its gradient in w, in float64, and under vmap."""
+    """conv2d's custom VJP (the input gradient as a forward correlation, grouped or more than 'same'-padded
+    weight gradients as per-tap matmuls) gives XLA's first and second derivatives: an R1-style penalty
+    |d/dx f(x, w)|^2 and its gradient in w, in float64, and under vmap."""
     rng = np.random.default_rng(k + up + down + groups)
     x, w = rng.standard_normal((3, 2, 8, 8, 4)), rng.standard_normal((8, 4 // groups, k, k))
 
