@@ -112,6 +112,8 @@ def split_phases(x: jax.Array, axis: int, factor: int) -> jax.Array:
 
 def interleave_phases(phases: list[jax.Array], axis: int, out_len: int) -> jax.Array:
     """Depth-to-space along ``axis``: phase r holds outputs r, r + len(phases), ...; crop to ``out_len``."""
+    if len(phases) == 1:
+        return jax.lax.slice_in_dim(phases[0], 0, out_len, axis=axis)
     stacked = jnp.stack(phases, axis=axis + 1)
     s = stacked.shape
     shape = s[:axis] + (s[axis] * s[axis + 1],) + s[axis + 2 :]

@@ -56,6 +56,14 @@ def _zero_upsample(x: jax.Array, axis: int, up: int) -> jax.Array:
     return z.reshape(x.shape[:axis] + (x.shape[axis] * up,) + x.shape[axis + 1 :])
 
 
+def _plannable(x: jax.Array, axis: int, up: int, down: int) -> tuple[jax.Array, int]:
+    """``(x, up)`` for `_axis_taps`, which plans up or down along an axis: with both (not used by the networks)
+    the zeros are inserted here and a pure down is planned."""
+    if up > 1 and down > 1:
+        return _zero_upsample(x, axis, up), 1
+    return x, up
+
+
 def _weighted_sum(terms: list[tuple[float, jax.Array]]) -> jax.Array | None:
     """sum_i c_i * a_i over the non-zero coefficients, or None when there are none."""
     out = None
@@ -104,23 +112,18 @@ def _phase(terms: list[tuple[float, jax.Array]], shape: tuple[int, ...], dtype: 
     return jnp.zeros(shape, dtype) if out is None else out
 
 
-def _interleave(phases: list[jax.Array], axis: int, out_len: int) -> jax.Array:
-    return polyphase.interleave_phases(phases, axis, out_len) if len(phases) > 1 else phases[0]
-
-
 def fir_axis(x: jax.Array, axis: int, taps: np.ndarray, up: int, down: int, pad0: int, pad1: int) -> jax.Array:
     """1-D upfirdn along ``axis``: ``y[o] = sum_s taps[s] * u[o * down + s - pad0]`` (u zero-upsampled x).
 
     Only contributing taps at kept positions are computed (see ``polyphase``).
     """
-    if up > 1 and down > 1:  # not used by the networks: insert the zeros, then plan a pure down.
-        x, up = _zero_upsample(x, axis, up), 1
+    x, up = _plannable(x, axis, up, down)
     plan = _axis_taps(x.shape[axis], up, down, pad0, pad1, len(taps))
     xw = polyphase.window(x, axis, plan.lo, plan.hi)
     shape = x.shape[:axis] + (plan.phase_len,) + x.shape[axis + 1 :]
     phases = [_phase([(taps[s], _strided(xw, axis, start, plan.stride, plan.phase_len)) for s, start in phase],
                      shape, x.dtype) for phase in plan.phases]
-    return _interleave(phases, axis, plan.out_len)
+    return polyphase.interleave_phases(phases, axis, plan.out_len)
 
 
 def fir_2d(x: jax.Array, g: np.ndarray, up: tuple[int, int], down: tuple[int, int],
@@ -131,10 +134,8 @@ def fir_2d(x: jax.Array, g: np.ndarray, up: tuple[int, int], down: tuple[int, in
     a sum of separable terms makes one per term at the input's height. ``up``, ``down``: (x, y) factors;
     ``padding``: (px0, px1, py0, py1)."""
     (upx, upy), (downx, downy), (px0, px1, py0, py1) = up, down, padding
-    if upx > 1 and downx > 1:
-        x, upx = _zero_upsample(x, 2, upx), 1
-    if upy > 1 and downy > 1:
-        x, upy = _zero_upsample(x, 1, upy), 1
+    x, upx = _plannable(x, 2, upx, downx)
+    x, upy = _plannable(x, 1, upy, downy)
     ty = _axis_taps(x.shape[1], upy, downy, py0, py1, g.shape[0])
     tx = _axis_taps(x.shape[2], upx, downx, px0, px1, g.shape[1])
     xw = polyphase.window(polyphase.window(x, 1, ty.lo, ty.hi), 2, tx.lo, tx.hi)
@@ -145,8 +146,8 @@ def fir_2d(x: jax.Array, g: np.ndarray, up: tuple[int, int], down: tuple[int, in
         cols = [_phase([(g[sy, sx], _strided(strip, 2, start, tx.stride, tx.phase_len))
                         for sy, strip in strips for sx, start in phase_x], shape, x.dtype)
                 for phase_x in tx.phases]
-        rows.append(_interleave(cols, 2, tx.out_len))
-    return _interleave(rows, 1, ty.out_len)
+        rows.append(polyphase.interleave_phases(cols, 2, tx.out_len))
+    return polyphase.interleave_phases(rows, 1, ty.out_len)
 
 
 def upfirdn2d(
