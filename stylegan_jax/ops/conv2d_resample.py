@@ -108,11 +108,15 @@ def _forward_form_correlation(weight_grad):
 
 
 def _xla_weight_grad_is_fast(w_shape: tuple[int, ...], groups: int, padding: tuple[int, int]) -> bool:
-    """Whether XLA:CPU runs the weight gradient of this correlation on its fast path: ungrouped weights padded
-    at most to 'same'. With more padding (StyleGAN3's k - 1: an output larger than the input) it lowers to a
-    naive loop, 20x slower than the per-tap matmuls (docs/performance.md, "Convolution gradient rule")."""
+    """Whether XLA:CPU runs the weight gradient of this correlation on its fast path: ungrouped weights of more
+    than one tap padded at most to 'same'. With more padding (StyleGAN3's k - 1: an output larger than the
+    input) it lowers to a naive loop, 20x slower than the per-tap matmuls. A 1x1 kernel's gradient is one
+    matmul; XLA's convolution for it first transposes the input to (channels, pixels, batch) order, and inside
+    a training step XLA fuses the input's producer into that transpose, recomputed per element in the
+    transposed order (StyleGAN3-R's down filters: 0.5 s per layer, G's step 3x slower; docs/performance.md,
+    "Convolution gradient rule")."""
     _, _, kh, kw = w_shape
-    return groups == 1 and padding[0] <= (kh - 1) // 2 and padding[1] <= (kw - 1) // 2
+    return groups == 1 and kh * kw > 1 and padding[0] <= (kh - 1) // 2 and padding[1] <= (kw - 1) // 2
 
 
 @functools.cache

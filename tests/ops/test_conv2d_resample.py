@@ -39,15 +39,20 @@ def test_up_conv_uses_no_transposed_or_dilated_convolution():
     assert all(stride == "1, 1" and dilation == "1, 1" for stride, dilation in convs)
 
 
-def test_weight_gradient_beyond_same_padding_is_per_tap_matmuls_equal_to_xlas():
-    """Without vmap, a 3x3 correlation padded by 2 (StyleGAN3's k - 1) takes its weight gradient as per-tap
-    matmuls (XLA:CPU's own convolution for it is a naive loop, 20x slower): no weight-gradient convolution
-    in the program, and the gradients equal XLA's rule in float64."""
+@pytest.mark.parametrize("k,padding", [
+    (3, 2),  # StyleGAN3's k - 1: XLA:CPU's weight-gradient convolution for it is a naive loop, 20x slower
+    (1, 0),  # a 1x1 kernel: XLA's convolution transposes its input, a slow fusion inside a training step
+])
+def test_weight_gradient_off_xlas_fast_path_is_per_tap_matmuls_equal_to_xlas(k, padding):
+    """Without vmap, the weight gradient of a correlation off XLA:CPU's fast path (padded beyond 'same', or
+    a single tap) is taken as per-tap matmuls: no weight-gradient convolution in the program, and the
+    gradients equal XLA's rule in float64."""
     rng = np.random.default_rng(7)
-    x, w = rng.standard_normal((2, 8, 8, 4)), rng.standard_normal((6, 4, 3, 3))
+    x, w = rng.standard_normal((2, 8, 8, 4)), rng.standard_normal((6, 4, k, k))
 
     def grads():
-        fn = jax.jit(jax.grad(lambda x, w: jnp.sum(jnp.tanh(conv2d_resample(x, w, padding=2)) ** 2), argnums=(0, 1)))
+        fn = jax.jit(jax.grad(lambda x, w: jnp.sum(jnp.tanh(conv2d_resample(x, w, padding=padding)) ** 2),
+                              argnums=(0, 1)))
         return fn(x, w), fn.lower(x, w).as_text().count("stablehlo.convolution")
 
     with jax.enable_x64(True):
