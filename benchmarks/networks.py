@@ -37,6 +37,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.flops import discriminator_gflops, generator_gflops  # noqa: E402
+from benchmarks.op_profile import top_ops  # noqa: E402
 from stylegan_jax.models.stylegan2 import Discriminator, Generator  # noqa: E402
 
 # NVIDIA's FLOP count per image (GFLOP) of the cases docs/performance.md reports; others: benchmarks/flops.py.
@@ -161,8 +162,20 @@ def bench_sg3_g_forward(res, channel_base, batch, dtype, min_time, experiment):
     return compile_s, t, None
 
 
+def profile_phase(phase, state, args: tuple, count: int) -> tuple[object, list[tuple[str, float]]]:
+    """One run of ``phase(state, *args)`` under the profiler: (its new state, `op_profile.top_ops`)."""
+    after = {}
+
+    def once():
+        after["state"] = phase(state, *args)[0]
+        return after["state"]
+
+    ops = top_ops(once, count)
+    return after["state"], ops
+
+
 def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None, batch_gpu=None,
-                     conv_grad="auto", overrides=(), phase_times=False):
+                     conv_grad="auto", overrides=(), phase_times=False, profile=0):
     """The whole training step on synthetic data, amortised over the period of its phases (16 iterations with
     StyleGAN2's lazy regularisers, 1 without periodic phases) after iteration 0 (which runs and compiles every
     phase; ``compile_s`` is its time less one timed iteration): the phases the config runs
@@ -170,7 +183,9 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None,
     16; R3GAN: D main with R1 and R2, then G main on its own real batch, every iteration).
 
     ``phase_times``: time each phase alone instead of whole periods (each at least once and ``min_time``
-    seconds) and weigh it by how often the period runs it; the line adds ``phase_s`` (seconds per call)."""
+    seconds) and weigh it by how often the period runs it; the line adds ``phase_s`` (seconds per call).
+    ``profile`` > 0 (with ``phase_times``): one more run of each phase under the profiler; the line adds
+    ``top_ops``, that many of each phase's XLA operations with the most time (`op_profile.top_ops`, ms)."""
     from stylegan_jax import losses
     from stylegan_jax.models import get_family
     from stylegan_jax.training import hyperparams
@@ -221,6 +236,10 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None,
             extra[name] = (time.perf_counter() - t0) / runs
         per_iteration = sum(extra[name] * count for name, count in calls.items()) / period
         extra = {"phase_s": {name: round(t, 2) for name, t in extra.items()}}
+        if profile:
+            extra["top_ops"] = {}
+            for name in calls:
+                state, extra["top_ops"][name] = profile_phase(phases[name], state, (reals, labels, alpha), profile)
     else:
         rounds, t0 = 0, time.perf_counter()
         while rounds < 1 or time.perf_counter() - t0 < min_time:
@@ -272,6 +291,9 @@ def main() -> None:
     parser.add_argument("--phase-times", action="store_true",
                         help="train_step only: time each phase alone, weighted by its calls per period (faster "
                              "than whole periods; adds phase_s)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="train_step only, implies --phase-times: each phase's N XLA operations with the most "
+                             "time, from a profiler trace of one more run (adds top_ops, ms)")
     args = parser.parse_args()
     global FUSED_MODCONV
     FUSED_MODCONV = FUSED[args.fused]
@@ -290,7 +312,7 @@ def main() -> None:
             extra = {"experiment": args.experiment} if name == "train_step" and args.experiment else {}
             if name.endswith("train_step"):
                 extra |= {"batch_gpu": args.batch_gpu, "conv_grad": args.conv_grad, "overrides": tuple(args.set),
-                          "phase_times": args.phase_times}
+                          "phase_times": args.phase_times or args.profile > 0, "profile": args.profile}
             compile_s, t, gflops, *step = fn(res, channel_base, args.batch, args.dtype, min_time, **extra)
             extra |= step[0] if step else {}
             img_per_s = args.batch / t
