@@ -246,12 +246,13 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None,
             state = jax.block_until_ready(iterations(state, period))
             rounds += 1
         per_iteration = (time.perf_counter() - t0) / (period * rounds)
-    gflops = FIXED_GFLOPS.get(("train_step", res, channel_base))
+    gflops = None if experiment else FIXED_GFLOPS.get(("train_step", res, channel_base))
     if cfg.model != "stylegan2":
         gflops = None  # benchmarks/flops.py counts StyleGAN2
     elif gflops is None:  # main steps as gd_fwd_bwd plus the amortised regularisers (approximate)
-        f_g = generator_gflops(res, channel_base=channel_base)
-        f_d = discriminator_gflops(res, channel_base=channel_base)
+        f_g = generator_gflops(res, cfg.img_channels, cfg.G.z_dim, cfg.G.w_dim, cfg.G.mapping_layers,
+                               cfg.G.channel_base, cfg.G.channel_max)
+        f_d = discriminator_gflops(res, cfg.img_channels, cfg.D.channel_base, cfg.D.channel_max)
         gflops = 4 * f_g + 8 * f_d + (5 * f_g) / 2 / 4 + 4 * f_d / 16
     return first - per_iteration, per_iteration, gflops, {"conv_grad": conv_grad, "devices": len(devices),
                                                           "batch_gpu": layout.batch_gpu, **extra}
