@@ -162,18 +162,6 @@ def bench_sg3_g_forward(res, channel_base, batch, dtype, min_time, experiment):
     return compile_s, t, None
 
 
-def profile_phase(phase, state, args: tuple, count: int) -> tuple[object, list[tuple[str, float]]]:
-    """One run of ``phase(state, *args)`` under the profiler: (its new state, `op_profile.top_ops`)."""
-    after = {}
-
-    def once():
-        after["state"] = phase(state, *args)[0]
-        return after["state"]
-
-    ops = top_ops(once, count)
-    return after["state"], ops
-
-
 def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None, batch_gpu=None,
                      conv_grad="auto", overrides=(), phase_times=False, profile=0):
     """The whole training step on synthetic data, amortised over the period of its phases (16 iterations with
@@ -242,7 +230,8 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None,
         if profile:
             extra["top_ops"] = {}
             for name in calls:
-                state, extra["top_ops"][name] = profile_phase(phases[name], state, (reals, labels, alpha), profile)
+                (state, _), extra["top_ops"][name] = top_ops(
+                    functools.partial(phases[name], state, reals, labels, alpha), profile)
     else:
         rounds, t0 = 0, time.perf_counter()
         while rounds < 1 or time.perf_counter() - t0 < min_time:

@@ -14,19 +14,22 @@ import collections
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import jax
 
+T = TypeVar("T")
 
-def top_ops(run: Callable[[], object], count: int, trace_dir: Path | None = None) -> list[tuple[str, float]]:
-    """Run ``run()`` once (its result blocked on) under the profiler; the ``count`` operations with the most
-    time, as (name, milliseconds summed over the run), most first. ``trace_dir``: keep the trace there (for
-    TensorBoard's or xprof's viewer) instead of a temporary directory."""
+
+def top_ops(run: Callable[[], T], count: int, trace_dir: Path | None = None) -> tuple[T, list[tuple[str, float]]]:
+    """Run ``run()`` once (its result blocked on) under the profiler: (its result, the ``count`` operations
+    with the most time as (name, milliseconds summed over the run), most first). ``trace_dir``: keep the
+    trace there (for TensorBoard's or xprof's viewer) instead of a temporary directory."""
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(trace_dir or scratch)
         jax.profiler.start_trace(str(directory))
         try:
-            jax.block_until_ready(run())
+            result = jax.block_until_ready(run())
         finally:
             jax.profiler.stop_trace()
         path = max(directory.rglob("*.xplane.pb"), key=lambda p: p.stat().st_mtime)
@@ -38,4 +41,4 @@ def top_ops(run: Callable[[], object], count: int, trace_dir: Path | None = None
                 op = dict(event.stats).get("hlo_op")
                 if op is not None:
                     totals[op] += event.duration_ns
-    return [(name, round(ns / 1e6, 1)) for name, ns in totals.most_common(count)]
+    return result, [(name, round(ns / 1e6, 1)) for name, ns in totals.most_common(count)]

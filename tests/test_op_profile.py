@@ -2,6 +2,7 @@ import re
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from benchmarks.op_profile import top_ops
 
@@ -14,7 +15,8 @@ def test_top_ops_names_the_compiled_programs_operations():
     fn(a, a).block_until_ready()
     hlo = fn.lower(a, a).compile().as_text()
     instructions = set(re.findall(r"%([\w.\-]+) = ", hlo))
-    ops = top_ops(lambda: fn(a, a), 10)
+    result, ops = top_ops(lambda: fn(a, a), 10)
+    np.testing.assert_array_equal(np.asarray(result), np.asarray(fn(a, a)))
     names = [name for name, _ in ops]
     assert names and set(names) <= instructions, (names, sorted(instructions))
     assert any(name.startswith(("dot", "ynn_fusion")) for name in names)
