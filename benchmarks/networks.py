@@ -9,9 +9,10 @@ the ``stylegan3_t``/``stylegan3_r`` experiments' networks and losses, ADA includ
 r3gan_train_step: the ``r3gan_ffhq64`` experiment's networks and recipe),
 ``resolution``, ``channel_base``, ``batch``, ``dtype``, ``fused``,
 ``backend``, ``compile_s`` (seconds), ``img_per_s``, ``peak_mem_mb`` (MiB), ``gflop_per_img`` and
-``pct_of_peak``: NVIDIA's FLOP count of the work per image (``benchmarks/flops.py``, or ``FIXED_GFLOPS``)
-times img/s, over that fp32 matmul peak; train_step lines add ``s_per_kimg`` (and ``experiment``). Results:
-docs/performance.md.
+``pct_of_peak``: the FLOP count of the work per image times img/s, over that fp32 matmul peak (network cases:
+NVIDIA's count, ``benchmarks/flops.py`` or ``FIXED_GFLOPS``; train_step cases of every family: XLA's count of
+the phases' programs, amortised over the period as the timing is); train_step lines add ``s_per_kimg`` (and
+``experiment``). Results: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -36,13 +37,12 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.flops import discriminator_gflops, generator_gflops  # noqa: E402
+from benchmarks.flops import discriminator_gflops, generator_gflops, xla_gflops  # noqa: E402
 from benchmarks.op_profile import top_ops  # noqa: E402
 from stylegan_jax.models.stylegan2 import Discriminator, Generator  # noqa: E402
 
 # NVIDIA's FLOP count per image (GFLOP) of the cases docs/performance.md reports; others: benchmarks/flops.py.
-FIXED_GFLOPS = {("g_forward", 64, 16384): 15.3, ("g_forward", 256, 16384): 30.1,
-                ("train_step", 32, 4096): 18.5, ("train_step", 64, 16384): 205.0}
+FIXED_GFLOPS = {("g_forward", 64, 16384): 15.3, ("g_forward", 256, 16384): 30.1}
 
 
 def peak_mem_mb() -> float:
@@ -238,14 +238,8 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None,
             state = jax.block_until_ready(iterations(state, period))
             rounds += 1
         per_iteration = (time.perf_counter() - t0) / (period * rounds)
-    gflops = None if experiment else FIXED_GFLOPS.get(("train_step", res, channel_base))
-    if cfg.model != "stylegan2":
-        gflops = None  # benchmarks/flops.py counts StyleGAN2
-    elif gflops is None:  # main steps as gd_fwd_bwd plus the amortised regularisers (approximate)
-        f_g = generator_gflops(res, cfg.img_channels, cfg.G.z_dim, cfg.G.w_dim, cfg.G.mapping_layers,
-                               cfg.G.channel_base, cfg.G.channel_max)
-        f_d = discriminator_gflops(res, cfg.img_channels, cfg.D.channel_base, cfg.D.channel_max)
-        gflops = 4 * f_g + 8 * f_d + (5 * f_g) / 2 / 4 + 4 * f_d / 16
+    gflops = sum(xla_gflops(phases[name], state, reals, labels, alpha) * count
+                 for name, count in calls.items()) / period / cfg.batch_size
     return first - per_iteration, per_iteration, gflops, {"conv_grad": conv_grad, "devices": len(devices),
                                                           "batch_gpu": layout.batch_gpu, **extra}
 
