@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from stylegan_jax.cli import ArgumentParser, outdir, parse_seed, path_arg, positive_int, run
+from stylegan_jax.cli import ArgumentParser, add_runtime_flags, outdir, parse_seed, path_arg, positive_int, run
 from stylegan_jax.data import DatasetError, read_dataset_info, resolve_dataset
 from stylegan_jax.metrics import METRICS, DetectorError, MetricError, append_result, calc_metric
 from stylegan_jax.metrics.metric_main import __doc__ as METRICS_TABLE
@@ -46,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     table = METRICS_TABLE[METRICS_TABLE.index("| name"):]
     p = ArgumentParser(prog="python -m stylegan_jax.calc_metrics", description=__doc__.split("\n")[0],
                        epilog="metrics:\n" + table, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_runtime_flags(p)
     p.add_argument("--metrics", type=parse_metrics, default=["fid50k_full"],
                    help=f"comma-separated metric names (default fid50k_full): {', '.join(METRICS)}")
     p.add_argument("--network", required=True, type=path_arg,
@@ -92,7 +93,7 @@ def check_labels(G, dataset: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (0 done, 1 user error)."""
     args = parse_args(argv)
-    configure_runtime()
+    configure_runtime(cpu_fusion=args.cpu_fusion)
 
     def body() -> None:
         network = load_network(args.network)

@@ -285,6 +285,14 @@ def check_grid(cells: int, cell_bytes: int, what: str) -> None:
                          f"{MAX_GRID_BYTES / 2**30:g} GiB); use fewer seeds")
 
 
+def add_runtime_flags(p: argparse.ArgumentParser) -> None:
+    """``--cpu-fusion/--no-cpu-fusion`` (``args.cpu_fusion``, default on): XLA:CPU's YNNPACK fusion, as
+    train's flag, for `stylegan_jax.runtime.configure_runtime`."""
+    p.add_argument("--cpu-fusion", action=argparse.BooleanOptionalAction, default=True,
+                   help="XLA:CPU's YNNPACK fusion (default on; turn it off for StyleGAN3-R networks at 256 and "
+                   "above, which need about 6x the memory with it)")
+
+
 def add_network_flags(p: argparse.ArgumentParser) -> None:
     """The flags generate and style_mixing share (NVIDIA's names)."""
     p.add_argument("--network", required=True, type=path_arg,

@@ -31,6 +31,7 @@ from stylegan_jax.cli import (
     ArgumentParser,
     UsageError,
     add_network_flags,
+    add_runtime_flags,
     check_grid,
     finite_float,
     load_sampled_network,
@@ -140,6 +141,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     status 1); what depends on the network is checked after loading it."""
     p = ArgumentParser(prog="python -m stylegan_jax.generate", description=__doc__.split("\n")[0])
     add_network_flags(p)
+    add_runtime_flags(p)
     p.add_argument("--seeds", type=parse_seeds, help="seeds, e.g. 0-3,7 (each 0..2**32-1)")
     p.add_argument("--projected-w", type=path_arg, metavar="FILE", help="render the ws of a projector's "
                    "projected_w.npz (as proj00.png, ...) instead of seeds")
@@ -173,7 +175,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (0 done, 1 user error, 130 interrupted)."""
     args = parse_args(argv)
-    configure_runtime()
+    configure_runtime(cpu_fusion=args.cpu_fusion)
 
     def body() -> int | None:
         network = load_sampled_network(args)

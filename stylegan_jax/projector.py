@@ -34,6 +34,7 @@ from stylegan_jax import image_size
 from stylegan_jax.cli import (
     ArgumentParser,
     UsageError,
+    add_runtime_flags,
     load_sampled_network,
     outdir,
     parse_seed,
@@ -163,6 +164,7 @@ def project_files(network: Network, files: list[str], out: str, settings: Projec
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; see ``--help``."""
     p = ArgumentParser(prog="python -m stylegan_jax.projector", description=__doc__.split("\n")[0])
+    add_runtime_flags(p)
     p.add_argument("--network", required=True, type=path_arg,
                    help="NVIDIA network pickle (.pkl) or stylegan_jax snapshot dir")
     p.add_argument("--target", required=True, nargs="+", type=path_arg, metavar="FILE",
@@ -184,7 +186,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (0 done, 1 user error, 130 interrupted)."""
     args = parse_args(argv)
-    configure_runtime()
+    configure_runtime(cpu_fusion=args.cpu_fusion)
 
     def body() -> None:
         files = target_files(args.target)

@@ -27,6 +27,7 @@ from stylegan_jax.cli import (
     ArgumentParser,
     UsageError,
     add_network_flags,
+    add_runtime_flags,
     check_grid,
     load_sampled_network,
     path_arg,
@@ -99,6 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; see ``--help``."""
     p = ArgumentParser(prog="python -m stylegan_jax.style_mixing", description=__doc__.split("\n")[0])
     add_network_flags(p)
+    add_runtime_flags(p)
     p.add_argument("--rows", type=parse_seeds, default=[], help="row seeds (their fine styles), e.g. 85,100,75")
     p.add_argument("--cols", type=parse_seeds, default=[], help="column seeds (their --styles layers)")
     p.add_argument("--row-ws", type=path_arg, nargs="+", default=[], metavar="FILE",
@@ -134,7 +136,7 @@ def projected_sources(network: Network, row_files: Sequence[str],
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (0 done, 1 user error)."""
     args = parse_args(argv)
-    configure_runtime()
+    configure_runtime(cpu_fusion=args.cpu_fusion)
 
     def body() -> None:
         network = load_sampled_network(args, needs_mapping=True)
