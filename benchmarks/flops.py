@@ -17,7 +17,7 @@ def xla_gflops(fn: Callable, *args) -> float:
     """GFLOP of one call ``fn(*args)`` of a jitted function, as XLA's cost analysis counts its lowered
     program (convolutions and dots as multiply-adds x 2 over the kernel taps that meet the input, not the
     padding; elementwise ops included); lowering only, nothing compiles. The optimised program's count
-    differs by under 1% for StyleGAN2's training phases (docs/performance.md, "Roofline")."""
+    differs by under 1% for StyleGAN2's training phases (docs/performance.md, "Roofline (CPU)")."""
     costs = fn.lower(*args).cost_analysis()
     return (costs[0] if isinstance(costs, list) else costs)["flops"] / 1e9
 
