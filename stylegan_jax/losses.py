@@ -30,18 +30,18 @@ def discriminator_logistic(fake_logits: jax.Array, real_logits: jax.Array) -> tu
     return jax.nn.softplus(fake_logits), jax.nn.softplus(-real_logits)
 
 
-def r1_penalty(d_fn: Callable[[jax.Array], jax.Array], reals: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """R1 (Mescheder et al. 2018): the squared norm of dD(x)/dx per real image.
-
-    Args:
-        d_fn: reals [N, H, W, C] -> logits [N, 1].
-        reals: [N, H, W, C].
-    Returns:
-        (penalty [N], logits [N, 1]); the loss is ``penalty * gamma / 2``.
-    """
-    logits, vjp = jax.vjp(d_fn, reals)
+def input_gradients(d_fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """D's logits [N, 1] of images ``x`` [N, H, W, C] and, from the same pass, dD(x_i)/dx_i [N, H, W, C]
+    (``d_fn`` maps [N, H, W, C] to [N, 1], each logit depending on its own image only)."""
+    logits, vjp = jax.vjp(d_fn, x)
     (grads,) = vjp(jnp.ones_like(logits))
-    return jnp.sum(jnp.square(grads.astype(jnp.float32)), axis=(1, 2, 3)), logits
+    return logits, grads
+
+
+def squared_norms(grads: jax.Array) -> jax.Array:
+    """The squared norm of each image's gradient [..., H, W, C] -> [...], in float32: R1 (Mescheder et al.
+    2018; the loss is ``gamma / 2`` times it) of dD/dx at the reals, R2 (R3GAN) at the fakes."""
+    return jnp.sum(jnp.square(grads.astype(jnp.float32)), axis=(-3, -2, -1))
 
 
 def path_lengths(synthesis_fn: Callable[[jax.Array], jax.Array], ws: jax.Array, key: jax.Array) -> jax.Array:
@@ -168,14 +168,17 @@ class Penalty:
     ``hyper`` holds the iteration's hyper-parameters (``training.hyperparams.at``: ``r1_gamma``, ``r2_gamma``,
     ``wgan_lambda``, ``epsilon_drift``; floats, or traced scalars when scheduled).
 
-    ``per_sample(d_real, d_fake, reals, fakes, real_logits, key) -> [B]`` on one minibatch: ``d_real`` and
-    ``d_fake`` map images [B, H, W, C] to logits [B, 1] with the minibatch's labels, augmented as D's reals
-    and fakes are; ``real_logits`` [B, 1] are D's on the reals.
+    ``per_sample(d_real, d_fake, reals, fakes, real_logits, grads, key) -> [B]`` on one minibatch: ``d_real``
+    and ``d_fake`` map images [B, H, W, C] to logits [B, 1] with the minibatch's labels, augmented as D's reals
+    and fakes are; ``real_logits`` [B, 1] are D's on the reals; ``grads`` holds, for each of ``grads_at``
+    ('reals', 'fakes'), dD/dx [B, H, W, C] there, taken before blur and augmentation from the pass that gives
+    D's loss its logits (a zero-centred gradient penalty costs no second pass of D).
     """
 
     name: str
     weight: Callable[[dict], float | jax.Array]
     per_sample: Callable[..., jax.Array]
+    grads_at: tuple[str, ...] = ()
 
 
 #: The ``loss`` config key -> its objective.
@@ -191,14 +194,16 @@ OBJECTIVES = {o.name: o for o in (
 #: D's regularisers by name, in the order D's main step adds them.
 PENALTIES = {p.name: p for p in (
     Penalty("gradient_penalty", lambda hyper: hyper["wgan_lambda"],
-            lambda d_real, d_fake, reals, fakes, real_logits, key: gradient_penalty(d_real, reals, fakes, key)),
+            lambda d_real, d_fake, reals, fakes, real_logits, grads, key: gradient_penalty(d_real, reals, fakes, key)),
     Penalty("epsilon_penalty", lambda hyper: hyper["epsilon_drift"],
-            lambda d_real, d_fake, reals, fakes, real_logits, key: epsilon_drift(real_logits)),
+            lambda d_real, d_fake, reals, fakes, real_logits, grads, key: epsilon_drift(real_logits)),
     Penalty("r1_penalty", lambda hyper: hyper["r1_gamma"] / 2,
-            lambda d_real, d_fake, reals, fakes, real_logits, key: r1_penalty(d_real, reals)[0]),
+            lambda d_real, d_fake, reals, fakes, real_logits, grads, key: squared_norms(grads["reals"]),
+            grads_at=("reals",)),
     # R2 (R3GAN): R1's zero-centred penalty at the fakes, dD/dG(z) with G's images held fixed.
     Penalty("r2_penalty", lambda hyper: hyper["r2_gamma"] / 2,
-            lambda d_real, d_fake, reals, fakes, real_logits, key: r1_penalty(d_fake, fakes)[0]),
+            lambda d_real, d_fake, reals, fakes, real_logits, grads, key: squared_norms(grads["fakes"]),
+            grads_at=("fakes",)),
 )}
 
 

@@ -46,8 +46,11 @@ def test_r1_and_r2_are_squared_gradient_norms_by_finite_differences():
     cfg.update(loss="rpgan", r1_gamma=0.5, lazy_regularization=False)
     by_name = {p.name: p for p in losses.d_main_penalties(cfg)}
     assert list(by_name) == ["r1_penalty", "r2_penalty"]
-    r1 = by_name["r1_penalty"].per_sample(d_fn, None, jnp.asarray(reals, jnp.float32), None, None, None)
-    r2 = by_name["r2_penalty"].per_sample(None, d_fn, None, jnp.asarray(fakes, jnp.float32), None, None)
+    assert [p.grads_at for p in by_name.values()] == [("reals",), ("fakes",)]
+    grads = {at: losses.input_gradients(d_fn, jnp.asarray(x, jnp.float32))[1] for at, x in (("reals", reals),
+                                                                                          ("fakes", fakes))}
+    r1 = by_name["r1_penalty"].per_sample(None, None, None, None, None, grads, None)
+    r2 = by_name["r2_penalty"].per_sample(None, None, None, None, None, grads, None)
     for x, got in ((reals, r1), (fakes, r2)):
         eps, grad = 1e-6, np.zeros_like(x)
         for idx in np.ndindex(x.shape[1:]):

@@ -223,12 +223,17 @@ class Phases:
         kwargs = {} if self.resolution is None else {"alpha": alpha}
         return self.D.apply({"params": d_params}, img, c, **kwargs)
 
-    def run_D_on(self, d_params, state, img, c, alpha, keys, aug_draw: int, p):
-        """`run_D` on the K minibatches [K, B, ...], minibatch k augmented with ``fold_in(keys[k], aug_draw)``."""
+    def run_D_on(self, d_params, state, img, c, alpha, keys, aug_draw: int, p, input_grads: bool = False):
+        """`run_D` on the K minibatches [K, B, ...], minibatch k augmented with ``fold_in(keys[k], aug_draw)``:
+        logits [K, B, 1]; with ``input_grads``, (logits, dD/d(img) [K, B, H, W, C]) from the same pass, the
+        gradient taken before blur and augmentation (`losses.input_gradients`)."""
         blur = self.blur_sigma(state)
 
         def one(x, c, key):
-            return self.run_D(d_params, x, c, alpha, p, jax.random.fold_in(key, aug_draw), blur)
+            def d_fn(v):
+                return self.run_D(d_params, v, c, alpha, p, jax.random.fold_in(key, aug_draw), blur)
+
+            return losses.input_gradients(d_fn, x) if input_grads else d_fn(x)
 
         return jax.vmap(one)(img, c, keys)
 
@@ -340,14 +345,23 @@ class Phases:
         blur = self.blur_sigma(state)
         reals = self.reals(reals, alpha)
 
+        grads_at = {at for penalty in self.penalties for at in penalty.grads_at}
+
         def loss_fn(d_params):
-            fake = self.run_D_on(d_params, state, img, c, alpha, keys, AUG_FAKE, p)
-            real = self.run_D_on(d_params, state, reals, labels, alpha, keys, AUG_REAL, p)
+            grads = {}
+
+            def logits(x, x_labels, aug_draw, at):  # with dD/dx from the same pass when a penalty needs it
+                if at not in grads_at:
+                    return self.run_D_on(d_params, state, x, x_labels, alpha, keys, aug_draw, p)
+                out, grads[at] = self.run_D_on(d_params, state, x, x_labels, alpha, keys, aug_draw, p, True)
+                return out
+
+            fake, real = logits(img, c, AUG_FAKE, "fakes"), logits(reals, labels, AUG_REAL, "reals")
             loss_fake, loss_real = self.objective.discriminator(fake, real)
             loss, extra = jnp.mean(loss_fake) + jnp.mean(loss_real), {}
             for penalty in self.penalties:
                 value = jnp.mean(jax.vmap(functools.partial(self.penalty_of, penalty, d_params, alpha, p, blur))(
-                    reals, labels, img, c, real, keys))
+                    reals, labels, img, c, real, grads, keys))
                 extra[f"Loss/{penalty.name}"] = value
                 loss = loss + value * penalty.weight(hyper)
             return loss, (jnp.mean(fake), real, extra)
@@ -363,7 +377,8 @@ class Phases:
             state = self.end_iteration(state, hyper)
         return state, {"Loss/D/loss": loss, "Loss/scores/fake": fake, "Loss/scores/real": real, **extra}
 
-    def penalty_of(self, penalty, d_params, alpha, p, blur, reals, labels, fakes, fake_labels, real_logits, key):
+    def penalty_of(self, penalty, d_params, alpha, p, blur, reals, labels, fakes, fake_labels, real_logits, grads,
+                   key):
         """One penalty's per-sample values on one minibatch, D seeing the reals and the fakes augmented as in
         D's loss (the same draws: NVIDIA's Dboth; the gradients are taken before blur and augmentation)."""
 
@@ -373,7 +388,7 @@ class Phases:
         def d_fake(v):
             return self.run_D(d_params, v, fake_labels, alpha, p, jax.random.fold_in(key, AUG_FAKE), blur)
 
-        return penalty.per_sample(d_real, d_fake, reals, fakes, real_logits, jax.random.fold_in(key, 1))
+        return penalty.per_sample(d_real, d_fake, reals, fakes, real_logits, grads, jax.random.fold_in(key, 1))
 
     def end_iteration(self, state: TrainState, hyper: dict) -> TrainState:
         """G_ema, and the iteration counted. G_ema: a fixed beta (PGGAN), or a half-life of ``ema_kimg``
@@ -399,26 +414,20 @@ class Phases:
         reals = self.reals(reals, alpha)
         keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(state.key, state.step), 3),
                                 self.layout.minibatches)
-        blur = self.blur_sigma(state)
         with_r2 = "r2_penalty" in [q.name for q in losses.gradient_penalties(cfg)]
         if with_r2:  # G's images for R2, fixed
             z, c, g_keys = self.latents(state, 3, labels, self.layout.batch_gpu)
             fakes = jax.lax.stop_gradient(self.generate(state.g_params, state, z, c, g_keys, alpha, "D_reg")[0])
 
-        def loss_fn(d_params):
-            def penalty_of(x, c, key):  # R1 with respect to the reals before blur and augmentation
-                def d_fn(x):
-                    return self.run_D(d_params, x, c, alpha, p, jax.random.fold_in(key, AUG_R1), blur)
-
-                return losses.r1_penalty(d_fn, x)
-
-            penalty, logits = jax.vmap(penalty_of)(reals, labels, keys)  # [K, B], [K, B, 1]
+        def loss_fn(d_params):  # R1 (and R2) with respect to the images before blur and augmentation
+            logits, real_grads = self.run_D_on(d_params, state, reals, labels, alpha, keys, AUG_R1, p, True)
+            penalty = losses.squared_norms(real_grads)  # [K, B]
             loss = jnp.mean(penalty * (hyper["r1_gamma"] / 2)) * cfg.D_reg_interval
             out = {"Loss/r1_penalty": jnp.mean(penalty)}
             if with_r2:
                 r2 = losses.PENALTIES["r2_penalty"]
-                value = jnp.mean(jax.vmap(functools.partial(self.penalty_of, r2, d_params, alpha, p, blur))(
-                    reals, labels, fakes, c, logits, keys))
+                value = jnp.mean(losses.squared_norms(
+                    self.run_D_on(d_params, state, fakes, c, alpha, keys, AUG_FAKE, p, True)[1]))
                 loss, out = loss + value * r2.weight(hyper) * cfg.D_reg_interval, {**out, "Loss/r2_penalty": value}
             return loss, (out, logits)
 

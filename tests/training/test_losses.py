@@ -17,7 +17,9 @@ def test_r1_penalty_of_a_quadratic_discriminator():
     # D(x) = sum(a * x^2) per image: dD/dx = 2 a x, so the penalty is sum((2 a x)^2).
     rng = np.random.default_rng(0)
     a, x = rng.standard_normal((4, 4, 2)), rng.standard_normal((3, 4, 4, 2))
-    penalty, logits = losses.r1_penalty(lambda v: jnp.sum(a * v**2, axis=(1, 2, 3))[:, None], jnp.asarray(x))
+    logits, grads = losses.input_gradients(lambda v: jnp.sum(a * v**2, axis=(1, 2, 3))[:, None], jnp.asarray(x))
+    np.testing.assert_allclose(grads, 2 * a * x, rtol=1e-5)
+    penalty = losses.squared_norms(grads)
     np.testing.assert_allclose(penalty, np.sum((2 * a * x) ** 2, axis=(1, 2, 3)), rtol=1e-5)
     np.testing.assert_allclose(logits[:, 0], np.sum(a * x**2, axis=(1, 2, 3)), rtol=1e-5)
 
