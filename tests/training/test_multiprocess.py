@@ -2,6 +2,8 @@
 single process saves: the checkpoint and the network snapshot that ``generate --network`` reads."""
 
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -26,24 +28,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_two_processes_train_a_step_and_write_a_network_snapshot(data_dir, tmp_path, capsys):
-    cfg = tiny_config(data_dir)
+def train_two_processes(cfg, run, args: list[str], sigterm_at: int | None = None) -> list[tuple[int, str]]:
+    """``train`` of ``cfg`` into ``run`` as two processes of two CPU devices each: [(exit status, output)] per
+    process. ``sigterm_at``: process 1 sends itself SIGTERM at that iteration (`tests.training.kill_at`)."""
     port = free_port()
     flags = os.environ["XLA_FLAGS"].replace("--xla_force_host_platform_device_count=4",
                                             "--xla_force_host_platform_device_count=2")
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "stylegan_jax.train", "--experiment", "digits", "--outdir", str(tmp_path / "run"),
-             "--kimg", "0.016", "--tick", "0.016", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
-             "--process-id", str(i), *cli_overrides(cfg)],
-            env=dict(os.environ, XLA_FLAGS=flags), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        for i in range(2)
-    ]
-    outputs = [p.communicate(timeout=600)[0] for p in processes]
-    for p, out in zip(processes, outputs, strict=True):
-        assert p.returncode == 0, out[-3000:]
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    processes = []
+    for i in range(2):
+        tool = ["stylegan_jax.train"] if i == 0 or sigterm_at is None else ["tests.training.kill_at", "sigterm",
+                                                                             str(sigterm_at)]
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", *tool, "--experiment", "digits", "--outdir", str(run), *args,
+             "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i), *cli_overrides(cfg)],
+            env=dict(env, XLA_FLAGS=flags), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    return [(p.returncode, out) for p, out in ((p, p.communicate(timeout=600)[0]) for p in processes)]
+
+
+def saved_states(cfg, run) -> dict:
+    """step -> the state of each checkpoint the two processes saved, restored on this process's devices."""
+    trainer = Trainer(cfg, run)
+    try:
+        abstract = jax.eval_shape(lambda: init_state(trainer.cfg, trainer.G, trainer.D, trainer.g_tx, trainer.d_tx))
+        abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=trainer.replicated),
+                                abstract)
+        return {step: trainer.manager.restore(step, args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract)))["state"] for step in trainer.manager.all_steps()}
+    finally:
+        trainer.manager.close()
+
+
+@pytest.mark.slow
+def test_two_processes_train_a_step_and_write_a_network_snapshot(data_dir, tmp_path, capsys):
+    cfg = tiny_config(data_dir)
+    for code, out in train_two_processes(cfg, tmp_path / "run", ["--kimg", "0.016", "--tick", "0.016"]):
+        assert code == 0, out[-3000:]
     log = (tmp_path / "run" / "log.txt").read_text()
     assert "4 device(s), batch 8 (4 x 2)" in log and "tick 1" in log
     assert log.count("tick 1") == 1 and log.count("4 device(s)") == 1  # process 0 alone writes the log
@@ -58,15 +78,9 @@ def test_two_processes_train_a_step_and_write_a_network_snapshot(data_dir, tmp_p
     assert network.metadata["kimg"] == 0.016 and network.G is not None and network.D is not None
 
     # ... its networks are those of the final checkpoint (step 2) ...
-    trainer = Trainer(cfg, run)
-    try:
-        abstract = jax.eval_shape(lambda: init_state(trainer.cfg, trainer.G, trainer.D, trainer.g_tx, trainer.d_tx))
-        abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=trainer.replicated),
-                                abstract)
-        assert trainer.manager.latest_step() == 2
-        state = trainer.manager.restore(2, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
-    finally:
-        trainer.manager.close()
+    states = saved_states(cfg, run)
+    assert sorted(states) == [2]
+    state = states[2]
     for snapshotted, checkpointed in ((network.G_ema, {"params": state.g_ema_params, "buffers": state.g_ema_buffers}),
                                       (network.G, {"params": state.g_params, "buffers": state.g_buffers}),
                                       (network.D["params"], state.d_params)):
@@ -82,3 +96,36 @@ def test_two_processes_train_a_step_and_write_a_network_snapshot(data_dir, tmp_p
     for seed in (0, 1):
         image = PIL.Image.open(out / f"seed{seed:04d}.png")
         assert image.size == (16, 16) and image.mode == "L"
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_of_two_processes_saves_both_at_one_iteration_and_resumes_exactly(data_dir, tmp_path):
+    """A scheduler's SIGTERM to one process of two: JAX's preemption service has both save the same iteration
+    and exit with status 143; the same command resumes them, and every later checkpoint equals that of the
+    run nobody stopped (16 iterations, a tick each, a checkpoint every 2; one compilation cache for all)."""
+    cfg = tiny_config(data_dir)
+    args = ["--kimg", "0.128", "--tick", "0.008", "--snap", "2", "--config.keep=100",
+            f"--config.compile_cache={tmp_path / 'xla_cache'}"]
+    uninterrupted = tmp_path / "uninterrupted"
+    for code, out in train_two_processes(cfg, uninterrupted, args):
+        assert code == 0, out[-3000:]
+    expected = saved_states(cfg, uninterrupted)
+    assert sorted(expected) == list(range(2, 17, 2))
+
+    run = tmp_path / "run"
+    stopped = train_two_processes(cfg, run, args, sigterm_at=2)
+    for code, out in stopped:
+        assert code == 128 + signal.SIGTERM, out[-3000:]
+    saved = re.findall(r"Stopped by SIGTERM at [0-9.]+ kimg; checkpoint saved at iteration (\d+)",
+                       (run / "log.txt").read_text())
+    assert len(saved) == 1 and 2 <= int(saved[0]) < 16, saved
+    stop = int(saved[0])
+    assert max(saved_states(cfg, run)) == stop
+
+    for code, out in train_two_processes(cfg, run, args):
+        assert code == 0, out[-3000:]
+    resumed = saved_states(cfg, run)
+    assert sorted(resumed) == sorted(set(expected) | {stop})
+    for step in [s for s in expected if s > stop]:
+        for a, b in zip(jax.tree.leaves(expected[step]), jax.tree.leaves(resumed[step]), strict=True):
+            np.testing.assert_array_equal(a, b)
