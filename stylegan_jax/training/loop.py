@@ -411,8 +411,9 @@ def _train(cfg: ml_collections.ConfigDict, workdir: Path, resume: bool, stop_at_
 def compile_cache(choice: str, workdir: Path) -> contextlib.AbstractContextManager:
     """JAX's persistent compilation cache as ``cfg.compile_cache`` chooses, for the run: ``'auto'`` the cache
     the process has already (``JAX_COMPILATION_CACHE_DIR``) or else the run directory's ``compile-cache/``;
-    ``'run'`` that one in any case; ``'off'`` none; else the directory it names. A multi-process run's
-    processes each take a subdirectory of the run's (no two write one file)."""
+    ``'run'`` that one in any case; ``'off'`` none; else the directory it names. Every process of a
+    multi-process run is given the one directory: JAX writes cache entries from process 0 only (a directory
+    per process stayed empty for the others; JAX 0.10 on CPU has them not read it either)."""
     if not isinstance(choice, str) or not choice:
         raise ConfigError(f"--config.compile_cache: expected 'auto', 'run', 'off' or a directory, got {choice!r}")
     if choice == "auto" and jax.config.jax_compilation_cache_dir:
@@ -420,7 +421,7 @@ def compile_cache(choice: str, workdir: Path) -> contextlib.AbstractContextManag
     if choice == "off":
         return compilation_cache(None)
     path = workdir / "compile-cache" if choice in ("auto", "run") else Path(choice).expanduser()
-    return compilation_cache(path / f"process-{jax.process_index()}" if jax.process_count() > 1 else path)
+    return compilation_cache(path)
 
 
 def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | None, stop: _StopSignal,

@@ -30,15 +30,17 @@ def free_port() -> int:
 
 def train_two_processes(cfg, run, args: list[str], sigterm_at: int | None = None) -> list[tuple[int, str]]:
     """``train`` of ``cfg`` into ``run`` as two processes of two CPU devices each: [(exit status, output)] per
-    process. ``sigterm_at``: process 1 sends itself SIGTERM at that iteration (`tests.training.kill_at`)."""
+    process, the output ending with the process's compilation-cache hits and misses
+    (`tests.training.count_compiles`). ``sigterm_at``: process 1 sends itself SIGTERM at that iteration
+    (`tests.training.kill_at`)."""
     port = free_port()
     flags = os.environ["XLA_FLAGS"].replace("--xla_force_host_platform_device_count=4",
                                             "--xla_force_host_platform_device_count=2")
     env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
     processes = []
     for i in range(2):
-        tool = ["stylegan_jax.train"] if i == 0 or sigterm_at is None else ["tests.training.kill_at", "sigterm",
-                                                                             str(sigterm_at)]
+        tool = (["tests.training.count_compiles"] if i == 0 or sigterm_at is None else
+                ["tests.training.kill_at", "sigterm", str(sigterm_at)])
         processes.append(subprocess.Popen(
             [sys.executable, "-m", *tool, "--experiment", "digits", "--outdir", str(run), *args,
              "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i), *cli_overrides(cfg)],
@@ -102,7 +104,7 @@ def test_two_processes_train_a_step_and_write_a_network_snapshot(data_dir, tmp_p
 def test_sigterm_to_one_of_two_processes_saves_both_at_one_iteration_and_resumes_exactly(data_dir, tmp_path):
     """A scheduler's SIGTERM to one process of two: JAX's preemption service has both save the same iteration
     and exit with status 143; the same command resumes them, and every later checkpoint equals that of the
-    run nobody stopped (16 iterations, a tick each, a checkpoint every 2; one compilation cache for all)."""
+    run nobody stopped (16 iterations, a tick each, a checkpoint every 2; one compilation cache for all runs)."""
     cfg = tiny_config(data_dir)
     args = ["--kimg", "0.128", "--tick", "0.008", "--snap", "2", "--config.keep=100",
             f"--config.compile_cache={tmp_path / 'xla_cache'}"]
@@ -122,8 +124,13 @@ def test_sigterm_to_one_of_two_processes_saves_both_at_one_iteration_and_resumes
     stop = int(saved[0])
     assert max(saved_states(cfg, run)) == stop
 
-    for code, out in train_two_processes(cfg, run, args):
+    resumed_processes = train_two_processes(cfg, run, args)
+    for code, out in resumed_processes:
         assert code == 0, out[-3000:]
+    # Process 0 takes every program from the cache it wrote in the first run; JAX (0.10, CPU) has the other
+    # processes neither read nor write the cache.
+    caches = [re.search(r"compilation cache: (\d+) hits, (\d+) misses", out).groups() for _, out in resumed_processes]
+    assert int(caches[0][0]) > 0 and int(caches[0][1]) == 0, caches
     resumed = saved_states(cfg, run)
     assert sorted(resumed) == sorted(set(expected) | {stop})
     for step in [s for s in expected if s > stop]:
