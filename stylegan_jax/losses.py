@@ -31,8 +31,9 @@ def discriminator_logistic(fake_logits: jax.Array, real_logits: jax.Array) -> tu
 
 
 def input_gradients(d_fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """D's logits [N, 1] of images ``x`` [N, H, W, C] and, from the same pass, dD(x_i)/dx_i [N, H, W, C]
-    (``d_fn`` maps [N, H, W, C] to [N, 1], each logit depending on its own image only)."""
+    """D's logits [N, 1] of images ``x`` [N, H, W, C] and, from the same pass, the gradient of their sum with
+    respect to each image [N, H, W, C] (NVIDIA's R1: with minibatch standard deviation an image's logit also
+    depends on the other images of its group)."""
     logits, vjp = jax.vjp(d_fn, x)
     (grads,) = vjp(jnp.ones_like(logits))
     return logits, grads
@@ -168,9 +169,9 @@ class Penalty:
     ``hyper`` holds the iteration's hyper-parameters (``training.hyperparams.at``: ``r1_gamma``, ``r2_gamma``,
     ``wgan_lambda``, ``epsilon_drift``; floats, or traced scalars when scheduled).
 
-    ``per_sample(d_real, d_fake, reals, fakes, real_logits, grads, key) -> [B]`` on one minibatch: ``d_real``
-    and ``d_fake`` map images [B, H, W, C] to logits [B, 1] with the minibatch's labels, augmented as D's reals
-    and fakes are; ``real_logits`` [B, 1] are D's on the reals; ``grads`` holds, for each of ``grads_at``
+    ``per_sample(d_real, reals, fakes, real_logits, grads, key) -> [B]`` on one minibatch: ``d_real`` maps
+    images [B, H, W, C] to logits [B, 1] with the reals' labels, augmented as D's reals are; ``real_logits``
+    [B, 1] are D's on the reals; ``grads`` holds, for each of ``grads_at``
     ('reals', 'fakes'), dD/dx [B, H, W, C] there, taken before blur and augmentation from the pass that gives
     D's loss its logits (a zero-centred gradient penalty costs no second pass of D).
     """
@@ -194,15 +195,15 @@ OBJECTIVES = {o.name: o for o in (
 #: D's regularisers by name, in the order D's main step adds them.
 PENALTIES = {p.name: p for p in (
     Penalty("gradient_penalty", lambda hyper: hyper["wgan_lambda"],
-            lambda d_real, d_fake, reals, fakes, real_logits, grads, key: gradient_penalty(d_real, reals, fakes, key)),
+            lambda d_real, reals, fakes, real_logits, grads, key: gradient_penalty(d_real, reals, fakes, key)),
     Penalty("epsilon_penalty", lambda hyper: hyper["epsilon_drift"],
-            lambda d_real, d_fake, reals, fakes, real_logits, grads, key: epsilon_drift(real_logits)),
+            lambda d_real, reals, fakes, real_logits, grads, key: epsilon_drift(real_logits)),
     Penalty("r1_penalty", lambda hyper: hyper["r1_gamma"] / 2,
-            lambda d_real, d_fake, reals, fakes, real_logits, grads, key: squared_norms(grads["reals"]),
+            lambda d_real, reals, fakes, real_logits, grads, key: squared_norms(grads["reals"]),
             grads_at=("reals",)),
     # R2 (R3GAN): R1's zero-centred penalty at the fakes, dD/dG(z) with G's images held fixed.
     Penalty("r2_penalty", lambda hyper: hyper["r2_gamma"] / 2,
-            lambda d_real, d_fake, reals, fakes, real_logits, grads, key: squared_norms(grads["fakes"]),
+            lambda d_real, reals, fakes, real_logits, grads, key: squared_norms(grads["fakes"]),
             grads_at=("fakes",)),
 )}
 

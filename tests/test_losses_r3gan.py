@@ -49,8 +49,8 @@ def test_r1_and_r2_are_squared_gradient_norms_by_finite_differences():
     assert [p.grads_at for p in by_name.values()] == [("reals",), ("fakes",)]
     grads = {at: losses.input_gradients(d_fn, jnp.asarray(x, jnp.float32))[1] for at, x in (("reals", reals),
                                                                                           ("fakes", fakes))}
-    r1 = by_name["r1_penalty"].per_sample(None, None, None, None, None, grads, None)
-    r2 = by_name["r2_penalty"].per_sample(None, None, None, None, None, grads, None)
+    r1 = by_name["r1_penalty"].per_sample(None, None, None, None, grads, None)
+    r2 = by_name["r2_penalty"].per_sample(None, None, None, None, grads, None)
     for x, got in ((reals, r1), (fakes, r2)):
         eps, grad = 1e-6, np.zeros_like(x)
         for idx in np.ndindex(x.shape[1:]):

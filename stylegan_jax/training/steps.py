@@ -348,12 +348,13 @@ class Phases:
         grads_at = {at for penalty in self.penalties for at in penalty.grads_at}
 
         def loss_fn(d_params):
-            grads = {}
+            input_grads = {}
 
             def logits(x, x_labels, aug_draw, at):  # with dD/dx from the same pass when a penalty needs it
                 if at not in grads_at:
                     return self.run_D_on(d_params, state, x, x_labels, alpha, keys, aug_draw, p)
-                out, grads[at] = self.run_D_on(d_params, state, x, x_labels, alpha, keys, aug_draw, p, True)
+                out, input_grads[at] = self.run_D_on(d_params, state, x, x_labels, alpha, keys, aug_draw, p,
+                                                     input_grads=True)
                 return out
 
             fake, real = logits(img, c, AUG_FAKE, "fakes"), logits(reals, labels, AUG_REAL, "reals")
@@ -361,7 +362,7 @@ class Phases:
             loss, extra = jnp.mean(loss_fake) + jnp.mean(loss_real), {}
             for penalty in self.penalties:
                 value = jnp.mean(jax.vmap(functools.partial(self.penalty_of, penalty, d_params, alpha, p, blur))(
-                    reals, labels, img, c, real, grads, keys))
+                    reals, labels, img, real, input_grads, keys))
                 extra[f"Loss/{penalty.name}"] = value
                 loss = loss + value * penalty.weight(hyper)
             return loss, (jnp.mean(fake), real, extra)
@@ -377,18 +378,14 @@ class Phases:
             state = self.end_iteration(state, hyper)
         return state, {"Loss/D/loss": loss, "Loss/scores/fake": fake, "Loss/scores/real": real, **extra}
 
-    def penalty_of(self, penalty, d_params, alpha, p, blur, reals, labels, fakes, fake_labels, real_logits, grads,
-                   key):
-        """One penalty's per-sample values on one minibatch, D seeing the reals and the fakes augmented as in
-        D's loss (the same draws: NVIDIA's Dboth; the gradients are taken before blur and augmentation)."""
+    def penalty_of(self, penalty, d_params, alpha, p, blur, reals, labels, fakes, real_logits, input_grads, key):
+        """One penalty's per-sample values on one minibatch, D seeing the reals augmented as in D's loss (the
+        same draw: NVIDIA's Dboth; gradients are taken before blur and augmentation)."""
 
         def d_real(v):
             return self.run_D(d_params, v, labels, alpha, p, jax.random.fold_in(key, AUG_REAL), blur)
 
-        def d_fake(v):
-            return self.run_D(d_params, v, fake_labels, alpha, p, jax.random.fold_in(key, AUG_FAKE), blur)
-
-        return penalty.per_sample(d_real, d_fake, reals, fakes, real_logits, grads, jax.random.fold_in(key, 1))
+        return penalty.per_sample(d_real, reals, fakes, real_logits, input_grads, jax.random.fold_in(key, 1))
 
     def end_iteration(self, state: TrainState, hyper: dict) -> TrainState:
         """G_ema, and the iteration counted. G_ema: a fixed beta (PGGAN), or a half-life of ``ema_kimg``
@@ -420,14 +417,15 @@ class Phases:
             fakes = jax.lax.stop_gradient(self.generate(state.g_params, state, z, c, g_keys, alpha, "D_reg")[0])
 
         def loss_fn(d_params):  # R1 (and R2) with respect to the images before blur and augmentation
-            logits, real_grads = self.run_D_on(d_params, state, reals, labels, alpha, keys, AUG_R1, p, True)
+            logits, real_grads = self.run_D_on(d_params, state, reals, labels, alpha, keys, AUG_R1, p,
+                                               input_grads=True)
             penalty = losses.squared_norms(real_grads)  # [K, B]
             loss = jnp.mean(penalty * (hyper["r1_gamma"] / 2)) * cfg.D_reg_interval
             out = {"Loss/r1_penalty": jnp.mean(penalty)}
             if with_r2:
                 r2 = losses.PENALTIES["r2_penalty"]
                 value = jnp.mean(losses.squared_norms(
-                    self.run_D_on(d_params, state, fakes, c, alpha, keys, AUG_FAKE, p, True)[1]))
+                    self.run_D_on(d_params, state, fakes, c, alpha, keys, AUG_FAKE, p, input_grads=True)[1]))
                 loss, out = loss + value * r2.weight(hyper) * cfg.D_reg_interval, {**out, "Loss/r2_penalty": value}
             return loss, (out, logits)
 
