@@ -1,7 +1,6 @@
 """Backend choices belong to the run: the conv gradient rule resolved from the trainer's own mesh and
 recorded, and the default CPU path (one device, forward-form gradients) trained and checked."""
 
-import collections
 import json
 
 import jax
@@ -11,6 +10,7 @@ import pytest
 from stylegan_jax.training.loop import Trainer, run_config, train
 from stylegan_jax.training.steps import resolve_conv_grad
 from tests.training.conftest import tiny_config
+from tests.training.count_compiles import cache_events
 
 
 def test_conv_grad_resolution():
@@ -55,13 +55,7 @@ def test_a_second_start_compiles_nothing(data_dir, tmp_path):
     """The persistent compilation cache in the run directory (the default where the process has none; the
     tests' session has one): the first start compiles and writes every program there; resuming the run finds
     every program it needs (no cache miss). With ``compile_cache='off'`` nothing is cached."""
-    events = collections.Counter()
-
-    def listen(name, **_):
-        events[name.removeprefix("/jax/compilation_cache/")] += 1
-
-    jax.monitoring.register_event_listener(listen)
-    try:
+    with cache_events() as events:
         train(tiny_config(data_dir, kimg=0.008, compile_cache="run"), tmp_path / "run")
         assert events["cache_misses"] > 0 and len(list((tmp_path / "run" / "compile-cache").iterdir())) > 0
         events.clear()
@@ -71,6 +65,4 @@ def test_a_second_start_compiles_nothing(data_dir, tmp_path):
         train(tiny_config(data_dir, kimg=0.008, compile_cache="off"), tmp_path / "off")
         assert events["cache_hits"] == events["cache_misses"] == 0, events
         assert not (tmp_path / "off" / "compile-cache").exists()
-    finally:
-        jax.monitoring.unregister_event_listener(listen)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["compile_cache"] == "run"
