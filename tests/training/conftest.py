@@ -1,5 +1,7 @@
 """A tiny conditional StyleGAN2 on the built-in 16x16 digits, shared by the training tests."""
 
+import os
+
 import jax
 import pytest
 
@@ -9,8 +11,14 @@ from stylegan_jax.training.config import load_experiment
 
 @pytest.fixture(scope="session", autouse=True)
 def compilation_cache(tmp_path_factory):
-    """Runs in one session compile the same phases: let the later ones hit XLA's persistent cache."""
-    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla_cache")))
+    """Runs in one session compile the same phases: let the later ones hit XLA's persistent cache, one
+    directory for all xdist workers (each worker's temporary root lies in the session's), so that a program
+    one worker compiled is not compiled again by the other. Two workers writing one entry at once leave a
+    torn file at worst, which JAX reads as a miss (a warning) and compiles again."""
+    root = tmp_path_factory.getbasetemp()
+    path = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "xla_cache"
+    path.mkdir(exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     yield
 
