@@ -404,34 +404,43 @@ class Phases:
         return state.replace(g_ema_params=g_ema, g_ema_buffers=state.g_buffers, step=state.step + 1, aug=aug)
 
     def d_reg(self, state: TrainState, reals, labels, alpha):
+        """The lazy zero-centred gradient penalties (`losses.gradient_penalties`: R1 at the reals, R2 at G's
+        images, held fixed), each ``mean(per_sample * weight) * D_reg_interval``, the gradients taken before
+        blur and augmentation; D runs once on each set of images a penalty needs."""
         cfg = self.cfg
         hyper = self.hyper(state)
         p = self.aug_p(state, hyper)
+        blur = self.blur_sigma(state)
+        penalties = losses.gradient_penalties(cfg)
         reals, labels = self.split(reals, labels, "D")
-        reals = self.reals(reals, alpha)
         keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(state.key, state.step), 3),
                                 self.layout.minibatches)
-        with_r2 = "r2_penalty" in [q.name for q in losses.gradient_penalties(cfg)]
-        if with_r2:  # G's images for R2, fixed
+        reals, fakes = self.reals(reals, alpha), None
+        images = {"reals": (reals, labels, AUG_R1)}
+        if any("fakes" in q.grads_at for q in penalties):  # G's images for R2, fixed
             z, c, g_keys = self.latents(state, 3, labels, self.layout.batch_gpu)
             fakes = jax.lax.stop_gradient(self.generate(state.g_params, state, z, c, g_keys, alpha, "D_reg")[0])
+            images["fakes"] = (fakes, c, AUG_FAKE)
+        needed = list(dict.fromkeys(at for q in penalties for at in q.grads_at))  # reals before fakes
 
-        def loss_fn(d_params):  # R1 (and R2) with respect to the images before blur and augmentation
-            logits, real_grads = self.run_D_on(d_params, state, reals, labels, alpha, keys, AUG_R1, p,
-                                               input_grads=True)
-            penalty = losses.squared_norms(real_grads)  # [K, B]
-            loss = jnp.mean(penalty * (hyper["r1_gamma"] / 2)) * cfg.D_reg_interval
-            out = {"Loss/r1_penalty": jnp.mean(penalty)}
-            if with_r2:
-                r2 = losses.PENALTIES["r2_penalty"]
-                value = jnp.mean(losses.squared_norms(
-                    self.run_D_on(d_params, state, fakes, c, alpha, keys, AUG_FAKE, p, input_grads=True)[1]))
-                loss, out = loss + value * r2.weight(hyper) * cfg.D_reg_interval, {**out, "Loss/r2_penalty": value}
-            return loss, (out, logits)
+        def loss_fn(d_params):
+            logits, grads = {}, {}
+            for at in needed:
+                x, x_labels, aug_draw = images[at]
+                logits[at], grads[at] = self.run_D_on(d_params, state, x, x_labels, alpha, keys, aug_draw, p,
+                                                      input_grads=True)
+            loss, out = 0.0, {}
+            for penalty in penalties:
+                values = jax.vmap(functools.partial(self.penalty_of, penalty, d_params, alpha, p, blur))(
+                    reals, labels, fakes, logits.get("reals"), grads, keys)  # [K, B]
+                loss = loss + jnp.mean(values * penalty.weight(hyper)) * cfg.D_reg_interval
+                out[f"Loss/{penalty.name}"] = jnp.mean(values)
+            return loss, (out, logits.get("reals"))
 
-        (_, (out, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+        (_, (out, real_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
         d_params, d_opt = self.apply_updates("D", grads, state.d_opt, state.d_params, hyper)
-        return state.replace(d_params=d_params, d_opt=d_opt, aug=self.count_signs(state, logits)), out
+        aug = state.aug if real_logits is None else self.count_signs(state, real_logits)
+        return state.replace(d_params=d_params, d_opt=d_opt, aug=aug), out
 
     def ada(self, state: TrainState, reals, labels, alpha):
         """NVIDIA's ADA heuristic, every ``ada_interval`` iterations: p moves by ``sign(E[sign(D(real))] -

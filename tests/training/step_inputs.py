@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-PHASE_INDEX = {"G_main": 0, "G_reg": 1, "D_main": 2}
+PHASE_INDEX = {"G_main": 0, "G_reg": 1, "D_main": 2, "D_reg": 3}
 
 
 def phase_inputs(state, labels, phase: str, batch: int, z_dim: int):
