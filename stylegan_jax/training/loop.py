@@ -413,7 +413,8 @@ def compile_cache(choice: str, workdir: Path) -> contextlib.AbstractContextManag
     the process has already (``JAX_COMPILATION_CACHE_DIR``) or else the run directory's ``compile-cache/``;
     ``'run'`` that one in any case; ``'off'`` none; else the directory it names. Every process of a
     multi-process run is given the one directory: JAX writes cache entries from process 0 only, so a directory
-    per process stayed empty for the others (which JAX 0.10 on CPU does not let read the cache either)."""
+    per process stayed empty for the others (whose cache keys differ from process 0's on CPU, so that only
+    process 0 finds its programs there: docs/performance.md)."""
     if not isinstance(choice, str) or not choice:
         raise ConfigError(f"--config.compile_cache: expected 'auto', 'run', 'off' or a directory, got {choice!r}")
     if choice == "auto" and jax.config.jax_compilation_cache_dir:
