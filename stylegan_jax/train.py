@@ -2,7 +2,7 @@
 ``python -m stylegan_jax.train --experiment quickstart`` (or ``gan``, ``cgan``, ``wgan``, ``wgan_gp``, ``pggan``,
 ``ablations/stylegan2_c``, ...; ``--config.tiny=True`` shrinks any experiment to a CPU-size run).
 
-Flags: --experiment NAME or PATH, --outdir (default runs/<experiment>), --kimg, --resume / --no-resume (default:
+Flags: --experiment NAME or PATH, --outdir (default runs/<the config's name>), --kimg, --resume / --no-resume (default:
 resume when the run directory has a checkpoint), --seed, --tick, --snap, and any config value as --config.KEY=VALUE
 (e.g. --config.batch_size=32, --config.G.channel_base=8192); --dry-run prints the resolved config and the parameter
 counts and exits; --no-cpu-fusion turns XLA:CPU's YNNPACK fusion off; --compile-cache off turns off JAX's persistent
@@ -26,7 +26,7 @@ SHORTCUTS = {"kimg": "kimg", "seed": "seed", "tick": "tick", "snap": "snap", "cp
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str]]]:
     parser = ArgumentParser(prog="python -m stylegan_jax.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--experiment", default="quickstart", help="experiment name (experiments/NAME.py) or path")
-    parser.add_argument("--outdir", default=None, type=path_arg, help="run directory (default runs/<experiment>)")
+    parser.add_argument("--outdir", default=None, type=path_arg, help="run directory (default runs/<config name>)")
     parser.add_argument("--kimg", type=finite_float, help="total training length in thousands of images")
     parser.add_argument("--seed", type=parse_seed, help="root random seed")
     parser.add_argument("--tick", type=finite_float, help="kimg per tick (progress line, log)")

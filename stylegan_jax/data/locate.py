@@ -30,7 +30,8 @@ def resolve_dataset(
 ) -> Path:
     """The dataset directory for a built-in name, a dataset name in `data_dir`, or a path.
 
-    Built-in datasets (`BUILTINS`: lfw-faces, digits, digits-16) are built into `data_dir` on first use.
+    Built-in datasets (`BUILTINS`: lfw-faces, lfw-faces-portrait, digits, digits-16) are built into `data_dir`
+    on first use.
 
     Args:
       name_or_path: e.g. "lfw-faces", "ffhq256" (looked up in `data_dir`) or a dataset directory path.

@@ -20,7 +20,9 @@ class TrainState:
     ``step`` counts iterations (NVIDIA's batch_idx); ``key`` is the raw root PRNG key (uint32[2]) from
     which every iteration derives its own with ``fold_in(key, step)``. ``aug`` is the augmentation's state:
     ``{}`` without augmentation, else ``{"p": float32 [], "signs": float32 [2]}`` (the probability, and the
-    sum and count of sign(D(real)) since ADA's last update).
+    sum and count of sign(D(real)) since ADA's last update). Departure: p is saved and restored with the rest, so
+    a resumed ADA run continues p exactly; NVIDIA's restarts it at ``augment_p`` (its resume copies G, D and G_ema
+    from the pickle, not the augment pipe).
     """
 
     step: jax.Array
