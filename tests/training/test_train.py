@@ -1,4 +1,7 @@
 import logging
+import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -30,6 +33,23 @@ def test_step_on_four_devices_equals_one_device(data_dir, tmp_path, conv_grad):
     assert len(results[0]) == len(results[1])
     for a, b in zip(*results, strict=True):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.slow
+def test_step_on_eight_devices_equals_one_device(data_dir, tmp_path):
+    """The forward-form gradient rule on 8 devices with 2 minibatches on each (batch 32 in minibatches of 2:
+    16 of them), in a process given 8 fake CPU devices (`tests.training.step_on_devices`): iteration 0's phases
+    and iteration 1 equal the 1-device step's, as on 4 devices above."""
+    out = tmp_path / "leaves.npz"
+    env = dict(os.environ)
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    subprocess.run([sys.executable, "-m", "tests.training.step_on_devices", str(data_dir), str(out), "8", "forward",
+                    "32"], check=True, env=env, timeout=900)
+    leaves = np.load(out)
+    count = len([k for k in leaves if k.startswith("one_")])
+    assert count == len([k for k in leaves if k.startswith("many_")]) > 0
+    for i in range(count):
+        np.testing.assert_allclose(leaves[f"many_{i}"], leaves[f"one_{i}"], rtol=2e-4, atol=2e-5)
 
 
 def test_non_finite_values_stop_the_run_within_a_tick(data_dir, tmp_path, monkeypatch):
