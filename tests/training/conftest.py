@@ -3,6 +3,7 @@
 import os
 
 import jax
+import numpy as np
 import pytest
 
 from stylegan_jax.data import resolve_dataset
@@ -40,3 +41,17 @@ def tiny_config(data_dir, **overrides):
     for key, value in overrides.items():
         c[key] = value
     return c
+
+
+def two_iterations(cfg, devices, workdir) -> list[np.ndarray]:
+    """Every leaf (NumPy) of the state after iteration 0 (every phase it runs) and iteration 1, both on the
+    data's first batch, training ``cfg`` on ``devices`` in ``workdir``."""
+    from stylegan_jax.training.loop import Trainer
+
+    trainer = Trainer(cfg, workdir, devices=devices)
+    state = trainer.initial_state()
+    batch = trainer.device_batch(next(trainer.iterator))
+    for step in range(2):
+        state, _ = trainer.run_iteration(state, batch, step)
+    trainer.manager.close()
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(state))]

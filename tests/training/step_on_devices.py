@@ -17,22 +17,15 @@ def main(argv: list[str]) -> None:
     import jax
     import numpy as np
 
-    from stylegan_jax.training.loop import Trainer
-    from tests.training.conftest import tiny_config
+    from stylegan_jax.training.loop import run_config
+    from tests.training.conftest import tiny_config, two_iterations
 
     cfg = tiny_config(data_dir, conv_grad=rule, batch_size=int(batch))
+    assert len(jax.devices()) == int(count) and run_config(cfg, jax.devices()).conv_grad == rule
     leaves = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, devices in (("one", jax.devices()[:1]), ("many", jax.devices())):
-            trainer = Trainer(cfg, Path(tmp) / name, devices=devices)
-            assert trainer.cfg.conv_grad == rule and len(devices) in (1, int(count))
-            state = trainer.initial_state()
-            batch_arrays = trainer.device_batch(next(trainer.iterator))
-            for step in range(2):
-                state, _ = trainer.run_iteration(state, batch_arrays, step)
-            leaves.update({f"{name}_{i}": np.asarray(x)
-                           for i, x in enumerate(jax.tree_util.tree_leaves(jax.device_get(state)))})
-            trainer.manager.close()
+            leaves.update({f"{name}_{i}": x for i, x in enumerate(two_iterations(cfg, devices, Path(tmp) / name))})
     np.savez(out, **leaves)
 
 

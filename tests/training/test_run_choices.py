@@ -7,9 +7,9 @@ import jax
 import numpy as np
 import pytest
 
-from stylegan_jax.training.loop import Trainer, run_config, train
+from stylegan_jax.training.loop import run_config, train
 from stylegan_jax.training.steps import resolve_conv_grad
-from tests.training.conftest import tiny_config
+from tests.training.conftest import tiny_config, two_iterations
 from tests.training.count_compiles import cache_events
 
 
@@ -30,13 +30,9 @@ def test_one_device_step_with_forward_gradients_equals_xlas(data_dir, tmp_path):
     iteration 0 (G main, path length, D main, R1), then iteration 1."""
     results = []
     for rule in ("auto", "xla"):
-        trainer = Trainer(tiny_config(data_dir, conv_grad=rule), tmp_path / rule, devices=jax.devices()[:1])
-        assert trainer.cfg.conv_grad == {"auto": "forward", "xla": "xla"}[rule]
-        state = trainer.initial_state()
-        batch = trainer.device_batch(next(trainer.iterator))
-        for step in range(2):
-            state, _ = trainer.run_iteration(state, batch, step)
-        results.append([np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(state))])
+        cfg = tiny_config(data_dir, conv_grad=rule)
+        assert run_config(cfg, jax.devices()[:1]).conv_grad == {"auto": "forward", "xla": "xla"}[rule]
+        results.append(two_iterations(cfg, jax.devices()[:1], tmp_path / rule))
     for a, b in zip(*results, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 

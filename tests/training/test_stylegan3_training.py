@@ -10,6 +10,7 @@ import pytest
 from stylegan_jax.ops.gaussian_blur import gaussian_blur
 from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import Trainer
+from tests.training.conftest import two_iterations
 from tests.training.test_resume import assert_resumes_from_every_checkpoint
 from tests.training.test_train import leaves
 
@@ -32,14 +33,8 @@ def tiny_stylegan3(data_dir, experiment: str, **overrides):
 @pytest.mark.parametrize("experiment", ["stylegan3_t", "stylegan3_r"])
 def test_step_on_four_devices_equals_one_device(data_dir, tmp_path, experiment):
     cfg = tiny_stylegan3(data_dir, experiment)
-    results = []
-    for devices in (jax.devices()[:1], jax.devices()[:4]):
-        trainer = Trainer(cfg, tmp_path / str(len(devices)), devices=devices)
-        state = trainer.initial_state()
-        batch = trainer.device_batch(next(trainer.iterator))
-        for step in range(2):  # iteration 0: G_main, D_main, D_reg
-            state, _ = trainer.run_iteration(state, batch, step)
-        results.append(leaves(state))
+    results = [two_iterations(cfg, devices, tmp_path / str(len(devices)))  # iteration 0: G_main, D_main, D_reg
+               for devices in (jax.devices()[:1], jax.devices()[:4])]
     for a, b in zip(*results, strict=True):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
 

@@ -7,9 +7,9 @@ import jax
 import numpy as np
 import pytest
 
-from stylegan_jax.training.loop import Trainer, TrainingDivergedError, _check_finite, train
+from stylegan_jax.training.loop import Trainer, TrainingDivergedError, _check_finite, run_config, train
 from stylegan_jax.training.steps import FINITE, active_phases
-from tests.training.conftest import tiny_config
+from tests.training.conftest import tiny_config, two_iterations
 
 
 def leaves(state):
@@ -21,16 +21,9 @@ def test_step_on_four_devices_equals_one_device(data_dir, tmp_path, conv_grad):
     """Every phase of iteration 0, then iteration 1, with 4 minibatches of 2 on 1 and on 4 devices, under
     each of conv2d's gradient rules."""
     cfg = tiny_config(data_dir, conv_grad=conv_grad)
-    results = []
-    for devices in (jax.devices()[:1], jax.devices()[:4]):
-        trainer = Trainer(cfg, tmp_path / str(len(devices)), devices=devices)
-        assert trainer.cfg.conv_grad == conv_grad
-        state = trainer.initial_state()
-        batch = trainer.device_batch(next(trainer.iterator))
-        for step in range(2):  # iteration 0 runs all four phases
-            state, _ = trainer.run_iteration(state, batch, step)
-        results.append(leaves(state))
-    assert len(results[0]) == len(results[1])
+    assert run_config(cfg, jax.devices()[:4]).conv_grad == conv_grad
+    results = [two_iterations(cfg, devices, tmp_path / str(len(devices)))  # iteration 0 runs all four phases
+               for devices in (jax.devices()[:1], jax.devices()[:4])]
     for a, b in zip(*results, strict=True):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
 
@@ -45,11 +38,11 @@ def test_step_on_eight_devices_equals_one_device(data_dir, tmp_path):
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     subprocess.run([sys.executable, "-m", "tests.training.step_on_devices", str(data_dir), str(out), "8", "forward",
                     "32"], check=True, env=env, timeout=900)
-    leaves = np.load(out)
-    count = len([k for k in leaves if k.startswith("one_")])
-    assert count == len([k for k in leaves if k.startswith("many_")]) > 0
+    saved = np.load(out)
+    count = len([k for k in saved if k.startswith("one_")])
+    assert count == len([k for k in saved if k.startswith("many_")]) > 0
     for i in range(count):
-        np.testing.assert_allclose(leaves[f"many_{i}"], leaves[f"one_{i}"], rtol=2e-4, atol=2e-5)
+        np.testing.assert_allclose(saved[f"many_{i}"], saved[f"one_{i}"], rtol=2e-4, atol=2e-5)
 
 
 def test_non_finite_values_stop_the_run_within_a_tick(data_dir, tmp_path, monkeypatch):
