@@ -51,6 +51,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
                         "directory of yours")
     parser.add_argument("--stop-at-step", type=int, help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args(argv)
+    check_processes(parser, args)
     overrides = []
     for item in rest:
         if not item.startswith("--config.") or "=" not in item:
@@ -58,6 +59,25 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
         key, value = item[len("--config."):].split("=", 1)
         overrides.append((key, value))
     return args, overrides
+
+
+def check_processes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The multi-process flags, as jax.distributed needs them: all three or none, ``--coordinator`` as
+    host:port, ``--num-processes`` >= 1 and ``--process-id`` in [0, num_processes)."""
+    given = [flag for flag in ("coordinator", "num_processes", "process_id") if getattr(args, flag) is not None]
+    if not given:
+        return
+    if len(given) < 3:
+        parser.error("--coordinator, --num-processes and --process-id go together; got only "
+                     + ", ".join("--" + flag.replace("_", "-") for flag in given))
+    host, _, port = args.coordinator.rpartition(":")
+    if not (host and port.isdigit() and 0 < int(port) < 65536):
+        parser.error(f"--coordinator: expected host:port (e.g. 10.0.0.1:1234), got {args.coordinator!r}")
+    if args.num_processes < 1:
+        parser.error(f"--num-processes: expected a whole number >= 1, got {args.num_processes}")
+    if not 0 <= args.process_id < args.num_processes:
+        parser.error(f"--process-id: expected 0 ... {args.num_processes - 1} (--num-processes "
+                     f"{args.num_processes}), got {args.process_id}")
 
 
 def user_errors() -> tuple[type[Exception], ...]:

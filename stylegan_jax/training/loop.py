@@ -160,6 +160,15 @@ def run_config(cfg: ml_collections.ConfigDict, devices: list) -> ml_collections.
     return cfg
 
 
+def check_run(cfg: ml_collections.ConfigDict, num_devices: int) -> None:
+    """What a run of ``cfg`` (resolved: `run_config`) on ``num_devices`` devices cannot use, as one clear error
+    naming the keys, before anything is built: `check_config`, and every training resolution's batch
+    arithmetic (`make_layout`)."""
+    check_config(cfg, get_family(cfg.model))
+    for res in resolutions(cfg):
+        make_layout(cfg, num_devices, *batch_of(cfg, res))
+
+
 class Trainer:
     """Networks, phases, data and checkpoints of one run (``self.cfg``: `run_config`)."""
 
@@ -182,12 +191,10 @@ class Trainer:
         self.mesh = Mesh(np.array(self.devices), ("data",))
         self.batch_sharding = NamedSharding(self.mesh, P("data"))
         self.replicated = NamedSharding(self.mesh, P())
-        check_config(cfg, self.family)
+        check_run(cfg, len(self.devices))
         self.G, self.D = self.family.build(cfg, c_dim)
         self.frozen_d = self.frozen_d_layers()
         self._phases: dict = {}  # training resolution -> (layout, optimisers, jitted phases), built when first met
-        for res in resolutions(cfg):  # every resolution's batch arithmetic checked at start
-            make_layout(cfg, len(self.devices), *batch_of(cfg, res))
         self.layout, (self.g_tx, self.d_tx), self.phases = self.phases_for(schedule(cfg, 0))
         unit = batch_unit(cfg)
         self.iterator = make_iterator(path, batch_size=unit // jax.process_count(), seed=cfg.seed, xflip=cfg.xflip,

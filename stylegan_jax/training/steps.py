@@ -465,21 +465,22 @@ def all_finite(tree) -> jax.Array:
 
 def augment_pipe(cfg: ml_collections.ConfigDict) -> AugmentPipe | None:
     """The run's `AugmentPipe` (``cfg.augpipe``: a preset name or AugmentPipe's keyword arguments), or None
-    when ``cfg.aug`` is 'noaug'."""
+    when ``cfg.aug`` is 'noaug'. ``cfg.augpipe`` is checked in either case: a checkpoint records it, and a
+    resumed run must give the same."""
     if cfg.aug not in ("noaug", "ada", "fixed"):
         raise ConfigError(f"--aug: expected 'noaug', 'ada' or 'fixed', got {cfg.aug!r}")
-    if cfg.aug == "noaug":
-        return None
     spec = cfg.augpipe
     if isinstance(spec, str):
         if spec not in AUGPIPE_PRESETS:
             raise ConfigError(f"--augpipe: unknown preset {spec!r}; expected one of {sorted(AUGPIPE_PRESETS)} or a "
                               "dict of AugmentPipe's keyword arguments")
-        return AugmentPipe.preset(spec)
-    try:
-        return AugmentPipe(**dict(spec))
-    except TypeError as e:
-        raise ConfigError(f"--augpipe: {e}") from None
+        pipe = AugmentPipe.preset(spec)
+    else:
+        try:
+            pipe = AugmentPipe(**dict(spec))
+        except TypeError as e:
+            raise ConfigError(f"--augpipe: {e}") from None
+    return None if cfg.aug == "noaug" else pipe
 
 
 def compile_phases(phases: Phases, conv_grad: str = "xla") -> dict:
@@ -563,9 +564,9 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
         raise ConfigError(f"--config.d_first=True needs n_critic=1 (G's step ends each iteration), got {cfg.n_critic}")
     if hyperparams.final_values(cfg).keys() & {"G_lr", "D_lr"} and cfg.growing.initial_resolution:
         raise ConfigError("--config.decay.G_lr/D_lr: a growing run takes its learning rates from growing.G_lr/D_lr")
-    if cfg.aug != "noaug" and not 0 <= cfg.p <= 1:
+    if not 0 <= cfg.p <= 1:  # checked whatever aug is, as augpipe (a checkpoint records them all)
         raise ConfigError(f"--p: expected a probability in [0, 1], got {cfg.p!r}")
-    if cfg.aug == "ada" and not (cfg.ada_interval >= 1 and cfg.ada_kimg > 0 and 0 <= cfg.ada_target <= 1):
+    if not (cfg.ada_interval >= 1 and cfg.ada_kimg > 0 and 0 <= cfg.ada_target <= 1):
         raise ConfigError(f"--config.ada_interval={cfg.ada_interval}, ada_kimg={cfg.ada_kimg}, --target="
                           f"{cfg.ada_target}: expected an interval >= 1, a positive kimg and a target in [0, 1]")
     if cfg.growing.initial_resolution and not family.grows:

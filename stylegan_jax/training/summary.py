@@ -14,7 +14,7 @@ from stylegan_jax.data.errors import DatasetError
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 from stylegan_jax.training.config import to_json
-from stylegan_jax.training.loop import run_config
+from stylegan_jax.training.loop import check_run, run_config
 
 
 def label_dim(cfg: ml_collections.ConfigDict) -> int:
@@ -47,8 +47,11 @@ def parameter_counts(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[int, i
 
 def describe(cfg: ml_collections.ConfigDict, devices: list | None = None) -> str:
     """The resolved config (JSON, as ``config.json`` of a run on ``devices``), then ``G: <N> parameters``
-    and ``D: <N> parameters`` (and the class count of a conditional run)."""
-    cfg = run_config(cfg, jax.devices() if devices is None else devices)
+    and ``D: <N> parameters`` (and the class count of a conditional run). What the run would refuse
+    (`check_run`) is refused here too."""
+    devices = jax.devices() if devices is None else devices
+    cfg = run_config(cfg, devices)
+    check_run(cfg, len(devices))
     c_dim = label_dim(cfg)
     g_count, d_count = parameter_counts(cfg, c_dim)
     lines = [to_json(cfg)]

@@ -59,6 +59,24 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--config.no_such_key=1"], "no_such_key"),
     (["--config.dataset=no-such-dataset"], "no-such-dataset"),
     (["--experiment", "no_such_experiment"], "unknown experiment 'no_such_experiment'"),
+    # Checked without augmentation too: the checkpoint records them, and a resume must give the same.
+    (["--aug", "noaug", "--augpipe", "nosuch"], "--augpipe: unknown preset 'nosuch'"),
+    (["--aug", "noaug", "--target", "-1"], "--target=-1.0: expected an interval >= 1"),
+    (["--aug", "noaug", "--p", "1.5"], "--p: expected a probability in [0, 1], got 1.5"),
+    (["--coordinator", "nocolon", "--num-processes", "2", "--process-id", "0"],
+     "--coordinator: expected host:port (e.g. 10.0.0.1:1234), got 'nocolon'"),
+    (["--coordinator", "localhost:1234", "--num-processes", "1", "--process-id", "5"],
+     "--process-id: expected 0 ... 0 (--num-processes 1), got 5"),
+    (["--coordinator", "localhost:1234", "--num-processes", "-2", "--process-id", "0"],
+     "--num-processes: expected a whole number >= 1, got -2"),
+    (["--num-processes", "2"], "--coordinator, --num-processes and --process-id go together; got only "
+                               "--num-processes"),
+]
+
+DRY_RUN_CASES = [  # what a run refuses, its dry run refuses
+    (["--config.batch_size=0"], "--config.batch_size=0, --config.batch_gpu=2: expected a positive batch"),
+    (["--aug", "ada", "--target", "5"], "--target=5.0: expected an interval >= 1"),
+    (["--config.batch_size=3", "--config.batch_gpu=0"], "--config.batch_size=3 cannot be split over 4 devices"),
 ]
 
 
@@ -68,6 +86,12 @@ def test_bad_values_are_one_line_and_write_nothing(data_dir, tmp_path, capsys, e
     code, out, err = run_tool(train_cli.main, argv(data_dir, outdir, *extra), capsys)
     assert_one_error_line("train", code, out, err, expected)
     assert not (outdir / "checkpoints").exists() and not (outdir / "config.json").exists()
+
+
+@pytest.mark.parametrize("extra, expected", DRY_RUN_CASES, ids=[" ".join(c[0]) for c in DRY_RUN_CASES])
+def test_a_dry_run_refuses_what_a_run_refuses(data_dir, tmp_path, capsys, extra, expected):
+    code, out, err = run_tool(train_cli.main, [*argv(data_dir, tmp_path / "run", *extra), "--dry-run"], capsys)
+    assert_one_error_line("train", code, out, err, expected)
 
 
 def test_an_outdir_that_is_a_file_or_cannot_be_created(data_dir, tmp_path, capsys):
