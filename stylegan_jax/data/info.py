@@ -20,7 +20,12 @@ def load_builder(path: str | os.PathLike) -> tfds.core.DatasetBuilder:
     path = Path(path)
     if not (path / "dataset_info.json").is_file():
         raise DatasetError(f"{path} is not a dataset directory (no dataset_info.json in it)")
-    return tfds.builder_from_directory(path)
+    try:
+        return tfds.builder_from_directory(path)
+    except Exception as e:  # TFDS's JSON and protobuf parsers raise their own types
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DatasetError(f"{path}: unreadable dataset metadata ({first}); convert the dataset again with "
+                           "dataset_tool") from None
 
 
 def read_dataset_info(path: str | os.PathLike) -> dict[str, Any]:

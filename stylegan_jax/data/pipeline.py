@@ -28,15 +28,36 @@ import numpy as np
 import PIL.Image
 import tensorflow_datasets as tfds
 from absl import flags
+from array_record.python import array_record_module
 
+from stylegan_jax.data.errors import DatasetError
 from stylegan_jax.data.info import load_builder, read_dataset_info
 
 Example = dict[str, np.ndarray]
 
 
 def open_source(path: str | os.PathLike) -> Any:
-    """The random-access TFDS data source of a dataset: a sequence of {"image": PNG bytes, "label": ...}."""
+    """The random-access TFDS data source of a dataset: a sequence of {"image": PNG bytes, "label": ...}.
+
+    Raises:
+      DatasetError: a shard does not open, or holds another number of records than the metadata says
+        (truncated or replaced): checked here, not met as an exception inside Grain's reader threads.
+    """
     builder = load_builder(path)
+    split = builder.info.splits["train"]
+    for shard, expected in zip(split.filepaths, split.shard_lengths, strict=True):
+        try:
+            reader = array_record_module.ArrayRecordReader(str(shard))
+            try:
+                count = reader.num_records()
+            finally:
+                reader.close()
+        except (OSError, RuntimeError, ValueError) as e:
+            raise DatasetError(f"{shard}: unreadable ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                               "convert the dataset again with dataset_tool") from None
+        if count != expected:
+            raise DatasetError(f"{shard}: holds {count} records where dataset_info.json says {expected} (truncated "
+                               "or replaced); convert the dataset again with dataset_tool")
     return builder.as_data_source("train", decoders={"image": tfds.decode.SkipDecoding()})
 
 

@@ -1,5 +1,7 @@
 """The grain input pipeline: exact images, seeded order, process slices, checkpointable state, labels."""
 
+import re
+import shutil
 from pathlib import Path
 
 import grain
@@ -8,7 +10,7 @@ import orbax.checkpoint as ocp
 import pytest
 from imagefiles import random_pixels
 
-from stylegan_jax.data import make_dataset, make_iterator, read_dataset_info
+from stylegan_jax.data import DatasetError, make_dataset, make_iterator, read_dataset_info
 from stylegan_jax.data.images import encode_png
 from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
 
@@ -158,3 +160,24 @@ def test_grayscale_images_keep_a_channel_axis(tmp_path):
     batch = next(make_iterator(path, batch_size=2, shuffle=False))
     assert batch["image"].shape == (2, RES, RES, 1)
     np.testing.assert_array_equal(to_uint8(batch["image"]), gray)
+
+
+@pytest.mark.parametrize("damage", ["truncated shard", "shard of another dataset", "garbage dataset_info.json",
+                                    "garbage features.json"])
+def test_a_damaged_dataset_is_one_error_naming_the_file(labelled, tmp_path, damage):
+    """Found when the dataset is opened, as a DatasetError naming the file, not as an exception inside
+    Grain's reader threads at the first batch."""
+    copy = tmp_path / "copy"
+    shutil.copytree(labelled, copy)
+    shard = next(copy.glob("*.array_record-*"))
+    if damage == "truncated shard":
+        shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    elif damage == "shard of another dataset":
+        other = write_dataset(tmp_path / "other", DatasetSpec(resolution=RES, channels=1),
+                              [{"image": encode_png(random_pixels(0, (RES, RES, 1)))}])
+        shutil.copyfile(next(other.glob("*.array_record-*")), shard)
+    else:
+        (copy / damage.split()[1]).write_text("{ garbage")
+    named = shard if "shard" in damage else copy
+    with pytest.raises(DatasetError, match=re.escape(str(named))):
+        next(make_iterator(copy, batch_size=2))
