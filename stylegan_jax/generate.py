@@ -168,7 +168,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if given:
             p.error(f"{given[0]} applies only with --interpolate")
     elif len(args.seeds) < 2:
-        p.error(f"--interpolate needs at least two --seeds (got {args.seeds})")
+        p.error(f"--interpolate needs at least two --seeds (got one: {args.seeds})")
     return args
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from flax.traverse_util import flatten_dict
 from jax.experimental import multihost_utils
 
 from stylegan_jax.convert import load_network_pkl
@@ -175,12 +176,40 @@ def load_network(path: str | os.PathLike) -> Network:
     """
     path = os.fspath(path)
     if os.path.isdir(path):
-        return _load_directory(path)
-    if not os.path.exists(path):
+        network = _load_directory(path)
+    elif not os.path.exists(path):
         raise NetworkLoadError(f"{path}: no such file or directory; expected a network pickle (.pkl) or a "
                                "snapshot directory")
+    else:
+        try:
+            network = Network(**load_network_pkl(path))
+        except NetworkPickleError as e:
+            raise NetworkLoadError(str(e)) from None
+    _check_generator_shapes(path, network)
+    return network
+
+
+def _check_generator_shapes(path: str, network: Network) -> None:
+    """G_ema's (and G's) arrays have the names and shapes the generator that G_kwargs builds expects (an
+    abstract ``init``: no arrays made), else `NetworkLoadError` naming the first mismatch: found here, not as a
+    Flax error in the middle of a tool."""
     try:
-        data = load_network_pkl(path)
-    except NetworkPickleError as e:
-        raise NetworkLoadError(str(e)) from None
-    return Network(**data)
+        generator = network.generator
+        expected = jax.eval_shape(lambda: generator.init(
+            jax.random.key(0), np.zeros((1, generator.z_dim), np.float32),
+            np.zeros((1, generator.c_dim), np.float32), noise_mode="const"))
+    except Exception as e:  # noqa: BLE001 - kwargs that build no network fail in many ways
+        raise NetworkLoadError(f"{path}: its G_kwargs build no generator ({type(e).__name__}: "
+                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    want = {"/".join(k): v.shape for k, v in flatten_dict(expected).items()}
+    for name in ("G_ema", "G"):
+        tree = getattr(network, name)
+        if tree is None:
+            continue
+        got = {"/".join(k): np.shape(v) for k, v in flatten_dict(tree).items()}
+        for key in sorted(want.keys() | got.keys()):
+            if want.get(key) != got.get(key):
+                found = "missing" if key not in got else f"shape {got[key]}"
+                needed = "no such array" if key not in want else f"shape {want[key]}"
+                raise NetworkLoadError(f"{path}: {name}'s {key} is {found} where its G_kwargs build {needed}; "
+                                       "the kwargs and the arrays are of different networks")

@@ -29,25 +29,47 @@ def test_converted_pickle_round_trips_and_generates_the_same_images(tmp_path):
 
 
 def test_existing_directory_needs_overwrite_and_is_replaced_whole(tmp_path):
-    tree = {"params": {"w": np.ones(3, np.float32)}}
-    save_network(tmp_path / "s", G_kwargs={"z_dim": 1}, D_kwargs=None, G_ema=tree)
+    net = load_network(PICKLE)
+    save_network(tmp_path / "s", G_kwargs=net.G_kwargs, D_kwargs=None, G_ema=net.G_ema, metadata={"v": 1})
     with pytest.raises(FileExistsError):
-        save_network(tmp_path / "s", G_kwargs={"z_dim": 2}, D_kwargs=None, G_ema=tree)
-    save_network(tmp_path / "s", G_kwargs={"z_dim": 2}, D_kwargs=None, G_ema=tree, overwrite=True)
-    assert load_network(tmp_path / "s").G_kwargs == {"z_dim": 2}
+        save_network(tmp_path / "s", G_kwargs=net.G_kwargs, D_kwargs=None, G_ema=net.G_ema, metadata={"v": 2})
+    save_network(tmp_path / "s", G_kwargs=net.G_kwargs, D_kwargs=None, G_ema=net.G_ema, metadata={"v": 2},
+                 overwrite=True)
+    assert load_network(tmp_path / "s").metadata == {"v": 2}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # no temporary or old copies left
 
 
 def test_relative_paths_save_and_load(tmp_path, monkeypatch):
     """What users type (``generate --network runs/quickstart/network-snapshot-000008``): Orbax itself takes only
     absolute paths."""
+    net = load_network(PICKLE)
     monkeypatch.chdir(tmp_path)
-    tree = {"params": {"w": np.arange(3, dtype=np.float32)}}
-    save_network(Path("runs") / "snap", G_kwargs={"z_dim": 1}, D_kwargs=None, G_ema=tree)
-    np.testing.assert_array_equal(load_network("runs/snap").G_ema["params"]["w"], tree["params"]["w"])
+    save_network(Path("runs") / "snap", G_kwargs=net.G_kwargs, D_kwargs=None, G_ema=net.G_ema)
+    for a, b in zip(jax.tree.leaves(load_network("runs/snap").G_ema), jax.tree.leaves(net.G_ema), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_directory_that_is_not_a_snapshot_is_one_line(tmp_path):
     with pytest.raises(NetworkLoadError, match="no readable network.json") as info:
         load_network(tmp_path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("change", ["z_dim", "unknown kwarg", "array dropped"])
+def test_kwargs_and_arrays_of_different_networks_are_one_line(tmp_path, change):
+    """A snapshot whose network.json does not build the network of its arrays is refused when loaded, naming
+    the snapshot and the first array that differs, not as a Flax shape error in the middle of a tool."""
+    net = load_network(PICKLE)
+    kwargs, tree = dict(net.G_kwargs), jax.tree.map(np.asarray, net.G_ema)
+    if change == "z_dim":
+        kwargs["z_dim"] = net.G_kwargs["z_dim"] * 2
+    elif change == "unknown kwarg":
+        kwargs["no_such_kwarg"] = 1
+    else:
+        del tree["params"]["mapping"]["fc0"]
+    path = save_network(tmp_path / "s", G_kwargs=kwargs, D_kwargs=None, G_ema=tree)
+    expected = {"z_dim": "G_ema's params/mapping/fc0/weight is shape", "unknown kwarg": "build no generator",
+                "array dropped": "G_ema's params/mapping/fc0/bias is missing"}[change]
+    with pytest.raises(NetworkLoadError, match=expected) as info:
+        load_network(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)

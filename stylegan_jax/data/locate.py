@@ -60,6 +60,10 @@ def resolve_dataset(
     if resolution is None and (m := re.search(r"(\d+)$", dest.name)):
         resolution = int(m.group(1))
     flag = f" --resolution {resolution}" if resolution else ""
+    if dest.is_dir() and any(dest.iterdir()):
+        raise DatasetError(f"{dest} is not a dataset (no dataset_info.json in it); convert images into a new "
+                           f"directory with: python -m stylegan_jax.dataset_tool --source {dest} --dest "
+                           f"<new directory>{flag}")
     raise DatasetError(
         f"dataset {name!r} not found (looked in {dest}); "
         f"create it with: python -m stylegan_jax.dataset_tool --source /path/to/images --dest {dest}{flag}"

@@ -34,6 +34,8 @@ class ImageSource:
         elif self.path.is_file() and zipfile.is_zipfile(self.path):
             self._zip = zipfile.ZipFile(self.path)
             files = [i.filename for i in self._zip.infolist() if not i.is_dir()]
+        elif self.path.suffix.lower() == ".zip" and self.path.is_file():
+            raise DatasetError(f"source {self.path} is not a readable .zip archive (truncated or damaged?)")
         elif self.path.exists():
             raise DatasetError(f"source {self.path} is neither a folder nor a .zip archive")
         else:

@@ -57,6 +57,8 @@ def detector_file(filename: str, directory: str | os.PathLike | None = None) -> 
     """The path of ``filename`` in the detector directory; a clear error when it is not there."""
     root = detector_dir(directory)
     path = root / filename
+    if root.exists() and not root.is_dir():
+        raise DetectorError(f"detector directory {root} is a file, not a directory")
     if not path.is_file():
         source = ("--detector-dir" if directory else f"${DETECTOR_DIR_ENV}" if os.environ.get(DETECTOR_DIR_ENV)
                   else f"the default; set --detector-dir or ${DETECTOR_DIR_ENV} to use another")

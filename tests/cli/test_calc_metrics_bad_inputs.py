@@ -26,6 +26,8 @@ CASES = {
     "network empty": ([*SWD, "--network", ""], "argument --network: empty path"),
     "data does not exist": ([*RUN, "--data", "{root}/nodata"], "dataset '{root}/nodata' not found"),
     "data is a file": ([*RUN, "--data", "{root}/afile"], "dataset '{root}/afile' not found"),
+    "data is a folder of other files": ([*RUN, "--data", "{root}/outside"], "{root}/outside is not a dataset (no "
+                                        "dataset_info.json in it); convert images into a new directory"),
     "data empty": ([*RUN, "--data", ""], "argument --data: empty path"),
     "no data outside a run": ([*SWD, "--network", "{root}/outside/snap"], "is not in a training run directory: "
                               "pass --data"),
@@ -46,6 +48,8 @@ CASES = {
     "cache-dir is a file": ([*RUN, "--cache-dir", "{root}/afile"], "--cache-dir: {root}/afile exists and is not"),
     "detector missing": (["--metrics", "fid50k_full", "--network", "{root}/run/snap", "--detector-dir",
                           "{root}/nodetectors"], "inception-2015-12-05.pt not found in {root}/nodetectors"),
+    "detector-dir is a file": (["--metrics", "fid50k_full", "--network", "{root}/run/snap", "--detector-dir",
+                                "{root}/afile"], "detector directory {root}/afile is a file, not a directory"),
     "no network": (["--metrics", "swd"], "the following arguments are required: --network"),
 }
 

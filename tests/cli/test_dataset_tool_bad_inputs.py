@@ -40,6 +40,8 @@ CASES = {
     "source does not exist": (["--source", "{missing}", "--dest", "{out}"], "source {missing} does not exist", None),
     "source is neither folder nor zip": (["--source", "{file}", "--dest", "{out}"], "source {file} is neither a "
                                          "folder nor a .zip archive", None),
+    "source is a truncated zip": (["--source", "{cutzip}", "--dest", "{out}"], "source {cutzip} is not a "
+                                  "readable .zip archive", None),
     "source is empty": (["--source", "{empty}", "--dest", "{out}"], "source {empty} holds no files", None),
     "class label of a million": (TO, "gives '0.png' the label 1000000: labels must be all integer classes in "
                                  "[0, 100000)", [1_000_000, 0, 1]),
@@ -90,8 +92,10 @@ def paths(tmp_path):
     (tmp_path / "link").symlink_to(tmp_path / "mine")
     (tmp_path / "afile").write_text("mine")
     (tmp_path / "empty").mkdir()
-    names = ["src", "zip", "nested", "ds", "dsplus", "mine", "link", "file", "empty", "out", "missing"]
-    files = ["src", "src.zip", "nested", "ds", "dsplus", "mine", "link", "afile", "empty", "out", "nothere"]
+    (tmp_path / "cut.zip").write_bytes((tmp_path / "src.zip").read_bytes()[:100])
+    names = ["src", "zip", "nested", "ds", "dsplus", "mine", "link", "file", "empty", "out", "missing", "cutzip"]
+    files = ["src", "src.zip", "nested", "ds", "dsplus", "mine", "link", "afile", "empty", "out", "nothere",
+             "cut.zip"]
     return {name: tmp_path / file for name, file in zip(names, files, strict=True)}
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from stylegan_jax import calc_metrics
 from stylegan_jax.metrics import METRICS
-from stylegan_jax.network_snapshot import save_network
+from stylegan_jax.network_snapshot import load_network, save_network
 from tests.metrics.conftest import G_KWARGS
 
 
@@ -47,7 +47,8 @@ def test_user_errors_are_one_line(run_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "inception-2015-12-05.pt not found in" in err
     outside = tmp_path / "elsewhere" / "net"
-    save_network(outside, G_kwargs=G_KWARGS, D_kwargs=None, G_ema={"params": {}, "buffers": {}})
+    net = load_network(snapshot)
+    save_network(outside, G_kwargs=net.G_kwargs, D_kwargs=None, G_ema=net.G_ema)
     assert calc_metrics.main(["--metrics", "swd", "--network", str(outside)]) == 1
     assert "pass --data" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
