@@ -169,6 +169,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"{given[0]} applies only with --interpolate")
     elif len(args.seeds) < 2:
         p.error(f"--interpolate needs at least two --seeds (got one: {args.seeds})")
+    elif args.grid:
+        p.error("--grid does not apply with --interpolate (the frames are the output)")
     return args
 
 

@@ -80,6 +80,17 @@ def check_processes(parser: argparse.ArgumentParser, args: argparse.Namespace) -
                      f"{args.num_processes}), got {args.process_id}")
 
 
+def check_augment_flags(args: argparse.Namespace, aug: str) -> None:
+    """As NVIDIA's train.py: ``--target`` only where ADA runs; ``--p`` and ``--augpipe`` only where something
+    augments (``--p`` also sets ADA's start here). Config values of the experiment are not flags: not checked."""
+    from stylegan_jax.errors import ConfigError
+
+    needs = {"p": ("ada", "fixed"), "augpipe": ("ada", "fixed"), "target": ("ada",)}
+    for flag, kinds in needs.items():
+        if getattr(args, flag) is not None and aug not in kinds:
+            raise ConfigError(f"--{flag} applies only with --aug {' or '.join(kinds)} (this run's aug is {aug!r})")
+
+
 def user_errors() -> tuple[type[Exception], ...]:
     """The error types whose message is a one-line answer to bad input (imported when one was raised)."""
     from stylegan_jax.data import DatasetError
@@ -111,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             for key, value in explicit:
                 if key != "tiny":
                     apply_override(cfg, key, value)
+        check_augment_flags(args, cfg.aug)
         configure_runtime(cpu_fusion=cfg.cpu_fusion)  # before JAX starts its backends
         if args.dry_run:
             from stylegan_jax.training.summary import describe

@@ -16,8 +16,16 @@ class Reporter:
 
     def __init__(self, workdir: Path, enabled: bool):
         self.workdir, self.enabled = workdir, enabled
-        self.writer = SummaryWriter(str(workdir)) if enabled else None
+        self._writer: SummaryWriter | None = None
         self.log = open(workdir / "log.txt", "a") if enabled else None  # noqa: SIM115
+
+    @property
+    def writer(self) -> SummaryWriter:
+        """TensorBoard's event writer, made at the first event: a start that reports none (a finished run run
+        again) leaves no empty events file."""
+        if self._writer is None:
+            self._writer = SummaryWriter(str(self.workdir))
+        return self._writer
 
     def line(self, text: str, echo: bool = True) -> None:
         if self.enabled:
@@ -46,5 +54,6 @@ class Reporter:
 
     def close(self) -> None:
         if self.enabled:
-            self.writer.close()
+            if self._writer is not None:
+                self._writer.close()
             self.log.close()

@@ -74,6 +74,8 @@ CASES = {
     "unknown noise mode": ([*NET, *SEED, "--noise-mode", "off"], "argument --noise-mode: invalid choice: 'off'"),
     "interpolate zero": ([*NET, "--seeds", "0,1", "--interpolate", "0"], "--interpolate: 0 is not a positive"),
     "interpolate one seed": ([*NET, *SEED, "--interpolate", "4"], "--interpolate needs at least two --seeds"),
+    "grid with interpolate": ([*NET, "--seeds", "0,1", "--interpolate", "2", "--grid"], "--grid does not apply "
+                              "with --interpolate"),
     "slerp without interpolate": ([*NET, *SEED, "--slerp"], "--slerp applies only with --interpolate"),
     "fps without interpolate": ([*NET, *SEED, "--fps", "24"], "--fps applies only with --interpolate"),
     "fps zero": ([*NET, "--seeds", "0,1", "--interpolate", "2", "--fps", "0"], "--fps: 0 is not a positive"),

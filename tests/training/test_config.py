@@ -136,11 +136,11 @@ def test_auto_without_the_dataset_or_a_resolution_is_one_line(capsys, tmp_path, 
 
 def test_the_augmentation_shortcut_flags_set_their_config_keys(capsys):
     """NVIDIA's --aug, --p, --target, --augpipe -> aug, p, ada_target, augpipe (values unlike the defaults)."""
-    args = ["--experiment", "quickstart", "--dry-run", "--aug", "fixed", "--p", "0.35", "--target", "0.7",
+    args = ["--experiment", "quickstart", "--dry-run", "--aug", "ada", "--p", "0.35", "--target", "0.7",
             "--augpipe", "bgcf"]
     assert main(args) == 0
     out = capsys.readouterr().out.splitlines()
     c = json.loads("\n".join(out[: out.index("}") + 1]))
-    assert (c["aug"], c["p"], c["ada_target"], c["augpipe"]) == ("fixed", 0.35, 0.7, "bgcf")
+    assert (c["aug"], c["p"], c["ada_target"], c["augpipe"]) == ("ada", 0.35, 0.7, "bgcf")
     default = load_experiment("quickstart")
     assert (default.aug, default.p, default.ada_target, default.augpipe) == ("noaug", 0.0, 0.6, "bgc")

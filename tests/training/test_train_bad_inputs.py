@@ -59,10 +59,16 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--config.no_such_key=1"], "no_such_key"),
     (["--config.dataset=no-such-dataset"], "no-such-dataset"),
     (["--experiment", "no_such_experiment"], "unknown experiment 'no_such_experiment'"),
-    # Checked without augmentation too: the checkpoint records them, and a resume must give the same.
-    (["--aug", "noaug", "--augpipe", "nosuch"], "--augpipe: unknown preset 'nosuch'"),
-    (["--aug", "noaug", "--target", "-1"], "--target=-1.0: expected an interval >= 1"),
-    (["--aug", "noaug", "--p", "1.5"], "--p: expected a probability in [0, 1], got 1.5"),
+    # The augmentation flags only where they apply (NVIDIA's train.py); the config's values checked without
+    # augmentation too: the checkpoint records them, and a resume must give the same.
+    (["--aug", "noaug", "--augpipe", "bgc"], "--augpipe applies only with --aug ada or fixed (this run's aug is "
+                                             "'noaug')"),
+    (["--aug", "fixed", "--target", "0.5"], "--target applies only with --aug ada (this run's aug is 'fixed')"),
+    (["--aug", "noaug", "--p", "0.5"], "--p applies only with --aug ada or fixed"),
+    (["--aug", "noaug", "--config.augpipe=nosuch"], "--augpipe: unknown preset 'nosuch'"),
+    (["--aug", "noaug", "--config.ada_target=-1"], "--target=-1.0: expected an interval >= 1"),
+    (["--aug", "noaug", "--config.p=1.5"], "--p: expected a probability in [0, 1], got 1.5"),
+    (["--config.G_lr=nan"], "--config.G_lr=nan: expected type float (the config holds 0.0025)"),
     (["--coordinator", "nocolon", "--num-processes", "2", "--process-id", "0"],
      "--coordinator: expected host:port (e.g. 10.0.0.1:1234), got 'nocolon'"),
     (["--coordinator", "localhost:1234", "--num-processes", "1", "--process-id", "5"],
@@ -125,11 +131,12 @@ def test_a_run_directory_is_continued_only_by_its_own_run(data_dir, run, capsys,
 
 
 def test_a_finished_run_run_again_is_a_no_op(data_dir, run, capsys):
-    before = listing(run / "checkpoints")
+    before, events = listing(run / "checkpoints"), sorted(run.glob("events.out.tfevents.*"))
     code, out, err = run_tool(train_cli.main, argv(data_dir, run), capsys)
     assert code == 0, err
     assert "is finished (0.016 kimg of 0.016); nothing to do" in out
     assert listing(run / "checkpoints") == before
+    assert sorted(run.glob("events.out.tfevents.*")) == events  # no new, empty TensorBoard file
 
 
 def corrupt(step_dir, how):
