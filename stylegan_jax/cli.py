@@ -53,6 +53,7 @@ def run(prog: str, body: Callable[[], int | None], *errors: type[BaseException] 
     propagates with its traceback: it is a bug, not a user error.
     """
     interrupt = _Interrupt()
+    _drop_reports_from_closed_event_loops()
     try:
         with interrupt:
             status = body()
@@ -69,6 +70,23 @@ def run(prog: str, body: Callable[[], int | None], *errors: type[BaseException] 
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
     return 0 if status is None else status
+
+
+def _drop_reports_from_closed_event_loops() -> None:
+    """When a damaged checkpoint or snapshot stops Orbax's restore, the reads it still had in flight finish on
+    other threads and report ``RuntimeError('Event loop is closed')`` through `sys.unraisablehook`: dozens
+    of tracebacks around the one error line. The tools drop those reports (nothing the user can act on); every
+    other goes to the hook there was. Installed once per process."""
+    previous = sys.unraisablehook
+    if getattr(previous, "drops_closed_event_loops", False):
+        return
+
+    def hook(report) -> None:
+        if not (isinstance(report.exc_value, RuntimeError) and str(report.exc_value) == "Event loop is closed"):
+            previous(report)
+
+    hook.drops_closed_event_loops = True
+    sys.unraisablehook = hook
 
 
 def _error_types(errors: tuple) -> tuple[type[BaseException], ...]:
