@@ -4,3 +4,10 @@ or file and says what was expected. The command-line tools print them as ``<prog
 
 class ConfigError(ValueError):
     """A bad experiment, config value or combination of values."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message (a library's may run to many), or its type's name when empty: what
+    a one-line user error quotes of the exception that caused it."""
+    text = str(error)
+    return text.splitlines()[0] if text.strip() else type(error).__name__

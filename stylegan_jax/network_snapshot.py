@@ -26,6 +26,7 @@ from flax.traverse_util import flatten_dict
 from jax.experimental import multihost_utils
 
 from stylegan_jax.convert import load_network_pkl
+from stylegan_jax.errors import first_line
 from stylegan_jax.io.network_pickle import NetworkPickleError
 from stylegan_jax.models import Family, UnknownFamilyError, get_family
 
@@ -161,8 +162,7 @@ def _load_directory(path: str) -> Network:
         with ocp.PyTreeCheckpointer() as checkpointer:
             trees = checkpointer.restore(os.path.abspath(os.path.join(path, VARIABLES)))  # Orbax: absolute
     except Exception as e:  # noqa: BLE001 - Orbax raises many types for a damaged checkpoint
-        raise NetworkLoadError(f"{path}: cannot restore {VARIABLES}/ ({type(e).__name__}: "
-                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
+        raise NetworkLoadError(f"{path}: cannot restore {VARIABLES}/ ({type(e).__name__}: {first_line(e)})") from None
     trees = jax.tree.map(np.asarray, trees)
     G_ema = trees.get("G_ema", trees.get("G"))
     return Network(G_kwargs=index["G_kwargs"], G_ema=G_ema, G=trees.get("G"), D_kwargs=index.get("D_kwargs"),
@@ -177,30 +177,31 @@ def load_network(path: str | os.PathLike) -> Network:
     path = os.fspath(path)
     if os.path.isdir(path):
         network = _load_directory(path)
-    elif not os.path.exists(path):
+        _check_generator_shapes(path, network)  # a pickle's trees are made from its own kwargs' template
+        return network
+    if not os.path.exists(path):
         raise NetworkLoadError(f"{path}: no such file or directory; expected a network pickle (.pkl) or a "
                                "snapshot directory")
-    else:
-        try:
-            network = Network(**load_network_pkl(path))
-        except NetworkPickleError as e:
-            raise NetworkLoadError(str(e)) from None
-    _check_generator_shapes(path, network)
-    return network
+    try:
+        data = load_network_pkl(path)
+    except NetworkPickleError as e:
+        raise NetworkLoadError(str(e)) from None
+    return Network(**data)
 
 
 def _check_generator_shapes(path: str, network: Network) -> None:
-    """G_ema's (and G's) arrays have the names and shapes the generator that G_kwargs builds expects (an
-    abstract ``init``: no arrays made), else `NetworkLoadError` naming the first mismatch: found here, not as a
-    Flax error in the middle of a tool."""
+    """A snapshot's G_ema (and G) arrays have the names and shapes the generator that its G_kwargs build
+    expects (an abstract ``init``: no arrays made), else `NetworkLoadError` naming the first mismatch: found
+    here, not as a Flax error in the middle of a tool."""
+    family = network.family  # an unknown model is its own error
     try:
-        generator = network.generator
+        generator = family.build_generator(network.G_kwargs)
         expected = jax.eval_shape(lambda: generator.init(
             jax.random.key(0), np.zeros((1, generator.z_dim), np.float32),
             np.zeros((1, generator.c_dim), np.float32), noise_mode="const"))
-    except Exception as e:  # noqa: BLE001 - kwargs that build no network fail in many ways
+    except (TypeError, ValueError, KeyError) as e:  # kwargs a constructor refuses; a bug keeps its traceback
         raise NetworkLoadError(f"{path}: its G_kwargs build no generator ({type(e).__name__}: "
-                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
+                               f"{first_line(e)})") from None
     want = {"/".join(k): v.shape for k, v in flatten_dict(expected).items()}
     for name in ("G_ema", "G"):
         tree = getattr(network, name)

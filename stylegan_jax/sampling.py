@@ -137,9 +137,9 @@ def load_projected_ws(path: str, num_ws: int, w_dim: int) -> np.ndarray:
                 arrays = {name: data[name] for name in data.files}
     except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise UsageError(f"{path}: not a readable .npz file ({e})") from None
-    except ValueError:  # NumPy takes what is neither .npz nor .npy for a pickle, which it never loads here
-        raise UsageError(f"{path}: not a readable .npz file (neither a .npz archive nor a .npy array); expected "
-                         "a projector's projected_w.npz") from None
+    except ValueError:  # NumPy takes what is neither .npz nor .npy for a pickle, and refuses object arrays
+        raise UsageError(f"{path}: not a readable .npz file (neither a .npz archive nor a .npy array of numbers; "
+                         "pickled data is never loaded); expected a projector's projected_w.npz") from None
     if arrays is None:
         raise UsageError(f"{path}: not a readable .npz file (a .npy array); expected a projector's projected_w.npz")
     if "w" not in arrays:

@@ -14,6 +14,7 @@ explicitly.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -62,27 +63,25 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
 
 
 def check_processes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """The multi-process flags, as jax.distributed needs them: all three or none, ``--coordinator`` as
-    host:port, ``--num-processes`` >= 1 and ``--process-id`` in [0, num_processes)."""
-    given = [flag for flag in ("coordinator", "num_processes", "process_id") if getattr(args, flag) is not None]
-    if not given:
-        return
-    if len(given) < 3:
-        parser.error("--coordinator, --num-processes and --process-id go together; got only "
-                     + ", ".join("--" + flag.replace("_", "-") for flag in given))
-    host, _, port = args.coordinator.rpartition(":")
-    if not (host and port.isdigit() and 0 < int(port) < 65536):
-        parser.error(f"--coordinator: expected host:port (e.g. 10.0.0.1:1234), got {args.coordinator!r}")
-    if args.num_processes < 1:
+    """The multi-process flags that are given, as jax.distributed needs them (it detects those left out on
+    SLURM, TPU pods...): ``--coordinator`` host:port, ``--num-processes`` >= 1, ``--process-id`` >= 0 and
+    below ``--num-processes``."""
+    if args.coordinator is not None:
+        host, _, port = args.coordinator.rpartition(":")
+        if not (host and port.isdigit() and 0 < int(port) < 65536):
+            parser.error(f"--coordinator: expected host:port (e.g. 10.0.0.1:1234), got {args.coordinator!r}")
+    if args.num_processes is not None and args.num_processes < 1:
         parser.error(f"--num-processes: expected a whole number >= 1, got {args.num_processes}")
-    if not 0 <= args.process_id < args.num_processes:
+    if args.process_id is not None and not 0 <= args.process_id < (args.num_processes or math.inf):
         parser.error(f"--process-id: expected 0 ... {args.num_processes - 1} (--num-processes "
-                     f"{args.num_processes}), got {args.process_id}")
+                     f"{args.num_processes}), got {args.process_id}" if args.num_processes else
+                     f"--process-id: expected a whole number >= 0, got {args.process_id}")
 
 
 def check_augment_flags(args: argparse.Namespace, aug: str) -> None:
-    """As NVIDIA's train.py: ``--target`` only where ADA runs; ``--p`` and ``--augpipe`` only where something
-    augments (``--p`` also sets ADA's start here). Config values of the experiment are not flags: not checked."""
+    """``--target`` only where ADA runs (NVIDIA's rule); ``--p`` and ``--augpipe`` only where something
+    augments (NVIDIA allows ``--p`` with ``--aug fixed`` only; here it also sets ADA's start). Config values of
+    the experiment are not flags: not checked."""
     from stylegan_jax.errors import ConfigError
 
     needs = {"p": ("ada", "fixed"), "augpipe": ("ada", "fixed"), "target": ("ada",)}

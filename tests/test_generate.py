@@ -87,7 +87,7 @@ def test_seed_list_and_latents_match_nvidia():
 
 def test_interpolation_writes_frames_through_the_keyframes(tmp_path, capsys):
     code, err = run_cli(capsys, "--network", str(PICKLES / "ada_skip16.pkl"), "--seeds", "0,1", "--interpolate",
-                        "3", "--outdir", str(tmp_path / "video"), "--grid")
+                        "3", "--outdir", str(tmp_path / "video"))
     assert code == 0
     frames = sorted(p.name for p in (tmp_path / "video").glob("frame*.png"))
     assert frames == ["frame00000.png", "frame00001.png", "frame00002.png", "frame00003.png"]

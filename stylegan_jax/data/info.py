@@ -9,6 +9,7 @@ from typing import Any
 import tensorflow_datasets as tfds
 
 from stylegan_jax.data.errors import DatasetError
+from stylegan_jax.errors import first_line
 
 
 def load_builder(path: str | os.PathLike) -> tfds.core.DatasetBuilder:
@@ -22,10 +23,9 @@ def load_builder(path: str | os.PathLike) -> tfds.core.DatasetBuilder:
         raise DatasetError(f"{path} is not a dataset directory (no dataset_info.json in it)")
     try:
         return tfds.builder_from_directory(path)
-    except Exception as e:  # TFDS's JSON and protobuf parsers raise their own types
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DatasetError(f"{path}: unreadable dataset metadata ({first}); convert the dataset again with "
-                           "dataset_tool") from None
+    except Exception as e:  # noqa: BLE001 - TFDS's JSON and protobuf parsers raise their own types
+        raise DatasetError(f"{path}: unreadable dataset metadata ({first_line(e)}); convert the dataset again "
+                           "with dataset_tool") from None
 
 
 def read_dataset_info(path: str | os.PathLike) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from array_record.python import array_record_module
 
 from stylegan_jax.data.errors import DatasetError
 from stylegan_jax.data.info import load_builder, read_dataset_info
+from stylegan_jax.errors import first_line
 
 Example = dict[str, np.ndarray]
 
@@ -53,8 +54,8 @@ def open_source(path: str | os.PathLike) -> Any:
             finally:
                 reader.close()
         except (OSError, RuntimeError, ValueError) as e:
-            raise DatasetError(f"{shard}: unreadable ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
-                               "convert the dataset again with dataset_tool") from None
+            raise DatasetError(f"{shard}: unreadable ({first_line(e)}); convert the dataset again with "
+                               "dataset_tool") from None
         if count != expected:
             raise DatasetError(f"{shard}: holds {count} records where dataset_info.json says {expected} (truncated "
                                "or replaced); convert the dataset again with dataset_tool")

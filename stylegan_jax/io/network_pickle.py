@@ -16,6 +16,7 @@ import dataclasses
 import os
 from typing import Any
 
+from stylegan_jax.errors import first_line
 from stylegan_jax.io.restricted_pickle import SAFE_GLOBALS, ForbiddenGlobalError, restricted_load
 from stylegan_jax.io.torch_format import load_torch_bytes, torch_globals
 
@@ -79,7 +80,7 @@ def read_network_pickle(path: str | os.PathLike) -> Any:
     except OSError as e:
         raise NetworkPickleError(f"{path}: {e.strerror or e}") from None
     except Exception as e:  # noqa: BLE001 - hostile or corrupt input: any failure is one line, no traceback
-        text = str(e).splitlines()[0] if str(e) else type(e).__name__
+        text = first_line(e)
         if isinstance(e, ForbiddenGlobalError | NetworkPickleError):
             reason = text
         elif os.path.getsize(path) == 0:

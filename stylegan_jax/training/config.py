@@ -380,8 +380,8 @@ def apply_override(cfg: ml_collections.ConfigDict, key: str, text: str) -> None:
     try:
         node[leaf] = _parse_value(text, node[leaf])
     except TypeError:  # ml_collections keeps a field's type
-        raise ConfigError(f"--config.{key}={text}: expected type {type(node[leaf]).__name__} (the config holds "
-                          f"{node[leaf]!r})") from None
+        raise ConfigError(f"--config.{key}={text}: expected a Python {type(node[leaf]).__name__} literal (the "
+                          f"config holds {node[leaf]!r})") from None
     except ValueError as e:
         raise ConfigError(f"--config.{key}={text}: {e}") from None
 

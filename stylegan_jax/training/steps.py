@@ -424,15 +424,15 @@ class Phases:
         needed = list(dict.fromkeys(at for q in penalties for at in q.grads_at))  # reals before fakes
 
         def loss_fn(d_params):
-            logits, grads = {}, {}
+            logits, input_grads = {}, {}
             for at in needed:
                 x, x_labels, aug_draw = images[at]
-                logits[at], grads[at] = self.run_D_on(d_params, state, x, x_labels, alpha, keys, aug_draw, p,
-                                                      input_grads=True)
+                logits[at], input_grads[at] = self.run_D_on(d_params, state, x, x_labels, alpha, keys, aug_draw, p,
+                                                            input_grads=True)
             loss, out = 0.0, {}
             for penalty in penalties:
                 values = jax.vmap(functools.partial(self.penalty_of, penalty, d_params, alpha, p, blur))(
-                    reals, labels, fakes, logits.get("reals"), grads, keys)  # [K, B]
+                    reals, labels, fakes, logits.get("reals"), input_grads, keys)  # [K, B]
                 loss = loss + jnp.mean(values * penalty.weight(hyper)) * cfg.D_reg_interval
                 out[f"Loss/{penalty.name}"] = jnp.mean(values)
             return loss, (out, logits.get("reals"))

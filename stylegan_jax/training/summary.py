@@ -47,11 +47,11 @@ def parameter_counts(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[int, i
 
 def describe(cfg: ml_collections.ConfigDict, devices: list | None = None) -> str:
     """The resolved config (JSON, as ``config.json`` of a run on ``devices``), then ``G: <N> parameters``
-    and ``D: <N> parameters`` (and the class count of a conditional run). What the run would refuse
-    (`check_run`) is refused here too."""
-    devices = jax.devices() if devices is None else devices
-    cfg = run_config(cfg, devices)
-    check_run(cfg, len(devices))
+    and ``D: <N> parameters`` (and the class count of a conditional run). What a run would refuse on any
+    number of devices (`check_run` with one: a dry run on a laptop describes a run meant for a cluster) is
+    refused here too."""
+    cfg = run_config(cfg, jax.devices() if devices is None else devices)
+    check_run(cfg, 1)
     c_dim = label_dim(cfg)
     g_count, d_count = parameter_counts(cfg, c_dim)
     lines = [to_json(cfg)]

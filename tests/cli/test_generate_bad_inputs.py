@@ -64,7 +64,7 @@ CASES = {
     "projected-w with trunc": ([*NET, "--projected-w", "{ws}", "--trunc", "0.5"], "--trunc does not apply"),
     "projected-w missing": ([*NET, "--projected-w", "{missing}"], "{missing}: not a readable .npz file"),
     "projected-w not npz": ([*NET, "--projected-w", "{file}"], "{file}: not a readable .npz file (neither a .npz "
-                            "archive nor a .npy array)"),
+                            "archive nor a .npy array of numbers; pickled data is never loaded)"),
     "projected-w a .npy array": ([*NET, "--projected-w", "{npy}"], "{npy}: not a readable .npz file (a .npy array)"),
     "projected-w truncated": ([*NET, "--projected-w", "{cutws}"], "{cutws}: not a readable .npz file"),
     "projected-w without w": ([*NET, "--projected-w", "{nows}"], "{nows}: no array 'w' (it holds ['x'])"),

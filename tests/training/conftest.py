@@ -43,6 +43,11 @@ def tiny_config(data_dir, **overrides):
     return c
 
 
+def leaves(state) -> list[np.ndarray]:
+    """Every leaf of a (device) state, as NumPy arrays on the host."""
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(state))]
+
+
 def two_iterations(cfg, devices, workdir) -> list[np.ndarray]:
     """Every leaf (NumPy) of the state after iteration 0 (every phase it runs) and iteration 1, both on the
     data's first batch, training ``cfg`` on ``devices`` in ``workdir``."""
@@ -54,4 +59,4 @@ def two_iterations(cfg, devices, workdir) -> list[np.ndarray]:
     for step in range(2):
         state, _ = trainer.run_iteration(state, batch, step)
     trainer.manager.close()
-    return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(state))]
+    return leaves(state)

@@ -13,9 +13,8 @@ from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import Trainer, train
-from tests.training.conftest import tiny_config
+from tests.training.conftest import leaves, tiny_config
 from tests.training.test_stylegan3_training import tiny_stylegan3
-from tests.training.test_train import leaves
 
 WIDTH, HEIGHT = 64, 32
 

@@ -10,8 +10,8 @@ from stylegan_jax.training import hyperparams
 from stylegan_jax.training.config import load_experiment
 from stylegan_jax.training.loop import Trainer
 from stylegan_jax.training.steps import active_phases
+from tests.training.conftest import leaves
 from tests.training.test_resume import assert_resumes_from_every_checkpoint
-from tests.training.test_train import leaves
 
 RUNGS = [f"ablations/r3gan_{r}" for r in "abcde"]
 

@@ -10,9 +10,8 @@ import pytest
 from stylegan_jax.ops.gaussian_blur import gaussian_blur
 from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import Trainer
-from tests.training.conftest import two_iterations
+from tests.training.conftest import leaves, two_iterations
 from tests.training.test_resume import assert_resumes_from_every_checkpoint
-from tests.training.test_train import leaves
 
 
 def tiny_stylegan3(data_dir, experiment: str, **overrides):

@@ -12,10 +12,6 @@ from stylegan_jax.training.steps import FINITE, active_phases
 from tests.training.conftest import tiny_config, two_iterations
 
 
-def leaves(state):
-    return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(state))]
-
-
 @pytest.mark.parametrize("conv_grad", ["xla", "forward"])
 def test_step_on_four_devices_equals_one_device(data_dir, tmp_path, conv_grad):
     """Every phase of iteration 0, then iteration 1, with 4 minibatches of 2 on 1 and on 4 devices, under
