@@ -11,7 +11,11 @@ from stylegan_jax.runtime import CPU_FUSION_FLAG, configure_runtime
 
 
 def test_importing_the_package_leaves_the_environment_unchanged():
-    code = ("import os; before = dict(os.environ); import stylegan_jax, stylegan_jax.training.loop, "
+    """Our modules set nothing at import (XLA_FLAGS is the run's choice: `configure_runtime`). The libraries
+    under them set variables of their own when imported (JAX: TF_CPP_MIN_LOG_LEVEL, TPU_SKIP_MDS_QUERY;
+    tensorboardX: CRC32C_SW_MODE), so they are imported before the environment is taken."""
+    code = ("import os, jax, grain, orbax.checkpoint, tensorflow_datasets, tensorboardX; "
+            "before = dict(os.environ); import stylegan_jax, stylegan_jax.training.loop, "
             "stylegan_jax.generate, stylegan_jax.metrics; assert dict(os.environ) == before, "
             "set(os.environ.items()) ^ set(before.items())")
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
