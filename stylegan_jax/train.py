@@ -2,13 +2,13 @@
 ``python -m stylegan_jax.train --experiment quickstart`` (or ``gan``, ``cgan``, ``wgan``, ``wgan_gp``, ``pggan``,
 ``ablations/stylegan2_c``, ...; ``--config.tiny=True`` shrinks any experiment to a CPU-size run).
 
-Flags: --experiment NAME or PATH, --outdir (default runs/<the config's name>), --kimg, --resume / --no-resume (default:
-resume when the run directory has a checkpoint), --seed, --tick, --snap, and any config value as --config.KEY=VALUE
-(e.g. --config.batch_size=32, --config.G.channel_base=8192); --dry-run prints the resolved config and the parameter
-counts and exits; --no-cpu-fusion turns XLA:CPU's YNNPACK fusion off; --compile-cache off turns off JAX's persistent
-compilation cache (default: in the run directory, so a resumed run compiles nothing). Multi-host: the usual
-environment (TPU pods, SLURM) is detected by jax.distributed; --coordinator/--num-processes/--process-id set it
-explicitly.
+Flags: --experiment NAME or PATH, --outdir (default runs/<experiment file name>), --kimg, --resume / --no-resume
+(default: resume when the run directory has a checkpoint), --seed, --tick, --snap, and any config value as
+--config.KEY=VALUE (e.g. --config.batch_size=32, --config.G.channel_base=8192); --dry-run prints the resolved config
+and the parameter counts and exits; --no-cpu-fusion turns XLA:CPU's YNNPACK fusion off; --compile-cache off turns
+off JAX's persistent compilation cache (default: in the run directory, so a resumed run compiles nothing).
+Multi-host: the usual environment (TPU pods, SLURM) is detected by jax.distributed;
+--coordinator/--num-processes/--process-id set it explicitly.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ SHORTCUTS = {"kimg": "kimg", "seed": "seed", "tick": "tick", "snap": "snap", "cp
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str]]]:
     parser = ArgumentParser(prog="python -m stylegan_jax.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--experiment", default="quickstart", help="experiment name (experiments/NAME.py) or path")
-    parser.add_argument("--outdir", default=None, type=path_arg, help="run directory (default runs/<config name>)")
+    parser.add_argument("--outdir", default=None, type=path_arg,
+                        help="run directory (default runs/<experiment file name>)")
     parser.add_argument("--kimg", type=finite_float, help="total training length in thousands of images")
     parser.add_argument("--seed", type=parse_seed, help="root random seed")
     parser.add_argument("--tick", type=finite_float, help="kimg per tick (progress line, log)")
@@ -60,6 +61,15 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
         key, value = item[len("--config."):].split("=", 1)
         overrides.append((key, value))
     return args, overrides
+
+
+def default_outdir(experiment: str) -> Path:
+    """``runs/<the experiment file's name>``: ``runs/quickstart``, ``runs/stylegan2_c`` for
+    ``ablations/stylegan2_c``, ``runs/my_exp`` for ``path/to/my_exp.py`` (so that two files of one's own, which may
+    keep the name of the config they build on, do not share a run directory)."""
+    from stylegan_jax.training.config import experiment_path
+
+    return Path("runs") / experiment_path(experiment).stem
 
 
 def check_processes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -136,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 jax.distributed.initialize()  # detects TPU pods, SLURM, ...; single process otherwise
             except (ValueError, RuntimeError):
                 pass
-        outdir = Path(args.outdir or Path("runs") / cfg.name)
+        outdir = Path(args.outdir) if args.outdir else default_outdir(args.experiment)
         try:
             train(cfg, outdir, resume=args.resume, stop_at_step=args.stop_at_step)
         except TrainingInterruptedError as e:

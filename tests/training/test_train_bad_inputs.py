@@ -5,6 +5,7 @@ key or file, checked before anything is trained or written; and what a run direc
 import errno
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import orbax.checkpoint as ocp
@@ -229,3 +230,14 @@ def test_checkpoint_metadata_names_the_images_and_ticks(finished):
     assert (meta["nimg"], meta["tick"], meta["config"]["kimg"]) == (16, 2, 0.016)
     assert set(checkpoint.RESUMABLE) <= set(meta["config"])
     assert np.isclose(meta["kimg"], 0.016)
+
+
+def test_the_default_run_directory_is_named_after_the_experiment_file(tmp_path):
+    """Two experiment files of one's own that keep the name of the config they build on get a run directory
+    each (the config's ``name`` would give both ``runs/digits``, and the resume check would refuse the second)."""
+    mine = tmp_path / "my_digits.py"
+    mine.write_text("from stylegan_jax.training.config import load_experiment\n\n\n"
+                    "def get_config():\n    return load_experiment('digits')\n")
+    assert train_cli.default_outdir(str(mine)) == Path("runs") / "my_digits"
+    assert train_cli.default_outdir("ablations/stylegan2_c") == Path("runs") / "stylegan2_c"
+    assert train_cli.default_outdir("quickstart") == Path("runs") / "quickstart"
