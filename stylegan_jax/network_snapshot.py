@@ -26,6 +26,7 @@ from flax.traverse_util import flatten_dict
 from jax.experimental import multihost_utils
 
 from stylegan_jax.convert import load_network_pkl
+from stylegan_jax.convert.common import variable_template
 from stylegan_jax.errors import first_line
 from stylegan_jax.io.network_pickle import NetworkPickleError
 from stylegan_jax.models import Family, UnknownFamilyError, get_family
@@ -195,10 +196,7 @@ def _check_generator_shapes(path: str, network: Network) -> None:
     here, not as a Flax error in the middle of a tool."""
     family = network.family  # an unknown model is its own error
     try:
-        generator = family.build_generator(network.G_kwargs)
-        expected = jax.eval_shape(lambda: generator.init(
-            jax.random.key(0), np.zeros((1, generator.z_dim), np.float32),
-            np.zeros((1, generator.c_dim), np.float32), noise_mode="const"))
+        expected = variable_template(family.build_generator(network.G_kwargs))
     except (TypeError, ValueError, KeyError) as e:  # kwargs a constructor refuses; a bug keeps its traceback
         raise NetworkLoadError(f"{path}: its G_kwargs build no generator ({type(e).__name__}: "
                                f"{first_line(e)})") from None

@@ -14,7 +14,6 @@ Multi-host: the usual environment (TPU pods, SLURM) is detected by jax.distribut
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -82,10 +81,11 @@ def check_processes(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(f"--coordinator: expected host:port (e.g. 10.0.0.1:1234), got {args.coordinator!r}")
     if args.num_processes is not None and args.num_processes < 1:
         parser.error(f"--num-processes: expected a whole number >= 1, got {args.num_processes}")
-    if args.process_id is not None and not 0 <= args.process_id < (args.num_processes or math.inf):
+    if args.process_id is not None and args.process_id < 0:
+        parser.error(f"--process-id: expected a whole number >= 0, got {args.process_id}")
+    if args.process_id is not None and args.num_processes and args.process_id >= args.num_processes:
         parser.error(f"--process-id: expected 0 ... {args.num_processes - 1} (--num-processes "
-                     f"{args.num_processes}), got {args.process_id}" if args.num_processes else
-                     f"--process-id: expected a whole number >= 0, got {args.process_id}")
+                     f"{args.num_processes}), got {args.process_id}")
 
 
 def check_augment_flags(args: argparse.Namespace, aug: str) -> None:

@@ -86,14 +86,14 @@ def accept_kwargs(kwargs: Mapping[str, Any], cls: type, what: str,
 
 
 def variable_template(module: Any) -> dict:
-    """The variable shapes a StyleGAN generator (it has a ``z_dim``) or discriminator module creates
-    (``jax.eval_shape`` of init: nothing is computed)."""
+    """The variable shapes a generator (it has a ``z_dim``; any family's: ``init(key, z, c, noise_mode=...)``)
+    or a StyleGAN discriminator module creates (``jax.eval_shape`` of init: nothing is computed)."""
     if hasattr(module, "z_dim"):
-        args = (jnp.zeros((1, module.z_dim)), jnp.zeros((1, module.c_dim)), 1.0, None, "const")
+        args, kwargs = (jnp.zeros((1, module.z_dim)), jnp.zeros((1, module.c_dim))), {"noise_mode": "const"}
     else:
         res = module.img_resolution
-        args = (jnp.zeros((1, res, res, module.img_channels)), jnp.zeros((1, module.c_dim)))
-    return jax.eval_shape(lambda: module.init(jax.random.key(0), *args))
+        args, kwargs = (jnp.zeros((1, res, res, module.img_channels)), jnp.zeros((1, module.c_dim))), {}
+    return jax.eval_shape(lambda: module.init(jax.random.key(0), *args, **kwargs))
 
 
 def convert_variables(cls: type, kwargs: dict, state_dict: Callable[[dict], Mapping[str, np.ndarray]],
