@@ -31,8 +31,9 @@ RESUMABLE = ("kimg", "tick", "snap", "keep", "keep_every", "metrics", "grid", "w
              "conv_grad", "cpu_fusion", "compile_cache")
 
 
-#: Files every complete step holds (Orbax's step metadata, the state's tree metadata, ours); a step without
-#: one of them has lost files and is not used, even where Orbax would restore it with a warning.
+#: JSON files every complete step holds (Orbax's step metadata, the state's tree metadata, ours); a step
+#: where one of them is missing or not JSON has damaged files and is not used, even where Orbax would restore
+#: it with a logged error.
 REQUIRED_FILES = ("_CHECKPOINT_METADATA", "state/_METADATA", "meta/metadata")
 #: The suffix an unreadable step's directory is renamed with (Orbax ignores it).
 UNREADABLE = ".unreadable"
@@ -96,9 +97,9 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
     for step in steps:
         where = f"{manager.directory}/{step}"
         try:
-            missing = [f for f in REQUIRED_FILES if not (Path(manager.directory) / str(step) / f).is_file()]
-            if missing:
-                raise CheckpointError(f"{', '.join(missing)} missing")
+            damaged = _damaged_files(Path(manager.directory) / str(step))
+            if damaged:
+                raise CheckpointError("; ".join(damaged))
             meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
             if not isinstance(meta, dict) or not {"kimg", "config"} <= set(meta):
                 raise CheckpointError(f"its metadata has no kimg and config: {str(meta)[:80]}")
@@ -122,6 +123,19 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
         return restored["state"], meta
     raise CheckpointError(f"{manager.directory}: none of the checkpoints {steps} can be read; move the directory "
                           "away to start afresh")
+
+
+def _damaged_files(step_dir: Path) -> list[str]:
+    """What is wrong with the step's `REQUIRED_FILES`, one phrase per damaged file (empty when all are sound)."""
+    damaged = []
+    for name in REQUIRED_FILES:
+        try:
+            json.loads((step_dir / name).read_bytes())
+        except FileNotFoundError:
+            damaged.append(f"{name} missing")
+        except (OSError, ValueError) as e:  # a directory in its place, unreadable, not UTF-8 or not JSON
+            damaged.append(f"{name} unreadable ({type(e).__name__})")
+    return damaged
 
 
 def _set_aside(manager: ocp.CheckpointManager, steps: list[int]) -> None:

@@ -153,10 +153,13 @@ def corrupt(step_dir, how):
         shutil.rmtree(step_dir / "state")
     elif how in ("deleted _CHECKPOINT_METADATA", "deleted state/_METADATA"):
         (step_dir / how.split()[1]).unlink()
+    elif how in ("garbage _CHECKPOINT_METADATA", "garbage state/_METADATA"):
+        (step_dir / how.split()[1]).write_text("{ garbage")
 
 
 CORRUPTIONS = ["truncated arrays", "deleted metadata", "garbage metadata", "deleted state",
-               "garbage iterator position", "deleted _CHECKPOINT_METADATA", "deleted state/_METADATA"]
+               "garbage iterator position", "deleted _CHECKPOINT_METADATA", "deleted state/_METADATA",
+               "garbage _CHECKPOINT_METADATA", "garbage state/_METADATA"]
 
 
 @pytest.mark.parametrize("how", CORRUPTIONS)
