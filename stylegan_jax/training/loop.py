@@ -160,6 +160,20 @@ def run_config(cfg: ml_collections.ConfigDict, devices: list) -> ml_collections.
     return cfg
 
 
+def kimg_tag(cfg: ml_collections.ConfigDict, nimg: int) -> str:
+    """The kimg in the names of the snapshot, the fakes grid and the metrics line saved at ``nimg`` images.
+
+    NVIDIA's ``nimg // 1000`` in six digits (``000008``) where NVIDIA's flags allow the run (ticks of at least
+    1 kimg, a whole kimg), so that no two saves of a run share a name; with a tick under 1 kimg or a
+    fractional kimg (our extension) two saves can fall within one kimg, and the images past it follow
+    (``000000.064``), so that none overwrites another.
+    """
+    whole = f"{nimg // 1000:06d}"
+    if cfg.tick >= 1 and float(cfg.kimg).is_integer():
+        return whole
+    return f"{whole}.{nimg % 1000:03d}"
+
+
 def check_run(cfg: ml_collections.ConfigDict, num_devices: int) -> None:
     """What a run of ``cfg`` (resolved: `run_config`) on ``num_devices`` devices cannot use, as one clear error
     naming the keys, before anything is built: `check_config`, and every training resolution's batch
@@ -317,10 +331,12 @@ class Trainer:
         return z, c
 
     def save_network(self, state: TrainState, nimg: int) -> None:
-        """``network-snapshot-<kimg>``: G, G_ema, D for ``generate --network``. Collective, as the checkpoints:
-        every process calls it (`save_network` writes the arrays with all of them, the rest on process 0)."""
+        """``network-snapshot-<kimg_tag>``: G, G_ema, D for ``generate --network``. Collective, as the
+        checkpoints: every process calls it (`save_network` writes the arrays with all of them, the rest on
+        process 0)."""
         G_kwargs, D_kwargs = self.family.network_kwargs(self.cfg, self.c_dim)
-        save_network(self.workdir / f"network-snapshot-{nimg // 1000:06d}", G_kwargs=G_kwargs, D_kwargs=D_kwargs,
+        save_network(self.workdir / f"network-snapshot-{kimg_tag(self.cfg, nimg)}", G_kwargs=G_kwargs,
+                     D_kwargs=D_kwargs,
                      G=to_host({"params": state.g_params, "buffers": state.g_buffers}),
                      G_ema=to_host({"params": state.g_ema_params, "buffers": state.g_ema_buffers}),
                      D=to_host({"params": state.d_params}),
@@ -358,7 +374,7 @@ class Trainer:
                                          mirror=self.cfg.xflip, progress=is_main)
             if is_main:
                 metrics.append_result(self.workdir, result,
-                                      snapshot=str(self.workdir / f"network-snapshot-{nimg // 1000:06d}"))
+                                      snapshot=str(self.workdir / f"network-snapshot-{kimg_tag(self.cfg, nimg)}"))
             values = result["results"] if "results" in result else result
             reporter.scalars({f"Metrics/{k}": float(v) for k, v in values.items()}, nimg)
 
@@ -513,7 +529,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
             if save:
                 trainer.save(state, nimg, tick)
                 if not preempted:  # a preempted run saves within seconds: no grid, snapshot or metrics
-                    reporter.grid(trainer.fakes(state, sched), cfg.grid, f"fakes{nimg // 1000:06d}", nimg)
+                    reporter.grid(trainer.fakes(state, sched), cfg.grid, f"fakes{kimg_tag(cfg, nimg)}", nimg)
                     trainer.save_network(state, nimg)
                     trainer.metrics(state, nimg, reporter)
                 if not (done or preempted):

@@ -191,5 +191,5 @@ def test_metrics_are_computed_and_logged_at_snapshots(data_dir, tmp_path, monkey
     train(cfg, tmp_path)
     assert calls == [(m, ["buffers", "params"], 16, False, "dcgan") for m in ("m1", "m2")]
     line = json.loads((tmp_path / "metric-m1.jsonl").read_text())
-    assert line["results"] == {"m1_value": 1.5} and line["snapshot_pkl"] == "network-snapshot-000000"
+    assert line["results"] == {"m1_value": 1.5} and line["snapshot_pkl"] == "network-snapshot-000000.016"
     assert {"Metrics/m1_value", "Metrics/m2_value"} <= set(logged)

@@ -85,12 +85,12 @@ def test_two_processes_train_a_step_and_write_a_network_snapshot(data_dir, tmp_p
     log = (tmp_path / "run" / "log.txt").read_text()
     assert "4 device(s), batch 8 (4 x 2)" in log and "tick 1" in log
     assert log.count("tick 1") == 1 and log.count("4 device(s)") == 1  # process 0 alone writes the log
-    assert sorted(p.name for p in (tmp_path / "run").glob("*.png")) == ["fakes000000.png", "reals.png"]
+    assert sorted(p.name for p in (tmp_path / "run").glob("*.png")) == ["fakes000000.016.png", "reals.png"]
     assert (tmp_path / "run" / "checkpoints" / "2").is_dir()
 
     # The network snapshot both processes wrote: complete, nothing temporary left beside it, ...
     run = tmp_path / "run"
-    snapshot = run / "network-snapshot-000000"
+    snapshot = run / "network-snapshot-000000.016"
     assert sorted(p.name for p in run.iterdir() if "network-snapshot" in p.name) == [snapshot.name]
     network = load_network(snapshot)
     assert network.metadata["kimg"] == 0.016 and network.G is not None and network.D is not None

@@ -76,15 +76,15 @@ def test_a_wide_pggan_grows_from_its_base(wide_data, tmp_path):
     state = train(cfg, tmp_path)
     assert all(np.isfinite(x).all() for x in leaves(state))
     assert "growing from 8x4" in (tmp_path / "log.txt").read_text()  # W x H
-    fakes = np.asarray(PIL.Image.open(tmp_path / "fakes000000.png"))
+    fakes = np.asarray(PIL.Image.open(tmp_path / "fakes000000.048.png"))
     assert fakes.shape == (cfg.grid * HEIGHT, cfg.grid * WIDTH)
 
 
 def test_a_wide_run_snapshots_what_the_tools_read(wide_data, tmp_path, capsys):
     cfg = wide_config(wide_data, kimg=0.016)
     train(cfg, tmp_path / "run")
-    snapshot = str(tmp_path / "run" / "network-snapshot-000000")
-    fakes = np.asarray(PIL.Image.open(tmp_path / "run" / "fakes000000.png"))
+    snapshot = str(tmp_path / "run" / "network-snapshot-000000.016")
+    fakes = np.asarray(PIL.Image.open(tmp_path / "run" / "fakes000000.016.png"))
     assert fakes.shape == (cfg.grid * HEIGHT, cfg.grid * WIDTH)
 
     assert generate.main(["--network", snapshot, "--seeds", "1-2", "--outdir", str(tmp_path / "gen")]) == 0

@@ -4,12 +4,13 @@ for bit as the run that never stopped: same states at every later checkpoint, sa
 import shutil
 
 import jax
+import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
 from stylegan_jax.network_snapshot import load_network
-from stylegan_jax.training.loop import train
+from stylegan_jax.training.loop import kimg_tag, train
 from tests.training.conftest import tiny_config
 from tests.training.test_growing import tiny_pggan
 
@@ -48,7 +49,12 @@ def test_stylegan2_resumes_from_every_periodic_checkpoint(data_dir, tmp_path):
     final = assert_resumes_from_every_checkpoint(cfg, tmp_path, [3, 6, 7])
     full = tmp_path / "full"  # and what else the run wrote
     assert (full / "reals.png").exists() and list(full.glob("fakes*.png")) and list(full.glob("events.out.tfevents*"))
-    snapshot = load_network(full / "network-snapshot-000000")
+    # every save is its own snapshot and grid, though all fall within the first kimg
+    assert sorted(p.name for p in full.glob("network-snapshot-*")) == [
+        "network-snapshot-000000.024", "network-snapshot-000000.048", "network-snapshot-000000.056"]
+    assert sorted(p.name for p in full.glob("fakes*.png")) == [
+        "fakes000000.024.png", "fakes000000.048.png", "fakes000000.056.png"]
+    snapshot = load_network(full / "network-snapshot-000000.056")
     for a, b in zip(jax.tree_util.tree_leaves(snapshot.G_ema["params"]),
                     jax.tree_util.tree_leaves(jax.device_get(final.g_ema_params)), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -60,3 +66,12 @@ def test_pggan_resumes_from_every_periodic_checkpoint_across_the_fade_in(data_di
     cfg = tiny_pggan(data_dir)
     cfg.update(kimg=0.048, tick=0.008, snap=3, keep=100)
     assert_resumes_from_every_checkpoint(cfg, tmp_path, [3, 6])
+
+
+def test_saves_are_named_as_nvidia_names_them_where_its_flags_allow_the_run():
+    cfg = ml_collections.ConfigDict({"tick": 4.0, "kimg": 25000.0})  # whole kimg per tick and in all
+    assert [kimg_tag(cfg, n) for n in (0, 1008, 4032, 25_000_032)] == ["000000", "000001", "000004", "025000"]
+    cfg.tick = 0.5  # two saves can fall within one kimg
+    assert [kimg_tag(cfg, n) for n in (504, 1008, 1512)] == ["000000.504", "000001.008", "000001.512"]
+    cfg.tick, cfg.kimg = 1.0, 10.5  # the last save can fall within a kimg of the one before
+    assert [kimg_tag(cfg, n) for n in (10_000, 10_500)] == ["000010.000", "000010.500"]
