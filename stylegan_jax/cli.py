@@ -1,7 +1,7 @@
 """What the command-line tools share: user errors as one line and exit status 1 (`run`, `ArgumentParser`),
 argparse ``type`` functions that refuse bad values while parsing (`parse_seeds`, `positive_int`, `finite_float`,
-`outdir`...), and the network flags of the tools that sample a generator (`add_network_flags`,
-`load_sampled_network`).
+`outdir`, `output_file`...), the reader of the .npz files that tools take (`read_npz`), and the network flags
+of the tools that sample a generator (`add_network_flags`, `load_sampled_network`).
 
 The contract of every tool: bad input ends with exit status 1 and one line ``<tool>: error: <what flag or file,
 and what was expected>`` on stderr, before anything is written. Internal bugs keep their traceback: only the
@@ -148,12 +148,13 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse with the tools' error contract: a bad command line prints the one line
     ``<tool>: error: <message>`` (no usage block) and exits with status 1 (argparse's own: status 2).
 
-    ``<tool>`` is the last dotted part of ``prog`` ("python -m stylegan_jax.generate" -> "generate"), the name
-    `run` reports the tool's other errors under. ``--help`` is unchanged.
+    ``<tool>`` is the module's name in ``prog`` ("python -m stylegan_jax.generate" -> "generate"; a
+    subcommand's parser, "python -m stylegan_jax.avg_spectra calc", reports as "avg_spectra"), the name `run`
+    reports the tool's other errors under. ``--help`` is unchanged.
     """
 
     def error(self, message: str):
-        self.exit(1, f"{self.prog.rsplit('.', 1)[-1]}: error: {message}\n")
+        self.exit(1, f"{self.prog.rsplit('.', 1)[-1].split()[0]}: error: {message}\n")
 
 
 class Seeds(Sequence[int]):
@@ -292,6 +293,43 @@ def outdir(text: str) -> str:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"{text}: {parent} is not writable")
     return text
+
+
+def output_file(text: str) -> str:
+    """A file the tool may write (an argparse ``type``): not an existing directory, in a folder `outdir` accepts
+    (existing and writable, or creatable). Creates nothing."""
+    path = os.path.abspath(path_arg(text))
+    if os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text} is a directory; expected a file name")
+    try:
+        outdir(os.path.dirname(path))
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{text}: its folder cannot be written ({e})") from None
+    return text
+
+
+def read_npz(path: str, expected: str) -> dict:
+    """The arrays (name -> NumPy array) of the .npz file at ``path``, read without unpickling anything; a missing
+    or unreadable file, a .npy array or any other file is a `UsageError` naming it and saying it is not a
+    readable .npz file, then what was ``expected`` ("a projector's projected_w.npz")."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        arrays = None
+        if isinstance(loaded, np.lib.npyio.NpzFile):  # else a .npy array, read whole
+            with loaded as data:
+                arrays = {name: data[name] for name in data.files}
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise UsageError(f"{path}: not a readable .npz file ({e}); expected {expected}") from None
+    except ValueError:  # NumPy takes what is neither .npz nor .npy for a pickle, and refuses object arrays
+        raise UsageError(f"{path}: not a readable .npz file (neither a .npz archive nor a .npy array of numbers; "
+                         f"pickled data is never loaded); expected {expected}") from None
+    if arrays is None:
+        raise UsageError(f"{path}: not a readable .npz file (a .npy array); expected {expected}")
+    return arrays
 
 
 def check_grid(cells: int, cell_bytes: int, what: str) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import sys
-import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
@@ -23,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from stylegan_jax.cli import UsageError
+from stylegan_jax.cli import UsageError, read_npz
 from stylegan_jax.cli import parse_seeds as parse_seeds  # re-exported: the seed lists' parser lives in cli
 from stylegan_jax.images import to_uint8
 
@@ -129,19 +128,7 @@ def seed_images(G, variables, seeds: Sequence[int], c: np.ndarray, truncation_ps
 def load_projected_ws(path: str, num_ws: int, w_dim: int) -> np.ndarray:
     """A projector's ``projected_w.npz`` (NVIDIA's format: key ``w`` [N, num_ws, w_dim]) -> float32 ws; a file
     that is not one, or whose ws do not fit the network, is a `UsageError` naming it."""
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        arrays = None
-        if isinstance(loaded, np.lib.npyio.NpzFile):  # else a .npy array, read whole
-            with loaded as data:
-                arrays = {name: data[name] for name in data.files}
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise UsageError(f"{path}: not a readable .npz file ({e})") from None
-    except ValueError:  # NumPy takes what is neither .npz nor .npy for a pickle, and refuses object arrays
-        raise UsageError(f"{path}: not a readable .npz file (neither a .npz archive nor a .npy array of numbers; "
-                         "pickled data is never loaded); expected a projector's projected_w.npz") from None
-    if arrays is None:
-        raise UsageError(f"{path}: not a readable .npz file (a .npy array); expected a projector's projected_w.npz")
+    arrays = read_npz(path, "a projector's projected_w.npz")
     if "w" not in arrays:
         raise UsageError(f"{path}: no array 'w' (it holds {list(arrays)}); expected a projector's projected_w.npz")
     ws = np.asarray(arrays["w"], np.float32)

@@ -1,0 +1,162 @@
+"""avg_spectra (StyleGAN3's tool): its spectra against NVIDIA's formula in NumPy float64, image for image as
+NVIDIA's avg_spectra.py draws them from a network or reads them from a dataset; stats against NumPy; the
+plots drawn; bad input as one line with nothing written."""
+
+import io
+
+import numpy as np
+import PIL.Image
+import pytest
+
+from stylegan_jax import avg_spectra, spectra
+from stylegan_jax.data import make_iterator
+from stylegan_jax.data.images import encode_png
+from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
+from stylegan_jax.images import to_uint8
+from stylegan_jax.network_snapshot import save_network
+from tests.cli.usage import expect_usage_error, run_tool
+from tests.metrics.conftest import C_DIM, G_KWARGS, RES, dataset, generator  # noqa: F401 - shared fixtures
+
+
+def nvidia_spectrum(images: np.ndarray, mean: float, std: float, beta: float, interp: int,
+                    spectrum_size: int | None = None) -> np.ndarray:
+    """NVIDIA's calc in float64: per uint8 image [H, W, C], whiten, Kaiser window of unit energy per axis
+    (torch.kaiser_window(periodic=False) is np.kaiser), zero-pad bottom and right to interp x size (or
+    ``spectrum_size``), |FFT2|^2 averaged over channels; the mean over images."""
+    size = images.shape[1]
+    spectrum_size = spectrum_size or size * interp
+    w = np.kaiser(size, beta)
+    w = np.outer(w, w) / np.square(w).sum()
+    total = np.zeros((spectrum_size, spectrum_size))
+    for image in images.astype(np.float64):
+        x = (np.moveaxis(image, -1, 0) - mean) / std * w
+        x = np.pad(x, [(0, 0), (0, spectrum_size - size), (0, spectrum_size - size)])
+        total += np.square(np.abs(np.fft.fft2(x))).mean(axis=0)
+    return total / len(images)
+
+
+def dataset_images(path) -> np.ndarray:
+    it = make_iterator(path, batch_size=64, shuffle=False, num_epochs=1, drop_remainder=False)
+    return np.concatenate([np.asarray(to_uint8(b["image"])) for b in it])
+
+
+def calc(tmp_path, source, *extra, mean=100.0, std=50.0):
+    dest = tmp_path / "out" / "spectrum.npz"
+    assert avg_spectra.main(["calc", "--source", str(source), "--dest", str(dest), "--mean", str(mean), "--std",
+                             str(std), *extra]) == 0
+    with np.load(dest) as data:
+        return data["spectrum"], data["image_size"]
+
+
+def test_a_datasets_spectrum_is_nvidias(dataset, tmp_path):  # noqa: F811 - the fixture imported above
+    spectrum, size = calc(tmp_path, dataset, "--beta", "6", "--interp", "3", "--batch-size", "5")
+    assert size.dtype == np.int64 and size.shape == () and int(size) == RES  # NVIDIA's .npz keys and types
+    expected = nvidia_spectrum(dataset_images(dataset), 100.0, 50.0, beta=6, interp=3)
+    assert spectrum.shape == (3 * RES, 3 * RES) and spectrum.dtype == np.float64
+    np.testing.assert_allclose(spectrum, expected, rtol=2e-5, atol=1e-7 * expected.max())
+    assert np.abs(spectrum / expected - 1).max() < 1e-3  # every bin, the faintest included
+
+
+def test_a_random_subset_of_all_images_has_the_whole_datasets_spectrum(dataset, tmp_path):  # noqa: F811
+    whole, _ = calc(tmp_path, dataset)
+    shuffled, _ = calc(tmp_path, dataset, "--num", "24", "--seed", "3")  # all 24 images, in a seeded order
+    np.testing.assert_allclose(shuffled, whole, rtol=1e-5)
+    part, _ = calc(tmp_path, dataset, "--num", "5", "--seed", "3")
+    assert not np.allclose(part, whole, rtol=1e-3)
+
+
+def test_a_networks_images_are_drawn_as_nvidias_tool_draws_them(generator, tmp_path):  # noqa: F811
+    G, G_vars = generator  # no noise inputs: an image depends on z and c alone
+    snapshot = save_network(tmp_path / "snap", G_kwargs=G_KWARGS, D_kwargs=None, G_ema=G_vars)
+    spectrum, size = calc(tmp_path, snapshot, "--num", "7", "--seed", "40", "--batch-size", "3", mean=128, std=64)
+    images = []
+    for seed in range(40, 47):  # NVIDIA: RandomState(seed + i): z, then the class
+        rnd = np.random.RandomState(seed)
+        z = rnd.randn(1, G.z_dim).astype(np.float32)
+        c = np.eye(C_DIM, dtype=np.float32)[[rnd.randint(C_DIM)]]
+        images.append(np.asarray(to_uint8(G.apply(G_vars, z, c, noise_mode="const")))[0])
+    expected = nvidia_spectrum(np.stack(images), 128, 64, beta=8, interp=4)
+    assert int(size) == RES
+    np.testing.assert_allclose(spectrum, expected, rtol=2e-5, atol=1e-7 * expected.max())
+
+
+def test_stats_are_the_mean_and_deviation_of_every_pixel(dataset, capsys):  # noqa: F811
+    code, out, err = run_tool(avg_spectra.main, ["stats", "--source", dataset, "--batch-size", "5"], capsys)
+    assert code == 0, err
+    pixels = dataset_images(dataset).astype(np.float64)
+    assert out == f"--mean={pixels.mean():g} --std={pixels.std():g}\n"
+
+
+def test_the_power_sum_keeps_half_the_frequencies_and_the_full_spectrum_restores_them():
+    images = np.random.default_rng(0).integers(0, 256, (2, 6, 6, 3)).astype(np.uint8)
+    window = spectra.kaiser_window(6, 8.0)
+    half = np.asarray(spectra.power_sum(images, np.float32([1, 1]), 127.0, 60.0, window, spectrum_size=15))
+    assert half.shape == (15, 8)  # an odd spectrum size too
+    np.testing.assert_allclose(spectra.full_spectrum(half.astype(np.float64)) / 2,
+                               nvidia_spectrum(images, 127.0, 60.0, beta=8.0, interp=0, spectrum_size=15), rtol=1e-4)
+
+
+def test_the_heatmap_is_in_db_centred_and_closed_on_both_ends():
+    spectrum = np.random.default_rng(1).uniform(0.1, 10, (8, 8))
+    hmap = spectra.heatmap(spectrum, 4, smooth=0)
+    i = np.arange(9)
+    expected = 10 * np.log10(spectrum[np.ix_((i - 4) % 8, (i - 4) % 8)])  # row and column 0 at -1/2 and +1/2
+    np.testing.assert_allclose(hmap, expected, rtol=1e-12)
+    smooth = spectra.heatmap(spectrum, 4, smooth=1.0)
+    assert smooth.std() < hmap.std() and abs(smooth.mean() - hmap.mean()) < 0.5
+
+
+def test_heatmap_and_slices_draw_nvidias_figures(dataset, tmp_path):  # noqa: F811
+    calc(tmp_path, dataset)
+    npz = tmp_path / "out" / "spectrum.npz"
+    other = tmp_path / "other.npz"
+    other.write_bytes(npz.read_bytes())
+    for argv, size in ((["heatmap", npz], (600, 480)), (["slices", npz, other, "--dpi", "50"], (600, 230))):
+        png = tmp_path / "plots" / f"{argv[0]}.png"
+        assert avg_spectra.main([str(a) for a in argv] + ["--save", str(png)]) == 0
+        assert PIL.Image.open(io.BytesIO(png.read_bytes())).size == size
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory, generator):  # noqa: F811
+    """Files the bad-input cases name: a snapshot, a wide dataset, spectra of two sizes, a non-spectrum .npz."""
+    root = tmp_path_factory.mktemp("bad")
+    save_network(root / "snap", G_kwargs=G_KWARGS, D_kwargs=None, G_ema=generator[1])
+    spec = DatasetSpec(resolution="16x8", channels=1, label_kind="none", c_dim=0)
+    write_dataset(root / "wide", spec, [{"image": encode_png(np.zeros((8, 16, 1), np.uint8))}])
+    np.savez(root / "s16.npz", spectrum=np.ones((64, 64)), image_size=16)
+    np.savez(root / "s8.npz", spectrum=np.ones((32, 32)), image_size=8)
+    np.savez(root / "other.npz", w=np.ones(3))
+    np.save(root / "array.npy", np.ones(3))
+    (root / "text.npz").write_text("not an archive")
+    return root
+
+
+CALC = ["calc", "--mean", "1", "--std", "1", "--dest"]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["stats", "--source", "{root}/snap"], "--num is required when --source is a network"),
+    ([*CALC, "{root}/new/x.npz", "--source", "{data}", "--num", "25"], "--num 25: dataset"),
+    ([*CALC, "{root}/new/x.npz", "--source", "{root}/wide"], "has 16x8 images; average spectra are taken of "
+     "square images only"),
+    ([*CALC, "{root}/new/x.npz", "--source", "{root}/gone.pkl", "--num", "2"], "gone.pkl: no such file"),
+    ([*CALC, "{root}/new/x", "--source", "{data}"], "expected a file name ending in .npz"),
+    ([*CALC, "{root}", "--source", "{data}"], "is a directory; expected a file name"),
+    (["calc", "--mean", "1", "--std", "0", "--dest", "{root}/x.npz", "--source", "{data}"], "is not positive"),
+    ([*CALC, "{root}/x.npz", "--source", "{root}/snap", "--num", "2", "--seed", "4294967295"],
+     "must stay <= 4294967295"),
+    (["heatmap", "{root}/gone.npz"], "gone.npz: not a readable .npz file ([Errno 2] No such file"),
+    (["heatmap", "{root}/text.npz"], "text.npz: not a readable .npz file (neither a .npz "
+     "archive nor a .npy array of numbers; pickled data is never loaded); expected a spectrum that avg_spectra calc"),
+    (["heatmap", "{root}/array.npy"], "array.npy: not a readable .npz file (a .npy array); expected a "
+     "spectrum"),
+    (["heatmap", "{root}/other.npz"], "other.npz: holds ['w'], not the spectrum and image_size"),
+    (["slices", "{root}/s16.npz", "{root}/s8.npz", "--save", "{root}/new/s.png"],
+     "the .npz files must have one resolution"),
+    (["slices", "{root}/s16.npz", "--smooth", "-1"], "-1 is negative"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(bad, dataset, capsys, argv, expected):  # noqa: F811
+    argv = [a.format(root=bad, data=dataset) for a in argv]
+    expect_usage_error("avg_spectra", avg_spectra.main, argv, expected, bad, capsys)
+
