@@ -37,13 +37,13 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
 
 
 @contextlib.contextmanager
-def video_writer(path: str, fps: int) -> Iterator[object | None]:
+def video_writer(path: str, fps: int, **options: str) -> Iterator[object | None]:
     """An imageio MP4 writer (``append_data(uint8 frame [H, W, C])``) if imageio's ffmpeg plugin is installed;
-    None otherwise."""
+    None otherwise. ``options``: imageio's ffmpeg options (``codec``, ``bitrate``)."""
     if importlib.util.find_spec("imageio_ffmpeg") is None:
         yield None
         return
     import imageio.v2 as imageio
 
-    with imageio.get_writer(path, fps=fps, macro_block_size=1) as writer:
+    with imageio.get_writer(path, fps=fps, macro_block_size=1, **options) as writer:
         yield writer

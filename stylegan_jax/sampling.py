@@ -1,5 +1,6 @@
 """Sampling a generator: seed lists, latents and labels, mapping to ws, batched synthesis to uint8 images, and
-interpolation paths. Shared by the generate and style_mixing tools and the class-accuracy evaluation.
+interpolation paths (between seeds, and gen_video's looping ones). Shared by the generate, gen_video and
+style_mixing tools and the class-accuracy evaluation.
 
 Seeds follow NVIDIA's generate.py: seed ``s`` draws ``z = np.random.RandomState(s).randn(1, z_dim)``, and
 images convert as NVIDIA converts them (``x * 127.5 + 128``, clamped to [0, 255], truncated to uint8), so a
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from stylegan_jax.cli import UsageError, read_npz
 from stylegan_jax.cli import parse_seeds as parse_seeds  # re-exported: the seed lists' parser lives in cli
-from stylegan_jax.images import to_uint8
+from stylegan_jax.images import image_grid, to_uint8
 
 T = TypeVar("T")
 
@@ -97,10 +98,15 @@ def synthesize_images(G, variables, ws: np.ndarray, noise_mode: str = "const",
     """ws [N, num_ws, w_dim] -> uint8 images [N, H, W, C], in jitted batches of ``batch_size`` (the last one
     padded, so one compilation serves all); ``noise_seeds`` key the random noise per image (default 0..N-1)."""
     ws = np.asarray(ws, np.float32)
+    keys = _noise_keys(np.arange(len(ws)) if noise_seeds is None else np.asarray(noise_seeds))
+    return _in_batches(_batch_synthesizer(G, noise_mode), variables, ws, keys, min(batch_size, len(ws)), progress)
+
+
+def _in_batches(synthesize, variables, ws: np.ndarray, keys: jax.Array, size: int,
+                progress: bool = False) -> np.ndarray:
+    """``synthesize`` (`_batch_synthesizer`'s) of ws [N, num_ws, w_dim] with keys [N], ``size`` rows per call
+    (the last call padded, so that one compilation serves all) -> uint8 [N, H, W, C]."""
     n = len(ws)
-    keys = _noise_keys(np.arange(n) if noise_seeds is None else np.asarray(noise_seeds))
-    size = min(batch_size, n)
-    synthesize = _batch_synthesizer(G, noise_mode)
     out = []
     with tqdm(total=n, unit="img", disable=not progress or n <= size, file=sys.stderr) as bar:
         for start in range(0, n, size):
@@ -187,3 +193,53 @@ def interpolation_images(G, variables, seeds: Sequence[int], c: np.ndarray, fram
             ws = ws_of(zs.astype(np.float32), size)
         images = synthesize(variables, _pad(ws.astype(np.float32), size), keys)
         yield np.asarray(images)[: len(f)]
+
+
+def keyframe_seeds(seeds: Sequence[int], cells: int, num_keyframes: int | None = None,
+                   shuffle_seed: int | None = None) -> np.ndarray:
+    """NVIDIA's gen_video.py: the seeds of the keyframes of ``cells`` looping paths, int64 [cells * K], path
+    i's keyframes at [i * K, (i + 1) * K): ``seeds`` repeated in order to fill them, then shuffled by
+    ``np.random.RandomState(shuffle_seed)`` when given. ``num_keyframes`` K defaults to len(seeds) / cells,
+    which must then be whole (a `UsageError` otherwise)."""
+    if num_keyframes is None:
+        if len(seeds) % cells:
+            raise UsageError(f"{len(seeds)} seeds for a grid of {cells} videos: give a multiple of {cells} seeds or "
+                             "--num-keyframes")
+        num_keyframes = len(seeds) // cells
+    out = np.array([seeds[i % len(seeds)] for i in range(num_keyframes * cells)], np.int64)
+    if shuffle_seed is not None:
+        np.random.RandomState(shuffle_seed).shuffle(out)
+    return out
+
+
+def looping_path(keyframes: np.ndarray, kind: str = "cubic", wraps: int = 2):
+    """NVIDIA's gen_video.py interpolation: ``t`` (floats, in keyframes) -> points [len(t), ...] on a path
+    through keyframes [K, ...] at t = 0 .. K-1 that returns to the first at t = K; SciPy's ``interp1d`` of
+    ``kind`` over the keyframes repeated ``2 * wraps + 1`` times (t from -wraps K to (wraps + 1) K - 1), so the
+    path closes smoothly."""
+    import scipy.interpolate
+
+    k = len(keyframes)
+    t = np.arange(-k * wraps, k * (wraps + 1))
+    return scipy.interpolate.interp1d(t, np.tile(keyframes, [wraps * 2 + 1] + [1] * (keyframes.ndim - 1)),
+                                      kind=kind, axis=0)
+
+
+def looping_video_frames(G, variables, ws: np.ndarray, columns: int, w_frames: int,
+                         batch_size: int = 16) -> Iterator[np.ndarray]:
+    """Streams the frames of NVIDIA's gen_video.py, uint8 [rows * H, columns * W, C] each, ``K * w_frames`` in
+    all: a grid of looping paths (`looping_path`) through the keyframe ws [cells, K, num_ws, w_dim] (cell i at
+    row i // columns, column i % columns), frame f showing each path at t = f / w_frames, synthesised with
+    constant noise ``batch_size`` images per jitted call."""
+    cells, num_keyframes = ws.shape[:2]
+    paths = [looping_path(np.asarray(ws[i], np.float64)) for i in range(cells)]
+    synthesize, keys = _batch_synthesizer(G, "const"), _noise_keys(np.zeros(batch_size, int))
+    per_chunk = max(1, batch_size // cells)  # frames per chunk: one call, or one frame over several
+    total = num_keyframes * w_frames
+    for start in range(0, total, per_chunk):
+        t = np.arange(start, min(start + per_chunk, total)) / w_frames
+        chunk = np.stack([path(t) for path in paths], axis=1).astype(np.float32)  # [frames, cells, num_ws, w_dim]
+        images = _in_batches(synthesize, variables, chunk.reshape(-1, *chunk.shape[2:]), keys, batch_size)
+        for frame in images.reshape(len(t), cells, *images.shape[1:]):
+            yield image_grid(frame, columns)
+
