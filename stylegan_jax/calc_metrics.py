@@ -5,9 +5,9 @@
 
 Each result is printed as a JSON line and, when the network lies in a training run directory (one with
 the ``config.json`` that training writes), appended to ``<run dir>/metric-<name>.jsonl``. ``--data`` and
-``--mirror`` default to the run's dataset and x-flip setting. Inception and VGG16 metrics read NVIDIA's
-detector files from ``--detector-dir`` (default ``$STYLEGAN_JAX_DETECTORS`` or
-``~/.cache/stylegan_jax/detectors``); swd needs none.
+``--mirror`` default to the run's dataset (the ``--subset`` it trained on, as NVIDIA's) and x-flip setting.
+Inception and VGG16 metrics read NVIDIA's detector files from ``--detector-dir`` (default
+``$STYLEGAN_JAX_DETECTORS`` or ``~/.cache/stylegan_jax/detectors``); swd needs none.
 
 Bad flags and files (an unknown metric, a missing network or dataset, a conditional network whose classes do
 not match the dataset's, a damaged run ``config.json``...) are one line on stderr and exit status 1.
@@ -103,13 +103,14 @@ def main(argv: list[str] | None = None) -> int:
             raise MetricError(f"{args.network} is not in a training run directory: pass --data")
         dataset = resolve_dataset(data, data_dir=None if args.data else config.get("data_dir") or None)
         mirror = args.mirror if args.mirror is not None else bool(config.get("xflip", False))
+        subset = None if args.data else config.get("subset") or None  # the run's training set, as NVIDIA's
         G = network.generator
         check_labels(G, dataset)
         for name in args.metrics:
             result = calc_metric(name, G=G, G_vars=network.G_ema, family=network.family,
                                  dataset=dataset, mirror=mirror,
                                  detector_dir=args.detector_dir, seed=args.seed, batch_size=args.batch_size,
-                                 cache_dir=args.cache_dir)
+                                 cache_dir=args.cache_dir, subset=subset, subset_seed=config.get("seed", 0))
             print(json.dumps(dict(result, snapshot_pkl=os.path.basename(os.path.abspath(args.network)))))
             if run_dir is not None:
                 append_result(run_dir, result, os.path.abspath(args.network))

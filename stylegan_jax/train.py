@@ -1,9 +1,10 @@
-"""Train a GAN of the lineage (GAN, cGAN, WGAN, WGAN-GP, PGGAN, StyleGAN1, StyleGAN2):
+"""Train a GAN of the lineage (GAN, cGAN, WGAN, WGAN-GP, PGGAN, StyleGAN1, StyleGAN2 with ADA, StyleGAN3, R3GAN):
 ``python -m stylegan_jax.train --experiment quickstart`` (or ``gan``, ``cgan``, ``wgan``, ``wgan_gp``, ``pggan``,
 ``ablations/stylegan2_c``, ...; ``--config.tiny=True`` shrinks any experiment to a CPU-size run).
 
 Flags: --experiment NAME or PATH, --outdir (default runs/<experiment file name>), --kimg, --resume / --no-resume
-(default: resume when the run directory has a checkpoint), --seed, --tick, --snap, and any config value as
+(default: resume when the run directory has a checkpoint), --seed, --tick, --snap, NVIDIA's --aug, --augpipe, --p,
+--target and --subset, and any config value as
 --config.KEY=VALUE (e.g. --config.batch_size=32, --config.G.channel_base=8192); --dry-run prints the resolved config
 and the parameter counts and exits; --no-cpu-fusion turns XLA:CPU's YNNPACK fusion off; --compile-cache off turns
 off JAX's persistent compilation cache (default: in the run directory, so a resumed run compiles nothing).
@@ -20,7 +21,8 @@ from pathlib import Path
 from stylegan_jax.cli import ArgumentParser, finite_float, parse_seed, path_arg, run
 
 SHORTCUTS = {"kimg": "kimg", "seed": "seed", "tick": "tick", "snap": "snap", "cpu_fusion": "cpu_fusion",
-             "aug": "aug", "p": "p", "target": "ada_target", "augpipe": "augpipe", "compile_cache": "compile_cache"}
+             "aug": "aug", "p": "p", "target": "ada_target", "augpipe": "augpipe", "compile_cache": "compile_cache",
+             "subset": "subset"}
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str]]]:
@@ -38,6 +40,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     parser.add_argument("--target", type=finite_float, help="ADA's target for E[sign(D(real))] (default 0.6)")
     parser.add_argument("--augpipe", help="augmentation preset: blit, geom, color, filter, noise, cutout, bg, bgc "
                         "(default), bgcf, bgcfn, bgcfnc")
+    parser.add_argument("--subset", type=int, help="train on a random N of the dataset's images, chosen by the "
+                        "seed (NVIDIA's --subset; default all)")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="continue from the run directory's latest checkpoint if there is one")
     parser.add_argument("--coordinator", help="multi-process: coordinator address host:port")

@@ -11,7 +11,7 @@ The training loop needs four calls:
 from stylegan_jax.data.errors import DatasetError
 from stylegan_jax.data.info import check_dataset_info, read_dataset_info
 from stylegan_jax.data.locate import DATA_DIR_ENV, default_data_dir, resolve_dataset
-from stylegan_jax.data.pipeline import make_dataset, make_iterator
+from stylegan_jax.data.pipeline import make_dataset, make_iterator, subset_indices
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -22,4 +22,5 @@ __all__ = [
     "make_iterator",
     "read_dataset_info",
     "resolve_dataset",
+    "subset_indices",
 ]

@@ -1,8 +1,8 @@
 """The training input pipeline: a dataset directory -> batches of images in [-1, 1] and one-hot labels.
 
-    tfds data source (PNG bytes) -> grain.MapDataset: per-process slice -> decode -> [x-flip doubling]
-    -> seeded shuffle (a new order every epoch) -> repeat -> batch            (`make_dataset`: uint8)
-    -> grain.IterDataset: read threads, optional worker processes -> float32  (`make_iterator`)
+    tfds data source (PNG bytes) -> [random subset] -> grain.MapDataset: per-process slice -> decode
+    -> [x-flip doubling] -> seeded shuffle (a new order every epoch) -> repeat -> batch   (`make_dataset`: uint8)
+    -> grain.IterDataset: read threads, optional worker processes -> float32              (`make_iterator`)
 
 The iterator's batches are dicts {"image": float32 (N, H, W, C) in [-1, 1], "label": float32 (N, c_dim)}:
 one-hot for class labels, the stored vector for vector labels, shape (N, 0) for an unlabelled dataset. N is
@@ -62,6 +62,29 @@ def open_source(path: str | os.PathLike) -> Any:
     return builder.as_data_source("train", decoders={"image": tfds.decode.SkipDecoding()})
 
 
+def subset_indices(num_images: int, max_size: int | None, random_seed: int) -> np.ndarray | None:
+    """The records a dataset of ``num_images`` keeps at ``max_size`` (NVIDIA's Dataset: its indices shuffled by
+    ``np.random.RandomState(random_seed)``, the first ``max_size`` of them, sorted); None when it keeps all."""
+    if max_size is None or max_size >= num_images:
+        return None
+    indices = np.arange(num_images)
+    np.random.RandomState(random_seed).shuffle(indices)
+    return np.sort(indices[:max_size])
+
+
+class Subset:
+    """A random-access data source restricted to ``indices`` of another (`subset_indices`)."""
+
+    def __init__(self, source: Any, indices: np.ndarray) -> None:
+        self.source, self.indices = source, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.source[int(self.indices[i])]
+
+
 def decode(record: dict[str, Any], *, label_kind: str, c_dim: int) -> Example:
     """One stored record -> {"image": uint8 (H, W, C), "label": float32 (c_dim,)} (one-hot for classes)."""
     image = np.asarray(PIL.Image.open(io.BytesIO(record["image"])))
@@ -97,6 +120,8 @@ def make_dataset(
     drop_remainder: bool = True,
     process_index: int = 0,
     process_count: int = 1,
+    max_size: int | None = None,
+    random_seed: int = 0,
 ) -> grain.MapDataset:
     """The uint8 batches of this process as a random-access `grain.MapDataset`.
 
@@ -110,13 +135,18 @@ def make_dataset(
       drop_remainder: drop a last incomplete batch (only matters for finite `num_epochs`).
       process_index, process_count: this process takes records process_index, process_index +
         process_count, ... of the dataset: disjoint slices that together cover it.
+      max_size, random_seed: use only a random ``max_size`` of the dataset's images, chosen by
+        ``random_seed`` (`subset_indices`; NVIDIA's Dataset arguments, training's ``--subset``), before the
+        x-flips and the process slices; None: all of them.
 
     Returns:
       A MapDataset whose elements are batches {"image": uint8 (N, H, W, C), "label": float32 (N, c_dim)}.
     """
     info = read_dataset_info(path)
+    source = open_source(path)
+    chosen = subset_indices(len(source), max_size, random_seed)
     examples = (
-        grain.MapDataset.source(open_source(path))
+        grain.MapDataset.source(source if chosen is None else Subset(source, chosen))
         .slice(slice(process_index, None, process_count))
         .map(functools.partial(decode, label_kind=info["label_kind"], c_dim=info["c_dim"]))
     )
@@ -138,6 +168,8 @@ def make_iterator(
     drop_remainder: bool = True,
     process_index: int = 0,
     process_count: int = 1,
+    max_size: int | None = None,
+    random_seed: int = 0,
     worker_count: int = 0,
     read_threads: int = 2,
     prefetch_batches: int = 4,
@@ -165,6 +197,8 @@ def make_iterator(
         drop_remainder=drop_remainder,
         process_index=process_index,
         process_count=process_count,
+        max_size=max_size,
+        random_seed=random_seed,
     )
     batches = dataset.to_iter_dataset(
         grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=prefetch_batches)

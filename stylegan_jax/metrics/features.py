@@ -59,6 +59,8 @@ class MetricOptions:
     progress: bool = True
     cache_dir: str | None = None
     input_transform: Any = None  # the family's (models.registry.Family.input_transform): the equivariance metrics
+    subset: int | None = None  # the reals are a random ``subset`` of the dataset's images (training's --subset)
+    subset_seed: int = 0  # ... chosen by this seed (data.subset_indices)
 
     @property
     def global_batch(self) -> int:
@@ -130,10 +132,12 @@ def run_batches(fn: Callable, params: Any, batches: Iterator[tuple[np.ndarray, .
                           f"({rate:.1f} img/s on {jax.device_count()} device(s))")
 
 
-def dataset_batches(path: str | os.PathLike, batch: int, mirror: bool, max_items: int) -> Iterator[tuple]:
-    """(uint8 images [b, H, W, C], global indices [b]) of the first ``max_items`` dataset items in stored
-    order (with ``mirror``: all originals, then all mirrored copies, as NVIDIA's xflip dataset)."""
-    it = make_iterator(path, batch_size=batch, shuffle=False, xflip=mirror, num_epochs=1, drop_remainder=False)
+def dataset_batches(opts: MetricOptions, batch: int, mirror: bool, max_items: int) -> Iterator[tuple]:
+    """(uint8 images [b, H, W, C], global indices [b]) of the first ``max_items`` items of the dataset (or its
+    subset) in stored order (with ``mirror``: all originals, then all mirrored copies, as NVIDIA's xflip
+    dataset)."""
+    it = make_iterator(opts.dataset, batch_size=batch, shuffle=False, xflip=mirror, num_epochs=1,
+                       drop_remainder=False, max_size=opts.subset, random_seed=opts.subset_seed)
     start = 0
     for b in it:
         images = np.asarray(to_uint8(b["image"]))[: max_items - start]
@@ -143,23 +147,26 @@ def dataset_batches(path: str | os.PathLike, batch: int, mirror: bool, max_items
             return
 
 
-def dataset_size(path: str | os.PathLike, mirror: bool) -> int:
-    """Number of items NVIDIA's dataset would have (doubled with x-flips)."""
-    return read_dataset_info(path)["num_images"] * (2 if mirror else 1)
+def dataset_size(opts: MetricOptions, mirror: bool) -> int:
+    """Number of items NVIDIA's dataset would have (its subset's, doubled with x-flips)."""
+    num = read_dataset_info(opts.dataset)["num_images"]
+    return min(num, opts.subset or num) * (2 if mirror else 1)
 
 
-def dataset_labels(path: str | os.PathLike) -> np.ndarray:
-    """Every dataset item's label [N, c_dim] float32 (one-hot for classes; [N, 0] when unlabelled)."""
-    info = read_dataset_info(path)
-    if not info["c_dim"]:
-        return np.zeros((info["num_images"], 0), np.float32)
-    it = make_iterator(path, batch_size=256, shuffle=False, num_epochs=1, drop_remainder=False)
+def dataset_labels(opts: MetricOptions) -> np.ndarray:
+    """Every dataset (or subset) item's label [N, c_dim] float32 (one-hot for classes; [N, 0] when unlabelled)."""
+    if not read_dataset_info(opts.dataset)["c_dim"]:
+        return np.zeros((dataset_size(opts, mirror=False), 0), np.float32)
+    it = make_iterator(opts.dataset, batch_size=256, shuffle=False, num_epochs=1, drop_remainder=False,
+                       max_size=opts.subset, random_seed=opts.subset_seed)
     return np.concatenate([b["label"] for b in it])
 
 
 def _cache_file(opts: MetricOptions, name: str, key: dict) -> Path:
     info = read_dataset_info(opts.dataset)
     key = dict(key, dataset=info["path"], num_images=info["num_images"], resolution=info["resolution"])
+    if opts.subset is not None and opts.subset < info["num_images"]:
+        key.update(subset=opts.subset, subset_seed=opts.subset_seed)
     md5 = hashlib.md5(repr(sorted(key.items())).encode()).hexdigest()
     root = Path(opts.cache_dir or DEFAULT_CACHE_DIR).expanduser()
     return root / f"{Path(info['path']).name}-{name}-{md5}.npz"
@@ -175,11 +182,11 @@ def dataset_feature_stats(opts: MetricOptions, fn: FeatureFn, params: Any, name:
                                          capture_mean_cov=capture_mean_cov))
     if cache.is_file():
         return FeatureStats.load(cache)
-    num = dataset_size(opts.dataset, mirror)
+    num = dataset_size(opts, mirror)
     num = num if max_items is None else min(num, max_items)
     stats = FeatureStats(capture_all=capture_all, capture_mean_cov=capture_mean_cov, max_items=num)
     batch = opts.global_batch
-    for out in run_batches(compiled(fn, fn), params, dataset_batches(opts.dataset, batch, mirror, num), num, batch,
+    for out in run_batches(compiled(fn, fn), params, dataset_batches(opts, batch, mirror, num), num, batch,
                            "dataset features", opts.progress):
         stats.append(out)
     if jax.process_index() == 0:
@@ -201,7 +208,7 @@ def latents_and_labels(seed: int, indices: np.ndarray, z_dim: int, labels: np.nd
 
 def generator_batches(opts: MetricOptions, num: int) -> Iterator[tuple]:
     """(z [b, z_dim], c [b, c_dim], global indices [b]) per global batch of ``num`` generated items."""
-    labels = dataset_labels(opts.dataset)
+    labels = dataset_labels(opts)
     for start in range(0, num, opts.global_batch):
         idx = np.arange(start, min(start + opts.global_batch, num), dtype=np.int32)
         yield (*latents_and_labels(opts.seed, idx, opts.G.z_dim, labels), idx)

@@ -158,7 +158,7 @@ def compute_ppl(opts: MetricOptions, num_samples: int, epsilon: float, space: st
     """Perceptual path length: LPIPS between images at t and t + epsilon along random paths (t = 0 for
     'end' sampling, uniform for 'full'), scaled by 1 / epsilon^2, outer percentiles dropped."""
     det = load_vgg16(opts.detector_dir)
-    G, labels = opts.G, dataset_labels(opts.dataset)
+    G, labels = opts.G, dataset_labels(opts)
     pairs = max(opts.global_batch // 4, 1)
     pairs = -(-pairs // jax.device_count()) * jax.device_count()
 
@@ -191,7 +191,7 @@ def _swd_fn(seed: int) -> Callable:
 
 def compute_swd(opts: MetricOptions, max_images: int) -> dict[str, float]:
     """SWD between min(max_images, dataset size) reals (x-flips when ``mirror``) and as many generated images."""
-    num = min(max_images, dataset_size(opts.dataset, opts.mirror))
+    num = min(max_images, dataset_size(opts, opts.mirror))
     resolutions = swd.swd_resolutions(opts.G.img_resolution)
     if not resolutions:
         raise MetricError(f"swd needs images of at least {swd.MIN_RESOLUTION}x{swd.MIN_RESOLUTION}")
@@ -284,11 +284,14 @@ def _format_time(seconds: float) -> str:
 
 def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.PathLike, mirror: bool = False,
                 detector_dir: str | None = None, seed: int = 0, batch_size: int = 64, progress: bool = True,
-                cache_dir: str | None = None, family: Family | None = None) -> dict:
+                cache_dir: str | None = None, family: Family | None = None, subset: int | None = None,
+                subset_seed: int = 0) -> dict:
     """Computes metric ``name`` of generator ``G`` (variables ``G_vars`` = {"params", "buffers"}) of model
     ``family`` (default StyleGAN2's; the path-length metrics need one with a mapping network) against
-    ``dataset`` (a dataset directory or name). ``mirror``: the reals include x-flips (legacy metrics and
-    swd; NVIDIA's ``_full`` metrics never flip). ``batch_size``: images per jitted batch over all devices.
+    ``dataset`` (a dataset directory or name), or a random ``subset`` of its images chosen by ``subset_seed``
+    (a run's ``--subset``: NVIDIA's metrics take the training set as it was trained on). ``mirror``: the
+    reals include x-flips (legacy metrics and swd; NVIDIA's ``_full`` metrics never flip). ``batch_size``:
+    images per jitted batch over all devices.
 
     Returns NVIDIA's result dict: {"results": {name: value, ...}, "metric", "total_time" (s),
     "total_time_str", "num_gpus" (device count)}.
@@ -316,7 +319,8 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
                           f" {gw}x{gh}x{G.img_channels}")
     opts = MetricOptions(G=G, G_vars=G_vars, dataset=path, mirror=mirror,
                          detector_dir=detector_dir, seed=seed, batch_size=batch_size, progress=progress,
-                         cache_dir=cache_dir, input_transform=family.input_transform)
+                         cache_dir=cache_dir, input_transform=family.input_transform, subset=subset,
+                         subset_seed=subset_seed)
     start = time.time()
     results = {k: float(v) for k, v in METRICS[name](opts).items()}
     total = time.time() - start

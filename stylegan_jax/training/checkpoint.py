@@ -30,6 +30,9 @@ from stylegan_jax.training.state import to_host
 RESUMABLE = ("kimg", "tick", "snap", "keep", "keep_every", "metrics", "grid", "workers", "data_dir",
              "conv_grad", "cpu_fusion", "compile_cache")
 
+#: Config keys added after checkpoints were first written, with the value that does what a run did before
+#: them: a checkpoint whose config lacks one continues a run that has that value.
+LATER_KEYS = {"subset": 0}
 
 #: JSON files every complete step holds (Orbax's step metadata, the state's tree metadata, ours); a step
 #: where one of them is missing or not JSON has damaged files and is not used, even where Orbax would restore
@@ -108,7 +111,7 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
         except Exception as e:  # noqa: BLE001 - any failure to read a step means: fall back to an older one
             skip(step, e)
             continue
-        diffs = _differences(meta["config"], _plain(cfg))
+        diffs = _differences({**LATER_KEYS, **meta["config"]}, _plain(cfg))
         if diffs:
             raise CheckpointError(f"{where} belongs to another run (" + "; ".join(diffs[:4]) +
                                   "); resume with the run's own settings or choose another --outdir")

@@ -37,6 +37,7 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.img_channels = 3
     c.conditional = False  # use the dataset's labels
     c.xflip = False  # NVIDIA's --mirror
+    c.subset = 0  # train on a random N of the dataset's images, chosen by the seed (NVIDIA's --subset); 0 = all
     c.c_dim = 0  # label dimension of a conditional run: 0 = the dataset's (a preset may state it: --dry-run)
     c.workers = 0  # grain worker processes
 

@@ -201,7 +201,11 @@ class Trainer:
         c_dim = info["c_dim"] if cfg.conditional else 0
         check_dataset_info(info, resolution=cfg.resolution, channels=cfg.img_channels,
                            c_dim=c_dim if cfg.conditional else None)
+        if cfg.subset > info["num_images"]:
+            raise ConfigError(f"--subset {cfg.subset}: the dataset at {path} holds {info['num_images']} images")
         self.c_dim = c_dim
+        #: the training set as NVIDIA's Dataset arguments: all images, or --subset of them chosen by the seed
+        self.subset = {"max_size": cfg.subset or None, "random_seed": cfg.seed}
         self.mesh = Mesh(np.array(self.devices), ("data",))
         self.batch_sharding = NamedSharding(self.mesh, P("data"))
         self.replicated = NamedSharding(self.mesh, P())
@@ -213,7 +217,7 @@ class Trainer:
         unit = batch_unit(cfg)
         self.iterator = make_iterator(path, batch_size=unit // jax.process_count(), seed=cfg.seed, xflip=cfg.xflip,
                                       process_index=jax.process_index(), process_count=jax.process_count(),
-                                      worker_count=cfg.workers)
+                                      worker_count=cfg.workers, **self.subset)
         self.unit = unit
         with np.errstate(divide="ignore", invalid="ignore"):  # a zero width: the check below names it
             self.abstract_state = jax.eval_shape(lambda: init_state(cfg, self.G, self.D, self.g_tx, self.d_tx))
@@ -370,8 +374,8 @@ class Trainer:
         is_main = jax.process_index() == 0
         for name in self.cfg.metrics:
             result = metrics.calc_metric(name, G=self.G, G_vars=G_vars, family=self.family,
-                                         dataset=str(self.dataset_path),
-                                         mirror=self.cfg.xflip, progress=is_main)
+                                         dataset=str(self.dataset_path), mirror=self.cfg.xflip, progress=is_main,
+                                         subset=self.subset["max_size"], subset_seed=self.subset["random_seed"])
             if is_main:
                 metrics.append_result(self.workdir, result,
                                       snapshot=str(self.workdir / f"network-snapshot-{kimg_tag(self.cfg, nimg)}"))
@@ -480,7 +484,7 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
                       f"{layout.batch_gpu})" + growing_from)
         if is_main and not resumed:
             reals = next(make_iterator(trainer.dataset_path, batch_size=cfg.grid * cfg.grid, seed=cfg.seed,
-                                       drop_remainder=False))
+                                       drop_remainder=False, **trainer.subset))
             reporter.grid(reals["image"], cfg.grid, "reals", None)
         return _iterate(trainer, state, step, nimg, total, sched, reporter, stop, stop_at_step)
     finally:

@@ -1,5 +1,6 @@
-"""generate, style_mixing, gen_video, calc_metrics, projector and avg_spectra (stats, calc) pass --cpu-fusion / --no-cpu-fusion to
-`configure_runtime` before any work (StyleGAN3-R networks at 256 and above need fusion off to fit in memory)."""
+"""generate, style_mixing, gen_video, calc_metrics, projector and avg_spectra (stats, calc) pass --cpu-fusion /
+--no-cpu-fusion to `configure_runtime` before any work (StyleGAN3-R networks at 256 and above need fusion off
+to fit in memory)."""
 
 import pytest
 

@@ -10,7 +10,7 @@ import orbax.checkpoint as ocp
 import pytest
 from imagefiles import random_pixels
 
-from stylegan_jax.data import DatasetError, make_dataset, make_iterator, read_dataset_info
+from stylegan_jax.data import DatasetError, make_dataset, make_iterator, read_dataset_info, subset_indices
 from stylegan_jax.data.images import encode_png
 from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
 
@@ -103,6 +103,23 @@ def test_process_slices_are_disjoint_and_cover_the_dataset(labelled, originals):
     ]
     assert [len(s) for s in slices] == [4, 3, 3]
     assert sorted(sum(slices, [])) == list(range(NUM))
+
+
+def test_a_subset_is_nvidias_random_max_size_before_the_flips_and_process_slices(labelled, originals):
+    kept = np.arange(NUM)
+    np.random.RandomState(5).shuffle(kept)  # NVIDIA's Dataset(max_size=6, random_seed=5)
+    kept = sorted(kept[:6].tolist())
+    assert subset_indices(NUM, 6, 5).tolist() == kept
+    assert subset_indices(NUM, NUM, 5) is None and subset_indices(NUM, None, 5) is None
+    stored = indices(originals, make_dataset(labelled, batch_size=1, shuffle=False, num_epochs=1, max_size=6,
+                                             random_seed=5))
+    assert stored == kept  # in stored order
+    flipped = indices(originals, make_dataset(labelled, batch_size=4, seed=2, xflip=True, num_epochs=1, max_size=6,
+                                              random_seed=5))
+    assert sorted(flipped) == sorted([*kept, *(-(1 + i) for i in kept)])
+    slices = [indices(originals, make_iterator(labelled, batch_size=1, num_epochs=1, max_size=6, random_seed=5,
+                                               process_index=p, process_count=2)) for p in range(2)]
+    assert sorted(slices[0] + slices[1]) == kept and not set(slices[0]) & set(slices[1])
 
 
 def test_state_save_restore_gives_the_same_next_batches(labelled):

@@ -2,10 +2,16 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from stylegan_jax import calc_metrics
-from stylegan_jax.metrics import METRICS
+from stylegan_jax.data import make_iterator, subset_indices
+from stylegan_jax.data.images import encode_png
+from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
+from stylegan_jax.images import to_uint8
+from stylegan_jax.metrics import METRICS, calc_metric
+from stylegan_jax.models.stylegan2 import Generator
 from stylegan_jax.network_snapshot import load_network, save_network
 from tests.metrics.conftest import G_KWARGS
 
@@ -31,6 +37,27 @@ def test_swd_on_a_snapshot_appends_to_the_run_directory(run_dir, tmp_path, capsy
     assert first["results"] == second["results"] and first["results"]["swd"] > 0  # seeded: reproducible
     printed = json.loads(capsys.readouterr().out.splitlines()[0])
     assert printed["results"] == first["results"]
+
+
+def test_a_runs_subset_is_what_its_metrics_hold_the_generator_against(run_dir, dataset, generator, tmp_path):
+    """NVIDIA's calc_metrics takes a run's training set as it trained on it: its --subset."""
+    config = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text(json.dumps(dict(config, subset=10, seed=4)))
+    args = ["--metrics", "swd", "--network", str(run_dir / "network-snapshot-000000"), "--batch-size", "8",
+            "--cache-dir", str(tmp_path / "cache")]
+    assert calc_metrics.main(args) == 0
+    assert calc_metrics.main([*args, "--data", str(dataset)]) == 0  # another dataset given: all of it
+    lines = (run_dir / "metric-swd.jsonl").read_text().splitlines()
+    on_subset, on_all = (json.loads(line)["results"] for line in lines)
+    batch = next(make_iterator(dataset, batch_size=24, shuffle=False, num_epochs=1))
+    kept = subset_indices(24, 10, 4)
+    spec = DatasetSpec(resolution=16, channels=1, label_kind="class", c_dim=3)
+    examples = [{"image": encode_png(np.asarray(to_uint8(batch["image"][i]))), "label": int(batch["label"][i].argmax())}
+                for i in kept]
+    part = write_dataset(tmp_path / "part", spec, examples)
+    G = Generator(**G_KWARGS)
+    alone = calc_metric("swd", G=G, G_vars=generator[1], dataset=part, batch_size=8, cache_dir=str(tmp_path / "c2"))
+    assert on_subset == alone["results"] != on_all
 
 
 def test_help_lists_the_metric_names(capsys):

@@ -43,7 +43,7 @@ def _reals(dataset):
 
 
 def _fakes(opts, n=N_GEN):
-    z, c = features.latents_and_labels(opts.seed, np.arange(n), opts.G.z_dim, features.dataset_labels(opts.dataset))
+    z, c = features.latents_and_labels(opts.seed, np.arange(n), opts.G.z_dim, features.dataset_labels(opts))
     assert set(map(tuple, c)) <= set(map(tuple, np.eye(C_DIM)))  # labels drawn from the dataset's
     generate = jax.jit(lambda v, z, c: to_uint8(opts.G.apply(v, z, c, noise_mode="const")))
     return np.asarray(generate(opts.G_vars, z, c))
@@ -119,7 +119,7 @@ def test_precision_recall_equals_knn_on_direct_vgg_features(opts, direct):
 def test_ppl_w_end_equals_direct_lpips_of_epsilon_steps(opts):
     det, G, n, eps = load_vgg16(opts.detector_dir), opts.G, 6, 1e-4
     ppl = compute_ppl(opts, num_samples=n, epsilon=eps, space="w", sampling="end", crop=False)
-    labels = features.dataset_labels(opts.dataset)
+    labels = features.dataset_labels(opts)
 
     @jax.jit
     def path_length(z, c):

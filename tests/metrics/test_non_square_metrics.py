@@ -38,7 +38,7 @@ def wide(tmp_path_factory, detectors):
 
 def _fakes(opts, n):
     """The generated images the metrics see: seeds 0..n-1 of ``opts.seed``, unconditional."""
-    z, c = features.latents_and_labels(opts.seed, np.arange(n), opts.G.z_dim, features.dataset_labels(opts.dataset))
+    z, c = features.latents_and_labels(opts.seed, np.arange(n), opts.G.z_dim, features.dataset_labels(opts))
     generate = jax.jit(lambda v, z, c: to_uint8(opts.G.apply(v, z, c, noise_mode="const")))
     return np.asarray(generate(opts.G_vars, z, c))
 

@@ -178,7 +178,7 @@ def test_class_accuracy_judges_samples_by_their_class(data_dir):
 def test_metrics_are_computed_and_logged_at_snapshots(data_dir, tmp_path, monkeypatch):
     calls = []
 
-    def calc_metric(name, *, G, G_vars, family, dataset, mirror, progress):
+    def calc_metric(name, *, G, G_vars, family, dataset, mirror, progress, subset, subset_seed):
         calls.append((name, sorted(G_vars), G.img_resolution, mirror, family.name))
         return {"results": {f"{name}_value": 1.5}, "metric": name}
 

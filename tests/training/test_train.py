@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 
+from stylegan_jax.data import make_iterator, subset_indices
 from stylegan_jax.training.loop import Trainer, TrainingDivergedError, _check_finite, run_config, train
 from stylegan_jax.training.steps import FINITE, active_phases
 from tests.training.conftest import tiny_config, two_iterations
@@ -95,3 +96,11 @@ def test_non_finite_values_stop_the_run_naming_step_and_phase(data_dir, tmp_path
     with pytest.raises(TrainingDivergedError, match="iteration 0, phase G_main"):
         train(tiny_config(data_dir, kimg=0.016), tmp_path)
     assert not list((tmp_path / "checkpoints").glob("[0-9]*"))  # nothing corrupt was saved
+
+
+def test_a_subset_run_trains_on_nvidias_random_subset_only(data_dir, tmp_path):
+    trainer = Trainer(tiny_config(data_dir, subset=12, seed=3), tmp_path)  # digits-16: 1797 images
+    seen = np.concatenate([next(trainer.iterator)["image"] for _ in range(6)])  # 48 draws: every image, repeated
+    everything = next(make_iterator(trainer.dataset_path, batch_size=1797, shuffle=False, num_epochs=1))["image"]
+    kept = everything[subset_indices(1797, 12, 3)]
+    assert {x.tobytes() for x in seen} == {x.tobytes() for x in kept}

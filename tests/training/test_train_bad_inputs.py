@@ -49,6 +49,8 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--outdir", ""], "argument --outdir: empty path"),
     (["--tick", "0"], "--tick: expected a positive number of kimg, got 0.0"),
     (["--config.keep=0"], "--config.keep: expected a whole number >= 1, got 0"),
+    (["--subset", "-3"], "--subset: expected a whole number of images >= 0 (0: all), got -3"),
+    (["--subset", "100000"], "--subset 100000: the dataset at "),
     (["--config.G.channel_base=0"], "has the empty shape"),
     (["--config.batch_size=3", "--config.batch_gpu=0"], "--config.batch_size=3 cannot be split over 4 devices"),
     (["--config.batch_size=8", "--config.batch_gpu=3"], "--config.batch_size=8 is not a multiple of "
@@ -136,6 +138,25 @@ def test_a_finished_run_run_again_is_a_no_op(data_dir, run, capsys):
     assert "is finished (0.016 kimg of 0.016); nothing to do" in out
     assert listing(run / "checkpoints") == before
     assert sorted(run.glob("events.out.tfevents.*")) == events  # no new, empty TensorBoard file
+
+
+def test_a_checkpoint_from_before_a_config_key_continues_the_run_that_does_what_it_did(data_dir, run):
+    for step in (1, 2):  # as written before `subset` was a key
+        path = run / "checkpoints" / str(step) / "meta" / "metadata"
+        meta = json.loads(path.read_text())
+        del meta["config"]["subset"]
+        path.write_text(json.dumps(meta))
+    for subset, resumes in ((0, True), (5, False)):
+        trainer = Trainer(tiny_config(data_dir, kimg=0.024, tick=0.008, snap=1, subset=subset), run)
+        try:
+            if resumes:
+                state, resumed = trainer.restore_or_init(resume=True, warn=print)
+                assert resumed and int(state.step) == 2
+            else:
+                with pytest.raises(checkpoint.CheckpointError, match="subset: checkpoint 0, config 5"):
+                    trainer.restore_or_init(resume=True, warn=print)
+        finally:
+            trainer.manager.close()
 
 
 def corrupt(step_dir, how):
