@@ -6,12 +6,17 @@ from stylegan_jax.train import main
 from stylegan_jax.training.config import ConfigError, apply_override, load_experiment
 
 # NVIDIA's presets (stylegan2-ada-pytorch train.py cfg_specs): batch, per-GPU batch, mbstd group, channel base
-# (fmaps * 32768), lr, R1 gamma, EMA kimg, EMA ramp-up, mapping layers; cifar also no PL / mixing, D orig.
+# (fmaps * 32768), lr, R1 gamma, EMA kimg, EMA ramp-up, mapping layers; cifar also no PL / mixing, D orig;
+# ffhq256 is paper256, afhq512 paper512, ffhq1024 and metfaces1024 (with its transfer) paper1024.
 PRESETS = {
     "ffhq256": dict(batch_size=64, batch_gpu=8, mbstd=8, channel_base=16384, lr=0.0025, gamma=1.0, ema=20.0,
                     ramp=None, mapping=8, res=256),
     "ffhq1024": dict(batch_size=32, batch_gpu=4, mbstd=4, channel_base=32768, lr=0.002, gamma=2.0, ema=10.0,
                      ramp=None, mapping=8, res=1024),
+    "afhq512": dict(batch_size=64, batch_gpu=8, mbstd=8, channel_base=32768, lr=0.0025, gamma=0.5, ema=20.0,
+                    ramp=None, mapping=8, res=512),
+    "metfaces1024": dict(batch_size=32, batch_gpu=4, mbstd=4, channel_base=32768, lr=0.002, gamma=2.0, ema=10.0,
+                         ramp=None, mapping=8, res=1024),
     "cifar10": dict(batch_size=64, batch_gpu=32, mbstd=32, channel_base=32768, lr=0.0025, gamma=0.01, ema=500.0,
                     ramp=0.05, mapping=2, res=32),
 }
@@ -34,6 +39,9 @@ def test_presets_carry_nvidias_numbers(name):
         assert c.pl_weight == 0 and c.style_mixing_prob == 0 and c.D.architecture == "orig" and c.conditional
     else:
         assert c.pl_weight == 2 and c.style_mixing_prob == 0.9 and c.D.architecture == "resnet" and c.xflip
+    # the ADA README's MetFaces run: --resume=ffhq1024 --snap=10 (NVIDIA's transfer source file)
+    assert (c.resume_from, c.snap) == (("ffhq-res1024-mirror-stylegan2-noaug.pkl", 10) if name == "metfaces1024"
+                                       else ("", 50))
 
 
 def test_overrides_and_unknown_keys():
