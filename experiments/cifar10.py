@@ -2,8 +2,8 @@
 channel_base 32768, lr 0.0025, R1 gamma 0.01, EMA 500 kimg with ramp-up 0.05, mapping 2, no path-length
 regularisation, no style mixing, D architecture orig, 100000 kimg.
 
-Data: ``python -m stylegan_jax.dataset_tool --source cifar10-images/ --dest <data_dir>/cifar10`` with a
-dataset.json of class labels.
+Data: ``python -m stylegan_jax.dataset_tool --source cifar-10-python.tar.gz --dest <data_dir>/cifar10`` (CIFAR-10's
+python version, with its class labels, as NVIDIA's dataset_tool reads it).
 
 Augmented with ADA (the bgc pipe, target 0.6), as NVIDIA's train.py augments every preset by default;
 ``--aug noaug`` trains without (the runs before ADA existed).

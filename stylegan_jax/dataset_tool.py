@@ -2,6 +2,12 @@
 
     python -m stylegan_jax.dataset_tool --source ~/ffhq-images.zip \\
         --dest ~/.cache/stylegan_jax/datasets/ffhq256 --resolution 256
+    python -m stylegan_jax.dataset_tool --source ~/downloads/cifar-10-python.tar.gz \\
+        --dest ~/.cache/stylegan_jax/datasets/cifar10
+
+As NVIDIA's, the tool also reads CIFAR-10's python tarball (``cifar-10-python.tar.gz``: the 50,000 training
+images with their class labels; its pickles read with an allow-list, nothing in them runs) and MNIST's
+``train-images-idx3-ubyte.gz`` (with ``train-labels-idx1-ubyte.gz`` beside it; padded to 32x32), by file name.
 
 Flags follow NVIDIA's stylegan2-ada-pytorch dataset_tool where they mean the same. User errors are one line
 on stderr and exit status 1; an interrupted or failed conversion leaves nothing at --dest.
@@ -36,8 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; see `--help`."""
     p = ArgumentParser(
         prog="python -m stylegan_jax.dataset_tool",
-        description="Convert a folder or zip of PNG/JPEG/WebP images (labels from an optional dataset.json) "
-        "into a TFDS ArrayRecord dataset directory.",
+        description="Convert a folder or zip of PNG/JPEG/WebP images (labels from an optional dataset.json), "
+        "CIFAR-10's cifar-10-python.tar.gz or MNIST's train-images-idx3-ubyte.gz into a TFDS ArrayRecord dataset "
+        "directory.",
     )
     p.add_argument("--source", required=True, type=path_arg, help="folder (searched recursively) or .zip of images")
     p.add_argument("--dest", required=True, type=path_arg, help="dataset directory to create: a new path, an "

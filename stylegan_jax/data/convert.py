@@ -1,4 +1,5 @@
-"""dataset_tool's conversion: a folder or zip of images -> a TFDS ArrayRecord dataset, nothing lost silently.
+"""dataset_tool's conversion: a folder or zip of images (or CIFAR-10's or MNIST's files: `sources`) -> a TFDS
+ArrayRecord dataset, nothing lost silently.
 
 Every file of the source is either stored or reported: non-image, unreadable and truncated files are skipped
 and counted; images of another mode (grayscale, RGBA, palette, 16-bit...) are converted to the dataset's
@@ -29,7 +30,7 @@ import tqdm
 from stylegan_jax import image_size
 from stylegan_jax.data import images
 from stylegan_jax.data.errors import DatasetError
-from stylegan_jax.data.sources import IMAGE_EXTENSIONS, ImageSource
+from stylegan_jax.data.sources import IMAGE_EXTENSIONS, ArraySource, ImageSource, open_image_source
 from stylegan_jax.data.tfds_builder import DatasetSpec, check_dest, write_dataset
 
 GRAY_MODES = ("1", "L", "LA", "I", "F")
@@ -96,7 +97,7 @@ class ConversionReport:
         return "; ".join(parts)
 
 
-def _scan(source: ImageSource, skipped: dict[str, list[str]]) -> dict[str, tuple[str, tuple[int, int]]]:
+def _scan(source: ImageSource | ArraySource, skipped: dict[str, list[str]]) -> dict[str, tuple[str, tuple[int, int]]]:
     """Reads every image header: {name: (Pillow mode, (width, height))}; other files go to `skipped`."""
     found = {}
     for name in source.names:
@@ -205,7 +206,8 @@ def convert_images(
     """Converts a folder or zip of PNG/JPEG/WebP images into a dataset at `dest`, atomically.
 
     Args:
-      source: folder (searched recursively) or .zip; an optional dataset.json holds the labels.
+      source: folder (searched recursively) or .zip, an optional dataset.json holding the labels; or CIFAR-10's
+        python tarball or MNIST's training images, by file name (`sources.open_image_source`).
       dest: dataset directory to create (see `write_dataset`: nothing appears there unless it completes).
       resolution: "N" or "WxH" in pixels; default: the first image's size (after the crop).
       transform: "none", "center-crop" or "center-crop-wide" (see `images.fit`).
@@ -233,7 +235,7 @@ def convert_images(
     _check_apart(Path(source), Path(dest))
     dest = check_dest(dest, overwrite)
 
-    with ImageSource(source) as src:
+    with open_image_source(source) as src:
         if not src.names:
             raise DatasetError(f"source {src.path} holds no files")
         skipped: dict[str, list[str]] = collections.defaultdict(list)

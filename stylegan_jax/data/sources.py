@@ -1,21 +1,34 @@
-"""Image sources for dataset_tool: a folder (searched recursively) or a .zip, with optional labels.
+"""Image sources for dataset_tool: a folder (searched recursively) or a .zip, with optional labels; or, as
+NVIDIA's dataset_tool reads them, CIFAR-10's python tarball and MNIST's training images (`open_image_source`).
 
 Files are named by their path relative to the source root with "/" separators, as in NVIDIA's
-`dataset.json` (`{"labels": [["00000/img00000000.png", 6], ...]}`), and listed in sorted order.
+`dataset.json` (`{"labels": [["00000/img00000000.png", 6], ...]}`), and listed in sorted order. CIFAR-10's and
+MNIST's images are offered as PNG files ``00000000.png``, ... in their order, with their class labels.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
+import pickle
+import tarfile
 import zipfile
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from stylegan_jax.data.errors import DatasetError
+from stylegan_jax.data.images import encode_png
+from stylegan_jax.io.restricted_pickle import restricted_load
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 LABELS_FILE = "dataset.json"
+#: The file names NVIDIA's dataset_tool recognises: CIFAR-10's python version, MNIST's training images.
+CIFAR10_TARBALL = "cifar-10-python.tar.gz"
+MNIST_IMAGES = "train-images-idx3-ubyte.gz"
 
 
 class ImageSource:
@@ -84,3 +97,81 @@ class ImageSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ArraySource:
+    """uint8 images [N, H, W, C] with class labels [N] as a source of PNG files ``00000000.png``, ... (the
+    interface of `ImageSource`; each file is encoded when read)."""
+
+    def __init__(self, path: str | os.PathLike, images: np.ndarray, labels: np.ndarray) -> None:
+        self.path, self._images, self._labels = Path(path), images, labels
+        self.names = [f"{i:08d}.png" for i in range(len(images))]
+
+    def open(self, name: str) -> IO[bytes]:
+        return io.BytesIO(self.read(name))
+
+    def read(self, name: str) -> bytes:
+        return encode_png(self._images[int(name[:-4])])
+
+    def labels(self) -> dict[str, Any]:
+        return {name: int(label) for name, label in zip(self.names, self._labels, strict=True)}
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> ArraySource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_image_source(path: str | os.PathLike) -> ImageSource | ArraySource:
+    """The source at ``path``: CIFAR-10's python tarball (`CIFAR10_TARBALL`) or MNIST's training images
+    (`MNIST_IMAGES`, its labels beside it) by file name, as NVIDIA's dataset_tool; else a folder or zip."""
+    path = Path(path)
+    if path.is_file() and path.name == CIFAR10_TARBALL:
+        return ArraySource(path, *read_cifar10(path))
+    if path.is_file() and path.name == MNIST_IMAGES:
+        return ArraySource(path, *read_mnist(path))
+    return ImageSource(path)
+
+
+def read_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10's five training batches: images uint8 [N, 32, 32, 3] and labels [N], in the batches' order. The
+    batches are Python 2 pickles of plain data, read with the allow-list unpickler: nothing in them runs."""
+    images, labels = [], []
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for batch in range(1, 6):
+                with tar.extractfile(f"cifar-10-batches-py/data_batch_{batch}") as f:
+                    data = restricted_load(f, encoding="latin1")
+                images.append(np.asarray(data["data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+                labels.append(np.asarray(data["labels"], np.int64))
+    except (tarfile.TarError, OSError, EOFError, KeyError, TypeError, ValueError, pickle.UnpicklingError) as e:
+        raise DatasetError(f"source {path} is not CIFAR-10's python tarball ({type(e).__name__}: {e})") from None
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    if len(images) != len(labels):
+        raise DatasetError(f"source {path}: {len(images)} images but {len(labels)} labels")
+    return images, labels
+
+
+def read_mnist(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's training images, zero-padded from 28x28 to 32x32 as NVIDIA's dataset_tool pads them: uint8
+    [N, 32, 32, 1], and the labels [N] of ``train-labels-idx1-ubyte.gz`` beside them."""
+    labels_path = path.with_name(MNIST_IMAGES.replace("-images-idx3-", "-labels-idx1-"))
+    try:
+        with gzip.open(path, "rb") as f:
+            images = np.frombuffer(f.read(), np.uint8, offset=16)
+        with gzip.open(labels_path, "rb") as f:
+            labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    except FileNotFoundError as e:
+        raise DatasetError(f"source {path}: {e.filename} is missing (MNIST's labels beside its images)") from None
+    except (OSError, EOFError, ValueError) as e:
+        raise DatasetError(f"source {path} is not MNIST's gzipped idx files ({type(e).__name__}: {e})") from None
+    if images.size % (28 * 28) or images.size // (28 * 28) != labels.size:
+        raise DatasetError(f"source {path}: {images.size} pixels for {labels.size} labels; expected 28x28 images, "
+                           "one label each")
+    images = np.pad(images.reshape(-1, 28, 28), [(0, 0), (2, 2), (2, 2)])[..., None]
+    return images, labels
+

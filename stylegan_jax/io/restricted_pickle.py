@@ -50,12 +50,13 @@ SAFE_GLOBALS: dict[str, Any] = {
 class RestrictedUnpickler(pickle.Unpickler):
     """A `pickle.Unpickler` that resolves globals only through ``allowed`` (``"module.name" -> object``).
 
-    ``persistent_load(pid)``, when given, answers persistent ids (without it they are an error).
+    ``persistent_load(pid)``, when given, answers persistent ids (without it they are an error);
+    ``encoding`` decodes Python 2 strings, as `pickle.Unpickler`'s.
     """
 
     def __init__(self, file: BinaryIO, allowed: Mapping[str, Any],
-                 persistent_load: Callable[[Any], Any] | None = None):
-        super().__init__(file)
+                 persistent_load: Callable[[Any], Any] | None = None, encoding: str = "ASCII"):
+        super().__init__(file, encoding=encoding)
         self._allowed = allowed
         if persistent_load is not None:
             self.persistent_load = persistent_load
@@ -68,6 +69,6 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def restricted_load(file: BinaryIO, allowed: Mapping[str, Any] = SAFE_GLOBALS,
-                    persistent_load: Callable[[Any], Any] | None = None) -> Any:
+                    persistent_load: Callable[[Any], Any] | None = None, encoding: str = "ASCII") -> Any:
     """Reads one pickle from ``file`` with `RestrictedUnpickler`."""
-    return RestrictedUnpickler(file, allowed, persistent_load).load()
+    return RestrictedUnpickler(file, allowed, persistent_load, encoding).load()

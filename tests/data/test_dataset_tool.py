@@ -1,10 +1,13 @@
 """dataset_tool: conversion counts, shapes, zip sources, labels, refusals and interrupted conversions."""
 
+import gzip
 import io
 import os
+import pickle
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 import zipfile
 from pathlib import Path
@@ -322,3 +325,60 @@ def test_killed_conversion_leaves_no_dataset(sig, tmp_path):
     if sig == signal.SIGINT:  # a clean interrupt also removes its temporary directory
         assert proc.returncode == 130 and leftovers(dest) == []
         assert err.strip().splitlines()[-1] == f"dataset_tool: interrupted, nothing written to {dest}"
+
+
+def write_cifar10(path: Path, batches: list[tuple[np.ndarray, list[int]]]) -> None:
+    """A cifar-10-python.tar.gz of ``batches`` (uint8 [n, 3072] rows in CIFAR's CHW order, labels), each a
+    protocol-2 pickle as CIFAR's Python 2 files are."""
+    with tarfile.open(path, "w:gz") as tar:
+        for i, (data, labels) in enumerate(batches, 1):
+            blob = pickle.dumps({"batch_label": f"training batch {i} of 5", "labels": labels, "data": data}, protocol=2)
+            member = tarfile.TarInfo(f"cifar-10-batches-py/data_batch_{i}")
+            member.size = len(blob)
+            tar.addfile(member, io.BytesIO(blob))
+
+
+def test_cifar10s_python_tarball_converts_with_its_labels(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    batches = [(rng.integers(0, 256, (3, 3072), dtype=np.uint8), [int(x) for x in rng.integers(0, 10, 3)])
+               for _ in range(5)]
+    tarball = tmp_path / "cifar-10-python.tar.gz"
+    write_cifar10(tarball, batches)
+    dest = tmp_path / "cifar10"
+    assert run_tool(capsys, "--source", tarball, "--dest", dest)[0] == 0
+    info = read_dataset_info(dest)
+    assert (info["num_images"], info["resolution"], info["channels"], info["label_kind"]) == (15, 32, 3, "class")
+    expected = np.concatenate([data for data, _ in batches]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(np.stack(stored_images(dest)), expected)  # NVIDIA's CHW -> HWC, in order
+    assert [int(x) for x in stored_labels(dest)] == [label for _, labels in batches for label in labels]
+
+
+def test_a_cifar10_tarball_with_a_pickle_that_would_run_code_is_refused_unrun(tmp_path, capsys):
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch {tmp_path / 'ran'}",)
+
+    tarball = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        blob = pickle.dumps({"data": Payload(), "labels": [0]}, protocol=2)
+        member = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+        member.size = len(blob)
+        tar.addfile(member, io.BytesIO(blob))
+    rc, out, err = run_tool(capsys, "--source", tarball, "--dest", tmp_path / "ds")
+    assert rc == 1 and err.count("\n") == 1 and "is not CIFAR-10's python tarball (ForbiddenGlobalError" in err
+    assert not (tmp_path / "ran").exists() and not (tmp_path / "ds").exists()
+
+
+def test_mnists_training_images_convert_padded_to_32_with_their_labels(tmp_path, capsys):
+    digits = np.random.default_rng(1).integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    labels = np.array([3, 1, 4, 1], np.uint8)
+    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as f:
+        f.write(bytes(16) + digits.tobytes())  # the idx header: magic, count, rows, columns
+    rc, _, err = run_tool(capsys, "--source", tmp_path / "train-images-idx3-ubyte.gz", "--dest", tmp_path / "ds")
+    assert rc == 1 and "train-labels-idx1-ubyte.gz is missing" in err and not (tmp_path / "ds").exists()
+    with gzip.open(tmp_path / "train-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(bytes(8) + labels.tobytes())
+    assert run_tool(capsys, "--source", tmp_path / "train-images-idx3-ubyte.gz", "--dest", tmp_path / "ds")[0] == 0
+    stored = np.stack(stored_images(tmp_path / "ds"))
+    np.testing.assert_array_equal(stored, np.pad(digits, [(0, 0), (2, 2), (2, 2)])[..., None])
+    assert [int(x) for x in stored_labels(tmp_path / "ds")] == [3, 1, 4, 1]
