@@ -9,23 +9,14 @@ Augmented with ADA (the bgc pipe, target 0.6), as NVIDIA's train.py augments eve
 ``--aug noaug`` trains without.
 """
 
-from stylegan_jax.training.config import stylegan2_defaults
+from stylegan_jax.training.config import load_experiment
 
 
 def get_config():
-    c = stylegan2_defaults()
+    c = load_experiment("ffhq256")  # paper256 but for the widths and gamma
     c.name = "afhq512"
     c.dataset = "afhqdog512"
     c.resolution = 512
-    c.xflip = True
-    c.batch_size = 64
-    c.batch_gpu = 8
-    c.kimg = 25000.0
-    c.G.update(channel_base=32768, mapping_layers=8)
-    c.D.update(channel_base=32768, mbstd_group_size=8)
-    c.G_lr = c.D_lr = 0.0025
+    c.G.channel_base = c.D.channel_base = 32768
     c.r1_gamma = 0.5
-    c.metrics = ("fid50k_full",)
-    c.ema_kimg = 20.0
-    c.aug = "ada"
     return c
