@@ -111,7 +111,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def is_network(source: str) -> bool:
-    """A pickle (``.pkl``, or any file) or a snapshot directory, rather than a dataset."""
+    """A pickle (``.pkl``, or any file but a .zip) or a snapshot directory, rather than a dataset."""
+    if source.endswith(".zip"):
+        return False  # NVIDIA's datasets are zips: ours are directories, and the dataset error says so
     return source.endswith(".pkl") or os.path.isfile(source) or os.path.isfile(os.path.join(source, INDEX))
 
 
@@ -153,8 +155,8 @@ def network_images(source: str, num: int | None, seed: int, batch_size: int) -> 
 
 
 def dataset_images(source: str, num: int | None, seed: int, batch_size: int) -> tuple[int, int, Iterator[np.ndarray]]:
-    """(image count, resolution, uint8 image batches) of the dataset: all of it in stored order, or the first
-    ``num`` of its seeded shuffle (a random subset, as NVIDIA's ``max_size``)."""
+    """(image count, resolution, uint8 image batches) of the dataset in stored order: all of it, or a random
+    ``num`` of its images chosen by ``seed`` as NVIDIA's ``max_size`` chooses them (`data.subset_indices`)."""
     from stylegan_jax.images import to_uint8
 
     path = resolve_dataset(source)
@@ -166,8 +168,8 @@ def dataset_images(source: str, num: int | None, seed: int, batch_size: int) -> 
 
     def batches() -> Iterator[np.ndarray]:
         done = 0
-        for batch in make_iterator(path, batch_size=batch_size, seed=seed, shuffle=num is not None, num_epochs=1,
-                                   drop_remainder=False):
+        for batch in make_iterator(path, batch_size=batch_size, shuffle=False, num_epochs=1, drop_remainder=False,
+                                   max_size=num, random_seed=seed):
             images = np.asarray(to_uint8(batch["image"]))[: total - done]
             yield images
             done += len(images)
@@ -260,7 +262,11 @@ def _figure(args: argparse.Namespace, figsize: tuple[float, float]):
     if args.save:
         from matplotlib.figure import Figure
 
-        return Figure(figsize=figsize, dpi=args.dpi, tight_layout=True)
+        fig = Figure(figsize=figsize, dpi=args.dpi, tight_layout=True)
+        formats = fig.canvas.get_supported_filetypes()
+        if os.path.splitext(args.save)[1][1:].lower() not in formats:
+            raise UsageError(f"--save {args.save}: expected a file name ending in one of .{', .'.join(formats)}")
+        return fig
     import matplotlib.pyplot as plt
 
     return plt.figure(figsize=figsize, dpi=args.dpi, tight_layout=True)

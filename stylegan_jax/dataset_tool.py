@@ -46,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "CIFAR-10's cifar-10-python.tar.gz or MNIST's train-images-idx3-ubyte.gz into a TFDS ArrayRecord dataset "
         "directory.",
     )
-    p.add_argument("--source", required=True, type=path_arg, help="folder (searched recursively) or .zip of images")
+    p.add_argument("--source", required=True, type=path_arg, help="folder (searched recursively) or .zip of "
+                   "images; or CIFAR-10's cifar-10-python.tar.gz, or MNIST's train-images-idx3-ubyte.gz")
     p.add_argument("--dest", required=True, type=path_arg, help="dataset directory to create: a new path, an "
                    "empty directory or (with --overwrite) a dataset made by this tool; never inside --source")
     p.add_argument("--resolution", help="output resolution, N or WxH, width first (default: the first image's "

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from stylegan_jax import image_size
 from stylegan_jax.cli import (
+    MAX_GRID_BYTES,
     ArgumentParser,
     UsageError,
     add_runtime_flags,
@@ -48,6 +49,8 @@ from stylegan_jax.sampling import class_labels, keyframe_seeds, looping_video_fr
 
 #: NVIDIA's video: 60 fps, H.264 at 12 Mbit/s.
 FPS, CODEC, BITRATE = 60, "libx264", "12M"
+#: Bytes per number of the keyframes' ws: float32, and each path's five-fold float64 copy and spline.
+KEYFRAME_BYTES_PER_NUMBER = 4 + 5 * 8 * 2
 
 
 def parse_grid(text: str) -> tuple[int, int]:
@@ -89,6 +92,11 @@ def gen_video(args: argparse.Namespace) -> str:
     G = network.sampler(args.class_idx)
     columns, rows = args.grid
     cells = columns * rows
+    keyframes = cells * (args.num_keyframes or -(-len(args.seeds) // cells))
+    need = keyframes * G.num_ws * G.w_dim * KEYFRAME_BYTES_PER_NUMBER
+    if need > MAX_GRID_BYTES:
+        raise UsageError(f"--seeds/--num-keyframes/--grid: {keyframes} keyframes would need {need / 2**30:.3g} GiB of "
+                         f"memory for their paths (at most {MAX_GRID_BYTES / 2**30:g} GiB); use fewer")
     seeds = keyframe_seeds(args.seeds, cells, args.num_keyframes, args.shuffle_seed)
     num_keyframes = len(seeds) // cells
     height, width = image_size.parse(G.img_resolution)

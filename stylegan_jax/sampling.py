@@ -233,8 +233,8 @@ def looping_video_frames(G, variables, ws: np.ndarray, columns: int, w_frames: i
     constant noise ``batch_size`` images per jitted call."""
     cells, num_keyframes = ws.shape[:2]
     paths = [looping_path(np.asarray(ws[i], np.float64)) for i in range(cells)]
-    synthesize, keys = _batch_synthesizer(G, "const"), _noise_keys(np.zeros(batch_size, int))
     per_chunk = max(1, batch_size // cells)  # frames per chunk: one call, or one frame over several
+    synthesize, keys = _batch_synthesizer(G, "const"), _noise_keys(np.zeros(per_chunk * cells, int))
     total = num_keyframes * w_frames
     for start in range(0, total, per_chunk):
         t = np.arange(start, min(start + per_chunk, total)) / w_frames

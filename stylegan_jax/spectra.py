@@ -67,10 +67,10 @@ class Moments:
 
     def add(self, images: np.ndarray) -> None:
         """Adds uint8 images of any shape."""
-        x = np.asarray(images, np.int64)
+        x = np.asarray(images, np.uint8)
         self.count += x.size
-        self.total += int(x.sum())
-        self.squares += int(np.square(x).sum())
+        self.total += int(x.sum(dtype=np.int64))
+        self.squares += int(np.square(x, dtype=np.uint32).sum(dtype=np.int64))
 
     def mean_std(self) -> tuple[float, float]:
         """(mean, standard deviation) of every pixel value added."""

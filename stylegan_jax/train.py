@@ -41,7 +41,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     parser.add_argument("--augpipe", help="augmentation preset: blit, geom, color, filter, noise, cutout, bg, bgc "
                         "(default), bgcf, bgcfn, bgcfnc")
     parser.add_argument("--subset", type=int, help="train on a random N of the dataset's images, chosen by the "
-                        "seed (NVIDIA's --subset; default all)")
+                        "seed (NVIDIA's --subset; default, or 0: all)")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="continue from the run directory's latest checkpoint if there is one")
     parser.add_argument("--coordinator", help="multi-process: coordinator address host:port")

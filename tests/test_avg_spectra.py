@@ -57,12 +57,14 @@ def test_a_datasets_spectrum_is_nvidias(dataset, tmp_path):  # noqa: F811 - the 
     assert np.abs(spectrum / expected - 1).max() < 1e-3  # every bin, the faintest included
 
 
-def test_a_random_subset_of_all_images_has_the_whole_datasets_spectrum(dataset, tmp_path):  # noqa: F811
-    whole, _ = calc(tmp_path, dataset)
-    shuffled, _ = calc(tmp_path, dataset, "--num", "24", "--seed", "3")  # all 24 images, in a seeded order
-    np.testing.assert_allclose(shuffled, whole, rtol=1e-5)
+def test_num_takes_the_images_nvidias_max_size_takes(dataset, tmp_path):  # noqa: F811
     part, _ = calc(tmp_path, dataset, "--num", "5", "--seed", "3")
-    assert not np.allclose(part, whole, rtol=1e-3)
+    kept = np.arange(24)
+    np.random.RandomState(3).shuffle(kept)  # NVIDIA's Dataset(max_size=5, random_seed=3)
+    expected = nvidia_spectrum(dataset_images(dataset)[np.sort(kept[:5])], 100.0, 50.0, beta=8, interp=4)
+    np.testing.assert_allclose(part, expected, rtol=2e-5, atol=1e-7 * expected.max())
+    whole, _ = calc(tmp_path, dataset)
+    np.testing.assert_allclose(calc(tmp_path, dataset, "--num", "24", "--seed", "3")[0], whole, rtol=1e-6)
 
 
 def test_a_networks_images_are_drawn_as_nvidias_tool_draws_them(generator, tmp_path):  # noqa: F811
@@ -129,6 +131,7 @@ def bad(tmp_path_factory, generator):  # noqa: F811
     np.savez(root / "other.npz", w=np.ones(3))
     np.save(root / "array.npy", np.ones(3))
     (root / "text.npz").write_text("not an archive")
+    (root / "data.zip").write_bytes(b"PK")  # NVIDIA's dataset form: not a network
     return root
 
 
@@ -155,8 +158,11 @@ CALC = ["calc", "--mean", "1", "--std", "1", "--dest"]
     (["slices", "{root}/s16.npz", "{root}/s8.npz", "--save", "{root}/new/s.png"],
      "the .npz files must have one resolution"),
     (["slices", "{root}/s16.npz", "--smooth", "-1"], "-1 is negative"),
+    (["heatmap", "{root}/s16.npz", "--save", "{root}/new/h.foo"], "--save {root}/new/h.foo: expected a file name "
+     "ending in one of"),
+    ([*CALC, "{root}/x.npz", "--source", "{root}/data.zip"], "data.zip"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(bad, dataset, capsys, argv, expected):  # noqa: F811
     argv = [a.format(root=bad, data=dataset) for a in argv]
-    expect_usage_error("avg_spectra", avg_spectra.main, argv, expected, bad, capsys)
+    expect_usage_error("avg_spectra", avg_spectra.main, argv, expected.format(root=bad), bad, capsys)
 

@@ -56,6 +56,12 @@ def test_frames_show_each_cells_keyframe_images_where_its_path_passes_them(tmp_p
         assert frames[frame].shape == (16, 32, 3)
         assert np.abs(frames[frame].astype(int) - expected).max() <= 1  # ws through float64 and back
     assert np.abs(frames[1].astype(int) - frames[0]).max() > 0  # between keyframes: moving
+    out1 = tmp_path / "v1" / "lerp.mp4"  # more cells (2) than images per call (1): one frame over two calls
+    assert gen_video.main(["--network", str(pkl), "--seeds", "0-3", "--grid", "2x1", "--w-frames", "3",
+                           "--batch-size", "1", "--output", str(out1)]) == 0
+    for i, frame in enumerate(frames):
+        np.testing.assert_array_equal(np.asarray(PIL.Image.open(tmp_path / "v1" / "lerp_frames" / f"frame{i:05d}.png")),
+                                      frame)
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -64,6 +70,7 @@ def test_frames_show_each_cells_keyframe_images_where_its_path_passes_them(tmp_p
     (["--seeds", "0-3", "--output", "{root}/x.gif"], "expected a file name ending in .mp4"),
     (["--seeds", "0-3", "--class", "1"], "the network is unconditional"),
     (["--seeds", "0-3", "--network", "{root}/gone.pkl"], "gone.pkl: no such file"),
+    (["--seeds", "0-4294967295"], "4294967296 keyframes would need"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, expected):
     argv = ["--network", str(PICKLES / "ada_skip16.pkl"), "--output", "{root}/out/v.mp4", *argv]

@@ -203,6 +203,9 @@ class Trainer:
                            c_dim=c_dim if cfg.conditional else None)
         if cfg.subset > info["num_images"]:
             raise ConfigError(f"--subset {cfg.subset}: the dataset at {path} holds {info['num_images']} images")
+        if 0 < cfg.subset < jax.process_count():
+            raise ConfigError(f"--subset {cfg.subset}: each of the {jax.process_count()} processes reads its own share "
+                              "of the images; give at least one per process")
         self.c_dim = c_dim
         #: the training set as NVIDIA's Dataset arguments: all images, or --subset of them chosen by the seed
         self.subset = {"max_size": cfg.subset or None, "random_seed": cfg.seed}

@@ -376,6 +376,9 @@ def test_mnists_training_images_convert_padded_to_32_with_their_labels(tmp_path,
         f.write(bytes(16) + digits.tobytes())  # the idx header: magic, count, rows, columns
     rc, _, err = run_tool(capsys, "--source", tmp_path / "train-images-idx3-ubyte.gz", "--dest", tmp_path / "ds")
     assert rc == 1 and "train-labels-idx1-ubyte.gz is missing" in err and not (tmp_path / "ds").exists()
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"x" * 100)[:-12] + bytes(12))  # bad CRC
+    rc, _, err = run_tool(capsys, "--source", tmp_path / "train-images-idx3-ubyte.gz", "--dest", tmp_path / "ds")
+    assert rc == 1 and err.count("\n") == 1 and "is not MNIST's gzipped idx files" in err
     with gzip.open(tmp_path / "train-labels-idx1-ubyte.gz", "wb") as f:
         f.write(bytes(8) + labels.tobytes())
     assert run_tool(capsys, "--source", tmp_path / "train-images-idx3-ubyte.gz", "--dest", tmp_path / "ds")[0] == 0

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from stylegan_jax.data import make_iterator, subset_indices
+from stylegan_jax.errors import ConfigError
 from stylegan_jax.training.loop import Trainer, TrainingDivergedError, _check_finite, run_config, train
 from stylegan_jax.training.steps import FINITE, active_phases
 from tests.training.conftest import tiny_config, two_iterations
@@ -104,3 +105,9 @@ def test_a_subset_run_trains_on_nvidias_random_subset_only(data_dir, tmp_path):
     everything = next(make_iterator(trainer.dataset_path, batch_size=1797, shuffle=False, num_epochs=1))["image"]
     kept = everything[subset_indices(1797, 12, 3)]
     assert {x.tobytes() for x in seen} == {x.tobytes() for x in kept}
+
+
+def test_a_subset_smaller_than_the_process_count_is_refused(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(jax, "process_count", lambda: 2)  # each process reads its own share of the subset
+    with pytest.raises(ConfigError, match="--subset 1: each of the 2 processes reads its own share"):
+        Trainer(tiny_config(data_dir, subset=1), tmp_path)
