@@ -262,6 +262,15 @@ def finite_float(text: str) -> float:
     return value
 
 
+def parse_bool(text: str) -> bool:
+    """``1``/``0``, ``true``/``false``, ``yes``/``no`` (any case; an argparse ``type``), as NVIDIA's click flags
+    (``--mirror=1``) take them."""
+    value = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}.get(text.strip().lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a boolean (expected 1 or 0, true or false)")
+    return value
+
+
 def parse_vec2(text: str) -> tuple[float, float]:
     """``"0.3,1"`` -> (0.3, 1.0): two finite numbers (an argparse ``type``; NVIDIA's VEC2)."""
     parts = text.split(",")

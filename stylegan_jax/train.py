@@ -18,11 +18,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from stylegan_jax.cli import ArgumentParser, finite_float, parse_seed, path_arg, run
+from stylegan_jax.cli import ArgumentParser, finite_float, nonnegative_int, parse_bool, parse_seed, path_arg, run
 
-SHORTCUTS = {"kimg": "kimg", "seed": "seed", "tick": "tick", "snap": "snap", "cpu_fusion": "cpu_fusion",
-             "aug": "aug", "p": "p", "target": "ada_target", "augpipe": "augpipe", "compile_cache": "compile_cache",
-             "subset": "subset"}
+#: Flags -> the config keys they set (each flag's value is set on every key it names). The second group is
+#: NVIDIA's train.py flags (stylegan3's names, which include stylegan2-ada's), so its commands carry over.
+SHORTCUTS = {"kimg": ("kimg",), "seed": ("seed",), "tick": ("tick",), "snap": ("snap",),
+             "cpu_fusion": ("cpu_fusion",), "compile_cache": ("compile_cache",),
+             "aug": ("aug",), "p": ("p",), "target": ("ada_target",), "augpipe": ("augpipe",), "subset": ("subset",),
+             "data": ("dataset",), "cond": ("conditional",), "mirror": ("xflip",), "batch": ("batch_size",),
+             "batch_gpu": ("batch_gpu",), "gamma": ("r1_gamma",), "glr": ("G_lr",), "dlr": ("D_lr",),
+             "cbase": ("G.channel_base", "D.channel_base"), "cmax": ("G.channel_max", "D.channel_max"),
+             "map_depth": ("G.mapping_layers",), "mbstd_group": ("D.mbstd_group_size",), "metrics": ("metrics",),
+             "freezed": ("freeze_d",), "workers": ("workers",)}
+
+
+def parse_metric_list(text: str) -> tuple[str, ...]:
+    """NVIDIA's ``--metrics``: comma-separated names, or ``none`` (checked against the registry with the config)."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    return () if names == ("none",) else names
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str]]]:
@@ -42,6 +55,24 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
                         "(default), bgcf, bgcfn, bgcfnc")
     parser.add_argument("--subset", type=int, help="train on a random N of the dataset's images, chosen by the "
                         "seed (NVIDIA's --subset; default, or 0: all)")
+    nvidia = parser.add_argument_group("NVIDIA's train.py flags (each sets config keys; its --resume PKL is "
+                                       "--config.resume_from here, and its --gpus is every device JAX sees)")
+    nvidia.add_argument("--data", type=path_arg, help="dataset name or directory (config dataset)")
+    nvidia.add_argument("--cond", type=parse_bool, help="class-conditional training, 1 or 0 (config conditional)")
+    nvidia.add_argument("--mirror", type=parse_bool, help="x-flips, 1 or 0 (config xflip)")
+    nvidia.add_argument("--batch", type=int, help="global batch size (config batch_size)")
+    nvidia.add_argument("--batch-gpu", type=int, help="images per device minibatch (config batch_gpu)")
+    nvidia.add_argument("--gamma", type=finite_float, help="R1 weight (config r1_gamma)")
+    nvidia.add_argument("--glr", type=finite_float, help="G learning rate (config G_lr)")
+    nvidia.add_argument("--dlr", type=finite_float, help="D learning rate (config D_lr)")
+    nvidia.add_argument("--cbase", type=int, help="capacity multiplier (config G/D.channel_base)")
+    nvidia.add_argument("--cmax", type=int, help="max. feature maps (config G/D.channel_max)")
+    nvidia.add_argument("--map-depth", type=int, help="mapping network depth (config G.mapping_layers)")
+    nvidia.add_argument("--mbstd-group", type=int, help="minibatch std group size (config D.mbstd_group_size)")
+    nvidia.add_argument("--metrics", type=parse_metric_list, help="metrics at every snapshot, comma-separated, or "
+                        "none (config metrics)")
+    nvidia.add_argument("--freezed", type=nonnegative_int, help="freeze the first N layers of D (config freeze_d)")
+    nvidia.add_argument("--workers", type=nonnegative_int, help="data loader worker processes (config workers)")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="continue from the run directory's latest checkpoint if there is one")
     parser.add_argument("--coordinator", help="multi-process: coordinator address host:port")
@@ -104,6 +135,24 @@ def check_augment_flags(args: argparse.Namespace, aug: str) -> None:
             raise ConfigError(f"--{flag} applies only with --aug {' or '.join(kinds)} (this run's aug is {aug!r})")
 
 
+def flag_keys(args: argparse.Namespace, cfg) -> list[tuple[str, str]]:
+    """(flag attribute, config key) for every `SHORTCUTS` flag given; a key the experiment's model does not have
+    (``--cbase`` of an R3GAN) is a `ConfigError` naming the flag."""
+    from stylegan_jax.errors import ConfigError
+    from stylegan_jax.training.config import valid_keys
+
+    keys, pairs = set(valid_keys(cfg)), []
+    for flag, targets in SHORTCUTS.items():
+        if getattr(args, flag) is None:
+            continue
+        for key in targets:
+            if key not in keys:
+                raise ConfigError(f"--{flag.replace('_', '-')}: model {cfg.model!r} has no {key} (its keys: "
+                                  "--dry-run)")
+            pairs.append((flag, key))
+    return pairs
+
+
 def user_errors() -> tuple[type[Exception], ...]:
     """The error types whose message is a one-line answer to bad input (imported when one was raised)."""
     from stylegan_jax.data import DatasetError
@@ -126,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         from stylegan_jax.training.loop import TrainingInterruptedError, train
 
         cfg = load_experiment(args.experiment)
-        explicit = [(key, repr(getattr(args, flag))) for flag, key in SHORTCUTS.items()
-                    if getattr(args, flag) is not None] + overrides
+        explicit = [(key, repr(getattr(args, flag))) for flag, key in flag_keys(args, cfg)] + overrides
         for key, value in explicit:
             apply_override(cfg, key, value)
         if cfg.get("tiny"):  # --config.tiny shrinks the experiment; values given on the command line win

@@ -581,3 +581,16 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
         raise ConfigError("--config.pl_weight needs lazy_regularization=True (NVIDIA's configs use PL only lazily)")
     if cfg.n_critic < 1:
         raise ConfigError(f"--config.n_critic must be >= 1, got {cfg.n_critic}")
+    _check_metric_names(cfg.metrics)
+
+
+def _check_metric_names(names: tuple | list) -> None:
+    """``cfg.metrics`` names registered metrics (checked before training, not at the first snapshot)."""
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"--metrics: expected a tuple of metric names, got {names!r}")
+    if names:
+        from stylegan_jax.metrics import METRICS  # lazily: the metrics package is optional for training
+
+        unknown = [n for n in names if n not in METRICS]
+        if unknown:
+            raise ConfigError(f"--metrics: unknown metric {unknown[0]!r}; valid: {', '.join(METRICS)}")

@@ -71,3 +71,22 @@ def test_a_bug_keeps_its_traceback_and_user_errors_resolve_lazily(capsys):
         run("tool", fail(ValueError("a bug")), KnownError)
     assert run("tool", fail(KeyboardInterrupt()), KnownError) == 130
     assert capsys.readouterr().err == "tool: interrupted\n"
+
+
+def test_nvidias_train_flags_set_the_config_keys_they_name(capsys, tmp_path):
+    """stylegan3's README command for StyleGAN3-T, as flags here (--gpus is every device, --resume PKL is
+    --config.resume_from)."""
+    args = ["--experiment", "stylegan3_t", "--dry-run", f"--config.data_dir={tmp_path}", "--data", "afhqv2-512",
+            "--config.resolution=512", "--batch", "32", "--batch-gpu", "4", "--gamma", "8.2", "--mirror", "1",
+            "--cond", "0", "--glr", "0.0025", "--dlr", "0.002", "--cbase", "16384", "--cmax", "256",
+            "--map-depth", "2", "--mbstd-group", "4", "--metrics", "none", "--freezed", "2", "--workers", "3"]
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    c = json.loads("\n".join(out[: out.index("}") + 1]))
+    assert (c["dataset"], c["batch_size"], c["batch_gpu"], c["r1_gamma"], c["xflip"], c["conditional"]) == (
+        "afhqv2-512", 32, 4, 8.2, True, False)
+    assert (c["G_lr"], c["D_lr"], c["metrics"], c["freeze_d"], c["workers"]) == (0.0025, 0.002, [], 2, 3)
+    assert c["G"]["channel_base"] == c["D"]["channel_base"] == 16384
+    assert c["G"]["channel_max"] == c["D"]["channel_max"] == 256
+    assert (c["G"]["mapping_layers"], c["D"]["mbstd_group_size"]) == (2, 4)
+
