@@ -30,6 +30,8 @@ SHORTCUTS = {"kimg": ("kimg",), "seed": ("seed",), "tick": ("tick",), "snap": ("
              "cbase": ("G.channel_base", "D.channel_base"), "cmax": ("G.channel_max", "D.channel_max"),
              "map_depth": ("G.mapping_layers",), "mbstd_group": ("D.mbstd_group_size",), "metrics": ("metrics",),
              "freezed": ("freeze_d",), "workers": ("workers",)}
+#: NVIDIA's ``--fp32=1``: no reduced-precision layers and no activation clamping, in G and D.
+FP32 = (("G.num_fp16_res", "0"), ("D.num_fp16_res", "0"), ("G.conv_clamp", "None"), ("D.conv_clamp", "None"))
 
 
 def parse_metric_list(text: str) -> tuple[str, ...]:
@@ -73,6 +75,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
                         "none (config metrics)")
     nvidia.add_argument("--freezed", type=nonnegative_int, help="freeze the first N layers of D (config freeze_d)")
     nvidia.add_argument("--workers", type=nonnegative_int, help="data loader worker processes (config workers)")
+    nvidia.add_argument("--fp32", type=parse_bool, help="1: every layer in float32, no clamping (config "
+                        "G/D.num_fp16_res=0, conv_clamp=None)")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="continue from the run directory's latest checkpoint if there is one")
     parser.add_argument("--coordinator", help="multi-process: coordinator address host:port")
@@ -135,22 +139,24 @@ def check_augment_flags(args: argparse.Namespace, aug: str) -> None:
             raise ConfigError(f"--{flag} applies only with --aug {' or '.join(kinds)} (this run's aug is {aug!r})")
 
 
-def flag_keys(args: argparse.Namespace, cfg) -> list[tuple[str, str]]:
-    """(flag attribute, config key) for every `SHORTCUTS` flag given; a key the experiment's model does not have
-    (``--cbase`` of an R3GAN) is a `ConfigError` naming the flag."""
+def flag_values(args: argparse.Namespace, cfg) -> list[tuple[str, str]]:
+    """(config key, value as a Python literal) for every `SHORTCUTS` flag given, and `FP32` for ``--fp32 1``; a
+    key the experiment's model does not have (``--cbase`` of an R3GAN) is a `ConfigError` naming the flag."""
     from stylegan_jax.errors import ConfigError
     from stylegan_jax.training.config import valid_keys
 
-    keys, pairs = set(valid_keys(cfg)), []
-    for flag, targets in SHORTCUTS.items():
-        if getattr(args, flag) is None:
-            continue
-        for key in targets:
-            if key not in keys:
+    given = [(flag, [(key, repr(getattr(args, flag))) for key in keys]) for flag, keys in SHORTCUTS.items()
+             if getattr(args, flag) is not None]
+    if args.fp32:
+        given.append(("fp32", list(FP32)))
+    known, out = set(valid_keys(cfg)), []
+    for flag, pairs in given:
+        for key, value in pairs:
+            if key not in known:
                 raise ConfigError(f"--{flag.replace('_', '-')}: model {cfg.model!r} has no {key} (its keys: "
                                   "--dry-run)")
-            pairs.append((flag, key))
-    return pairs
+            out.append((key, value))
+    return out
 
 
 def user_errors() -> tuple[type[Exception], ...]:
@@ -175,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         from stylegan_jax.training.loop import TrainingInterruptedError, train
 
         cfg = load_experiment(args.experiment)
-        explicit = [(key, repr(getattr(args, flag))) for flag, key in flag_keys(args, cfg)] + overrides
+        explicit = flag_values(args, cfg) + overrides
         for key, value in explicit:
             apply_override(cfg, key, value)
         if cfg.get("tiny"):  # --config.tiny shrinks the experiment; values given on the command line win

@@ -79,7 +79,8 @@ def test_nvidias_train_flags_set_the_config_keys_they_name(capsys, tmp_path):
     args = ["--experiment", "stylegan3_t", "--dry-run", f"--config.data_dir={tmp_path}", "--data", "afhqv2-512",
             "--config.resolution=512", "--batch", "32", "--batch-gpu", "4", "--gamma", "8.2", "--mirror", "1",
             "--cond", "0", "--glr", "0.0025", "--dlr", "0.002", "--cbase", "16384", "--cmax", "256",
-            "--map-depth", "2", "--mbstd-group", "4", "--metrics", "none", "--freezed", "2", "--workers", "3"]
+            "--map-depth", "2", "--mbstd-group", "4", "--metrics", "none", "--freezed", "2", "--workers", "3",
+            "--fp32", "1"]
     assert main(args) == 0
     out = capsys.readouterr().out.splitlines()
     c = json.loads("\n".join(out[: out.index("}") + 1]))
@@ -89,4 +90,6 @@ def test_nvidias_train_flags_set_the_config_keys_they_name(capsys, tmp_path):
     assert c["G"]["channel_base"] == c["D"]["channel_base"] == 16384
     assert c["G"]["channel_max"] == c["D"]["channel_max"] == 256
     assert (c["G"]["mapping_layers"], c["D"]["mbstd_group_size"]) == (2, 4)
+    assert c["G"]["num_fp16_res"] == c["D"]["num_fp16_res"] == 0
+    assert c["G"]["conv_clamp"] is c["D"]["conv_clamp"] is None
 
