@@ -4,8 +4,8 @@ and D initialised from NVIDIA's FFHQ 1024 network, a snapshot every 10 ticks. Th
 settings (ADA's p moves over 100 kimg, no EMA ramp-up).
 
 Data: ``python -m stylegan_jax.dataset_tool --source metfaces/images --dest <data_dir>/metfaces1024``.
-Weights: nothing is downloaded; put NVIDIA's ``ffhq-res1024-mirror-stylegan2-noaug.pkl`` (its ``ffhq1024``
-transfer source, from ``https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/
+Weights: nothing is downloaded; put NVIDIA's ``ffhq-res1024-mirror-stylegan2-noaug.pkl`` (the file its name
+``ffhq1024`` stands for, from ``https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/
 transfer-learning-source-nets/``) in the working directory, or name it with ``--config.resume_from=PATH``.
 """
 
@@ -16,6 +16,6 @@ def get_config():
     c = load_experiment("ffhq1024")
     c.name = "metfaces1024"
     c.dataset = "metfaces1024"
-    c.resume_from = "ffhq-res1024-mirror-stylegan2-noaug.pkl"
+    c.resume_from = "ffhq1024"  # NVIDIA's name: its file in the working directory (training.transfer)
     c.snap = 10
     return c

@@ -1,8 +1,10 @@
 """Transfer learning: a new run's G, G_ema and D initialised from a pretrained network (NVIDIA's ``--resume``),
-copying the parameters and buffers whose names and shapes match, as NVIDIA's ``copy_params_and_buffers``."""
+copying the parameters and buffers whose names and shapes match, as NVIDIA's ``copy_params_and_buffers``.
+NVIDIA's names for its transfer sources (``ffhq1024``...) stand for their files (`source_path`)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import flax
@@ -13,6 +15,31 @@ import numpy as np
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.network_snapshot import load_network
 from stylegan_jax.training.state import TrainState
+
+#: Where NVIDIA's transfer sources are published, and the file each of its ``--resume`` names stands for
+#: (stylegan2-ada-pytorch train.py's ``resume_specs``).
+NVIDIA_SOURCES_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/transfer-learning-source-nets/"
+NVIDIA_SOURCES = {
+    "ffhq256": "ffhq-res256-mirror-paper256-noaug.pkl",
+    "ffhq512": "ffhq-res512-mirror-stylegan2-noaug.pkl",
+    "ffhq1024": "ffhq-res1024-mirror-stylegan2-noaug.pkl",
+    "celebahq256": "celebahq-res256-mirror-paper256-kimg100000-ada-target0.5.pkl",
+    "lsundog256": "lsundog-res256-paper256-kimg100000-noaug.pkl",
+}
+
+
+def source_path(resume_from: str) -> str:
+    """The network ``resume_from`` names: a path as given, or one of NVIDIA's names (`NVIDIA_SOURCES`; a path of
+    that name comes first), which stands for its file in the working directory. Nothing is downloaded: a name
+    whose file is absent is a `ConfigError` saying where to get it."""
+    if resume_from not in NVIDIA_SOURCES or os.path.exists(resume_from):
+        return resume_from
+    file = NVIDIA_SOURCES[resume_from]
+    if not os.path.exists(file):
+        raise ConfigError(f"--config.resume_from={resume_from}: NVIDIA's transfer source {file} is not in "
+                          f"{os.getcwd()}; nothing is downloaded: fetch {NVIDIA_SOURCES_URL}{file} and put it "
+                          "there, or give its path")
+    return file
 
 
 def transfer_settings(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -42,9 +69,10 @@ def _copy(target: dict, source: dict | None, what: str, missed: list[str]) -> tu
 
 def initialise_from(state: TrainState, path: str, report: Callable[[str], None]) -> TrainState:
     """``state`` (a fresh run's, on the host or replicated) with G, G_ema and D from the network at ``path``
-    (an NVIDIA pickle or a snapshot directory). What does not match is listed in one line through
-    ``report``; a network of which nothing matches is a `ConfigError`. The optimiser states stay fresh."""
-    network = load_network(path)
+    (an NVIDIA pickle or a snapshot directory, or NVIDIA's name for one: `source_path`). What does not match is
+    listed in one line through ``report``; a network of which nothing matches is a `ConfigError`. The optimiser
+    states stay fresh."""
+    network = load_network(source_path(path))
     host = jax.tree_util.tree_map(np.asarray, jax.device_get(state))
     missed: list[str] = []
     counts = []

@@ -13,7 +13,7 @@ from stylegan_jax.errors import ConfigError
 from stylegan_jax.models.stylegan2 import discriminator_layers
 from stylegan_jax.network_snapshot import load_network
 from stylegan_jax.training.loop import Trainer, run_config, train
-from stylegan_jax.training.transfer import initialise_from
+from stylegan_jax.training.transfer import initialise_from, source_path
 from tests.training.conftest import tiny_config
 
 NVIDIA_PICKLE = Path(__file__).parents[1] / "fixtures" / "nvidia_pickles" / "ada_skip16.pkl"
@@ -128,3 +128,15 @@ def test_a_run_from_an_nvidia_pickle_starts_at_step_0_with_its_weights(data_dir,
     assert line in log and any(x.startswith("Starting digits in ") and " at 0.0 kimg;" in x for x in log)
     recorded = json.loads((tmp_path / "config.json").read_text())
     assert (recorded["ada_kimg"], recorded["ema_rampup"]) == (100.0, None)  # NVIDIA's resume settings
+
+
+def test_nvidias_transfer_source_names_stand_for_their_files_in_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="resume_from=ffhq1024: NVIDIA's transfer source ffhq-res1024-mirror-"
+                       "stylegan2-noaug.pkl is not in .*fetch https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/"
+                       "pretrained/transfer-learning-source-nets/ffhq-res1024-mirror-stylegan2-noaug.pkl"):
+        source_path("ffhq1024")
+    (tmp_path / "ffhq-res1024-mirror-stylegan2-noaug.pkl").write_bytes(b"")
+    assert source_path("ffhq1024") == "ffhq-res1024-mirror-stylegan2-noaug.pkl"
+    (tmp_path / "ffhq1024").mkdir()  # a path of that name comes first
+    assert source_path("ffhq1024") == "ffhq1024" and source_path("my.pkl") == "my.pkl"
