@@ -7,7 +7,8 @@
 
 As NVIDIA's, the tool also reads CIFAR-10's python tarball (``cifar-10-python.tar.gz``: the 50,000 training
 images with their class labels; its pickles read with an allow-list, nothing in them runs) and MNIST's
-``train-images-idx3-ubyte.gz`` (with ``train-labels-idx1-ubyte.gz`` beside it; padded to 32x32), by file name.
+``train-images-idx3-ubyte.gz`` (with ``train-labels-idx1-ubyte.gz`` beside it; padded to 32x32), by file name,
+and LSUN's LMDB directories (named ``*_lmdb``; the ``lmdb`` package).
 
 Flags follow NVIDIA's stylegan2-ada-pytorch dataset_tool where they mean the same. User errors are one line
 on stderr and exit status 1; an interrupted or failed conversion leaves nothing at --dest.
@@ -43,11 +44,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = ArgumentParser(
         prog="python -m stylegan_jax.dataset_tool",
         description="Convert a folder or zip of PNG/JPEG/WebP images (labels from an optional dataset.json), "
-        "CIFAR-10's cifar-10-python.tar.gz or MNIST's train-images-idx3-ubyte.gz into a TFDS ArrayRecord dataset "
-        "directory.",
+        "CIFAR-10's cifar-10-python.tar.gz, MNIST's train-images-idx3-ubyte.gz or an LSUN *_lmdb directory into a "
+        "TFDS ArrayRecord dataset directory.",
     )
     p.add_argument("--source", required=True, type=path_arg, help="folder (searched recursively) or .zip of "
-                   "images; or CIFAR-10's cifar-10-python.tar.gz, or MNIST's train-images-idx3-ubyte.gz")
+                   "images; or CIFAR-10's cifar-10-python.tar.gz, MNIST's train-images-idx3-ubyte.gz or an LSUN *_lmdb "
+                   "directory")
     p.add_argument("--dest", required=True, type=path_arg, help="dataset directory to create: a new path, an "
                    "empty directory or (with --overwrite) a dataset made by this tool; never inside --source")
     p.add_argument("--resolution", help="output resolution, N or WxH, width first (default: the first image's "

@@ -30,7 +30,7 @@ import tqdm
 from stylegan_jax import image_size
 from stylegan_jax.data import images
 from stylegan_jax.data.errors import DatasetError
-from stylegan_jax.data.sources import IMAGE_EXTENSIONS, ArraySource, ImageSource, open_image_source
+from stylegan_jax.data.sources import IMAGE_EXTENSIONS, Source, open_image_source
 from stylegan_jax.data.tfds_builder import DatasetSpec, check_dest, write_dataset
 
 GRAY_MODES = ("1", "L", "LA", "I", "F")
@@ -97,7 +97,7 @@ class ConversionReport:
         return "; ".join(parts)
 
 
-def _scan(source: ImageSource | ArraySource, skipped: dict[str, list[str]]) -> dict[str, tuple[str, tuple[int, int]]]:
+def _scan(source: Source, skipped: dict[str, list[str]]) -> dict[str, tuple[str, tuple[int, int]]]:
     """Reads every image header: {name: (Pillow mode, (width, height))}; other files go to `skipped`."""
     found = {}
     for name in source.names:

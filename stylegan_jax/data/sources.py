@@ -1,9 +1,11 @@
 """Image sources for dataset_tool: a folder (searched recursively) or a .zip, with optional labels; or, as
-NVIDIA's dataset_tool reads them, CIFAR-10's python tarball and MNIST's training images (`open_image_source`).
+NVIDIA's dataset_tool reads them, CIFAR-10's python tarball, MNIST's training images and LSUN's LMDB
+directories (`open_image_source`).
 
 Files are named by their path relative to the source root with "/" separators, as in NVIDIA's
 `dataset.json` (`{"labels": [["00000/img00000000.png", 6], ...]}`), and listed in sorted order. CIFAR-10's and
-MNIST's images are offered as PNG files ``00000000.png``, ... in their order, with their class labels.
+MNIST's images are offered as PNG files ``00000000.png``, ... in their order, with their class labels; an LMDB's
+records as files ``<key>.webp`` in key order (LSUN stores WebP; Pillow reads whatever format a record is).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ LABELS_FILE = "dataset.json"
 #: The file names NVIDIA's dataset_tool recognises: CIFAR-10's python version, MNIST's training images.
 CIFAR10_TARBALL = "cifar-10-python.tar.gz"
 MNIST_IMAGES = "train-images-idx3-ubyte.gz"
+#: NVIDIA's dataset_tool reads a directory whose name ends so as an LMDB database (LSUN's form).
+LMDB_SUFFIX = "_lmdb"
 
 
 class ImageSource:
@@ -125,10 +129,57 @@ class ArraySource:
         self.close()
 
 
-def open_image_source(path: str | os.PathLike) -> ImageSource | ArraySource:
-    """The source at ``path``: CIFAR-10's python tarball (`CIFAR10_TARBALL`) or MNIST's training images
-    (`MNIST_IMAGES`, its labels beside it) by file name, as NVIDIA's dataset_tool; else a folder or zip."""
+class LmdbSource:
+    """The records of an LMDB database (LSUN's) as files ``<key>.webp`` in key order, read on demand (the
+    interface of `ImageSource`; no labels). Needs the ``lmdb`` package (the ``lsun`` extra)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        try:
+            import lmdb
+        except ImportError:
+            raise DatasetError(f"source {path}: reading an LMDB database needs the lmdb package (pip install lmdb, "
+                               "or the lsun extra)") from None
+        self.path = Path(path)
+        try:
+            self._env = lmdb.open(str(self.path), readonly=True, lock=False, readahead=False)
+            self._txn = self._env.begin(write=False)
+            keys = [bytes(key) for key in self._txn.cursor().iternext(values=False)]
+        except lmdb.Error as e:
+            raise DatasetError(f"source {self.path} is not a readable LMDB database ({e})") from None
+        self._keys = {f"{key.decode('latin-1')}.webp": key for key in keys}
+        self.names = list(self._keys)
+
+    def open(self, name: str) -> IO[bytes]:
+        return io.BytesIO(self.read(name))
+
+    def read(self, name: str) -> bytes:
+        return bytes(self._txn.get(self._keys[name]))
+
+    def labels(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self._txn.abort()
+        self._env.close()
+
+    def __enter__(self) -> LmdbSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+#: What `open_image_source` returns: every kind offers ``path``, ``names``, ``open``, ``read``, ``labels``, ``close``.
+Source = ImageSource | ArraySource | LmdbSource
+
+
+def open_image_source(path: str | os.PathLike) -> Source:
+    """The source at ``path``: CIFAR-10's python tarball (`CIFAR10_TARBALL`), MNIST's training images
+    (`MNIST_IMAGES`, its labels beside it) by file name, or an LMDB directory (its name ends in `LMDB_SUFFIX`),
+    as NVIDIA's dataset_tool; else a folder or zip."""
     path = Path(path)
+    if path.is_dir() and path.name.endswith(LMDB_SUFFIX):
+        return LmdbSource(path)
     if path.is_file() and path.name == CIFAR10_TARBALL:
         return ArraySource(path, *read_cifar10(path))
     if path.is_file() and path.name == MNIST_IMAGES:

@@ -385,3 +385,23 @@ def test_mnists_training_images_convert_padded_to_32_with_their_labels(tmp_path,
     stored = np.stack(stored_images(tmp_path / "ds"))
     np.testing.assert_array_equal(stored, np.pad(digits, [(0, 0), (2, 2), (2, 2)])[..., None])
     assert [int(x) for x in stored_labels(tmp_path / "ds")] == [3, 1, 4, 1]
+
+
+def test_an_lsun_lmdb_directory_converts_its_records_in_key_order(tmp_path, capsys):
+    import lmdb
+
+    originals = [random_pixels(i, (8, 8, 3)) for i in range(3)]
+    source = tmp_path / "cat_lmdb"  # NVIDIA's dataset_tool: a directory named *_lmdb
+    with lmdb.open(str(source), map_size=1 << 24) as env, env.begin(write=True) as txn:
+        for key, image in zip((b"c3", b"a1", b"b2"), originals, strict=True):  # LSUN stores WebP; lossless here
+            buffer = io.BytesIO()
+            PIL.Image.fromarray(image).save(buffer, format="WEBP", lossless=True)
+            txn.put(key, buffer.getvalue())
+    dest = tmp_path / "cats"
+    assert run_tool(capsys, "--source", source, "--dest", dest)[0] == 0
+    info = read_dataset_info(dest)
+    assert (info["num_images"], info["resolution"], info["label_kind"]) == (3, 8, "none")
+    np.testing.assert_array_equal(np.stack(stored_images(dest)), np.stack([originals[1], originals[2], originals[0]]))
+    (tmp_path / "empty_lmdb").mkdir()
+    rc, _, err = run_tool(capsys, "--source", tmp_path / "empty_lmdb", "--dest", tmp_path / "none")
+    assert rc == 1 and err.count("\n") == 1 and not (tmp_path / "none").exists()
