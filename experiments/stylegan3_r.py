@@ -17,6 +17,6 @@ def get_config():
     c.name = "stylegan3_r"
     stylegan3_r_overrides(c)
     c.blur_init_sigma = 10.0
-    c.blur_fade_kimg = c.batch_size * 200 / 32
+    c.blur_fade_kimg = None  # NVIDIA's batch * 200 / 32, from the run's batch (config.BATCH_DERIVED)
     c.cpu_fusion = False
     return c

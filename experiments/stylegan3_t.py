@@ -25,7 +25,7 @@ def get_config():
     c.pl_weight = 0.0
     c.style_mixing_prob = 0.0
     c.G_reg_interval = 0  # NVIDIA's None: no G regularisation phase, G's Adam unscaled
-    c.ema_kimg = c.batch_size * 10 / 32
+    c.ema_kimg = None  # NVIDIA's batch * 10 / 32, from the run's batch (config.BATCH_DERIVED)
     c.ema_rampup = 0.05
     c.aug = "ada"
     c.metrics = ("fid50k_full",)

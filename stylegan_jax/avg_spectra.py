@@ -38,9 +38,11 @@ from stylegan_jax.cli import (
     UsageError,
     add_runtime_flags,
     finite_float,
+    nonnegative_float,
     output_file,
     parse_seed,
     path_arg,
+    positive_float,
     positive_int,
     read_npz,
     run,
@@ -51,22 +53,6 @@ from stylegan_jax.runtime import configure_runtime
 from stylegan_jax.spectra import Moments, full_spectrum, heatmap, kaiser_window, power_sum
 
 PROG = "python -m stylegan_jax.avg_spectra"
-
-
-def nonnegative_float(text: str) -> float:
-    """A finite float >= 0 (an argparse ``type``)."""
-    value = finite_float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative (expected a number >= 0)")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A finite float > 0 (an argparse ``type``)."""
-    value = finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not positive (expected a number > 0)")
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -262,10 +262,30 @@ def finite_float(text: str) -> float:
     return value
 
 
+def nonnegative_float(text: str) -> float:
+    """A finite float >= 0 (an argparse ``type``)."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative (expected a number >= 0)")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite float > 0 (an argparse ``type``)."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not positive (expected a number > 0)")
+    return value
+
+
+#: The words click's BOOL takes (NVIDIA's ``--mirror=1``), any case.
+BOOL_WORDS = {**dict.fromkeys(("1", "true", "t", "yes", "y", "on"), True),
+              **dict.fromkeys(("0", "false", "f", "no", "n", "off"), False)}
+
+
 def parse_bool(text: str) -> bool:
-    """``1``/``0``, ``true``/``false``, ``yes``/``no`` (any case; an argparse ``type``), as NVIDIA's click flags
-    (``--mirror=1``) take them."""
-    value = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}.get(text.strip().lower())
+    """One of `BOOL_WORDS` (an argparse ``type``), as NVIDIA's click flags (``--mirror=1``) take it."""
+    value = BOOL_WORDS.get(text.strip().lower())
     if value is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a boolean (expected 1 or 0, true or false)")
     return value

@@ -3,8 +3,8 @@
 ``ablations/stylegan2_c``, ...; ``--config.tiny=True`` shrinks any experiment to a CPU-size run).
 
 Flags: --experiment NAME or PATH, --outdir (default runs/<experiment file name>), --kimg, --resume / --no-resume
-(default: resume when the run directory has a checkpoint), --seed, --tick, --snap, NVIDIA's --aug, --augpipe, --p,
---target and --subset, and any config value as
+(default: resume when the run directory has a checkpoint), --seed, --tick, --snap, NVIDIA's train.py flags
+(--data, --cond, --mirror, --batch, --gamma, --cbase, --aug, --subset, ...: see --help), and any config value as
 --config.KEY=VALUE (e.g. --config.batch_size=32, --config.G.channel_base=8192); --dry-run prints the resolved config
 and the parameter counts and exits; --no-cpu-fusion turns XLA:CPU's YNNPACK fusion off; --compile-cache off turns
 off JAX's persistent compilation cache (default: in the run directory, so a resumed run compiles nothing).
@@ -18,7 +18,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from stylegan_jax.cli import ArgumentParser, finite_float, nonnegative_int, parse_bool, parse_seed, path_arg, run
+from stylegan_jax.cli import (
+    ArgumentParser,
+    finite_float,
+    nonnegative_float,
+    nonnegative_int,
+    parse_bool,
+    parse_seed,
+    path_arg,
+    positive_int,
+    run,
+)
 
 #: Flags -> the config keys they set (each flag's value is set on every key it names). The second group is
 #: NVIDIA's train.py flags (stylegan3's names, which include stylegan2-ada's), so its commands carry over.
@@ -30,14 +40,16 @@ SHORTCUTS = {"kimg": ("kimg",), "seed": ("seed",), "tick": ("tick",), "snap": ("
              "cbase": ("G.channel_base", "D.channel_base"), "cmax": ("G.channel_max", "D.channel_max"),
              "map_depth": ("G.mapping_layers",), "mbstd_group": ("D.mbstd_group_size",), "metrics": ("metrics",),
              "freezed": ("freeze_d",), "workers": ("workers",)}
-#: NVIDIA's ``--fp32=1``: no reduced-precision layers and no activation clamping, in G and D.
+#: NVIDIA's ``--fp32=1``: no reduced-precision layers and no activation clamping, in G and D (R3GAN's: no
+#: reduced-precision stages).
 FP32 = (("G.num_fp16_res", "0"), ("D.num_fp16_res", "0"), ("G.conv_clamp", "None"), ("D.conv_clamp", "None"))
+FP32_R3GAN = (("G.fp16_stages", "()"), ("D.fp16_stages", "()"))
 
 
 def parse_metric_list(text: str) -> tuple[str, ...]:
     """NVIDIA's ``--metrics``: comma-separated names, or ``none`` (checked against the registry with the config)."""
     names = tuple(n.strip() for n in text.split(",") if n.strip())
-    return () if names == ("none",) else names
+    return () if [n.lower() for n in names] == ["none"] else names
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str]]]:
@@ -62,21 +74,26 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     nvidia.add_argument("--data", type=path_arg, help="dataset name or directory (config dataset)")
     nvidia.add_argument("--cond", type=parse_bool, help="class-conditional training, 1 or 0 (config conditional)")
     nvidia.add_argument("--mirror", type=parse_bool, help="x-flips, 1 or 0 (config xflip)")
-    nvidia.add_argument("--batch", type=int, help="global batch size (config batch_size)")
-    nvidia.add_argument("--batch-gpu", type=int, help="images per device minibatch (config batch_gpu)")
-    nvidia.add_argument("--gamma", type=finite_float, help="R1 weight (config r1_gamma)")
-    nvidia.add_argument("--glr", type=finite_float, help="G learning rate (config G_lr)")
-    nvidia.add_argument("--dlr", type=finite_float, help="D learning rate (config D_lr)")
-    nvidia.add_argument("--cbase", type=int, help="capacity multiplier (config G/D.channel_base)")
-    nvidia.add_argument("--cmax", type=int, help="max. feature maps (config G/D.channel_max)")
-    nvidia.add_argument("--map-depth", type=int, help="mapping network depth (config G.mapping_layers)")
-    nvidia.add_argument("--mbstd-group", type=int, help="minibatch std group size (config D.mbstd_group_size)")
+    nvidia.add_argument("--batch", type=positive_int, help="global batch size (config batch_size; and batch_gpu 0, "
+                        "the batch over the devices, unless --batch-gpu is given; StyleGAN3's and auto's EMA, and "
+                        "StyleGAN3-R's blur, follow it)")
+    nvidia.add_argument("--batch-gpu", type=positive_int, help="images per device minibatch (config batch_gpu)")
+    nvidia.add_argument("--gamma", type=nonnegative_float, help="R1 weight (config r1_gamma)")
+    nvidia.add_argument("--glr", type=nonnegative_float, help="G learning rate (config G_lr)")
+    nvidia.add_argument("--dlr", type=nonnegative_float, help="D learning rate (config D_lr)")
+    nvidia.add_argument("--cbase", type=positive_int, help="capacity multiplier (config G/D.channel_base; "
+                        "StyleGAN3-R's G twice it, as NVIDIA's)")
+    nvidia.add_argument("--cmax", type=positive_int, help="max. feature maps (config G/D.channel_max; StyleGAN3-R's "
+                        "G twice it)")
+    nvidia.add_argument("--map-depth", type=positive_int, help="mapping network depth (config G.mapping_layers)")
+    nvidia.add_argument("--mbstd-group", type=positive_int, help="minibatch std group size (config "
+                        "D.mbstd_group_size)")
     nvidia.add_argument("--metrics", type=parse_metric_list, help="metrics at every snapshot, comma-separated, or "
                         "none (config metrics)")
     nvidia.add_argument("--freezed", type=nonnegative_int, help="freeze the first N layers of D (config freeze_d)")
     nvidia.add_argument("--workers", type=nonnegative_int, help="data loader worker processes (config workers)")
     nvidia.add_argument("--fp32", type=parse_bool, help="1: every layer in float32, no clamping (config "
-                        "G/D.num_fp16_res=0, conv_clamp=None)")
+                        "G/D.num_fp16_res=0, conv_clamp=None; R3GAN's G/D.fp16_stages=())")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="continue from the run directory's latest checkpoint if there is one")
     parser.add_argument("--coordinator", help="multi-process: coordinator address host:port")
@@ -140,16 +157,28 @@ def check_augment_flags(args: argparse.Namespace, aug: str) -> None:
 
 
 def flag_values(args: argparse.Namespace, cfg) -> list[tuple[str, str]]:
-    """(config key, value as a Python literal) for every `SHORTCUTS` flag given, and `FP32` for ``--fp32 1``; a
-    key the experiment's model does not have (``--cbase`` of an R3GAN) is a `ConfigError` naming the flag."""
+    """(config key, value as a Python literal) for every `SHORTCUTS` flag given, as NVIDIA's flag sets it:
+    ``--batch`` without ``--batch-gpu`` also sets ``batch_gpu`` 0 (the batch over the devices); StyleGAN3-R's G
+    gets twice ``--cbase`` and ``--cmax`` (its train.py doubles them after setting them); ``--fp32 1`` sets
+    `FP32` (R3GAN: `FP32_R3GAN`). A key the experiment's model does not have (``--cbase`` of an R3GAN) is a
+    `ConfigError` naming the flag."""
     from stylegan_jax.errors import ConfigError
     from stylegan_jax.training.config import valid_keys
 
-    given = [(flag, [(key, repr(getattr(args, flag))) for key in keys]) for flag, keys in SHORTCUTS.items()
+    known = set(valid_keys(cfg))
+
+    def value(flag: str, key: str) -> str:
+        given = getattr(args, flag)
+        doubled = flag in ("cbase", "cmax") and key.startswith("G.") and cfg.G.get("use_radial_filters")
+        return repr(given * 2 if doubled else given)
+
+    given = [(flag, [(key, value(flag, key)) for key in keys]) for flag, keys in SHORTCUTS.items()
              if getattr(args, flag) is not None]
+    if args.batch is not None and args.batch_gpu is None:
+        given.append(("batch", [("batch_gpu", "0")]))
     if args.fp32:
-        given.append(("fp32", list(FP32)))
-    known, out = set(valid_keys(cfg)), []
+        given.append(("fp32", list(FP32_R3GAN if "G.fp16_stages" in known else FP32)))
+    out = []
     for flag, pairs in given:
         for key, value in pairs:
             if key not in known:

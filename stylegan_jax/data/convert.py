@@ -203,11 +203,13 @@ def convert_images(
     progress: bool = True,
     workers: int | None = None,
 ) -> ConversionReport:
-    """Converts a folder or zip of PNG/JPEG/WebP images into a dataset at `dest`, atomically.
+    """Converts a folder or zip of PNG/JPEG/WebP images (or another `sources` form) into a dataset at `dest`,
+    atomically.
 
     Args:
       source: folder (searched recursively) or .zip, an optional dataset.json holding the labels; or CIFAR-10's
-        python tarball or MNIST's training images, by file name (`sources.open_image_source`).
+        python tarball or MNIST's training images, by file name, or an LSUN ``*_lmdb`` directory
+        (`sources.open_image_source`).
       dest: dataset directory to create (see `write_dataset`: nothing appears there unless it completes).
       resolution: "N" or "WxH" in pixels; default: the first image's size (after the crop).
       transform: "none", "center-crop" or "center-crop-wide" (see `images.fit`).

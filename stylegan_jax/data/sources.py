@@ -142,9 +142,13 @@ class LmdbSource:
         self.path = Path(path)
         try:
             self._env = lmdb.open(str(self.path), readonly=True, lock=False, readahead=False)
+        except lmdb.Error as e:
+            raise DatasetError(f"source {self.path} is not a readable LMDB database ({e})") from None
+        try:
             self._txn = self._env.begin(write=False)
             keys = [bytes(key) for key in self._txn.cursor().iternext(values=False)]
         except lmdb.Error as e:
+            self._env.close()
             raise DatasetError(f"source {self.path} is not a readable LMDB database ({e})") from None
         self._keys = {f"{key.decode('latin-1')}.webp": key for key in keys}
         self.names = list(self._keys)
@@ -153,7 +157,7 @@ class LmdbSource:
         return io.BytesIO(self.read(name))
 
     def read(self, name: str) -> bytes:
-        return bytes(self._txn.get(self._keys[name]))
+        return self._txn.get(self._keys[name])
 
     def labels(self) -> None:
         return None

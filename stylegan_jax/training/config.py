@@ -265,7 +265,7 @@ def resolve_auto(cfg: ml_collections.ConfigDict, num_devices: int) -> ml_collect
     auto = {"batch_size": batch, "batch_gpu": batch // gpus, "D.mbstd_group_size": min(batch // gpus, 4),
             "G.channel_base": 32768 if res >= 512 else 16384, "D.channel_base": 32768 if res >= 512 else 16384,
             "G_lr": 0.002 if res >= 1024 else 0.0025, "D_lr": 0.002 if res >= 1024 else 0.0025,
-            "r1_gamma": 0.0002 * height * width / batch, "ema_kimg": batch * 10 / 32}
+            "r1_gamma": 0.0002 * height * width / batch}  # ema_kimg: `BATCH_DERIVED`
     changed = False
     for key, value in auto.items():
         *parents, leaf = key.split(".")
@@ -273,6 +273,24 @@ def resolve_auto(cfg: ml_collections.ConfigDict, num_devices: int) -> ml_collect
         if section[leaf] is None:
             section[leaf], changed = value, True
     return c if changed else cfg
+
+
+#: Values NVIDIA derives from the batch, per image of it, for the keys an experiment leaves None: G_ema's
+#: half-life (10 kimg per 32 images: its ``--cfg=auto`` and stylegan3's train.py) and StyleGAN3-R's blur fade
+#: (200 kimg per 32), so that ``--batch`` moves them as NVIDIA's ``--batch`` does.
+BATCH_DERIVED = {"ema_kimg": 10 / 32, "blur_fade_kimg": 200 / 32}
+
+
+def resolve_batch_derived(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """``cfg`` with each `BATCH_DERIVED` key left None set from ``cfg.batch_size`` (a copy; ``cfg`` itself when
+    none is None)."""
+    unset = [key for key in BATCH_DERIVED if cfg.get(key, 0) is None]
+    if not unset:
+        return cfg
+    c = copy.deepcopy(cfg)
+    for key in unset:
+        c[key] = c.batch_size * BATCH_DERIVED[key]
+    return c
 
 
 def experiment_path(name_or_path: str) -> Path:

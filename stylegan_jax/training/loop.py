@@ -31,7 +31,7 @@ from stylegan_jax.network_snapshot import save_network
 from stylegan_jax.nn.resolution import block_shape
 from stylegan_jax.runtime import compilation_cache
 from stylegan_jax.training import checkpoint, hyperparams
-from stylegan_jax.training.config import resolve_auto, shrink_to_tiny, to_json
+from stylegan_jax.training.config import resolve_auto, resolve_batch_derived, shrink_to_tiny, to_json
 from stylegan_jax.training.reporting import Reporter
 from stylegan_jax.training.schedule import (
     Schedule,
@@ -154,7 +154,7 @@ def run_config(cfg: ml_collections.ConfigDict, devices: list) -> ml_collections.
     values filled in (`resolve_auto`), NVIDIA's settings for a run from a pretrained network
     (`transfer_settings`), the resolution checked and spelled as datasets record it (`checked_resolution`) and
     ``conv_grad`` resolved for the mesh (`resolve_conv_grad`)."""
-    cfg = copy.deepcopy(transfer_settings(resolve_auto(shrink_to_tiny(cfg), len(devices))))
+    cfg = copy.deepcopy(transfer_settings(resolve_batch_derived(resolve_auto(shrink_to_tiny(cfg), len(devices)))))
     cfg.resolution = checked_resolution(cfg)
     cfg.conv_grad = resolve_conv_grad(cfg.conv_grad, len(devices), devices[0].platform)
     return cfg

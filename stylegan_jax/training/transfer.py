@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 
 from stylegan_jax.errors import ConfigError
-from stylegan_jax.network_snapshot import load_network
+from stylegan_jax.network_snapshot import INDEX, load_network
 from stylegan_jax.training.state import TrainState
 
 #: Where NVIDIA's transfer sources are published, and the file each of its ``--resume`` names stands for
@@ -29,10 +29,11 @@ NVIDIA_SOURCES = {
 
 
 def source_path(resume_from: str) -> str:
-    """The network ``resume_from`` names: a path as given, or one of NVIDIA's names (`NVIDIA_SOURCES`; a path of
-    that name comes first), which stands for its file in the working directory. Nothing is downloaded: a name
-    whose file is absent is a `ConfigError` saying where to get it."""
-    if resume_from not in NVIDIA_SOURCES or os.path.exists(resume_from):
+    """The network ``resume_from`` names: a path as given, or one of NVIDIA's names (`NVIDIA_SOURCES`; a file or
+    snapshot directory of that name comes first), which stands for its file in the working directory. Nothing is
+    downloaded: a name whose file is absent is a `ConfigError` saying where to get it."""
+    is_network = os.path.isfile(resume_from) or os.path.isfile(os.path.join(resume_from, INDEX))
+    if resume_from not in NVIDIA_SOURCES or is_network:
         return resume_from
     file = NVIDIA_SOURCES[resume_from]
     if not os.path.exists(file):

@@ -93,3 +93,25 @@ def test_nvidias_train_flags_set_the_config_keys_they_name(capsys, tmp_path):
     assert c["G"]["num_fp16_res"] == c["D"]["num_fp16_res"] == 0
     assert c["G"]["conv_clamp"] is c["D"]["conv_clamp"] is None
 
+
+
+def resolved(capsys, *args) -> dict:
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    return json.loads("\n".join(out[: out.index("}") + 1]))
+
+
+def test_nvidias_batch_moves_what_its_train_py_derives_from_the_batch(capsys, tmp_path):
+    """stylegan3's train.py: EMA batch * 10 / 32 kimg, R's blur fade batch * 200 / 32, batch_gpu batch / gpus;
+    R doubles G's --cbase and --cmax."""
+    data = f"--config.data_dir={tmp_path}"
+    c = resolved(capsys, "--experiment", "stylegan3_t", data)
+    assert (c["batch_size"], c["ema_kimg"]) == (32, 10.0)
+    c = resolved(capsys, "--experiment", "stylegan3_r", data, "--batch", "64", "--cbase", "16384", "--cmax", "256")
+    assert (c["batch_size"], c["batch_gpu"], c["ema_kimg"], c["blur_fade_kimg"]) == (64, 0, 20.0, 400.0)
+    assert (c["G"]["channel_base"], c["G"]["channel_max"], c["D"]["channel_base"], c["D"]["channel_max"]) == (
+        32768, 512, 16384, 256)
+    c = resolved(capsys, "--experiment", "stylegan3_r", data, "--batch", "64", "--config.ema_kimg=3.0")
+    assert c["ema_kimg"] == 3.0 and c["blur_fade_kimg"] == 400.0  # a value given outright stays
+    c = resolved(capsys, "--experiment", "r3gan_ffhq64", data, "--fp32", "yes")
+    assert c["G"]["fp16_stages"] == c["D"]["fp16_stages"] == []

@@ -52,6 +52,8 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--subset", "-3"], "--subset: expected a whole number of images >= 0 (0: all), got -3"),
     (["--metrics", "fid50k_ful"], "--metrics: unknown metric 'fid50k_ful'; valid: "),
     (["--mirror", "maybe"], "argument --mirror: 'maybe' is not a boolean (expected 1 or 0, true or false)"),
+    (["--mbstd-group", "0"], "argument --mbstd-group: 0 is not a positive integer"),
+    (["--gamma", "-1"], "argument --gamma: -1 is negative (expected a number >= 0)"),
     (["--experiment", "r3gan_ffhq64", "--cbase", "8192"], "--cbase: model 'r3gan' has no G.channel_base"),
     (["--subset", "100000"], "--subset 100000: the dataset at "),
     (["--config.G.channel_base=0"], "has the empty shape"),

@@ -138,5 +138,7 @@ def test_nvidias_transfer_source_names_stand_for_their_files_in_the_working_dire
         source_path("ffhq1024")
     (tmp_path / "ffhq-res1024-mirror-stylegan2-noaug.pkl").write_bytes(b"")
     assert source_path("ffhq1024") == "ffhq-res1024-mirror-stylegan2-noaug.pkl"
-    (tmp_path / "ffhq1024").mkdir()  # a path of that name comes first
+    (tmp_path / "ffhq1024").mkdir()  # a folder of that name (a dataset's, say) is not the network ...
+    assert source_path("ffhq1024") == "ffhq-res1024-mirror-stylegan2-noaug.pkl"
+    (tmp_path / "ffhq1024" / "network.json").write_text("{}")  # ... a snapshot directory of that name is
     assert source_path("ffhq1024") == "ffhq1024" and source_path("my.pkl") == "my.pkl"
