@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import fcntl
+import os
 import signal
 import sys
 import time
@@ -56,7 +57,7 @@ from stylegan_jax.training.steps import (
     make_layout,
     resolve_conv_grad,
 )
-from stylegan_jax.training.transfer import initialise_from, transfer_settings
+from stylegan_jax.training.transfer import initialise_from, source_path, transfer_settings
 
 
 class TrainingDivergedError(RuntimeError):
@@ -225,9 +226,20 @@ class Trainer:
         with np.errstate(divide="ignore", invalid="ignore"):  # a zero width: the check below names it
             self.abstract_state = jax.eval_shape(lambda: init_state(cfg, self.G, self.D, self.g_tx, self.d_tx))
         _check_parameter_shapes(self.abstract_state)
+        self._check_resume_source()
         self.manager = checkpoint.make_manager(self.workdir / "checkpoints", cfg)
         self.start_nimg, self.start_tick = 0, 0
         self._generate: dict = {}
+
+    def _check_resume_source(self) -> None:
+        """A new run's ``resume_from`` exists (`source_path`), checked before anything is written; a run with
+        checkpoints continues from them and needs the file no more."""
+        steps = self.workdir / "checkpoints"
+        if not self.cfg.resume_from or (steps.is_dir() and any(p.name.isdigit() for p in steps.iterdir())):
+            return
+        if not os.path.exists(source_path(self.cfg.resume_from)):
+            raise ConfigError(f"--config.resume_from={self.cfg.resume_from}: no such file or directory; expected an "
+                              "NVIDIA pickle or a network-snapshot directory")
 
     def frozen_d_layers(self) -> list[str]:
         """D's layers ``cfg.freeze_d`` freezes (the family's ``d_layers``, highest resolution first)."""

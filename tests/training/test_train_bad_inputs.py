@@ -51,6 +51,8 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--config.keep=0"], "--config.keep: expected a whole number >= 1, got 0"),
     (["--subset", "-3"], "--subset: expected a whole number of images >= 0 (0: all), got -3"),
     (["--metrics", "fid50k_ful"], "--metrics: unknown metric 'fid50k_ful'; valid: "),
+    (["--config.resume_from=gone.pkl"], "--config.resume_from=gone.pkl: no such file or directory"),
+    (["--config.resume_from=ffhq256"], "NVIDIA's transfer source ffhq-res256-mirror-paper256-noaug.pkl is not in"),
     (["--mirror", "maybe"], "argument --mirror: 'maybe' is not a boolean (expected 1 or 0, true or false)"),
     (["--mbstd-group", "0"], "argument --mbstd-group: 0 is not a positive integer"),
     (["--gamma", "-1"], "argument --gamma: -1 is negative (expected a number >= 0)"),
