@@ -75,8 +75,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     nvidia.add_argument("--cond", type=parse_bool, help="class-conditional training, 1 or 0 (config conditional)")
     nvidia.add_argument("--mirror", type=parse_bool, help="x-flips, 1 or 0 (config xflip)")
     nvidia.add_argument("--batch", type=positive_int, help="global batch size (config batch_size; and batch_gpu 0, "
-                        "the batch over the devices, unless --batch-gpu is given; StyleGAN3's and auto's EMA, and "
-                        "StyleGAN3-R's blur, follow it)")
+                        "the batch over the devices, unless --batch-gpu is given; StyleGAN3's EMA and StyleGAN3-R's "
+                        "blur fade follow it, auto's values stay its own, as NVIDIA's)")
     nvidia.add_argument("--batch-gpu", type=positive_int, help="images per device minibatch (config batch_gpu)")
     nvidia.add_argument("--gamma", type=nonnegative_float, help="R1 weight (config r1_gamma)")
     nvidia.add_argument("--glr", type=nonnegative_float, help="G learning rate (config G_lr)")

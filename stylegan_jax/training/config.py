@@ -252,8 +252,10 @@ def fill_from_dataset(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDi
 def resolve_auto(cfg: ml_collections.ConfigDict, num_devices: int) -> ml_collections.ConfigDict:
     """NVIDIA's ``--cfg=auto`` for a run on ``num_devices`` devices (its GPUs) at ``cfg.resolution``, the
     dataset's when None (`fill_from_dataset`, for any config; ``img_channels`` too): each of `AUTO_KEYS` left
-    None (``experiments/auto.py``) gets auto's value; a value given (``--config.batch_size=32``) stays. A copy;
-    ``cfg`` itself when nothing is None."""
+    None (``experiments/auto.py``) gets auto's value; a value given (``--batch 32``) stays. As NVIDIA's, auto's
+    values come from its own batch: a batch given changes the batch (and ``batch_gpu``, the batch over the
+    devices) only, not the gamma, EMA or mbstd group derived from auto's. A copy; ``cfg`` itself when nothing
+    is None."""
     cfg = fill_from_dataset(cfg)
     if not cfg.get("auto"):
         return cfg
@@ -261,11 +263,12 @@ def resolve_auto(cfg: ml_collections.ConfigDict, num_devices: int) -> ml_collect
     # A W x H run takes auto's values of its long side, and the gamma of its area (NVIDIA's res**2).
     height, width = image_size.parse(c.resolution)
     res, gpus = max(height, width), num_devices
-    batch = c.batch_size if c.batch_size is not None else max(min(gpus * min(4096 // res, 32), 64), gpus)
-    auto = {"batch_size": batch, "batch_gpu": batch // gpus, "D.mbstd_group_size": min(batch // gpus, 4),
+    own = max(min(gpus * min(4096 // res, 32), 64), gpus)  # auto's batch, which its other values follow
+    batch = c.batch_size if c.batch_size is not None else own
+    auto = {"batch_size": batch, "batch_gpu": batch // gpus, "D.mbstd_group_size": min(own // gpus, 4),
             "G.channel_base": 32768 if res >= 512 else 16384, "D.channel_base": 32768 if res >= 512 else 16384,
             "G_lr": 0.002 if res >= 1024 else 0.0025, "D_lr": 0.002 if res >= 1024 else 0.0025,
-            "r1_gamma": 0.0002 * height * width / batch}  # ema_kimg: `BATCH_DERIVED`
+            "r1_gamma": 0.0002 * height * width / own, "ema_kimg": own * 10 / 32}
     changed = False
     for key, value in auto.items():
         *parents, leaf = key.split(".")
@@ -275,9 +278,9 @@ def resolve_auto(cfg: ml_collections.ConfigDict, num_devices: int) -> ml_collect
     return c if changed else cfg
 
 
-#: Values NVIDIA derives from the batch, per image of it, for the keys an experiment leaves None: G_ema's
-#: half-life (10 kimg per 32 images: its ``--cfg=auto`` and stylegan3's train.py) and StyleGAN3-R's blur fade
-#: (200 kimg per 32), so that ``--batch`` moves them as NVIDIA's ``--batch`` does.
+#: Values stylegan3's train.py derives from the batch, per image of it, for the keys an experiment leaves None:
+#: G_ema's half-life (10 kimg per 32 images) and StyleGAN3-R's blur fade (200 kimg per 32), so that ``--batch``
+#: moves them as NVIDIA's ``--batch`` does (``auto`` fills its EMA from its own batch first: `resolve_auto`).
 BATCH_DERIVED = {"ema_kimg": 10 / 32, "blur_fade_kimg": 200 / 32}
 
 

@@ -81,7 +81,8 @@ def test_auto_is_nvidias_cfg_auto_for_the_device_count_and_keeps_given_values():
     # NVIDIA: batch max(min(gpus * min(4096 // res, 32), 64), gpus), mbstd min(batch // gpus, 4), ...
     assert resolved(4, 256) == (64, 16, 4, 16384, 16384, 0.0025, 0.0025, pytest.approx(0.2048), 20.0)
     assert resolved(1, 1024) == (4, 4, 4, 32768, 32768, 0.002, 0.002, pytest.approx(52.4288), 1.25)
-    assert resolved(4, 256, batch_size=32) == (32, 8, 4, 16384, 16384, 0.0025, 0.0025, pytest.approx(0.4096), 10.0)
+    # NVIDIA's --batch changes the batch (and the per-GPU batch) only: gamma, EMA, mbstd stay auto's
+    assert resolved(4, 256, batch_size=32) == (32, 8, 4, 16384, 16384, 0.0025, 0.0025, pytest.approx(0.2048), 20.0)
     assert load_experiment("auto").aug == "ada" and load_experiment("ffhq256").aug == "ada"
     # NVIDIA's cfg_specs['auto']: map=2, ramp=0.05, and train.py's kimg 25000 for every preset.
     c = load_experiment("auto")
