@@ -183,6 +183,8 @@ def test_metrics_are_computed_and_logged_at_snapshots(data_dir, tmp_path, monkey
         return {"results": {f"{name}_value": 1.5}, "metric": name}
 
     monkeypatch.setattr(metrics, "calc_metric", calc_metric)
+    for name in ("m1", "m2"):  # registered, so that the config check before training accepts them
+        monkeypatch.setitem(metrics.METRICS, name, None)
     logged = []
     scalars = Reporter.scalars
     monkeypatch.setattr(Reporter, "scalars", lambda self, values, nimg: (logged.extend(values), scalars(self, values,
