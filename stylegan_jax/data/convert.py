@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import PIL.Image
 import tqdm
 
 from stylegan_jax import image_size
@@ -105,8 +104,7 @@ def _scan(source: Source, skipped: dict[str, list[str]]) -> dict[str, tuple[str,
             skipped["not an image"].append(name)
             continue
         try:
-            with source.open(name) as f, PIL.Image.open(f) as image:
-                found[name] = (image.mode, image.size)
+            found[name] = source.header(name)
         except Exception:  # noqa: BLE001 - any failure of a user's file is counted, never a crash
             skipped["unreadable"].append(name)
     return found

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import PIL.Image
 
 from stylegan_jax.data.errors import DatasetError
 from stylegan_jax.data.images import encode_png
@@ -70,6 +71,11 @@ class ImageSource:
         with self.open(name) as f:
             return f.read()
 
+    def header(self, name: str) -> tuple[str, tuple[int, int]]:
+        """(Pillow mode, (width, height)) of image `name`, from its header alone."""
+        with self.open(name) as f:
+            return _pil_header(f)
+
     def labels(self) -> dict[str, Any] | None:
         """The labels of `dataset.json` as {file name: label}, or None without labels.
 
@@ -110,11 +116,13 @@ class ArraySource:
         self.path, self._images, self._labels = Path(path), images, labels
         self.names = [f"{i:08d}.png" for i in range(len(images))]
 
-    def open(self, name: str) -> IO[bytes]:
-        return io.BytesIO(self.read(name))
-
     def read(self, name: str) -> bytes:
         return encode_png(self._images[int(name[:-4])])
+
+    def header(self, name: str) -> tuple[str, tuple[int, int]]:
+        """(mode, (width, height)) straight from the array: no image is encoded to be scanned."""
+        height, width, channels = self._images[int(name[:-4])].shape
+        return ("L" if channels == 1 else "RGB"), (width, height)
 
     def labels(self) -> dict[str, Any]:
         return {name: int(label) for name, label in zip(self.names, self._labels, strict=True)}
@@ -153,11 +161,11 @@ class LmdbSource:
         self._keys = {f"{key.decode('latin-1')}.webp": key for key in keys}
         self.names = list(self._keys)
 
-    def open(self, name: str) -> IO[bytes]:
-        return io.BytesIO(self.read(name))
-
     def read(self, name: str) -> bytes:
         return self._txn.get(self._keys[name])
+
+    def header(self, name: str) -> tuple[str, tuple[int, int]]:
+        return _pil_header(io.BytesIO(self.read(name)))
 
     def labels(self) -> None:
         return None
@@ -173,8 +181,15 @@ class LmdbSource:
         self.close()
 
 
-#: What `open_image_source` returns: every kind offers ``path``, ``names``, ``open``, ``read``, ``labels``, ``close``.
+#: What `open_image_source` returns: every kind offers ``path``, ``names``, ``read``, ``header``, ``labels``,
+#: ``close``.
 Source = ImageSource | ArraySource | LmdbSource
+
+
+def _pil_header(f: IO[bytes]) -> tuple[str, tuple[int, int]]:
+    """(Pillow mode, (width, height)) of the image in ``f``, from its header alone."""
+    with PIL.Image.open(f) as image:
+        return image.mode, image.size
 
 
 def open_image_source(path: str | os.PathLike) -> Source:
