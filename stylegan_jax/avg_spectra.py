@@ -50,6 +50,7 @@ from stylegan_jax.cli import (
 from stylegan_jax.data import DatasetError, make_iterator, read_dataset_info, resolve_dataset
 from stylegan_jax.network_snapshot import INDEX, NetworkLoadError, load_network
 from stylegan_jax.runtime import configure_runtime
+from stylegan_jax.sampling import pad_rows
 from stylegan_jax.spectra import Moments, full_spectrum, heatmap, kaiser_window, power_sum
 
 PROG = "python -m stylegan_jax.avg_spectra"
@@ -203,10 +204,9 @@ def calc(args: argparse.Namespace) -> None:
     with _progress(total) as bar:
         for images in batches:
             count = len(images)
-            padded = np.concatenate([images, np.repeat(images[-1:], args.batch_size - count, axis=0)])
             weights = (np.arange(args.batch_size) < count).astype(np.float32)
-            half += np.asarray(step(padded, weights, args.mean, args.std, window, spectrum_size=spectrum_size),
-                               np.float64)
+            half += np.asarray(step(pad_rows(images, args.batch_size), weights, args.mean, args.std, window,
+                                    spectrum_size=spectrum_size), np.float64)
             bar.update(count)
     _save_npz(args.dest, spectrum=full_spectrum(half) / total, image_size=np.int64(size))
 

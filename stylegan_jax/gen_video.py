@@ -117,7 +117,7 @@ def gen_video(args: argparse.Namespace) -> str:
             if writer is None:
                 save_png(frame, os.path.join(frames_dir, f"frame{i:05d}.png"))
             else:
-                writer.append_data(frame[..., 0] if frame.shape[-1] == 1 else frame)
+                writer.append_data(frame)
             bar.update()
     if writer is None:
         print("MP4 not written: no video encoder installed (pip install 'stylegan_jax[video]' adds imageio's "

@@ -120,7 +120,7 @@ def interpolate(network: Network, seeds: Sequence[int], outdir: str, frames: int
             for image in images:
                 save_png(image, os.path.join(outdir, f"frame{written:05d}.png"))
                 if writer is not None:
-                    writer.append_data(image[..., 0] if image.shape[-1] == 1 else image)
+                    writer.append_data(image)
                 written += 1
             bar.update(len(images))
     if writer is None:

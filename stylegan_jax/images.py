@@ -37,13 +37,23 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
 
 
 @contextlib.contextmanager
-def video_writer(path: str, fps: int, **options: str) -> Iterator[object | None]:
-    """An imageio MP4 writer (``append_data(uint8 frame [H, W, C])``) if imageio's ffmpeg plugin is installed;
-    None otherwise. ``options``: imageio's ffmpeg options (``codec``, ``bitrate``)."""
+def video_writer(path: str, fps: int, **options: str) -> Iterator[VideoWriter | None]:
+    """An MP4 writer (`VideoWriter`) if imageio's ffmpeg plugin is installed; None otherwise. ``options``:
+    imageio's ffmpeg options (``codec``, ``bitrate``)."""
     if importlib.util.find_spec("imageio_ffmpeg") is None:
         yield None
         return
     import imageio.v2 as imageio
 
     with imageio.get_writer(path, fps=fps, macro_block_size=1, **options) as writer:
-        yield writer
+        yield VideoWriter(writer)
+
+
+class VideoWriter:
+    """``append_data(uint8 frame [H, W, C])`` for imageio's writer, which takes grayscale as [H, W]."""
+
+    def __init__(self, writer) -> None:
+        self._writer = writer
+
+    def append_data(self, frame: np.ndarray) -> None:
+        self._writer.append_data(frame[..., 0] if frame.shape[-1] == 1 else frame)

@@ -36,6 +36,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from stylegan_jax.metrics.features import to_rgb
+from stylegan_jax.sampling import pad_rows
 
 SPACES = ("w", "wplus")
 LOSSES = ("lpips", "l2")
@@ -305,6 +306,5 @@ class Projector:
         out = []
         for start in range(0, len(ws), batch_size):
             chunk = ws[start:start + batch_size]
-            padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - len(chunk), 0)])
-            out.append(np.asarray(self._render(self.variables, padded))[: len(chunk)])
+            out.append(np.asarray(self._render(self.variables, pad_rows(chunk, batch_size)))[: len(chunk)])
         return np.concatenate(out)

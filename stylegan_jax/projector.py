@@ -117,7 +117,7 @@ def write_video(projector: Projector, target: np.ndarray, w_steps: np.ndarray, d
                 if writer is None:
                     save_png(frame, os.path.join(directory, "proj_frames", f"frame{i:04d}.png"))
                 else:
-                    writer.append_data(frame[..., 0] if frame.shape[-1] == 1 else frame)
+                    writer.append_data(frame)
     return path if writer is not None else os.path.join(directory, "proj_frames")
 
 

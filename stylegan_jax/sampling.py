@@ -87,8 +87,11 @@ def _noise_keys(seeds: np.ndarray | Sequence[int]) -> jax.Array:
     return jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
 
 
-def _pad(rows: np.ndarray, size: int) -> np.ndarray:
-    """``rows`` [n, ...] with its last row repeated up to ``size`` rows."""
+def pad_rows(rows: np.ndarray, size: int) -> np.ndarray:
+    """``rows`` [n, ...] with its last row repeated up to ``size`` rows (``rows`` itself when n >= size): every
+    batch a jitted function sees has one shape, so it compiles once."""
+    if len(rows) >= size:
+        return rows
     return np.concatenate([rows, np.repeat(rows[-1:], size - len(rows), axis=0)])
 
 
@@ -175,7 +178,7 @@ def interpolation_images(G, variables, seeds: Sequence[int], c: np.ndarray, fram
     psi, keys = jnp.float32(truncation_psi), _noise_keys(np.zeros(size, int))
 
     def ws_of(z: np.ndarray, rows: int) -> np.ndarray:
-        return np.asarray(mapper(variables, _pad(z, rows), np.repeat(c, rows, axis=0), psi))[: len(z)]
+        return np.asarray(mapper(variables, pad_rows(z, rows), np.repeat(c, rows, axis=0), psi))[: len(z)]
 
     for start in range(0, total, size):
         f = np.arange(start, min(start + size, total))
@@ -191,7 +194,7 @@ def interpolation_images(G, variables, seeds: Sequence[int], c: np.ndarray, fram
             zs = np.stack([z[j] if ti == 1 else slerp(z[i], z[j], np.array([ti]))[0]
                            for i, j, ti in zip(a, b, t, strict=True)])
             ws = ws_of(zs.astype(np.float32), size)
-        images = synthesize(variables, _pad(ws.astype(np.float32), size), keys)
+        images = synthesize(variables, pad_rows(ws.astype(np.float32), size), keys)
         yield np.asarray(images)[: len(f)]
 
 

@@ -37,6 +37,7 @@ from stylegan_jax.data import make_iterator, read_dataset_info
 from stylegan_jax.images import to_uint8
 from stylegan_jax.metrics.distances import FeatureStats
 from stylegan_jax.models.stylegan2 import Generator
+from stylegan_jax.sampling import pad_rows
 
 DEFAULT_CACHE_DIR = "~/.cache/stylegan_jax/gan-metrics"
 #: Runs of at least this many images print an estimate of their duration before the bulk of the work.
@@ -91,10 +92,6 @@ def _host(x: Any) -> Any:
     return jax.tree.map(np.asarray, x)
 
 
-def _pad(x: np.ndarray, size: int) -> np.ndarray:
-    return np.concatenate([x, np.repeat(x[-1:], size - len(x), axis=0)]) if len(x) < size else x
-
-
 _COMPILED: dict[Hashable, Callable] = {}
 
 
@@ -120,7 +117,7 @@ def run_batches(fn: Callable, params: Any, batches: Iterator[tuple[np.ndarray, .
     with tqdm(total=total, desc=desc, unit="img", disable=not show, file=sys.stderr, leave=False) as bar:
         for inputs in batches:
             n = len(inputs[0])
-            out = _host(fn(params, *(_global(_pad(x, batch), sharded) for x in inputs)))
+            out = _host(fn(params, *(_global(pad_rows(x, batch), sharded) for x in inputs)))
             yield jax.tree.map(lambda a, n=n: a[:n], out)
             done += n
             bar.update(n)
