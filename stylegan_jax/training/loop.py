@@ -11,6 +11,7 @@ import contextlib
 import copy
 import fcntl
 import os
+import shutil
 import signal
 import sys
 import time
@@ -111,14 +112,19 @@ class _StopSignal:
 class RunDirectory:
     """The run directory, created if needed and locked for the duration of a ``with`` block (process 0
     holds an advisory lock on ``<dir>/.lock``; the OS drops it if the process dies), so that a second
-    training process on the same directory is refused instead of writing the same checkpoints."""
+    training process on the same directory is refused instead of writing the same checkpoints.
+
+    A block that raises before anything but the lock is written there (a config error found while the
+    run is built) removes the directories it created, so that a refused run leaves nothing behind."""
 
     def __init__(self, path: Path):
-        self.path, self._lock = Path(path), None
+        self.path, self._lock, self._created = Path(path), None, None
 
     def __enter__(self) -> Path:
         if self.path.exists() and not self.path.is_dir():
             raise RunDirectoryError(f"--outdir {self.path} is a file, not a directory")
+        missing = [p for p in (self.path, *self.path.parents) if not p.exists()]
+        self._created = missing[-1] if missing else None  # the outermost directory this block creates
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             if jax.process_index() == 0:
@@ -135,9 +141,14 @@ class RunDirectory:
                                         ) from None
         return self.path
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         if self._lock is not None:
             self._lock.close()
+            if exc_type is not None and self._created is not None and self._holds_only_the_lock():
+                shutil.rmtree(self._created, ignore_errors=True)
+
+    def _holds_only_the_lock(self) -> bool:
+        return [p for p in self._created.rglob("*") if not p.is_dir()] == [self.path / ".lock"]
 
 
 def _check_parameter_shapes(abstract_state: TrainState) -> None:
