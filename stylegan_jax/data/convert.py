@@ -96,17 +96,31 @@ class ConversionReport:
         return "; ".join(parts)
 
 
-def _scan(source: Source, skipped: dict[str, list[str]]) -> dict[str, tuple[str, tuple[int, int]]]:
-    """Reads every image header: {name: (Pillow mode, (width, height))}; other files go to `skipped`."""
-    found = {}
-    for name in source.names:
+def _headers(source: Source, names: Iterable[str], skipped: dict[str, list[str]]
+             ) -> Iterator[tuple[str, tuple[str, tuple[int, int]]]]:
+    """(name, (Pillow mode, (width, height))) of each image among `names`, each read when the caller asks for
+    it; other files go to `skipped`."""
+    for name in names:
         if not name.lower().endswith(IMAGE_EXTENSIONS):
             skipped["not an image"].append(name)
             continue
         try:
-            found[name] = source.header(name)
+            yield name, source.header(name)
         except Exception:  # noqa: BLE001 - any failure of a user's file is counted, never a crash
             skipped["unreadable"].append(name)
+
+
+def _first_headers(headers: Iterator[tuple[str, tuple[str, tuple[int, int]]]], labels: dict[str, Any] | None,
+                   max_images: int | None) -> dict[str, tuple[str, tuple[int, int]]]:
+    """The headers taken from `headers` until `max_images` of them are of labelled images (all labelled when
+    there are no labels; None: to the end), so that a source larger than ``--max-images`` (an LSUN
+    database of millions of records) is read only as far as the images it gives."""
+    found, wanted = {}, 0
+    for name, header in headers:
+        found[name] = header
+        wanted += labels is None or labels.get(name) is not None
+        if wanted == max_images:
+            break
     return found
 
 
@@ -211,8 +225,10 @@ def convert_images(
       dest: dataset directory to create (see `write_dataset`: nothing appears there unless it completes).
       resolution: "N" or "WxH" in pixels; default: the first image's size (after the crop).
       transform: "none", "center-crop" or "center-crop-wide" (see `images.fit`).
-      max_images: store at most this many images (the first ones in sorted file order).
-      channels: 1 or 3; default: what most images have.
+      max_images: store at most this many images: the first this many readable (and, with labels, labelled)
+        ones in sorted file order, less any that fail to decode past their header (NVIDIA's tool counts
+        records too); the files after them are not read.
+      channels: 1 or 3; default: what most of the stored images have.
       overwrite: replace an existing dataset at `dest` (never anything else: see `tfds_builder.check_dest`).
       progress: show a progress bar on stderr.
       workers: threads decoding and encoding images; default: the CPU count.
@@ -239,7 +255,8 @@ def convert_images(
         if not src.names:
             raise DatasetError(f"source {src.path} holds no files")
         skipped: dict[str, list[str]] = collections.defaultdict(list)
-        headers = _scan(src, skipped)
+        labels = src.labels()
+        headers = _first_headers(_headers(src, src.names, skipped), labels, max_images)
         if not headers:
             raise DatasetError(
                 f"source {src.path} holds no readable image ({len(src.names)} files; expected "
@@ -250,11 +267,12 @@ def convert_images(
         if channels is None:
             gray = sum(mode in GRAY_MODES or mode.startswith("I;16") for mode, _ in headers.values())
             channels = 1 if 2 * gray > len(headers) else 3
-        labels = src.labels()
         label_kind, c_dim = _label_spec(labels, headers)
-        if label_kind != "none":
-            for name in [n for n in headers if labels.get(n) is None]:
-                del headers[name]
+        names = []
+        for name in headers:
+            if label_kind == "none" or labels.get(name) is not None:
+                names.append(name)
+            else:
                 skipped["no label"].append(name)
         spec = DatasetSpec(
             resolution=image_size.text(*images.output_shape(transform, *size)),
@@ -277,8 +295,8 @@ def convert_images(
             return name, (images.encode_png(pixels), was, upscaled)
 
         def examples() -> Iterator[dict[str, Any]]:
-            items = ((name, src.read(name)) for name in headers)
-            bar = tqdm.tqdm(total=len(headers), unit="file", disable=not progress, desc="converting")
+            items = ((name, src.read(name)) for name in names)
+            bar = tqdm.tqdm(total=len(names), unit="file", disable=not progress, desc="converting")
             with bar:
                 for name, result in _ordered_map(process, items, workers or os.cpu_count() or 1):
                     bar.update()

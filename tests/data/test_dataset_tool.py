@@ -150,6 +150,26 @@ def test_max_images(mixed_folder, tmp_path, capsys):
     assert read_dataset_info(tmp_path / "d")["num_images"] == 3
 
 
+def test_max_images_reads_no_file_past_them(tmp_path, capsys):
+    """--max-images N decides the channels from the N images it stores and reads nothing after them (NVIDIA's
+    tool stops there too): an unreadable file past them is not even counted as skipped."""
+    import lmdb
+
+    source = tmp_path / "mixed_lmdb"
+    with lmdb.open(str(source), map_size=1 << 24) as env, env.begin(write=True) as txn:
+        for key, shape in ((b"a", (8, 8, 3)), (b"b", (8, 8)), (b"c", (8, 8)), (b"d", (8, 8))):
+            buffer = io.BytesIO()
+            PIL.Image.fromarray(random_pixels(len(key), shape)).save(buffer, format="PNG")
+            txn.put(key, buffer.getvalue())
+        txn.put(b"e", b"not an image")
+    assert run_tool(capsys, "--source", source, "--dest", tmp_path / "two", "--max-images", "2")[0] == 0
+    info = read_dataset_info(tmp_path / "two")
+    assert (info["num_images"], info["channels"], info["skipped"]) == (2, 3, {})
+    assert run_tool(capsys, "--source", source, "--dest", tmp_path / "all")[0] == 0
+    info = read_dataset_info(tmp_path / "all")
+    assert (info["num_images"], info["channels"], info["skipped"]) == (4, 1, {"unreadable": 1})
+
+
 def test_zip_source_with_labels(mixed_folder, tmp_path, capsys):
     write_labels(mixed_folder, {"truncated.png": 0, **{name: i % 3 for i, name in enumerate(MIXED_STORED)}})
     archive = tmp_path / "mixed.zip"
