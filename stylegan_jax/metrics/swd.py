@@ -112,11 +112,13 @@ def normalize_descriptors(desc: np.ndarray, channels: int) -> np.ndarray:
     return d.reshape(len(desc), -1).astype(np.float32)
 
 
-@jax.jit
-def _projected_distance(a: jax.Array, b: jax.Array, dirs: jax.Array) -> jax.Array:
-    proj_a = jnp.sort(jnp.matmul(a, dirs, precision=jax.lax.Precision.HIGHEST), axis=0)
-    proj_b = jnp.sort(jnp.matmul(b, dirs, precision=jax.lax.Precision.HIGHEST), axis=0)
-    return jnp.abs(proj_a - proj_b).mean()
+def _projected_distance(a: np.ndarray, b: np.ndarray, dirs: np.ndarray) -> float:
+    """Mean absolute difference of the sorted projections of a, b [M, D] onto dirs [D, K]. In NumPy: its sort
+    of each direction's M values (rows, contiguous) is about 100x faster than XLA:CPU's sort along M, which
+    took minutes for a dataset of 1,797 images (docs/performance.md)."""
+    proj_a = np.sort(dirs.T @ a.T, axis=1)
+    proj_b = np.sort(dirs.T @ b.T, axis=1)
+    return float(np.abs(proj_a - proj_b).mean(dtype=np.float64))
 
 
 def random_directions(seed: int, level: int, dim: int) -> list[np.ndarray]:
