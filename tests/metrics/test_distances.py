@@ -1,11 +1,18 @@
 """The metric formulas against float64 NumPy/SciPy references and closed forms."""
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.special
 
 from stylegan_jax.metrics import FeatureStats, frechet_distance
-from stylegan_jax.metrics.distances import inception_score, kernel_distance, precision_recall, trimmed_path_length
+from stylegan_jax.metrics.distances import (
+    inception_score,
+    kernel_distance,
+    kth_smallest,
+    precision_recall,
+    trimmed_path_length,
+)
 from tests.metrics.reference import fid_ref, kid_ref, pr_ref
 
 
@@ -60,6 +67,13 @@ def test_precision_recall_matches_brute_force_knn():
     assert (precision, recall) == pytest.approx(pr_ref(real, gen, 3), abs=1e-6)  # NVIDIA averages in float32
     assert 0 < precision < 1 and 0 < recall < 1
     assert precision_recall(real, real, nhood_size=3) == (1.0, 1.0)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_kth_smallest_counts_repeated_values_as_torch_kthvalue(k):
+    x = np.round(np.random.default_rng(k).standard_normal((50, 30)) * 2).astype(np.float32)  # many ties
+    x[0] = 1.0  # a row of one value
+    np.testing.assert_array_equal(np.asarray(kth_smallest(jnp.asarray(x), k)), np.partition(x, k - 1, axis=1)[:, k - 1])
 
 
 def test_inception_score_matches_kl_definition_and_closed_form():
