@@ -34,7 +34,7 @@ from stylegan_jax.nn.resolution import block_shape
 from stylegan_jax.runtime import compilation_cache
 from stylegan_jax.training import checkpoint, hyperparams
 from stylegan_jax.training.config import resolve_auto, resolve_batch_derived, shrink_to_tiny, to_json
-from stylegan_jax.training.reporting import Reporter
+from stylegan_jax.training.reporting import Reporter, resident_memory_gb
 from stylegan_jax.training.schedule import (
     Schedule,
     batch_of,
@@ -423,15 +423,17 @@ def _check_finite(history: list[tuple[int, dict]]) -> None:
                                             "last good checkpoint is kept")
 
 
-def _tick_means(history: list[tuple[int, dict]]) -> dict[str, float]:
-    """The mean of each reported loss over a tick's iterations."""
+def _tick_stats(history: list[tuple[int, dict]]) -> dict[str, dict[str, float]]:
+    """Each reported loss over a tick's iterations, as NVIDIA's ``stats.jsonl`` holds it: ``{"num", "mean",
+    "std"}``. Departure: the values are the phases' means over their batches, so ``num`` counts the
+    updates that reported one and ``std`` is over those means (NVIDIA's are over the samples)."""
     values: dict[str, list[float]] = {}
     for _, metrics in history:
         for outputs in metrics.values():
             for name, value in outputs.items():
                 if name != FINITE:
                     values.setdefault(name, []).append(float(value))
-    return {name: float(np.mean(v)) for name, v in values.items()}
+    return {name: {"num": len(v), "mean": float(np.mean(v)), "std": float(np.std(v))} for name, v in values.items()}
 
 
 def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = True,
@@ -488,7 +490,7 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
     state, resumed = trainer.restore_or_init(resume, warn=warnings.append)  # before writing anything
     if not resumed and cfg.resume_from:  # a new run from a pretrained network
         state = initialise_from(state, cfg.resume_from, warnings.append)
-    reporter = Reporter(workdir, is_main)
+    reporter = Reporter(workdir, is_main, start_nimg=trainer.start_nimg)
     try:
         for warning in warnings:
             reporter.line(warning)
@@ -529,6 +531,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
         raise TrainingInterruptedError(stop.received, saved_step=None)
     bar = tqdm.tqdm(total=total, initial=nimg, unit="img", disable=not is_main, dynamic_ncols=True)
     tick, tick_start_nimg, tick_start_time, start_time = trainer.start_tick, nimg, time.time(), time.time()
+    maintenance_sec = 0.0  # the time between the last tick's end and this tick's start (saves, grids, metrics)
     history: list[tuple[int, dict]] = []
     batch = trainer.next_batch(sched)
     try:
@@ -552,10 +555,11 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
                 continue
             fetched, history = to_host(history), []
             _check_finite(fetched)
-            tick += 1
+            tick, tick_end_time = tick + 1, time.time()
             aug_p = float(to_host(state.aug["p"])) if state.aug else None
-            _report_tick(reporter, bar, fetched, tick, nimg, sched, tick_start_nimg, tick_start_time, start_time,
-                         aug_p)
+            _report_tick(reporter, bar, fetched, tick, nimg, sched,
+                         {"start": start_time, "tick_start": tick_start_time, "tick_end": tick_end_time,
+                          "maintenance": maintenance_sec}, tick_start_nimg, aug_p)
             if save:
                 trainer.save(state, nimg, tick)
                 if not preempted:  # a preempted run saves within seconds: no grid, snapshot or metrics
@@ -565,6 +569,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
                 if not (done or preempted):
                     batch = trainer.next_batch(sched)
             tick_start_nimg, tick_start_time = nimg, time.time()
+            maintenance_sec = tick_start_time - tick_end_time
             if preempted:
                 reason = stop.received or "SIGTERM"  # the preemption service's notice, multi-process
                 reporter.line(f"Stopped by {reason} at {nimg / 1000:.1f} kimg; checkpoint saved at iteration {step}")
@@ -576,25 +581,33 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
 
 
 def _report_tick(reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, dict]], tick: int, nimg: int,
-                 sched: Schedule, tick_start_nimg: int, tick_start_time: float, start_time: float,
-                 aug_p: float | None) -> None:
-    """The progress line, the log line and the scalars of a tick (``aug_p``: the augmentation's p, if any;
-    the progress line adds ADA's ``Loss/signs/real``, the mean over the tick's updates of p, when it made one)."""
-    now = time.time()
-    means = _tick_means(history)
-    if aug_p is not None:
-        means["Progress/augment"] = aug_p
+                 sched: Schedule, times: dict[str, float], tick_start_nimg: int, aug_p: float | None) -> None:
+    """The progress line, the log line and the statistics of a tick (`Reporter.stats`: the losses, then
+    NVIDIA's Progress, Timing and Resources values, each once). ``times``: ``start``, ``tick_start`` and
+    ``tick_end`` (seconds since the epoch) and ``maintenance`` (seconds between the previous tick's end and
+    this tick's start); ``aug_p``: the augmentation's p, if any. The progress line adds ADA's
+    ``Loss/signs/real``, the mean over the tick's updates of p, when it made one."""
+    stats = _tick_stats(history)
+    means = {name: value["mean"] for name, value in stats.items()}
     signs = means.get("Loss/signs/real")
-    sec_per_kimg = (now - tick_start_time) / max((nimg - tick_start_nimg) / 1000, 1e-8)
+    now, total_sec = times["tick_end"], times["tick_end"] - times["start"]
+    sec_per_kimg = (now - times["tick_start"]) / max((nimg - tick_start_nimg) / 1000, 1e-8)
     mem = jax.local_devices()[0].memory_stats() or {}
     mem_gb = mem.get("peak_bytes_in_use", 0) / 2**30
-    bar.write(f"tick {tick:<4d} kimg {nimg / 1000:<8.1f} time {now - start_time:7.1f}s sec/tick "
-              f"{now - tick_start_time:6.1f} sec/kimg {sec_per_kimg:6.2f} G {means.get('Loss/G/loss', 0):.3f}"
+    bar.write(f"tick {tick:<4d} kimg {nimg / 1000:<8.1f} time {total_sec:7.1f}s sec/tick "
+              f"{now - times['tick_start']:6.1f} sec/kimg {sec_per_kimg:6.2f} G {means.get('Loss/G/loss', 0):.3f}"
               f" D {means.get('Loss/D/loss', 0):.3f}" + (f" mem {mem_gb:.1f}GB" if mem_gb else "")
               + (f" res {sched.resolution} alpha {sched.alpha:.3f}" if sched.resolution else "")
               + (f" augment {aug_p:.3f}" if aug_p is not None else "")
               + (f" signs/real {signs:.3f}" if signs is not None else ""))
     reporter.line(f"tick {tick} kimg {nimg / 1000:.2f} sec_per_kimg {sec_per_kimg:.3f} " +
                   " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items())), echo=False)
-    reporter.scalars({**means, "Timing/sec_per_kimg": sec_per_kimg, "Progress/kimg": nimg / 1000,
-                      "Progress/lod": sched.lod}, nimg)
+    once = {"Progress/tick": tick, "Progress/kimg": nimg / 1000, "Progress/lod": sched.lod,
+            "Progress/augment": aug_p or 0.0, "Timing/total_sec": total_sec,
+            "Timing/sec_per_tick": now - times["tick_start"], "Timing/sec_per_kimg": sec_per_kimg,
+            "Timing/maintenance_sec": times["maintenance"], "Timing/total_hours": total_sec / 3600,
+            "Timing/total_days": total_sec / 86400, "Resources/cpu_mem_gb": resident_memory_gb()}
+    if "peak_bytes_in_use" in mem:  # an accelerator's allocator (NVIDIA's names)
+        once["Resources/peak_gpu_mem_gb"] = mem_gb
+        once["Resources/peak_gpu_mem_reserved_gb"] = mem.get("peak_bytes_reserved", mem["peak_bytes_in_use"]) / 2**30
+    reporter.stats({**stats, **{name: {"num": 1, "mean": float(v), "std": 0.0} for name, v in once.items()}}, nimg)

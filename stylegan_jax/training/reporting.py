@@ -1,8 +1,13 @@
-"""What a run shows (process 0 only): a status line per tick, a text log, TensorBoard scalars and image
-grids (tensorboardX), and the same grids as PNG files (``reals.png``, ``fakes000040.png``)."""
+"""What a run shows (process 0 only): a status line per tick, a text log, NVIDIA's ``stats.jsonl``, TensorBoard
+scalars and image grids (tensorboardX), and the same grids as PNG files (``reals.png``, ``fakes000040.png``)."""
 
 from __future__ import annotations
 
+import json
+import os
+import resource
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,14 +15,54 @@ from tensorboardX import SummaryWriter
 
 from stylegan_jax.images import image_grid, save_png, to_uint8
 
+#: One JSON object per tick, as NVIDIA's training loop writes it: ``{name: {"num", "mean", "std"}, ...,
+#: "timestamp": seconds since the epoch}``.
+STATS_FILE = "stats.jsonl"
+
+
+def keep_stats_until(path: Path, nimg: int) -> None:
+    """Drop the lines of ``path`` (a `STATS_FILE`) of ticks past ``nimg`` images (and a line cut short by a
+    kill), so that a run resumed from the checkpoint at ``nimg`` writes each tick once, as a run that never
+    stopped."""
+    if not path.exists():
+        return
+    text = path.read_text()
+    kept = []
+    for line in text.splitlines():
+        try:
+            kimg = json.loads(line)["Progress/kimg"]["mean"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if round(kimg * 1000) <= nimg:
+            kept.append(line + "\n")
+    if "".join(kept) != text:  # else untouched: a run that resumes where it stopped rewrites nothing
+        path.write_text("".join(kept))
+
+
+def resident_memory_gb() -> float:
+    """This process's resident memory in GiB (NVIDIA's ``Resources/cpu_mem_gb``); the peak where the current
+    value is not readable (outside Linux)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+    except (OSError, ValueError, IndexError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        return peak / (2**30 if sys.platform == "darwin" else 2**20)
+
 
 class Reporter:
     """Writes logs and images on process 0; on other processes every call does nothing."""
 
-    def __init__(self, workdir: Path, enabled: bool):
+    def __init__(self, workdir: Path, enabled: bool, start_nimg: int = 0):
+        """``start_nimg``: where the run starts (the restored checkpoint's images); the ticks of
+        `STATS_FILE` past it are dropped (`keep_stats_until`)."""
         self.workdir, self.enabled = workdir, enabled
         self._writer: SummaryWriter | None = None
         self.log = open(workdir / "log.txt", "a") if enabled else None  # noqa: SIM115
+        self.stats_file = None
+        if enabled:
+            keep_stats_until(workdir / STATS_FILE, start_nimg)
+            self.stats_file = open(workdir / STATS_FILE, "a")  # noqa: SIM115 - closed in close()
 
     @property
     def writer(self) -> SummaryWriter:
@@ -40,6 +85,14 @@ class Reporter:
                 self.writer.add_scalar(name, value, global_step=nimg // 1000)
             self.writer.flush()
 
+    def stats(self, stats: dict[str, dict[str, float]], nimg: int) -> None:
+        """One tick's statistics (``{name: {"num", "mean", "std"}}``) as a line of `STATS_FILE` and their
+        means as TensorBoard scalars."""
+        if self.enabled:
+            self.stats_file.write(json.dumps({**stats, "timestamp": time.time()}) + "\n")
+            self.stats_file.flush()
+            self.scalars({name: value["mean"] for name, value in stats.items()}, nimg)
+
     def grid(self, images: np.ndarray, cols: int, name: str, nimg: int | None) -> Path | None:
         """Save [N, H, W, C] images in [-1, 1] as ``<name>.png`` and, with ``nimg``, to TensorBoard."""
         if not self.enabled:
@@ -57,3 +110,4 @@ class Reporter:
             if self._writer is not None:
                 self._writer.close()
             self.log.close()
+            self.stats_file.close()

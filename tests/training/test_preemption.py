@@ -2,6 +2,7 @@
 saves at the end of the iteration and exits with 143) and after SIGKILL at named moments (no handler runs; the
 newest complete checkpoint is the one to resume from): `tests.training.kill_at` drives the moments."""
 
+import json
 import os
 import signal
 import subprocess
@@ -45,19 +46,26 @@ KILLABLE_FLAGS = ["--kimg", "0.064", "--tick", "0.008", "--snap", "2", "--config
                   "--config.ada_interval=1", "--config.ada_kimg=0.1"]
 
 
+def tick_stats(run) -> list[dict]:
+    """The ticks of the run's stats.jsonl without the wall-clock values (timing, memory)."""
+    lines = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in line.items() if k.startswith(("Loss/", "Progress/"))} for line in lines]
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(data_dir, tmp_path_factory):
-    """The checkpoints of `killable_config`'s run that nobody stopped."""
+    """The checkpoints and the ticks of stats.jsonl of `killable_config`'s run that nobody stopped."""
     run = tmp_path_factory.mktemp("uninterrupted")
     final = train(killable_config(data_dir), run)
     assert 0 < float(final.aug["p"]) < 1  # p moved: the resumed runs must continue it
-    return checkpoint_states(run)
+    return checkpoint_states(run), tick_stats(run)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("moment, step, saved", [("mid-step", 5, [2, 4]), ("mid-save", 6, [2, 4]),
                                                  ("before-commit", 6, [2, 4]), ("sigterm", 4, [2, 4, 5])])
 def test_a_run_stopped_at_a_named_moment_resumes_exactly(data_dir, tmp_path, uninterrupted, moment, step, saved):
+    uninterrupted, uninterrupted_ticks = uninterrupted
     cfg = killable_config(data_dir)
     run = tmp_path / "run"
     env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or "")
@@ -84,3 +92,8 @@ def test_a_run_stopped_at_a_named_moment_resumes_exactly(data_dir, tmp_path, uni
     for later in [s for s in uninterrupted if s > max(saved)]:
         for a, b in zip(uninterrupted[later], resumed[later], strict=True):
             np.testing.assert_array_equal(a, b)
+    # NVIDIA's stats.jsonl: each tick once (those the kill cut off from their checkpoint written again), with
+    # the losses and progress of the run that never stopped.
+    ticks = tick_stats(run)
+    assert [t["Progress/tick"]["mean"] for t in ticks] == list(range(1, 9))
+    assert ticks == uninterrupted_ticks
