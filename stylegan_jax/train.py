@@ -39,7 +39,7 @@ SHORTCUTS = {"kimg": ("kimg",), "seed": ("seed",), "tick": ("tick",), "snap": ("
              "batch_gpu": ("batch_gpu",), "gamma": ("r1_gamma",), "glr": ("G_lr",), "dlr": ("D_lr",),
              "cbase": ("G.channel_base", "D.channel_base"), "cmax": ("G.channel_max", "D.channel_max"),
              "map_depth": ("G.mapping_layers",), "mbstd_group": ("D.mbstd_group_size",), "metrics": ("metrics",),
-             "freezed": ("freeze_d",), "workers": ("workers",)}
+             "freezed": ("freeze_d",), "workers": ("workers",), "allow_tf32": ("allow_tf32",)}
 #: NVIDIA's ``--fp32=1``: no reduced-precision layers and no activation clamping, in G and D (R3GAN's: no
 #: reduced-precision stages).
 FP32 = (("G.num_fp16_res", "0"), ("D.num_fp16_res", "0"), ("G.conv_clamp", "None"), ("D.conv_clamp", "None"))
@@ -94,6 +94,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     nvidia.add_argument("--workers", type=nonnegative_int, help="data loader worker processes (config workers)")
     nvidia.add_argument("--fp32", type=parse_bool, help="1: every layer in float32, no clamping (config "
                         "G/D.num_fp16_res=0, conv_clamp=None; R3GAN's G/D.fp16_stages=())")
+    nvidia.add_argument("--allow-tf32", type=parse_bool, help="0: float32 convolutions and matrix products in "
+                        "full float32, NVIDIA's default; 1 (ours): the backend's default, TF32 on NVIDIA GPUs "
+                        "(config allow_tf32)")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="continue from the run directory's latest checkpoint if there is one")
     parser.add_argument("--coordinator", help="multi-process: coordinator address host:port")

@@ -26,9 +26,9 @@ from jax.experimental import multihost_utils
 from stylegan_jax.training.state import to_host
 
 #: Config values a resumed run may change: its length, its reporting, where the data lives, and how the
-#: host runs (the conv gradient rule and the CPU fusion change rounding, not the algorithm).
+#: host runs (the conv gradient rule, the matmul precision and the CPU fusion change rounding, not the algorithm).
 RESUMABLE = ("kimg", "tick", "snap", "keep", "keep_every", "metrics", "grid", "workers", "data_dir",
-             "conv_grad", "cpu_fusion", "compile_cache")
+             "conv_grad", "allow_tf32", "cpu_fusion", "compile_cache")
 
 #: Config keys added after checkpoints were first written, with the value that does what a run did before
 #: them: a checkpoint whose config lacks one continues a run that has that value.

@@ -114,6 +114,9 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
 
     # Backend choices, made once by the run and recorded resolved in config.json.
     c.conv_grad = "auto"  # conv2d's gradient rule: 'auto' | 'xla' | 'forward' (ops.conv2d_resample.gradient_rule)
+    # float32 convolutions and matrix products at the backend's default precision (TF32 on NVIDIA GPUs, one
+    # bfloat16 pass on TPUs); False: in full float32, NVIDIA's default (steps.compile_phases)
+    c.allow_tf32 = True
     c.cpu_fusion = True  # XLA:CPU's YNNPACK fusion of dots and reductions (runtime.configure_runtime)
     c.compile_cache = "auto"  # JAX's persistent compilation cache: auto | run | off | a directory (loop.compile_cache)
     c.tiny = False  # shrink to a CPU-size run on the built-in digits-16 (see shrink_to_tiny)

@@ -275,7 +275,8 @@ class Trainer:
                    with_frozen(make_optimizer(sched.D_lr, cfg, cfg.D_reg_interval if lazy else None, scheduled),
                                self.frozen_d))
             self._phases[sched.resolution] = (layout, txs, compile_phases(
-                Phases(cfg, self.family, self.G, self.D, *txs, layout, sched.resolution), cfg.conv_grad))
+                Phases(cfg, self.family, self.G, self.D, *txs, layout, sched.resolution), cfg.conv_grad,
+                cfg.allow_tf32))
         return self._phases[sched.resolution]
 
     def initial_state(self) -> TrainState:

@@ -32,6 +32,7 @@ batch's labels in a random order (the same distribution, no extra pass over the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from dataclasses import dataclass
@@ -483,9 +484,12 @@ def augment_pipe(cfg: ml_collections.ConfigDict) -> AugmentPipe | None:
     return None if cfg.aug == "noaug" else pipe
 
 
-def compile_phases(phases: Phases, conv_grad: str = "xla") -> dict:
+def compile_phases(phases: Phases, conv_grad: str = "xla", allow_tf32: bool = True) -> dict:
     """Each phase jitted once, the state donated, traced under ``conv2d``'s gradient rule ``conv_grad``
-    (``'xla'`` or ``'forward'``: `resolve_conv_grad`). A phase returns ``(state, outputs)``: its reported
+    (``'xla'`` or ``'forward'``: `resolve_conv_grad`) and, without ``allow_tf32``, with every float32
+    convolution and matrix product in full float32 (``jax.default_matmul_precision('float32')``: NVIDIA's
+    ``allow_tf32=False``; with it, the backend's default: TF32 on NVIDIA GPUs, one bfloat16 pass on TPUs, no
+    change on the CPU). A phase returns ``(state, outputs)``: its reported
     losses and, under `FINITE`, whether they and the updated G and D parameters are all finite. The shardings
     come from the inputs: the caller places the state replicated (``P()``) and the batch sharded over ``data``
     (``P('data')``), and XLA keeps the updated state replicated (the compile-count test checks that nothing
@@ -497,7 +501,8 @@ def compile_phases(phases: Phases, conv_grad: str = "xla") -> dict:
     def scoped(fn):
         @functools.wraps(fn)  # the phase's name in compile logs
         def phase(*args):
-            with gradient_rule(conv_grad):
+            precision = contextlib.nullcontext() if allow_tf32 else jax.default_matmul_precision("float32")
+            with gradient_rule(conv_grad), precision:
                 state, out = fn(*args)
             return state, {**out, FINITE: all_finite((out, state.g_params, state.d_params))}
 

@@ -80,7 +80,7 @@ def test_nvidias_train_flags_set_the_config_keys_they_name(capsys, tmp_path):
             "--config.resolution=512", "--batch", "32", "--batch-gpu", "4", "--gamma", "8.2", "--mirror", "1",
             "--cond", "0", "--glr", "0.0025", "--dlr", "0.002", "--cbase", "16384", "--cmax", "256",
             "--map-depth", "2", "--mbstd-group", "4", "--metrics", "none", "--freezed", "2", "--workers", "3",
-            "--fp32", "1"]
+            "--fp32", "1", "--allow-tf32", "0"]
     assert main(args) == 0
     out = capsys.readouterr().out.splitlines()
     c = json.loads("\n".join(out[: out.index("}") + 1]))
@@ -92,6 +92,7 @@ def test_nvidias_train_flags_set_the_config_keys_they_name(capsys, tmp_path):
     assert (c["G"]["mapping_layers"], c["D"]["mbstd_group_size"]) == (2, 4)
     assert c["G"]["num_fp16_res"] == c["D"]["num_fp16_res"] == 0
     assert c["G"]["conv_clamp"] is c["D"]["conv_clamp"] is None
+    assert c["allow_tf32"] is False  # stylegan2-ada's flag (stylegan3 sets it False in its loop)
 
 
 

@@ -2,12 +2,13 @@
 recorded, and the default CPU path (one device, forward-form gradients) trained and checked."""
 
 import json
+import re
 
 import jax
 import numpy as np
 import pytest
 
-from stylegan_jax.training.loop import run_config, train
+from stylegan_jax.training.loop import Trainer, run_config, train
 from stylegan_jax.training.steps import resolve_conv_grad
 from tests.training.conftest import tiny_config, two_iterations
 from tests.training.count_compiles import cache_events
@@ -35,6 +36,30 @@ def test_one_device_step_with_forward_gradients_equals_xlas(data_dir, tmp_path):
         results.append(two_iterations(cfg, jax.devices()[:1], tmp_path / rule))
     for a, b in zip(*results, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def precisions(trainer, phase: str) -> list[str]:
+    """The precision of each convolution and matrix product in the lowered program of one phase (StableHLO
+    text; 'DEFAULT' where none is given)."""
+    state, batch = trainer.initial_state(), trainer.next_batch()
+    text = trainer.phases[phase].lower(state, *batch, np.float32(1)).as_text()
+    lines = [line for line in text.splitlines() if re.search(r"stablehlo\.(convolution|dot_general)", line)]
+    return [m.group(1) if (m := re.search(r"\b(HIGHEST|HIGH|DEFAULT)\b", line)) else "DEFAULT" for line in lines]
+
+
+def test_allow_tf32_off_runs_every_float32_product_in_full_precision(data_dir, tmp_path):
+    """NVIDIA's allow_tf32=False: every convolution and matrix product of the phases (the custom gradient
+    rule's included) asks XLA for full float32; ours by default leaves the networks' to the backend."""
+    for phase in ("G_main", "D_reg"):
+        found = {}
+        for allow in (True, False):
+            trainer = Trainer(tiny_config(data_dir, allow_tf32=allow), tmp_path / f"{phase}{allow}",
+                              devices=jax.devices()[:1])
+            found[allow] = precisions(trainer, phase)
+            trainer.manager.close()
+        assert len(found[True]) == len(found[False]) > 10
+        assert set(found[False]) == {"HIGHEST"}
+        assert found[True].count("DEFAULT") > len(found[True]) // 2
 
 
 def test_config_json_records_the_resolved_choices(data_dir, tmp_path):
