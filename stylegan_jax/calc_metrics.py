@@ -5,7 +5,7 @@
 
 Each result is printed as a JSON line and, when the network lies in a training run directory (one with
 the ``config.json`` that training writes), appended to ``<run dir>/metric-<name>.jsonl``. ``--data`` and
-``--mirror`` default to the run's dataset (the ``--subset`` it trained on, as NVIDIA's) and x-flip setting.
+``--mirror`` default to the run's dataset and x-flip setting (its ``--subset`` for PPL's and EQ's labels, as NVIDIA's).
 Inception and VGG16 metrics read NVIDIA's detector files from ``--detector-dir`` (default
 ``$STYLEGAN_JAX_DETECTORS`` or ``~/.cache/stylegan_jax/detectors``); swd needs none.
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             raise MetricError(f"{args.network} is not in a training run directory: pass --data")
         dataset = resolve_dataset(data, data_dir=None if args.data else config.get("data_dir") or None)
         mirror = args.mirror if args.mirror is not None else bool(config.get("xflip", False))
-        subset = None if args.data else config.get("subset") or None  # the run's training set, as NVIDIA's
+        subset = None if args.data else config.get("subset") or None  # the run's training set (PPL, EQ)
         G = network.generator
         check_labels(G, dataset)
         for name in args.metrics:

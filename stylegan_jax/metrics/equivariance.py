@@ -236,8 +236,9 @@ def compute_equivariance(opts: MetricOptions, num_samples: int, kind: str,
         ws = G.apply(G_vars, z, c, method="map")
 
         def one(w, matrix, *arrays):
-            orig = G.apply(input_transform(G_vars, jnp.eye(3)), w[None], method="synthesize")[0]
-            img = G.apply(input_transform(G_vars, matrix), w[None], method="synthesize")[0]
+            # NVIDIA's EQ metrics run G with force_fp32: reduced-precision rounding would lower the PSNR.
+            orig = G.apply(input_transform(G_vars, jnp.eye(3)), w[None], force_fp32=True, method="synthesize")[0]
+            img = G.apply(input_transform(G_vars, matrix), w[None], force_fp32=True, method="synthesize")[0]
             return jnp.stack(squared_errors(kind, orig, img, dict(zip(names, arrays, strict=True))))
 
         return jax.vmap(one)(ws, matrices, *arrays)

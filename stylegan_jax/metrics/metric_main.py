@@ -16,6 +16,7 @@ PGGAN's SWD; `calc_metric` runs one and returns NVIDIA's result dict, `append_re
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -142,7 +143,9 @@ def _ppl_step(G: Generator, vgg: nn.Module, epsilon: float, space: str, crop: bo
         if crop:  # NVIDIA's face crop, in eighths of each side (of W and H apart for W x H images)
             c8y, c8x = img.shape[1] // 8, img.shape[2] // 8
             img = img[:, c8y * 3: c8y * 7, c8x * 2: c8x * 6]
-        factor = min(img.shape[1:3]) // 256  # NVIDIA: images above 256 pooled to 256 (here: the short side)
+        # NVIDIA pools by G's resolution over 256, after the crop too (a cropped 1024 image reaches LPIPS at
+        # 128x128); W x H images by their short side.
+        factor = min(image_size.parse(G.img_resolution)) // 256
         if factor > 1:
             n, h, w, ch = img.shape
             img = img.reshape(n, h // factor, factor, w // factor, factor, ch).mean(axis=(2, 4))
@@ -207,15 +210,30 @@ def compute_swd(opts: MetricOptions, max_images: int) -> dict[str, float]:
     return swd.swd_from_descriptors(levels[0], levels[1], resolutions, channels, opts.seed)
 
 
+def whole_dataset(metric: Callable[[MetricOptions], dict]) -> Callable[[MetricOptions], dict]:
+    """``metric`` against every image of the dataset, a run's ``--subset`` aside (NVIDIA's FID, KID, PR and IS
+    set ``max_size=None``: a limited-data run is scored against the full dataset, its generated labels drawn
+    from it too). PPL and EQ keep the subset for their labels, as NVIDIA's."""
+
+    @functools.wraps(metric)
+    def on_all_images(opts: MetricOptions) -> dict:
+        return metric(dataclasses.replace(opts, subset=None))
+
+    return on_all_images
+
+
+@whole_dataset
 def fid50k_full(opts: MetricOptions) -> dict:
     return dict(fid50k_full=compute_fid(opts, max_real=None, num_gen=50000))
 
 
+@whole_dataset
 def kid50k_full(opts: MetricOptions) -> dict:
     return dict(kid50k_full=compute_kid(opts, max_real=1000000, num_gen=50000, num_subsets=100,
                                         max_subset_size=1000))
 
 
+@whole_dataset
 def pr50k3_full(opts: MetricOptions) -> dict:
     precision, recall = compute_pr(opts, max_real=200000, num_gen=50000, nhood_size=3)
     return dict(pr50k3_full_precision=precision, pr50k3_full_recall=recall)
@@ -226,11 +244,13 @@ def ppl2_wend(opts: MetricOptions) -> dict:
                                       crop=False))
 
 
+@whole_dataset
 def is50k(opts: MetricOptions) -> dict:
     mean, std = compute_is(opts, num_gen=50000, num_splits=10)
     return dict(is50k_mean=mean, is50k_std=std)
 
 
+@whole_dataset
 def swd16k(opts: MetricOptions) -> dict:
     return compute_swd(opts, max_images=16384)
 
@@ -243,15 +263,18 @@ def _equivariance(name: str, kind: str) -> Callable[[MetricOptions], dict]:
     return metric
 
 
+@whole_dataset
 def fid50k(opts: MetricOptions) -> dict:
     return dict(fid50k=compute_fid(opts, max_real=50000, num_gen=50000, mirror=opts.mirror))
 
 
+@whole_dataset
 def kid50k(opts: MetricOptions) -> dict:
     return dict(kid50k=compute_kid(opts, max_real=50000, num_gen=50000, num_subsets=100, max_subset_size=1000,
                                    mirror=opts.mirror))
 
 
+@whole_dataset
 def pr50k3(opts: MetricOptions) -> dict:
     precision, recall = compute_pr(opts, max_real=50000, num_gen=50000, nhood_size=3, mirror=opts.mirror)
     return dict(pr50k3_precision=precision, pr50k3_recall=recall)
@@ -278,8 +301,15 @@ METRICS: dict[str, Callable[[MetricOptions], dict]] = {
 
 
 def _format_time(seconds: float) -> str:
+    """NVIDIA's ``dnnlib.util.format_time``: ``59s``, ``1m 02s``, ``1h 02m 03s``, ``1d 02h 03m``."""
     s = int(np.rint(seconds))
-    return f"{s}s" if s < 60 else f"{s // 60}m {s % 60:02d}s" if s < 3600 else f"{s // 3600}h {s // 60 % 60:02d}m"
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s // 60 % 60:02d}m {s % 60:02d}s"
+    return f"{s // 86400}d {s // 3600 % 24:02d}h {s // 60 % 60:02d}m"
 
 
 def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.PathLike, mirror: bool = False,
@@ -288,8 +318,8 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
                 subset_seed: int = 0) -> dict:
     """Computes metric ``name`` of generator ``G`` (variables ``G_vars`` = {"params", "buffers"}) of model
     ``family`` (default StyleGAN2's; the path-length metrics need one with a mapping network) against
-    ``dataset`` (a dataset directory or name), or a random ``subset`` of its images chosen by ``subset_seed``
-    (a run's ``--subset``: NVIDIA's metrics take the training set as it was trained on). ``mirror``: the
+    ``dataset`` (a dataset directory or name). ``subset``, ``subset_seed``: a run's ``--subset``, which PPL and
+    the EQ metrics draw their labels from; the others use every image (`whole_dataset`, as NVIDIA's). ``mirror``: the
     reals include x-flips (legacy metrics and swd; NVIDIA's ``_full`` metrics never flip). ``batch_size``:
     images per jitted batch over all devices.
 

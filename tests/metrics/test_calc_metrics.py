@@ -2,16 +2,10 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from stylegan_jax import calc_metrics
-from stylegan_jax.data import make_iterator, subset_indices
-from stylegan_jax.data.images import encode_png
-from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
-from stylegan_jax.images import to_uint8
-from stylegan_jax.metrics import METRICS, calc_metric
-from stylegan_jax.models.stylegan2 import Generator
+from stylegan_jax.metrics import METRICS
 from stylegan_jax.network_snapshot import load_network, save_network
 from tests.metrics.conftest import G_KWARGS
 
@@ -39,25 +33,37 @@ def test_swd_on_a_snapshot_appends_to_the_run_directory(run_dir, tmp_path, capsy
     assert printed["results"] == first["results"]
 
 
-def test_a_runs_subset_is_what_its_metrics_hold_the_generator_against(run_dir, dataset, generator, tmp_path):
-    """NVIDIA's calc_metrics takes a run's training set as it trained on it: its --subset."""
+def test_a_runs_subset_leaves_the_reals_of_its_metrics_whole(run_dir, dataset, tmp_path):
+    """NVIDIA scores a limited-data run (--subset) against the whole dataset (its FID, KID, PR and IS set
+    max_size=None; ours swd too): the run's snapshot gets the values of the same network against all images."""
     config = json.loads((run_dir / "config.json").read_text())
     (run_dir / "config.json").write_text(json.dumps(dict(config, subset=10, seed=4)))
     args = ["--metrics", "swd", "--network", str(run_dir / "network-snapshot-000000"), "--batch-size", "8",
             "--cache-dir", str(tmp_path / "cache")]
     assert calc_metrics.main(args) == 0
-    assert calc_metrics.main([*args, "--data", str(dataset)]) == 0  # another dataset given: all of it
-    lines = (run_dir / "metric-swd.jsonl").read_text().splitlines()
-    on_subset, on_all = (json.loads(line)["results"] for line in lines)
-    batch = next(make_iterator(dataset, batch_size=24, shuffle=False, num_epochs=1))
-    kept = subset_indices(24, 10, 4)
-    spec = DatasetSpec(resolution=16, channels=1, label_kind="class", c_dim=3)
-    examples = [{"image": encode_png(np.asarray(to_uint8(batch["image"][i]))), "label": int(batch["label"][i].argmax())}
-                for i in kept]
-    part = write_dataset(tmp_path / "part", spec, examples)
-    G = Generator(**G_KWARGS)
-    alone = calc_metric("swd", G=G, G_vars=generator[1], dataset=part, batch_size=8, cache_dir=str(tmp_path / "c2"))
-    assert on_subset == alone["results"] != on_all
+    (run_dir / "config.json").write_text(json.dumps(config))
+    assert calc_metrics.main([*args[:-1], str(tmp_path / "cache2")]) == 0  # a run without --subset, no cache
+    on_subset_run, on_whole_run = (json.loads(line)["results"] for line in
+                                   (run_dir / "metric-swd.jsonl").read_text().splitlines())
+    assert on_subset_run == on_whole_run
+
+
+def test_a_runs_subset_reaches_only_the_metrics_nvidia_draws_from_it(run_dir, monkeypatch, capsys):
+    """PPL draws its labels from the run's training set (NVIDIA leaves its max_size); the others see all."""
+    from stylegan_jax.metrics import metric_main
+
+    config = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text(json.dumps(dict(config, subset=10, seed=4)))
+    seen = {}
+    for fn in ("compute_fid", "compute_kid", "compute_pr", "compute_is", "compute_ppl"):
+        def record(opts, *args, fn=fn, **kwargs):
+            seen.setdefault(fn, []).append((opts.subset, opts.subset_seed))
+            return (0.5, 0.5) if fn in ("compute_pr", "compute_is") else 0.5
+        monkeypatch.setattr(metric_main, fn, record)
+    names = "fid50k_full,kid50k_full,pr50k3_full,is50k,fid50k,kid50k,pr50k3,ppl2_wend,ppl_zend"
+    assert calc_metrics.main(["--metrics", names, "--network", str(run_dir / "network-snapshot-000000")]) == 0
+    assert seen == {"compute_fid": [(None, 4)] * 2, "compute_kid": [(None, 4)] * 2, "compute_pr": [(None, 4)] * 2,
+                    "compute_is": [(None, 4)], "compute_ppl": [(10, 4)] * 2}
 
 
 def test_help_lists_the_metric_names(capsys):

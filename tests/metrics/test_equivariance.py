@@ -80,7 +80,8 @@ class ToyGenerator(nn.Module):
         return z[:, None, :]
 
     @nn.compact
-    def synthesize(self, ws):
+    def synthesize(self, ws, force_fp32: bool = False):
+        assert force_fp32, "NVIDIA's EQ metrics run G in float32"
         transform = self.variable("buffers", "transform", lambda: jnp.eye(3)).value
         self.param("unused", nn.initializers.zeros, ())
         r = self.img_resolution
@@ -101,7 +102,7 @@ def set_transform(variables, matrix):
 @pytest.mark.parametrize("equivariant", [True, False])
 def test_eqt_int_of_toy_generators(equivariant, dataset):
     G = ToyGenerator(equivariant)
-    variables = G.init(jax.random.key(0), jnp.zeros((1, 1, 4)), method="synthesize")
+    variables = G.init(jax.random.key(0), jnp.zeros((1, 1, 4)), force_fp32=True, method="synthesize")
     opts = MetricOptions(G=G, G_vars=variables, dataset=dataset, batch_size=8, progress=False)
     psnr = eq.compute_equivariance(opts, num_samples=16, kind="eqt_int", input_transform=set_transform)
     if equivariant:
