@@ -169,6 +169,18 @@ def _cache_file(opts: MetricOptions, name: str, key: dict) -> Path:
     return root / f"{Path(info['path']).name}-{name}-{md5}.npz"
 
 
+def _every_process_has(path: Path) -> bool:
+    """Whether ``path`` is a file on every process's disk: all of them load the cache, or all compute the
+    features together (their batches are collective), so that per-host caches (a TPU VM's home directory)
+    cannot leave one process waiting for the others."""
+    here = path.is_file()
+    if jax.process_count() == 1:
+        return here
+    from jax.experimental import multihost_utils
+
+    return bool(np.all(multihost_utils.process_allgather(np.int32(here))))
+
+
 def dataset_feature_stats(opts: MetricOptions, fn: FeatureFn, params: Any, name: str, key: dict, *,
                           max_items: int | None, mirror: bool = False, capture_all: bool = False,
                           capture_mean_cov: bool = False) -> FeatureStats:
@@ -177,7 +189,7 @@ def dataset_feature_stats(opts: MetricOptions, fn: FeatureFn, params: Any, name:
     options."""
     cache = _cache_file(opts, name, dict(key, mirror=mirror, max_items=max_items, capture_all=capture_all,
                                          capture_mean_cov=capture_mean_cov))
-    if cache.is_file():
+    if _every_process_has(cache):
         return FeatureStats.load(cache)
     num = dataset_size(opts, mirror)
     num = num if max_items is None else min(num, max_items)
