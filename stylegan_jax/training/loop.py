@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -239,7 +240,9 @@ class Trainer:
         _check_parameter_shapes(self.abstract_state)
         self._check_resume_source()
         self.manager = checkpoint.make_manager(self.workdir / "checkpoints", cfg)
-        self.start_nimg, self.start_tick = 0, 0
+        #: where the run starts: images, ticks done, the start of the tick in progress, and whether the
+        #: checkpoint it resumes from is a snapshot point (`restore_or_init`)
+        self.start_nimg, self.start_tick, self.start_tick_nimg, self.start_snapshot = 0, 0, 0, False
         self._generate: dict = {}
 
     def _check_resume_source(self) -> None:
@@ -292,22 +295,24 @@ class Trainer:
         return self._reset(state)
 
     def restore_or_init(self, resume: bool, warn=print) -> tuple[TrainState, bool]:
-        """The newest readable checkpoint (``start_nimg`` and ``start_tick`` set to its counts; unreadable
-        newer ones reported through ``warn``) or a fresh state."""
+        """The newest readable checkpoint (the ``start_*`` attributes set from it; unreadable newer ones
+        reported through ``warn``) or a fresh state."""
         if resume and self.manager.all_steps():
             abstract = jax.tree_util.tree_map(
                 lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=self.replicated), self.abstract_state)
             state, meta = checkpoint.restore(self.manager, abstract, self.iterator, self.cfg, warn)
             self.start_nimg, self.start_tick = int(meta["nimg"]), int(meta["tick"])
+            self.start_tick_nimg, self.start_snapshot = int(meta["tick_start_nimg"]), bool(meta["snapshot"])
             return state, True
         return self.initial_state(), False
 
-    def save(self, state: TrainState, nimg: int, tick: int) -> None:
-        """The checkpoint of ``state`` after ``nimg`` images and ``tick`` ticks, the data iterator standing at
-        the next iteration's batch; a write that fails (a full or read-only disk) leaves the newest complete
-        checkpoint intact and ends the run with one line."""
+    def save(self, state: TrainState, nimg: int, tick: int, tick_start_nimg: int | None = None,
+             snapshot: bool = False) -> None:
+        """The checkpoint of ``state`` after ``nimg`` images and ``tick`` ticks (`checkpoint.save`), the data
+        iterator standing at the next iteration's batch; a write that fails (a full or read-only disk) leaves
+        the newest complete checkpoint intact and ends the run with one line."""
         try:
-            checkpoint.save(self.manager, state, self.iterator, self.cfg, nimg, tick)
+            checkpoint.save(self.manager, state, self.iterator, self.cfg, nimg, tick, tick_start_nimg, snapshot)
         except OSError as e:
             raise RunDirectoryError(f"cannot write a checkpoint in {self.manager.directory} ({e.strerror or e}); "
                                     f"the newest complete one ({self.manager.latest_step()}) is intact") from None
@@ -390,24 +395,52 @@ class Trainer:
         factor = image_size.parse(self.cfg.resolution)[0] // images.shape[1]
         return images.repeat(factor, axis=1).repeat(factor, axis=2)
 
-    def metrics(self, state: TrainState, nimg: int, reporter: Reporter) -> None:
+    def snapshot(self, state: TrainState, nimg: int, sched: Schedule, reporter: Reporter,
+                 missing_only: bool = False) -> None:
+        """What a snapshot point writes after its checkpoint: the fakes grid, ``network-snapshot-<kimg_tag>``
+        and the config's metrics. ``missing_only``: what is not there yet (a run resumed from a snapshot
+        point whose process was killed or preempted before it wrote them all; the run directory is one
+        that every process sees)."""
+        tag = kimg_tag(self.cfg, nimg)
+        if not (missing_only and (self.workdir / f"fakes{tag}.png").exists()):
+            reporter.grid(self.fakes(state, sched), self.cfg.grid, f"fakes{tag}", nimg)
+        if not (missing_only and (self.workdir / f"network-snapshot-{tag}").exists()):
+            self.save_network(state, nimg)
+        self.metrics(state, nimg, reporter, missing_only)
+
+    def metrics(self, state: TrainState, nimg: int, reporter: Reporter, missing_only: bool = False) -> None:
         """The config's metrics of G_ema (``stylegan_jax.metrics``), appended to the run's results and logged
-        as ``Metrics/<key>`` on process 0."""
+        as ``Metrics/<key>`` on process 0; ``missing_only``: those without a result for this snapshot yet."""
         if not self.cfg.metrics:
             return
         from stylegan_jax import metrics  # lazily: the metrics package is optional for training
 
         G_vars = {"params": state.g_ema_params, "buffers": state.g_ema_buffers}
         is_main = jax.process_index() == 0
+        snapshot = f"network-snapshot-{kimg_tag(self.cfg, nimg)}"
         for name in self.cfg.metrics:
+            if missing_only and _has_result(self.workdir / f"metric-{name}.jsonl", snapshot):
+                continue
             result = metrics.calc_metric(name, G=self.G, G_vars=G_vars, family=self.family,
                                          dataset=str(self.dataset_path), mirror=self.cfg.xflip, progress=is_main,
                                          subset=self.subset["max_size"], subset_seed=self.subset["random_seed"])
             if is_main:
-                metrics.append_result(self.workdir, result,
-                                      snapshot=str(self.workdir / f"network-snapshot-{kimg_tag(self.cfg, nimg)}"))
+                metrics.append_result(self.workdir, result, snapshot=str(self.workdir / snapshot))
             values = result["results"] if "results" in result else result
             reporter.scalars({f"Metrics/{k}": float(v) for k, v in values.items()}, nimg)
+
+
+def _has_result(path: Path, snapshot: str) -> bool:
+    """Whether the results file ``path`` (``metric-<name>.jsonl``) holds a line for ``snapshot``."""
+    if not path.exists():
+        return False
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("snapshot_pkl") == snapshot:
+                return True
+        except (ValueError, AttributeError):
+            continue
+    return False
 
 
 def _check_finite(history: list[tuple[int, dict]]) -> None:
@@ -455,11 +488,11 @@ def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = Tr
 
 def _train(cfg: ml_collections.ConfigDict, workdir: Path, resume: bool, stop_at_step: int | None,
            stop: _StopSignal) -> TrainState:
-    is_main = jax.process_index() == 0
+    is_main, start_time = jax.process_index() == 0, time.time()  # NVIDIA's timers count the setup too
     with compile_cache(cfg.compile_cache, workdir):
         trainer = Trainer(cfg, workdir)
         try:
-            return _loop(trainer, workdir, resume, stop_at_step, stop, is_main)
+            return _loop(trainer, workdir, resume, stop_at_step, stop, is_main, start_time)
         finally:
             trainer.manager.close()
 
@@ -482,7 +515,7 @@ def compile_cache(choice: str, workdir: Path) -> contextlib.AbstractContextManag
 
 
 def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | None, stop: _StopSignal,
-          is_main: bool) -> TrainState:
+          is_main: bool, start_time: float) -> TrainState:
     cfg = trainer.cfg  # with --config.tiny applied and conv_grad resolved
     if not resume and trainer.manager.all_steps():
         raise RunDirectoryError(f"--no-resume: {workdir} already holds the checkpoints {trainer.manager.all_steps()} "
@@ -497,6 +530,8 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
             reporter.line(warning)
         step, nimg, total = int(to_host(state.step)), trainer.start_nimg, int(cfg.kimg * 1000)
         if resumed and nimg >= total:
+            if trainer.start_snapshot:  # its last snapshot point, if a kill left it unfinished
+                trainer.snapshot(state, nimg, schedule(cfg, nimg), reporter, missing_only=True)
             reporter.line(f"{cfg.name} in {workdir} is finished ({nimg / 1000:g} kimg of {total / 1000:g}); "
                           "nothing to do (raise --kimg to train further)")
             return state
@@ -515,24 +550,31 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
             reals = next(make_iterator(trainer.dataset_path, batch_size=cfg.grid * cfg.grid, seed=cfg.seed,
                                        drop_remainder=False, **trainer.subset))
             reporter.grid(reals["image"], cfg.grid, "reals", None)
-        return _iterate(trainer, state, step, nimg, total, sched, reporter, stop, stop_at_step)
+        return _iterate(trainer, state, step, nimg, total, sched, reporter, stop, stop_at_step, start_time)
     finally:
         reporter.close()
 
 
 def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: int, sched: Schedule,
-             reporter: Reporter, stop: _StopSignal, stop_at_step: int | None) -> TrainState:
+             reporter: Reporter, stop: _StopSignal, stop_at_step: int | None, start_time: float) -> TrainState:
     """The iterations from ``step`` / ``nimg`` until done, stopped or preempted.
 
     The data iterator stands at the batch of the next iteration whenever a checkpoint is saved: the next
     batch is fetched while an iteration runs except when the iteration ends with a save, and then after it.
+    Ticks end where a run that never stopped ends them: a preemption saves mid-tick without ending it (the
+    checkpoint records where the tick began), and a run resumed from a snapshot point first makes what a kill
+    left unmade there (`Trainer.snapshot`). ``start_time``: when the process began the run (NVIDIA's timers
+    count the setup).
     """
     cfg, is_main = trainer.cfg, jax.process_index() == 0
     if stop.received:  # during start-up: nothing trained since the last checkpoint
         raise TrainingInterruptedError(stop.received, saved_step=None)
+    if trainer.start_snapshot:
+        trainer.snapshot(state, nimg, sched, reporter, missing_only=True)
     bar = tqdm.tqdm(total=total, initial=nimg, unit="img", disable=not is_main, dynamic_ncols=True)
-    tick, tick_start_nimg, tick_start_time, start_time = trainer.start_tick, nimg, time.time(), time.time()
-    maintenance_sec = 0.0  # the time between the last tick's end and this tick's start (saves, grids, metrics)
+    tick, tick_start_nimg = trainer.start_tick, trainer.start_tick_nimg
+    tick_start_time, timing_nimg = time.time(), nimg  # a tick resumed mid-way is timed from the resume
+    maintenance_sec = tick_start_time - start_time  # before the first tick: the setup (NVIDIA's)
     history: list[tuple[int, dict]] = []
     batch = trainer.next_batch(sched)
     try:
@@ -546,31 +588,32 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
                 state = trainer.reset_optimizers(state)  # before any save: a resumed run needs no reset
             done = nimg >= total or (stop_at_step is not None and step >= stop_at_step)
             preempted = stop.received is not None or trainer.manager.reached_preemption(step)
-            tick_end = done or preempted or nimg >= tick_start_nimg + cfg.tick * 1000
-            save = tick_end and (done or preempted or (tick + 1) % cfg.snap == 0)
+            tick_end = done or nimg >= tick_start_nimg + cfg.tick * 1000
+            snapshot = tick_end and (done or (tick + 1) % cfg.snap == 0)
+            save = snapshot or preempted
             if not save:
                 batch = trainer.next_batch(sched)  # overlaps with the running iteration
             if len(history) > 1:  # the previous iteration, finished by now: no wait for the running one
                 _check_finite(to_host(history[-2:-1]))
-            if not tick_end:
+            if not (tick_end or preempted):
                 continue
             fetched, history = to_host(history), []
             _check_finite(fetched)
-            tick, tick_end_time = tick + 1, time.time()
-            aug_p = float(to_host(state.aug["p"])) if state.aug else None
-            _report_tick(reporter, bar, fetched, tick, nimg, sched,
-                         {"start": start_time, "tick_start": tick_start_time, "tick_end": tick_end_time,
-                          "maintenance": maintenance_sec}, tick_start_nimg, aug_p)
+            if tick_end:
+                tick, tick_end_time = tick + 1, time.time()
+                aug_p = float(to_host(state.aug["p"])) if state.aug else None
+                _report_tick(reporter, bar, fetched, tick, nimg, sched,
+                             {"start": start_time, "tick_start": tick_start_time, "tick_end": tick_end_time,
+                              "maintenance": maintenance_sec}, timing_nimg, aug_p)
             if save:
-                trainer.save(state, nimg, tick)
-                if not preempted:  # a preempted run saves within seconds: no grid, snapshot or metrics
-                    reporter.grid(trainer.fakes(state, sched), cfg.grid, f"fakes{kimg_tag(cfg, nimg)}", nimg)
-                    trainer.save_network(state, nimg)
-                    trainer.metrics(state, nimg, reporter)
+                trainer.save(state, nimg, tick, nimg if tick_end else tick_start_nimg, snapshot)
+                if snapshot and not preempted:  # a preempted run saves within seconds: the rest on resume
+                    trainer.snapshot(state, nimg, sched, reporter)
                 if not (done or preempted):
                     batch = trainer.next_batch(sched)
-            tick_start_nimg, tick_start_time = nimg, time.time()
-            maintenance_sec = tick_start_time - tick_end_time
+            if tick_end:
+                tick_start_nimg, timing_nimg, tick_start_time = nimg, nimg, time.time()
+                maintenance_sec = tick_start_time - tick_end_time
             if preempted:
                 reason = stop.received or "SIGTERM"  # the preemption service's notice, multi-process
                 reporter.line(f"Stopped by {reason} at {nimg / 1000:.1f} kimg; checkpoint saved at iteration {step}")

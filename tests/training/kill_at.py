@@ -6,7 +6,9 @@ moment of iteration STEP, so that a failure can be replayed exactly. The moments
 
 - ``mid-step``: the iteration's phases dispatched, their results not yet computed;
 - ``mid-save``: the save of the checkpoint of iteration STEP issued its array writes, none waited for;
-- ``before-commit``: that checkpoint completely written into Orbax's temporary directory, not yet renamed.
+- ``before-commit``: that checkpoint completely written into Orbax's temporary directory, not yet renamed;
+- ``before-snapshot``: the checkpoint of iteration STEP, a snapshot point, saved; its network snapshot not
+  yet written.
 """
 
 import os
@@ -63,6 +65,15 @@ def main(moment: str, step: int, argv: list[str]) -> int:
             return await finalize(self, *args, **kwargs)
 
         atomicity.AtomicRenameTemporaryPath.finalize = killing_finalize
+    elif moment == "before-snapshot":
+        save_network = Trainer.save_network
+
+        def killing_save_network(self, state, nimg):
+            if int(state.step) == step:
+                kill()
+            return save_network(self, state, nimg)
+
+        Trainer.save_network = killing_save_network
     else:
         raise SystemExit(f"unknown moment {moment!r}")
     return train.main(argv)

@@ -195,3 +195,11 @@ def test_metrics_are_computed_and_logged_at_snapshots(data_dir, tmp_path, monkey
     line = json.loads((tmp_path / "metric-m1.jsonl").read_text())
     assert line["results"] == {"m1_value": 1.5} and line["snapshot_pkl"] == "network-snapshot-000000.016"
     assert {"Metrics/m1_value", "Metrics/m2_value"} <= set(logged)
+
+    # A process killed after the last checkpoint, before m2's result was written: run again, the finished run
+    # computes only what its snapshot point lacks.
+    (tmp_path / "metric-m2.jsonl").unlink()
+    calls.clear()
+    train(cfg, tmp_path)
+    assert [call[0] for call in calls] == ["m2"]
+    assert json.loads((tmp_path / "metric-m2.jsonl").read_text())["snapshot_pkl"] == "network-snapshot-000000.016"

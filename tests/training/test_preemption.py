@@ -36,13 +36,13 @@ def checkpoint_states(run) -> dict[int, list[np.ndarray]]:
 
 
 def killable_config(data_dir):
-    """8 iterations of 8 images, a tick every iteration, a checkpoint every 2: steps 2, 4, 6 and 8; ADA's p
-    updated after every iteration (so that a resumed run must continue p too)."""
-    return tiny_config(data_dir, kimg=0.064, tick=0.008, snap=2, keep=100, aug="ada", ada_interval=1, ada_kimg=0.1)
+    """8 iterations of 8 images, a tick every 2 iterations and a checkpoint and snapshot at every tick: steps
+    2, 4, 6 and 8; ADA's p updated after every iteration (so that a resumed run must continue p too)."""
+    return tiny_config(data_dir, kimg=0.064, tick=0.016, snap=1, keep=100, aug="ada", ada_interval=1, ada_kimg=0.1)
 
 
 #: `killable_config` on the command line, beside `cli_overrides`.
-KILLABLE_FLAGS = ["--kimg", "0.064", "--tick", "0.008", "--snap", "2", "--config.keep=100", "--aug", "ada",
+KILLABLE_FLAGS = ["--kimg", "0.064", "--tick", "0.016", "--snap", "1", "--config.keep=100", "--aug", "ada",
                   "--config.ada_interval=1", "--config.ada_kimg=0.1"]
 
 
@@ -52,20 +52,27 @@ def tick_stats(run) -> list[dict]:
     return [{k: v for k, v in line.items() if k.startswith(("Loss/", "Progress/"))} for line in lines]
 
 
+def snapshot_outputs(run) -> list[str]:
+    """The names of the network snapshots and fakes grids a run wrote."""
+    return sorted(p.name for p in run.iterdir() if p.name.startswith(("network-snapshot-", "fakes")))
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(data_dir, tmp_path_factory):
-    """The checkpoints and the ticks of stats.jsonl of `killable_config`'s run that nobody stopped."""
+    """The checkpoints, the ticks of stats.jsonl and the snapshot outputs of `killable_config`'s run that
+    nobody stopped."""
     run = tmp_path_factory.mktemp("uninterrupted")
     final = train(killable_config(data_dir), run)
     assert 0 < float(final.aug["p"]) < 1  # p moved: the resumed runs must continue it
-    return checkpoint_states(run), tick_stats(run)
+    return checkpoint_states(run), tick_stats(run), snapshot_outputs(run)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("moment, step, saved", [("mid-step", 5, [2, 4]), ("mid-save", 6, [2, 4]),
-                                                 ("before-commit", 6, [2, 4]), ("sigterm", 4, [2, 4, 5])])
+                                                 ("before-commit", 6, [2, 4]), ("sigterm", 4, [2, 4, 5]),
+                                                 ("before-snapshot", 4, [2, 4])])
 def test_a_run_stopped_at_a_named_moment_resumes_exactly(data_dir, tmp_path, uninterrupted, moment, step, saved):
-    uninterrupted, uninterrupted_ticks = uninterrupted
+    uninterrupted, uninterrupted_ticks, uninterrupted_outputs = uninterrupted
     cfg = killable_config(data_dir)
     run = tmp_path / "run"
     env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or "")
@@ -86,14 +93,19 @@ def test_a_run_stopped_at_a_named_moment_resumes_exactly(data_dir, tmp_path, uni
 
     train(cfg, run)
     resumed = checkpoint_states(run)
-    # The same checkpoints as the run that never stopped (after SIGTERM's extra one at 5 the ticks continue,
-    # so the next save is still at 6), with the same states.
+    # The same checkpoints as the run that never stopped (SIGTERM's extra one at 5 falls mid-tick, which the
+    # resumed run ends where the run that never stopped ends it, at 6), with the same states.
     assert sorted(resumed) == sorted(set(uninterrupted) | set(saved))
     for later in [s for s in uninterrupted if s > max(saved)]:
         for a, b in zip(uninterrupted[later], resumed[later], strict=True):
             np.testing.assert_array_equal(a, b)
     # NVIDIA's stats.jsonl: each tick once (those the kill cut off from their checkpoint written again), with
-    # the losses and progress of the run that never stopped.
+    # the progress and (but for the tick SIGTERM split, which reports its resumed part) the losses of the run
+    # that never stopped; the same snapshots and grids (the one the kill came before made on resume).
     ticks = tick_stats(run)
-    assert [t["Progress/tick"]["mean"] for t in ticks] == list(range(1, 9))
-    assert ticks == uninterrupted_ticks
+    assert [t["Progress/tick"]["mean"] for t in ticks] == [1, 2, 3, 4]
+    progress = [{k: v for k, v in t.items() if k.startswith("Progress/")} for t in ticks]
+    assert progress == [{k: v for k, v in t.items() if k.startswith("Progress/")} for t in uninterrupted_ticks]
+    assert [t for i, t in enumerate(ticks) if moment != "sigterm" or i != 2] == [
+        t for i, t in enumerate(uninterrupted_ticks) if moment != "sigterm" or i != 2]
+    assert snapshot_outputs(run) == uninterrupted_outputs
