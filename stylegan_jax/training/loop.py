@@ -653,5 +653,6 @@ def _report_tick(reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, di
             "Timing/total_days": total_sec / 86400, "Resources/cpu_mem_gb": resident_memory_gb()}
     if "peak_bytes_in_use" in mem:  # an accelerator's allocator (NVIDIA's names)
         once["Resources/peak_gpu_mem_gb"] = mem_gb
-        once["Resources/peak_gpu_mem_reserved_gb"] = mem.get("peak_bytes_reserved", mem["peak_bytes_in_use"]) / 2**30
+    if "peak_bytes_reserved" in mem:
+        once["Resources/peak_gpu_mem_reserved_gb"] = mem["peak_bytes_reserved"] / 2**30
     reporter.stats({**stats, **{name: {"num": 1, "mean": float(v), "std": 0.0} for name, v in once.items()}}, nimg)
