@@ -25,6 +25,7 @@ from stylegan_jax.cli import ArgumentParser, add_runtime_flags, outdir, parse_se
 from stylegan_jax.data import DatasetError, read_dataset_info, resolve_dataset
 from stylegan_jax.metrics import METRICS, DetectorError, MetricError, append_result, calc_metric
 from stylegan_jax.metrics.metric_main import __doc__ as METRICS_TABLE
+from stylegan_jax.metrics.metric_main import result_line
 from stylegan_jax.network_snapshot import NetworkLoadError, load_network
 from stylegan_jax.runtime import configure_runtime
 
@@ -111,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                                  dataset=dataset, mirror=mirror,
                                  detector_dir=args.detector_dir, seed=args.seed, batch_size=args.batch_size,
                                  cache_dir=args.cache_dir, subset=subset, subset_seed=config.get("seed", 0))
-            print(json.dumps(dict(result, snapshot_pkl=os.path.basename(os.path.abspath(args.network)))))
-            if run_dir is not None:
-                append_result(run_dir, result, os.path.abspath(args.network))
+            # NVIDIA's report_metric: the line it appends to the run's results, printed
+            print(append_result(run_dir, result, os.path.abspath(args.network)) if run_dir is not None
+                  else result_line(result, snapshot=args.network))
 
     return run("calc_metrics", body, NetworkLoadError, DatasetError, DetectorError, MetricError)
 

@@ -358,12 +358,19 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
                 num_gpus=jax.device_count())
 
 
-def append_result(run_dir: str | os.PathLike, result: dict, snapshot: str | None = None) -> None:
-    """Appends ``result`` as one JSON line (plus ``snapshot_pkl``, relative to run_dir, and ``timestamp``) to
-    ``run_dir/metric-<name>.jsonl``, as NVIDIA's ``report_metric``."""
-    if snapshot is not None:
+def result_line(result: dict, run_dir: str | os.PathLike | None = None, snapshot: str | None = None) -> str:
+    """NVIDIA's ``report_metric`` line: ``result`` plus ``snapshot_pkl`` (relative to ``run_dir`` when there is
+    one) and ``timestamp``, as JSON."""
+    if snapshot is not None and run_dir is not None:
         snapshot = os.path.relpath(snapshot, run_dir)
-    line = json.dumps(dict(result, snapshot_pkl=snapshot, timestamp=time.time()))
+    return json.dumps(dict(result, snapshot_pkl=snapshot, timestamp=time.time()))
+
+
+def append_result(run_dir: str | os.PathLike, result: dict, snapshot: str | None = None) -> str:
+    """Appends ``result`` as its `result_line` to ``run_dir/metric-<name>.jsonl``, as NVIDIA's
+    ``report_metric``; returns the line."""
+    line = result_line(result, run_dir, snapshot)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     with open(Path(run_dir) / f"metric-{result['metric']}.jsonl", "a") as f:
         f.write(line + "\n")
+    return line
