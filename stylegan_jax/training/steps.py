@@ -308,7 +308,7 @@ class Phases:
         state = state.replace(g_params=g_params, g_opt=g_opt, g_buffers=g_buffers)
         if self.cfg.d_first:  # G's step ends the iteration
             state = self.end_iteration(state, hyper)
-        return state, {"Loss/G/loss": loss, "Loss/scores/fake_G": fake_score}
+        return state, {"Loss/G/loss": loss, "Loss/scores/fake": fake_score}
 
     def g_reg(self, state: TrainState, reals, labels, alpha):
         cfg = self.cfg

@@ -353,7 +353,7 @@ def test_iteration_equals_the_float64_reference(run, reference, iteration):
     expected, losses, beta = reference_iteration(trainer, reference, before, batch)
     # The reported losses equal the reference's: the same z, labels and noise were drawn.
     reported = {"G_main/loss": metrics["G_main"]["Loss/G/loss"], "G_main/score": metrics["G_main"][
-        "Loss/scores/fake_G"], "G_reg/penalty": metrics["G_reg"]["Loss/pl_penalty"],
+        "Loss/scores/fake"], "G_reg/penalty": metrics["G_reg"]["Loss/pl_penalty"],
         "D_main/loss": metrics["D_main"]["Loss/D/loss"], "D_main/fake": metrics["D_main"]["Loss/scores/fake"],
         "D_main/real": metrics["D_main"]["Loss/scores/real"], "D_reg/penalty": metrics["D_reg"]["Loss/r1_penalty"]}
     for name, value in reported.items():
