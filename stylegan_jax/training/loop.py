@@ -630,7 +630,7 @@ def _report_tick(reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, di
     NVIDIA's Progress, Timing and Resources values, each once). ``times``: ``start``, ``tick_start`` and
     ``tick_end`` (seconds since the epoch) and ``maintenance`` (seconds between the previous tick's end and
     this tick's start); ``aug_p``: the augmentation's p, if any. The progress line adds ADA's
-    ``Loss/signs/real``, the mean over the tick's updates of p, when it made one."""
+    ``Loss/signs/real``, the tick's mean over D's steps of the signs of D's scores of the reals."""
     stats = _tick_stats(history)
     means = {name: value["mean"] for name, value in stats.items()}
     signs = means.get("Loss/signs/real")

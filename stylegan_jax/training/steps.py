@@ -301,14 +301,14 @@ class Phases:
             img, g_buffers = self.generate(g_params, state, z, c, keys, alpha, "G_main")
             logits = self.run_D_on(state.d_params, state, img, c, alpha, keys, AUG_G, p)
             loss = self.objective.generator(logits, real) if self.objective.pairs else self.objective.generator(logits)
-            return jnp.mean(loss), (g_buffers, jnp.mean(logits))
+            return jnp.mean(loss), (g_buffers, jnp.mean(logits), jnp.mean(jnp.sign(logits)))
 
-        (loss, (g_buffers, fake_score)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+        (loss, (g_buffers, fake_score, fake_signs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
         g_params, g_opt = self.apply_updates("G", grads, state.g_opt, state.g_params, hyper)
         state = state.replace(g_params=g_params, g_opt=g_opt, g_buffers=g_buffers)
         if self.cfg.d_first:  # G's step ends the iteration
             state = self.end_iteration(state, hyper)
-        return state, {"Loss/G/loss": loss, "Loss/scores/fake": fake_score}
+        return state, {"Loss/G/loss": loss, "Loss/scores/fake": fake_score, "Loss/signs/fake": fake_signs}
 
     def g_reg(self, state: TrainState, reals, labels, alpha):
         cfg = self.cfg
@@ -333,7 +333,7 @@ class Phases:
         g_params, g_opt = self.apply_updates("G", grads, state.g_opt, state.g_params, hyper)
         g_buffers = self.new_buffers(state, w_means) if "G_reg" in self.tracking else state.g_buffers
         state = state.replace(g_params=g_params, g_opt=g_opt, g_buffers=g_buffers, pl_mean=pl_mean)
-        return state, {"Loss/pl_penalty": penalty, "Loss/pl_mean": pl_mean}
+        return state, {"Loss/pl_penalty": penalty, "Loss/G/reg": penalty * cfg.pl_weight, "Loss/pl_mean": pl_mean}
 
     def d_main(self, state: TrainState, reals, labels, alpha):
         cfg = self.cfg
@@ -361,15 +361,20 @@ class Phases:
             fake, real = logits(img, c, AUG_FAKE, "fakes"), logits(reals, labels, AUG_REAL, "reals")
             loss_fake, loss_real = self.objective.discriminator(fake, real)
             loss, extra = jnp.mean(loss_fake) + jnp.mean(loss_real), {}
+            reg = 0.0
             for penalty in self.penalties:
                 value = jnp.mean(jax.vmap(functools.partial(self.penalty_of, penalty, d_params, alpha, p, blur))(
                     reals, labels, img, real, input_grads, keys))
                 extra[f"Loss/{penalty.name}"] = value
-                loss = loss + value * penalty.weight(hyper)
-            return loss, (jnp.mean(fake), real, extra)
+                reg = reg + value * penalty.weight(hyper)
+            if self.penalties:  # NVIDIA's Dboth: the penalties' weighted sum
+                extra["Loss/D/reg"] = reg
+            return loss + reg, (fake, real, extra, loss)
 
-        (loss, (fake, real_logits, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
-        real = jnp.mean(real_logits)
+        (_, (fake_logits, real_logits, extra, loss)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
+        fake, real = jnp.mean(fake_logits), jnp.mean(real_logits)
+        extra = {**extra, "Loss/signs/fake": jnp.mean(jnp.sign(fake_logits)),
+                 "Loss/signs/real": jnp.mean(jnp.sign(real_logits))}
         d_params, d_opt = self.apply_updates("D", grads, state.d_opt, state.d_params, hyper)
         if cfg.wgan_clip:
             d_params = jax.tree_util.tree_map(lambda p: jnp.clip(p, -cfg.wgan_clip, cfg.wgan_clip), d_params)
@@ -430,13 +435,17 @@ class Phases:
                 x, x_labels, aug_draw = images[at]
                 logits[at], input_grads[at] = self.run_D_on(d_params, state, x, x_labels, alpha, keys, aug_draw, p,
                                                             input_grads=True)
-            loss, out = 0.0, {}
+            reg, out = 0.0, {}
             for penalty in penalties:
                 values = jax.vmap(functools.partial(self.penalty_of, penalty, d_params, alpha, p, blur))(
                     reals, labels, fakes, logits.get("reals"), input_grads, keys)  # [K, B]
-                loss = loss + jnp.mean(values * penalty.weight(hyper)) * cfg.D_reg_interval
+                reg = reg + jnp.mean(values * penalty.weight(hyper))
                 out[f"Loss/{penalty.name}"] = jnp.mean(values)
-            return loss, (out, logits.get("reals"))
+            out["Loss/D/reg"] = reg  # NVIDIA's: the weighted penalties, before the interval's gain
+            if "reals" in logits:  # NVIDIA's Dreg reports D's scores of the reals it differentiates
+                out["Loss/scores/real"] = jnp.mean(logits["reals"])
+                out["Loss/signs/real"] = jnp.mean(jnp.sign(logits["reals"]))
+            return reg * cfg.D_reg_interval, (out, logits.get("reals"))
 
         (_, (out, real_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
         d_params, d_opt = self.apply_updates("D", grads, state.d_opt, state.d_params, hyper)
@@ -452,7 +461,8 @@ class Phases:
         mean = total / jnp.maximum(count, 1)
         adjust = jnp.sign(mean - cfg.ada_target) * (self.layout.batch_size * cfg.ada_interval / (cfg.ada_kimg * 1000))
         p = jnp.clip(state.aug["p"] + adjust, 0, 1).astype(jnp.float32)
-        return state.replace(aug={"p": p, "signs": jnp.zeros_like(state.aug["signs"])}), {"Loss/signs/real": mean}
+        # The statistic p follows, apart from Loss/signs/real (each D step's, as NVIDIA's stats report it).
+        return state.replace(aug={"p": p, "signs": jnp.zeros_like(state.aug["signs"])}), {"ADA/signs/real": mean}
 
 
 #: The key of a phase's output that says whether its losses and updated parameters are all finite (a bool).

@@ -33,7 +33,7 @@ def test_the_controller_moves_p_as_nvidia_by_hand(data_dir, tmp_path):
         state, out = trainer.phases["ADA"](state, *batch, np.float32(1))
         p = min(max(p + np.sign(total / count - cfg.ada_target) * adjust, 0.0), 1.0)
         assert float(state.aug["p"]) == pytest.approx(p, abs=1e-6)
-        assert float(out["Loss/signs/real"]) == pytest.approx(total / count)
+        assert float(out["ADA/signs/real"]) == pytest.approx(total / count)
         np.testing.assert_array_equal(np.asarray(state.aug["signs"]), [0, 0])
     assert p == 1.0  # both clamps were reached: 0 after (-10, 10), 1 at the end
 

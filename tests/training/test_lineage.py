@@ -128,8 +128,10 @@ def test_lineage_iteration_gives_the_closed_form_losses(data_dir, tmp_path, expe
             norms = np.sqrt(np.sum(np.square(np.asarray(grads, np.float64)), axis=(1, 2, 3)))
             penalties.append((norms - 1) ** 2)
         close(d_metrics["Loss/gradient_penalty"], np.mean(penalties), "gradient penalty")
-        expected += cfg.wgan_lambda * np.mean(penalties)
+        close(d_metrics["Loss/D/reg"], cfg.wgan_lambda * np.mean(penalties), "D's regulariser")
     close(d_metrics["Loss/D/loss"], expected, "D loss")
+    close(d_metrics["Loss/signs/fake"], np.mean(np.sign(fake)), "fake signs")
+    close(d_metrics["Loss/signs/real"], np.mean(np.sign(real)), "real signs")
     close(d_metrics["Loss/scores/fake"], np.mean(fake), "fake score")
     close(d_metrics["Loss/scores/real"], np.mean(real), "real score")
     for a, b in zip(jax.tree_util.tree_leaves(after.g_buffers), jax.tree_util.tree_leaves(stats), strict=True):
