@@ -137,6 +137,32 @@ def test_ppl_w_end_equals_direct_lpips_of_epsilon_steps(opts):
     assert ppl > 0
 
 
+@pytest.mark.parametrize("crop, reaches_lpips", [(True, (128, 128)), (False, (256, 256))])
+def test_ppl_pools_by_the_generators_resolution_over_256(crop, reaches_lpips):
+    """NVIDIA's PPL (stylegan2-ada's perceptual_path_length.py) pools a 512x512 generator's images by
+    512 // 256 = 2, after the face crop too: the cropped 256x256 centre reaches LPIPS at 128x128. Traced only
+    (jax.eval_shape): the probe records what the LPIPS embedding is given."""
+    import flax.linen as nn
+
+    from stylegan_jax.metrics.metric_main import _ppl_step
+
+    seen = []
+
+    class Probe(nn.Module):
+        def lpips_embedding(self, x):
+            seen.append(tuple(x.shape[1:3]))
+            return x.reshape(len(x), -1)
+
+    G = Generator(**dict(G_KWARGS, c_dim=0, img_resolution=512,
+                         synthesis_kwargs=dict(channel_base=512, channel_max=4, use_noise=False)))
+    G_vars = jax.eval_shape(lambda: G.init(jax.random.key(0), jnp.zeros((1, 8)), jnp.zeros((1, 0))))
+    params = {"G": G_vars, "vgg": {}, "seed": np.uint32(0)}
+    z, c, t = jnp.zeros((2, 8)), jnp.zeros((2, 0)), jnp.zeros((2, 1))
+    step = _ppl_step(G, Probe(), 1e-4, "w", crop)
+    jax.eval_shape(step, params, z, z, c, t, jnp.arange(2))
+    assert seen == [reaches_lpips]
+
+
 def test_slerp_keeps_unit_norm_and_endpoints():
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((2, 4, 5))
