@@ -10,7 +10,7 @@ The detectors (NVIDIA's TorchScript files) are read from the detector directory:
 
 from stylegan_jax.metrics.detectors import DETECTOR_DIR_ENV, DetectorError, load_inception, load_vgg16
 from stylegan_jax.metrics.distances import FeatureStats, frechet_distance
-from stylegan_jax.metrics.metric_main import METRICS, MetricError, append_result, calc_metric
+from stylegan_jax.metrics.metric_main import METRICS, MetricError, append_result, calc_metric, has_result
 
 __all__ = ["DETECTOR_DIR_ENV", "METRICS", "DetectorError", "FeatureStats", "MetricError", "append_result",
-           "calc_metric", "frechet_distance", "load_inception", "load_vgg16"]
+           "calc_metric", "frechet_distance", "has_result", "load_inception", "load_vgg16"]

@@ -366,6 +366,22 @@ def result_line(result: dict, run_dir: str | os.PathLike | None = None, snapshot
     return json.dumps(dict(result, snapshot_pkl=snapshot, timestamp=time.time()))
 
 
+def has_result(run_dir: str | os.PathLike, metric: str, snapshot: str) -> bool:
+    """Whether ``run_dir/metric-<metric>.jsonl`` holds a line (`result_line`) for the network ``snapshot``
+    (its path); lines that are not JSON objects are passed over."""
+    path = Path(run_dir) / f"metric-{metric}.jsonl"
+    if not path.exists():
+        return False
+    wanted = os.path.relpath(snapshot, run_dir)
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line).get("snapshot_pkl") == wanted:
+                return True
+        except (ValueError, AttributeError):
+            continue
+    return False
+
+
 def append_result(run_dir: str | os.PathLike, result: dict, snapshot: str | None = None) -> str:
     """Appends ``result`` as its `result_line` to ``run_dir/metric-<name>.jsonl``, as NVIDIA's
     ``report_metric``; returns the line."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import fcntl
-import json
 import os
 import shutil
 import signal
@@ -419,7 +418,7 @@ class Trainer:
         is_main = jax.process_index() == 0
         snapshot = f"network-snapshot-{kimg_tag(self.cfg, nimg)}"
         for name in self.cfg.metrics:
-            if missing_only and _has_result(self.workdir / f"metric-{name}.jsonl", snapshot):
+            if missing_only and metrics.has_result(self.workdir, name, str(self.workdir / snapshot)):
                 continue
             result = metrics.calc_metric(name, G=self.G, G_vars=G_vars, family=self.family,
                                          dataset=str(self.dataset_path), mirror=self.cfg.xflip, progress=is_main,
@@ -428,19 +427,6 @@ class Trainer:
                 metrics.append_result(self.workdir, result, snapshot=str(self.workdir / snapshot))
             values = result["results"] if "results" in result else result
             reporter.scalars({f"Metrics/{k}": float(v) for k, v in values.items()}, nimg)
-
-
-def _has_result(path: Path, snapshot: str) -> bool:
-    """Whether the results file ``path`` (``metric-<name>.jsonl``) holds a line for ``snapshot``."""
-    if not path.exists():
-        return False
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line).get("snapshot_pkl") == snapshot:
-                return True
-        except (ValueError, AttributeError):
-            continue
-    return False
 
 
 def _check_finite(history: list[tuple[int, dict]]) -> None:
@@ -529,9 +515,9 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
         for warning in warnings:
             reporter.line(warning)
         step, nimg, total = int(to_host(state.step)), trainer.start_nimg, int(cfg.kimg * 1000)
+        if resumed and trainer.start_snapshot:  # the snapshot point it resumes from, if a kill left it unfinished
+            trainer.snapshot(state, nimg, schedule(cfg, nimg), reporter, missing_only=True)
         if resumed and nimg >= total:
-            if trainer.start_snapshot:  # its last snapshot point, if a kill left it unfinished
-                trainer.snapshot(state, nimg, schedule(cfg, nimg), reporter, missing_only=True)
             reporter.line(f"{cfg.name} in {workdir} is finished ({nimg / 1000:g} kimg of {total / 1000:g}); "
                           "nothing to do (raise --kimg to train further)")
             return state
@@ -563,14 +549,12 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
     batch is fetched while an iteration runs except when the iteration ends with a save, and then after it.
     Ticks end where a run that never stopped ends them: a preemption saves mid-tick without ending it (the
     checkpoint records where the tick began), and a run resumed from a snapshot point first makes what a kill
-    left unmade there (`Trainer.snapshot`). ``start_time``: when the process began the run (NVIDIA's timers
+    left unmade there first (`_loop`). ``start_time``: when the process began the run (NVIDIA's timers
     count the setup).
     """
     cfg, is_main = trainer.cfg, jax.process_index() == 0
     if stop.received:  # during start-up: nothing trained since the last checkpoint
         raise TrainingInterruptedError(stop.received, saved_step=None)
-    if trainer.start_snapshot:
-        trainer.snapshot(state, nimg, sched, reporter, missing_only=True)
     bar = tqdm.tqdm(total=total, initial=nimg, unit="img", disable=not is_main, dynamic_ncols=True)
     tick, tick_start_nimg = trainer.start_tick, trainer.start_tick_nimg
     tick_start_time, timing_nimg = time.time(), nimg  # a tick resumed mid-way is timed from the resume
@@ -625,7 +609,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
 
 
 def _report_tick(reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, dict]], tick: int, nimg: int,
-                 sched: Schedule, times: dict[str, float], tick_start_nimg: int, aug_p: float | None) -> None:
+                 sched: Schedule, times: dict[str, float], timing_nimg: int, aug_p: float | None) -> None:
     """The progress line, the log line and the statistics of a tick (`Reporter.stats`: the losses, then
     NVIDIA's Progress, Timing and Resources values, each once). ``times``: ``start``, ``tick_start`` and
     ``tick_end`` (seconds since the epoch) and ``maintenance`` (seconds between the previous tick's end and
@@ -635,7 +619,7 @@ def _report_tick(reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, di
     means = {name: value["mean"] for name, value in stats.items()}
     signs = means.get("Loss/signs/real")
     now, total_sec = times["tick_end"], times["tick_end"] - times["start"]
-    sec_per_kimg = (now - times["tick_start"]) / max((nimg - tick_start_nimg) / 1000, 1e-8)
+    sec_per_kimg = (now - times["tick_start"]) / max((nimg - timing_nimg) / 1000, 1e-8)
     mem = jax.local_devices()[0].memory_stats() or {}
     mem_gb = mem.get("peak_bytes_in_use", 0) / 2**30
     bar.write(f"tick {tick:<4d} kimg {nimg / 1000:<8.1f} time {total_sec:7.1f}s sec/tick "
