@@ -9,15 +9,18 @@ build each feature function once (as `stylegan_jax.metrics.metric_main` does).
 Generated images are NVIDIA's: ``G(z, c)`` with random noise, z ~ N(0, I) and c the label of a random
 dataset image, converted to uint8 with `to_uint8`. Image i draws its z and label from
 ``np.random.default_rng([seed, i])``, so they do not depend on the batch size or the device count (the
-noise is drawn per batch). Dataset statistics are cached per dataset, detector and options as .npz files
-written atomically. With several processes, each one reads the whole dataset and builds the global batches
-from it (simple and exact, at the cost of decoding every image on every host); only process 0 writes.
+noise is drawn per batch). Dataset statistics are cached per dataset, detector file, the source of the code
+that computes them and options as .npz files written atomically. With several processes, each one reads the
+whole dataset and builds the global batches from it (simple and exact, at the cost of decoding every image
+on every host); only process 0 writes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import inspect
 import os
 import sys
 import time
@@ -159,6 +162,13 @@ def dataset_labels(opts: MetricOptions) -> np.ndarray:
     return np.concatenate([b["label"] for b in it])
 
 
+@functools.cache
+def source_digest(module: Any) -> str:
+    """The MD5 of the source file of ``module`` (a module, or a class or function: the module defining it), for
+    cache keys: dataset statistics computed by code that has changed since are not reused."""
+    return hashlib.md5(inspect.getsource(inspect.getmodule(module)).encode()).hexdigest()
+
+
 def _cache_file(opts: MetricOptions, name: str, key: dict) -> Path:
     info = read_dataset_info(opts.dataset)
     key = dict(key, dataset=info["path"], num_images=info["num_images"], resolution=info["resolution"])
@@ -185,8 +195,8 @@ def dataset_feature_stats(opts: MetricOptions, fn: FeatureFn, params: Any, name:
                           max_items: int | None, mirror: bool = False, capture_all: bool = False,
                           capture_mean_cov: bool = False) -> FeatureStats:
     """Features of the first ``max_items`` (None: all) dataset items, cached in ``<dataset>-<name>-<md5>.npz``
-    where the MD5 covers the dataset, ``key`` (what ``fn`` computes: detector digest, mode, seed...) and the
-    options."""
+    where the MD5 covers the dataset, ``key`` (what ``fn`` computes: detector digest, `source_digest` of the
+    code, mode, seed...) and the options."""
     cache = _cache_file(opts, name, dict(key, mirror=mirror, max_items=max_items, capture_all=capture_all,
                                          capture_mean_cov=capture_mean_cov))
     if _every_process_has(cache):

@@ -42,6 +42,7 @@ from stylegan_jax.metrics.features import (
     dataset_size,
     generator_feature_stats,
     run_batches,
+    source_digest,
     to_rgb,
 )
 from stylegan_jax.models import Family, get_family
@@ -65,8 +66,8 @@ def _detector_fn(module: nn.Module, method: str) -> Callable:
 def _real_and_fake(opts: MetricOptions, det: Detector, method: str, max_real: int | None, num_gen: int,
                    mirror: bool, **stats_kwargs) -> tuple[distances.FeatureStats, distances.FeatureStats]:
     fn = _detector_fn(det.module, method)
-    real = dataset_feature_stats(opts, fn, det.params, det.name, dict(digest=det.digest, method=method),
-                                 max_items=max_real, mirror=mirror, **stats_kwargs)
+    key = dict(digest=det.digest, code=source_digest(type(det.module)), method=method)
+    real = dataset_feature_stats(opts, fn, det.params, det.name, key, max_items=max_real, mirror=mirror, **stats_kwargs)
     fake = generator_feature_stats(opts, fn, det.params, num_items=num_gen, **stats_kwargs)
     return real, fake
 
@@ -200,7 +201,8 @@ def compute_swd(opts: MetricOptions, max_images: int) -> dict[str, float]:
         raise MetricError(f"swd needs images of at least {swd.MIN_RESOLUTION}x{swd.MIN_RESOLUTION}")
 
     fn = _swd_fn(opts.seed)
-    real = dataset_feature_stats(opts, fn, None, "swd", dict(seed=opts.seed, nhoods=swd.NHOODS_PER_IMAGE),
+    real = dataset_feature_stats(opts, fn, None, "swd", dict(seed=opts.seed, nhoods=swd.NHOODS_PER_IMAGE,
+                                                                          code=source_digest(swd)),
                                  max_items=num, mirror=opts.mirror, capture_all=True)
     fake = generator_feature_stats(opts, fn, None, num_items=num, capture_all=True)
     channels = opts.G.img_channels

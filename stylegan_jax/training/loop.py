@@ -1,7 +1,8 @@
 """The training loop: ``train(cfg, workdir)`` runs or resumes a run in ``workdir``.
 
-Progress is counted in images (kimg), in ticks of ``cfg.tick`` kimg; every ``cfg.snap`` ticks, at the end,
-and on SIGTERM/SIGINT (preemption) the whole state is saved. Every process computes and takes part in
+Progress is counted in images (kimg), in ticks of ``cfg.tick`` kimg after NVIDIA's tick 0 (a new run's first
+iteration); at tick 0, every ``cfg.snap`` ticks, at the end, and on SIGTERM/SIGINT (preemption) the whole state
+is saved. Every process computes and takes part in
 saves; only process 0 writes logs and images.
 """
 
@@ -536,6 +537,8 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
             reals = next(make_iterator(trainer.dataset_path, batch_size=cfg.grid * cfg.grid, seed=cfg.seed,
                                        drop_remainder=False, **trainer.subset))
             reporter.grid(reals["image"], cfg.grid, "reals", None)
+        if not resumed:  # NVIDIA's fakes_init.png: the initial (or --resume-from) G_ema, from every process
+            reporter.grid(trainer.fakes(state, sched), cfg.grid, "fakes_init", None)
         return _iterate(trainer, state, step, nimg, total, sched, reporter, stop, stop_at_step, start_time)
     finally:
         reporter.close()
@@ -572,8 +575,9 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
                 state = trainer.reset_optimizers(state)  # before any save: a resumed run needs no reset
             done = nimg >= total or (stop_at_step is not None and step >= stop_at_step)
             preempted = stop.received is not None or trainer.manager.reached_preemption(step)
-            tick_end = done or nimg >= tick_start_nimg + cfg.tick * 1000
-            snapshot = tick_end and (done or (tick + 1) % cfg.snap == 0)
+            # NVIDIA's tick 0 ends after a new run's first iteration, and snapshots: ticks k >= 1 take cfg.tick kimg
+            tick_end = done or tick == 0 or nimg >= tick_start_nimg + cfg.tick * 1000
+            snapshot = tick_end and (done or tick % cfg.snap == 0)
             save = snapshot or preempted
             if not save:
                 batch = trainer.next_batch(sched)  # overlaps with the running iteration
@@ -584,11 +588,12 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
             fetched, history = to_host(history), []
             _check_finite(fetched)
             if tick_end:
-                tick, tick_end_time = tick + 1, time.time()
+                tick_end_time = time.time()
                 aug_p = float(to_host(state.aug["p"])) if state.aug else None
                 _report_tick(reporter, bar, fetched, tick, nimg, sched,
                              {"start": start_time, "tick_start": tick_start_time, "tick_end": tick_end_time,
                               "maintenance": maintenance_sec}, timing_nimg, aug_p)
+                tick += 1
             if save:
                 trainer.save(state, nimg, tick, nimg if tick_end else tick_start_nimg, snapshot)
                 if snapshot and not preempted:  # a preempted run saves within seconds: the rest on resume

@@ -85,6 +85,28 @@ def test_features_equal_direct_detector_outputs_and_are_cached(opts, direct, mon
     assert len(list(Path(opts.cache_dir).glob("tiny-inception-2015-12-05-*.npz"))) == 1
 
 
+@pytest.mark.slow
+def test_dataset_statistics_computed_by_older_detector_code_are_not_reused(opts, monkeypatch):
+    """The cache key covers our Inception code, not only NVIDIA's file: after a change to it (a fix of the
+    network or of its resize) the reals' statistics are computed again, under a new name."""
+    fid = compute_fid(opts, max_real=None, num_gen=N_GEN)
+    cached = lambda: set(Path(opts.cache_dir).glob("*.npz"))  # noqa: E731
+    first = cached()
+    assert len(first) == 1
+    source = features.inspect.getsource
+    with monkeypatch.context() as patch:
+        patch.setattr(features.inspect, "getsource",
+                      lambda m: source(m) + ("# changed" if m.__name__.endswith(".inception") else ""))
+        features.source_digest.cache_clear()
+        try:
+            assert compute_fid(opts, max_real=None, num_gen=N_GEN) == pytest.approx(fid, rel=1e-5)
+        finally:
+            features.source_digest.cache_clear()
+    assert len(cached() - first) == 1
+    compute_fid(opts, max_real=None, num_gen=N_GEN)  # the code as it is: its statistics found again
+    assert len(cached()) == 2
+
+
 def test_generated_images_do_not_depend_on_the_batch_size(opts):
     """Checked on the SWD descriptors (cheap to compile): 8 per batch (2 per device) and 12 (3 per device)."""
     fn = _swd_fn(opts.seed)

@@ -82,8 +82,8 @@ def test_the_tick_line_shows_augment_and_the_sign_statistic(data_dir, tmp_path, 
     """NVIDIA's ADA statistics on the printed tick line: ``augment`` (p) and ``Loss/signs/real`` (one
     iteration, ADA's update after it: ada_interval 1; no path length and the colour pipe, the least to compile)."""
     state = train(ada_config(data_dir, ada_interval=1, kimg=0.008, pl_weight=0.0, augpipe="color"), tmp_path)
-    ticks = [line for line in capsys.readouterr().out.splitlines() if line.startswith("tick 1 ")]
-    logged = [line for line in (tmp_path / "log.txt").read_text().splitlines() if line.startswith("tick 1 ")]
+    ticks = [line for line in capsys.readouterr().out.splitlines() if line.startswith("tick 0 ")]
+    logged = [line for line in (tmp_path / "log.txt").read_text().splitlines() if line.startswith("tick 0 ")]
     assert len(ticks) == len(logged) == 1
     signs = float(re.search(r"Loss/signs/real=(\S+)", logged[0]).group(1))
     assert -1 <= signs <= 1

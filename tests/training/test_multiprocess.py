@@ -85,19 +85,21 @@ def test_two_processes_train_a_step_and_write_a_network_snapshot(data_dir, tmp_p
     log = (tmp_path / "run" / "log.txt").read_text()
     assert "4 device(s), batch 8 (4 x 2)" in log and "tick 1" in log
     assert log.count("tick 1") == 1 and log.count("4 device(s)") == 1  # process 0 alone writes the log
-    assert sorted(p.name for p in (tmp_path / "run").glob("*.png")) == ["fakes000000.016.png", "reals.png"]
+    assert sorted(p.name for p in (tmp_path / "run").glob("*.png")) == [
+        "fakes000000.008.png", "fakes000000.016.png", "fakes_init.png", "reals.png"]  # tick 0, the end
     assert (tmp_path / "run" / "checkpoints" / "2").is_dir()
 
     # The network snapshot both processes wrote: complete, nothing temporary left beside it, ...
     run = tmp_path / "run"
     snapshot = run / "network-snapshot-000000.016"
-    assert sorted(p.name for p in run.iterdir() if "network-snapshot" in p.name) == [snapshot.name]
+    assert sorted(p.name for p in run.iterdir() if "network-snapshot" in p.name) == [
+        "network-snapshot-000000.008", snapshot.name]
     network = load_network(snapshot)
     assert network.metadata["kimg"] == 0.016 and network.G is not None and network.D is not None
 
     # ... its networks are those of the final checkpoint (step 2) ...
     states = saved_states(cfg, run)
-    assert sorted(states) == [2]
+    assert sorted(states) == [1, 2]
     state = states[2]
     for snapshotted, checkpointed in ((network.G_ema, {"params": state.g_ema_params, "buffers": state.g_ema_buffers}),
                                       (network.G, {"params": state.g_params, "buffers": state.g_buffers}),
@@ -120,7 +122,8 @@ def test_two_processes_train_a_step_and_write_a_network_snapshot(data_dir, tmp_p
 def test_sigterm_to_one_of_two_processes_saves_both_at_one_iteration_and_resumes_exactly(data_dir, tmp_path):
     """A scheduler's SIGTERM to one process of two: JAX's preemption service has both save the same iteration
     and exit with status 143; the same command resumes them, and every later checkpoint equals that of the
-    run nobody stopped (16 iterations, a tick each, a checkpoint every 2; one compilation cache for all runs)."""
+    run nobody stopped (16 iterations, a tick each, a checkpoint every 2 from NVIDIA's tick 0 and at the end;
+    one compilation cache for all runs)."""
     cfg = tiny_config(data_dir)
     args = ["--kimg", "0.128", "--tick", "0.008", "--snap", "2", "--config.keep=100",
             f"--config.compile_cache={tmp_path / 'xla_cache'}"]
@@ -128,7 +131,7 @@ def test_sigterm_to_one_of_two_processes_saves_both_at_one_iteration_and_resumes
     for code, out in train_two_processes(cfg, uninterrupted, args):
         assert code == 0, out[-3000:]
     expected = saved_states(cfg, uninterrupted)
-    assert sorted(expected) == list(range(2, 17, 2))
+    assert sorted(expected) == [*range(1, 16, 2), 16]
 
     run = tmp_path / "run"
     stopped = train_two_processes(cfg, run, args, sigterm_at=2)

@@ -36,8 +36,9 @@ def checkpoint_states(run) -> dict[int, list[np.ndarray]]:
 
 
 def killable_config(data_dir):
-    """8 iterations of 8 images, a tick every 2 iterations and a checkpoint and snapshot at every tick: steps
-    2, 4, 6 and 8; ADA's p updated after every iteration (so that a resumed run must continue p too)."""
+    """8 iterations of 8 images, NVIDIA's tick 0 after the first, then a tick every 2 iterations, and a
+    checkpoint and snapshot at every tick: steps 1, 3, 5, 7 and 8 (the end); ADA's p updated after every
+    iteration (so that a resumed run must continue p too)."""
     return tiny_config(data_dir, kimg=0.064, tick=0.016, snap=1, keep=100, aug="ada", ada_interval=1, ada_kimg=0.1)
 
 
@@ -68,9 +69,9 @@ def uninterrupted(data_dir, tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("moment, step, saved", [("mid-step", 5, [2, 4]), ("mid-save", 6, [2, 4]),
-                                                 ("before-commit", 6, [2, 4]), ("sigterm", 4, [2, 4, 5]),
-                                                 ("before-snapshot", 4, [2, 4])])
+@pytest.mark.parametrize("moment, step, saved", [("mid-step", 6, [1, 3, 5]), ("mid-save", 5, [1, 3]),
+                                                 ("before-commit", 5, [1, 3]), ("sigterm", 3, [1, 3, 4]),
+                                                 ("before-snapshot", 3, [1, 3])])
 def test_a_run_stopped_at_a_named_moment_resumes_exactly(data_dir, tmp_path, uninterrupted, moment, step, saved):
     uninterrupted, uninterrupted_ticks, uninterrupted_outputs = uninterrupted
     cfg = killable_config(data_dir)
@@ -84,7 +85,7 @@ def test_a_run_stopped_at_a_named_moment_resumes_exactly(data_dir, tmp_path, uni
     if moment == "sigterm":
         assert stopped.returncode == 128 + signal.SIGTERM, output
         assert "SIGTERM received: saving and stopping" in output
-        assert "Stopped by SIGTERM at 0.0 kimg; checkpoint saved at iteration 5" in (run / "log.txt").read_text()
+        assert "Stopped by SIGTERM at 0.0 kimg; checkpoint saved at iteration 4" in (run / "log.txt").read_text()
     else:
         assert stopped.returncode == -signal.SIGKILL, output
     assert sorted(checkpoint_states(run)) == saved
@@ -93,8 +94,8 @@ def test_a_run_stopped_at_a_named_moment_resumes_exactly(data_dir, tmp_path, uni
 
     train(cfg, run)
     resumed = checkpoint_states(run)
-    # The same checkpoints as the run that never stopped (SIGTERM's extra one at 5 falls mid-tick, which the
-    # resumed run ends where the run that never stopped ends it, at 6), with the same states.
+    # The same checkpoints as the run that never stopped (SIGTERM's extra one at 4 falls mid-tick, which the
+    # resumed run ends where the run that never stopped ends it, at 5), with the same states.
     assert sorted(resumed) == sorted(set(uninterrupted) | set(saved))
     for later in [s for s in uninterrupted if s > max(saved)]:
         for a, b in zip(uninterrupted[later], resumed[later], strict=True):
@@ -103,7 +104,7 @@ def test_a_run_stopped_at_a_named_moment_resumes_exactly(data_dir, tmp_path, uni
     # the progress and (but for the tick SIGTERM split, which reports its resumed part) the losses of the run
     # that never stopped; the same snapshots and grids (the one the kill came before made on resume).
     ticks = tick_stats(run)
-    assert [t["Progress/tick"]["mean"] for t in ticks] == [1, 2, 3, 4]
+    assert [t["Progress/tick"]["mean"] for t in ticks] == [0, 1, 2, 3, 4]
     progress = [{k: v for k, v in t.items() if k.startswith("Progress/")} for t in ticks]
     assert progress == [{k: v for k, v in t.items() if k.startswith("Progress/")} for t in uninterrupted_ticks]
     assert [t for i, t in enumerate(ticks) if moment != "sigterm" or i != 2] == [

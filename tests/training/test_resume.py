@@ -44,16 +44,18 @@ def assert_resumes_from_every_checkpoint(cfg, tmp_path, steps: list[int]):
 
 @pytest.mark.slow
 def test_stylegan2_resumes_from_every_periodic_checkpoint(data_dir, tmp_path):
-    # 7 iterations of 8 images, a tick every iteration, a checkpoint every 3 ticks: steps 3, 6 and 7.
+    # 7 iterations of 8 images, a tick every iteration (NVIDIA's tick 0 the first), a checkpoint every 3 ticks:
+    # steps 1, 4 and 7.
     cfg = tiny_config(data_dir, kimg=0.056, tick=0.008, snap=3, keep=100)
-    final = assert_resumes_from_every_checkpoint(cfg, tmp_path, [3, 6, 7])
+    final = assert_resumes_from_every_checkpoint(cfg, tmp_path, [1, 4, 7])
     full = tmp_path / "full"  # and what else the run wrote
-    assert (full / "reals.png").exists() and list(full.glob("fakes*.png")) and list(full.glob("events.out.tfevents*"))
+    assert (full / "reals.png").exists() and (full / "fakes_init.png").exists()
+    assert list(full.glob("events.out.tfevents*"))
     # every save is its own snapshot and grid, though all fall within the first kimg
     assert sorted(p.name for p in full.glob("network-snapshot-*")) == [
-        "network-snapshot-000000.024", "network-snapshot-000000.048", "network-snapshot-000000.056"]
-    assert sorted(p.name for p in full.glob("fakes*.png")) == [
-        "fakes000000.024.png", "fakes000000.048.png", "fakes000000.056.png"]
+        "network-snapshot-000000.008", "network-snapshot-000000.032", "network-snapshot-000000.056"]
+    assert sorted(p.name for p in full.glob("fakes0*.png")) == [
+        "fakes000000.008.png", "fakes000000.032.png", "fakes000000.056.png"]
     snapshot = load_network(full / "network-snapshot-000000.056")
     for a, b in zip(jax.tree_util.tree_leaves(snapshot.G_ema["params"]),
                     jax.tree_util.tree_leaves(jax.device_get(final.g_ema_params)), strict=True):
@@ -62,10 +64,11 @@ def test_stylegan2_resumes_from_every_periodic_checkpoint(data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_pggan_resumes_from_every_periodic_checkpoint_across_the_fade_in(data_dir, tmp_path):
-    # 6 iterations: 8x8 for 2, 16x16 fading in over 3 (steps 2-4), then 16x16; checkpoints at 3 (alpha 1/3) and 6.
+    # 6 iterations: 8x8 for 2, 16x16 fading in over 3 (steps 2-4), then 16x16; checkpoints at 1 (tick 0), 4
+    # (alpha 2/3) and 6.
     cfg = tiny_pggan(data_dir)
     cfg.update(kimg=0.048, tick=0.008, snap=3, keep=100)
-    assert_resumes_from_every_checkpoint(cfg, tmp_path, [3, 6])
+    assert_resumes_from_every_checkpoint(cfg, tmp_path, [1, 4, 6])
 
 
 def test_saves_are_named_as_nvidia_names_them_where_its_flags_allow_the_run():
