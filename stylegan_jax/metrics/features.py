@@ -163,10 +163,20 @@ def dataset_labels(opts: MetricOptions) -> np.ndarray:
 
 
 @functools.cache
-def source_digest(module: Any) -> str:
-    """The MD5 of the source file of ``module`` (a module, or a class or function: the module defining it), for
-    cache keys: dataset statistics computed by code that has changed since are not reused."""
-    return hashlib.md5(inspect.getsource(inspect.getmodule(module)).encode()).hexdigest()
+def source_digest(*modules: Any) -> str:
+    """The MD5 of the source files of ``modules`` (modules, or classes or functions: the modules defining them)
+    and of this module (the images' decoding and conversion), for cache keys: dataset statistics computed by
+    code that has changed since are not reused. Without sources (an installation of compiled files only),
+    the package's version stands for them."""
+    md5 = hashlib.md5()
+    try:
+        for module in (sys.modules[__name__], *modules):
+            md5.update(inspect.getsource(inspect.getmodule(module)).encode())
+    except (OSError, TypeError):
+        from importlib.metadata import version
+
+        return f"stylegan_jax-{version('stylegan_jax')}"
+    return md5.hexdigest()
 
 
 def _cache_file(opts: MetricOptions, name: str, key: dict) -> Path:

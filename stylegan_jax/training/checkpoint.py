@@ -63,11 +63,12 @@ def _plain(cfg: ml_collections.ConfigDict) -> dict[str, Any]:
 def save(manager: ocp.CheckpointManager, state, iterator, cfg: ml_collections.ConfigDict, nimg: int,
          tick: int, tick_start_nimg: int | None = None, snapshot: bool = False) -> None:
     """Save (collective: every process calls it) and wait until it is on disk. ``iterator`` must stand at
-    the batch the next iteration trains on; ``nimg`` and ``tick`` are the images and ticks done;
+    the batch the next iteration trains on; ``nimg`` and ``tick`` are the images and ticks done (counted
+    from NVIDIA's tick 0, the first iteration: ``tick0`` in the metadata);
     ``tick_start_nimg`` where the tick in progress began (default ``nimg``: a tick ends here); ``snapshot``:
     this checkpoint's images are a snapshot point (the network snapshot, grid and metrics follow the save,
     and a resumed run makes what a kill left unmade)."""
-    meta = {"kimg": nimg / 1000, "nimg": nimg, "tick": tick, "config": _plain(cfg),
+    meta = {"kimg": nimg / 1000, "nimg": nimg, "tick": tick, "config": _plain(cfg), "tick0": True,
             "tick_start_nimg": nimg if tick_start_nimg is None else tick_start_nimg, "snapshot": snapshot}
     manager.save(int(to_host(state.step)), args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(iterator),
@@ -114,6 +115,8 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
             meta.setdefault("tick", 0)
             meta.setdefault("tick_start_nimg", meta["nimg"])  # written before ticks could span a resume
             meta.setdefault("snapshot", False)
+            if not meta.get("tick0"):  # ticks counted before tick 0 existed: as if it had been, same cadence
+                meta["tick"] += 1
         except Exception as e:  # noqa: BLE001 - any failure to read a step means: fall back to an older one
             skip(step, e)
             continue

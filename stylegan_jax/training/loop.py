@@ -47,6 +47,7 @@ from stylegan_jax.training.schedule import (
     schedule,
 )
 from stylegan_jax.training.state import TrainState, init_state, make_optimizer, to_host, with_frozen
+from stylegan_jax.training.stats import COUNT, SQUARES, tick_stats
 from stylegan_jax.training.steps import (
     FINITE,
     PHASES,
@@ -436,25 +437,12 @@ def _check_finite(history: list[tuple[int, dict]]) -> None:
     for step, metrics in history:
         for phase in [p for p in PHASES if p in metrics]:
             for name, value in metrics[phase].items():
-                if name != FINITE and not np.isfinite(value):
+                if name != FINITE and not name.endswith((SQUARES, COUNT)) and not np.isfinite(value):
                     raise TrainingDivergedError(f"non-finite {name} ({value}) at iteration {step}, phase {phase}; "
                                                 "the last good checkpoint is kept")
             if not metrics[phase][FINITE]:
                 raise TrainingDivergedError(f"non-finite parameters after iteration {step}, phase {phase}; the "
                                             "last good checkpoint is kept")
-
-
-def _tick_stats(history: list[tuple[int, dict]]) -> dict[str, dict[str, float]]:
-    """Each reported loss over a tick's iterations, as NVIDIA's ``stats.jsonl`` holds it: ``{"num", "mean",
-    "std"}``. Departure: the values are the phases' means over their batches, so ``num`` counts the
-    updates that reported one and ``std`` is over those means (NVIDIA's are over the samples)."""
-    values: dict[str, list[float]] = {}
-    for _, metrics in history:
-        for outputs in metrics.values():
-            for name, value in outputs.items():
-                if name != FINITE:
-                    values.setdefault(name, []).append(float(value))
-    return {name: {"num": len(v), "mean": float(np.mean(v)), "std": float(np.std(v))} for name, v in values.items()}
 
 
 def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = True,
@@ -563,6 +551,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
     tick_start_time, timing_nimg = time.time(), nimg  # a tick resumed mid-way is timed from the resume
     maintenance_sec = tick_start_time - start_time  # before the first tick: the setup (NVIDIA's)
     history: list[tuple[int, dict]] = []
+    tick_stats_before = reporter.last_stats  # NVIDIA's keep_previous: what a tick does not report, repeated
     batch = trainer.next_batch(sched)
     try:
         while True:
@@ -590,9 +579,10 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
             if tick_end:
                 tick_end_time = time.time()
                 aug_p = float(to_host(state.aug["p"])) if state.aug else None
-                _report_tick(reporter, bar, fetched, tick, nimg, sched,
-                             {"start": start_time, "tick_start": tick_start_time, "tick_end": tick_end_time,
-                              "maintenance": maintenance_sec}, timing_nimg, aug_p)
+                tick_stats_before = _report_tick(
+                    reporter, bar, fetched, tick_stats_before, tick, nimg, sched,
+                    {"start": start_time, "tick_start": tick_start_time, "tick_end": tick_end_time,
+                     "maintenance": maintenance_sec}, timing_nimg, aug_p)
                 tick += 1
             if save:
                 trainer.save(state, nimg, tick, nimg if tick_end else tick_start_nimg, snapshot)
@@ -613,14 +603,17 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
         bar.close()
 
 
-def _report_tick(reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, dict]], tick: int, nimg: int,
-                 sched: Schedule, times: dict[str, float], timing_nimg: int, aug_p: float | None) -> None:
+def _report_tick(reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, dict]], before: dict, tick: int,
+                 nimg: int, sched: Schedule, times: dict[str, float], timing_nimg: int,
+                 aug_p: float | None) -> dict[str, dict]:
     """The progress line, the log line and the statistics of a tick (`Reporter.stats`: the losses, then
-    NVIDIA's Progress, Timing and Resources values, each once). ``times``: ``start``, ``tick_start`` and
-    ``tick_end`` (seconds since the epoch) and ``maintenance`` (seconds between the previous tick's end and
-    this tick's start); ``aug_p``: the augmentation's p, if any. The progress line adds ADA's
-    ``Loss/signs/real``, the tick's mean over D's steps of the signs of D's scores of the reals."""
-    stats = _tick_stats(history)
+    NVIDIA's Progress, Timing and Resources values, each once); returns the losses' (`stats.tick_stats`:
+    those of ``before``, the previous tick's, that this tick does not report are repeated). ``times``:
+    ``start``, ``tick_start`` and ``tick_end`` (seconds since the epoch) and ``maintenance`` (seconds between
+    the previous tick's end and this tick's start); ``aug_p``: the augmentation's p, if any. The progress line
+    adds ``Loss/signs/real``, the tick's mean of the signs of D's scores of the reals in D's steps."""
+    stats = tick_stats([{k: v for k, v in out.items() if k != FINITE} for _, phases in history
+                        for out in phases.values()], before)
     means = {name: value["mean"] for name, value in stats.items()}
     signs = means.get("Loss/signs/real")
     now, total_sec = times["tick_end"], times["tick_end"] - times["start"]
@@ -645,3 +638,4 @@ def _report_tick(reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, di
     if "peak_bytes_reserved" in mem:
         once["Resources/peak_gpu_mem_reserved_gb"] = mem["peak_bytes_reserved"] / 2**30
     reporter.stats({**stats, **{name: {"num": 1, "mean": float(v), "std": 0.0} for name, v in once.items()}}, nimg)
+    return stats

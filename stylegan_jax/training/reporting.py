@@ -20,23 +20,31 @@ from stylegan_jax.images import image_grid, save_png, to_uint8
 STATS_FILE = "stats.jsonl"
 
 
-def keep_stats_until(path: Path, nimg: int) -> None:
+#: The statistics of `STATS_FILE` that the loop measures at each tick, not the phases' reports.
+TICK_MEASURES = ("Progress/", "Timing/", "Resources/", "timestamp")
+
+
+def keep_stats_until(path: Path, nimg: int) -> dict[str, dict]:
     """Drop the lines of ``path`` (a `STATS_FILE`) of ticks past ``nimg`` images (and a line cut short by a
     kill), so that a run resumed from the checkpoint at ``nimg`` writes each tick once, as a run that never
-    stopped."""
+    stopped. Returns the phases' statistics of the last line kept (without `TICK_MEASURES`), what the
+    next tick repeats of those it does not report (`stats.tick_stats`), or {}."""
     if not path.exists():
-        return
+        return {}
     text = path.read_text()
-    kept = []
+    kept, last = [], {}
     for line in text.splitlines():
         try:
-            kimg = json.loads(line)["Progress/kimg"]["mean"]
+            stats = json.loads(line)
+            kimg = stats["Progress/kimg"]["mean"]
         except (ValueError, KeyError, TypeError):
             continue
         if round(kimg * 1000) <= nimg:
             kept.append(line + "\n")
+            last = {k: v for k, v in stats.items() if not k.startswith(TICK_MEASURES)}
     if "".join(kept) != text:  # else untouched: a run that resumes where it stopped rewrites nothing
         path.write_text("".join(kept))
+    return last
 
 
 def resident_memory_gb() -> float:
@@ -55,13 +63,14 @@ class Reporter:
 
     def __init__(self, workdir: Path, enabled: bool, start_nimg: int = 0):
         """``start_nimg``: where the run starts (the restored checkpoint's images); the ticks of
-        `STATS_FILE` past it are dropped (`keep_stats_until`)."""
+        `STATS_FILE` past it are dropped (`keep_stats_until`), and ``last_stats`` holds the phases'
+        statistics of the tick it ends with ({} for a new run and on other processes)."""
         self.workdir, self.enabled = workdir, enabled
         self._writer: SummaryWriter | None = None
         self.log = open(workdir / "log.txt", "a") if enabled else None  # noqa: SIM115
-        self.stats_file = None
+        self.stats_file, self.last_stats = None, {}
         if enabled:
-            keep_stats_until(workdir / STATS_FILE, start_nimg)
+            self.last_stats = keep_stats_until(workdir / STATS_FILE, start_nimg)
             self.stats_file = open(workdir / STATS_FILE, "a")  # noqa: SIM115 - closed in close()
 
     @property

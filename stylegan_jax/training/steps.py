@@ -53,6 +53,7 @@ from stylegan_jax.ops.gaussian_blur import gaussian_blur
 from stylegan_jax.training import hyperparams
 from stylegan_jax.training.schedule import fade_reals
 from stylegan_jax.training.state import TrainState, set_adam_schedule
+from stylegan_jax.training.stats import report
 
 PHASES = ("G_main", "G_reg", "D_main", "D_reg", "ADA")
 
@@ -301,14 +302,15 @@ class Phases:
             img, g_buffers = self.generate(g_params, state, z, c, keys, alpha, "G_main")
             logits = self.run_D_on(state.d_params, state, img, c, alpha, keys, AUG_G, p)
             loss = self.objective.generator(logits, real) if self.objective.pairs else self.objective.generator(logits)
-            return jnp.mean(loss), (g_buffers, jnp.mean(logits), jnp.mean(jnp.sign(logits)))
+            return jnp.mean(loss), (g_buffers, loss, logits)
 
-        (loss, (g_buffers, fake_score, fake_signs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+        (_, (g_buffers, loss, logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
         g_params, g_opt = self.apply_updates("G", grads, state.g_opt, state.g_params, hyper)
         state = state.replace(g_params=g_params, g_opt=g_opt, g_buffers=g_buffers)
         if self.cfg.d_first:  # G's step ends the iteration
             state = self.end_iteration(state, hyper)
-        return state, {"Loss/G/loss": loss, "Loss/scores/fake": fake_score, "Loss/signs/fake": fake_signs}
+        return state, {**report("Loss/G/loss", loss), **report("Loss/scores/fake", logits),
+                       **report("Loss/signs/fake", jnp.sign(logits))}
 
     def g_reg(self, state: TrainState, reals, labels, alpha):
         cfg = self.cfg
@@ -327,13 +329,14 @@ class Phases:
             means = losses.update_pl_mean(state.pl_mean, jnp.mean(lengths, axis=1), cfg.pl_decay)
             penalty = losses.path_length_penalty(lengths, means[:, None])
             loss = jnp.mean(penalty * cfg.pl_weight) * cfg.G_reg_interval
-            return loss, (means[-1], w_means, jnp.mean(penalty))
+            return loss, (means[-1], w_means, penalty)
 
         (_, (pl_mean, w_means, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
         g_params, g_opt = self.apply_updates("G", grads, state.g_opt, state.g_params, hyper)
         g_buffers = self.new_buffers(state, w_means) if "G_reg" in self.tracking else state.g_buffers
         state = state.replace(g_params=g_params, g_opt=g_opt, g_buffers=g_buffers, pl_mean=pl_mean)
-        return state, {"Loss/pl_penalty": penalty, "Loss/G/reg": penalty * cfg.pl_weight, "Loss/pl_mean": pl_mean}
+        return state, {**report("Loss/pl_penalty", penalty), **report("Loss/G/reg", penalty * cfg.pl_weight),
+                       "Loss/pl_mean": pl_mean}
 
     def d_main(self, state: TrainState, reals, labels, alpha):
         cfg = self.cfg
@@ -360,21 +363,21 @@ class Phases:
 
             fake, real = logits(img, c, AUG_FAKE, "fakes"), logits(reals, labels, AUG_REAL, "reals")
             loss_fake, loss_real = self.objective.discriminator(fake, real)
-            loss, extra = jnp.mean(loss_fake) + jnp.mean(loss_real), {}
-            reg = 0.0
+            extra, reg, reg_per_sample = {}, 0.0, 0.0
             for penalty in self.penalties:
-                value = jnp.mean(jax.vmap(functools.partial(self.penalty_of, penalty, d_params, alpha, p, blur))(
-                    reals, labels, img, real, input_grads, keys))
-                extra[f"Loss/{penalty.name}"] = value
-                reg = reg + value * penalty.weight(hyper)
+                values = jax.vmap(functools.partial(self.penalty_of, penalty, d_params, alpha, p, blur))(
+                    reals, labels, img, real, input_grads, keys)  # [K, B]
+                extra.update(report(f"Loss/{penalty.name}", values))
+                reg = reg + jnp.mean(values) * penalty.weight(hyper)
+                reg_per_sample = reg_per_sample + values * penalty.weight(hyper)
             if self.penalties:  # NVIDIA's Dboth: the penalties' weighted sum
-                extra["Loss/D/reg"] = reg
-            return loss + reg, (fake, real, extra, loss)
+                extra.update(report("Loss/D/reg", reg_per_sample))
+            loss = jnp.mean(loss_fake) + jnp.mean(loss_real)
+            return loss + reg, (fake, real, extra, loss_fake + loss_real)  # NVIDIA's D/loss: each pair's sum
 
         (_, (fake_logits, real_logits, extra, loss)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
-        fake, real = jnp.mean(fake_logits), jnp.mean(real_logits)
-        extra = {**extra, "Loss/signs/fake": jnp.mean(jnp.sign(fake_logits)),
-                 "Loss/signs/real": jnp.mean(jnp.sign(real_logits))}
+        extra = {**extra, **report("Loss/scores/fake", fake_logits), **report("Loss/scores/real", real_logits),
+                 **report("Loss/signs/fake", jnp.sign(fake_logits)), **report("Loss/signs/real", jnp.sign(real_logits))}
         d_params, d_opt = self.apply_updates("D", grads, state.d_opt, state.d_params, hyper)
         if cfg.wgan_clip:
             d_params = jax.tree_util.tree_map(lambda p: jnp.clip(p, -cfg.wgan_clip, cfg.wgan_clip), d_params)
@@ -382,7 +385,7 @@ class Phases:
                               aug=self.count_signs(state, real_logits))
         if not cfg.d_first:  # D's step ends the iteration
             state = self.end_iteration(state, hyper)
-        return state, {"Loss/D/loss": loss, "Loss/scores/fake": fake, "Loss/scores/real": real, **extra}
+        return state, {**report("Loss/D/loss", loss), **extra}
 
     def penalty_of(self, penalty, d_params, alpha, p, blur, reals, labels, fakes, real_logits, input_grads, key):
         """One penalty's per-sample values on one minibatch, D seeing the reals augmented as in D's loss (the
@@ -435,16 +438,18 @@ class Phases:
                 x, x_labels, aug_draw = images[at]
                 logits[at], input_grads[at] = self.run_D_on(d_params, state, x, x_labels, alpha, keys, aug_draw, p,
                                                             input_grads=True)
-            reg, out = 0.0, {}
+            reg, reg_per_sample, out = 0.0, 0.0, {}
             for penalty in penalties:
                 values = jax.vmap(functools.partial(self.penalty_of, penalty, d_params, alpha, p, blur))(
                     reals, labels, fakes, logits.get("reals"), input_grads, keys)  # [K, B]
                 reg = reg + jnp.mean(values * penalty.weight(hyper))
-                out[f"Loss/{penalty.name}"] = jnp.mean(values)
-            out["Loss/D/reg"] = reg  # NVIDIA's: the weighted penalties, before the interval's gain
+                reg_per_sample = reg_per_sample + values * penalty.weight(hyper)
+                out.update(report(f"Loss/{penalty.name}", values))
+            # NVIDIA's: the weighted penalties, before the interval's gain
+            out.update(report("Loss/D/reg", reg_per_sample))
             if "reals" in logits:  # NVIDIA's Dreg reports D's scores of the reals it differentiates
-                out["Loss/scores/real"] = jnp.mean(logits["reals"])
-                out["Loss/signs/real"] = jnp.mean(jnp.sign(logits["reals"]))
+                out.update(report("Loss/scores/real", logits["reals"]))
+                out.update(report("Loss/signs/real", jnp.sign(logits["reals"])))
             return reg * cfg.D_reg_interval, (out, logits.get("reals"))
 
         (_, (out, real_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)

@@ -111,6 +111,9 @@ def test_lineage_iteration_gives_the_closed_form_losses(data_dir, tmp_path, expe
     fake = np.stack([logits(before.d_params, x, y) for x, y in zip(img, c, strict=True)])
     close(g_metrics["Loss/G/loss"], np.mean(g_loss(cfg.loss, fake)), "G loss")
     close(g_metrics["Loss/scores/fake"], np.mean(fake), "G's fake score")
+    # NVIDIA's per-sample statistics: beside each mean, the mean of the samples' squares and their number
+    close(g_metrics["Loss/G/loss@squares"], np.mean(np.square(g_loss(cfg.loss, fake))), "G loss's squares")
+    assert float(g_metrics["Loss/G/loss@count"]) == fake.size
     for a, b in zip(jax.tree_util.tree_leaves(mid.g_buffers), jax.tree_util.tree_leaves(stats), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
@@ -134,6 +137,8 @@ def test_lineage_iteration_gives_the_closed_form_losses(data_dir, tmp_path, expe
     close(d_metrics["Loss/signs/real"], np.mean(np.sign(real)), "real signs")
     close(d_metrics["Loss/scores/fake"], np.mean(fake), "fake score")
     close(d_metrics["Loss/scores/real"], np.mean(real), "real score")
+    close(d_metrics["Loss/scores/real@squares"], np.mean(np.square(real)), "real scores' squares")
+    assert float(d_metrics["Loss/scores/real@count"]) == real.size == float(d_metrics["Loss/D/loss@count"])
     for a, b in zip(jax.tree_util.tree_leaves(after.g_buffers), jax.tree_util.tree_leaves(stats), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert cfg.ema_kimg == 0 and cfg.ema_beta is None  # beta = 0.5 ** (batch / 1e-8) = 0: G_ema is G

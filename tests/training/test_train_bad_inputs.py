@@ -166,6 +166,23 @@ def test_a_checkpoint_from_before_a_config_key_continues_the_run_that_does_what_
             trainer.manager.close()
 
 
+def test_a_checkpoint_from_before_tick_0_keeps_its_tick_numbers_and_cadence(data_dir, run):
+    """Checkpoints written before NVIDIA's tick 0 count the ticks after it: resumed, they count one more, so that
+    the next tick prints the number and falls on the snapshot cadence it had."""
+    path = run / "checkpoints" / "2" / "meta" / "metadata"
+    meta = json.loads(path.read_text())
+    assert meta["tick0"] and meta["tick"] == 2
+    for tick0, expected in ((True, 2), (False, 3)):
+        path.write_text(json.dumps({**meta, "tick0": tick0} if tick0 else {k: v for k, v in meta.items()
+                                                                           if k != "tick0"}))
+        trainer = Trainer(tiny_config(data_dir, kimg=0.024, tick=0.008, snap=1), run)
+        try:
+            trainer.restore_or_init(resume=True, warn=print)
+            assert trainer.start_tick == expected
+        finally:
+            trainer.manager.close()
+
+
 def corrupt(step_dir, how):
     if how == "truncated arrays":
         for f in (step_dir / "state").rglob("*"):
