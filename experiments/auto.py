@@ -26,4 +26,5 @@ def get_config():
     c.G.mapping_layers = 2
     c.kimg = 25000.0
     c.aug = "ada"
+    c.metrics = ("fid50k_full",)  # NVIDIA's train.py default for every --cfg
     return c

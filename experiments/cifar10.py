@@ -31,4 +31,5 @@ def get_config():
     c.ema_kimg = 500.0
     c.ema_rampup = 0.05
     c.aug = "ada"
+    c.metrics = ("fid50k_full",)  # NVIDIA's train.py default for every --cfg
     return c

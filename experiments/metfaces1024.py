@@ -1,6 +1,7 @@
 """MetFaces at 1024x1024 by transfer learning from FFHQ, as the ADA paper trains it (stylegan2-ada-pytorch's
-README: ``--cfg=paper1024 --mirror=1 --resume=ffhq1024 --snap=10``): `ffhq1024`'s ``paper1024`` preset, G, G_ema
-and D initialised from NVIDIA's FFHQ 1024 network, a snapshot every 10 ticks. The transfer takes NVIDIA's resume
+train.py's example, ``--cfg=paper1024 --mirror=1 --resume=ffhq1024 --snap=10``): `ffhq1024` with ``paper1024``'s
+R1 gamma 2 (its only difference from ``stylegan2``), G, G_ema and D initialised from NVIDIA's FFHQ 1024 network, a
+snapshot every 10 ticks. The transfer takes NVIDIA's resume
 settings (ADA's p moves over 100 kimg, no EMA ramp-up).
 
 Data: ``python -m stylegan_jax.dataset_tool --source metfaces/images --dest <data_dir>/metfaces1024``.
@@ -18,4 +19,5 @@ def get_config():
     c.dataset = "metfaces1024"
     c.resume_from = "ffhq1024"  # NVIDIA's name: its file in the working directory (training.transfer)
     c.snap = 10
+    c.r1_gamma = 2.0  # paper1024's
     return c

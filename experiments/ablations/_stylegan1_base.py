@@ -3,7 +3,9 @@
 to fade in, 600 to stabilise), global minibatch {4: 512, 8: 256, 16: 128, 32: 64, 64: 32, else 32} split
 evenly over 8 GPUs (per-GPU batch / 8), lr 0.001 with {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003};
 Adam betas (0, 0.99), eps 1e-8; G_ema half-life 10 kimg; optimisers reset at every fade-in start and end;
-D steps per G step 1; fid50k at snapshots (here ``fid50k_full``). Rungs: ``stylegan1_a`` ... ``stylegan1_f``.
+D steps per G step 1; ticks of {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 30, 1024: 20}
+kimg, a network snapshot every 10; fid50k at snapshots (here ``fid50k_full``). Rungs: ``stylegan1_a`` ...
+``stylegan1_f``.
 """
 
 from stylegan_jax.training.config import ffhq1024_ladder
@@ -14,4 +16,6 @@ BATCHES = ((4, 512), (8, 256), (16, 128), (32, 64), (64, 32))
 def get_config():
     c = ffhq1024_ladder(0.001, BATCHES, tuple((r, b // 8) for r, b in BATCHES))
     c.tick, c.snap = 160.0, 10
+    c.tick_by_resolution = ((4, 160.0), (8, 140.0), (16, 120.0), (32, 100.0), (64, 80.0), (128, 60.0), (256, 40.0),
+                            (512, 30.0), (1024, 20.0))  # training_loop.py's tick_kimg_dict
     return c

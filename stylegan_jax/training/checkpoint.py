@@ -27,12 +27,12 @@ from stylegan_jax.training.state import to_host
 
 #: Config values a resumed run may change: its length, its reporting, where the data lives, and how the
 #: host runs (the conv gradient rule, the matmul precision and the CPU fusion change rounding, not the algorithm).
-RESUMABLE = ("kimg", "tick", "snap", "keep", "keep_every", "metrics", "grid", "workers", "data_dir",
-             "conv_grad", "allow_tf32", "cpu_fusion", "compile_cache")
+RESUMABLE = ("kimg", "tick", "tick_by_resolution", "snap", "keep", "keep_every", "metrics", "grid", "workers",
+             "data_dir", "conv_grad", "allow_tf32", "cpu_fusion", "compile_cache")
 
 #: Config keys added after checkpoints were first written, with the value that does what a run did before
 #: them: a checkpoint whose config lacks one continues a run that has that value.
-LATER_KEYS = {"subset": 0}
+LATER_KEYS = {"subset": 0, "grad_nan_to_num": True}
 
 #: JSON files every complete step holds (Orbax's step metadata, the state's tree metadata, ours); a step
 #: where one of them is missing or not JSON has damaged files and is not used, even where Orbax would restore

@@ -45,6 +45,9 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.batch_gpu = 0  # NVIDIA's per-GPU batch: mbstd groups and mixing crossovers live within one; 0 = batch/devices
     c.kimg = 25000.0
     c.tick = 4.0  # kimg per tick (NVIDIA's kimg_per_tick)
+    # while growing: (resolution, kimg per tick) pairs that override `tick` at those training resolutions (the
+    # TensorFlow lineage's tick_kimg_dict)
+    c.tick_by_resolution = ()
     c.snap = 50  # ticks between checkpoints and image grids
     c.seed = 0
     c.keep = 3  # checkpoints kept
@@ -73,6 +76,7 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.r2_gamma = config_dict.placeholder(float)  # R2 (zero-centred, at the fakes); None: r1_gamma under 'rpgan'
     c.d_first = False  # each iteration runs D's phases before G's (R3GAN's Trainer); NVIDIA's order is G first
     c.optimizer = "adam"  # 'adam' (betas, eps) | 'rmsprop' (decay 0.99, eps outside the root: PyTorch's)
+    c.grad_nan_to_num = True  # NVIDIA's nan_to_num(nan=0, posinf=1e5, neginf=-1e5) on the gradients; R3GAN's: off
     c.lazy_regularization = True  # R1 / PL as separate phases, Adam's lr and betas scaled; False: R1 in D_main
     c.n_critic = 1  # D steps (each on a new real batch) per G step
     c.wgan_lambda = 10.0  # gradient penalty weight when loss == 'wgan_gp'
@@ -160,12 +164,13 @@ R3GAN_AUGPIPE = dict(xflip=1, rotate90=1, xint=1, scale=1, rotate=1, aniso=1, xf
                      lumaflip=0.5, hue=0.5, saturation=0.5, cutout=1)
 
 
-def r3gan_recipe(preset: str, conditional: bool, gamma: tuple[float, float], ema_kimg: float,
-                 p: float) -> ml_collections.ConfigDict:
+def r3gan_recipe(preset: str, conditional: bool, gamma: tuple[float, float], ema_kimg: float, p: float,
+                 decay_kimg: float = 20000.0) -> ml_collections.ConfigDict:
     """R3GAN's training recipe (brownvc/R3GAN ``train.py`` and ``training/training_loop.py``) with one of its
     network presets (``models.r3gan.preset``): the RpGAN objective with R1 and R2 every iteration, weighted by
     one gamma (``(gamma / 2) * (R1 + R2)``); D's step before G's, each on its own real batch; Adam (0, beta2),
-    eps 1e-8; cosine schedules over 20 Mimg (no warm-up) of lr 2e-4 -> 5e-5, beta2 0.9 -> 0.99, gamma
+    eps 1e-8, on the gradients as they are (its loop has no nan_to_num); cosine schedules (no warm-up) over
+    ``decay_kimg`` (20 Mimg; its ImageNet recipes' 200 Mimg) of lr 2e-4 -> 5e-5, beta2 0.9 -> 0.99, gamma
     ``gamma[0] -> gamma[1]``, G_ema half-life 0 -> ``ema_kimg`` and the augmentation p 0 -> ``p`` (fixed, not
     adaptive: `R3GAN_AUGPIPE`); no style mixing, path length or lazy regularisation; x-flip; ticks of 1 kimg and
     snapshots every 200 (its README's --tick=1 --snap=200). Experiments set the dataset, batch and length."""
@@ -177,11 +182,12 @@ def r3gan_recipe(preset: str, conditional: bool, gamma: tuple[float, float], ema
     c.loss, c.r1_gamma, c.r2_gamma = "rpgan", gamma[0], None
     c.lazy_regularization, c.pl_weight, c.style_mixing_prob, c.G_reg_interval = False, 0.0, 0.0, 0
     c.d_first = True
+    c.grad_nan_to_num = False  # its loop dropped StyleGAN2-ADA's nan_to_num of the gradients
     c.G_lr = c.D_lr = 2e-4
     c.betas, c.eps = (0.0, 0.9), 1e-8
     c.ema_kimg, c.ema_rampup = 0.0, None
     c.aug, c.augpipe, c.p = "fixed", dict(R3GAN_AUGPIPE), 0.0
-    c.decay_kimg = 20000.0
+    c.decay_kimg = decay_kimg
     c.decay.update(G_lr=5e-5, D_lr=5e-5, beta2=0.99, r1_gamma=gamma[1], ema_kimg=ema_kimg, p=p)
     c.tick, c.snap = 1.0, 200
     c.metrics = ("fid50k_full",)
@@ -198,7 +204,7 @@ def shrink_to_tiny(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         return cfg
     c = copy.deepcopy(cfg)
     c.update(tiny=False, dataset="digits-16", resolution=16, img_channels=1, conditional=False, xflip=False,
-             batch_size=8, batch_gpu=2, kimg=0.064, tick=0.016, snap=2, grid=2, metrics=())
+             batch_size=8, batch_gpu=2, kimg=0.064, tick=0.016, tick_by_resolution=(), snap=2, grid=2, metrics=())
     for net, base in ((c.G, 128), (c.D, 128)):
         small = dict(channel_base=base, channel_max=16, fmap_base=base, fmap_max=16, z_dim=16, w_dim=16, embed_dim=8,
                      mapping_fmaps=16, mbstd_group_size=2, mapping_layers=min(net.get("mapping_layers", 1), 2),

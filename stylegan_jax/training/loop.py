@@ -1,8 +1,8 @@
 """The training loop: ``train(cfg, workdir)`` runs or resumes a run in ``workdir``.
 
-Progress is counted in images (kimg), in ticks of ``cfg.tick`` kimg after NVIDIA's tick 0 (a new run's first
-iteration); at tick 0, every ``cfg.snap`` ticks, at the end, and on SIGTERM/SIGINT (preemption) the whole state
-is saved. Every process computes and takes part in
+Progress is counted in images (kimg), in ticks of ``cfg.tick`` kimg (while growing, ``cfg.tick_by_resolution``'s
+at its resolutions) after NVIDIA's tick 0 (a new run's first iteration); at tick 0, every ``cfg.snap`` ticks, at
+the end, and on SIGTERM/SIGINT (preemption) the whole state is saved. Every process computes and takes part in
 saves; only process 0 writes logs and images.
 """
 
@@ -178,12 +178,12 @@ def kimg_tag(cfg: ml_collections.ConfigDict, nimg: int) -> str:
     """The kimg in the names of the snapshot, the fakes grid and the metrics line saved at ``nimg`` images.
 
     NVIDIA's ``nimg // 1000`` in six digits (``000008``) where NVIDIA's flags allow the run (ticks of at least
-    1 kimg, a whole kimg), so that no two saves of a run share a name; with a tick under 1 kimg or a
+    1 kimg at every resolution, a whole kimg), so that no two saves of a run share a name; with a tick under 1 kimg or a
     fractional kimg (our extension) two saves can fall within one kimg, and the images past it follow
     (``000000.064``), so that none overwrites another.
     """
     whole = f"{nimg // 1000:06d}"
-    if cfg.tick >= 1 and float(cfg.kimg).is_integer():
+    if min([cfg.tick, *dict(cfg.get("tick_by_resolution", ())).values()]) >= 1 and float(cfg.kimg).is_integer():
         return whole
     return f"{whole}.{nimg % 1000:03d}"
 
@@ -564,8 +564,9 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
                 state = trainer.reset_optimizers(state)  # before any save: a resumed run needs no reset
             done = nimg >= total or (stop_at_step is not None and step >= stop_at_step)
             preempted = stop.received is not None or trainer.manager.reached_preemption(step)
-            # NVIDIA's tick 0 ends after a new run's first iteration, and snapshots: ticks k >= 1 take cfg.tick kimg
-            tick_end = done or tick == 0 or nimg >= tick_start_nimg + cfg.tick * 1000
+            # NVIDIA's tick 0 ends after a new run's first iteration, and snapshots; ticks k >= 1 take the tick
+            # kimg of the iteration's schedule (NVIDIA's sched.tick_kimg)
+            tick_end = done or tick == 0 or nimg >= tick_start_nimg + last.tick * 1000
             snapshot = tick_end and (done or tick % cfg.snap == 0)
             save = snapshot or preempted
             if not save:

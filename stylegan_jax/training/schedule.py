@@ -27,7 +27,8 @@ from stylegan_jax.nn.resolution import nominal_resolution
 
 @dataclass(frozen=True)
 class Schedule:
-    """What one iteration trains: ``resolution`` None means the networks' full resolution, not growing."""
+    """What one iteration trains: ``resolution`` None means the networks' full resolution, not growing;
+    ``tick`` the kimg per tick of a tick this iteration ends."""
 
     resolution: int | None
     lod: float
@@ -36,6 +37,7 @@ class Schedule:
     batch_gpu: int
     G_lr: float
     D_lr: float
+    tick: float
 
 
 def full_resolution(cfg: ml_collections.ConfigDict) -> int:
@@ -53,7 +55,7 @@ def schedule(cfg: ml_collections.ConfigDict, nimg: int) -> Schedule:
     """The schedule after ``nimg`` real images."""
     g = cfg.growing
     if not growing(cfg):
-        return Schedule(None, 0.0, 1.0, cfg.batch_size, cfg.batch_gpu, cfg.G_lr, cfg.D_lr)
+        return Schedule(None, 0.0, 1.0, cfg.batch_size, cfg.batch_gpu, cfg.G_lr, cfg.D_lr, cfg.tick)
     kimg = nimg / 1000.0
     phase_dur = g.training_kimg + g.transition_kimg
     phase_idx = int(np.floor(kimg / phase_dur)) if phase_dur > 0 else 0
@@ -64,7 +66,7 @@ def schedule(cfg: ml_collections.ConfigDict, nimg: int) -> Schedule:
     lod = max(float(lod), 0.0)
     res = full_resolution(cfg) // 2 ** int(np.floor(lod))
     return Schedule(res, lod, 1.0 - (lod - np.floor(lod)), *batch_of(cfg, res), dict(g.G_lr).get(res, cfg.G_lr),
-                    dict(g.D_lr).get(res, cfg.D_lr))
+                    dict(g.D_lr).get(res, cfg.D_lr), dict(cfg.tick_by_resolution).get(res, cfg.tick))
 
 
 def batch_of(cfg: ml_collections.ConfigDict, resolution: int | None) -> tuple[int, int]:

@@ -149,12 +149,13 @@ class Phases:
         return state.aug["p"] if state.aug else None
 
     def apply_updates(self, net: str, grads, opt_state, params, hyper: dict):
-        """``net`` ('G' or 'D'): the optimiser step on cleaned gradients, Adam's lr and beta2 set to the
-        iteration's when they are scheduled. Returns (new params, new optimiser state)."""
+        """``net`` ('G' or 'D'): the optimiser step on the gradients (cleaned by `clean_grads` with
+        ``cfg.grad_nan_to_num``), Adam's lr and beta2 set to the iteration's when they are scheduled. Returns
+        (new params, new optimiser state)."""
         tx = self.g_tx if net == "G" else self.d_tx
         if self.scheduled_adam:
             opt_state = set_adam_schedule(opt_state, hyper[f"{net}_lr"], hyper["beta2"], self.reg_intervals[net])
-        updates, opt_state = tx.update(clean_grads(grads), opt_state, params)
+        updates, opt_state = tx.update(clean_grads(grads) if self.cfg.grad_nan_to_num else grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 
     def split(self, reals, labels, net: str):

@@ -7,11 +7,12 @@ from stylegan_jax.training.config import ConfigError, apply_override, load_exper
 
 # NVIDIA's presets (stylegan2-ada-pytorch train.py cfg_specs): batch, per-GPU batch, mbstd group, channel base
 # (fmaps * 32768), lr, R1 gamma, EMA kimg, EMA ramp-up, mapping layers; cifar also no PL / mixing, D orig;
-# ffhq256 is paper256, afhq512 paper512, ffhq1024 and metfaces1024 (with its transfer) paper1024.
+# ffhq256 is paper256, afhq512 paper512, ffhq1024 stylegan2 (NVIDIA's FFHQ 1024 network's), metfaces1024 (with
+# its transfer) paper1024, which differ in gamma only.
 PRESETS = {
     "ffhq256": dict(batch_size=64, batch_gpu=8, mbstd=8, channel_base=16384, lr=0.0025, gamma=1.0, ema=20.0,
                     ramp=None, mapping=8, res=256),
-    "ffhq1024": dict(batch_size=32, batch_gpu=4, mbstd=4, channel_base=32768, lr=0.002, gamma=2.0, ema=10.0,
+    "ffhq1024": dict(batch_size=32, batch_gpu=4, mbstd=4, channel_base=32768, lr=0.002, gamma=10.0, ema=10.0,
                      ramp=None, mapping=8, res=1024),
     "afhq512": dict(batch_size=64, batch_gpu=8, mbstd=8, channel_base=32768, lr=0.0025, gamma=0.5, ema=20.0,
                     ramp=None, mapping=8, res=512),

@@ -1,6 +1,7 @@
 """Progressive growing: NVIDIA's schedule and real-image fade, one compilation per resolution, the optimisers
 reset when a fade-in starts (resuming mid-fade-in: tests/training/test_resume.py)."""
 
+import json
 import logging
 
 import jax
@@ -35,6 +36,9 @@ def test_schedule_is_nvidias():
     assert [schedule(c, k * 1000).batch_gpu for k in (0, 900, 2400)] == [64, 32, 16]
     c.resolution = 1024
     assert schedule(c, 20000_000).G_lr == 0.003 and schedule(c, 0).G_lr == 0.001
+    # progressive_growing_of_gans' tick_kimg_dict: kimg per tick at the training resolution (4x4 to 1024x1024)
+    ticks = [schedule(c, (600 + 1200 * i) * 1000 - 1).tick for i in range(9)]
+    assert ticks == [160, 140, 120, 100, 80, 60, 40, 20, 10]
     assert batch_unit(c) == 32
     # NVIDIA resets the optimisers when a fade-in starts (floor moves) and when it ends (ceil moves).
     assert lod_changed(2.0, 1.99) and lod_changed(1.01, 1.0) and not lod_changed(1.75, 1.5)
@@ -58,6 +62,7 @@ def adam_count(opt_state) -> int:
 
 def test_one_compilation_per_resolution_and_optimiser_resets(data_dir, tmp_path, caplog):
     cfg = tiny_pggan(data_dir)
+    cfg.tick, cfg.tick_by_resolution = 1.0, ((8, 0.024), (16, 0.008))  # NVIDIA's tick_kimg_dict, tiny
     with jax.log_compiles(), caplog.at_level(logging.WARNING):
         state = train(cfg, tmp_path / "a", stop_at_step=2)  # 8x8 stable: 16 images
     compiles = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()]
@@ -72,3 +77,7 @@ def test_one_compilation_per_resolution_and_optimiser_resets(data_dir, tmp_path,
     assert adam_count(state.g_opt) == adam_count(state.d_opt) == 1
     log = (tmp_path / "a" / "log.txt").read_text()
     assert "growing from 8x8" in log and "Resuming" in log
+    # Ticks: NVIDIA's tick 0 (8), the stop (16), then each iteration's own resolution's tick (NVIDIA's
+    # sched.tick_kimg): 16 -> 24 at 8x8 ends none (24 kimg to go), 24 -> 32 and 32 -> 40 at 16x16 one each.
+    lines = [json.loads(line) for line in (tmp_path / "a" / "stats.jsonl").read_text().splitlines()]
+    assert [round(line["Progress/kimg"]["mean"] * 1000) for line in lines] == [8, 16, 32, 40, 48]

@@ -4,13 +4,15 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from stylegan_jax.data import make_iterator, subset_indices
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.training.loop import Trainer, TrainingDivergedError, _check_finite, run_config, train
-from stylegan_jax.training.steps import FINITE, active_phases
+from stylegan_jax.training.schedule import schedule
+from stylegan_jax.training.steps import FINITE, Phases, active_phases
 from tests.training.conftest import tiny_config, two_iterations
 
 
@@ -111,3 +113,28 @@ def test_a_subset_smaller_than_the_process_count_is_refused(data_dir, tmp_path, 
     monkeypatch.setattr(jax, "process_count", lambda: 2)  # each process reads its own share of the subset
     with pytest.raises(ConfigError, match="--subset 1: each of the 2 processes reads its own share"):
         Trainer(tiny_config(data_dir, subset=1), tmp_path)
+
+
+@pytest.mark.parametrize("nan_to_num", [True, False])
+def test_non_finite_gradients_are_cleaned_as_nvidias_loop_cleans_them_unless_turned_off(data_dir, tmp_path,
+                                                                                        nan_to_num):
+    """NVIDIA's nan_to_num(nan=0, posinf=1e5, neginf=-1e5) before Adam: a NaN gradient moves nothing and an
+    infinite one moves by a finite step; R3GAN's loop (``grad_nan_to_num=False``) passes them to Adam."""
+    trainer = Trainer(tiny_config(data_dir, grad_nan_to_num=nan_to_num), tmp_path)
+    try:
+        state = trainer.initial_state()
+        layout, (g_tx, d_tx), _ = trainer.phases_for(schedule(trainer.cfg, 0))
+        phases = Phases(trainer.cfg, trainer.family, trainer.G, trainer.D, g_tx, d_tx, layout)
+        leaves, tree = jax.tree.flatten(state.d_params)
+        grads = jax.tree.unflatten(tree, [jnp.full_like(leaves[0], jnp.inf)] +
+                                   [jnp.full_like(x, jnp.nan) for x in leaves[1:]])
+        params, _ = phases.apply_updates("D", grads, state.d_opt, state.d_params, phases.hyper(state))
+    finally:
+        trainer.manager.close()
+    after = jax.tree.leaves(params)
+    if nan_to_num:
+        assert np.isfinite(after[0]).all() and not np.array_equal(after[0], leaves[0])
+        for a, b in zip(after[1:], leaves[1:], strict=True):
+            np.testing.assert_array_equal(a, b)
+    else:
+        assert not any(np.isfinite(x).any() for x in after)
