@@ -165,7 +165,7 @@ def dataset_labels(opts: MetricOptions) -> np.ndarray:
 @functools.cache
 def source_digest(*modules: Any) -> str:
     """The MD5 of the source files of ``modules`` (modules, or classes or functions: the modules defining them)
-    and of this module (the images' decoding and conversion), for cache keys: dataset statistics computed by
+    and of this module (the images' conversion for the detectors), for cache keys: dataset statistics computed by
     code that has changed since are not reused. Without sources (an installation of compiled files only),
     the package's version stands for them."""
     md5 = hashlib.md5()

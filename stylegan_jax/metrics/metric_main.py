@@ -31,7 +31,7 @@ import numpy as np
 
 from stylegan_jax import image_size
 from stylegan_jax.data import read_dataset_info, resolve_dataset
-from stylegan_jax.metrics import distances, inception, swd, vgg16
+from stylegan_jax.metrics import detectors, distances, inception, swd, torchscript, vgg16
 from stylegan_jax.metrics.detectors import Detector, load_inception, load_vgg16
 from stylegan_jax.metrics.equivariance import compute_equivariance
 from stylegan_jax.metrics.features import (
@@ -66,7 +66,8 @@ def _detector_fn(module: nn.Module, method: str) -> Callable:
 def _real_and_fake(opts: MetricOptions, det: Detector, method: str, max_real: int | None, num_gen: int,
                    mirror: bool, **stats_kwargs) -> tuple[distances.FeatureStats, distances.FeatureStats]:
     fn = _detector_fn(det.module, method)
-    key = dict(digest=det.digest, code=source_digest(inception, vgg16), method=method)  # VGG16 uses inception's ops
+    # the networks (VGG16 uses inception's ops) and the reading of NVIDIA's files into them
+    key = dict(digest=det.digest, code=source_digest(inception, vgg16, detectors, torchscript), method=method)
     real = dataset_feature_stats(opts, fn, det.params, det.name, key, max_items=max_real, mirror=mirror, **stats_kwargs)
     fake = generator_feature_stats(opts, fn, det.params, num_items=num_gen, **stats_kwargs)
     return real, fake

@@ -22,6 +22,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
+from orbax.checkpoint.checkpoint_managers import preservation_policy
 
 from stylegan_jax.training.state import to_host
 
@@ -47,9 +48,14 @@ class CheckpointError(ValueError):
 
 
 def make_manager(directory: Path, cfg: ml_collections.ConfigDict) -> ocp.CheckpointManager:
-    """Keep the last ``cfg.keep`` checkpoints, plus every step that is a multiple of ``cfg.keep_every``."""
+    """Keep the last ``cfg.keep`` checkpoints, plus, with ``cfg.keep_every`` N, the first checkpoint and then
+    each one at least N steps after the last one so kept (snapshot points fall at 1 + multiples of their
+    interval, after NVIDIA's tick 0, so an exact multiple of N would miss them)."""
+    policies = [preservation_policy.LatestN(n=cfg.keep)]
+    if cfg.keep_every:
+        policies.append(preservation_policy.EveryNSteps(interval_steps=cfg.keep_every, exact_interval=False))
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=cfg.keep, keep_period=cfg.keep_every or None, enable_async_checkpointing=False,
+        preservation_policy=preservation_policy.AnyPreservationPolicy(policies), enable_async_checkpointing=False,
         create=True,
     )
     return ocp.CheckpointManager(directory.absolute(), options=options)

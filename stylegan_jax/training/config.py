@@ -48,10 +48,10 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     # while growing: (resolution, kimg per tick) pairs that override `tick` at those training resolutions (the
     # TensorFlow lineage's tick_kimg_dict)
     c.tick_by_resolution = ()
-    c.snap = 50  # ticks between checkpoints and image grids
+    c.snap = 50  # ticks between checkpoints, grids, network snapshots and metrics (from tick 0)
     c.seed = 0
     c.keep = 3  # checkpoints kept
-    c.keep_every = 0  # also keep every Nth checkpoint's step multiple (0 = none)
+    c.keep_every = 0  # also keep the first checkpoint and then one at least every N steps (0 = none)
     c.grid = 8  # fakes grid of grid x grid images
 
     c.G, c.D = get_family(c.model).config_defaults()  # constructor kwargs (see the family's network_kwargs)

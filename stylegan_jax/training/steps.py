@@ -53,7 +53,7 @@ from stylegan_jax.ops.gaussian_blur import gaussian_blur
 from stylegan_jax.training import hyperparams
 from stylegan_jax.training.schedule import fade_reals
 from stylegan_jax.training.state import TrainState, set_adam_schedule
-from stylegan_jax.training.stats import report
+from stylegan_jax.training.stats import COUNT, SQUARES, report
 
 PHASES = ("G_main", "G_reg", "D_main", "D_reg", "ADA")
 
@@ -520,7 +520,8 @@ def compile_phases(phases: Phases, conv_grad: str = "xla", allow_tf32: bool = Tr
             precision = contextlib.nullcontext() if allow_tf32 else jax.default_matmul_precision("float32")
             with gradient_rule(conv_grad), precision:
                 state, out = fn(*args)
-            return state, {**out, FINITE: all_finite((out, state.g_params, state.d_params))}
+            means = {k: v for k, v in out.items() if not k.endswith((SQUARES, COUNT))}  # a square may overflow
+            return state, {**out, FINITE: all_finite((means, state.g_params, state.d_params))}
 
         return phase
 
@@ -575,6 +576,11 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
     for key, lowest in (("kimg", 0), ("tick", 0)):
         if not (isinstance(cfg[key], int | float) and math.isfinite(cfg[key]) and cfg[key] > lowest):
             raise ConfigError(f"--{key}: expected a positive number of kimg, got {cfg[key]!r}")
+    table = cfg.get("tick_by_resolution", ())
+    if not (isinstance(table, tuple | list) and all(
+            isinstance(pair, tuple | list) and len(pair) == 2 and isinstance(pair[0], int) and pair[0] > 0
+            and isinstance(pair[1], int | float) and math.isfinite(pair[1]) and pair[1] > 0 for pair in table)):
+        raise ConfigError(f"--config.tick_by_resolution: expected (resolution, positive kimg) pairs, got {table!r}")
     for key, flag in (("snap", "--snap"), ("keep", "--config.keep")):
         if not (isinstance(cfg[key], int) and cfg[key] >= 1):
             raise ConfigError(f"{flag}: expected a whole number >= 1, got {cfg[key]!r}")

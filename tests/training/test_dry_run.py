@@ -14,7 +14,7 @@ from stylegan_jax.train import main
 COUNTS = json.loads((Path(__file__).parents[1] / "fixtures" / "nvidia_param_counts.json").read_text())
 
 
-@pytest.mark.parametrize("experiment,case", [("ffhq256", "paper256"), ("ffhq1024", "paper1024"),
+@pytest.mark.parametrize("experiment,case", [("ffhq256", "paper256"), ("ffhq1024", "paper1024"),  # = stylegan2's nets
                                              ("cifar10", "cifar")])
 def test_dry_run_prints_nvidias_parameter_counts_without_the_dataset(experiment, case, capsys, tmp_path):
     empty = tmp_path / "no-datasets"

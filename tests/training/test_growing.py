@@ -78,6 +78,7 @@ def test_one_compilation_per_resolution_and_optimiser_resets(data_dir, tmp_path,
     log = (tmp_path / "a" / "log.txt").read_text()
     assert "growing from 8x8" in log and "Resuming" in log
     # Ticks: NVIDIA's tick 0 (8), the stop (16), then each iteration's own resolution's tick (NVIDIA's
-    # sched.tick_kimg): 16 -> 24 at 8x8 ends none (24 kimg to go), 24 -> 32 and 32 -> 40 at 16x16 one each.
+    # sched.tick_kimg): 16 -> 24 at 8x8 ends none (its tick is 24 images), 24 -> 32 and 32 -> 40 at 16x16 (8)
+    # one each.
     lines = [json.loads(line) for line in (tmp_path / "a" / "stats.jsonl").read_text().splitlines()]
     assert [round(line["Progress/kimg"]["mean"] * 1000) for line in lines] == [8, 16, 32, 40, 48]

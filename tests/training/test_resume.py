@@ -10,6 +10,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from stylegan_jax.network_snapshot import load_network
+from stylegan_jax.training.checkpoint import make_manager
 from stylegan_jax.training.loop import kimg_tag, train
 from tests.training.conftest import tiny_config
 from tests.training.test_growing import tiny_pggan
@@ -78,3 +79,14 @@ def test_saves_are_named_as_nvidia_names_them_where_its_flags_allow_the_run():
     assert [kimg_tag(cfg, n) for n in (504, 1008, 1512)] == ["000000.504", "000001.008", "000001.512"]
     cfg.tick, cfg.kimg = 1.0, 10.5  # the last save can fall within a kimg of the one before
     assert [kimg_tag(cfg, n) for n in (10_000, 10_500)] == ["000010.000", "000010.500"]
+
+
+def test_keep_every_keeps_a_checkpoint_at_least_every_n_steps_past_tick_0(tmp_path):
+    """Snapshot points at 1 + multiples of their interval (NVIDIA's tick 0 at step 1): ``keep_every`` 4 keeps
+    the first and each one 4 or more steps after the last kept, beside the newest ``keep``."""
+    cfg = ml_collections.ConfigDict({"keep": 1, "keep_every": 4})
+    with make_manager(tmp_path / "checkpoints", cfg) as manager:
+        for step in (1, 3, 5, 7, 9, 11):
+            manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave({"x": np.zeros(2)})), force=True)
+            manager.wait_until_finished()
+        assert manager.all_steps() == [1, 5, 9, 11]

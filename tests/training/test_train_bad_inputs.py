@@ -48,6 +48,8 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--seed", "-1"], "argument --seed: seed -1 is outside"),
     (["--outdir", ""], "argument --outdir: empty path"),
     (["--tick", "0"], "--tick: expected a positive number of kimg, got 0.0"),
+    (["--config.tick_by_resolution=((8, 0.0),)"], "--config.tick_by_resolution: expected (resolution, positive "
+                                                  "kimg) pairs, got ((8, 0.0),)"),
     (["--config.keep=0"], "--config.keep: expected a whole number >= 1, got 0"),
     (["--subset", "-3"], "--subset: expected a whole number of images >= 0 (0: all), got -3"),
     (["--metrics", "fid50k_ful"], "--metrics: unknown metric 'fid50k_ful'; valid: "),
