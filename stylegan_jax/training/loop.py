@@ -47,7 +47,7 @@ from stylegan_jax.training.schedule import (
     schedule,
 )
 from stylegan_jax.training.state import TrainState, init_state, make_optimizer, to_host, with_frozen
-from stylegan_jax.training.stats import COUNT, SQUARES, tick_stats
+from stylegan_jax.training.stats import reported_means, tick_stats
 from stylegan_jax.training.steps import (
     FINITE,
     PHASES,
@@ -436,8 +436,8 @@ def _check_finite(history: list[tuple[int, dict]]) -> None:
     phases' outputs) with a non-finite loss or non-finite updated parameters."""
     for step, metrics in history:
         for phase in [p for p in PHASES if p in metrics]:
-            for name, value in metrics[phase].items():
-                if name != FINITE and not name.endswith((SQUARES, COUNT)) and not np.isfinite(value):
+            for name, value in reported_means(metrics[phase]).items():
+                if name != FINITE and not np.isfinite(value):
                     raise TrainingDivergedError(f"non-finite {name} ({value}) at iteration {step}, phase {phase}; "
                                                 "the last good checkpoint is kept")
             if not metrics[phase][FINITE]:

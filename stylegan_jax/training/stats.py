@@ -24,6 +24,11 @@ def report(name: str, values: jax.Array) -> dict[str, jax.Array]:
             name + COUNT: jnp.float32(values.size)}
 
 
+def reported_means(outputs: dict) -> dict:
+    """``outputs`` (a phase's) without the reports' companions: each name's mean, and the other outputs."""
+    return {k: v for k, v in outputs.items() if not k.endswith((SQUARES, COUNT))}
+
+
 def tick_stats(outputs: list[dict], previous: dict[str, dict] | None = None) -> dict[str, dict[str, float]]:
     """``{name: {"num", "mean", "std"}}`` over every sample reported in ``outputs`` (the host values of the
     phases' output dicts of a tick; keys other than the reports' are passed over by the caller): NVIDIA's
@@ -32,9 +37,7 @@ def tick_stats(outputs: list[dict], previous: dict[str, dict] | None = None) -> 
     tick shorter than a lazy regulariser's interval repeats its last values)."""
     moments: dict[str, np.ndarray] = {}
     for out in outputs:
-        for name, mean in out.items():
-            if name.endswith((SQUARES, COUNT)):
-                continue
+        for name, mean in reported_means(out).items():
             count = float(out.get(name + COUNT, 1.0))
             squares = float(out[name + SQUARES]) if name + SQUARES in out else float(mean) ** 2
             moments.setdefault(name, np.zeros(3))

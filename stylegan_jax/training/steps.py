@@ -53,7 +53,7 @@ from stylegan_jax.ops.gaussian_blur import gaussian_blur
 from stylegan_jax.training import hyperparams
 from stylegan_jax.training.schedule import fade_reals
 from stylegan_jax.training.state import TrainState, set_adam_schedule
-from stylegan_jax.training.stats import COUNT, SQUARES, report
+from stylegan_jax.training.stats import report, reported_means
 
 PHASES = ("G_main", "G_reg", "D_main", "D_reg", "ADA")
 
@@ -369,8 +369,8 @@ class Phases:
                 values = jax.vmap(functools.partial(self.penalty_of, penalty, d_params, alpha, p, blur))(
                     reals, labels, img, real, input_grads, keys)  # [K, B]
                 extra.update(report(f"Loss/{penalty.name}", values))
-                reg = reg + jnp.mean(values) * penalty.weight(hyper)
-                reg_per_sample = reg_per_sample + values * penalty.weight(hyper)
+                reg = reg + jnp.mean(values) * penalty.weight(hyper)  # what is differentiated, summed as before
+                reg_per_sample = reg_per_sample + values * penalty.weight(hyper)  # what is reported
             if self.penalties:  # NVIDIA's Dboth: the penalties' weighted sum
                 extra.update(report("Loss/D/reg", reg_per_sample))
             loss = jnp.mean(loss_fake) + jnp.mean(loss_real)
@@ -520,8 +520,8 @@ def compile_phases(phases: Phases, conv_grad: str = "xla", allow_tf32: bool = Tr
             precision = contextlib.nullcontext() if allow_tf32 else jax.default_matmul_precision("float32")
             with gradient_rule(conv_grad), precision:
                 state, out = fn(*args)
-            means = {k: v for k, v in out.items() if not k.endswith((SQUARES, COUNT))}  # a square may overflow
-            return state, {**out, FINITE: all_finite((means, state.g_params, state.d_params))}
+            # the reported means only: a finite loss's square may overflow
+            return state, {**out, FINITE: all_finite((reported_means(out), state.g_params, state.d_params))}
 
         return phase
 
