@@ -5,7 +5,8 @@
 
 Each result is printed as a JSON line and, when the network lies in a training run directory (one with
 the ``config.json`` that training writes), appended to ``<run dir>/metric-<name>.jsonl``. ``--data`` and
-``--mirror`` default to the run's dataset and x-flip setting (its ``--subset`` for PPL's and EQ's labels, as NVIDIA's).
+``--mirror`` default to the run's dataset and x-flip setting (its ``--subset`` for PPL's and EQ's labels, as NVIDIA's);
+a ``--data`` given has no x-flips unless ``--mirror``.
 Inception and VGG16 metrics read NVIDIA's detector files from ``--detector-dir`` (default
 ``$STYLEGAN_JAX_DETECTORS`` or ``~/.cache/stylegan_jax/detectors``); swd needs none.
 
@@ -54,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="NVIDIA network pickle (.pkl) or stylegan_jax snapshot dir")
     p.add_argument("--data", type=path_arg, help="dataset name or directory (default: the training run's dataset)")
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
-                   help="the reals include x-flips (default: the training run's setting, else no)")
+                   help="the reals include x-flips (default: the training run's setting without --data, else no)")
     p.add_argument("--detector-dir", type=path_arg, help="directory of NVIDIA's detector files "
                    "(inception-2015-12-05.pt, vgg16.pt)")
     p.add_argument("--seed", type=parse_seed, default=0, help="seed of latents, labels and subsets (default 0)")
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         if not data:
             raise MetricError(f"{args.network} is not in a training run directory: pass --data")
         dataset = resolve_dataset(data, data_dir=None if args.data else config.get("data_dir") or None)
-        mirror = args.mirror if args.mirror is not None else bool(config.get("xflip", False))
+        # NVIDIA's: --data is a new dataset, without x-flips unless --mirror; else the run's setting
+        mirror = args.mirror if args.mirror is not None else not args.data and bool(config.get("xflip", False))
         subset = None if args.data else config.get("subset") or None  # the run's training set (PPL, EQ)
         G = network.generator
         check_labels(G, dataset)

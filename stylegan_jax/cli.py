@@ -151,7 +151,14 @@ class ArgumentParser(argparse.ArgumentParser):
     ``<tool>`` is the module's name in ``prog`` ("python -m stylegan_jax.generate" -> "generate"; a
     subcommand's parser, "python -m stylegan_jax.avg_spectra calc", reports as "avg_spectra"), the name `run`
     reports the tool's other errors under. ``--help`` is unchanged.
+
+    A value that starts with a minus and a digit is a value, not a flag (``--translate -0.5,0.25``, which
+    NVIDIA's click takes; argparse before Python 3.13 reads only single numbers so).
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"-\.?\d")  # Python 3.13's rule (argparse's own attribute)
 
     def error(self, message: str):
         self.exit(1, f"{self.prog.rsplit('.', 1)[-1].split()[0]}: error: {message}\n")

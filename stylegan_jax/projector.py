@@ -37,6 +37,7 @@ from stylegan_jax.cli import (
     add_runtime_flags,
     load_sampled_network,
     outdir,
+    parse_bool,
     parse_seed,
     path_arg,
     positive_int,
@@ -50,17 +51,8 @@ from stylegan_jax.runtime import configure_runtime
 from stylegan_jax.sampling import class_labels
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-VIDEO_FPS = 10
-
-
-def parse_bool(text: str) -> bool:
-    """true/false, yes/no, 1/0 (an argparse ``type``; NVIDIA's ``--save-video=False``)."""
-    value = text.strip().lower()
-    if value in ("true", "yes", "1"):
-        return True
-    if value in ("false", "no", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean (expected true or false)")
+#: proj.mp4 as NVIDIA's projector writes it.
+VIDEO_FPS, VIDEO_CODEC, VIDEO_BITRATE = 10, "libx264", "16M"
 
 
 def target_files(paths: list[str]) -> list[str]:
@@ -107,7 +99,7 @@ def write_video(projector: Projector, target: np.ndarray, w_steps: np.ndarray, d
     """Target | projection at every step as ``proj.mp4`` (10 fps, as NVIDIA's) or, without a video encoder,
     as ``proj_frames/frame%04d.png``; returns what was written."""
     path = os.path.join(directory, "proj.mp4")
-    with video_writer(path, VIDEO_FPS) as writer:
+    with video_writer(path, VIDEO_FPS, codec=VIDEO_CODEC, bitrate=VIDEO_BITRATE) as writer:
         if writer is None:
             os.makedirs(os.path.join(directory, "proj_frames"), exist_ok=True)
         for start in range(0, len(w_steps), 16):

@@ -60,15 +60,17 @@ def class_labels(c_dim: int, class_idx: int | None, n: int) -> np.ndarray:
     return one_hot(np.full(n, class_idx), c_dim)
 
 
-def _mapper(G, truncation_cutoff: int | None):
-    """jitted (variables, z [N, z_dim], c [N, c_dim], psi) -> ws [N, num_ws, w_dim]; build it once per run
-    and call it per batch (a new one compiles again)."""
-    return jax.jit(lambda v, z, c, psi: G.apply(v, z, c, psi, truncation_cutoff, method="map"))
+def _mapper(G, truncation_psi: float, truncation_cutoff: int | None):
+    """jitted (variables, z [N, z_dim], c [N, c_dim]) -> ws [N, num_ws, w_dim]; build it once per run and call
+    it per batch (a new one compiles again). ``truncation_psi`` is a constant of the program, so psi 1 maps
+    without the truncation's arithmetic, as NVIDIA's mapping skips it (`nn.mapping.ws_from_w`)."""
+    psi = float(truncation_psi)
+    return jax.jit(lambda v, z, c: G.apply(v, z, c, psi, truncation_cutoff, method="map"))
 
 
 def map_latents(G, variables, z, c, truncation_psi: float, truncation_cutoff: int | None = None):
-    """z [N, z_dim], c [N, c_dim] -> ws [N, num_ws, w_dim] (truncated towards w_avg), jitted."""
-    return _mapper(G, truncation_cutoff)(variables, z, c, jnp.float32(truncation_psi))
+    """z [N, z_dim], c [N, c_dim] -> ws [N, num_ws, w_dim] (truncated towards w_avg unless psi is 1), jitted."""
+    return _mapper(G, truncation_psi, truncation_cutoff)(variables, z, c)
 
 
 def _batch_synthesizer(G, noise_mode: str):
@@ -126,11 +128,11 @@ def seed_images(G, variables, seeds: Sequence[int], c: np.ndarray, truncation_ps
     seeds at a time; ``c`` is the label row [1, c_dim] of every image, the seed also keys its random noise.
     Holds one batch at a time, so any number of seeds (a lazy `cli.Seeds`) works."""
     size = min(batch_size, len(seeds))
-    mapper, synthesize = _mapper(G, truncation_cutoff), _batch_synthesizer(G, noise_mode)
-    labels, psi = np.repeat(c, size, axis=0), jnp.float32(truncation_psi)
+    mapper, synthesize = _mapper(G, truncation_psi, truncation_cutoff), _batch_synthesizer(G, noise_mode)
+    labels = np.repeat(c, size, axis=0)
     for batch in batched(seeds, size):
         padded = batch + batch[-1:] * (size - len(batch))
-        ws = mapper(variables, seed_latents(padded, G.z_dim), labels, psi)
+        ws = mapper(variables, seed_latents(padded, G.z_dim), labels)
         yield batch, np.asarray(synthesize(variables, ws, _noise_keys(padded)))[: len(batch)]
 
 
@@ -174,11 +176,11 @@ def interpolation_images(G, variables, seeds: Sequence[int], c: np.ndarray, fram
     k_last = len(seeds) - 1
     total = interpolation_length(len(seeds), frames)
     size = min(batch_size, total)
-    mapper, synthesize = _mapper(G, truncation_cutoff), _batch_synthesizer(G, noise_mode)
-    psi, keys = jnp.float32(truncation_psi), _noise_keys(np.zeros(size, int))
+    mapper, synthesize = _mapper(G, truncation_psi, truncation_cutoff), _batch_synthesizer(G, noise_mode)
+    keys = _noise_keys(np.zeros(size, int))
 
     def ws_of(z: np.ndarray, rows: int) -> np.ndarray:
-        return np.asarray(mapper(variables, pad_rows(z, rows), np.repeat(c, rows, axis=0), psi))[: len(z)]
+        return np.asarray(mapper(variables, pad_rows(z, rows), np.repeat(c, rows, axis=0)))[: len(z)]
 
     for start in range(0, total, size):
         f = np.arange(start, min(start + size, total))

@@ -5,6 +5,7 @@ import os
 import pickle
 from pathlib import Path
 
+import jax
 import numpy as np
 import PIL.Image
 import pytest
@@ -83,6 +84,15 @@ def test_seed_list_and_latents_match_nvidia():
     assert sampling.parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
     z = sampling.seed_latents([5], 4)
     np.testing.assert_array_equal(z, np.random.RandomState(5).randn(1, 4).astype(np.float32))
+
+
+def test_psi_one_maps_without_truncation_as_nvidias_mapping():
+    network = load_network(PICKLES / "ada_skip16.pkl")
+    G, z = network.generator, sampling.seed_latents(range(8), network.generator.z_dim)
+    c = np.zeros((8, G.c_dim), np.float32)
+    untruncated = jax.jit(lambda v, z, c: G.apply(v, z, c, method="map"))(network.G_ema, z, c)
+    assert np.abs(np.asarray(network.G_ema["buffers"]["mapping"]["w_avg"])).max() > 0
+    np.testing.assert_array_equal(sampling.map_latents(G, network.G_ema, z, c, 1.0), untruncated)
 
 
 def test_interpolation_writes_frames_through_the_keyframes(tmp_path, capsys):
@@ -183,3 +193,11 @@ def test_cli_a_network_without_a_mapping_network_samples_z_as_w(tmp_path, capsys
                               "--outdir", str(tmp_path / "mix")])
     err = capsys.readouterr().err
     assert code == 1 and len(err.splitlines()) == 1 and "model 'r3gan' has no mapping network" in err
+
+
+def test_a_value_may_start_with_a_minus_as_in_nvidias_click():
+    args = generate.parse_args(["--network", "G.pkl", "--seeds", "0", "--outdir", "out",
+                                "--translate", "-0.5,0.25", "--rotate", "-.5"])
+    assert (args.translate, args.rotate) == ((-0.5, 0.25), -0.5)
+    with pytest.raises(SystemExit):  # a flag is still a flag
+        generate.parse_args(["--network", "G.pkl", "--seeds", "0", "--outdir", "out", "--translate", "--rotate"])

@@ -154,8 +154,9 @@ def dataset_size(opts: MetricOptions, mirror: bool) -> int:
 
 
 def dataset_labels(opts: MetricOptions) -> np.ndarray:
-    """Every dataset (or subset) item's label [N, c_dim] float32 (one-hot for classes; [N, 0] when unlabelled)."""
-    if not read_dataset_info(opts.dataset)["c_dim"]:
+    """Every dataset (or subset) item's label [N, c_dim] float32 (one-hot for classes; [N, 0] when unlabelled or
+    when G is unconditional: then no image is read, as NVIDIA's)."""
+    if not opts.G.c_dim or not read_dataset_info(opts.dataset)["c_dim"]:
         return np.zeros((dataset_size(opts, mirror=False), 0), np.float32)
     it = make_iterator(opts.dataset, batch_size=256, shuffle=False, num_epochs=1, drop_remainder=False,
                        max_size=opts.subset, random_seed=opts.subset_seed)

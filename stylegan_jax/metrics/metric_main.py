@@ -355,7 +355,11 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
                          cache_dir=cache_dir, input_transform=family.input_transform, subset=subset,
                          subset_seed=subset_seed)
     start = time.time()
-    results = {k: float(v) for k, v in METRICS[name](opts).items()}
+    # NVIDIA's metrics run with TF32 off (calc_metrics.py; its training loop's default): every float32 product,
+    # G's included, at full precision on every backend. PPL divides by epsilon^2, where TF32's rounding alone
+    # makes the path lengths 12x longer (a random 64x64 G), and it would floor the EQ metrics' PSNR.
+    with jax.default_matmul_precision("float32"):
+        results = {k: float(v) for k, v in METRICS[name](opts).items()}
     total = time.time() - start
     return dict(results=results, metric=name, total_time=total, total_time_str=_format_time(total),
                 num_gpus=jax.device_count())

@@ -66,6 +66,22 @@ def test_a_runs_subset_reaches_only_the_metrics_nvidia_draws_from_it(run_dir, mo
                     "compute_is": [(None, 4)], "compute_ppl": [(10, 4)] * 2}
 
 
+@pytest.mark.parametrize("flags, mirror", [([], True), (["--data", "DATA"], False),
+                                           (["--data", "DATA", "--mirror"], True), (["--no-mirror"], False)])
+def test_mirror_defaults_to_the_runs_unless_data_is_given(run_dir, dataset, monkeypatch, flags, mirror):
+    """NVIDIA's calc_metrics: the run's x-flips; a --data given is a new dataset, flipped only with --mirror."""
+    config = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text(json.dumps(dict(config, xflip=True)))
+    seen = []
+    monkeypatch.setattr(calc_metrics, "calc_metric", lambda name, **kw: seen.append(kw["mirror"]) or {})
+    monkeypatch.setattr(calc_metrics, "result_line", lambda *a, **k: "")
+    monkeypatch.setattr(calc_metrics, "append_result", lambda *a, **k: "")
+    flags = [str(dataset) if f == "DATA" else f for f in flags]
+    assert calc_metrics.main(["--metrics", "swd", "--network", str(run_dir / "network-snapshot-000000"),
+                              *flags]) == 0
+    assert seen == [mirror]
+
+
 def test_help_lists_the_metric_names(capsys):
     with pytest.raises(SystemExit):
         calc_metrics.parse_args(["--help"])

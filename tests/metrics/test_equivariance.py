@@ -73,6 +73,7 @@ class ToyGenerator(nn.Module):
 
     equivariant: bool
     z_dim: int = 4
+    c_dim: int = 0
     img_resolution: int = 16
     img_channels: int = 3
 

@@ -2,6 +2,7 @@
 detectors: dataset and generator features equal the detector applied directly to the same images, do not
 depend on the batch size, are cached; FID/KID/PR/IS/PPL equal the formulas on those direct features."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -107,6 +108,12 @@ def test_dataset_statistics_computed_by_older_detector_code_are_not_reused(opts,
     assert len(cached()) == 2
 
 
+def test_an_unconditional_generator_reads_no_labels(opts, monkeypatch):
+    uncond = dataclasses.replace(opts, G=Generator(**{**G_KWARGS, "c_dim": 0}))
+    monkeypatch.setattr(features, "make_iterator", lambda *a, **k: pytest.fail("read the dataset's images"))
+    assert features.dataset_labels(uncond).shape == (24, 0)  # the draws of a label index stay NVIDIA's
+
+
 def test_generated_images_do_not_depend_on_the_batch_size(opts):
     """Checked on the SWD descriptors (cheap to compile): 8 per batch (2 per device) and 12 (3 per device)."""
     fn = _swd_fn(opts.seed)
@@ -206,6 +213,13 @@ def test_calc_metric_swd_result_dict_and_jsonl(dataset, generator, tmp_path):
     assert len(lines) == 2
     first = json.loads(lines[0])
     assert first["snapshot_pkl"] == "network-snapshot-000001" and first["results"] == result["results"]
+
+
+def test_metrics_compute_at_full_float32_precision(dataset, generator, monkeypatch):
+    seen = []
+    monkeypatch.setitem(METRICS, "swd", lambda opts: seen.append(jax.config.jax_default_matmul_precision) or {"x": 0})
+    calc_metric("swd", G=generator[0], G_vars=generator[1], dataset=dataset, progress=False)
+    assert seen == ["float32"]  # NVIDIA's allow_tf32=False, whatever the backend's default
 
 
 def test_unknown_metric_and_mismatched_dataset_are_one_line(dataset, generator):
