@@ -17,12 +17,15 @@ import argparse
 import bisect
 import gc
 import itertools
+import logging
 import math
 import os
 import re
 import signal
 import sys
 import threading
+import traceback
+import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, overload
 
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
 NOISE_MODES = ("const", "random", "none")
 #: The largest seed: NumPy's ``RandomState(seed)`` (NVIDIA's latents) takes 0 .. 2**32 - 1.
 MAX_SEED = 2**32 - 1
+#: The largest finite float32 (the flags' numbers reach the networks as float32).
+FLOAT32_MAX = 3.4028234663852886e38
 #: The most memory a tool may use to assemble a grid image (generate's ``--grid``, style_mixing's grid.png).
 MAX_GRID_BYTES = 4 << 30
 
@@ -47,13 +52,15 @@ def run(prog: str, body: Callable[[], int | None], *errors: type[BaseException] 
     An exception of one of ``errors`` (the tool's user errors, whose message is one line saying what is
     wrong) is printed to stderr as ``<prog>: error: <message>`` and gives status 1; an entry of ``errors`` may
     be a function returning error types, called only when the body raised, so that a tool whose error types
-    live in heavy modules (JAX) imports them inside its body. Ctrl-C that the tool does not handle itself is
+    live in heavy modules (JAX) imports them inside its body. A file the system refuses (an ``OSError`` naming
+    it: no permission, a directory in the way, a full disk) is ``<prog>: error: <file>: <reason>`` and
+    status 1 too: the user's file system, not a bug. Ctrl-C that the tool does not handle itself is
     ``<prog>: interrupted`` and status 130, at any moment of the body, its imports included. Output piped
     into a reader that stops early (``| head``) ends the tool quietly with status 0. Any other exception
     propagates with its traceback: it is a bug, not a user error.
     """
     interrupt = _Interrupt()
-    _drop_reports_from_closed_event_loops()
+    _drop_reports_of_abandoned_reads()
     try:
         with interrupt:
             status = body()
@@ -65,6 +72,9 @@ def run(prog: str, body: Callable[[], int | None], *errors: type[BaseException] 
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except Exception as e:
+        if isinstance(e, OSError) and e.filename is not None:
+            print(f"{prog}: error: {_refused_file(e)}", file=sys.stderr)
+            return 1
         if not isinstance(e, _error_types(errors)):
             raise
         print(f"{prog}: error: {e}", file=sys.stderr)
@@ -72,21 +82,38 @@ def run(prog: str, body: Callable[[], int | None], *errors: type[BaseException] 
     return 0 if status is None else status
 
 
-def _drop_reports_from_closed_event_loops() -> None:
+def _refused_file(e: OSError) -> str:
+    """``<file>: <reason>`` (``<file> -> <other file>: <reason>`` for a rename) of an ``OSError`` naming a file."""
+    names = str(e.filename) + ("" if e.filename2 is None else f" -> {e.filename2}")
+    return f"{names}: {e.strerror or e}"
+
+
+def _drop_reports_of_abandoned_reads() -> None:
     """When a damaged checkpoint or snapshot stops Orbax's restore, the reads it still had in flight finish on
-    other threads and report ``RuntimeError('Event loop is closed')`` through `sys.unraisablehook`: dozens
-    of tracebacks around the one error line. The tools drop those reports (nothing the user can act on); every
-    other goes to the hook there was. Installed once per process."""
+    other threads and report: ``RuntimeError('Event loop is closed')`` and each abandoned read's exception,
+    with the whole TensorStore spec, through `sys.unraisablehook`, and asyncio's "exception was never
+    retrieved" (Orbax's and TensorStore's futures) through its logger: thousands of lines around the one line
+    that says what happened. The tools drop those reports (nothing the user can act on); every other goes
+    where it went. Installed once per process."""
     previous = sys.unraisablehook
-    if getattr(previous, "drops_closed_event_loops", False):
+    if getattr(previous, "drops_abandoned_reads", False):
         return
 
     def hook(report) -> None:
-        if not (isinstance(report.exc_value, RuntimeError) and str(report.exc_value) == "Event loop is closed"):
+        closed_loop = isinstance(report.exc_value, RuntimeError) and str(report.exc_value) == "Event loop is closed"
+        if not (closed_loop or _raised_in_orbax(report.exc_traceback)):
             previous(report)
 
-    hook.drops_closed_event_loops = True
+    hook.drops_abandoned_reads = True
     sys.unraisablehook = hook
+    # asyncio's reports in these tools are of Orbax's reads: raised in its code or in TensorStore's (no frames)
+    logging.getLogger("asyncio").addFilter(lambda record: not (
+        record.exc_info and (record.exc_info[2] is None or _raised_in_orbax(record.exc_info[2]))))
+
+
+def _raised_in_orbax(tb: types.TracebackType | None) -> bool:
+    """Whether a traceback passes through Orbax's code."""
+    return any(f"{os.sep}orbax{os.sep}" in frame.f_code.co_filename for frame, _ in traceback.walk_tb(tb))
 
 
 def _error_types(errors: tuple) -> tuple[type[BaseException], ...]:
@@ -259,13 +286,15 @@ def nonnegative_int(text: str) -> int:
 
 
 def finite_float(text: str) -> float:
-    """A finite number: no nan or inf (an argparse ``type``)."""
+    """A finite number in float32's range, as the networks compute (an argparse ``type``)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    if abs(value) > FLOAT32_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is beyond float32's range (+-{FLOAT32_MAX:.4g})")
     return value
 
 

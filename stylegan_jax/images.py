@@ -36,6 +36,15 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
     PIL.Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image, IMAGE_MODES[image.shape[-1]]).save(path)
 
 
+def remove_frames_from(directory: str | os.PathLike, first: int, digits: int) -> None:
+    """Remove ``frame<i>.png`` (i zero-padded to ``digits``) for i = first, first + 1, ... while they exist:
+    what an earlier, longer sequence left in ``directory`` past the ``first`` frames just written."""
+    i = first
+    while os.path.isfile(path := os.path.join(directory, f"frame{i:0{digits}d}.png")):
+        os.remove(path)
+        i += 1
+
+
 @contextlib.contextmanager
 def video_writer(path: str, fps: int, **options: str) -> Iterator[VideoWriter | None]:
     """An MP4 writer (`VideoWriter`) if imageio's ffmpeg plugin is installed; None otherwise. ``options``:

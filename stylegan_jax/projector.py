@@ -43,7 +43,7 @@ from stylegan_jax.cli import (
     positive_int,
     run,
 )
-from stylegan_jax.images import IMAGE_MODES, save_png, video_writer
+from stylegan_jax.images import IMAGE_MODES, remove_frames_from, save_png, video_writer
 from stylegan_jax.metrics.detectors import VGG16_FILE, DetectorError, detector_file, load_vgg16
 from stylegan_jax.network_snapshot import Network, NetworkLoadError
 from stylegan_jax.projection import LOSSES, SPACES, ProjectionSettings, Projector, distance_embedding
@@ -110,6 +110,8 @@ def write_video(projector: Projector, target: np.ndarray, w_steps: np.ndarray, d
                     save_png(frame, os.path.join(directory, "proj_frames", f"frame{i:04d}.png"))
                 else:
                     writer.append_data(frame)
+    if writer is None:
+        remove_frames_from(os.path.join(directory, "proj_frames"), len(w_steps), 4)
     return path if writer is not None else os.path.join(directory, "proj_frames")
 
 

@@ -161,6 +161,8 @@ CALC = ["calc", "--mean", "1", "--std", "1", "--dest"]
     (["heatmap", "{root}/s16.npz", "--save", "{root}/new/h.foo"], "--save {root}/new/h.foo: expected a file name "
      "ending in one of"),
     ([*CALC, "{root}/x.npz", "--source", "{root}/data.zip"], "data.zip"),
+    (["heatmap", "{root}/s16.npz"], "heatmap: no display to show the figure on (matplotlib backend 'agg'); pass "
+     "--save FILE"),  # the tests' backend, as a machine without a display
 ])
 def test_bad_input_is_one_line_and_writes_nothing(bad, dataset, capsys, argv, expected):  # noqa: F811
     argv = [a.format(root=bad, data=dataset) for a in argv]

@@ -106,6 +106,9 @@ def test_interpolation_writes_frames_through_the_keyframes(tmp_path, capsys):
         a = np.asarray(PIL.Image.open(tmp_path / "video" / f"{frame}.png")).astype(int)
         b = np.asarray(PIL.Image.open(tmp_path / f"seed{seed:04d}.png")).astype(int)
         assert np.abs(a - b).max() <= 1
+    assert run_cli(capsys, "--network", str(PICKLES / "ada_skip16.pkl"), "--seeds", "0,1", "--interpolate", "1",
+                   "--outdir", str(tmp_path / "video"))[0] == 0  # a shorter path into the same folder
+    assert sorted(p.name for p in (tmp_path / "video").glob("frame*.png")) == ["frame00000.png", "frame00001.png"]
 
 
 def test_slerp_keeps_endpoints_and_norm():

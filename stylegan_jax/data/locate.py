@@ -64,6 +64,11 @@ def resolve_dataset(
         raise DatasetError(f"{dest} is not a dataset (no dataset_info.json in it); convert images into a new "
                            f"directory with: python -m stylegan_jax.dataset_tool --source {dest} --dest "
                            f"<new directory>{flag}")
+    if dest.exists():
+        what = "an empty directory" if dest.is_dir() else "a file"
+        raise DatasetError(f"{dest} is {what}, not a dataset directory; convert images into one with: "
+                           f"python -m stylegan_jax.dataset_tool --source {dest if what == 'a file' else '<images>'} "
+                           f"--dest <new directory>{flag}")
     raise DatasetError(
         f"dataset {name!r} not found (looked in {dest}); "
         f"create it with: python -m stylegan_jax.dataset_tool --source /path/to/images --dest {dest}{flag}"

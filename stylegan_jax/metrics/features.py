@@ -24,6 +24,8 @@ import inspect
 import os
 import sys
 import time
+import zipfile
+import zlib
 from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
@@ -202,6 +204,17 @@ def _every_process_has(path: Path) -> bool:
     return bool(np.all(multihost_utils.process_allgather(np.int32(here))))
 
 
+def _read_cache(path: Path) -> FeatureStats | None:
+    """The statistics cached at ``path``; None, with a warning, when the file is not readable as such (it is
+    computed again and replaced: `FeatureStats.save` writes atomically, so only damage from outside does this)."""
+    try:
+        return FeatureStats.load(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        print(f"warning: {path}: unreadable cached statistics ({type(e).__name__}: {e}); computing them again",
+              file=sys.stderr)
+        return None
+
+
 def dataset_feature_stats(opts: MetricOptions, fn: FeatureFn, params: Any, name: str, key: dict, *,
                           max_items: int | None, mirror: bool = False, capture_all: bool = False,
                           capture_mean_cov: bool = False) -> FeatureStats:
@@ -210,8 +223,8 @@ def dataset_feature_stats(opts: MetricOptions, fn: FeatureFn, params: Any, name:
     code, mode, seed...) and the options."""
     cache = _cache_file(opts, name, dict(key, mirror=mirror, max_items=max_items, capture_all=capture_all,
                                          capture_mean_cov=capture_mean_cov))
-    if _every_process_has(cache):
-        return FeatureStats.load(cache)
+    if _every_process_has(cache) and (cached := _read_cache(cache)) is not None:
+        return cached
     num = dataset_size(opts, mirror)
     num = num if max_items is None else min(num, max_items)
     stats = FeatureStats(capture_all=capture_all, capture_mean_cov=capture_mean_cov, max_items=num)

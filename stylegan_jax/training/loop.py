@@ -197,6 +197,19 @@ def check_run(cfg: ml_collections.ConfigDict, num_devices: int) -> None:
         make_layout(cfg, num_devices, *batch_of(cfg, res))
 
 
+def label_count(cfg: ml_collections.ConfigDict, info: dict, path: Path) -> int:
+    """The run's label dimension on the dataset at ``path`` (``info``: its `read_dataset_info`): 0 for an
+    unconditional run, else the dataset's; a conditional run on a dataset without labels, or of another class
+    count than a stated ``cfg.c_dim``, is a `ConfigError`."""
+    if not cfg.conditional:
+        return 0
+    if not info["c_dim"]:
+        raise ConfigError(f"--config.conditional=True but the dataset at {path} has no labels")
+    if cfg.c_dim and cfg.c_dim != info["c_dim"]:
+        raise ConfigError(f"--config.c_dim={cfg.c_dim} but the dataset at {path} has {info['c_dim']} classes")
+    return info["c_dim"]
+
+
 class Trainer:
     """Networks, phases, data and checkpoints of one run (``self.cfg``: `run_config`)."""
 
@@ -208,11 +221,7 @@ class Trainer:
         self.dataset_path = path = resolve_dataset(cfg.dataset, data_dir=cfg.data_dir or None,
                                                    resolution=cfg.resolution)
         info = read_dataset_info(path)
-        if cfg.conditional and not info["c_dim"]:
-            raise ConfigError(f"--config.conditional=True but the dataset at {path} has no labels")
-        if cfg.conditional and cfg.c_dim and cfg.c_dim != info["c_dim"]:
-            raise ConfigError(f"--config.c_dim={cfg.c_dim} but the dataset at {path} has {info['c_dim']} classes")
-        c_dim = info["c_dim"] if cfg.conditional else 0
+        c_dim = label_count(cfg, info, path)
         check_dataset_info(info, resolution=cfg.resolution, channels=cfg.img_channels,
                            c_dim=c_dim if cfg.conditional else None)
         if cfg.subset > info["num_images"]:
@@ -486,6 +495,8 @@ def compile_cache(choice: str, workdir: Path) -> contextlib.AbstractContextManag
     if choice == "off":
         return compilation_cache(None)
     path = workdir / "compile-cache" if choice in ("auto", "run") else Path(choice).expanduser()
+    if path.exists() and not (path.is_dir() and os.access(path, os.W_OK | os.X_OK)):
+        raise ConfigError(f"--compile-cache {path}: expected a directory this process can write (or 'off')")
     return compilation_cache(path)
 
 

@@ -14,12 +14,12 @@ from stylegan_jax.data.errors import DatasetError
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 from stylegan_jax.training.config import to_json
-from stylegan_jax.training.loop import check_run, run_config
+from stylegan_jax.training.loop import check_run, label_count, run_config
 
 
 def label_dim(cfg: ml_collections.ConfigDict) -> int:
     """The run's label dimension: 0 unconditional; else ``cfg.c_dim`` when the preset states it, or the
-    dataset's (an error naming ``--config.c_dim`` when neither is known)."""
+    dataset's (`loop.label_count`; an error naming ``--config.c_dim`` when neither is known)."""
     if not cfg.conditional:
         return 0
     if cfg.c_dim:
@@ -29,7 +29,7 @@ def label_dim(cfg: ml_collections.ConfigDict) -> int:
     except DatasetError as e:
         raise ConfigError(f"--config.conditional=True: the class count comes from the dataset ({e}) or "
                          "--config.c_dim") from None
-    return read_dataset_info(path)["c_dim"]
+    return label_count(cfg, read_dataset_info(path), path)
 
 
 def parameter_counts(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[int, int]:

@@ -41,7 +41,7 @@ def root(tmp_path_factory, dataset, generator):  # noqa: F811 - the fixtures imp
     """A folder of run directories around one conditional snapshot (16x16x1, 3 classes): ``run`` (its config
     names the metrics tests' dataset), ``badrun`` (config not JSON), ``listrun`` (config a list), ``gonerun``
     (config naming a missing dataset), ``outside`` (no config); datasets that do not fit it: ``uncond``
-    (unlabelled), ``cond5`` (5 classes), ``small`` (8x8); and ``afile``, a text file."""
+    (unlabelled), ``cond5`` (5 classes), ``small`` (8x8); ``afile``, a text file, and ``emptydir``."""
     root = tmp_path_factory.mktemp("calc")
     snap = save_network(root / "run" / "snap", G_kwargs=G_KWARGS, D_kwargs=None, G_ema=generator[1])
     configs = {"run": {"dataset": str(dataset), "data_dir": "", "xflip": False}, "badrun": "{not json",
@@ -55,4 +55,5 @@ def root(tmp_path_factory, dataset, generator):  # noqa: F811 - the fixtures imp
     _dataset(root / "cond5", 16, 5)
     _dataset(root / "small", 8, 3)
     (root / "afile").write_text("not a network")
+    (root / "emptydir").mkdir()
     return root

@@ -25,7 +25,9 @@ CASES = {
                                              "{root}/uncond: no readable network.json"),
     "network empty": ([*SWD, "--network", ""], "argument --network: empty path"),
     "data does not exist": ([*RUN, "--data", "{root}/nodata"], "dataset '{root}/nodata' not found"),
-    "data is a file": ([*RUN, "--data", "{root}/afile"], "dataset '{root}/afile' not found"),
+    "data is a file": ([*RUN, "--data", "{root}/afile"], "{root}/afile is a file, not a dataset directory"),
+    "data is an empty directory": ([*RUN, "--data", "{root}/emptydir"], "{root}/emptydir is an empty directory, "
+                                   "not a dataset directory"),
     "data is a folder of other files": ([*RUN, "--data", "{root}/outside"], "{root}/outside is not a dataset (no "
                                         "dataset_info.json in it); convert images into a new directory"),
     "data empty": ([*RUN, "--data", ""], "argument --data: empty path"),

@@ -38,6 +38,8 @@ CASES = {
     "outdir empty": (["--network", "{uncond}", *SEED, "--outdir", ""], "argument --outdir: empty path"),
     "trunc nan": ([*NET, *SEED, "--trunc", "nan"], "argument --trunc: 'nan' is not a finite number"),
     "trunc inf": ([*NET, *SEED, "--trunc", "inf"], "'inf' is not a finite number"),
+    "trunc beyond float32": ([*NET, *SEED, "--trunc", "1e308"], "argument --trunc: '1e308' is beyond float32's "
+                             "range (+-3.403e+38)"),
     "trunc -inf": ([*NET, *SEED, "--trunc=-inf"], "'-inf' is not a finite number"),
     "trunc not a number": ([*NET, *SEED, "--trunc", "high"], "'high' is not a number"),
     "negative trunc-cutoff": ([*NET, *SEED, "--trunc-cutoff", "-2"], "--trunc-cutoff: -2 is negative"),
@@ -179,3 +181,10 @@ def test_bad_input_as_a_process(case, paths):
                           capture_output=True, text=True, timeout=300)
     assert_one_error_line("generate", proc.returncode, proc.stdout, proc.stderr, expected.format_map(paths))
     assert not paths["out"].exists()
+
+
+def test_a_file_the_system_refuses_is_one_line(uncond_pkl, tmp_path, capsys):
+    (tmp_path / "out" / "seed0000.png").mkdir(parents=True)  # a directory where the image goes
+    expect_usage_error("generate", generate.main, ["--network", str(uncond_pkl), "--seeds", "0", "--outdir",
+                                                   str(tmp_path / "out")],
+                       f"{tmp_path / 'out' / 'seed0000.png'}: Is a directory", tmp_path, capsys)

@@ -86,6 +86,23 @@ def test_features_equal_direct_detector_outputs_and_are_cached(opts, direct, mon
     assert len(list(Path(opts.cache_dir).glob("tiny-inception-2015-12-05-*.npz"))) == 1
 
 
+@pytest.mark.parametrize("damage", [b"garbage", b"PK\x03\x04 cut short", None])
+def test_a_damaged_cache_file_is_computed_again(opts, damage, capsys):
+    det = load_inception(opts.detector_dir)
+    fn, key = _detector_fn(det.module, "features"), dict(digest=det.digest)
+    real = features.dataset_feature_stats(opts, fn, det.params, det.name, key, max_items=4, capture_all=True)
+    (cache,) = Path(opts.cache_dir).glob("tiny-inception-2015-12-05-*.npz")
+    if damage is None:
+        np.save(cache.with_suffix(""), np.array([{"a": 1}], dtype=object))  # pickled data is never loaded
+        cache.with_suffix(".npy").replace(cache)
+    else:
+        cache.write_bytes(damage)
+    again = features.dataset_feature_stats(opts, fn, det.params, det.name, key, max_items=4, capture_all=True)
+    np.testing.assert_array_equal(again.get_all(), real.get_all())
+    assert f"warning: {cache}: unreadable cached statistics" in capsys.readouterr().err
+    np.testing.assert_array_equal(distances.FeatureStats.load(cache).get_all(), real.get_all())  # replaced
+
+
 @pytest.mark.slow
 def test_dataset_statistics_computed_by_older_detector_code_are_not_reused(opts, monkeypatch):
     """The cache key covers our Inception code, not only NVIDIA's file: after a change to it (a fix of the

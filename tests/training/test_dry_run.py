@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stylegan_jax.cli import run
+from stylegan_jax.data.images import encode_png
+from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
 from stylegan_jax.train import main
 
 COUNTS = json.loads((Path(__file__).parents[1] / "fixtures" / "nvidia_param_counts.json").read_text())
@@ -33,6 +36,16 @@ def test_dry_run_of_a_conditional_run_without_a_class_count_needs_the_dataset(ca
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "--config.c_dim" in err and len(err.strip().splitlines()) == 1
+
+
+def test_dry_run_of_a_conditional_run_on_a_dataset_without_labels_is_refused_as_the_run(capsys, tmp_path):
+    spec = DatasetSpec(resolution=32, channels=1)
+    write_dataset(tmp_path / "plain", spec, [{"image": encode_png(np.zeros((32, 32, 1), np.uint8))}])
+    args = ["--experiment", "quickstart", "--cond", "1", "--data", str(tmp_path / "plain")]
+    for extra in (["--dry-run"], ["--outdir", str(tmp_path / "run")]):
+        assert main([*args, *extra]) == 1
+        assert capsys.readouterr().err == (f"train: error: --config.conditional=True but the dataset at "
+                                           f"{tmp_path / 'plain'} has no labels\n")
 
 
 def test_dry_run_into_a_closed_pipe_ends_quietly():
@@ -71,6 +84,12 @@ def test_a_bug_keeps_its_traceback_and_user_errors_resolve_lazily(capsys):
         run("tool", fail(ValueError("a bug")), KnownError)
     assert run("tool", fail(KeyboardInterrupt()), KnownError) == 130
     assert capsys.readouterr().err == "tool: interrupted\n"
+    assert run("tool", fail(IsADirectoryError(21, "Is a directory", "out/seed0000.png")), KnownError) == 1
+    assert capsys.readouterr().err == "tool: error: out/seed0000.png: Is a directory\n"  # the file system's refusal
+    assert run("tool", fail(PermissionError(13, "Permission denied", "a", None, "b")), KnownError) == 1
+    assert capsys.readouterr().err == "tool: error: a -> b: Permission denied\n"
+    with pytest.raises(OSError):  # an OSError naming no file stays a traceback
+        run("tool", fail(OSError("a bug")), KnownError)
 
 
 def test_nvidias_train_flags_set_the_config_keys_they_name(capsys, tmp_path):
