@@ -35,6 +35,7 @@ from stylegan_jax.cli import (
 )
 from stylegan_jax.images import save_png
 from stylegan_jax.network_snapshot import Network, NetworkLoadError
+from stylegan_jax.nn.mapping import truncate
 from stylegan_jax.runtime import configure_runtime
 from stylegan_jax.sampling import (
     class_labels,
@@ -73,8 +74,9 @@ def style_mix(network: Network, rows: Sequence[Source], cols: Sequence[Source], 
     ws: dict[Source, np.ndarray] = {name: (projected or {})[name] for name in names}
     if seeds:
         z = seed_latents(seeds, G.z_dim)
-        mapped = map_latents(G, network.G_ema, z, class_labels(G.c_dim, class_idx, len(seeds)), truncation_psi,
-                             truncation_cutoff)
+        mapped = map_latents(G, network.G_ema, z, class_labels(G.c_dim, class_idx, len(seeds)), 1.0)
+        # NVIDIA's style_mixing.py truncates after the mapping, psi 1 included (its mapping skips psi 1)
+        mapped = truncate(mapped, network.G_ema["buffers"]["mapping"]["w_avg"], truncation_psi, truncation_cutoff)
         ws.update(zip(seeds, np.asarray(mapped), strict=True))
     keys = [(s, s) for s in [*seeds, *names]] + [(r, c) for r in rows for c in cols]
     batch = np.stack([ws[r] if r == c else mix_styles(ws[r], ws[c], styles) for r, c in keys])

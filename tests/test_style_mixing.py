@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import PIL.Image
+import pytest
 
 from stylegan_jax import sampling, style_mixing
 from stylegan_jax.network_snapshot import load_network
@@ -12,7 +13,9 @@ from stylegan_jax.network_snapshot import load_network
 PICKLE = Path(__file__).parent / "fixtures" / "nvidia_pickles" / "ada_skip16.pkl"
 
 
-def test_mixed_ws_take_styles_from_column_and_rest_from_row(monkeypatch):
+@pytest.mark.parametrize("psi", [0.7, 1.0])
+def test_mixed_ws_take_styles_from_column_and_rest_from_row(monkeypatch, psi):
+    """The seeds' ws are NVIDIA's style_mixing.py's: mapped, then w_avg + (w - w_avg) * psi, psi 1 included."""
     network = load_network(PICKLE)
     G = network.generator
     rows, cols, styles = [3, 8], [5], [0, 1, 2]
@@ -23,17 +26,18 @@ def test_mixed_ws_take_styles_from_column_and_rest_from_row(monkeypatch):
         return np.zeros((len(ws), 2, 2, 3), np.uint8)
 
     monkeypatch.setattr(style_mixing, "synthesize_images", fake_synthesize)
-    images = style_mixing.style_mix(network, rows, cols, styles, truncation_psi=0.7)
+    images = style_mixing.style_mix(network, rows, cols, styles, truncation_psi=psi)
     seeds = [3, 5, 8]
     ws = np.asarray(sampling.map_latents(G, network.G_ema, sampling.seed_latents(seeds, G.z_dim),
-                                         np.zeros((3, 0), np.float32), 0.7))
-    by_seed = dict(zip(seeds, ws, strict=True))
+                                         np.zeros((3, 0), np.float32), 1.0))
+    w_avg = np.asarray(network.G_ema["buffers"]["mapping"]["w_avg"])
+    by_seed = dict(zip(seeds, w_avg + (ws - w_avg) * np.float32(psi), strict=True))
     keys = list(images)
     assert keys == [(3, 3), (5, 5), (8, 8), (3, 5), (8, 5)]
     rest = [i for i in range(G.num_ws) if i not in styles]
     for (r, c), w in zip(keys, captured["ws"], strict=True):
-        np.testing.assert_allclose(w[styles], by_seed[c][styles], rtol=1e-6)
-        np.testing.assert_allclose(w[rest], by_seed[r][rest], rtol=1e-6)
+        np.testing.assert_array_equal(w[styles], by_seed[c][styles])
+        np.testing.assert_array_equal(w[rest], by_seed[r][rest])
     assert not np.allclose(by_seed[3], by_seed[5])  # the check above could fail
 
 

@@ -45,7 +45,8 @@ class Family:
     - ``network_kwargs(cfg, c_dim) -> (G_kwargs, D_kwargs)``: the constructor kwargs of a config (JSON-able);
       every key of ``cfg.G`` / ``cfg.D`` reaches a constructor (default `constructor_kwargs`).
     - ``has_mapping``: G has ``map(z, c, psi, cutoff) -> ws [N, num_ws, w_dim]`` and ``synthesize(ws,
-      noise_mode) -> images``, a ``w_avg`` buffer, and takes style mixing and path-length regularisation.
+      noise_mode) -> images``, a ``w_avg`` buffer (``buffers/mapping/w_avg``), and takes style mixing and
+      path-length regularisation.
     - ``grows``: G and D take the training ``resolution`` and fade-in ``alpha`` (progressive growing).
     - ``batch_norm``: G keeps batch-norm running averages in ``buffers``, updated when called with
       ``train=True`` (``mutable=['buffers']``).
