@@ -30,7 +30,7 @@ from stylegan_jax import image_size, losses
 from stylegan_jax.data import check_dataset_info, make_iterator, read_dataset_info, resolve_dataset
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
-from stylegan_jax.network_snapshot import save_network
+from stylegan_jax.network_snapshot import Network, save_network
 from stylegan_jax.nn.resolution import block_shape
 from stylegan_jax.runtime import compilation_cache
 from stylegan_jax.training import checkpoint, hyperparams
@@ -60,7 +60,7 @@ from stylegan_jax.training.steps import (
     make_layout,
     resolve_conv_grad,
 )
-from stylegan_jax.training.transfer import initialise_from, source_path, transfer_settings
+from stylegan_jax.training.transfer import initialise_from, load_source, transfer_settings
 
 
 class TrainingDivergedError(RuntimeError):
@@ -248,22 +248,22 @@ class Trainer:
         with np.errstate(divide="ignore", invalid="ignore"):  # a zero width: the check below names it
             self.abstract_state = jax.eval_shape(lambda: init_state(cfg, self.G, self.D, self.g_tx, self.d_tx))
         _check_parameter_shapes(self.abstract_state)
-        self._check_resume_source()
+        #: the network a new run starts from (``resume_from``), or None
+        self.resume_source = self._load_resume_source()
         self.manager = checkpoint.make_manager(self.workdir / "checkpoints", cfg)
         #: where the run starts: images, ticks done, the start of the tick in progress, and whether the
         #: checkpoint it resumes from is a snapshot point (`restore_or_init`)
         self.start_nimg, self.start_tick, self.start_tick_nimg, self.start_snapshot = 0, 0, 0, False
         self._generate: dict = {}
 
-    def _check_resume_source(self) -> None:
-        """A new run's ``resume_from`` exists (`source_path`), checked before anything is written; a run with
-        checkpoints continues from them and needs the file no more."""
+    def _load_resume_source(self) -> Network | None:
+        """A new run's ``resume_from`` network (`transfer.load_source`), loaded before anything is written, so
+        that a missing or bad file leaves nothing behind; None without one, and for a run with checkpoints
+        (it continues from them and needs the file no more)."""
         steps = self.workdir / "checkpoints"
         if not self.cfg.resume_from or (steps.is_dir() and any(p.name.isdigit() for p in steps.iterdir())):
-            return
-        if not os.path.exists(source_path(self.cfg.resume_from)):
-            raise ConfigError(f"--config.resume_from={self.cfg.resume_from}: no such file or directory; expected an "
-                              "NVIDIA pickle or a network-snapshot directory")
+            return None
+        return load_source(self.cfg.resume_from)
 
     def frozen_d_layers(self) -> list[str]:
         """D's layers ``cfg.freeze_d`` freezes (the family's ``d_layers``, highest resolution first)."""
@@ -508,8 +508,9 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
                                 "of a run; choose another --outdir or remove them")
     warnings: list[str] = []
     state, resumed = trainer.restore_or_init(resume, warn=warnings.append)  # before writing anything
-    if not resumed and cfg.resume_from:  # a new run from a pretrained network
-        state = initialise_from(state, cfg.resume_from, warnings.append)
+    if not resumed and trainer.resume_source is not None:  # a new run from a pretrained network
+        state = initialise_from(state, trainer.resume_source, cfg.resume_from, warnings.append)
+    trainer.resume_source = None  # its arrays are in the state (or not needed)
     reporter = Reporter(workdir, is_main, start_nimg=trainer.start_nimg)
     try:
         for warning in warnings:

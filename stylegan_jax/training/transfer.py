@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 
 from stylegan_jax.errors import ConfigError
-from stylegan_jax.network_snapshot import INDEX, load_network
+from stylegan_jax.network_snapshot import INDEX, Network, load_network
 from stylegan_jax.training.state import TrainState
 
 #: Where NVIDIA's transfer sources are published, and the file each of its ``--resume`` names stands for
@@ -68,12 +68,20 @@ def _copy(target: dict, source: dict | None, what: str, missed: list[str]) -> tu
     return flax.traverse_util.unflatten_dict(flat, sep="/"), copied
 
 
-def initialise_from(state: TrainState, path: str, report: Callable[[str], None]) -> TrainState:
-    """``state`` (a fresh run's, on the host or replicated) with G, G_ema and D from the network at ``path``
-    (an NVIDIA pickle or a snapshot directory, or NVIDIA's name for one: `source_path`). What does not match is
-    listed in one line through ``report``; a network of which nothing matches is a `ConfigError`. The optimiser
-    states stay fresh."""
-    network = load_network(source_path(path))
+def load_source(resume_from: str) -> Network:
+    """The network ``resume_from`` names (`source_path`; an NVIDIA pickle or a snapshot directory): a missing
+    file is a `ConfigError`, a bad one a `NetworkLoadError` naming it."""
+    path = source_path(resume_from)
+    if not os.path.exists(path):
+        raise ConfigError(f"--config.resume_from={resume_from}: no such file or directory; expected an "
+                          "NVIDIA pickle or a network-snapshot directory")
+    return load_network(path)
+
+
+def initialise_from(state: TrainState, network: Network, path: str, report: Callable[[str], None]) -> TrainState:
+    """``state`` (a fresh run's, on the host or replicated) with G, G_ema and D from ``network`` (`load_source`
+    of ``path``, ``--config.resume_from``). What does not match is listed in one line through ``report``; a
+    network of which nothing matches is a `ConfigError`. The optimiser states stay fresh."""
     host = jax.tree_util.tree_map(np.asarray, jax.device_get(state))
     missed: list[str] = []
     counts = []

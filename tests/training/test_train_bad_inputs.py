@@ -56,6 +56,7 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--subset", "-3"], "--subset: expected a whole number of images >= 0 (0: all), got -3"),
     (["--metrics", "fid50k_ful"], "--metrics: unknown metric 'fid50k_ful'; valid: "),
     (["--config.resume_from=gone.pkl"], "--config.resume_from=gone.pkl: no such file or directory"),
+    (["--config.resume_from=/dev/null"], "/dev/null: the file is empty; expected an NVIDIA network pickle"),
     (["--config.resume_from=ffhq256"], "NVIDIA's transfer source ffhq-res256-mirror-paper256-noaug.pkl is not in"),
     (["--mirror", "maybe"], "argument --mirror: 'maybe' is not a boolean (expected 1 or 0, true or false)"),
     (["--mbstd-group", "0"], "argument --mbstd-group: 0 is not a positive integer"),

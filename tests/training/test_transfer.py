@@ -13,7 +13,7 @@ from stylegan_jax.errors import ConfigError
 from stylegan_jax.models.stylegan2 import discriminator_layers
 from stylegan_jax.network_snapshot import load_network
 from stylegan_jax.training.loop import Trainer, run_config, train
-from stylegan_jax.training.transfer import initialise_from, source_path
+from stylegan_jax.training.transfer import initialise_from, load_source, source_path
 from tests.training.conftest import tiny_config
 
 NVIDIA_PICKLE = Path(__file__).parents[1] / "fixtures" / "nvidia_pickles" / "ada_skip16.pkl"
@@ -41,7 +41,7 @@ def test_a_new_run_starts_from_the_pretrained_networks(data_dir, tmp_path, pretr
     trainer = Trainer(cfg, tmp_path)
     fresh = trainer.initial_state()
     lines = []
-    state = initialise_from(fresh, str(path), lines.append)
+    state = initialise_from(fresh, load_source(str(path)), str(path), lines.append)
     for field in ("g_params", "g_buffers", "g_ema_params", "d_params"):
         got, want = flat(getattr(state, field)), flat(getattr(source, field))
         assert got.keys() == want.keys()
@@ -59,14 +59,14 @@ def test_what_does_not_match_is_listed_and_nothing_matching_is_an_error(data_dir
     cfg.D.channel_max = 32  # D's widths differ; G is the same
     wider = Trainer(cfg, tmp_path)
     lines = []
-    state = initialise_from(wider.initial_state(), str(path), lines.append)
+    state = initialise_from(wider.initial_state(), load_source(str(path)), str(path), lines.append)
     assert len(lines) == 1 and "not matched" in lines[0] and "D/params/b4/fc/weight" in lines[0]
     np.testing.assert_array_equal(flat(state.g_params)["synthesis/b4/const"],
                                   flat(source.g_params)["synthesis/b4/const"])
     nothing = wider.initial_state().replace(g_params={}, g_buffers={}, g_ema_params={}, g_ema_buffers={},
                                             d_params={"x": np.zeros(3, np.float32)})
     with pytest.raises(ConfigError, match="none of its parameters match"):
-        initialise_from(nothing, str(path), print)
+        initialise_from(nothing, load_source(str(path)), str(path), print)
 
 
 def test_freeze_d_freezes_nvidias_highest_resolution_layers(data_dir, tmp_path):
