@@ -31,6 +31,7 @@ gets max + 1 classes, as NVIDIA's tool counts them) or all lists of one length o
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from stylegan_jax.cli import ArgumentParser, path_arg, run
@@ -43,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; see `--help`."""
     p = ArgumentParser(
         prog="python -m stylegan_jax.dataset_tool",
-        description="Convert a folder or zip of PNG/JPEG/WebP images (labels from an optional dataset.json), "
+        description="Convert a folder or zip of images (any type Pillow reads; labels from an optional dataset.json), "
         "CIFAR-10's cifar-10-python.tar.gz, MNIST's train-images-idx3-ubyte.gz or an LSUN *_lmdb directory into a "
         "TFDS ArrayRecord dataset directory.",
     )
@@ -52,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "directory")
     p.add_argument("--dest", required=True, type=path_arg, help="dataset directory to create: a new path, an "
                    "empty directory or (with --overwrite) a dataset made by this tool; never inside --source")
-    p.add_argument("--resolution", help="output resolution, N or WxH, width first (default: the first image's "
+    p.add_argument("--resolution", help="output resolution, N or WxH (or W,H), width first (default: the first image's "
                    "size); WxH keeps W x H images unless --transform center-crop-wide letterboxes them into WxW")
     p.add_argument("--transform", choices=TRANSFORMS, default="none", help="crop before resizing: center-crop "
                    "takes the largest centred box of the output's W:H ratio")
@@ -61,6 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true", help="replace a dataset made by this tool at --dest "
                    "(nothing else is ever replaced)")
     return p.parse_args(argv)
+
+
+def _resolution(text: str | None) -> str | None:
+    """``--resolution`` as `convert_images` takes it: NVIDIA's ``W,H`` form read as ``WxH``."""
+    return text.replace(",", "x", 1) if text and re.fullmatch(r"\s*\d+\s*,\s*\d+\s*", text) else text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             report = convert_images(
                 args.source,
                 args.dest,
-                resolution=args.resolution,
+                resolution=_resolution(args.resolution),
                 transform=args.transform,
                 max_images=args.max_images,
                 channels=args.channels,

@@ -51,6 +51,8 @@ class ConversionReport:
       skipped: reason ("not an image", "unreadable", "truncated", "no label") -> file names.
       converted: original mode ("L", "RGBA", "P", "16-bit", ...) -> number converted to `spec.channels`.
       upscaled: number of images enlarged to reach the resolution.
+      resized: without ``--resolution``, the number of images of another size than the first one's, which
+        gives the resolution (NVIDIA's tool refuses them).
     """
 
     dest: Path
@@ -60,6 +62,7 @@ class ConversionReport:
     skipped: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     converted: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     upscaled: int = 0
+    resized: int = 0
 
     def counts(self) -> dict[str, Any]:
         """JSON-able counts, stored in the dataset's metadata."""
@@ -68,6 +71,7 @@ class ConversionReport:
             "skipped": {k: len(v) for k, v in sorted(self.skipped.items())},
             "converted": dict(sorted(self.converted.items())),
             "upscaled": self.upscaled,
+            "resized": self.resized,
         }
 
     def skipped_text(self) -> str:
@@ -93,6 +97,9 @@ class ConversionReport:
             parts.append(f"converted {sum(self.converted.values())} to {target} ({counts})")
         if self.upscaled:
             parts.append(f"upscaled {self.upscaled}")
+        if self.resized:
+            parts.append(f"resized {self.resized} of another size than the first image's (--resolution sets the "
+                         "size)")
         return "; ".join(parts)
 
 
@@ -259,10 +266,11 @@ def convert_images(
         headers = _first_headers(_headers(src, src.names, skipped), labels, max_images)
         if not headers:
             raise DatasetError(
-                f"source {src.path} holds no readable image ({len(src.names)} files; expected "
-                f"{', '.join(IMAGE_EXTENSIONS)})"
+                f"source {src.path} holds no readable image ({len(src.names)} files; expected image files "
+                "that Pillow reads: .png, .jpg, .webp, .bmp, ...)"
             )
         first = next(iter(headers.values()))
+        first_size = None if size else first[1]  # the size every image has unless --resolution is given
         size = size or _default_resolution(transform, first[1])
         if channels is None:
             gray = sum(mode in GRAY_MODES or mode.startswith("I;16") for mode, _ in headers.values())
@@ -291,8 +299,9 @@ def convert_images(
             except Exception as e:  # noqa: BLE001 - any failure of a user's file is counted, never a crash
                 return name, ("truncated" if "truncated" in str(e) else "unreadable")
             image, was = images.to_channels(image, channels)
+            resized = first_size is not None and image.size != first_size
             pixels, upscaled = images.fit(image, transform, *size)
-            return name, (images.encode_png(pixels), was, upscaled)
+            return name, (images.encode_png(pixels), was, upscaled, resized)
 
         def examples() -> Iterator[dict[str, Any]]:
             items = ((name, src.read(name)) for name in names)
@@ -303,9 +312,10 @@ def convert_images(
                     if isinstance(result, str):
                         skipped[result].append(name)
                         continue
-                    png, was, upscaled = result
+                    png, was, upscaled, resized = result
                     report.converted.update([was] if was else [])
                     report.upscaled += upscaled
+                    report.resized += resized
                     example: dict[str, Any] = {"image": png}
                     if label_kind == "class":
                         example["label"] = labels[name]

@@ -110,8 +110,10 @@ def fit(image: PIL.Image.Image, transform: str, width: int, height: int) -> tupl
         cw, ch = (round(h * width / height), h) if w * height > h * width else (w, round(w * height / width))
         box = ((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch)
     upscaled = box[2] - box[0] < width or box[3] - box[1] < height
-    if box != (0, 0, width, height) or (w, h) != (width, height):
-        image = image.resize((width, height), PIL.Image.Resampling.LANCZOS, box=box)
+    if box != (0, 0, w, h):  # crop, then resize, as NVIDIA's: Lanczos reads no pixel outside the box
+        image = image.crop(box)
+    if image.size != (width, height):
+        image = image.resize((width, height), PIL.Image.Resampling.LANCZOS)
     pixels = np.asarray(image, dtype=np.uint8).reshape(height, width, -1)
     if transform == "center-crop-wide" and height != width:
         canvas = np.zeros((width, width, pixels.shape[2]), np.uint8)

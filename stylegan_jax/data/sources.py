@@ -26,8 +26,12 @@ from stylegan_jax.data.errors import DatasetError
 from stylegan_jax.data.images import encode_png
 from stylegan_jax.io.restricted_pickle import restricted_load
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+#: The file types taken as images: the extensions Pillow registers (NVIDIA's ``PIL.Image.EXTENSION``), but
+#: PostScript (Pillow runs Ghostscript on it: no external program runs on a user's file) and PDF (write only).
+IMAGE_EXTENSIONS = tuple(sorted(set(PIL.Image.registered_extensions()) - {".eps", ".ps", ".pdf"}))
 LABELS_FILE = "dataset.json"
+#: The EXIF tag of an image's orientation (values 5-8 turn it by 90 degrees).
+EXIF_ORIENTATION = 0x0112
 #: The file names NVIDIA's dataset_tool recognises: CIFAR-10's python version, MNIST's training images.
 CIFAR10_TARBALL = "cifar-10-python.tar.gz"
 MNIST_IMAGES = "train-images-idx3-ubyte.gz"
@@ -46,11 +50,12 @@ class ImageSource:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self._zip: zipfile.ZipFile | None = None
-        if self.path.is_dir():
-            files = [p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()]
-        elif self.path.is_file() and zipfile.is_zipfile(self.path):
+        if self.path.is_dir():  # NVIDIA's order: sorted paths, which compare folder by folder
+            paths = sorted(p.relative_to(self.path) for p in self.path.rglob("*") if p.is_file())
+            files = [p.as_posix() for p in paths]
+        elif self.path.is_file() and zipfile.is_zipfile(self.path):  # NVIDIA's order: sorted names
             self._zip = zipfile.ZipFile(self.path)
-            files = [i.filename for i in self._zip.infolist() if not i.is_dir()]
+            files = sorted(i.filename for i in self._zip.infolist() if not i.is_dir())
         elif self.path.suffix.lower() == ".zip" and self.path.is_file():
             raise DatasetError(f"source {self.path} is not a readable .zip archive (truncated or damaged?)")
         elif self.path.exists():
@@ -58,7 +63,7 @@ class ImageSource:
         else:
             raise DatasetError(f"source {self.path} does not exist")
         self._has_labels = LABELS_FILE in files
-        self.names = sorted(f for f in files if f != LABELS_FILE)
+        self.names = [f for f in files if f != LABELS_FILE]
 
     def open(self, name: str) -> IO[bytes]:
         """A binary file object for `name` (read lazily: opening an image reads only its header)."""
@@ -187,9 +192,15 @@ Source = ImageSource | ArraySource | LmdbSource
 
 
 def _pil_header(f: IO[bytes]) -> tuple[str, tuple[int, int]]:
-    """(Pillow mode, (width, height)) of the image in ``f``, from its header alone."""
+    """(Pillow mode, (width, height)) of the image in ``f``, from its header alone; the size as shown, after
+    the EXIF orientation (`images.decode` applies it), so sides swap for the orientations that turn it."""
     with PIL.Image.open(f) as image:
-        return image.mode, image.size
+        w, h = image.size
+        try:
+            turned = image.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
+        except Exception:  # noqa: BLE001 - a damaged file: decoding it tells what is wrong (counted then)
+            turned = False
+        return image.mode, (h, w) if turned else (w, h)
 
 
 def open_image_source(path: str | os.PathLike) -> Source:

@@ -118,6 +118,46 @@ def test_center_crop_and_wide(tmp_path, capsys):
     assert not wide[:4].any() and not wide[12:].any()
 
 
+def test_center_crop_resizes_the_crop_as_nvidias_tool(tmp_path, capsys):
+    """NVIDIA's center_crop: the centred square sliced out, then resized with Lanczos (no pixel outside it)."""
+    pixels = random_pixels(8, (29, 37, 3))
+    save(tmp_path / "src" / "noise.png", pixels)
+    assert run_tool(capsys, "--source", tmp_path / "src", "--dest", tmp_path / "c", "--transform", "center-crop",
+                    "--resolution", "16")[0] == 0
+    crop = min(pixels.shape[:2])
+    top, left = (pixels.shape[0] - crop) // 2, (pixels.shape[1] - crop) // 2
+    nvidia = PIL.Image.fromarray(pixels[top: top + crop, left: left + crop]).resize((16, 16), PIL.Image.LANCZOS)
+    np.testing.assert_array_equal(stored_images(tmp_path / "c")[0], np.asarray(nvidia))
+
+
+def test_folder_order_extensions_and_sizes_as_nvidias_tool(tmp_path, capsys):
+    """Sorted paths (folder by folder: a/b before a-c), every type Pillow reads (a .bmp), NVIDIA's W,H form;
+    the EXIF orientation turns the first image's size (the default resolution), and images of another size
+    than the first are counted."""
+    src = tmp_path / "src"
+    first, second, third = random_pixels(9, (8, 8, 3)), random_pixels(10, (8, 8, 3)), random_pixels(11, (4, 4, 3))
+    save(src / "a" / "b.png", first)
+    save(src / "a-c.bmp", second)
+    save(src / "z.png", third)
+    rc, out, _ = run_tool(capsys, "--source", src, "--dest", tmp_path / "ds")
+    assert rc == 0 and "resized 1 of another size than the first image's" in out
+    stored = stored_images(tmp_path / "ds")
+    np.testing.assert_array_equal(stored[0], first)
+    np.testing.assert_array_equal(stored[1], second)
+    assert read_dataset_info(tmp_path / "ds")["resized"] == 1
+    assert run_tool(capsys, "--source", src, "--dest", tmp_path / "wh", "--resolution", "8,4")[0] == 0
+    assert read_dataset_info(tmp_path / "wh")["resolution"] == "8x4"
+
+    exif = PIL.Image.Exif()
+    exif[0x0112] = 6  # shown turned by 90 degrees: 16 wide, 32 high
+    turned = tmp_path / "turned"
+    turned.mkdir()
+    PIL.Image.fromarray(random_pixels(12, (16, 32, 3))).save(turned / "photo.jpg", exif=exif)
+    rc, out, _ = run_tool(capsys, "--source", turned, "--dest", tmp_path / "t")
+    assert rc == 0 and "upscaled" not in out and "resized" not in out
+    assert read_dataset_info(tmp_path / "t")["resolution"] == "16x32"
+
+
 @pytest.mark.parametrize("width,height", [(64, 32), (32, 64)])
 def test_w_by_h_datasets_keep_their_shape(width, height, tmp_path, capsys):
     """--resolution WxH without the letterbox: images of that size round-trip bit for bit, a larger picture is
