@@ -240,8 +240,6 @@ def load_spectrum(path: str) -> tuple[np.ndarray, int]:
     return spectrum, int(size)
 
 
-#: The file types matplotlib's Agg canvas writes (checked before matplotlib is imported: it writes its caches).
-SAVE_FORMATS = ("eps", "jpeg", "jpg", "pdf", "pgf", "png", "ps", "raw", "rgba", "svg", "svgz", "tif", "tiff", "webp")
 #: matplotlib's built-in backends that draw to files only: pyplot's ``show`` does nothing with them.
 FILE_ONLY_BACKENDS = ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")
 
@@ -253,11 +251,13 @@ def _figure(args: argparse.Namespace, figsize: tuple[float, float]):
         raise UsageError(f"{args.command} draws with matplotlib, which is not installed: pip install matplotlib (or "
                          "the plots extra)")
     if args.save:
-        if os.path.splitext(args.save)[1][1:].lower() not in SAVE_FORMATS:
-            raise UsageError(f"--save {args.save}: expected a file name ending in one of .{', .'.join(SAVE_FORMATS)}")
         from matplotlib.figure import Figure
 
-        return Figure(figsize=figsize, dpi=args.dpi, tight_layout=True)
+        fig = Figure(figsize=figsize, dpi=args.dpi, tight_layout=True)
+        formats = fig.canvas.get_supported_filetypes()
+        if os.path.splitext(args.save)[1][1:].lower() not in formats:
+            raise UsageError(f"--save {args.save}: expected a file name ending in one of .{', .'.join(formats)}")
+        return fig
     import matplotlib.pyplot as plt
 
     if plt.get_backend().lower() in FILE_ONLY_BACKENDS:

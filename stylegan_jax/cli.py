@@ -15,6 +15,7 @@ from __future__ import annotations
 import _thread
 import argparse
 import bisect
+import errno
 import gc
 import itertools
 import logging
@@ -22,6 +23,7 @@ import math
 import os
 import re
 import signal
+import struct
 import sys
 import threading
 import traceback
@@ -36,14 +38,17 @@ if TYPE_CHECKING:
 NOISE_MODES = ("const", "random", "none")
 #: The largest seed: NumPy's ``RandomState(seed)`` (NVIDIA's latents) takes 0 .. 2**32 - 1.
 MAX_SEED = 2**32 - 1
-#: The largest finite float32 (the flags' numbers reach the networks as float32).
-FLOAT32_MAX = 3.4028234663852886e38
 #: The most memory a tool may use to assemble a grid image (generate's ``--grid``, style_mixing's grid.png).
 MAX_GRID_BYTES = 4 << 30
 
 
 class UsageError(ValueError):
     """A flag does not fit the network (missing class, bad seed list...); one line for the user."""
+
+
+#: The errnos of a file the system refuses to write or read where a tool was told to: `run`'s one-line errors.
+REFUSALS = frozenset(getattr(errno, name) for name in ("EACCES", "EPERM", "EISDIR", "ENOTDIR", "ENOSPC", "EDQUOT",
+                                                        "EROFS", "ENAMETOOLONG", "EEXIST") if hasattr(errno, name))
 
 
 def run(prog: str, body: Callable[[], int | None], *errors: type[BaseException] | Callable[[], tuple]) -> int:
@@ -53,8 +58,9 @@ def run(prog: str, body: Callable[[], int | None], *errors: type[BaseException] 
     wrong) is printed to stderr as ``<prog>: error: <message>`` and gives status 1; an entry of ``errors`` may
     be a function returning error types, called only when the body raised, so that a tool whose error types
     live in heavy modules (JAX) imports them inside its body. A file the system refuses (an ``OSError`` naming
-    it: no permission, a directory in the way, a full disk) is ``<prog>: error: <file>: <reason>`` and
-    status 1 too: the user's file system, not a bug. Ctrl-C that the tool does not handle itself is
+    it, of one of the `REFUSALS`: no permission, a directory in the way, a full disk) is ``<prog>: error:
+    <file>: <reason>`` and status 1 too: the user's file system, not a bug (a missing file stays a bug: the
+    tools check the files they are given). Ctrl-C that the tool does not handle itself is
     ``<prog>: interrupted`` and status 130, at any moment of the body, its imports included. Output piped
     into a reader that stops early (``| head``) ends the tool quietly with status 0. Any other exception
     propagates with its traceback: it is a bug, not a user error.
@@ -72,7 +78,7 @@ def run(prog: str, body: Callable[[], int | None], *errors: type[BaseException] 
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except Exception as e:
-        if isinstance(e, OSError) and e.filename is not None:
+        if isinstance(e, OSError) and e.filename is not None and e.errno in REFUSALS:
             print(f"{prog}: error: {_refused_file(e)}", file=sys.stderr)
             return 1
         if not isinstance(e, _error_types(errors)):
@@ -92,28 +98,40 @@ def _drop_reports_of_abandoned_reads() -> None:
     """When a damaged checkpoint or snapshot stops Orbax's restore, the reads it still had in flight finish on
     other threads and report: ``RuntimeError('Event loop is closed')`` and each abandoned read's exception,
     with the whole TensorStore spec, through `sys.unraisablehook`, and asyncio's "exception was never
-    retrieved" (Orbax's and TensorStore's futures) through its logger: thousands of lines around the one line
-    that says what happened. The tools drop those reports (nothing the user can act on); every other goes
-    where it went. Installed once per process."""
+    retrieved" (Orbax's and TensorStore's read futures) through its logger: thousands of lines around the one
+    line that says what happened. The tools drop those reports (`_abandoned_read`: nothing the user can act
+    on); every other goes where it went. Installed once per process."""
     previous = sys.unraisablehook
-    if getattr(previous, "drops_abandoned_reads", False):
-        return
+    if not getattr(previous, "drops_abandoned_reads", False):
 
-    def hook(report) -> None:
-        closed_loop = isinstance(report.exc_value, RuntimeError) and str(report.exc_value) == "Event loop is closed"
-        if not (closed_loop or _raised_in_orbax(report.exc_traceback)):
-            previous(report)
+        def hook(report) -> None:
+            closed_loop = (isinstance(report.exc_value, RuntimeError)
+                           and str(report.exc_value) == "Event loop is closed")
+            if not (closed_loop or _abandoned_read(report.exc_value, report.exc_traceback)):
+                previous(report)
 
-    hook.drops_abandoned_reads = True
-    sys.unraisablehook = hook
-    # asyncio's reports in these tools are of Orbax's reads: raised in its code or in TensorStore's (no frames)
-    logging.getLogger("asyncio").addFilter(lambda record: not (
-        record.exc_info and (record.exc_info[2] is None or _raised_in_orbax(record.exc_info[2]))))
+        hook.drops_abandoned_reads = True
+        sys.unraisablehook = hook
+    asyncio_logger = logging.getLogger("asyncio")
+    if _keep_record not in asyncio_logger.filters:
+        asyncio_logger.addFilter(_keep_record)
 
 
-def _raised_in_orbax(tb: types.TracebackType | None) -> bool:
-    """Whether a traceback passes through Orbax's code."""
-    return any(f"{os.sep}orbax{os.sep}" in frame.f_code.co_filename for frame, _ in traceback.walk_tb(tb))
+def _keep_record(record: logging.LogRecord) -> bool:
+    """asyncio's log records but the reports of Orbax's abandoned reads (`_abandoned_read`)."""
+    return not (record.exc_info and _abandoned_read(record.exc_info[1], record.exc_info[2]))
+
+
+#: How TensorStore words a failed read: an absl status code, then "Error reading".
+_TENSORSTORE_READ_ERROR = re.compile(r"[A-Z_]+: Error reading ")
+
+
+def _abandoned_read(exc: BaseException | None, tb: types.TracebackType | None) -> bool:
+    """Whether an exception is a failed read of Orbax's (raised in one of its reading functions) or of
+    TensorStore's (its wording: raised in C++, it has no Python frames)."""
+    in_orbax_read = any(f"{os.sep}orbax{os.sep}" in frame.f_code.co_filename and "read" in frame.f_code.co_name
+                        for frame, _ in traceback.walk_tb(tb))
+    return in_orbax_read or bool(_TENSORSTORE_READ_ERROR.match(str(exc)))
 
 
 def _error_types(errors: tuple) -> tuple[type[BaseException], ...]:
@@ -293,8 +311,10 @@ def finite_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    if abs(value) > FLOAT32_MAX:
-        raise argparse.ArgumentTypeError(f"{text!r} is beyond float32's range (+-{FLOAT32_MAX:.4g})")
+    try:
+        struct.pack("<f", value)  # rounds to the nearest float32, or overflows (the standard size checks)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"{text!r} is beyond float32's range (+-3.403e+38)") from None
     return value
 
 

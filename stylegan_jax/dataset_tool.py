@@ -10,7 +10,7 @@ images with their class labels; its pickles read with an allow-list, nothing in 
 ``train-images-idx3-ubyte.gz`` (with ``train-labels-idx1-ubyte.gz`` beside it; padded to 32x32), by file name,
 and LSUN's LMDB directories (named ``*_lmdb``; the ``lmdb`` package).
 
-Flags follow NVIDIA's stylegan2-ada-pytorch dataset_tool where they mean the same. User errors are one line
+Flags follow NVIDIA's stylegan3 dataset_tool where they mean the same. User errors are one line
 on stderr and exit status 1; an interrupted or failed conversion leaves nothing at --dest.
 
 What --dest may be, so that no data of the user's is lost:
@@ -31,7 +31,6 @@ gets max + 1 classes, as NVIDIA's tool counts them) or all lists of one length o
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 from stylegan_jax.cli import ArgumentParser, path_arg, run
@@ -64,11 +63,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _resolution(text: str | None) -> str | None:
-    """``--resolution`` as `convert_images` takes it: NVIDIA's ``W,H`` form read as ``WxH``."""
-    return text.replace(",", "x", 1) if text and re.fullmatch(r"\s*\d+\s*,\s*\d+\s*", text) else text
-
-
 def main(argv: list[str] | None = None) -> int:
     """Runs the conversion; returns the exit status (0 done, 1 user error, 130 interrupted)."""
     args = parse_args(argv)
@@ -78,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             report = convert_images(
                 args.source,
                 args.dest,
-                resolution=_resolution(args.resolution),
+                resolution=args.resolution,
                 transform=args.transform,
                 max_images=args.max_images,
                 channels=args.channels,

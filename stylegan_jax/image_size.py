@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from stylegan_jax.errors import ConfigError
@@ -25,14 +26,14 @@ class ImageSizeError(ConfigError):
 
 
 def parse(value: int | str | Sequence[int]) -> tuple[int, int]:
-    """``N`` or ``"N"`` -> (N, N); ``"WxH"`` -> (H, W); a ``(height, width)`` pair (a network's
+    """``N`` or ``"N"`` -> (N, N); ``"WxH"`` (or ``"W,H"``) -> (H, W); a ``(height, width)`` pair (a network's
     ``img_resolution``, or its JSON list) -> itself. Raises ImageSizeError for anything else."""
     if isinstance(value, bool):
         raise ImageSizeError(f"bad image size {value!r}: expected N, 'WxH' or (height, width)")
     if isinstance(value, int):
         h = w = value
     elif isinstance(value, str):
-        parts = value.lower().split("x")
+        parts = re.split("[x,]", value.lower())  # NVIDIA's dataset_tool also takes "W,H"
         if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
             raise ImageSizeError(f"bad image size {value!r}: expected N or WxH with positive integers, e.g. 256 "
                                  "or 512x384")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import sys
 from collections.abc import Iterator
 
 import jax
@@ -38,11 +39,15 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
 
 def remove_frames_from(directory: str | os.PathLike, first: int, digits: int) -> None:
     """Remove ``frame<i>.png`` (i zero-padded to ``digits``) for i = first, first + 1, ... while they exist:
-    what an earlier, longer sequence left in ``directory`` past the ``first`` frames just written."""
+    what an earlier, longer sequence left in ``directory`` past the ``first`` frames just written (said on
+    stderr)."""
     i = first
     while os.path.isfile(path := os.path.join(directory, f"frame{i:0{digits}d}.png")):
         os.remove(path)
         i += 1
+    if i > first:
+        print(f"removed {i - first} frames of an earlier, longer sequence from {directory} (frame{first:0{digits}d}."
+              f"png on)", file=sys.stderr)
 
 
 @contextlib.contextmanager

@@ -62,6 +62,11 @@ def test_frames_show_each_cells_keyframe_images_where_its_path_passes_them(tmp_p
     for i, frame in enumerate(frames):
         np.testing.assert_array_equal(np.asarray(PIL.Image.open(tmp_path / "v1" / "lerp_frames" / f"frame{i:05d}.png")),
                                       frame)
+    capsys.readouterr()
+    assert gen_video.main(["--network", str(pkl), "--seeds", "0-3", "--grid", "2x1", "--w-frames", "2",
+                           "--batch-size", "4", "--output", str(out)]) == 0  # a shorter video, the same name
+    assert sorted(p.name for p in frames_dir.iterdir()) == [f"frame{i:05d}.png" for i in range(4)]
+    assert f"removed 2 frames of an earlier, longer sequence from {frames_dir}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, expected", [

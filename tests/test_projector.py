@@ -298,6 +298,12 @@ def test_cli_outputs_render_back_with_generate_and_style_mixing(tmp_path, capsys
         assert PIL.Image.open(tmp_path / "mix_cols" / name).size == (res, res), name
     assert PIL.Image.open(tmp_path / "mix_cols" / "grid.png").size == (2 * res, 3 * res)  # W x H: 1+1 cols, 1+2 rows
     np.testing.assert_array_equal(np.asarray(PIL.Image.open(tmp_path / "mix_cols" / "proj00-proj00.png")), rendered)
+
+    capsys.readouterr()
+    assert projector.main(["--network", str(PICKLE), "--target", str(tmp_path / "face.png"), "--outdir", str(out),
+                           "--loss", "l2", "--num-steps", "5"]) == 0  # fewer steps into the same folder
+    assert sorted(p.name for p in (out / "proj_frames").iterdir()) == [f"frame{i:04d}.png" for i in range(5)]
+    assert "removed 7 frames of an earlier, longer sequence" in capsys.readouterr().err
     capsys.readouterr()
 
 

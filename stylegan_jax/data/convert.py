@@ -182,6 +182,15 @@ def _check_apart(source: Path, dest: Path) -> None:
         raise DatasetError(f"--dest {dest} {where} --source {source}: choose a destination outside the source")
 
 
+def _shown_size(source: Source, name: str) -> tuple[int, int]:
+    """(width, height) of image ``name`` as decoded (`images.decode`: after its EXIF orientation); its stored
+    size when it does not decode (the conversion then counts it)."""
+    try:
+        return images.decode(source.read(name)).size
+    except Exception:  # noqa: BLE001 - any failure of a user's file is counted, never a crash
+        return source.header(name)[1]
+
+
 def _default_resolution(transform: str, size: tuple[int, int]) -> tuple[int, int]:
     """The resolution taken from the first image when --resolution is not given."""
     if transform == "center-crop-wide":
@@ -269,9 +278,8 @@ def convert_images(
                 f"source {src.path} holds no readable image ({len(src.names)} files; expected image files "
                 "that Pillow reads: .png, .jpg, .webp, .bmp, ...)"
             )
-        first = next(iter(headers.values()))
-        first_size = None if size else first[1]  # the size every image has unless --resolution is given
-        size = size or _default_resolution(transform, first[1])
+        first_size = None if size else _shown_size(src, next(iter(headers)))  # every image's, without --resolution
+        size = size or _default_resolution(transform, first_size)
         if channels is None:
             gray = sum(mode in GRAY_MODES or mode.startswith("I;16") for mode, _ in headers.values())
             channels = 1 if 2 * gray > len(headers) else 3

@@ -30,8 +30,6 @@ from stylegan_jax.io.restricted_pickle import restricted_load
 #: PostScript (Pillow runs Ghostscript on it: no external program runs on a user's file) and PDF (write only).
 IMAGE_EXTENSIONS = tuple(sorted(set(PIL.Image.registered_extensions()) - {".eps", ".ps", ".pdf"}))
 LABELS_FILE = "dataset.json"
-#: The EXIF tag of an image's orientation (values 5-8 turn it by 90 degrees).
-EXIF_ORIENTATION = 0x0112
 #: The file names NVIDIA's dataset_tool recognises: CIFAR-10's python version, MNIST's training images.
 CIFAR10_TARBALL = "cifar-10-python.tar.gz"
 MNIST_IMAGES = "train-images-idx3-ubyte.gz"
@@ -192,15 +190,10 @@ Source = ImageSource | ArraySource | LmdbSource
 
 
 def _pil_header(f: IO[bytes]) -> tuple[str, tuple[int, int]]:
-    """(Pillow mode, (width, height)) of the image in ``f``, from its header alone; the size as shown, after
-    the EXIF orientation (`images.decode` applies it), so sides swap for the orientations that turn it."""
+    """(Pillow mode, (width, height)) of the image in ``f``, from its header alone (the stored size: before
+    its EXIF orientation)."""
     with PIL.Image.open(f) as image:
-        w, h = image.size
-        try:
-            turned = image.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
-        except Exception:  # noqa: BLE001 - a damaged file: decoding it tells what is wrong (counted then)
-            turned = False
-        return image.mode, (h, w) if turned else (w, h)
+        return image.mode, image.size
 
 
 def open_image_source(path: str | os.PathLike) -> Source:

@@ -192,27 +192,30 @@ def _cache_file(opts: MetricOptions, name: str, key: dict) -> Path:
     return root / f"{Path(info['path']).name}-{name}-{md5}.npz"
 
 
-def _every_process_has(path: Path) -> bool:
-    """Whether ``path`` is a file on every process's disk: all of them load the cache, or all compute the
-    features together (their batches are collective), so that per-host caches (a TPU VM's home directory)
-    cannot leave one process waiting for the others."""
-    here = path.is_file()
+def _on_every_process(flag: bool) -> bool:
+    """Whether ``flag`` holds on every process (a collective call on a multi-process run)."""
     if jax.process_count() == 1:
-        return here
+        return flag
     from jax.experimental import multihost_utils
 
-    return bool(np.all(multihost_utils.process_allgather(np.int32(here))))
+    return bool(np.all(multihost_utils.process_allgather(np.int32(flag))))
 
 
-def _read_cache(path: Path) -> FeatureStats | None:
-    """The statistics cached at ``path``; None, with a warning, when the file is not readable as such (it is
-    computed again and replaced: `FeatureStats.save` writes atomically, so only damage from outside does this)."""
+def _cached_everywhere(path: Path) -> FeatureStats | None:
+    """The statistics cached at ``path`` when every process can read them there: all processes load the cache,
+    or all compute the features together (their batches are collective), so that per-host caches (a TPU VM's
+    home directory) missing or damaged on one host cannot leave it waiting for the others. A file that is not
+    readable as statistics is computed again and replaced, with a warning (`FeatureStats.save` writes
+    atomically, so only damage from outside does this)."""
+    if not _on_every_process(path.is_file()):
+        return None
     try:
-        return FeatureStats.load(path)
+        cached = FeatureStats.load(path)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         print(f"warning: {path}: unreadable cached statistics ({type(e).__name__}: {e}); computing them again",
               file=sys.stderr)
-        return None
+        cached = None
+    return cached if _on_every_process(cached is not None) else None
 
 
 def dataset_feature_stats(opts: MetricOptions, fn: FeatureFn, params: Any, name: str, key: dict, *,
@@ -223,7 +226,7 @@ def dataset_feature_stats(opts: MetricOptions, fn: FeatureFn, params: Any, name:
     code, mode, seed...) and the options."""
     cache = _cache_file(opts, name, dict(key, mirror=mirror, max_items=max_items, capture_all=capture_all,
                                          capture_mean_cov=capture_mean_cov))
-    if _every_process_has(cache) and (cached := _read_cache(cache)) is not None:
+    if (cached := _cached_everywhere(cache)) is not None:
         return cached
     num = dataset_size(opts, mirror)
     num = num if max_items is None else min(num, max_items)

@@ -496,7 +496,8 @@ def compile_cache(choice: str, workdir: Path) -> contextlib.AbstractContextManag
         return compilation_cache(None)
     path = workdir / "compile-cache" if choice in ("auto", "run") else Path(choice).expanduser()
     if path.exists() and not (path.is_dir() and os.access(path, os.W_OK | os.X_OK)):
-        raise ConfigError(f"--compile-cache {path}: expected a directory this process can write (or 'off')")
+        raise ConfigError(f"the compilation cache {path} (--compile-cache {choice}) is not a directory this process "
+                          "can write: remove it or give --compile-cache another directory (or 'off')")
     return compilation_cache(path)
 
 

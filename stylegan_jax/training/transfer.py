@@ -78,9 +78,10 @@ def load_source(resume_from: str) -> Network:
     return load_network(path)
 
 
-def initialise_from(state: TrainState, network: Network, path: str, report: Callable[[str], None]) -> TrainState:
+def initialise_from(state: TrainState, network: Network, resume_from: str, report: Callable[[str], None]
+                    ) -> TrainState:
     """``state`` (a fresh run's, on the host or replicated) with G, G_ema and D from ``network`` (`load_source`
-    of ``path``, ``--config.resume_from``). What does not match is listed in one line through ``report``; a
+    of ``resume_from``, the config's value). What does not match is listed in one line through ``report``; a
     network of which nothing matches is a `ConfigError`. The optimiser states stay fresh."""
     host = jax.tree_util.tree_map(np.asarray, jax.device_get(state))
     missed: list[str] = []
@@ -95,9 +96,9 @@ def initialise_from(state: TrainState, network: Network, path: str, report: Call
         fields[field], copied = _copy(getattr(host, field), (source or {}).get(kind), f"{what}/{kind}", missed)
         counts.append(copied)
     if not sum(counts):
-        raise ConfigError(f"--config.resume_from={path}: none of its parameters match this run's networks")
+        raise ConfigError(f"--config.resume_from={resume_from}: none of its parameters match this run's networks")
     total = sum(counts) + len(missed)
-    report(f"resume_from {path}: copied {sum(counts)} of {total} tensors" + (
+    report(f"resume_from {resume_from}: copied {sum(counts)} of {total} tensors" + (
         f"; not matched ({len(missed)}): " + ", ".join(missed[:8]) + (" ..." if len(missed) > 8 else "")
         if missed else ""))
     sharding = jax.tree_util.tree_leaves(state)[0].sharding

@@ -90,6 +90,8 @@ def test_a_bug_keeps_its_traceback_and_user_errors_resolve_lazily(capsys):
     assert capsys.readouterr().err == "tool: error: a -> b: Permission denied\n"
     with pytest.raises(OSError):  # an OSError naming no file stays a traceback
         run("tool", fail(OSError("a bug")), KnownError)
+    with pytest.raises(FileNotFoundError):  # a file our code expected: a bug (the tools check what they are given)
+        run("tool", fail(FileNotFoundError(2, "No such file or directory", "ours.json")), KnownError)
 
 
 def test_nvidias_train_flags_set_the_config_keys_they_name(capsys, tmp_path):

@@ -69,7 +69,8 @@ CASES = [  # (extra arguments, expected in the one line)
                                                         "--config.batch_gpu=3"),
     (["--config.loss=hinged"], "--config.loss: unknown objective 'hinged'"),
     (["--config.model=stylegan9"], "stylegan9"),
-    (["--compile-cache", "/dev/null"], "--compile-cache /dev/null: expected a directory this process can write"),
+    (["--compile-cache", "/dev/null"], "the compilation cache /dev/null (--compile-cache /dev/null) is not a "
+                                       "directory this process can write"),
     (["--config.conv_grad=fast"], "--config.conv_grad: expected 'auto', 'xla' or 'forward', got 'fast'"),
     (["--config.optimizer=sgd"], "--config.optimizer: expected 'adam' or 'rmsprop', got 'sgd'"),
     (["--config.no_such_key=1"], "no_such_key"),
