@@ -151,14 +151,16 @@ def load_projected_ws(path: str, num_ws: int, w_dim: int) -> np.ndarray:
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Spherical interpolation between rows a and b [D] at fractions t [T] -> [T, D] (norms interpolated)."""
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    omega = np.arccos(np.clip(np.dot(a / na, b / nb), -1, 1))
-    t = t[:, None]
-    if omega < 1e-6:
-        return (1 - t) * a + t * b
-    direction = (np.sin((1 - t) * omega) * a / na + np.sin(t * omega) * b / nb) / np.sin(omega)
-    return direction * ((1 - t) * na + t * nb)
+    """Spherical interpolation from rows ``a`` to rows ``b`` ([D] or [T, D]) at fractions ``t`` [T] -> [T, D],
+    in float64: the direction along the great circle, the norm interpolated linearly; a straight line where
+    the two directions are within 1e-6 radians."""
+    a, b, t = np.asarray(a, np.float64), np.asarray(b, np.float64), np.asarray(t, np.float64)[:, None]
+    na, nb = np.linalg.norm(a, axis=-1, keepdims=True), np.linalg.norm(b, axis=-1, keepdims=True)
+    omega = np.arccos(np.clip(np.sum(a / na * (b / nb), axis=-1, keepdims=True), -1, 1))
+    straight = omega < 1e-6
+    sin_omega = np.where(straight, 1.0, np.sin(omega))
+    direction = (np.sin((1 - t) * omega) * a / na + np.sin(t * omega) * b / nb) / sin_omega
+    return np.where(straight, (1 - t) * a + t * b, direction * ((1 - t) * na + t * nb))
 
 
 def interpolation_length(num_keyframes: int, frames: int) -> int:
@@ -193,8 +195,7 @@ def interpolation_images(G, variables, seeds: Sequence[int], c: np.ndarray, fram
             w = ws_of(z, size + 1)
             ws = (1 - t)[:, None, None] * w[a] + t[:, None, None] * w[b]
         else:
-            zs = np.stack([z[j] if ti == 1 else slerp(z[i], z[j], np.array([ti]))[0]
-                           for i, j, ti in zip(a, b, t, strict=True)])
+            zs = np.where((t == 1)[:, None], z[b], slerp(z[a], z[b], t))  # the keyframes exactly
             ws = ws_of(zs.astype(np.float32), size)
         images = synthesize(variables, pad_rows(ws.astype(np.float32), size), keys)
         yield np.asarray(images)[: len(f)]

@@ -117,6 +117,15 @@ def test_slerp_keeps_endpoints_and_norm():
     np.testing.assert_allclose(path[0], a, atol=1e-12)
     np.testing.assert_allclose(path[2], b, atol=1e-12)
     np.testing.assert_allclose(np.linalg.norm(path[1]), 3.0)
+    rng = np.random.default_rng(0)  # rows at once: each on its great circle, at its fraction of the angle
+    a, b, t = rng.standard_normal((5, 4)), 2 * rng.standard_normal((5, 4)), rng.uniform(size=5)
+    path = sampling.slerp(a, b, t)
+    cos = lambda x, y: np.sum(x * y, 1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)  # noqa: E731
+    omega = np.arccos(cos(a, b))
+    np.testing.assert_allclose(np.arccos(np.clip(cos(path, a), -1, 1)), t * omega, atol=1e-7)
+    np.testing.assert_allclose(np.arccos(np.clip(cos(path, b), -1, 1)), (1 - t) * omega, atol=1e-7)
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1),
+                               (1 - t) * np.linalg.norm(a, axis=1) + t * np.linalg.norm(b, axis=1))
 
 
 def test_stylegan1_pickle_generates_with_nvidias_default_truncation(tmp_path):
