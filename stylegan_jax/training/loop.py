@@ -306,7 +306,8 @@ class Trainer:
 
     def restore_or_init(self, resume: bool, warn=print) -> tuple[TrainState, bool]:
         """The newest readable checkpoint (the ``start_*`` attributes set from it; unreadable newer ones
-        reported through ``warn``) or a fresh state."""
+        reported through ``warn``) or a fresh state, initialised from the ``resume_from`` network when the
+        run has one (`transfer.initialise_from`, its report through ``warn``)."""
         if resume and self.manager.all_steps():
             abstract = jax.tree_util.tree_map(
                 lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=self.replicated), self.abstract_state)
@@ -314,7 +315,11 @@ class Trainer:
             self.start_nimg, self.start_tick = int(meta["nimg"]), int(meta["tick"])
             self.start_tick_nimg, self.start_snapshot = int(meta["tick_start_nimg"]), bool(meta["snapshot"])
             return state, True
-        return self.initial_state(), False
+        state, source = self.initial_state(), self.resume_source
+        self.resume_source = None  # the network is not kept once its arrays are in the state
+        if source is not None:
+            state = initialise_from(state, source, self.cfg.resume_from, warn)
+        return state, False
 
     def save(self, state: TrainState, nimg: int, tick: int, tick_start_nimg: int | None = None,
              snapshot: bool = False) -> None:
@@ -509,9 +514,6 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
                                 "of a run; choose another --outdir or remove them")
     warnings: list[str] = []
     state, resumed = trainer.restore_or_init(resume, warn=warnings.append)  # before writing anything
-    if not resumed and trainer.resume_source is not None:  # a new run from a pretrained network
-        state = initialise_from(state, trainer.resume_source, cfg.resume_from, warnings.append)
-    trainer.resume_source = None  # its arrays are in the state (or not needed)
     reporter = Reporter(workdir, is_main, start_nimg=trainer.start_nimg)
     try:
         for warning in warnings:

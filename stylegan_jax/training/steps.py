@@ -570,6 +570,15 @@ def active_phases(cfg: ml_collections.ConfigDict, step: int) -> list[str]:
     return names
 
 
+def _is_tick_pair(pair) -> bool:
+    """Whether ``pair`` is one entry of ``tick_by_resolution``: (a positive resolution, positive finite kimg)."""
+    if not (isinstance(pair, tuple | list) and len(pair) == 2):
+        return False
+    resolution, kimg = pair
+    return (isinstance(resolution, int) and resolution > 0 and isinstance(kimg, int | float) and math.isfinite(kimg)
+            and kimg > 0)
+
+
 def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
     """Values and combinations a run cannot use, as one clear error naming the keys; checked before the
     first step, so that nothing fails at the first save."""
@@ -577,9 +586,7 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
         if not (isinstance(cfg[key], int | float) and math.isfinite(cfg[key]) and cfg[key] > lowest):
             raise ConfigError(f"--{key}: expected a positive number of kimg, got {cfg[key]!r}")
     table = cfg.get("tick_by_resolution", ())
-    if not (isinstance(table, tuple | list) and all(
-            isinstance(pair, tuple | list) and len(pair) == 2 and isinstance(pair[0], int) and pair[0] > 0
-            and isinstance(pair[1], int | float) and math.isfinite(pair[1]) and pair[1] > 0 for pair in table)):
+    if not (isinstance(table, tuple | list) and all(_is_tick_pair(pair) for pair in table)):
         raise ConfigError(f"--config.tick_by_resolution: expected (resolution, positive kimg) pairs, got {table!r}")
     for key, flag in (("snap", "--snap"), ("keep", "--config.keep")):
         if not (isinstance(cfg[key], int) and cfg[key] >= 1):
