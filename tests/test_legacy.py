@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stylegan_jax.convert import load_network_pkl, torch_stylegan2
+from stylegan_jax.convert import load_network_pkl, torch_stylegan2, torch_stylegan3
 from stylegan_jax.io.network_pickle import NetworkPickleError, read_network_pickle
 
 PICKLES = Path(__file__).parent / "fixtures" / "nvidia_pickles"
@@ -40,6 +40,23 @@ def test_w_avg_beta_defaults_by_repository_when_not_recorded(name, beta):
     G = read_network_pickle(PICKLES / f"{name}.pkl")["G_ema"]
     del G.state["_modules"]["mapping"].state["w_avg_beta"]
     assert torch_stylegan2.generator_kwargs(G)["mapping_kwargs"]["w_avg_beta"] == beta
+
+
+@pytest.mark.parametrize("name, defaults", [("sg3repo_stylegan2_8_cond3", (4, 256)), ("sg3_t16", (4, 256)),
+                                           ("ada_skip16", (0, None))])
+def test_fp16_and_clamp_default_by_repository_when_not_recorded(name, defaults):
+    """stylegan3's train.py records neither num_fp16_res nor conv_clamp (unless --fp32): its networks_stylegan2
+    defaults (4 and 256, for G's synthesis and D) apply, where stylegan2-ada-pytorch's are 0 and None."""
+    data = read_network_pickle(PICKLES / f"{name}.pkl")
+    for module in ("G", "G_ema", "D"):
+        for key in ("num_fp16_res", "conv_clamp"):
+            data[module].state["_init_kwargs"].pop(key, None)
+            data[module].state["_init_kwargs"].get("synthesis_kwargs", {}).pop(key, None)
+    net = (torch_stylegan3.convert_torch3 if name.startswith("sg3_") else torch_stylegan2.convert_torch)(data)
+    assert (net["D_kwargs"]["num_fp16_res"], net["D_kwargs"]["conv_clamp"]) == defaults
+    if not name.startswith("sg3_"):  # StyleGAN3's own G: our defaults are networks_stylegan3's (4, 256)
+        synthesis = net["G_kwargs"]["synthesis_kwargs"]
+        assert (synthesis["num_fp16_res"], synthesis["conv_clamp"]) == defaults
 
 
 def test_tf_era_pickle_converts_as_nvidias_legacy_py():

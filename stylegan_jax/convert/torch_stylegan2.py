@@ -4,10 +4,10 @@ Readable: snapshots of NVlabs/stylegan2-ada-pytorch and of NVlabs/stylegan3's St
 (``training/networks_stylegan2.py``), a dict with ``G``, ``D``, ``G_ema`` (and ``augment_pipe``,
 ``training_set_kwargs``, ignored) of `PersistentObject` stand-ins (`stylegan_jax.io.network_pickle`).
 
-Constructor kwargs come from ``_init_kwargs`` (only the arguments that were passed); ``w_avg_beta``, whose
-default differs between the repositories (0.995 in stylegan2-ada-pytorch, 0.998 in stylegan3's StyleGAN2), is
-read from the value NVIDIA's MappingNetwork recorded, else defaulted by the kwargs layout (nested
-``synthesis_kwargs``: stylegan2-ada-pytorch; flat: stylegan3).
+Constructor kwargs come from ``_init_kwargs`` (only the arguments that were passed). The defaults that differ
+between the repositories (`REPOSITORY_DEFAULTS`) fill in what a pickle does not record, by the kwargs layout
+(nested ``synthesis_kwargs``: stylegan2-ada-pytorch; flat: stylegan3); ``w_avg_beta`` is first read from the
+value NVIDIA's MappingNetwork recorded.
 """
 
 from __future__ import annotations
@@ -29,8 +29,15 @@ from stylegan_jax.io.network_pickle import NetworkPickleError, PersistentObject
 from stylegan_jax.models.stylegan2 import Discriminator, Generator
 
 GENERATOR_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs")
-#: w_avg_beta when neither the kwargs nor the pickled MappingNetwork record it, by repository.
-W_AVG_BETA = {"stylegan2-ada-pytorch": 0.995, "stylegan3": 0.998}
+#: NVIDIA's defaults where the repositories differ, for the arguments a pickle does not record: stylegan3's
+#: ``networks_stylegan2.py`` runs the 4 highest resolutions of G's synthesis and of D in float16 with clamp 256
+#: (its train.py passes neither unless ``--fp32``), and tracks ``w_avg`` with beta 0.998.
+REPOSITORY_DEFAULTS = {
+    "stylegan2-ada-pytorch": {"w_avg_beta": 0.995, "num_fp16_res": 0, "conv_clamp": None},
+    "stylegan3": {"w_avg_beta": 0.998, "num_fp16_res": 4, "conv_clamp": 256},
+}
+#: The `REPOSITORY_DEFAULTS` that G's synthesis network and D take.
+PRECISION_ARGS = ("num_fp16_res", "conv_clamp")
 
 
 def repository(obj: PersistentObject) -> str:
@@ -52,18 +59,22 @@ def generator_kwargs(obj: Any, what: str = "G") -> dict[str, Any]:
     mapping_kwargs = dict(kwargs.pop("mapping_kwargs", None) or {})
     mapping = child(obj, "mapping")
     recorded = mapping.state if isinstance(mapping, PersistentObject) else {}
-    mapping_kwargs.setdefault("w_avg_beta", plain(recorded.get("w_avg_beta", W_AVG_BETA[repository(obj)])))
+    defaults = REPOSITORY_DEFAULTS[repository(obj)]
+    mapping_kwargs.setdefault("w_avg_beta", plain(recorded.get("w_avg_beta", defaults["w_avg_beta"])))
+    synthesis_kwargs = {**{k: defaults[k] for k in PRECISION_ARGS}, **synthesis_kwargs}
     kwargs.update(mapping_kwargs=mapping_kwargs, synthesis_kwargs=synthesis_kwargs)
     return accept_kwargs(kwargs, Generator, what, GENERATOR_NESTED)
 
 
-def discriminator_kwargs(obj: Any, what: str = "D") -> dict[str, Any]:
-    """Our Discriminator's kwargs from a pickled NVIDIA Discriminator."""
+def discriminator_kwargs(obj: Any, repo: str, what: str = "D") -> dict[str, Any]:
+    """Our Discriminator's kwargs from a pickled NVIDIA Discriminator written by ``repo`` (a
+    `REPOSITORY_DEFAULTS` key)."""
     obj = check_class(obj, what, "Discriminator")
     epilogue = child(obj, "b4")
     if not (isinstance(epilogue, PersistentObject) and epilogue.class_name == "DiscriminatorEpilogue"):
         raise NetworkPickleError(f"{what}: unknown discriminator architecture")
-    return accept_kwargs(init_kwargs(obj, Discriminator), Discriminator, what, DISCRIMINATOR_NESTED)
+    kwargs = {**{k: REPOSITORY_DEFAULTS[repo][k] for k in PRECISION_ARGS}, **init_kwargs(obj, Discriminator)}
+    return accept_kwargs(kwargs, Discriminator, what, DISCRIMINATOR_NESTED)
 
 
 def is_torch_pickle(data: Any) -> bool:
@@ -83,6 +94,6 @@ def convert_torch(data: dict) -> dict[str, Any]:
                 raise NetworkPickleError("G and G_ema were built with different arguments")
             out[name] = convert_variables(Generator, kwargs, lambda _, obj=data[name]: module_state_dict(obj), name)
     if data.get("D") is not None:
-        out["D_kwargs"] = discriminator_kwargs(data["D"])
+        out["D_kwargs"] = discriminator_kwargs(data["D"], out["metadata"]["format"])
         out["D"] = convert_variables(Discriminator, out["D_kwargs"], lambda _: module_state_dict(data["D"]), "D")
     return out

@@ -83,6 +83,6 @@ def convert_torch3(data: dict) -> dict[str, Any]:
             state = checked_state_dict(data[name], kwargs, name)
             out[name] = convert_variables(Generator, kwargs, lambda _, state=state: state, name)
     if data.get("D") is not None:
-        out["D_kwargs"] = discriminator_kwargs(data["D"])
+        out["D_kwargs"] = discriminator_kwargs(data["D"], "stylegan3")
         out["D"] = convert_variables(Discriminator, out["D_kwargs"], lambda _: module_state_dict(data["D"]), "D")
     return out
