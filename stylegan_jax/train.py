@@ -149,16 +149,21 @@ def check_processes(parser: argparse.ArgumentParser, args: argparse.Namespace) -
                      f"{args.num_processes}), got {args.process_id}")
 
 
-def check_augment_flags(args: argparse.Namespace, aug: str) -> None:
+def check_augment_flags(args: argparse.Namespace, cfg) -> None:
     """``--target`` only where ADA runs (NVIDIA's rule); ``--p`` and ``--augpipe`` only where something
-    augments (NVIDIA allows ``--p`` with ``--aug fixed`` only; here it also sets ADA's start). Config values of
-    the experiment are not flags: not checked."""
+    augments (NVIDIA allows ``--p`` with ``--aug fixed`` only; here it also sets ADA's start); ``--aug fixed``
+    needs a p (stylegan2-ada's "--aug=fixed requires specifying --p"), from ``--p`` or the config, unless the
+    config schedules it (R3GAN). Config values of the experiment are not flags: not checked."""
     from stylegan_jax.errors import ConfigError
+    from stylegan_jax.training.hyperparams import final_values
 
+    aug = cfg.aug
     needs = {"p": ("ada", "fixed"), "augpipe": ("ada", "fixed"), "target": ("ada",)}
     for flag, kinds in needs.items():
         if getattr(args, flag) is not None and aug not in kinds:
             raise ConfigError(f"--{flag} applies only with --aug {' or '.join(kinds)} (this run's aug is {aug!r})")
+    if args.aug == "fixed" and args.p is None and not cfg.p and "p" not in final_values(cfg):
+        raise ConfigError("--aug=fixed requires specifying --p (the fixed augmentation probability)")
 
 
 def flag_values(args: argparse.Namespace, cfg) -> list[tuple[str, str]]:
@@ -223,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             for key, value in explicit:
                 if key != "tiny":
                     apply_override(cfg, key, value)
-        check_augment_flags(args, cfg.aug)
+        check_augment_flags(args, cfg)
         configure_runtime(cpu_fusion=cfg.cpu_fusion)  # before JAX starts its backends
         if args.dry_run:
             from stylegan_jax.training.summary import describe

@@ -378,7 +378,9 @@ def valid_keys(cfg: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
     """All dotted leaf keys of ``cfg``."""
     keys = []
     for key, value in cfg.items():
-        if isinstance(value, ml_collections.ConfigDict):
+        # augpipe is one value (a preset name or a dict of AugmentPipe's keywords), though a copy of the config
+        # holds its dict as a ConfigDict: set as a whole, as before the copy (shrink_to_tiny re-applies it)
+        if isinstance(value, ml_collections.ConfigDict) and f"{prefix}{key}" != "augpipe":
             keys += valid_keys(value, f"{prefix}{key}.")
         else:
             keys.append(prefix + key)

@@ -495,7 +495,7 @@ def augment_pipe(cfg: ml_collections.ConfigDict) -> AugmentPipe | None:
     else:
         try:
             pipe = AugmentPipe(**dict(spec))
-        except TypeError as e:
+        except (TypeError, ValueError) as e:  # an unknown keyword; a value that is not a number, bands != 4
             raise ConfigError(f"--augpipe: {e}") from None
     return None if cfg.aug == "noaug" else pipe
 
@@ -594,7 +594,14 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
     if not (isinstance(cfg.subset, int) and cfg.subset >= 0):
         raise ConfigError(f"--subset: expected a whole number of images >= 0 (0: all), got {cfg.subset!r}")
     losses.objective(cfg)
-    augment_pipe(cfg)
+    pipe = augment_pipe(cfg)
+    if pipe is not None and pipe.imgfilter > 0:  # the image-space filter reflect-pads by 21 pixels
+        smallest = min(image_size.parse(cfg.resolution))
+        if cfg.growing.initial_resolution:
+            smallest = min(smallest, cfg.growing.initial_resolution)
+        if smallest <= 21:
+            raise ConfigError(f"--augpipe: imgfilter needs images larger than 21x21 (it reflect-pads by 21 "
+                              f"pixels); this run trains at {smallest}x{smallest}")
     hyperparams.check(cfg)
     if cfg.d_first and cfg.n_critic != 1:
         raise ConfigError(f"--config.d_first=True needs n_critic=1 (G's step ends each iteration), got {cfg.n_critic}")

@@ -304,3 +304,26 @@ def test_the_default_run_directory_is_named_after_the_experiment_file(tmp_path):
     assert train_cli.default_outdir(str(mine)) == Path("runs") / "my_digits"
     assert train_cli.default_outdir("ablations/stylegan2_c") == Path("runs") / "stylegan2_c"
     assert train_cli.default_outdir("quickstart") == Path("runs") / "quickstart"
+
+
+@pytest.mark.parametrize("extra, expected", [
+    # stylegan2-ada's train.py: "--aug=fixed requires specifying --p"
+    (["--aug", "fixed"], "--aug=fixed requires specifying --p"),
+    # AugmentPipe's ValueErrors are one ConfigError line, as its TypeErrors are
+    (["--aug", "ada", "--config.augpipe={'imgfilter': 1, 'imgfilter_bands': (1, 1)}"],
+     "--augpipe: imgfilter_bands needs 4 values"),
+    (["--aug", "ada", "--config.augpipe={'xflip': 'yes'}"], "--augpipe: could not convert string to float"),
+    # the digits run is 16x16: imgfilter's 21-pixel reflect padding cannot run; refused before anything is written
+    (["--aug", "ada", "--augpipe", "bgcf"], "imgfilter needs images larger than 21x21"),
+])
+def test_augmentation_settings_that_cannot_run_are_one_line(data_dir, tmp_path, capsys, extra, expected):
+    code, out, err = run_tool(train_cli.main, argv(data_dir, tmp_path / "run", *extra), capsys)
+    assert_one_error_line("train", code, out, err, expected)
+    assert not (tmp_path / "run").exists()
+
+
+def test_tiny_keeps_a_dict_augpipe(capsys):
+    """shrink_to_tiny's copy holds a dict augpipe as a ConfigDict; the overrides applied again still set it."""
+    code = train_cli.main(["--experiment", "quickstart", "--config.tiny=True", "--aug", "ada",
+                           "--config.augpipe={'xflip': 1}", "--dry-run"])
+    assert code == 0, capsys.readouterr().err
