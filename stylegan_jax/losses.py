@@ -63,20 +63,15 @@ def path_lengths(synthesis_fn: Callable[[jax.Array], jax.Array], ws: jax.Array, 
 
 
 def update_pl_mean(pl_mean: jax.Array, batch_means: jax.Array, decay: float) -> jax.Array:
-    """The running mean of path lengths after each minibatch in turn: lerp(pl_mean, mean, decay).
+    """Each minibatch's running mean of path lengths: lerp(pl_mean, its mean, decay), as each of NVIDIA's GPUs
+    updates its own copy once per G_reg phase.
 
-    ``batch_means`` [K] are the K minibatches' mean path lengths, applied in order (as K rounds would be on
-    one GPU). Returns [K]: the running mean each minibatch's penalty uses. As in NVIDIA's code the stored
-    previous mean is a constant but the gradient flows through this minibatch's own mean.
+    ``batch_means`` [K] are the K minibatches' mean path lengths. Returns [K]: the running mean each minibatch's
+    penalty uses; the run keeps their mean (`Phases.g_reg`). As in NVIDIA's code the stored previous mean is a
+    constant but the gradient flows through this minibatch's own mean.
     """
-
-    def step(mean, batch_mean):
-        mean = jax.lax.stop_gradient(mean)
-        mean = mean + decay * (batch_mean - mean)
-        return mean, mean
-
-    _, means = jax.lax.scan(step, pl_mean, batch_means)
-    return means
+    previous = jax.lax.stop_gradient(pl_mean)
+    return previous + decay * (batch_means - previous)
 
 
 def path_length_penalty(lengths: jax.Array, pl_mean: jax.Array) -> jax.Array:

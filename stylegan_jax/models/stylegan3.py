@@ -253,7 +253,7 @@ class SynthesisLayer(nn.Module):
         if update_emas:
             current = jnp.mean(jnp.square(jax.lax.stop_gradient(x).astype(jnp.float32)))
             ema.value = current + self.magnitude_ema_beta * (ema.value - current)
-            self.sow("ema_stats", "magnitude_ema", current)  # for a training step that applies minibatches in order
+            self.sow("ema_stats", "magnitude_ema", current)  # for a training step that averages its minibatches
         input_gain = jax.lax.rsqrt(ema.value)
         styles = FullyConnected(s.in_channels, bias_init=1.0, name="affine")(w)
         k = s.conv_kernel

@@ -19,9 +19,13 @@ second G's (R3GAN draws a real batch for each), and the fakes take their real's 
 Per-GPU semantics, independent of the device count: the global batch is split into ``K = batch /
 batch_gpu`` minibatches of NVIDIA's per-GPU size ``batch_gpu`` (arrays [K, batch_gpu, ...], K sharded
 over the devices). Within one minibatch, as within one of NVIDIA's GPUs: the minibatch-stddev groups of
-D, one style-mixing crossover, one update of ``w_avg`` and ``pl_mean`` (the K minibatches applied in
-order, as K rounds on one GPU). Gradients are means over the global batch (NVIDIA with one round per GPU).
-So 1 device and 4 devices compute the same step, to float rounding.
+D, one style-mixing crossover, one update of ``w_avg``, ``pl_mean`` and StyleGAN3's magnitude EMAs per
+phase, which this minibatch's penalty or forward pass uses. As NVIDIA's GPUs each keep their own copy of
+these buffers, the K minibatches update the same stored value, and the run keeps the mean of their K updated
+values (NVIDIA keeps rank 0's): one update per phase with the global batch's mean, so the EMAs' half-lives
+are those of NVIDIA's published runs (one round per GPU; StyleGAN3's magnitude beta is ``0.5 ** (batch /
+20000)``). Gradients are means over the global batch (NVIDIA with one round per GPU). So 1 device and 4
+devices compute the same step, to float rounding.
 
 Batch norm (DCGAN): statistics per minibatch (as per GPU); G's running averages become the mean over the K
 minibatches of each one's update.
@@ -104,12 +108,10 @@ def make_layout(cfg: ml_collections.ConfigDict, num_devices: int, batch_size: in
 
 
 def update_w_avg(w_avg: jax.Array, w_means: jax.Array, beta: float) -> jax.Array:
-    """Apply the K minibatches' mean w [K, w_dim] in order: w_avg = mean + beta * (w_avg - mean)."""
-
-    def step(avg, mean):
-        return mean + beta * (avg - mean), None
-
-    return jax.lax.scan(step, w_avg, w_means)[0]
+    """One update by the K minibatches' means [K, ...]: ``mean + beta * (w_avg - mean)`` with their mean, which
+    is the mean of the K copies that NVIDIA's K GPUs each update by their own minibatch once per phase."""
+    mean = jnp.mean(w_means, axis=0)
+    return mean + beta * (w_avg - mean)
 
 
 def clean_grads(grads):
@@ -271,8 +273,8 @@ class Phases:
         return img, self.new_buffers(state, stats) if track else state.g_buffers
 
     def new_buffers(self, state, stats):
-        """G's buffers after the K minibatches: ``w_avg`` (and StyleGAN3's magnitude EMAs) updated with each
-        minibatch's mean in order, or the mean of the minibatches' batch-norm updates."""
+        """G's buffers after the K minibatches: the mean of the K minibatches' updates of ``w_avg`` (and
+        StyleGAN3's magnitude EMAs, `update_w_avg`), or of their batch-norm updates."""
         if self.batch_norm:
             return jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), stats)
         if not self.style:
@@ -330,7 +332,7 @@ class Phases:
             means = losses.update_pl_mean(state.pl_mean, jnp.mean(lengths, axis=1), cfg.pl_decay)
             penalty = losses.path_length_penalty(lengths, means[:, None])
             loss = jnp.mean(penalty * cfg.pl_weight) * cfg.G_reg_interval
-            return loss, (means[-1], w_means, penalty)
+            return loss, (jnp.mean(means), w_means, penalty)
 
         (_, (pl_mean, w_means, penalty)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
         g_params, g_opt = self.apply_updates("G", grads, state.g_opt, state.g_params, hyper)

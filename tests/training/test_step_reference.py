@@ -6,7 +6,8 @@ rebuilt here (non-saturating logistic losses, path lengths |J^T y| with a runnin
 ``pl_decay``, R1 as the squared norm of dD/dx) with the networks applied one minibatch at a time under
 ``jax.enable_x64``, and everything after the gradients is NumPy float64: NVIDIA's lazy-regularisation gains
 (``G_reg_interval`` on PL, ``D_reg_interval`` on R1, R1 weight gamma / 2), Adam with lr and betas scaled by
-interval / (interval + 1), ``pl_mean``, ``w_avg`` (lerp by ``w_avg_beta`` per minibatch, in order) and G_ema
+interval / (interval + 1), ``pl_mean`` and ``w_avg`` (each minibatch lerps the stored value by its own mean, as
+each of NVIDIA's GPUs its own copy; the mean of the minibatches' values is kept) and G_ema
 (beta = 0.5 ** (batch / ema_nimg), ema_nimg = min(ema_kimg * 1000, cur_nimg * ema_rampup)). Every leaf of the
 jitted float32 state after ``Trainer.run_iteration`` must match.
 
@@ -59,7 +60,8 @@ MISTAKES = {
     "Adam lr not scaled when lazy": "lr",
     "G_ema without ramp-up": "ema_rampup",
     "pl_mean decay 0.1, not pl_decay": "pl_decay",
-    "w_avg updated once per phase, not per minibatch": "w_avg_once",
+    "w_avg updated per minibatch in turn (K rounds on one GPU)": "w_avg_in_turn",
+    "pl_mean updated per minibatch in turn (K rounds on one GPU)": "pl_mean_in_turn",
 }
 
 F32_EPS = 2.0**-24  # float32's unit roundoff
@@ -122,7 +124,7 @@ class Reference:
     def __init__(self, G, D):
         self.G, self.D = G, D
         self.g_main = jax.jit(jax.grad(self.g_main_loss, has_aux=True))
-        self.g_reg = jax.jit(jax.grad(self.g_reg_loss, has_aux=True))
+        self.g_reg = jax.jit(jax.grad(self.g_reg_loss, has_aux=True), static_argnums=9)
         self.fakes = jax.jit(self.generate_all)
         self.d_main = jax.jit(jax.grad(self.d_main_loss, has_aux=True))
         self.d_reg = jax.jit(jax.grad(self.d_reg_loss, has_aux=True))
@@ -148,23 +150,24 @@ class Reference:
         loss = jnp.mean(jnp.logaddexp(0.0, -logits))
         return loss, (w_means, loss, jnp.mean(logits))
 
-    def g_reg_loss(self, gp, gb, pl_mean, z, c, noise_keys, ys, pl_decay, weight):
-        """NVIDIA's Greg: per minibatch in turn, path lengths |J_w^T y| = sqrt(mean over ws of
-        |d sum(img * y) / dw|^2), pl_mean lerped towards their mean by ``pl_decay`` (the stored mean a constant,
-        this minibatch's mean not), penalty (length - pl_mean)^2; loss mean(penalty) * pl_weight *
-        G_reg_interval (``weight``). Aux: the minibatches' mean w, the running means, the mean penalty."""
+    def g_reg_loss(self, gp, gb, pl_mean, z, c, noise_keys, ys, pl_decay, weight, in_turn=False):
+        """NVIDIA's Greg: per minibatch (as per GPU), path lengths |J_w^T y| = sqrt(mean over ws of
+        |d sum(img * y) / dw|^2), the stored pl_mean lerped towards their mean by ``pl_decay`` (the stored mean a
+        constant, this minibatch's mean not; ``in_turn``: the previous minibatch's result, as K rounds on one
+        GPU), penalty (length - pl_mean)^2; loss mean(penalty) * pl_weight * G_reg_interval (``weight``).
+        Aux: the minibatches' mean w, their running means, the mean penalty."""
         v = {"params": gp, "buffers": gb}
 
-        def minibatch(pl_mean, inputs):
+        def minibatch(running, inputs):
             z, c, key, y = inputs
             ws = self.G.apply(v, z, c, method="map")
             _, vjp = jax.vjp(lambda w: self.G.apply(v, w, "random", rngs={"noise": key}, method="synthesize")
                              .astype(jnp.float64), ws)
             (grads,) = vjp(y)
             lengths = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads.astype(jnp.float64)), axis=2), axis=1))
-            pl_mean = jax.lax.stop_gradient(pl_mean)
-            pl_mean = pl_mean + (jnp.mean(lengths) - pl_mean) * pl_decay
-            return pl_mean, (jnp.square(lengths - pl_mean), pl_mean, jnp.mean(ws[:, 0], axis=0))
+            previous = jax.lax.stop_gradient(running if in_turn else pl_mean)
+            mean = previous + (jnp.mean(lengths) - previous) * pl_decay
+            return mean, (jnp.square(lengths - mean), mean, jnp.mean(ws[:, 0], axis=0))
 
         _, (penalties, means, w_means) = jax.lax.scan(minibatch, pl_mean, (z, c, noise_keys, ys))
         penalty = jnp.mean(penalties)
@@ -206,12 +209,15 @@ def adam(params: dict, grads: dict, opt: dict, prefix: str, lr: float, b1: float
         params[name] = params[name] - lr * (mu / (1 - b1**count)) / (np.sqrt(nu / (1 - b2**count)) + eps)
 
 
-def lerp_w_avg(w_avg, w_means, beta: float, once: bool = False):
-    """``w_avg`` after each minibatch's mean w in order (NVIDIA's per-GPU update, K rounds on one GPU)."""
+def lerp_w_avg(w_avg, w_means, beta: float, in_turn: bool = False):
+    """The mean over the minibatches of ``w_avg`` lerped by each one's mean w (NVIDIA's per-GPU copies, one
+    update per phase); ``in_turn``: lerped by each mean in turn instead (K rounds on one GPU)."""
     w_means = np.asarray(w_means, np.float64)
-    for mean in w_means.mean(axis=0, keepdims=True) if once else w_means:
-        w_avg = mean + beta * (w_avg - mean)
-    return w_avg
+    if in_turn:
+        for mean in w_means:
+            w_avg = mean + beta * (w_avg - mean)
+        return w_avg
+    return np.mean([mean + beta * (w_avg - mean) for mean in w_means], axis=0)
 
 
 def reference_iteration(trainer, ref: Reference, before, batch, mistake: str | None = None):
@@ -234,7 +240,7 @@ def reference_iteration(trainer, ref: Reference, before, batch, mistake: str | N
         return dict(lr=lr * ratio, b1=cfg.betas[0] ** b_ratio, b2=cfg.betas[1] ** b_ratio, eps=cfg.eps)
 
     g_adam, d_adam = optimiser(cfg.G_lr, cfg.G_reg_interval), optimiser(cfg.D_lr, cfg.D_reg_interval)
-    w_avg_beta, once = cfg.G.w_avg_beta, mistake == "w_avg_once"
+    w_avg_beta, in_turn = cfg.G.w_avg_beta, mistake == "w_avg_in_turn"
     out = {}
     res, channels = cfg.resolution, cfg.img_channels
 
@@ -258,20 +264,21 @@ def reference_iteration(trainer, ref: Reference, before, batch, mistake: str | N
         grads, (w_means, out["G_main/loss"], out["G_main/score"]) = ref.g_main(
             nest(gp), buffers(), nest(dp), z0, c0, jnp.stack(noise0))
         adam(gp, unnest(grads), opt, "g_opt", **g_adam)
-        gb["mapping"]["w_avg"] = lerp_w_avg(gb["mapping"]["w_avg"], w_means, w_avg_beta, once)
+        gb["mapping"]["w_avg"] = lerp_w_avg(gb["mapping"]["w_avg"], w_means, w_avg_beta, in_turn)
 
         # G_reg at G_main's result.
         pl_weight = cfg.pl_weight * (1 if mistake == "pl_gain" else cfg.G_reg_interval)
         pl_decay = 0.1 if mistake == "pl_decay" else cfg.pl_decay
         grads, (w_means, means, out["G_reg/penalty"]) = ref.g_reg(
-            nest(gp), buffers(), s["pl_mean"], z1, c1, jnp.stack(noise1), ys, pl_decay, pl_weight)
+            nest(gp), buffers(), s["pl_mean"], z1, c1, jnp.stack(noise1), ys, pl_decay, pl_weight,
+            mistake == "pl_mean_in_turn")
         adam(gp, unnest(grads), opt, "g_opt", **g_adam)
-        gb["mapping"]["w_avg"] = lerp_w_avg(gb["mapping"]["w_avg"], w_means, w_avg_beta, once)
-        pl_mean = np.asarray(means)[-1]
+        gb["mapping"]["w_avg"] = lerp_w_avg(gb["mapping"]["w_avg"], w_means, w_avg_beta, in_turn)
+        pl_mean = np.asarray(means)[-1] if mistake == "pl_mean_in_turn" else np.mean(np.asarray(means))
 
         # D_main on fakes of G after both G phases; G_ema.
         fakes, w_means = ref.fakes(nest(gp), buffers(), z2, c2, jnp.stack(noise2))
-        gb["mapping"]["w_avg"] = lerp_w_avg(gb["mapping"]["w_avg"], w_means, w_avg_beta, once)
+        gb["mapping"]["w_avg"] = lerp_w_avg(gb["mapping"]["w_avg"], w_means, w_avg_beta, in_turn)
         grads, (out["D_main/loss"], out["D_main/fake"], out["D_main/real"]) = ref.d_main(
             nest(dp), fakes, c2, reals, labels)
         adam(dp, unnest(grads), opt, "d_opt", **d_adam)

@@ -56,6 +56,30 @@ def test_averages_move_in_d_main_only_and_g_ema_copies_them(data_dir, tmp_path):
         np.testing.assert_array_equal(a, b)  # copied, not averaged
 
 
+def test_averages_move_once_per_phase_however_the_batch_is_split(data_dir, tmp_path):
+    """One batch as one minibatch (NVIDIA's one GPU, one round) and as four (four GPUs, each updating its own
+    copy): the magnitude EMAs and w_avg after D_main are the same, one update by the batch's mean (the
+    magnitude beta 0.5 ** (batch / 20000) is per step of the whole batch), not four updates in turn."""
+    moved = []
+    for batch_gpu in (8, 2):
+        cfg = tiny_stylegan3(data_dir, "stylegan3_t", batch_size=8, batch_gpu=batch_gpu)
+        trainer = Trainer(cfg, tmp_path / str(batch_gpu), devices=jax.devices()[:1])
+        state = trainer.initial_state()
+        before = averages(state.g_buffers)
+        state, _ = trainer.phases["D_main"](state, *trainer.device_batch(next(trainer.iterator)), np.float32(1))
+        moved.append([a - b for a, b in zip(averages(state.g_buffers), before, strict=True)])
+    assert len(moved[0]) == 5  # w_avg and the magnitude EMAs of the 4 synthesis layers (ToRGB included)
+    for one, four in zip(*moved, strict=True):
+        assert np.abs(one).max() > 0
+        np.testing.assert_allclose(four, one, rtol=1e-4, atol=1e-7)
+
+
+def averages(buffers) -> list[np.ndarray]:
+    """G's running averages (``w_avg``, ``magnitude_ema``) among its buffers, on host."""
+    return [np.array(v) for k, v in jax.tree_util.tree_flatten_with_path(jax.device_get(buffers))[0]
+            if k[-1].key in ("w_avg", "magnitude_ema")]
+
+
 def test_blur_is_nvidias_kernel_and_fades_without_recompiling():
     x = np.random.default_rng(0).standard_normal((1, 20, 20, 2)).astype(np.float32)
     for sigma in (0.2, 1.0, 2.5):
