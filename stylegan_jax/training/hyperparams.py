@@ -75,3 +75,14 @@ def at(cfg: ml_collections.ConfigDict, nimg: jax.Array | float) -> dict:
     for key, final in final_values(cfg).items():
         values[key] = cosine_decay(nimg, values[key], final, cfg.decay_kimg * 1000)
     return {**values, "wgan_lambda": cfg.wgan_lambda, "epsilon_drift": cfg.epsilon_drift}
+
+
+def progress(cfg: ml_collections.ConfigDict, nimg: float) -> dict[str, float]:
+    """R3GAN's per-tick record of a scheduled run, its values after ``nimg`` images: ``Progress/lr`` (G's),
+    ``Progress/ema_mimg`` (the G_ema half-life in Mimg), ``Progress/beta2`` and ``Progress/gamma`` (R1's);
+    {} for a run that schedules nothing."""
+    if not final_values(cfg):
+        return {}
+    values = {k: float(v) for k, v in at(cfg, nimg).items()}
+    return {"Progress/lr": values["G_lr"], "Progress/ema_mimg": values["ema_kimg"] / 1000,
+            "Progress/beta2": values["beta2"], "Progress/gamma": values["r1_gamma"]}

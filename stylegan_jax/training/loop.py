@@ -598,7 +598,8 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
                 tick_stats_before = _report_tick(
                     reporter, bar, fetched, tick_stats_before, tick, nimg, sched,
                     {"start": start_time, "tick_start": tick_start_time, "tick_end": tick_end_time,
-                     "maintenance": maintenance_sec}, timing_nimg, aug_p)
+                     "maintenance": maintenance_sec}, timing_nimg, aug_p,
+                    hyperparams.progress(cfg, nimg - last.batch_size))  # R3GAN's: the last iteration's values
                 tick += 1
             if save:
                 trainer.save(state, nimg, tick, nimg if tick_end else tick_start_nimg, snapshot)
@@ -621,12 +622,13 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
 
 def _report_tick(reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, dict]], before: dict, tick: int,
                  nimg: int, sched: Schedule, times: dict[str, float], timing_nimg: int,
-                 aug_p: float | None) -> dict[str, dict]:
+                 aug_p: float | None, scheduled: dict[str, float]) -> dict[str, dict]:
     """The progress line, the log line and the statistics of a tick (`Reporter.stats`: the losses, then
     NVIDIA's Progress, Timing and Resources values, each once); returns the losses' (`stats.tick_stats`:
     those of ``before``, the previous tick's, that this tick does not report are repeated). ``times``:
     ``start``, ``tick_start`` and ``tick_end`` (seconds since the epoch) and ``maintenance`` (seconds between
-    the previous tick's end and this tick's start); ``aug_p``: the augmentation's p, if any. The progress line
+    the previous tick's end and this tick's start); ``aug_p``: the augmentation's p, if any; ``scheduled``: the
+    scheduled hyper-parameters' ``Progress/`` values (`hyperparams.progress`). The progress line
     adds ``Loss/signs/real``, the tick's mean of the signs of D's scores of the reals in D's steps."""
     stats = tick_stats([{k: v for k, v in out.items() if k != FINITE} for _, phases in history
                         for out in phases.values()], before)
@@ -645,7 +647,7 @@ def _report_tick(reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, di
     reporter.line(f"tick {tick} kimg {nimg / 1000:.2f} sec_per_kimg {sec_per_kimg:.3f} " +
                   " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items())), echo=False)
     once = {"Progress/tick": tick, "Progress/kimg": nimg / 1000, "Progress/lod": sched.lod,
-            "Progress/augment": aug_p or 0.0, "Timing/total_sec": total_sec,
+            "Progress/augment": aug_p or 0.0, **scheduled, "Timing/total_sec": total_sec,
             "Timing/sec_per_tick": now - times["tick_start"], "Timing/sec_per_kimg": sec_per_kimg,
             "Timing/maintenance_sec": times["maintenance"], "Timing/total_hours": total_sec / 3600,
             "Timing/total_days": total_sec / 86400, "Resources/cpu_mem_gb": resident_memory_gb()}

@@ -298,6 +298,7 @@ class Phases:
         p = self.aug_p(state, hyper)
         reals, labels = self.split(reals, labels, "G")
         z, c, keys = self.latents(state, 0, labels, self.layout.batch_gpu)
+        real = None
         if self.objective.pairs:  # D's logits of G's real batch, fixed (R3GAN: the reals are detached)
             real = self.run_D_on(state.d_params, state, self.reals(reals, alpha), labels, alpha, keys, AUG_REAL, p)
 
@@ -312,8 +313,7 @@ class Phases:
         state = state.replace(g_params=g_params, g_opt=g_opt, g_buffers=g_buffers)
         if self.cfg.d_first:  # G's step ends the iteration
             state = self.end_iteration(state, hyper)
-        return state, {**report("Loss/G/loss", loss), **report("Loss/scores/fake", logits),
-                       **report("Loss/signs/fake", jnp.sign(logits))}
+        return state, {**report("Loss/G/loss", loss), **self.scores("G", logits, real)}
 
     def g_reg(self, state: TrainState, reals, labels, alpha):
         cfg = self.cfg
@@ -379,8 +379,7 @@ class Phases:
             return loss + reg, (fake, real, extra, loss_fake + loss_real)  # NVIDIA's D/loss: each pair's sum
 
         (_, (fake_logits, real_logits, extra, loss)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
-        extra = {**extra, **report("Loss/scores/fake", fake_logits), **report("Loss/scores/real", real_logits),
-                 **report("Loss/signs/fake", jnp.sign(fake_logits)), **report("Loss/signs/real", jnp.sign(real_logits))}
+        extra = {**extra, **self.scores("D", fake_logits, real_logits)}
         d_params, d_opt = self.apply_updates("D", grads, state.d_opt, state.d_params, hyper)
         if cfg.wgan_clip:
             d_params = jax.tree_util.tree_map(lambda p: jnp.clip(p, -cfg.wgan_clip, cfg.wgan_clip), d_params)
@@ -389,6 +388,18 @@ class Phases:
         if not cfg.d_first:  # D's step ends the iteration
             state = self.end_iteration(state, hyper)
         return state, {**report("Loss/D/loss", loss), **extra}
+
+    def scores(self, net: str, fake_logits, real_logits) -> dict:
+        """The scores and signs G's (``net`` "G") or D's main step reports: NVIDIA's D(G(z)) (and in D's step
+        D(x)); under a pairing objective R3GAN's relativistic ones, G's ``Loss/scores/fake`` = D(G(z)) - D(x)
+        and D's only ``Loss/scores/real`` = D(x) - D(G(z)), per pair."""
+        if self.objective.pairs:
+            name, scores = ("fake", fake_logits - real_logits) if net == "G" else ("real", real_logits - fake_logits)
+            return {**report(f"Loss/scores/{name}", scores), **report(f"Loss/signs/{name}", jnp.sign(scores))}
+        out = {**report("Loss/scores/fake", fake_logits), **report("Loss/signs/fake", jnp.sign(fake_logits))}
+        if net == "D":
+            out.update({**report("Loss/scores/real", real_logits), **report("Loss/signs/real", jnp.sign(real_logits))})
+        return out
 
     def penalty_of(self, penalty, d_params, alpha, p, blur, reals, labels, fakes, real_logits, input_grads, key):
         """One penalty's per-sample values on one minibatch, D seeing the reals augmented as in D's loss (the

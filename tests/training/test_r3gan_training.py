@@ -2,14 +2,16 @@
 1; D's step comes first and G's step sees its own real batch; G_ema starts as G (half-life 0); the scheduled
 augmentation probability is R3GAN's; a run resumes bit for bit from every checkpoint."""
 
+import json
+
 import jax
 import numpy as np
 import pytest
 
 from stylegan_jax.training import hyperparams
-from stylegan_jax.training.config import load_experiment
+from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import Trainer
-from stylegan_jax.training.steps import active_phases
+from stylegan_jax.training.steps import Phases, active_phases
 from tests.training.conftest import leaves
 from tests.training.test_resume import assert_resumes_from_every_checkpoint
 
@@ -117,9 +119,45 @@ def test_the_augmentation_probability_follows_the_schedule(recipe_trainer):
     assert seen[0] == 0 and 0 < seen[1] < seen[2] < seen[3] <= 0.55
 
 
+def test_scores_are_r3gans_relativistic_logits(recipe_trainer):
+    """R3GAN's loss.py reports G's Loss/scores/fake = D(G(z)) - D(x) and D's Loss/scores/real = D(x) - D(G(z)),
+    per pair, with their signs, and no other scores."""
+    t = recipe_trainer
+    phases = Phases(t.cfg, t.family, t.G, t.D, t.g_tx, t.d_tx, t.layout, None)
+    fake, real = np.array([[3.0], [-1.0], [0.5]], np.float32), np.array([[1.0], [2.0], [0.5]], np.float32)
+    expected = {"G": ("fake", [2.0, -3.0, 0.0]), "D": ("real", [-2.0, 3.0, 0.0])}
+    for net, (name, scores) in expected.items():
+        out = {k: float(v) for k, v in phases.scores(net, fake, real).items()}
+        assert out == pytest.approx({f"Loss/scores/{name}": np.mean(scores), f"Loss/signs/{name}": -0.0,
+                                     f"Loss/scores/{name}@squares": np.mean(np.square(scores)),
+                                     f"Loss/signs/{name}@squares": 2 / 3, f"Loss/scores/{name}@count": 3,
+                                     f"Loss/signs/{name}@count": 3})
+    _, out = t.phases["D_main"](t.initial_state(), *t.next_batch(), np.float32(1))
+    assert {k for k in out if k.startswith(("Loss/scores", "Loss/signs"))} == {
+        "Loss/scores/real", "Loss/scores/real@squares", "Loss/scores/real@count", "Loss/signs/real",
+        "Loss/signs/real@squares", "Loss/signs/real@count"}
+
+
+def r3gan_cosine(nimg: float, base: float, final: float, total_nimg: float) -> float:
+    """R3GAN's ``cosine_decay_with_warmup`` without warm-up or hold (training/training_loop.py), float64."""
+    decay = 0.5 * (1 + np.cos(np.pi * nimg / total_nimg))
+    return final if nimg > total_nimg else base + (1 - decay) * (final - base)
+
+
 @pytest.mark.slow
 def test_r3gan_resumes_from_every_periodic_checkpoint(data_dir, tmp_path):
     # tiny: 8 iterations of 8 images, NVIDIA's tick 0 after the first, then a tick every 2, a checkpoint every 2
     # ticks (1, 5) and at the end (8); every hyper-parameter moves along its schedule over the 8.
     cfg = tiny(data_dir, "r3gan_cifar10", keep=100)
     assert_resumes_from_every_checkpoint(cfg, tmp_path, [1, 5, 8])
+    # R3GAN's per-tick record of its schedules, at each tick's last iteration (the images before it)
+    cfg = shrink_to_tiny(cfg)  # what the run trained: the schedules' whole course within its 64 images
+    total, lines = cfg.decay_kimg * 1000, (tmp_path / "full" / "stats.jsonl").read_text().splitlines()
+    assert len(lines) == 5
+    for stats in map(json.loads, lines):
+        nimg = round(stats["Progress/kimg"]["mean"] * 1000) - cfg.batch_size
+        expected = {"Progress/lr": r3gan_cosine(nimg, cfg.G_lr, cfg.decay.G_lr, total),
+                    "Progress/beta2": r3gan_cosine(nimg, cfg.betas[1], cfg.decay.beta2, total),
+                    "Progress/gamma": r3gan_cosine(nimg, cfg.r1_gamma, cfg.decay.r1_gamma, total),
+                    "Progress/ema_mimg": r3gan_cosine(nimg, cfg.ema_kimg, cfg.decay.ema_kimg, total) / 1000}
+        assert {k: stats[k]["mean"] for k in expected} == pytest.approx(expected, rel=1e-5)
