@@ -351,40 +351,59 @@ def test_failure_midway_leaves_nothing(mixed_folder, tmp_path, monkeypatch):
     assert read_dataset_info(dest)["source"] == "old" and leftovers(dest) == []
 
 
-SLOW_TOOL = """
-import sys, time
+HELD_TOOL = """
+import itertools, sys, time
+from pathlib import Path
 from stylegan_jax.data import images
+handshake, passed, calls = Path(sys.argv[1]), int(sys.argv[2]), itertools.count()
 encode = images.encode_png
-images.encode_png = lambda pixels: (time.sleep(0.02), encode(pixels))[1]
+
+def held_encode(pixels):  # the first `passed` encodes run; later ones say so and wait for the test's release
+    if next(calls) >= passed:
+        (handshake / "held").touch()
+        deadline = time.monotonic() + 60  # a test that died without releasing cannot hang the process
+        while not (handshake / "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+    return encode(pixels)
+
+images.encode_png = held_encode
 from stylegan_jax.dataset_tool import main
-sys.exit(main(sys.argv[1:]))
+sys.exit(main(sys.argv[3:]))
 """
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_conversion_leaves_no_dataset(sig, tmp_path):
+    """Killed midway, whatever the CPU count: the tool's encoder threads (one per CPU) encode 5 images and then
+    hold every further one until the test, told through a file that an encode is held (the dataset is being
+    written), has sent the signal; then it releases them."""
     src = tmp_path / "src"
-    for i in range(200):
+    for i in range(40):
         save(src / f"{i:03d}.png", random_pixels(i, (8, 8, 3)))
-    dest = tmp_path / "out" / "ds"
+    dest, handshake = tmp_path / "out" / "ds", tmp_path / "handshake"
+    handshake.mkdir()
     proc = subprocess.Popen(
-        [sys.executable, "-c", SLOW_TOOL, "--source", str(src), "--dest", str(dest)],
+        [sys.executable, "-c", HELD_TOOL, str(handshake), "5", "--source", str(src), "--dest", str(dest)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while not leftovers(dest) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    time.sleep(0.5)  # well inside the ~2 s the 200 slowed images take
-    assert proc.poll() is None, "the conversion ended before it could be interrupted"
-    os.kill(proc.pid, sig)
-    _, err = proc.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 60
+        while not (handshake / "held").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        assert proc.poll() is None and (handshake / "held").exists(), "the conversion never reached a held image"
+        os.kill(proc.pid, sig)
+    finally:
+        (handshake / "release").touch()
+        _, err = proc.communicate(timeout=60)
     assert not dest.exists()
     if sig == signal.SIGINT:  # a clean interrupt also removes its temporary directory
         assert proc.returncode == 130 and leftovers(dest) == []
         assert err.strip().splitlines()[-1] == f"dataset_tool: interrupted, nothing written to {dest}"
+    else:
+        assert proc.returncode == -signal.SIGKILL
 
 
 def write_cifar10(path: Path, batches: list[tuple[np.ndarray, list[int]]]) -> None:
