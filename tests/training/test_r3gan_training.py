@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import pytest
 
+from stylegan_jax.models.r3gan import preset
 from stylegan_jax.training import hyperparams
 from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import Trainer
@@ -136,6 +137,29 @@ def test_scores_are_r3gans_relativistic_logits(recipe_trainer):
     assert {k for k in out if k.startswith(("Loss/scores", "Loss/signs"))} == {
         "Loss/scores/real", "Loss/scores/real@squares", "Loss/scores/real@count", "Loss/signs/real",
         "Loss/signs/real@squares", "Loss/signs/real@count"}
+
+
+# brownvc/R3GAN's train.py presets and README commands: (preset, batch, batch per GPU (batch / --gpus), gamma
+# base and final, G_ema half-life final (Mimg), augmentation p final, decay length (Mimg), --cond).
+R3GAN_RECIPES = {
+    "r3gan_cifar10": ("CIFAR10", 512, 64, (0.05, 0.005), 5.0, 0.55, 20.0, True),
+    "r3gan_ffhq64": ("FFHQ-64", 256, 32, (2.0, 0.2), 0.5, 0.3, 20.0, False),
+    "r3gan_ffhq256": ("FFHQ-256", 256, 32, (150.0, 15.0), 0.5, 0.3, 20.0, False),
+    "r3gan_imagenet32": ("ImageNet-32", 4096, 128, (0.5, 0.05), 50.0, 0.5, 200.0, True),
+    "r3gan_imagenet64": ("ImageNet-64", 4096, 64, (1.0, 0.1), 50.0, 0.4, 200.0, True),
+}
+
+
+@pytest.mark.parametrize("experiment", sorted(R3GAN_RECIPES))
+def test_experiments_are_r3gans_presets_and_recipes(experiment):
+    preset_name, batch, batch_gpu, gamma, ema_mimg, p, decay_mimg, conditional = R3GAN_RECIPES[experiment]
+    c = load_experiment(experiment)
+    assert (c.batch_size, c.batch_gpu, c.conditional, c.xflip) == (batch, batch_gpu, conditional, True)
+    assert (c.r1_gamma, c.decay.r1_gamma, c.r2_gamma) == (gamma[0], gamma[1], None)
+    assert (c.ema_kimg, c.decay.ema_kimg, c.p, c.decay.p) == (0.0, ema_mimg * 1000, 0.0, p)
+    assert (c.G_lr, c.decay.G_lr, c.betas, c.decay.beta2) == (2e-4, 5e-5, (0.0, 0.9), 0.99)
+    assert c.decay_kimg == decay_mimg * 1000
+    assert (c.G, c.D) == preset(preset_name, conditional=conditional)  # train.py's: tests/models/test_r3gan.py
 
 
 def r3gan_cosine(nimg: float, base: float, final: float, total_nimg: float) -> float:
