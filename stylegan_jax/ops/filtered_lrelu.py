@@ -105,10 +105,13 @@ class _FilterKey:
 
 
 def _forward(spec, x, b):
+    """(the output in ``x``'s dtype, the upsampled pre-activation ``u`` in ``x``'s dtype: what the gradient
+    needs), computed in float32 at least (NVIDIA's kernel computes half inputs in float)."""
     fu, fd, up, down, padding, gain, slope, clamp, flip = spec
-    u = upfirdn2d(x + b, fu.f, up=up, padding=padding, gain=up**2, flip_filter=flip)
+    work = jnp.promote_types(x.dtype, jnp.float32)
+    u = upfirdn2d(x.astype(work) + b.astype(work), fu.f, up=up, padding=padding, gain=up**2, flip_filter=flip)
     a = bias_act(u, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
-    return upfirdn2d(a, fd.f, down=down, flip_filter=flip), u
+    return upfirdn2d(a, fd.f, down=down, flip_filter=flip).astype(x.dtype), u.astype(x.dtype)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -123,14 +126,16 @@ def _filtered_lrelu_fwd(spec, x, b):
 
 def _filtered_lrelu_bwd(spec, u, dy):
     fu, fd, up, down, padding, gain, slope, clamp, flip = spec
-    da = upfirdn2d_adjoint(dy, fd.f, u.shape[1:3], down=down, flip_filter=flip)
-    slope_gain = jnp.where(u >= 0, gain, gain * slope).astype(u.dtype)
+    work = jnp.promote_types(dy.dtype, jnp.float32)  # as the forward pass, the result in dy's dtype
+    u = u.astype(work)
+    da = upfirdn2d_adjoint(dy.astype(work), fd.f, u.shape[1:3], down=down, flip_filter=flip)
+    slope_gain = jnp.where(u >= 0, gain, gain * slope).astype(work)
     if clamp is not None:  # the clamp passes no gradient where it acts
         slope_gain = jnp.where(jnp.abs(u * slope_gain) <= clamp, slope_gain, 0)
     in_hw = ((u.shape[1] - padding[2] - padding[3] + filter_size(fu.f)[1] - 1) // up,
              (u.shape[2] - padding[0] - padding[1] + filter_size(fu.f)[0] - 1) // up)
     dx = upfirdn2d_adjoint(da * slope_gain, fu.f, in_hw, up=up, padding=padding, flip_filter=flip, gain=up**2)
-    return dx, jnp.sum(dx, axis=(0, 1, 2))
+    return dx.astype(dy.dtype), jnp.sum(dx, axis=(0, 1, 2)).astype(dy.dtype)
 
 
 _filtered_lrelu.defvjp(_filtered_lrelu_fwd, _filtered_lrelu_bwd)

@@ -172,7 +172,9 @@ def upfirdn2d(
         flip_filter: False = convolution, True = correlation.
         gain: overall signal gain.
     Returns:
-        [N, (H * up_y + py0 + py1 - fh) // down_y + 1, (W * ...) // down_x + 1, C] in ``x``'s dtype.
+        [N, (H * up_y + py0 + py1 - fh) // down_y + 1, (W * ...) // down_x + 1, C] in ``x``'s dtype. Half-precision
+        ``x`` is filtered in float32 and the result rounded once, as NVIDIA's CUDA kernel computes half inputs
+        (its internal type for them is float).
     """
     if x.ndim != 4:
         raise ValueError(f"upfirdn2d expects NHWC images, got shape {x.shape}")
@@ -185,10 +187,11 @@ def upfirdn2d(
     f = f.astype(np.float64) * (gain ** (f.ndim / 2))
     g = f if flip_filter else np.flip(f, axis=tuple(range(f.ndim)))  # correlation taps
     factors = separable_factors(g)
+    work = x.astype(jnp.promote_types(x.dtype, jnp.float32))
     if factors is None:
-        return fir_2d(x, g, (upx, upy), (downx, downy), (px0, px1, py0, py1))
+        return fir_2d(work, g, (upx, upy), (downx, downy), (px0, px1, py0, py1)).astype(x.dtype)
     gy, gx = factors
-    return fir_axis(fir_axis(x, 2, gx, upx, downx, px0, px1), 1, gy, upy, downy, py0, py1)
+    return fir_axis(fir_axis(work, 2, gx, upx, downx, px0, px1), 1, gy, upy, downy, py0, py1).astype(x.dtype)
 
 
 def adjoint_padding(f: np.ndarray | None, in_hw: tuple[int, int], out_hw: tuple[int, int], up: IntPair = 1,
