@@ -4,8 +4,9 @@ from the file executed.
 The pickle may name only the globals in `network_pickle_globals`, each an inert stand-in: NVIDIA's
 persistence reconstructor becomes a `PersistentObject` (class name + recorded state; the module source it
 carries is dropped unread), torch's tensor rebuilders give NumPy arrays (`stylegan_jax.io.torch_format`),
-``dnnlib.util.EasyDict`` a dict, ``dnnlib.tflib.network.Network`` a `TFNetwork` holding its state. Anything
-else stops the load with one line naming the global.
+``dnnlib.util.EasyDict`` a dict, ``dnnlib.tflib.network.Network`` a `TFNetwork` holding its state; a caller
+may add the inert stand-ins of another format (``extra_globals``: R3GAN's module classes). Anything else stops
+the load with one line naming the global.
 
 What the tree means (which networks, which constructor arguments) is `stylegan_jax.convert`'s business.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from stylegan_jax.errors import first_line
@@ -22,7 +24,7 @@ from stylegan_jax.io.torch_format import load_torch_bytes, torch_globals
 
 #: The end of every one-line error about a file that is not a convertible network pickle.
 EXPECTED = ("expected an NVIDIA network pickle (stylegan2-ada-pytorch, stylegan3's StyleGAN2 or StyleGAN3, TF-era "
-            "StyleGAN1 or StyleGAN2)")
+            "StyleGAN1 or StyleGAN2) or an R3GAN snapshot")
 
 
 class NetworkPickleError(ValueError):
@@ -60,10 +62,11 @@ class TFNetwork:
         self.state = state
 
 
-def network_pickle_globals() -> dict[str, Any]:
-    """The allow-list of a network pickle: ``"module.name" -> stand-in``."""
+def network_pickle_globals(extra_globals: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The allow-list of a network pickle: ``"module.name" -> stand-in``, plus ``extra_globals`` (the inert
+    stand-ins a converter of another format owns, e.g. `stylegan_jax.convert.torch_r3gan`'s)."""
     return {
-        **SAFE_GLOBALS, **torch_globals(),
+        **(extra_globals or {}), **SAFE_GLOBALS, **torch_globals(),
         "torch.storage._load_from_bytes": load_torch_bytes,
         "torch_utils.persistence._reconstruct_persistent_obj": _reconstruct_persistent_obj,
         "dnnlib.util.EasyDict": EasyDict,
@@ -72,11 +75,12 @@ def network_pickle_globals() -> dict[str, Any]:
     }
 
 
-def read_network_pickle(path: str | os.PathLike) -> Any:
-    """The pickle's object tree built from stand-ins; any failure is one `NetworkPickleError` line."""
+def read_network_pickle(path: str | os.PathLike, extra_globals: Mapping[str, Any] | None = None) -> Any:
+    """The pickle's object tree built from stand-ins (`network_pickle_globals` of ``extra_globals``); any failure
+    is one `NetworkPickleError` line."""
     try:
         with open(path, "rb") as f:
-            return restricted_load(f, network_pickle_globals())
+            return restricted_load(f, network_pickle_globals(extra_globals))
     except OSError as e:
         raise NetworkPickleError(f"{path}: {e.strerror or e}") from None
     except Exception as e:  # noqa: BLE001 - hostile or corrupt input: any failure is one line, no traceback
