@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stylegan_jax.cli import (
     ArgumentParser,
@@ -29,6 +30,9 @@ from stylegan_jax.cli import (
     positive_int,
     run,
 )
+
+if TYPE_CHECKING:  # the config library loads with the run, not with --help
+    import ml_collections
 
 #: Flags -> the config keys they set (each flag's value is set on every key it names). The second group is
 #: NVIDIA's train.py flags (stylegan3's names, which include stylegan2-ada's), so its commands carry over.
@@ -149,7 +153,7 @@ def check_processes(parser: argparse.ArgumentParser, args: argparse.Namespace) -
                      f"{args.num_processes}), got {args.process_id}")
 
 
-def check_augment_flags(args: argparse.Namespace, cfg) -> None:
+def check_augment_flags(args: argparse.Namespace, cfg: ml_collections.ConfigDict) -> None:
     """``--target`` only where ADA runs (NVIDIA's rule); ``--p`` and ``--augpipe`` only where something
     augments (NVIDIA allows ``--p`` with ``--aug fixed`` only; here it also sets ADA's start); ``--aug fixed``
     needs a p (stylegan2-ada's "--aug=fixed requires specifying --p"), from ``--p`` or the config, unless the
@@ -166,7 +170,7 @@ def check_augment_flags(args: argparse.Namespace, cfg) -> None:
         raise ConfigError("--aug=fixed requires specifying --p (the fixed augmentation probability)")
 
 
-def flag_values(args: argparse.Namespace, cfg) -> list[tuple[str, str]]:
+def flag_values(args: argparse.Namespace, cfg: ml_collections.ConfigDict) -> list[tuple[str, str]]:
     """(config key, value as a Python literal) for every `SHORTCUTS` flag given, as NVIDIA's flag sets it:
     ``--batch`` without ``--batch-gpu`` also sets ``batch_gpu`` 0 (the batch over the devices); StyleGAN3-R's G
     gets twice ``--cbase`` and ``--cmax`` (its train.py doubles them after setting them); ``--fp32 1`` sets

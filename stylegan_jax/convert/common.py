@@ -107,6 +107,19 @@ def convert_variables(cls: type, kwargs: dict, state_dict: Callable[[dict], Mapp
         raise NetworkPickleError(str(e).splitlines()[0]) from None
 
 
+def convert_generators(data: dict, out: dict, cls: type,
+                       read: Callable[[Any, str], tuple[dict, Callable[[dict], Mapping[str, np.ndarray]]]]) -> None:
+    """Sets ``out["G_kwargs"]`` and ``out[name]`` (`convert_variables` of ``cls``) for each of ``G_ema`` and ``G``
+    that ``data`` holds, from ``read(network, name) -> (kwargs, state_dict)``; the two must share their
+    kwargs."""
+    for name in ("G_ema", "G"):
+        if data.get(name) is not None:
+            kwargs, state_dict = read(data[name], name)
+            if out.setdefault("G_kwargs", kwargs) != kwargs:
+                raise NetworkPickleError("G and G_ema were built with different arguments")
+            out[name] = convert_variables(cls, kwargs, state_dict, name)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # PyTorch era: pickled torch.nn.Module stand-ins.
 

@@ -23,7 +23,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from stylegan_jax.convert.common import check_class, child, convert_variables, module_state_dict
+from stylegan_jax.convert.common import check_class, child, convert_generators, convert_variables, module_state_dict
 from stylegan_jax.errors import first_line
 from stylegan_jax.io.network_pickle import NetworkPickleError, PersistentObject
 from stylegan_jax.models.r3gan import Discriminator, Generator, interpolation_filter
@@ -42,6 +42,8 @@ MODULE_CLASSES = (
 KERNEL = "Resampler.Kernel"
 #: A stage's ``DataType`` (a torch dtype, read as its NumPy stand-in) -> whether it computes in bfloat16.
 STAGE_DTYPES = {np.dtype(np.float32): False, np.dtype(ml_dtypes.bfloat16): True}
+#: The longest resampling kernel read (R3GAN's are 4 taps).
+MAX_KERNEL = 32
 #: The resampling kernel agrees with ours to float32 rounding.
 KERNEL_RTOL = 1e-5
 
@@ -49,6 +51,11 @@ KERNEL_RTOL = 1e-5
 class TorchModule(PersistentObject):
     """Stand-in for a plainly pickled ``torch.nn.Module``: NEWOBJ makes it (no constructor runs), BUILD hands
     it the module's ``__dict__``, kept as ``state``; ``class_name`` is the full dotted name of the class."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Never called by a well-formed snapshot (NEWOBJ makes instances without it); a pickle that calls the
+        class (REDUCE) to choose its name or state is refused."""
+        raise NetworkPickleError(f"a pickle calls {self.class_name}, which R3GAN's snapshots never do")
 
     def __setstate__(self, state: Any) -> None:
         if not isinstance(state, dict):
@@ -67,8 +74,7 @@ PICKLE_GLOBALS: dict[str, type[TorchModule]] = {name: _stand_in(name) for name i
 
 def is_r3gan_snapshot(data: Any) -> bool:
     """Whether a pickle's tree is an R3GAN snapshot: a dict whose ``G_ema`` is R3GAN's generator wrapper."""
-    return (isinstance(data, dict) and isinstance(data.get("G_ema"), TorchModule)
-            and data["G_ema"].class_name == "training.networks.Generator")
+    return isinstance(data, dict) and isinstance(data.get("G_ema"), PICKLE_GLOBALS["training.networks.Generator"])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -133,6 +139,8 @@ def single(values: Sequence[Any], what: str, name: str) -> Any:
 def resampling_taps(kernel: Any, what: str) -> list[int]:
     """The integer taps whose `interpolation_filter` is a resampler's ``Kernel`` buffer (R3GAN's taps
     convolved with [1, 1], outer product, sum 1), else one line."""
+    if not (isinstance(kernel, np.ndarray) and kernel.ndim == 2 and kernel.shape[0] <= MAX_KERNEL):
+        raise NetworkPickleError(f"{what}: resampling kernel is not a 2-d array of at most {MAX_KERNEL} taps")
     kernel = np.asarray(kernel, np.float64)
     if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] < 2 or kernel[0, 0] <= 0:
         raise NetworkPickleError(f"{what}: resampling kernel of shape {kernel.shape} is not R3GAN's")
@@ -247,18 +255,19 @@ def convert_r3gan(data: dict) -> dict[str, Any]:
     ``training_set_kwargs`` are not used. A tree of the right classes but malformed state is one line too."""
     try:
         return _convert(data)
-    except (AttributeError, TypeError, KeyError, IndexError) as e:
+    except NetworkPickleError:
+        raise
+    except Exception as e:  # noqa: BLE001 - hostile or corrupt input (a cycle, zero widths...): one line
         raise NetworkPickleError(f"malformed R3GAN snapshot ({type(e).__name__}: {first_line(e)})") from None
 
 
 def _convert(data: dict) -> dict[str, Any]:
     out: dict[str, Any] = {"metadata": {"format": "r3gan", "model": "r3gan"}}
-    for name in ("G_ema", "G"):
-        if data.get(name) is not None:
-            kwargs, state = generator_kwargs(data[name], name)
-            if out.setdefault("G_kwargs", kwargs) != kwargs:
-                raise NetworkPickleError("G and G_ema were built with different arguments")
-            out[name] = convert_variables(Generator, kwargs, lambda _, state=state: state, name)
+    def read(wrapper: Any, name: str) -> tuple[dict, Any]:
+        kwargs, state = generator_kwargs(wrapper, name)
+        return kwargs, lambda _: state
+
+    convert_generators(data, out, Generator, read)
     if data.get("D") is not None:
         kwargs, state = discriminator_kwargs(data["D"], "D")
         if kwargs["c_dim"] != out["G_kwargs"]["c_dim"]:

@@ -5,9 +5,8 @@ Readable: snapshots of NVlabs/stylegan2-ada-pytorch and of NVlabs/stylegan3's St
 ``training_set_kwargs``, ignored) of `PersistentObject` stand-ins (`stylegan_jax.io.network_pickle`).
 
 Constructor kwargs come from ``_init_kwargs`` (only the arguments that were passed). The defaults that differ
-between the repositories (`REPOSITORY_DEFAULTS`) fill in what a pickle does not record, by the kwargs layout
-(nested ``synthesis_kwargs``: stylegan2-ada-pytorch; flat: stylegan3); ``w_avg_beta`` is first read from the
-value NVIDIA's MappingNetwork recorded.
+between the repositories (`REPOSITORY_DEFAULTS`) fill in what a pickle does not record, by the repository that
+wrote it (`repository`); ``w_avg_beta`` is first read from the value NVIDIA's MappingNetwork recorded.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from stylegan_jax.convert.common import (
     accept_kwargs,
     check_class,
     child,
+    convert_generators,
     convert_variables,
     init_kwargs,
     module_state_dict,
@@ -41,9 +41,12 @@ PRECISION_ARGS = ("num_fp16_res", "conv_clamp")
 
 
 def repository(obj: PersistentObject) -> str:
-    """Which code wrote a pickled Generator: stylegan2-ada-pytorch nests ``synthesis_kwargs``, stylegan3's
-    StyleGAN2 takes them flat."""
-    return "stylegan2-ada-pytorch" if "synthesis_kwargs" in obj.state.get("_init_kwargs", {}) else "stylegan3"
+    """Which code wrote a pickled Generator: stylegan3's StyleGAN2 synthesis blocks record
+    ``fused_modconv_default``, stylegan2-ada-pytorch's do not."""
+    synthesis = child(obj, "synthesis")
+    first = child(synthesis, "b4") if isinstance(synthesis, PersistentObject) else None
+    recorded = isinstance(first, PersistentObject) and "fused_modconv_default" in first.state
+    return "stylegan3" if recorded else "stylegan2-ada-pytorch"
 
 
 def generator_kwargs(obj: Any, what: str = "G") -> dict[str, Any]:
@@ -87,12 +90,8 @@ def convert_torch(data: dict) -> dict[str, Any]:
     `stylegan_jax.convert.load_network_pkl` returns (``metadata["format"]`` the repository that wrote it);
     ``G``, ``D``, ``D_kwargs`` only when the snapshot has them."""
     out: dict[str, Any] = {"metadata": {"format": repository(check_class(data["G_ema"], "G_ema", "Generator"))}}
-    for name in ("G_ema", "G"):
-        if data.get(name) is not None:
-            kwargs = generator_kwargs(data[name], name)
-            if out.setdefault("G_kwargs", kwargs) != kwargs:
-                raise NetworkPickleError("G and G_ema were built with different arguments")
-            out[name] = convert_variables(Generator, kwargs, lambda _, obj=data[name]: module_state_dict(obj), name)
+    convert_generators(data, out, Generator,
+                       lambda obj, name: (generator_kwargs(obj, name), lambda _: module_state_dict(obj)))
     if data.get("D") is not None:
         out["D_kwargs"] = discriminator_kwargs(data["D"], out["metadata"]["format"])
         out["D"] = convert_variables(Discriminator, out["D_kwargs"], lambda _: module_state_dict(data["D"]), "D")

@@ -18,6 +18,7 @@ from stylegan_jax.convert.common import (
     accept_kwargs,
     check_class,
     child,
+    convert_generators,
     convert_variables,
     init_kwargs,
     module_state_dict,
@@ -75,13 +76,12 @@ def convert_torch3(data: dict) -> dict[str, Any]:
     """A StyleGAN3 snapshot dict -> ``{"G_kwargs", "D_kwargs", "G", "G_ema", "D", "metadata"}`` (see
     `stylegan_jax.convert.load_network_pkl`); ``metadata`` names the model ``stylegan3``."""
     out: dict[str, Any] = {"metadata": {"format": "stylegan3", "model": "stylegan3"}}
-    for name in ("G_ema", "G"):
-        if data.get(name) is not None:
-            kwargs = generator_kwargs(data[name], name)
-            if out.setdefault("G_kwargs", kwargs) != kwargs:
-                raise NetworkPickleError("G and G_ema were built with different arguments")
-            state = checked_state_dict(data[name], kwargs, name)
-            out[name] = convert_variables(Generator, kwargs, lambda _, state=state: state, name)
+    def read(obj: Any, name: str) -> tuple[dict, Any]:
+        kwargs = generator_kwargs(obj, name)
+        state = checked_state_dict(obj, kwargs, name)
+        return kwargs, lambda _: state
+
+    convert_generators(data, out, Generator, read)
     if data.get("D") is not None:
         out["D_kwargs"] = discriminator_kwargs(data["D"], "stylegan3")
         out["D"] = convert_variables(Discriminator, out["D_kwargs"], lambda _: module_state_dict(data["D"]), "D")

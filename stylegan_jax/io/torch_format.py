@@ -19,6 +19,7 @@ views that share a storage share memory as in torch. Every float, int, bool and 
 from __future__ import annotations
 
 import io
+import math
 import os
 import struct
 import zipfile
@@ -64,14 +65,21 @@ class StorageType:
     dtype: np.dtype
 
 
+#: The most elements a tensor may have beyond those of its storage (views that repeat elements, stride 0).
+REPEATED_ELEMENTS = 2**24
+
+
 def strided_view(storage: np.ndarray, offset: int, size, stride) -> np.ndarray:
     """The tensor ``storage.as_strided(size, stride, offset)`` as a NumPy view; refuses to reach outside
-    the storage (a corrupt or hostile file must not read foreign memory)."""
+    the storage (a corrupt or hostile file must not read foreign memory) and, beyond `REPEATED_ELEMENTS`, to
+    have more elements than the storage (a few bytes must not become an array too large to copy)."""
     size, stride, offset = tuple(int(n) for n in size), tuple(int(s) for s in stride), int(offset)
     if len(size) != len(stride) or offset < 0 or min(size + stride, default=0) < 0:
         raise TorchFormatError(f"invalid tensor geometry: size {size}, stride {stride}, offset {offset}")
     if 0 in size:
         return np.zeros(size, storage.dtype)
+    if math.prod(size) > max(storage.size, REPEATED_ELEMENTS):
+        raise TorchFormatError(f"tensor of size {size} has more elements than its storage of {storage.size}")
     last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
     if last >= storage.size:
         raise TorchFormatError(f"tensor (size {size}, stride {stride}, offset {offset}) reaches past its "

@@ -104,14 +104,23 @@ class _FilterKey:
         return isinstance(other, _FilterKey) and self._key == other._key
 
 
+#: The leaky ReLU's regions, recorded per upsampled sample for the gradient (NVIDIA's sign bytes).
+NEGATIVE, POSITIVE, CLAMPED = 0, 1, 2
+
+
 def _forward(spec, x, b):
-    """(the output in ``x``'s dtype, the upsampled pre-activation ``u`` in ``x``'s dtype: what the gradient
-    needs), computed in float32 at least (NVIDIA's kernel computes half inputs in float)."""
+    """(the output in ``x``'s dtype, int8 [N, up*H.., C]: each upsampled pre-activation's region, what the
+    gradient needs), computed in float32 at least (NVIDIA's kernel computes half inputs in float and records
+    the regions of the float values)."""
     fu, fd, up, down, padding, gain, slope, clamp, flip = spec
     work = jnp.promote_types(x.dtype, jnp.float32)
     u = upfirdn2d(x.astype(work) + b.astype(work), fu.f, up=up, padding=padding, gain=up**2, flip_filter=flip)
-    a = bias_act(u, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
-    return upfirdn2d(a, fd.f, down=down, flip_filter=flip).astype(x.dtype), u.astype(x.dtype)
+    a = bias_act(u, act="lrelu", alpha=slope, gain=gain)
+    region = jnp.where(u >= 0, POSITIVE, NEGATIVE).astype(jnp.int8)
+    if clamp is not None:  # the clamp passes no gradient where it acts
+        region = jnp.where(jnp.abs(a) <= clamp, region, jnp.int8(CLAMPED))
+        a = jnp.clip(a, -clamp, clamp)
+    return upfirdn2d(a, fd.f, down=down, flip_filter=flip).astype(x.dtype), region
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -120,20 +129,16 @@ def _filtered_lrelu(spec, x, b):
 
 
 def _filtered_lrelu_fwd(spec, x, b):
-    y, u = _forward(spec, x, b)
-    return y, u
+    return _forward(spec, x, b)
 
 
-def _filtered_lrelu_bwd(spec, u, dy):
+def _filtered_lrelu_bwd(spec, region, dy):
     fu, fd, up, down, padding, gain, slope, clamp, flip = spec
     work = jnp.promote_types(dy.dtype, jnp.float32)  # as the forward pass, the result in dy's dtype
-    u = u.astype(work)
-    da = upfirdn2d_adjoint(dy.astype(work), fd.f, u.shape[1:3], down=down, flip_filter=flip)
-    slope_gain = jnp.where(u >= 0, gain, gain * slope).astype(work)
-    if clamp is not None:  # the clamp passes no gradient where it acts
-        slope_gain = jnp.where(jnp.abs(u * slope_gain) <= clamp, slope_gain, 0)
-    in_hw = ((u.shape[1] - padding[2] - padding[3] + filter_size(fu.f)[1] - 1) // up,
-             (u.shape[2] - padding[0] - padding[1] + filter_size(fu.f)[0] - 1) // up)
+    da = upfirdn2d_adjoint(dy.astype(work), fd.f, region.shape[1:3], down=down, flip_filter=flip)
+    slope_gain = jnp.select([region == POSITIVE, region == NEGATIVE], [gain, gain * slope], 0.0).astype(work)
+    in_hw = ((region.shape[1] - padding[2] - padding[3] + filter_size(fu.f)[1] - 1) // up,
+             (region.shape[2] - padding[0] - padding[1] + filter_size(fu.f)[0] - 1) // up)
     dx = upfirdn2d_adjoint(da * slope_gain, fu.f, in_hw, up=up, padding=padding, flip_filter=flip, gain=up**2)
     return dx.astype(dy.dtype), jnp.sum(dx, axis=(0, 1, 2)).astype(dy.dtype)
 
@@ -165,8 +170,10 @@ def filtered_lrelu_ref(x: jax.Array, fu: np.ndarray | None = None, fd: np.ndarra
     (flipped, for a convolution) 2-D filters, strided. Same arguments and result."""
     px0, px1, py0, py1 = parse_padding(padding)
     n, h, w, c = x.shape
+    dtype = x.dtype
+    x = x.astype(jnp.promote_types(dtype, jnp.float32))  # half inputs computed in float32, as `filtered_lrelu`
     if b is not None:
-        x = x + b.astype(x.dtype)
+        x = x + b.astype(dtype).astype(x.dtype)
     u = jnp.zeros((n, h, up, w, up, c), x.dtype).at[:, :, 0, :, 0].set(x).reshape(n, h * up, w * up, c)
     u = jax.lax.pad(u, jnp.zeros((), x.dtype), ((0, 0, 0), (py0, py1, 0), (px0, px1, 0), (0, 0, 0)))
     gu, gd = _filter_2d(fu) * up**2, _filter_2d(fd)
@@ -176,4 +183,4 @@ def filtered_lrelu_ref(x: jax.Array, fu: np.ndarray | None = None, fd: np.ndarra
     y = jnp.where(y >= 0, y, y * slope) * gain
     if clamp is not None:
         y = jnp.clip(y, -clamp, clamp)
-    return _correlate_depthwise(y, np.ascontiguousarray(gd))[:, ::down, ::down]
+    return _correlate_depthwise(y, np.ascontiguousarray(gd))[:, ::down, ::down].astype(dtype)

@@ -126,3 +126,41 @@ def test_r3gan_snapshot_smuggling_a_global_is_refused_and_runs_nothing(tmp_path,
     with pytest.raises(NetworkPickleError, match=r"snapshot\.pkl: refused to load global '(posix|os)\.system'"):
         load_network_pkl(path)
     assert not (tmp_path / "executed").exists()
+
+
+class Calls:
+    """Pickles as a call of ``cls(*args)`` (REDUCE), which no snapshot does."""
+
+    def __init__(self, cls, *args):
+        self.cls, self.args = cls, args
+
+    def __reduce__(self):
+        return self.cls, self.args
+
+
+def test_a_pickle_calling_a_stand_in_is_refused(tmp_path, monkeypatch):
+    """REDUCE of an allow-listed class (to choose its name or a state that is no dict) is one line."""
+    module = types.ModuleType("training.networks")
+    monkeypatch.setitem(sys.modules, "training", sys.modules.get("training") or types.ModuleType("training"))
+    monkeypatch.setitem(sys.modules, "training.networks", module)
+    module.Generator = type("Generator", (), {"__module__": "training.networks", "__qualname__": "Generator"})
+    path = tmp_path / "called.pkl"
+    path.write_bytes(pickle.dumps(dict(G_ema=Calls(module.Generator, "Generator", "not a dict"))))
+    with pytest.raises(NetworkPickleError, match=r"called\.pkl: a pickle calls training\.networks\.Generator"):
+        load_network_pkl(path)
+
+
+def test_a_malformed_module_tree_is_one_line():
+    """A zero-width layer and a module listed inside itself: one line each, not a traceback."""
+    data = read_network_pickle(PICKLES / "uncond16.pkl", torch_r3gan.PICKLE_GLOBALS)
+    block = data["G_ema"].state["_modules"]["Model"].state["_modules"]["MainLayers"].state["_modules"]["0"]
+    block = block.state["_modules"]["Layers"].state["_modules"]["1"]
+    layer = block.state["_modules"]["LinearLayer1"].state["_modules"]["Layer"]
+    layer.state["_parameters"]["weight"] = np.zeros((16, 0, 1, 1), np.float32)
+    with pytest.raises(NetworkPickleError, match=r"^malformed R3GAN snapshot \(ZeroDivisionError"):
+        torch_r3gan.convert_r3gan(data)
+    data = read_network_pickle(PICKLES / "uncond16.pkl", torch_r3gan.PICKLE_GLOBALS)
+    model = data["G_ema"].state["_modules"]["Model"]
+    model.state["_modules"]["itself"] = model
+    with pytest.raises(NetworkPickleError, match=r"^malformed R3GAN snapshot \(RecursionError"):
+        torch_r3gan.convert_r3gan(data)

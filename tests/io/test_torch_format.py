@@ -46,6 +46,13 @@ def test_view_outside_its_storage_is_refused():
         strided_view(np.zeros(6, np.float32), 2, (2, 3), (3, 1))
 
 
+def test_view_repeating_elements_beyond_the_budget_is_refused():
+    storage = np.arange(4, dtype=np.float32)
+    np.testing.assert_array_equal(strided_view(storage, 0, (3, 4), (0, 1)), np.tile(storage, (3, 1)))  # an expand
+    with pytest.raises(TorchFormatError, match="more elements than its storage of 4"):
+        strided_view(storage, 0, (100_000, 100_000), (0, 0))  # 40 GB from 16 bytes
+
+
 def test_truncated_legacy_file_is_an_error():
     data = (FILES / "tensors_legacy.pt").read_bytes()
     with pytest.raises(TorchFormatError):
