@@ -134,8 +134,14 @@ def train_config(res: int, channel_base: int, batch: int, dtype: str, experiment
                  batch_gpu: int | None = None, conv_grad: str = "auto", overrides: tuple[str, ...] = ()):
     """The benchmark networks as a training config (or a named experiment's, e.g. ffhq256); ``batch_gpu``
     None: the whole batch as one minibatch (the experiment's: split over the devices); ``overrides``:
-    ``KEY=VALUE`` as train's ``--config.KEY=VALUE``, applied last."""
-    from stylegan_jax.training.config import apply_override, load_experiment, stylegan2_defaults
+    ``KEY=VALUE`` as train's ``--config.KEY=VALUE``, applied last; the values derived from the batch (NVIDIA's
+    StyleGAN3 settings) filled in as a run fills them."""
+    from stylegan_jax.training.config import (
+        apply_override,
+        load_experiment,
+        resolve_batch_derived,
+        stylegan2_defaults,
+    )
 
     cfg = load_experiment(experiment) if experiment else stylegan2_defaults()
     cfg.resolution, cfg.batch_size, cfg.batch_gpu, cfg.conv_grad = res, batch, batch_gpu or 0, conv_grad
@@ -148,7 +154,7 @@ def train_config(res: int, channel_base: int, batch: int, dtype: str, experiment
                         if k in net})
     for item in overrides:
         apply_override(cfg, *item.split("=", 1))
-    return cfg
+    return resolve_batch_derived(cfg)  # StyleGAN3's G_ema half-life and magnitude beta, from the batch
 
 
 def bench_sg3_g_forward(res, channel_base, batch, dtype, min_time, experiment):
