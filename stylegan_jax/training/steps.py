@@ -495,8 +495,9 @@ def all_finite(tree) -> jax.Array:
 
 def augment_pipe(cfg: ml_collections.ConfigDict) -> AugmentPipe | None:
     """The run's `AugmentPipe` (``cfg.augpipe``: a preset name or AugmentPipe's keyword arguments), or None
-    when ``cfg.aug`` is 'noaug'. ``cfg.augpipe`` is checked in either case: a checkpoint records it, and a
-    resumed run must give the same."""
+    when ``cfg.aug`` is 'noaug' or 'fixed' at p 0 with no schedule of p (NVIDIA builds no pipe then: it would
+    change nothing at a cost). ``cfg.augpipe`` is checked in every case: a checkpoint records it, and a resumed
+    run must give the same."""
     if cfg.aug not in ("noaug", "ada", "fixed"):
         raise ConfigError(f"--aug: expected 'noaug', 'ada' or 'fixed', got {cfg.aug!r}")
     spec = cfg.augpipe
@@ -510,7 +511,8 @@ def augment_pipe(cfg: ml_collections.ConfigDict) -> AugmentPipe | None:
             pipe = AugmentPipe(**dict(spec))
         except (TypeError, ValueError) as e:  # an unknown keyword; a value that is not a number, bands != 4
             raise ConfigError(f"--augpipe: {e}") from None
-    return None if cfg.aug == "noaug" else pipe
+    idle = cfg.aug == "fixed" and not cfg.p and "p" not in hyperparams.final_values(cfg)
+    return None if cfg.aug == "noaug" or idle else pipe
 
 
 def compile_phases(phases: Phases, conv_grad: str = "xla", allow_tf32: bool = True) -> dict:

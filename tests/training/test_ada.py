@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from stylegan_jax.training.config import load_experiment
 from stylegan_jax.training.loop import Trainer, train
-from stylegan_jax.training.steps import active_phases
+from stylegan_jax.training.steps import active_phases, augment_pipe
 from tests.training.conftest import tiny_config
 
 
@@ -116,3 +117,13 @@ def test_d_sees_augmented_images_and_g_learns_through_the_pipe(data_dir, tmp_pat
     _, augmented, _ = run("G_main", 1.0)
     assert np.abs(augmented - start).max() > 1e-4  # G moved: a gradient through the pipe
     assert not np.allclose(augmented, plain, rtol=0, atol=1e-6)  # ... another than at p = 0
+
+
+def test_fixed_augmentation_at_p_0_builds_no_pipe(data_dir):
+    """NVIDIA builds no pipe for --aug fixed at p 0 (it would change nothing at a cost); at p > 0, and under
+    R3GAN's schedule from p 0, the pipe runs."""
+    assert augment_pipe(tiny_config(data_dir, aug="fixed", p=0.0)) is None
+    assert augment_pipe(tiny_config(data_dir, aug="fixed", p=0.2)) is not None
+    assert augment_pipe(tiny_config(data_dir, aug="ada", p=0.0)) is not None
+    r3gan = load_experiment("r3gan_cifar10")
+    assert r3gan.aug == "fixed" and r3gan.p == 0 and augment_pipe(r3gan) is not None
