@@ -6,8 +6,9 @@ StyleGAN2's layers (``D_stylegan``), both growing progressively (NVlabs/stylegan
 The revised synthesis: a learned constant, then per layer a modulated + demodulated 3x3 conv (the upsampling
 conv with the [1, 3, 3, 1] FIR), noise (one strength per layer), bias and leaky ReLU outside the style block;
 no instance norm, no noise or bias on the constant. Every resolution has a ToRGB (modulated 1x1, not
-demodulated) reading the w of the next layer, as NVIDIA's. The fade-in upsamples the lower ToRGB with the FIR
-filter; the D fade-in box-downsamples the image (NVIDIA's ``naive_downsample_2d``). Both grow on the skeletons of
+demodulated) reading the w of the next layer, as NVIDIA's. The fade-in upsamples the lower ToRGB nearest-
+neighbour (NVIDIA's ``upsample_2d`` without a kernel: ``[1] * factor``); the D fade-in box-downsamples the image
+(NVIDIA's ``naive_downsample_2d``). Both grow on the skeletons of
 ``nn/progressive.py`` (`grow_synthesis`, `GrowingDiscriminator`) with StyleGAN2's layers: `SynthesisBlock` /
 `ToRGBLayer` (``nn/synthesis.py``), `MappingNetwork`, `Conv2d`, `FullyConnected`.
 
@@ -45,7 +46,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from stylegan_jax.models.registry import Family, register
-from stylegan_jax.nn.layers import DEFAULT_FILTER, Conv2d, FullyConnected
+from stylegan_jax.nn.layers import Conv2d, FullyConnected
 from stylegan_jax.nn.mapping import MappingNetwork
 from stylegan_jax.nn.progressive import (
     DiscriminatorLayers,
@@ -53,10 +54,10 @@ from stylegan_jax.nn.progressive import (
     GrowingStyleGenerator,
     grow_synthesis,
     num_layers_at,
+    upscale2d,
 )
 from stylegan_jax.nn.resolution import nf
 from stylegan_jax.nn.synthesis import SynthesisBlock, ToRGBLayer
-from stylegan_jax.ops import setup_filter, upsample2d
 
 
 class SynthesisNetwork(nn.Module):
@@ -100,7 +101,7 @@ class SynthesisNetwork(nn.Module):
         def torgb(x: jax.Array, s: int) -> jax.Array:
             return ToRGBLayer(self.img_channels, name=f"torgb{2**s}")(x, ws[:, 2 * s - 3])
 
-        return grow_synthesis(block(None, 2), block, torgb, partial(upsample2d, f=setup_filter(DEFAULT_FILTER)),
+        return grow_synthesis(block(None, 2), block, torgb, upscale2d,
                               width=self.nf, img_resolution=self.img_resolution, resolution=resolution, alpha=alpha,
                               initializing=self.is_initializing())
 

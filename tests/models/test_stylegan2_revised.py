@@ -42,29 +42,14 @@ def test_each_layer_and_torgb_reads_nvidias_w_index():
         assert np.allclose(changed, base, atol=1e-6) != used, idx
 
 
-def fir_upsample_numpy(x):
-    """NVIDIA's upsample_2d with [1, 3, 3, 1] in float64: zero insertion, pad (2, 1), separable FIR, gain 4."""
-    taps = np.array([1, 3, 3, 1], np.float64) / 8 * 2
-    for axis in (1, 2):
-        shape = list(x.shape)
-        shape[axis] *= 2
-        u = np.zeros(shape)
-        index = [slice(None)] * 4
-        index[axis] = slice(0, None, 2)
-        u[tuple(index)] = x
-        pad = [(0, 0)] * 4
-        pad[axis] = (2, 1)
-        u = np.pad(u, pad)
-        x = sum(taps[k] * np.take(u, np.arange(k, k + shape[axis]), axis=axis) for k in range(4))
-    return x
-
-
-def test_generator_fade_in_fir_upsamples_the_lower_torgb():
+def test_generator_fade_in_nearest_upsamples_the_lower_torgb():
+    """NVIDIA's G_synthesis_stylegan_revised fades in ``upsample_2d(images_out)`` without a kernel: its default
+    ``k = [1] * factor`` is nearest-neighbour (each pixel repeated 2x2), not the [1, 3, 3, 1] FIR."""
     G, v, ws = setup_g()
     synth = jax.jit(lambda ws, alpha: G.apply(v, ws, "const", resolution=16, alpha=alpha, method="synthesize"))
     new = np.float64(synth(ws, 1.0))
     old = np.float64(G.apply(v, ws, "const", resolution=8, method="synthesize"))
-    expected = 0.7 * new + 0.3 * fir_upsample_numpy(old)
+    expected = 0.7 * new + 0.3 * np.repeat(np.repeat(old, 2, axis=1), 2, axis=2)
     np.testing.assert_allclose(synth(ws, jnp.float32(0.7)), expected, rtol=1e-5, atol=1e-5)
 
 
