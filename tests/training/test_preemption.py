@@ -1,6 +1,7 @@
 """A run stopped in a subprocess running the CLI continues exactly as one that never stopped, after SIGTERM (it
 saves at the end of the iteration and exits with 143) and after SIGKILL at named moments (no handler runs; the
-newest complete checkpoint is the one to resume from): `tests.training.kill_at` drives the moments."""
+newest complete checkpoint is the one to resume from), when the user runs the same command again:
+`tests.training.kill_at` drives the moments."""
 
 import json
 import os
@@ -13,6 +14,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from stylegan_jax import train as train_cli
 from stylegan_jax.training.loop import train
 from tests.training.conftest import tiny_config
 
@@ -76,11 +78,10 @@ def test_a_run_stopped_at_a_named_moment_resumes_exactly(data_dir, tmp_path, uni
     uninterrupted, uninterrupted_ticks, uninterrupted_outputs = uninterrupted
     cfg = killable_config(data_dir)
     run = tmp_path / "run"
+    command = ["--experiment", "digits", "--outdir", str(run), *KILLABLE_FLAGS, *cli_overrides(cfg)]
     env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or "")
-    stopped = subprocess.run(
-        [sys.executable, "-m", "tests.training.kill_at", moment, str(step), "--experiment", "digits", "--outdir",
-         str(run), *KILLABLE_FLAGS, *cli_overrides(cfg)],
-        env=env, capture_output=True, text=True, timeout=600)
+    stopped = subprocess.run([sys.executable, "-m", "tests.training.kill_at", moment, str(step), *command],
+                             env=env, capture_output=True, text=True, timeout=600)
     output = stopped.stdout + stopped.stderr
     if moment == "sigterm":
         assert stopped.returncode == 128 + signal.SIGTERM, output
@@ -92,7 +93,7 @@ def test_a_run_stopped_at_a_named_moment_resumes_exactly(data_dir, tmp_path, uni
     leftovers = list((run / "checkpoints").glob("*.orbax-checkpoint-tmp*"))
     assert len(leftovers) == (moment in ("mid-save", "before-commit")), leftovers  # the save the kill interrupted
 
-    train(cfg, run)
+    assert train_cli.main(command) == 0  # the user's resume: the same command again
     resumed = checkpoint_states(run)
     # The same checkpoints as the run that never stopped (SIGTERM's extra one at 4 falls mid-tick, which the
     # resumed run ends where the run that never stopped ends it, at 5), with the same states.
