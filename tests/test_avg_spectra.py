@@ -104,8 +104,16 @@ def test_the_heatmap_is_in_db_centred_and_closed_on_both_ends():
     i = np.arange(9)
     expected = 10 * np.log10(spectrum[np.ix_((i - 4) % 8, (i - 4) % 8)])  # row and column 0 at -1/2 and +1/2
     np.testing.assert_allclose(hmap, expected, rtol=1e-12)
-    smooth = spectra.heatmap(spectrum, 4, smooth=1.0)
-    assert smooth.std() < hmap.std() and abs(smooth.mean() - hmap.mean()) < 0.5
+    # NVIDIA's smoothing: a Gaussian of sigma = S / image_size * smooth bins (here 8 / 4 * 1.5 = 3), the edges
+    # repeated; written out as SciPy's gaussian_filter computes it (taps out to round(4 sigma), normalised).
+    sigma = 3.0
+    taps = np.arange(-round(4 * sigma), round(4 * sigma) + 1)
+    kernel = np.exp(-0.5 * (taps / sigma) ** 2)
+    kernel /= kernel.sum()
+    padded = np.pad(hmap, len(taps) // 2, mode="edge")
+    rows = np.stack([np.convolve(r, kernel, mode="valid") for r in padded])
+    expected = np.stack([np.convolve(c, kernel, mode="valid") for c in rows.T]).T
+    np.testing.assert_allclose(spectra.heatmap(spectrum, 4, smooth=1.5), expected, rtol=1e-12)
 
 
 def test_heatmap_and_slices_draw_nvidias_figures(dataset, tmp_path):  # noqa: F811
