@@ -29,6 +29,8 @@ def get_config():
     c.tick_by_resolution = ((4, 160.0), (8, 140.0), (16, 120.0), (32, 100.0), (64, 80.0), (128, 60.0), (256, 40.0),
                             (512, 20.0), (1024, 10.0))  # train.py's tick_kimg_dict
     c.snap = 10
+    c.d_first = c.ema_before_g_step = True  # D's step with Gs_update_op, then G's (train.py's loop)
+    c.adam_epsilon_hat = True  # tfutil.Optimizer: tf.train.AdamOptimizer
     c.loss = "wgan_gp"
     c.wgan_lambda = 10.0
     c.epsilon_drift = 0.001

@@ -114,7 +114,7 @@ def discriminator_hinge(fake_logits: jax.Array, real_logits: jax.Array) -> tuple
 
 
 def gradient_penalty(d_fn: Callable[[jax.Array], jax.Array], reals: jax.Array, fakes: jax.Array,
-                     key: jax.Array, target: float = 1.0) -> jax.Array:
+                     key: jax.Array, target: float = 1.0, grad_scale: float = 1.0) -> jax.Array:
     """WGAN-GP's penalty (Gulrajani et al. 2017) as NVIDIA's ``D_wgan_gp``: (|dD(x^)/dx^| - target)^2 at
     x^ = reals + u (fakes - reals), u ~ U[0, 1) per sample.
 
@@ -123,6 +123,8 @@ def gradient_penalty(d_fn: Callable[[jax.Array], jax.Array], reals: jax.Array, f
         reals, fakes: [N, H, W, C].
         key: PRNG key for u.
         target: the gradient norm aimed at (1 in the paper).
+        grad_scale: multiplies the gradient: training resolution / full resolution while growing, the gradient
+            with respect to the full-resolution images NVIDIA's D sees (and box-downsamples).
     Returns:
         [N]; the loss adds ``penalty * lambda / target^2``.
     """
@@ -130,7 +132,7 @@ def gradient_penalty(d_fn: Callable[[jax.Array], jax.Array], reals: jax.Array, f
     mixed = reals + (fakes - reals) * u
     logits, vjp = jax.vjp(d_fn, mixed)
     (grads,) = vjp(jnp.ones_like(logits))
-    norms = jnp.sqrt(jnp.sum(jnp.square(grads.astype(jnp.float32)), axis=(1, 2, 3)))
+    norms = jnp.sqrt(jnp.sum(jnp.square(grads.astype(jnp.float32)), axis=(1, 2, 3))) * grad_scale
     return jnp.square(norms - target)
 
 
@@ -164,11 +166,12 @@ class Penalty:
     ``hyper`` holds the iteration's hyper-parameters (``training.hyperparams.at``: ``r1_gamma``, ``r2_gamma``,
     ``wgan_lambda``, ``epsilon_drift``; floats, or traced scalars when scheduled).
 
-    ``per_sample(d_real, reals, fakes, real_logits, grads, key) -> [B]`` on one minibatch: ``d_real`` maps
+    ``per_sample(d_real, reals, fakes, real_logits, grads, key, scale) -> [B]`` on one minibatch: ``d_real`` maps
     images [B, H, W, C] to logits [B, 1] with the reals' labels, augmented as D's reals are; ``real_logits``
     [B, 1] are D's on the reals; ``grads`` holds, for each of ``grads_at``
     ('reals', 'fakes'), dD/dx [B, H, W, C] there, taken before blur and augmentation from the pass that gives
-    D's loss its logits (a zero-centred gradient penalty costs no second pass of D).
+    D's loss its logits (a zero-centred gradient penalty costs no second pass of D); ``scale`` multiplies the
+    gradients (training / full resolution while growing: NVIDIA's D differentiates full-resolution images).
     """
 
     name: str
@@ -190,15 +193,16 @@ OBJECTIVES = {o.name: o for o in (
 #: D's regularisers by name, in the order D's main step adds them.
 PENALTIES = {p.name: p for p in (
     Penalty("gradient_penalty", lambda hyper: hyper["wgan_lambda"],
-            lambda d_real, reals, fakes, real_logits, grads, key: gradient_penalty(d_real, reals, fakes, key)),
+            lambda d_real, reals, fakes, real_logits, grads, key, scale: gradient_penalty(d_real, reals, fakes, key,
+                                                                                         grad_scale=scale)),
     Penalty("epsilon_penalty", lambda hyper: hyper["epsilon_drift"],
-            lambda d_real, reals, fakes, real_logits, grads, key: epsilon_drift(real_logits)),
+            lambda d_real, reals, fakes, real_logits, grads, key, scale: epsilon_drift(real_logits)),
     Penalty("r1_penalty", lambda hyper: hyper["r1_gamma"] / 2,
-            lambda d_real, reals, fakes, real_logits, grads, key: squared_norms(grads["reals"]),
+            lambda d_real, reals, fakes, real_logits, grads, key, scale: squared_norms(grads["reals"] * scale),
             grads_at=("reals",)),
     # R2 (R3GAN): R1's zero-centred penalty at the fakes, dD/dG(z) with G's images held fixed.
     Penalty("r2_penalty", lambda hyper: hyper["r2_gamma"] / 2,
-            lambda d_real, reals, fakes, real_logits, grads, key: squared_norms(grads["fakes"]),
+            lambda d_real, reals, fakes, real_logits, grads, key, scale: squared_norms(grads["fakes"] * scale),
             grads_at=("fakes",)),
 )}
 

@@ -49,8 +49,12 @@ def test_r1_and_r2_are_squared_gradient_norms_by_finite_differences():
     assert [p.grads_at for p in by_name.values()] == [("reals",), ("fakes",)]
     grads = {at: losses.input_gradients(d_fn, jnp.asarray(x, jnp.float32))[1] for at, x in (("reals", reals),
                                                                                           ("fakes", fakes))}
-    r1 = by_name["r1_penalty"].per_sample(None, None, None, None, grads, None)
-    r2 = by_name["r2_penalty"].per_sample(None, None, None, None, grads, None)
+    r1 = by_name["r1_penalty"].per_sample(None, None, None, None, grads, None, 1.0)
+    r2 = by_name["r2_penalty"].per_sample(None, None, None, None, grads, None, 1.0)
+    # While growing, the gradient is that with respect to the full-resolution images: scaled by training / full.
+    for name, unscaled in (("r1_penalty", r1), ("r2_penalty", r2)):
+        np.testing.assert_allclose(by_name[name].per_sample(None, None, None, None, grads, None, 0.25),
+                                   np.asarray(unscaled) / 16, rtol=1e-6)
     for x, got in ((reals, r1), (fakes, r2)):
         eps, grad = 1e-6, np.zeros_like(x)
         for idx in np.ndindex(x.shape[1:]):

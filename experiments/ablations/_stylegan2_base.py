@@ -1,8 +1,8 @@
 """What every rung of the StyleGAN2 ladder shares (NVlabs/stylegan2 ``run_training.py`` and
 ``training/training_loop.py`` defaults, FFHQ 1024 on 8 GPUs): FFHQ 1024x1024 with x-flip (NVIDIA's README
 trains FFHQ with ``--mirror-augment=true``); global minibatch 32 in per-GPU minibatches of 4; lr 0.002; Adam
-betas (0, 0.99), eps 1e-8; non-saturating logistic loss with R1 gamma 10; lazy intervals G 4 / D 16 (used
-from rung C); style mixing 0.9; G_ema half-life 10 kimg; 25000 kimg; fid50k at snapshots (here
+betas (0, 0.99), eps 1e-8 (TensorFlow's form); non-saturating logistic loss with R1 gamma 10; lazy intervals
+G 4 / D 16 (used from rung C); style mixing 0.9; G_ema half-life 10 kimg; 25000 kimg; fid50k at snapshots (here
 ``fid50k_full``); A-D's growing tables (``growing.*``, used while ``growing.initial_resolution`` is set):
 minibatch {8: 256, 16: 128, 32: 64, 64: 32} in per-GPU minibatches {8: 32, 16: 16, 32: 8, 64: 4}, lr {128:
 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}, 600 + 600 kimg per resolution; ticks of {8: 28, 16: 24, 32: 20,
@@ -24,4 +24,5 @@ def get_config():
     c.style_mixing_prob = 0.9
     c.tick, c.tick_by_resolution = 4.0, STYLEGAN2_TICKS
     c.snap = 10  # run_training.py's image and network snapshot ticks
+    c.adam_epsilon_hat = True  # dnnlib.tflib.Optimizer: tf.train.AdamOptimizer
     return c

@@ -55,6 +55,9 @@ def make_optimizer(lr: float, cfg: ml_collections.ConfigDict, reg_interval: int 
     and betas scaled by interval / (interval + 1); or RMSProp as PyTorch's (decay 0.99, eps added after the
     square root), WGAN's optimiser. ``scheduled``: Adam's lr and b2 are set per step (`set_adam_schedule`)."""
     ratio = lazy_ratio(reg_interval)
+    if cfg.optimizer == "adam" and cfg.adam_epsilon_hat:  # TF's AdamOptimizer (never scheduled: checked)
+        return optax.chain(scale_by_tf_adam(cfg.betas[0] ** ratio, cfg.betas[1] ** ratio, cfg.eps),
+                           optax.scale(-lr * ratio))
     if cfg.optimizer == "adam" and scheduled:
         return optax.inject_hyperparams(optax.adam)(learning_rate=lr * ratio, b1=cfg.betas[0] ** ratio,
                                                      b2=cfg.betas[1] ** ratio, eps=cfg.eps)
@@ -63,6 +66,23 @@ def make_optimizer(lr: float, cfg: ml_collections.ConfigDict, reg_interval: int 
     if cfg.optimizer == "rmsprop":
         return optax.rmsprop(lr * ratio, decay=0.99, eps=cfg.eps, eps_in_sqrt=False)
     raise ConfigError(f"--config.optimizer: expected 'adam' or 'rmsprop', got {cfg.optimizer!r}")
+
+
+def scale_by_tf_adam(b1: float, b2: float, eps: float) -> optax.GradientTransformation:
+    """TensorFlow's AdamOptimizer (NVIDIA's TF code): m_hat / (sqrt(v_hat) + eps / sqrt(1 - b2^t)), i.e. its
+    "epsilon hat" added to sqrt(v) before the bias correction; optax's ScaleByAdamState (count, mu, nu)."""
+    base = optax.scale_by_adam(b1, b2, eps=0.0)
+
+    def update(updates, state, params=None):
+        count = optax.safe_int32_increment(state.count)
+        mu = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, state.mu, updates)
+        nu = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, state.nu, updates)
+        t = count.astype(jnp.float32)
+        scale = jnp.sqrt(1 - b2**t) / (1 - b1**t)
+        out = jax.tree_util.tree_map(lambda m, v: scale * m / (jnp.sqrt(v) + eps), mu, nu)
+        return out, optax.ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return optax.GradientTransformation(base.init, update)
 
 
 def set_adam_schedule(opt_state, lr, beta2, reg_interval: int | None):

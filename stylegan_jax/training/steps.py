@@ -55,7 +55,7 @@ from stylegan_jax.models.registry import Family, get_family, non_square_families
 from stylegan_jax.ops.conv2d_resample import gradient_rule
 from stylegan_jax.ops.gaussian_blur import gaussian_blur
 from stylegan_jax.training import hyperparams
-from stylegan_jax.training.schedule import fade_reals
+from stylegan_jax.training.schedule import fade_reals, full_resolution
 from stylegan_jax.training.state import TrainState, set_adam_schedule
 from stylegan_jax.training.stats import report, reported_means
 
@@ -127,6 +127,10 @@ class Phases:
                  resolution: int | None = None):
         self.cfg, self.G, self.D, self.g_tx, self.d_tx, self.layout = cfg, G, D, g_tx, d_tx, layout
         self.resolution = resolution
+        # NVIDIA's TF networks take full-resolution images (the reals repeated up, G's images upscaled) and D
+        # box-downsamples them: a penalty's dD/dx is taken there, the gradient at the training resolution
+        # divided by the upscaling factor (progressive_growing_of_gans loss.py, stylegan training/loss.py)
+        self.grad_scale = 1.0 if resolution is None else resolution / full_resolution(cfg)
         self.style = family.has_mapping
         self.batch_norm = family.batch_norm
         # The phases whose G forward updates G's tracked averages (w_avg; StyleGAN3's magnitude EMAs).
@@ -385,6 +389,8 @@ class Phases:
             d_params = jax.tree_util.tree_map(lambda p: jnp.clip(p, -cfg.wgan_clip, cfg.wgan_clip), d_params)
         state = state.replace(d_params=d_params, d_opt=d_opt, g_buffers=g_buffers,
                               aug=self.count_signs(state, real_logits))
+        if cfg.ema_before_g_step:  # NVIDIA's TF loop: Gs_update_op runs with D's step, before G's
+            state = self.update_ema(state, hyper)
         if not cfg.d_first:  # D's step ends the iteration
             state = self.end_iteration(state, hyper)
         return state, {**report("Loss/D/loss", loss), **extra}
@@ -408,12 +414,20 @@ class Phases:
         def d_real(v):
             return self.run_D(d_params, v, labels, alpha, p, jax.random.fold_in(key, AUG_REAL), blur)
 
-        return penalty.per_sample(d_real, reals, fakes, real_logits, input_grads, jax.random.fold_in(key, 1))
+        return penalty.per_sample(d_real, reals, fakes, real_logits, input_grads, jax.random.fold_in(key, 1),
+                                  self.grad_scale)
 
     def end_iteration(self, state: TrainState, hyper: dict) -> TrainState:
         """G_ema, and the iteration counted. G_ema: a fixed beta (PGGAN), or a half-life of ``ema_kimg``
         (scheduled: R3GAN) optionally ramped up with the images seen so far; buffers copied. A scheduled
         augmentation probability is recorded as the state's (what the tick reports)."""
+        if not self.cfg.ema_before_g_step:
+            state = self.update_ema(state, hyper)
+        aug = {**state.aug, "p": jnp.float32(hyper["p"])} if self.scheduled_p else state.aug
+        return state.replace(step=state.step + 1, aug=aug)
+
+    def update_ema(self, state: TrainState, hyper: dict) -> TrainState:
+        """G_ema lerped towards G (see `end_iteration`), G's buffers copied."""
         cfg, batch = self.cfg, self.layout.batch_size
         if cfg.ema_beta is not None:
             beta = jnp.float32(cfg.ema_beta)
@@ -423,17 +437,19 @@ class Phases:
                 ema_nimg = jnp.minimum(ema_nimg, state.step.astype(jnp.float32) * batch * cfg.ema_rampup)
             beta = jnp.float32(0.5) ** (batch / jnp.maximum(ema_nimg, 1e-8))
         g_ema = jax.tree_util.tree_map(lambda p, e: p + beta * (e - p), state.g_params, state.g_ema_params)
-        aug = {**state.aug, "p": jnp.float32(hyper["p"])} if self.scheduled_p else state.aug
-        return state.replace(g_ema_params=g_ema, g_ema_buffers=state.g_buffers, step=state.step + 1, aug=aug)
+        return state.replace(g_ema_params=g_ema, g_ema_buffers=state.g_buffers)
 
     def d_reg(self, state: TrainState, reals, labels, alpha):
         """The lazy zero-centred gradient penalties (`losses.gradient_penalties`: R1 at the reals, R2 at G's
         images, held fixed), each ``mean(per_sample * weight) * D_reg_interval``, the gradients taken before
         blur and augmentation; D runs once on each set of images a penalty needs."""
         cfg = self.cfg
-        hyper = self.hyper(state)
+        # NVIDIA's cur_nimg is one for all of an iteration's phases: without d_first, D_main has already counted
+        # this iteration, so the schedules and the blur are taken one step back (the keys keep state.step)
+        current = state if cfg.d_first else state.replace(step=state.step - 1)
+        hyper = self.hyper(current)
         p = self.aug_p(state, hyper)
-        blur = self.blur_sigma(state)
+        blur = self.blur_sigma(current)
         penalties = losses.gradient_penalties(cfg)
         reals, labels = self.split(reals, labels, "D")
         keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(state.key, state.step), 3),
@@ -450,8 +466,8 @@ class Phases:
             logits, input_grads = {}, {}
             for at in needed:
                 x, x_labels, aug_draw = images[at]
-                logits[at], input_grads[at] = self.run_D_on(d_params, state, x, x_labels, alpha, keys, aug_draw, p,
-                                                            input_grads=True)
+                logits[at], input_grads[at] = self.run_D_on(d_params, current, x, x_labels, alpha, keys, aug_draw,
+                                                            p, input_grads=True)
             reg, reg_per_sample, out = 0.0, 0.0, {}
             for penalty in penalties:
                 values = jax.vmap(functools.partial(self.penalty_of, penalty, d_params, alpha, p, blur))(
@@ -618,6 +634,11 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
             raise ConfigError(f"--augpipe: imgfilter needs images larger than 21x21 (it reflect-pads by 21 "
                               f"pixels); this run trains at {smallest}x{smallest}")
     hyperparams.check(cfg)
+    if cfg.ema_before_g_step and not cfg.d_first:
+        raise ConfigError("--config.ema_before_g_step=True needs d_first=True (NVIDIA's TF loop: D's step, G_ema, G's)")
+    if cfg.adam_epsilon_hat and hyperparams.schedules_adam(cfg):
+        raise ConfigError("--config.adam_epsilon_hat=True (TensorFlow's Adam) takes no lr or beta2 schedule "
+                          "(--config.decay.G_lr/D_lr/beta2)")
     if cfg.d_first and cfg.n_critic != 1:
         raise ConfigError(f"--config.d_first=True needs n_critic=1 (G's step ends each iteration), got {cfg.n_critic}")
     if hyperparams.final_values(cfg).keys() & {"G_lr", "D_lr"} and cfg.growing.initial_resolution:

@@ -94,6 +94,9 @@ CASES = [  # (extra arguments, expected in the one line)
     # NVIDIA's None (the regulariser in the main phase) is not built: 0 only where the regulariser is off
     (["--config.G_reg_interval=0"], "--config.G_reg_interval: expected a whole number >= 1 (0 only without its"),
     (["--config.D_reg_interval=-16"], "--config.D_reg_interval: expected a whole number >= 1"),
+    (["--config.ema_before_g_step=True"], "--config.ema_before_g_step=True needs d_first=True"),
+    (["--config.adam_epsilon_hat=True", "--config.decay_kimg=10", "--config.decay.G_lr=0.001"],
+     "--config.adam_epsilon_hat=True (TensorFlow's Adam) takes no lr or beta2 schedule"),
     (["--config.G_lr=nan"], "--config.G_lr=nan: expected a Python float literal (the config holds 0.0025)"),
     (["--coordinator", "nocolon", "--num-processes", "2", "--process-id", "0"],
      "--coordinator: expected host:port (e.g. 10.0.0.1:1234), got 'nocolon'"),
