@@ -24,9 +24,11 @@ os.environ["XLA_FLAGS"] += " --xla_backend_optimization_level=0"
 #: them at the start and finish together, instead of one worker running a long file alone at the end.
 SLOWEST_FIRST = (
     "training/test_r3gan_training.py", "training/test_preemption.py", "training/test_stylegan3_training.py",
-    "training/test_train.py", "training/test_resume.py", "training/test_non_square.py",
+    "training/test_train.py", "training/test_lineage_step_reference.py", "training/test_stylegan3_step_reference.py",
+    "training/test_resume.py", "training/test_non_square.py",
     "training/test_transfer.py", "training/test_multiprocess.py", "training/test_ablations.py",
     "training/test_ada.py", "training/test_refactor_fixture.py", "training/test_run_choices.py",
+    "training/test_r3gan_step_reference.py",
     "test_projector.py",
 )
 
