@@ -1,11 +1,12 @@
-"""PGGAN (Karras et al. 2018) as NVIDIA's progressive_growing_of_gans ``config.py`` trains it on CelebA-HQ
-1024x1024 (``preset-v2-8gpus``, fp32): G_paper / D_paper; WGAN-GP with one critic step per G step (lambda 10,
-target 1) and epsilon-drift 0.001; Adam lr 0.001, betas (0, 0.99), eps 1e-8; growing from 4x4, 600 kimg to
-fade each resolution in and 600 to stabilise it (the paper: 800 + 800), the optimisers reset whenever a
-fade-in starts or ends; global minibatch {4: 512, 8: 256, 16: 128, 32: 64, 64: 32, else 32} in per-GPU
-minibatches of batch / 8; lr {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003, else 0.001}; G_ema with a
-fixed beta 0.999 per iteration; x-flip; 12000 kimg; ticks of {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128:
-60, 256: 40, 512: 20, 1024: 10} kimg, a network snapshot every 10.
+"""PGGAN (Karras et al. 2018) as NVIDIA's progressive_growing_of_gans ``config.py`` trains it on CelebA-HQ 1024x1024
+(``preset-v2-8gpus``, fp32): G_paper / D_paper; WGAN-GP with one critic step per G step (lambda 10, target 1, the
+gradient taken at full resolution while growing) and epsilon-drift 0.001; D's step first, G_ema following G with
+it, then G's (``train.py``'s loop); TensorFlow's Adam lr 0.001, betas (0, 0.99), eps 1e-8 (eps added before the
+bias correction); growing from 4x4, 600 kimg to fade each resolution in and 600 to stabilise it (the paper: 800 +
+800), the optimisers reset whenever a fade-in starts or ends; global minibatch {4: 512, 8: 256, 16: 128, 32: 64,
+64: 32, else 32} in per-GPU minibatches of batch / 8; lr {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003, else
+0.001}; G_ema with a fixed beta 0.999 per iteration; x-flip; 12000 kimg; ticks of {4: 160, 8: 140, 16: 120, 32:
+100, 64: 80, 128: 60, 256: 40, 512: 20, 1024: 10} kimg, a network snapshot every 10.
 
 Data: ``python -m stylegan_jax.dataset_tool --source celeba-hq-images/ --dest <data_dir>/celebahq``; any other
 dataset with ``--config.dataset=NAME --config.resolution=R --config.img_channels=C``; a CPU-size run with

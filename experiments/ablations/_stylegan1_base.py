@@ -1,11 +1,12 @@
 """What every rung of the StyleGAN1 ladder shares (NVlabs/stylegan ``train.py``, FFHQ 1024 on 8 GPUs, and its
-``training/training_loop.py`` defaults): FFHQ 1024x1024 with x-flip; growing by NVIDIA's schedule (600 kimg
-to fade in, 600 to stabilise), global minibatch {4: 512, 8: 256, 16: 128, 32: 64, 64: 32, else 32} split
-evenly over 8 GPUs (per-GPU batch / 8), lr 0.001 with {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003};
-Adam betas (0, 0.99), eps 1e-8; G_ema half-life 10 kimg; optimisers reset at every fade-in start and end;
-D steps per G step 1; ticks of {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 30, 1024: 20}
-kimg, a network snapshot every 10; fid50k at snapshots (here ``fid50k_full``). Rungs: ``stylegan1_a`` ...
-``stylegan1_f``.
+``training/training_loop.py`` defaults): FFHQ 1024x1024 with x-flip; growing by NVIDIA's schedule (600 kimg to
+fade in, 600 to stabilise), global minibatch {4: 512, 8: 256, 16: 128, 32: 64, 64: 32, else 32} split evenly over
+8 GPUs (per-GPU batch / 8), lr 0.001 with {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}; TensorFlow's Adam
+betas (0, 0.99), eps 1e-8 (eps added before the bias correction); G_ema half-life 10 kimg; optimisers reset at
+every fade-in start and end; D steps per G step 1, D's step first with G_ema following G (``training_loop.py``),
+then G's; while growing, D's gradient penalties taken at full resolution (its D box-downsamples full-resolution
+images); ticks of {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 30, 1024: 20} kimg, a network
+snapshot every 10; fid50k at snapshots (here ``fid50k_full``). Rungs: ``stylegan1_a`` ... ``stylegan1_f``.
 """
 
 from stylegan_jax.training.config import ffhq1024_ladder

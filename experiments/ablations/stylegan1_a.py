@@ -5,7 +5,8 @@ GAN"; FFHQ FID 8.04). NVIDIA's ``pgan`` config of NVlabs/stylegan ``train.py`` (
   nearest up / box down, fmap_base 8192, fmap_max 512, z 512);
 - loss: WGAN-GP (``G_wgan``, ``D_wgan_gp``: lambda 10, target 1, epsilon-drift 0.001), one D step per G step;
 - growing from 4x4, 600 + 600 kimg per resolution; minibatch {4: 512, 8: 256, 16: 128, 32: 64, 64: 32,
-  else 32}, lr 0.001 / {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}; Adam (0, 0.99, 1e-8); G_ema 10 kimg;
+  else 32}, lr 0.001 / {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}; TensorFlow's Adam (0, 0.99, 1e-8);
+  G_ema 10 kimg;
   optimisers reset per fade-in; x-flip; 12000 kimg.
 
 Run: ``python -m stylegan_jax.train --experiment ablations/stylegan1_a`` (``--config.dataset=NAME`` for other

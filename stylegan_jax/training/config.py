@@ -74,10 +74,10 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     # The objective and optimiser (any model): see losses.OBJECTIVES and losses.d_main_penalties.
     c.loss = "nonsaturating"  # 'nonsaturating' | 'minimax' | 'wgan' | 'wgan_gp' | 'hinge' | 'rpgan' (R3GAN)
     c.r2_gamma = config_dict.placeholder(float)  # R2 (zero-centred, at the fakes); None: r1_gamma under 'rpgan'
-    c.d_first = False  # each iteration runs D's phases before G's (R3GAN's Trainer, NVIDIA's TF loops); G first:
-    # stylegan2-ada-pytorch's order
-    c.ema_before_g_step = False  # with d_first: G_ema follows G after D's step, before G's (NVIDIA's TF loops run
-    # Gs_update_op with D's step: PGGAN, StyleGAN1)
+    c.d_first = False  # each iteration runs D's phases before G's (R3GAN's Trainer; PGGAN's and StyleGAN1's TF
+    # loops); G first: stylegan2-ada-pytorch's order and StyleGAN2's TF loop
+    c.ema_before_g_step = False  # with d_first: G_ema follows G after D's step, before G's (PGGAN's and
+    # StyleGAN1's TF loops run Gs_update_op with D's step)
     c.adam_epsilon_hat = False  # Adam's eps added to sqrt(v) before the bias correction (TensorFlow's AdamOptimizer)
     c.optimizer = "adam"  # 'adam' (betas, eps) | 'rmsprop' (decay 0.99, eps outside the root: PyTorch's)
     c.grad_nan_to_num = True  # NVIDIA's nan_to_num(nan=0, posinf=1e5, neginf=-1e5) on the gradients; R3GAN's: off

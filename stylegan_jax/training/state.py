@@ -53,7 +53,8 @@ def lazy_ratio(reg_interval: int | None) -> float:
 def make_optimizer(lr: float, cfg: ml_collections.ConfigDict, reg_interval: int | None, scheduled: bool = False):
     """``cfg.optimizer``: Adam (``cfg.betas``, ``cfg.eps``) with NVIDIA's lazy-regularisation scaling, lr
     and betas scaled by interval / (interval + 1); or RMSProp as PyTorch's (decay 0.99, eps added after the
-    square root), WGAN's optimiser. ``scheduled``: Adam's lr and b2 are set per step (`set_adam_schedule`)."""
+    square root), WGAN's optimiser; with ``cfg.adam_epsilon_hat``, Adam as TensorFlow's AdamOptimizer
+    (`scale_by_tf_adam`). ``scheduled``: Adam's lr and b2 are set per step (`set_adam_schedule`)."""
     ratio = lazy_ratio(reg_interval)
     if cfg.optimizer == "adam" and cfg.adam_epsilon_hat:  # TF's AdamOptimizer (never scheduled: checked)
         return optax.chain(scale_by_tf_adam(cfg.betas[0] ** ratio, cfg.betas[1] ** ratio, cfg.eps),

@@ -2,8 +2,9 @@
 
 Each iteration runs the phases ``G_main`` (every ``n_critic`` iterations), ``G_reg`` (every
 ``G_reg_interval``), ``D_main`` (which also updates G_ema and counts the iteration) and ``D_reg`` (every
-``D_reg_interval``); with ``d_first`` (R3GAN's Trainer) D's phases come first and ``G_main`` ends the
-iteration. Each is one ``jax.jit`` compiled once per training resolution, parameters replicated and the
+``D_reg_interval``); with ``d_first`` (R3GAN's Trainer; PGGAN's and StyleGAN1's TF loops) D's phases come
+first and ``G_main`` ends the iteration, and with ``ema_before_g_step`` too, D_main updates G_ema (the TF
+loops' ``Gs_update_op``). Each is one ``jax.jit`` compiled once per training resolution, parameters replicated and the
 batch sharded over the mesh's ``data`` axis. Every phase takes the fade-in ``alpha`` as an input, and
 evaluates the iteration's hyper-parameters (``training.hyperparams``: R3GAN's cosine schedules) itself.
 
@@ -418,8 +419,9 @@ class Phases:
                                   self.grad_scale)
 
     def end_iteration(self, state: TrainState, hyper: dict) -> TrainState:
-        """G_ema, and the iteration counted. G_ema: a fixed beta (PGGAN), or a half-life of ``ema_kimg``
-        (scheduled: R3GAN) optionally ramped up with the images seen so far; buffers copied. A scheduled
+        """G_ema (unless D_main updated it: ``ema_before_g_step``), and the iteration counted. G_ema: a fixed
+        beta (PGGAN), or a half-life of ``ema_kimg`` (scheduled: R3GAN) optionally ramped up with the images
+        seen so far; buffers copied. A scheduled
         augmentation probability is recorded as the state's (what the tick reports)."""
         if not self.cfg.ema_before_g_step:
             state = self.update_ema(state, hyper)
@@ -587,8 +589,8 @@ def resolve_conv_grad(choice: str, mesh_devices: int, backend: str) -> str:
 def active_phases(cfg: ml_collections.ConfigDict, step: int) -> list[str]:
     """The phases iteration ``step`` runs, in NVIDIA's order: G_main every ``n_critic`` iterations (each
     iteration shows D one real batch), G_reg and D_reg when lazy (none when pl_weight is 0 / without R1
-    and R2), then ADA's update of p every ``ada_interval`` iterations. With ``d_first`` (R3GAN), D_main
-    and D_reg come before G_reg and G_main (which then ends the iteration)."""
+    and R2), then ADA's update of p every ``ada_interval`` iterations. With ``d_first`` (R3GAN, PGGAN,
+    StyleGAN1), D_main and D_reg come before G_reg and G_main (which then ends the iteration)."""
     g = ["G_main"] if step % cfg.n_critic == 0 else []
     if cfg.pl_weight and cfg.lazy_regularization and step % cfg.G_reg_interval == 0:
         g = ["G_reg", *g] if cfg.d_first else [*g, "G_reg"]
@@ -636,6 +638,8 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
     hyperparams.check(cfg)
     if cfg.ema_before_g_step and not cfg.d_first:
         raise ConfigError("--config.ema_before_g_step=True needs d_first=True (NVIDIA's TF loop: D's step, G_ema, G's)")
+    if cfg.adam_epsilon_hat and cfg.optimizer != "adam":
+        raise ConfigError(f"--config.adam_epsilon_hat=True needs --config.optimizer=adam, got {cfg.optimizer!r}")
     if cfg.adam_epsilon_hat and hyperparams.schedules_adam(cfg):
         raise ConfigError("--config.adam_epsilon_hat=True (TensorFlow's Adam) takes no lr or beta2 schedule "
                           "(--config.decay.G_lr/D_lr/beta2)")

@@ -95,6 +95,8 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--config.G_reg_interval=0"], "--config.G_reg_interval: expected a whole number >= 1 (0 only without its"),
     (["--config.D_reg_interval=-16"], "--config.D_reg_interval: expected a whole number >= 1"),
     (["--config.ema_before_g_step=True"], "--config.ema_before_g_step=True needs d_first=True"),
+    (["--config.adam_epsilon_hat=True", "--config.optimizer=rmsprop"],
+     "--config.adam_epsilon_hat=True needs --config.optimizer=adam, got 'rmsprop'"),
     (["--config.adam_epsilon_hat=True", "--config.decay_kimg=10", "--config.decay.G_lr=0.001"],
      "--config.adam_epsilon_hat=True (TensorFlow's Adam) takes no lr or beta2 schedule"),
     (["--config.G_lr=nan"], "--config.G_lr=nan: expected a Python float literal (the config holds 0.0025)"),
