@@ -46,7 +46,6 @@ import contextlib
 import math
 from unittest import mock
 
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,7 +55,17 @@ from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import Trainer
 from stylegan_jax.training.schedule import schedule
 from tests.training.step_inputs import phase_inputs
-from tests.training.test_step_reference import adam, compare, flat_state, lerp_w_avg
+from tests.training.test_step_reference import (
+    adam,
+    compare,
+    ema_of,
+    flat_state,
+    lerp_w_avg,
+    nest,
+    split_state,
+    state_after,
+    unnest,
+)
 
 CHECKED_STEP = 4
 GROWING = dict(initial_resolution=4, training_kimg=0.016, transition_kimg=0.048)  # 4x4 to nimg 16, 8x8 fades to 64
@@ -289,13 +298,7 @@ def reference_iteration(family: str, trainer, ref_cache: dict, before, batch, ov
     reals = fade_lod(reals, lod)
 
     state = flat_state(before)
-    part = lambda name: {k[len(name) + 1:]: v for k, v in state.items() if k.startswith(name + "/")}  # noqa: E731
-    gp, dp, gb = part("g_params"), part("d_params"), part("g_buffers")
-    ema = part("g_ema_params")
-    opt = {k: v for k, v in state.items() if k.startswith(("g_opt/", "d_opt/"))}
-    nest = lambda p: flax.traverse_util.unflatten_dict({tuple(k.split("/")): v for k, v in p.items()})  # noqa: E731
-    unnest = lambda t: {k: np.asarray(v) for k, v in flax.traverse_util.flatten_dict(  # noqa: E731
-        jax.device_get(t), sep="/").items()}
+    gp, dp, gb, opt = split_state(state)
     cur_layers = trainer.G.num_ws - 2 * math.floor(lod) if ref.style else 0
     d_inputs = draws(trainer, before, labels, "D_main", s, cur_layers)
     g_inputs = draws(trainer, before, labels, "G_main", s, cur_layers)
@@ -308,16 +311,16 @@ def reference_iteration(family: str, trainer, ref_cache: dict, before, batch, ov
     beta_w = s.get("dlatent_avg_beta")
 
     def d_step():
-        grads, w_means = ref.d_grads(nest(dp), nest(gp), nest(gb), d_inputs, reals, labels, alpha, weights)
+        grads, w_means = ref.d_grads(nest(dp), nest(gp), gb, d_inputs, reals, labels, alpha, weights)
         tf_adam(dp, unnest(grads), opt, "d_opt", s)
         if ref.style:
-            gb["mapping/w_avg"] = lerp_w_avg(gb["mapping/w_avg"], w_means, beta_w)
+            gb["mapping"]["w_avg"] = lerp_w_avg(gb["mapping"]["w_avg"], w_means, beta_w)
 
     def g_step():
-        grads, w_means = ref.g_grads(nest(gp), nest(gb), nest(dp), g_inputs, alpha)
+        grads, w_means = ref.g_grads(nest(gp), gb, nest(dp), g_inputs, alpha)
         tf_adam(gp, unnest(grads), opt, "g_opt", s)
         if ref.style:
-            gb["mapping/w_avg"] = lerp_w_avg(gb["mapping/w_avg"], w_means, beta_w)
+            gb["mapping"]["w_avg"] = lerp_w_avg(gb["mapping"]["w_avg"], w_means, beta_w)
 
     if ref.style:
         minibatch = layout.batch_gpu if s["ema_per_gpu_minibatch"] else layout.batch_size
@@ -328,20 +331,15 @@ def reference_iteration(family: str, trainer, ref_cache: dict, before, batch, ov
     with x64_with_float32_draws():
         if s["d_step_first"]:  # D's step with Gs_update_op, then G's
             d_step()
-            ema = {k: v + beta * (ema[k] - v) for k, v in gp.items()}
-            ema_buffers = dict(gb)
+            ema, ema_buffers = ema_of(gp, state, beta), unnest(gb)  # a copy: G's step moves dlatent_avg
             g_step()
         else:  # G's step, D's, then G_ema
             g_step()
             d_step()
-            ema = {k: v + beta * (ema[k] - v) for k, v in gp.items()}
-            ema_buffers = dict(gb)
+            ema, ema_buffers = ema_of(gp, state, beta), unnest(gb)
 
-    after = {"step": state["step"] + 1, "key": state["key"], "pl_mean": state["pl_mean"], **opt}
-    for name, values in (("g_params", gp), ("d_params", dp), ("g_ema_params", ema), ("g_buffers", gb),
-                         ("g_ema_buffers", ema_buffers)):
-        after.update({f"{name}/{k}": np.asarray(v, np.float64) for k, v in values.items()})
-    return after
+    return state_after(state, opt, state["pl_mean"], g_params=gp, d_params=dp, g_ema_params=ema, g_buffers=gb,
+                       g_ema_buffers=ema_buffers)
 
 
 @pytest.fixture(scope="module")

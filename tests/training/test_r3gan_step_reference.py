@@ -47,7 +47,7 @@ from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import Trainer
 from tests.training.step_inputs import phase_inputs
 from tests.training.test_r3gan_training import r3gan_cosine
-from tests.training.test_step_reference import adam, float64, within
+from tests.training.test_step_reference import adam, compare, float64
 
 CHECKED = (0, 1)  # iterations compared with the reference
 # The tests compile at LLVM -O0 (tests/conftest.py), under which the reference's second-order gradients run 20x
@@ -273,21 +273,6 @@ def reference_iteration(trainer, ref: Reference, before, draws, mistake: str | N
     return s, {name: float(v) for name, v in out.items()}, beta
 
 
-# -- comparison -------------------------------------------------------------------------------------------
-def compare(step_state, expected: dict, before) -> dict:
-    """{leaf: worst ratio of `within`} over every leaf of the step's state; integers (step, key, counts) must
-    be equal."""
-    got, prior = by_name(step_state), by_name(before)
-    assert sorted(got) == sorted(expected), set(got) ^ set(expected)
-    ratios = {}
-    for name, value in got.items():
-        if np.issubdtype(value.dtype, np.integer):
-            ratios[name] = 0.0 if np.array_equal(value, expected[name]) else np.inf
-        else:
-            ratios[name] = within(value, expected[name], prior[name])
-    return ratios
-
-
 # -- tests -------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def reference(run):
@@ -312,7 +297,7 @@ def test_iteration_equals_the_float64_reference(run, reference, iteration):
     for name, value in reported.items():
         np.testing.assert_allclose(float(value), losses[name], rtol=1e-5, atol=1e-7, err_msg=name)
     assert beta == pytest.approx(0.0 if iteration == 0 else 0.5)  # half-life 0 at first, then 8 images
-    ratios = compare(after, expected, before)
+    ratios = compare(after, expected, before, flatten=by_name)
     worst = sorted(ratios.items(), key=lambda kv: -kv[1])[:5]
     assert max(ratios.values()) <= 1, worst
 
@@ -323,6 +308,6 @@ def test_the_reference_sees_each_mistake(run, reference, mistake):
     trainer, cases = run
     before, draws, after, _ = cases[max(CHECKED)]
     wrong, _, _ = reference_iteration(trainer, reference, before, draws, MISTAKES[mistake])
-    ratios = compare(after, wrong, before)
+    ratios = compare(after, wrong, before, flatten=by_name)
     worst = sorted(ratios.items(), key=lambda kv: -kv[1])[:5]
     assert max(ratios.values()) > 10, worst

@@ -220,26 +220,59 @@ def lerp_w_avg(w_avg, w_means, beta: float, in_turn: bool = False):
     return np.mean([mean + beta * (w_avg - mean) for mean in w_means], axis=0)
 
 
+def nest(flat: dict) -> dict:
+    """{'a/b': x} -> {'a': {'b': x}}: a network's variables from `flat_state`'s names."""
+    return flax.traverse_util.unflatten_dict({tuple(k.split("/")): v for k, v in flat.items()})
+
+
+def unnest(tree) -> dict:
+    """A network's (gradient) tree on host -> {'a/b': x}."""
+    return flax.traverse_util.flatten_dict(jax.device_get(tree), sep="/")
+
+
+def split_state(s: dict) -> tuple[dict, dict, dict, dict]:
+    """(G's parameters, D's parameters, G's buffers as a tree, both optimisers' leaves) of `flat_state`'s
+    ``s``; parameters and optimiser leaves by name, for `adam` to update in place."""
+    part = lambda prefix: {k[len(prefix):]: v for k, v in s.items() if k.startswith(prefix)}  # noqa: E731
+    opt = {k: v for k, v in s.items() if k.startswith(("g_opt/", "d_opt/"))}
+    return part("g_params/"), part("d_params/"), nest(part("g_buffers/")), opt
+
+
+def lazy_adams(cfg, mistake: str | None = None) -> tuple[dict, dict]:
+    """`adam`'s arguments for G and D with NVIDIA's lazy-regularisation scaling (lr and betas to the power
+    interval / (interval + 1)); ``mistake`` 'lr' or 'betas' leaves that one unscaled."""
+    def optimiser(lr, interval):
+        ratio = 1.0 if mistake == "lr" else interval / (interval + 1)
+        b_ratio = 1.0 if mistake == "betas" else interval / (interval + 1)
+        return dict(lr=lr * ratio, b1=cfg.betas[0] ** b_ratio, b2=cfg.betas[1] ** b_ratio, eps=cfg.eps)
+
+    return optimiser(cfg.G_lr, cfg.G_reg_interval), optimiser(cfg.D_lr, cfg.D_reg_interval)
+
+
+def ema_of(g_params: dict, before: dict, beta: float) -> dict:
+    """G_ema = G + beta * (G_ema - G), with G_ema from `flat_state`'s ``before``."""
+    return {k: v + beta * (before[f"g_ema_params/{k}"] - v) for k, v in g_params.items()}
+
+
+def state_after(before: dict, opt: dict, pl_mean, **parts: dict) -> dict:
+    """`flat_state`'s names of the state after an iteration from ``before``: the step counted, the key kept,
+    ``opt``'s optimiser leaves, and each of ``parts`` (g_params, d_params, g_ema_params, g_buffers,
+    g_ema_buffers; flat by name or nested) as float64."""
+    after = {"step": before["step"] + 1, "key": before["key"], "pl_mean": pl_mean, **opt}
+    for part, values in parts.items():
+        after.update({f"{part}/{k}": np.asarray(v, np.float64)
+                      for k, v in flax.traverse_util.flatten_dict(values, sep="/").items()})
+    return after
+
+
 def reference_iteration(trainer, ref: Reference, before, batch, mistake: str | None = None):
     """(every leaf of the state after one iteration by name, the phases' losses, G_ema's beta), from
     ``before``; ``mistake`` (a value of ``MISTAKES``) gets one constant wrong."""
     cfg, layout = trainer.cfg, trainer.layout
     reals, labels = (np.asarray(x, np.float64) for x in batch)
     s = flat_state(before)
-    gp = {k[len("g_params/"):]: v for k, v in s.items() if k.startswith("g_params/")}
-    dp = {k[len("d_params/"):]: v for k, v in s.items() if k.startswith("d_params/")}
-    gb = flax.traverse_util.unflatten_dict({tuple(k.split("/")[1:]): v for k, v in s.items()
-                                            if k.startswith("g_buffers/")})
-    opt = {k: v for k, v in s.items() if k.startswith(("g_opt/", "d_opt/"))}
-    nest = lambda p: flax.traverse_util.unflatten_dict({tuple(k.split("/")): v for k, v in p.items()})  # noqa: E731
-    unnest = lambda t: flax.traverse_util.flatten_dict(jax.device_get(t), sep="/")  # noqa: E731
-
-    def optimiser(lr, interval):
-        ratio = 1.0 if mistake == "lr" else interval / (interval + 1)
-        b_ratio = 1.0 if mistake == "betas" else interval / (interval + 1)
-        return dict(lr=lr * ratio, b1=cfg.betas[0] ** b_ratio, b2=cfg.betas[1] ** b_ratio, eps=cfg.eps)
-
-    g_adam, d_adam = optimiser(cfg.G_lr, cfg.G_reg_interval), optimiser(cfg.D_lr, cfg.D_reg_interval)
+    gp, dp, gb, opt = split_state(s)
+    g_adam, d_adam = lazy_adams(cfg, mistake)
     w_avg_beta, in_turn = cfg.G.w_avg_beta, mistake == "w_avg_in_turn"
     out = {}
     res, channels = cfg.resolution, cfg.img_channels
@@ -295,13 +328,8 @@ def reference_iteration(trainer, ref: Reference, before, batch, mistake: str | N
         ema_nimg = min(ema_nimg, cur_nimg * cfg.ema_rampup)
     beta = 0.5 ** (layout.batch_size / max(ema_nimg, 1e-8))
 
-    after = {"step": s["step"] + 1, "key": s["key"], "pl_mean": pl_mean, **opt}
-    after.update({f"g_params/{k}": v for k, v in gp.items()})
-    after.update({f"d_params/{k}": v for k, v in dp.items()})
-    after.update({f"g_ema_params/{k}": v + beta * (s[f"g_ema_params/{k}"] - v) for k, v in gp.items()})
-    for part in ("g_buffers", "g_ema_buffers"):
-        after.update({f"{part}/{k}": np.asarray(v, np.float64) for k, v in flax.traverse_util.flatten_dict(
-            gb, sep="/").items()})
+    after = state_after(s, opt, pl_mean, g_params=gp, d_params=dp, g_ema_params=ema_of(gp, s, beta), g_buffers=gb,
+                        g_ema_buffers=gb)  # G_ema copies G's buffers
     return after, {k: float(v) for k, v in out.items()}, beta
 
 
@@ -331,9 +359,10 @@ def within(got, expected, before) -> float:
     return float(np.max(np.abs(change - expected_change) / tol))
 
 
-def compare(step_state, reference: dict, before) -> dict:
-    """{leaf: worst ratio} over every leaf of the step's state; integers (step, key, count) must be equal."""
-    got, prior = flat_state(step_state), flat_state(before)
+def compare(step_state, reference: dict, before, flatten=flat_state) -> dict:
+    """{leaf: worst ratio} over every leaf of the step's state, named by ``flatten``; integers (step, key,
+    count) must be equal."""
+    got, prior = flatten(step_state), flatten(before)
     assert sorted(got) == sorted(reference), set(got) ^ set(reference)
     assert len(got) == len(jax.tree_util.tree_leaves(step_state))  # every leaf is compared
     ratios = {}

@@ -37,7 +37,6 @@ each of ``MISTAKES`` exceeds it 21-fold (Adam's lr) to 10^5-fold (``test_the_ref
 
 import math
 
-import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -47,7 +46,20 @@ import pytest
 from stylegan_jax.models.stylegan3 import SynthesisLayer
 from stylegan_jax.training.loop import Trainer
 from tests.training.step_inputs import phase_inputs
-from tests.training.test_step_reference import Reference, adam, compare, flat_state, float64, lerp_w_avg
+from tests.training.test_step_reference import (
+    Reference,
+    adam,
+    compare,
+    ema_of,
+    flat_state,
+    float64,
+    lazy_adams,
+    lerp_w_avg,
+    nest,
+    split_state,
+    state_after,
+    unnest,
+)
 from tests.training.test_stylegan3_training import tiny_stylegan3
 
 # All four phases at iteration 4; the blur (sigma 2 fading over 56 images of batch 8) at 6/7 there, its radius
@@ -252,20 +264,9 @@ def reference_iteration(trainer, ref: StyleGAN3Reference, before, batch, mistake
     cfg, layout = trainer.cfg, trainer.layout
     reals, labels = (np.asarray(x, np.float64) for x in batch)
     s = flat_state(before)
-    part = lambda prefix: {k[len(prefix):]: v for k, v in s.items() if k.startswith(prefix)}  # noqa: E731
-    gp, dp = part("g_params/"), part("d_params/")
-    gb = flax.traverse_util.unflatten_dict({tuple(k.split("/")): v for k, v in part("g_buffers/").items()})
-    opt = {k: v for k, v in s.items() if k.startswith(("g_opt/", "d_opt/"))}
-    nest = lambda p: flax.traverse_util.unflatten_dict({tuple(k.split("/")): v for k, v in p.items()})  # noqa: E731
-    unnest = lambda t: flax.traverse_util.flatten_dict(jax.device_get(t), sep="/")  # noqa: E731
+    gp, dp, gb, opt = split_state(s)
     buffers = lambda: jax.tree_util.tree_map(jnp.asarray, gb)  # noqa: E731
-
-    def optimiser(lr, interval):
-        ratio = 1.0 if mistake == "lr" else interval / (interval + 1)
-        b_ratio = 1.0 if mistake == "betas" else interval / (interval + 1)
-        return dict(lr=lr * ratio, b1=cfg.betas[0] ** b_ratio, b2=cfg.betas[1] ** b_ratio, eps=cfg.eps)
-
-    g_adam, d_adam = optimiser(cfg.G_lr, cfg.G_reg_interval), optimiser(cfg.D_lr, cfg.D_reg_interval)
+    g_adam, d_adam = lazy_adams(cfg, mistake)
 
     # The blur of this iteration (cur_nimg: the images seen before it, in every phase).
     cur_nimg, n = int(s["step"]) * layout.batch_size, cfg.resolution
@@ -331,13 +332,8 @@ def reference_iteration(trainer, ref: StyleGAN3Reference, before, batch, mistake
         ema_nimg = min(ema_nimg, cur_nimg * cfg.ema_rampup)
     beta = 0.5 ** (layout.batch_size / max(ema_nimg, 1e-8))
 
-    after = {"step": s["step"] + 1, "key": s["key"], "pl_mean": pl_mean, **opt}
-    after.update({f"g_params/{k}": v for k, v in gp.items()})
-    after.update({f"d_params/{k}": v for k, v in dp.items()})
-    after.update({f"g_ema_params/{k}": v + beta * (s[f"g_ema_params/{k}"] - v) for k, v in gp.items()})
-    for prefix in ("g_buffers", "g_ema_buffers"):  # G_ema copies G's buffers
-        after.update({f"{prefix}/{k}": np.asarray(v, np.float64)
-                      for k, v in flax.traverse_util.flatten_dict(gb, sep="/").items()})
+    after = state_after(s, opt, pl_mean, g_params=gp, d_params=dp, g_ema_params=ema_of(gp, s, beta), g_buffers=gb,
+                        g_ema_buffers=gb)  # G_ema copies G's buffers
     return after, {k: float(v) for k, v in out.items()}, sigma
 
 
