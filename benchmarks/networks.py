@@ -204,12 +204,12 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None,
     reals = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (k, per_minibatch, res, res, cfg.img_channels)),
                         jnp.float32)
     labels = jnp.zeros((k, layout.batch_gpu, 0))
-    alpha = np.float32(1)  # no progressive growing
+    alpha, nimg = np.float32(1), np.int32(0)  # no progressive growing; the schedules' start
 
     def iterations(state, count):
         for step in range(count):
             for name in active_phases(cfg, step):
-                state, _ = phases[name](state, reals, labels, alpha)
+                state, _ = phases[name](state, reals, labels, alpha, nimg)
         return state
 
     # The period after which the phases repeat: the lazy regularisers' and ADA's intervals (1 without them).
@@ -221,14 +221,14 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None,
     t0 = time.perf_counter()
     state = jax.block_until_ready(iterations(state, 1))  # iteration 0 runs (and compiles) its phases
     for name in set(calls) - set(active_phases(cfg, 0)):  # and the rest (ADA's update: iteration 3) compile
-        state = jax.block_until_ready(phases[name](state, reals, labels, alpha)[0])
+        state = jax.block_until_ready(phases[name](state, reals, labels, alpha, nimg)[0])
     first = time.perf_counter() - t0
     extra = {}
     if phase_times:
         for name in calls:
             runs, t0 = 0, time.perf_counter()
             while runs < 1 or time.perf_counter() - t0 < min_time:
-                state = jax.block_until_ready(phases[name](state, reals, labels, alpha)[0])
+                state = jax.block_until_ready(phases[name](state, reals, labels, alpha, nimg)[0])
                 runs += 1
             extra[name] = (time.perf_counter() - t0) / runs
         per_iteration = sum(extra[name] * count for name, count in calls.items()) / period
@@ -237,14 +237,14 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None,
             extra["top_ops"] = {}
             for name in calls:
                 (state, _), extra["top_ops"][name] = top_ops(
-                    functools.partial(phases[name], state, reals, labels, alpha), profile)
+                    functools.partial(phases[name], state, reals, labels, alpha, nimg), profile)
     else:
         rounds, t0 = 0, time.perf_counter()
         while rounds < 1 or time.perf_counter() - t0 < min_time:
             state = jax.block_until_ready(iterations(state, period))
             rounds += 1
         per_iteration = (time.perf_counter() - t0) / (period * rounds)
-    gflops = sum(xla_gflops(phases[name], state, reals, labels, alpha) * count
+    gflops = sum(xla_gflops(phases[name], state, reals, labels, alpha, nimg) * count
                  for name, count in calls.items()) / period / cfg.batch_size
     return first - per_iteration, per_iteration, gflops, {"conv_grad": conv_grad, "devices": len(devices),
                                                           "batch_gpu": layout.batch_gpu, **extra}

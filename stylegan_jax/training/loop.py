@@ -360,15 +360,16 @@ class Trainer:
         return (jax.make_array_from_process_local_data(self.batch_sharding, image),
                 jax.make_array_from_process_local_data(self.batch_sharding, label))
 
-    def run_iteration(self, state: TrainState, batch, step: int,
-                      sched: Schedule | None = None) -> tuple[TrainState, dict]:
-        """One iteration's phases at the schedule's resolution and alpha (default: the start's)."""
-        sched = sched or schedule(self.cfg, 0)
+    def run_iteration(self, state: TrainState, batch, step: int, nimg: int | None = None) -> tuple[TrainState, dict]:
+        """Iteration ``step``'s phases after ``nimg`` images (NVIDIA's ``cur_nimg``; default ``step`` times the
+        flat batch, the count of a run whose batch never changes), at the schedule's resolution and alpha there."""
+        nimg = step * self.cfg.batch_size if nimg is None else nimg
+        sched = schedule(self.cfg, nimg)
         phases = self.phases_for(sched)[2]
-        alpha = np.float32(sched.alpha)
+        alpha, count = np.float32(sched.alpha), np.int32(nimg)
         metrics = {}
         for name in active_phases(self.cfg, step):
-            state, out = phases[name](state, *batch, alpha)
+            state, out = phases[name](state, *batch, alpha, count)
             metrics[name] = out
         return state, metrics
 
@@ -570,7 +571,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
     batch = trainer.next_batch(sched)
     try:
         while True:
-            state, metrics = trainer.run_iteration(state, batch, step, sched)
+            state, metrics = trainer.run_iteration(state, batch, step, nimg)
             history.append((step, metrics))
             step, nimg = step + 1, nimg + sched.batch_size
             bar.update(sched.batch_size)

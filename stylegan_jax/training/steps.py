@@ -5,8 +5,11 @@ Each iteration runs the phases ``G_main`` (every ``n_critic`` iterations), ``G_r
 ``D_reg_interval``); with ``d_first`` (R3GAN's Trainer; PGGAN's and StyleGAN1's TF loops) D's phases come
 first and ``G_main`` ends the iteration, and with ``ema_before_g_step`` too, D_main updates G_ema (the TF
 loops' ``Gs_update_op``). Each is one ``jax.jit`` compiled once per training resolution, parameters replicated and the
-batch sharded over the mesh's ``data`` axis. Every phase takes the fade-in ``alpha`` as an input, and
-evaluates the iteration's hyper-parameters (``training.hyperparams``: R3GAN's cosine schedules) itself.
+batch sharded over the mesh's ``data`` axis. Every phase takes the fade-in ``alpha`` and the images seen
+before the iteration ``nimg`` (NVIDIA's ``cur_nimg``, one for all of an iteration's phases) as inputs, and
+evaluates from ``nimg`` the iteration's hyper-parameters (``training.hyperparams``: R3GAN's cosine
+schedules), StyleGAN3-R's blur and G_ema's ramp-up itself. ``nimg`` is the loop's count, not the step times
+the batch: a growing run's batch changes with the resolution.
 
 The phases ask the model family (``models.registry.Family``), never the network classes: a family with a
 mapping network (``has_mapping``: StyleGAN1, StyleGAN2) runs as NVIDIA's StyleGAN2Loss (style mixing,
@@ -121,8 +124,9 @@ def clean_grads(grads):
 
 
 class Phases:
-    """The phases as pure functions of (state, reals [K, B, H, W, C], labels [K, B, c_dim], alpha []) at one
-    training resolution (``resolution`` None: the networks' own, not growing)."""
+    """The phases as pure functions of (state, reals [K, B, H, W, C], labels [K, B, c_dim], alpha [] float32,
+    nimg [] int32: the images seen before the iteration) at one training resolution (``resolution`` None: the
+    networks' own, not growing)."""
 
     def __init__(self, cfg: ml_collections.ConfigDict, family: Family, G, D, g_tx, d_tx, layout: Layout,
                  resolution: int | None = None):
@@ -145,9 +149,9 @@ class Phases:
         lazy = cfg.lazy_regularization  # as the optimisers were built (loop.Trainer.phases_for)
         self.reg_intervals = {"G": cfg.G_reg_interval if lazy else None, "D": cfg.D_reg_interval if lazy else None}
 
-    def hyper(self, state) -> dict:
-        """This iteration's hyper-parameters (`hyperparams.at` the images seen before it)."""
-        return hyperparams.at(self.cfg, state.step.astype(jnp.float32) * self.layout.batch_size)
+    def hyper(self, nimg) -> dict:
+        """The hyper-parameters of the iteration after ``nimg`` images (`hyperparams.at`)."""
+        return hyperparams.at(self.cfg, jnp.asarray(nimg).astype(jnp.float32))
 
     def aug_p(self, state, hyper: dict):
         """The augmentation probability of this iteration: scheduled (R3GAN), or the state's (ADA, fixed)."""
@@ -213,13 +217,13 @@ class Phases:
         return self.G.apply({"params": g_params, "buffers": g_buffers}, ws, "random", **self.grow(alpha),
                             rngs={"noise": key}, method="synthesize")
 
-    def blur_sigma(self, state) -> jax.Array | None:
-        """StyleGAN3-R's blur of D's images at this iteration: ``blur_init_sigma`` fading linearly to 0 over
-        ``blur_fade_kimg`` (the images seen before the iteration); None when the run does not blur."""
+    def blur_sigma(self, nimg) -> jax.Array | None:
+        """StyleGAN3-R's blur of D's images in the iteration after ``nimg`` images: ``blur_init_sigma`` fading
+        linearly to 0 over ``blur_fade_kimg``; None when the run does not blur."""
         cfg = self.cfg
         if not (cfg.blur_init_sigma > 0 and cfg.blur_fade_kimg > 0):
             return None
-        nimg = state.step.astype(jnp.float32) * self.layout.batch_size
+        nimg = jnp.asarray(nimg).astype(jnp.float32)
         return jnp.maximum(1 - nimg / (cfg.blur_fade_kimg * 1000), 0) * cfg.blur_init_sigma
 
     def run_D(self, d_params, img, c, alpha, p, key, blur_sigma=None):
@@ -233,11 +237,10 @@ class Phases:
         kwargs = {} if self.resolution is None else {"alpha": alpha}
         return self.D.apply({"params": d_params}, img, c, **kwargs)
 
-    def run_D_on(self, d_params, state, img, c, alpha, keys, aug_draw: int, p, input_grads: bool = False):
-        """`run_D` on the K minibatches [K, B, ...], minibatch k augmented with ``fold_in(keys[k], aug_draw)``:
-        logits [K, B, 1]; with ``input_grads``, (logits, dD/d(img) [K, B, H, W, C]) from the same pass, the
-        gradient taken before blur and augmentation (`losses.input_gradients`)."""
-        blur = self.blur_sigma(state)
+    def run_D_on(self, d_params, blur, img, c, alpha, keys, aug_draw: int, p, input_grads: bool = False):
+        """`run_D` on the K minibatches [K, B, ...] (blurred by ``blur``: `blur_sigma`), minibatch k augmented
+        with ``fold_in(keys[k], aug_draw)``: logits [K, B, 1]; with ``input_grads``, (logits, dD/d(img) [K, B,
+        H, W, C]) from the same pass, the gradient taken before blur and augmentation (`losses.input_gradients`)."""
 
         def one(x, c, key):
             def d_fn(v):
@@ -298,18 +301,18 @@ class Phases:
         return reals if self.resolution is None else fade_reals(reals, alpha)
 
     # -- phases -------------------------------------------------------------------------------------
-    def g_main(self, state: TrainState, reals, labels, alpha):
-        hyper = self.hyper(state)
+    def g_main(self, state: TrainState, reals, labels, alpha, nimg):
+        hyper, blur = self.hyper(nimg), self.blur_sigma(nimg)
         p = self.aug_p(state, hyper)
         reals, labels = self.split(reals, labels, "G")
         z, c, keys = self.latents(state, 0, labels, self.layout.batch_gpu)
         real = None
         if self.objective.pairs:  # D's logits of G's real batch, fixed (R3GAN: the reals are detached)
-            real = self.run_D_on(state.d_params, state, self.reals(reals, alpha), labels, alpha, keys, AUG_REAL, p)
+            real = self.run_D_on(state.d_params, blur, self.reals(reals, alpha), labels, alpha, keys, AUG_REAL, p)
 
         def loss_fn(g_params):
             img, g_buffers = self.generate(g_params, state, z, c, keys, alpha, "G_main")
-            logits = self.run_D_on(state.d_params, state, img, c, alpha, keys, AUG_G, p)
+            logits = self.run_D_on(state.d_params, blur, img, c, alpha, keys, AUG_G, p)
             loss = self.objective.generator(logits, real) if self.objective.pairs else self.objective.generator(logits)
             return jnp.mean(loss), (g_buffers, loss, logits)
 
@@ -317,12 +320,12 @@ class Phases:
         g_params, g_opt = self.apply_updates("G", grads, state.g_opt, state.g_params, hyper)
         state = state.replace(g_params=g_params, g_opt=g_opt, g_buffers=g_buffers)
         if self.cfg.d_first:  # G's step ends the iteration
-            state = self.end_iteration(state, hyper)
+            state = self.end_iteration(state, hyper, nimg)
         return state, {**report("Loss/G/loss", loss), **self.scores("G", logits, real)}
 
-    def g_reg(self, state: TrainState, reals, labels, alpha):
+    def g_reg(self, state: TrainState, reals, labels, alpha, nimg):
         cfg = self.cfg
-        hyper = self.hyper(state)
+        hyper = self.hyper(nimg)
         z, c, keys = self.latents(state, 1, labels, self.layout.batch_gpu // cfg.pl_batch_shrink)
 
         def lengths_of(g_params, z, c, key):
@@ -346,15 +349,15 @@ class Phases:
         return state, {**report("Loss/pl_penalty", penalty), **report("Loss/G/reg", penalty * cfg.pl_weight),
                        "Loss/pl_mean": pl_mean}
 
-    def d_main(self, state: TrainState, reals, labels, alpha):
+    def d_main(self, state: TrainState, reals, labels, alpha, nimg):
         cfg = self.cfg
-        hyper = self.hyper(state)
+        hyper = self.hyper(nimg)
         p = self.aug_p(state, hyper)
         reals, labels = self.split(reals, labels, "D")
         z, c, keys = self.latents(state, 2, labels, self.layout.batch_gpu)
         img, g_buffers = self.generate(state.g_params, state, z, c, keys, alpha, "D_main")
         img = jax.lax.stop_gradient(img)
-        blur = self.blur_sigma(state)
+        blur = self.blur_sigma(nimg)
         reals = self.reals(reals, alpha)
 
         grads_at = {at for penalty in self.penalties for at in penalty.grads_at}
@@ -364,8 +367,8 @@ class Phases:
 
             def logits(x, x_labels, aug_draw, at):  # with dD/dx from the same pass when a penalty needs it
                 if at not in grads_at:
-                    return self.run_D_on(d_params, state, x, x_labels, alpha, keys, aug_draw, p)
-                out, input_grads[at] = self.run_D_on(d_params, state, x, x_labels, alpha, keys, aug_draw, p,
+                    return self.run_D_on(d_params, blur, x, x_labels, alpha, keys, aug_draw, p)
+                out, input_grads[at] = self.run_D_on(d_params, blur, x, x_labels, alpha, keys, aug_draw, p,
                                                      input_grads=True)
                 return out
 
@@ -391,9 +394,9 @@ class Phases:
         state = state.replace(d_params=d_params, d_opt=d_opt, g_buffers=g_buffers,
                               aug=self.count_signs(state, real_logits))
         if cfg.ema_before_g_step:  # NVIDIA's TF loop: Gs_update_op runs with D's step, before G's
-            state = self.update_ema(state, hyper)
+            state = self.update_ema(state, hyper, nimg)
         if not cfg.d_first:  # D's step ends the iteration
-            state = self.end_iteration(state, hyper)
+            state = self.end_iteration(state, hyper, nimg)
         return state, {**report("Loss/D/loss", loss), **extra}
 
     def scores(self, net: str, fake_logits, real_logits) -> dict:
@@ -418,17 +421,17 @@ class Phases:
         return penalty.per_sample(d_real, reals, fakes, real_logits, input_grads, jax.random.fold_in(key, 1),
                                   self.grad_scale)
 
-    def end_iteration(self, state: TrainState, hyper: dict) -> TrainState:
+    def end_iteration(self, state: TrainState, hyper: dict, nimg) -> TrainState:
         """G_ema (unless D_main updated it: ``ema_before_g_step``), and the iteration counted. G_ema: a fixed
         beta (PGGAN), or a half-life of ``ema_kimg`` (scheduled: R3GAN) optionally ramped up with the images
-        seen so far; buffers copied. A scheduled
+        seen before the iteration (``nimg``); buffers copied. A scheduled
         augmentation probability is recorded as the state's (what the tick reports)."""
         if not self.cfg.ema_before_g_step:
-            state = self.update_ema(state, hyper)
+            state = self.update_ema(state, hyper, nimg)
         aug = {**state.aug, "p": jnp.float32(hyper["p"])} if self.scheduled_p else state.aug
         return state.replace(step=state.step + 1, aug=aug)
 
-    def update_ema(self, state: TrainState, hyper: dict) -> TrainState:
+    def update_ema(self, state: TrainState, hyper: dict, nimg) -> TrainState:
         """G_ema lerped towards G (see `end_iteration`), G's buffers copied."""
         cfg, batch = self.cfg, self.layout.batch_size
         if cfg.ema_beta is not None:
@@ -436,22 +439,18 @@ class Phases:
         else:
             ema_nimg = jnp.float32(hyper["ema_kimg"] * 1000)
             if cfg.ema_rampup is not None:
-                ema_nimg = jnp.minimum(ema_nimg, state.step.astype(jnp.float32) * batch * cfg.ema_rampup)
+                ema_nimg = jnp.minimum(ema_nimg, jnp.asarray(nimg).astype(jnp.float32) * cfg.ema_rampup)
             beta = jnp.float32(0.5) ** (batch / jnp.maximum(ema_nimg, 1e-8))
         g_ema = jax.tree_util.tree_map(lambda p, e: p + beta * (e - p), state.g_params, state.g_ema_params)
         return state.replace(g_ema_params=g_ema, g_ema_buffers=state.g_buffers)
 
-    def d_reg(self, state: TrainState, reals, labels, alpha):
+    def d_reg(self, state: TrainState, reals, labels, alpha, nimg):
         """The lazy zero-centred gradient penalties (`losses.gradient_penalties`: R1 at the reals, R2 at G's
         images, held fixed), each ``mean(per_sample * weight) * D_reg_interval``, the gradients taken before
         blur and augmentation; D runs once on each set of images a penalty needs."""
         cfg = self.cfg
-        # NVIDIA's cur_nimg is one for all of an iteration's phases: without d_first, D_main has already counted
-        # this iteration, so the schedules and the blur are taken one step back (the keys keep state.step)
-        current = state if cfg.d_first else state.replace(step=state.step - 1)
-        hyper = self.hyper(current)
+        hyper, blur = self.hyper(nimg), self.blur_sigma(nimg)
         p = self.aug_p(state, hyper)
-        blur = self.blur_sigma(current)
         penalties = losses.gradient_penalties(cfg)
         reals, labels = self.split(reals, labels, "D")
         keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(state.key, state.step), 3),
@@ -468,7 +467,7 @@ class Phases:
             logits, input_grads = {}, {}
             for at in needed:
                 x, x_labels, aug_draw = images[at]
-                logits[at], input_grads[at] = self.run_D_on(d_params, current, x, x_labels, alpha, keys, aug_draw,
+                logits[at], input_grads[at] = self.run_D_on(d_params, blur, x, x_labels, alpha, keys, aug_draw,
                                                             p, input_grads=True)
             reg, reg_per_sample, out = 0.0, 0.0, {}
             for penalty in penalties:
@@ -489,7 +488,7 @@ class Phases:
         aug = state.aug if real_logits is None else self.count_signs(state, real_logits)
         return state.replace(d_params=d_params, d_opt=d_opt, aug=aug), out
 
-    def ada(self, state: TrainState, reals, labels, alpha):
+    def ada(self, state: TrainState, reals, labels, alpha, nimg):
         """NVIDIA's ADA heuristic, every ``ada_interval`` iterations: p moves by ``sign(E[sign(D(real))] -
         ada_target) * batch * ada_interval / (ada_kimg * 1000)`` (the mean over every real D saw since the
         last update, in D_main and D_reg), clamped to [0, 1] (NVIDIA clamps only at 0)."""

@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from stylegan_jax.training.config import load_experiment, shrink_to_tiny
-from stylegan_jax.training.loop import train
+from stylegan_jax.training.loop import Trainer, train
 from stylegan_jax.training.schedule import batch_unit, downsample, fade_reals, lod_changed, schedule
 
 
@@ -82,3 +82,32 @@ def test_one_compilation_per_resolution_and_optimiser_resets(data_dir, tmp_path,
     # one each.
     lines = [json.loads(line) for line in (tmp_path / "a" / "stats.jsonl").read_text().splitlines()]
     assert [round(line["Progress/kimg"]["mean"] * 1000) for line in lines] == [8, 16, 32, 40, 48]
+
+
+def test_the_phases_count_the_loops_images_when_the_batch_changes(data_dir, tmp_path, monkeypatch):
+    """A growing run whose batch halves at 16x16 (8 -> 4): the images seen before each iteration (NVIDIA's
+    cur_nimg) are 0, 8, 16, 24, 28, 32, not the step times the batch (24, 32, 40 at 16x16), and G_ema's
+    ramp-up takes them: beta = 0.5 ** (batch / min(ema_kimg * 1000, nimg * ema_rampup)), read back from G,
+    G_ema before and G_ema after each iteration (PGGAN: G_ema follows G after D's step, before G's)."""
+    cfg = tiny_pggan(data_dir)
+    cfg.growing.batch_size, cfg.growing.batch_gpu = ((16, 4),), ((16, 1),)
+    cfg.ema_beta, cfg.ema_kimg, cfg.ema_rampup = None, 10.0, 1.0
+    seen = []
+    run_iteration = Trainer.run_iteration
+
+    def recording(self, state, batch, step, nimg=None):
+        g, ema = jax.device_get((state.g_params, state.g_ema_params))  # before the phases donate the state
+        state, metrics = run_iteration(self, state, batch, step, nimg)
+        seen.append((nimg, g, ema, jax.device_get(state.g_ema_params)))
+        return state, metrics
+
+    monkeypatch.setattr(Trainer, "run_iteration", recording)
+    train(cfg, tmp_path, stop_at_step=6)
+    assert [nimg for nimg, *_ in seen] == [0, 8, 16, 24, 28, 32]
+    for nimg, g, before, after in seen[1:]:  # iteration 0: G_ema is G, beta cannot be read back
+        batch = 8 if nimg < 24 else 4
+        g, before, after = (np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(t)]) for t in (g, before,
+                                                                                                          after))
+        moved = np.abs(before - g) > 1e-4
+        beta = np.median((after - g)[moved] / (before - g)[moved])
+        assert beta == pytest.approx(0.5 ** (batch / min(10_000, nimg * 1.0)), rel=1e-3), nimg

@@ -122,12 +122,13 @@ def train_to_checked_step(family: str, data_dir, workdir):
     """(family, trainer, state before the checked iteration, its batch, the state after), on host; one device."""
     cfg = tiny_config(data_dir, FAMILIES[family][0])
     trainer = Trainer(cfg, workdir, devices=jax.devices()[:1])
-    sched = schedule(trainer.cfg, CHECKED_STEP * cfg.batch_size)
+    nimg = CHECKED_STEP * cfg.batch_size
+    sched = schedule(trainer.cfg, nimg)
     state = trainer.initial_state()
     for step in range(CHECKED_STEP + 1):
         batch = trainer.next_batch(sched)
         before = jax.device_get(state)  # the phases donate their input state
-        state, _ = trainer.run_iteration(state, batch, step, sched)
+        state, _ = trainer.run_iteration(state, batch, step, nimg)
     trainer.manager.close()
     return family, trainer, before, jax.device_get(batch), jax.device_get(state)
 

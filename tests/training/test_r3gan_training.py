@@ -90,8 +90,8 @@ def test_d_steps_first_and_each_network_sees_its_own_real_batch(recipe_trainer):
     def run(phase, images):
         state = trainer.initial_state()
         if phase == "G_main":
-            state, _ = trainer.phases["D_main"](state, reals, labels, np.float32(1))
-        state, out = trainer.phases[phase](state, images, labels, np.float32(1))
+            state, _ = trainer.phases["D_main"](state, reals, labels, np.float32(1), np.int32(0))
+        state, out = trainer.phases[phase](state, images, labels, np.float32(1), np.int32(0))
         return leaves(state), {k: float(v) for k, v in jax.device_get(out).items()}
 
     d_same, d_swapped = run("D_main", reals), run("D_main", swapped)
@@ -133,7 +133,7 @@ def test_scores_are_r3gans_relativistic_logits(recipe_trainer):
                                      f"Loss/scores/{name}@squares": np.mean(np.square(scores)),
                                      f"Loss/signs/{name}@squares": 2 / 3, f"Loss/scores/{name}@count": 3,
                                      f"Loss/signs/{name}@count": 3})
-    _, out = t.phases["D_main"](t.initial_state(), *t.next_batch(), np.float32(1))
+    _, out = t.phases["D_main"](t.initial_state(), *t.next_batch(), np.float32(1), np.int32(0))
     assert {k for k in out if k.startswith(("Loss/scores", "Loss/signs"))} == {
         "Loss/scores/real", "Loss/scores/real@squares", "Loss/scores/real@count", "Loss/signs/real",
         "Loss/signs/real@squares", "Loss/signs/real@count"}

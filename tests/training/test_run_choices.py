@@ -42,7 +42,7 @@ def precisions(trainer, phase: str) -> list[str]:
     """The precision of each convolution and matrix product in the lowered program of one phase (StableHLO
     text; 'DEFAULT' where none is given)."""
     state, batch = trainer.initial_state(), trainer.next_batch()
-    text = trainer.phases[phase].lower(state, *batch, np.float32(1)).as_text()
+    text = trainer.phases[phase].lower(state, *batch, np.float32(1), np.int32(0)).as_text()
     lines = [line for line in text.splitlines() if re.search(r"stablehlo\.(convolution|dot_general)", line)]
     return [m.group(1) if (m := re.search(r"\b(HIGHEST|HIGH|DEFAULT)\b", line)) else "DEFAULT" for line in lines]
 
