@@ -1,10 +1,14 @@
-"""One training iteration of a tiny PGGAN run and of a tiny StyleGAN1 run (rung F of the ladder), each in the
-middle of a fade-in, against float64 references written from the TensorFlow code that trained them:
-tkarras/progressive_growing_of_gans (``loss.py`` G_wgan_acgan / D_wgangp_acgan, ``train.py``) and NVlabs/stylegan
+"""One training iteration of a tiny PGGAN run, of a tiny StyleGAN1 run (rung F of its ladder) and of a tiny
+StyleGAN2 run (rung D of its ladder: ``ablations/stylegan2_d``, NVIDIA's config-d), each in the middle of a
+fade-in, against float64 references written from the TensorFlow code that trained them:
+tkarras/progressive_growing_of_gans (``loss.py`` G_wgan_acgan / D_wgangp_acgan, ``train.py``), NVlabs/stylegan
 (``training/loss.py`` G_logistic_nonsaturating / D_logistic_simplegp, ``training/training_loop.py``,
-``training/networks_stylegan.py`` G_style).
+``training/networks_stylegan.py`` G_style) and NVlabs/stylegan2 (``training/loss.py`` G_logistic_ns_pathreg /
+D_logistic_r1, ``training/training_loop.py``, ``training/networks_stylegan2.py`` G_main, ``run_training.py``
+config-d, ``dnnlib/tflib/optimizer.py``).
 
-What the references take from the TF code, each constant spelled out in `PGGAN_TF` / `STYLEGAN1_TF`:
+What the PGGAN and StyleGAN1 references take from the TF code, each constant spelled out in `PGGAN_TF` /
+`STYLEGAN1_TF` (rung D's below):
 
 - the loop: each iteration runs D's step together with ``Gs_update_op`` (G_ema follows G *before* this
   iteration's G step), then G's step against the updated D; the schedule (lod, and from it the training
@@ -24,22 +28,56 @@ What the references take from the TF code, each constant spelled out in `PGGAN_T
 - Adam as TensorFlow's AdamOptimizer (beta1 0, beta2 0.99, epsilon 1e-8 added to sqrt(v) before the bias
   correction: NVIDIA's ``tfutil.Optimizer``), lr 0.001, on the mean of the per-GPU (per-minibatch) means.
 
+StyleGAN2 rung D (`STYLEGAN2_D_TF`), where it differs from StyleGAN1:
+
+- the loop (NVlabs/stylegan2 ``training_loop.py``, the fast path of one round per GPU): G's step, then G_reg's
+  when ``running_mb_counter`` (the iteration's index) is a multiple of ``G_reg_interval`` 4, then D's step
+  together with ``Gs_update_op`` (G_ema follows G after both G steps), then D_reg's when it is a multiple of
+  ``D_reg_interval``. The tiny run sets ``D_reg_interval`` 2 where config-d's is 16 (`TINY_OVERRIDES`): with
+  16, D_reg would run at iterations 0 and 16 only, and the checked iteration 4 is to run all four phases;
+  2 also keeps D's lazy ratio (2/3) apart from G's (4/5);
+- lazy regularisation: each reg loss times its interval (``G_reg * G_reg_interval``, ``D_reg *
+  D_reg_interval``), and one Adam per network shared by the main and the reg step (``share=``: the same
+  moments and step count), whose lr is scaled by interval / (interval + 1) and betas raised to that power
+  (beta1 0 stays 0; beta2 0.99^(4/5) for G);
+- G's loss softplus(-D(G(z))); D's softplus(D(G(z))) + softplus(-D(x)); lazy R1 (``D_logistic_r1``):
+  (gamma / 2) |dD(x)/dx|^2, gamma 10, the gradient with respect to the full-resolution reals (as StyleGAN1's);
+- path-length regularisation (``G_logistic_ns_pathreg``): on ``batch_gpu // pl_minibatch_shrink`` (2) new z
+  per GPU, G's full forward (style mixing and the dlatent_avg update included), lengths |J_w^T y| =
+  sqrt(mean over all num_ws layers of the sum over w_dim of (d sum(G(w) * y) / dw)^2), pl_mean = pl_mean_var +
+  pl_decay (0.01) * (mean length - pl_mean_var) (the gradient flows through the mean length, not the stored
+  value), loss mean((length - pl_mean)^2) * pl_weight (2) * G_reg_interval;
+- G_ema beta 0.5^(minibatch / (G_smoothing_kimg 10 * 1000)), no ramp-up; style mixing and dlatent_avg as
+  StyleGAN1's (G_main: the crossover from [1, layers in use)), dlatent_avg updated by G's forward in G_main,
+  G_reg and D's step (D_reg runs D only); Adam and lr 0.001 (config-a..d below 128x128) as above.
+
+Path length while growing: TF's G outputs full-resolution images, G's image x at the training resolution r
+repeated f x f (f = R / r), and draws y_full ~ N(0, 1) of that full shape / sqrt(R * R). Then sum(up(x) *
+y_full) = sum over r's pixels p of x_p * s_p / R, where s_p, the sum of y_full's f * f draws over p's block, is
+f * n_p with n_p ~ N(0, 1) independent: the same as sum(x * n) / r, which is ours (y = n / sqrt(r * r) at
+the training resolution, ``losses.path_lengths``). Equal in distribution, not draw for draw: the reference
+takes our n at the training resolution and applies TF's constants to it (its block sums f * n over
+sqrt(R * R)).
+
 Known departures of ours kept in the references (README): each minibatch of ``batch_gpu`` images is one of
-NVIDIA's GPUs, and ``dlatent_avg`` becomes the mean of the minibatches' updates (NVIDIA keeps GPU 0's). The
-copy of ``dlatent_avg`` that ``Gs_update_op`` makes races with D's step's update of it (no control dependency
-between them in NVIDIA's graph); the reference takes it after the update.
+NVIDIA's GPUs, and ``dlatent_avg`` (and rung D's ``pl_mean``) becomes the mean of the minibatches' updates
+(NVIDIA keeps GPU 0's dlatent_avg, and each GPU its own pl_mean). The copy of ``dlatent_avg`` that
+``Gs_update_op`` makes races with D's step's update of it (no control dependency between them in NVIDIA's
+graph); the reference takes it after the update.
 
 Shared with the code under test: the Flax modules G and D (checked against NVIDIA's TF networks elsewhere:
 tests/models), applied under ``jax.enable_x64`` to float64 parameters, and the derivation of the random inputs
-(z, noise keys, the mixing factors and crossovers, `tests.training.step_inputs`). The gradients and
-everything after them (Adam, G_ema, dlatent_avg) are NumPy float64; every leaf of the float32 state after
-``Trainer.run_iteration`` must match within `tests.training.test_step_reference.within`'s tolerance.
+(z, noise keys, the mixing factors and crossovers, path length's y: `tests.training.step_inputs`, `draws`).
+The gradients and everything after them (Adam, G_ema, dlatent_avg, pl_mean) are NumPy float64; every leaf of
+the float32 state after ``Trainer.run_iteration`` must match within
+`tests.training.test_step_reference.within`'s tolerance.
 
-The checked iteration is iteration 4 (nimg 32, a multiple of ``minibatch_repeats``, so that NVIDIA's and our
-schedule agree; lod 5/3: 8x8 of the 16x16 networks fading in at alpha 1/3, upscaling factor 2), with the four
-iterations before it run at the same schedule so that Adam's moments, G_ema and dlatent_avg hold values (the
-loop would have been at 4x4 then and reset Adam when the fade-in began: tests/training/test_growing.py).
-``test_the_reference_sees_a_wrong_constant`` checks that each of `MISTAKES` fails the same tolerance.
+The checked iteration of each is iteration 4 (nimg 32, a multiple of ``minibatch_repeats``, so that NVIDIA's
+and our schedule agree; lod 5/3: 8x8 of the 16x16 networks fading in at alpha 1/3, upscaling factor 2), with
+the four iterations before it run at the same schedule so that Adam's moments, G_ema, dlatent_avg and pl_mean
+hold values (the loop would have been at 4x4 then and reset Adam when the fade-in began:
+tests/training/test_growing.py). ``test_the_reference_sees_a_wrong_constant`` checks that each of `MISTAKES`
+fails the same tolerance.
 """
 
 import contextlib
@@ -78,7 +116,16 @@ PGGAN_TF = dict(TF_LOOP, wgan_lambda=10.0, wgan_target=1.0, wgan_epsilon=0.001, 
                 mixing_factor_per_sample=True)
 STYLEGAN1_TF = dict(TF_LOOP, r1_gamma=10.0, G_smoothing_kimg=10.0, ema_per_gpu_minibatch=False,
                     dlatent_avg_beta=0.995, style_mixing_prob=0.9, mixing_among_layers_in_use=True)
-FAMILIES = {"pggan": ("pggan", PGGAN_TF), "stylegan1": ("ablations/stylegan1_f", STYLEGAN1_TF)}
+# NVlabs/stylegan2's loop with config-d's settings (run_training.py; loss.py's defaults; training_loop.py's
+# G_smoothing_kimg, minibatch_repeats, G_reg_interval and, changed for the tiny run, D_reg_interval).
+STYLEGAN2_D_TF = dict(STYLEGAN1_TF, d_step_first=False, G_reg_interval=4, D_reg_interval=2, lazy_lr=True,
+                      lazy_betas=True, r1_gain=True, pl_gain=True, pl_weight=2.0, pl_decay=0.01,
+                      pl_minibatch_shrink=2, pl_noise_block_sums=True, dlatent_avg_in_g_reg=True)
+FAMILIES = {"pggan": ("pggan", PGGAN_TF), "stylegan1": ("ablations/stylegan1_f", STYLEGAN1_TF),
+            "stylegan2_d": ("ablations/stylegan2_d", STYLEGAN2_D_TF)}
+# The tiny runs' departures from their experiment: D_reg every 2 iterations, not config-d's 16, so that the
+# checked iteration 4 runs all four phases (`STYLEGAN2_D_TF` models the same loop with that interval).
+TINY_OVERRIDES = {"stylegan2_d": dict(D_reg_interval=2)}
 
 # Each a setting an implementation could get wrong: (family, overrides of its TF settings).
 MISTAKES = {
@@ -99,6 +146,18 @@ MISTAKES = {
     "StyleGAN1: dlatent_avg beta 0.99": ("stylegan1", dict(dlatent_avg_beta=0.99)),
     "StyleGAN1: fade-in alpha = lod - floor(lod)": ("stylegan1", dict(fade_reversed=True)),
     "StyleGAN1: mixing crossover among all layers": ("stylegan1", dict(mixing_among_layers_in_use=False)),
+    "StyleGAN2 D: D's steps first (PGGAN's and StyleGAN1's order)": ("stylegan2_d", dict(d_step_first=True)),
+    "StyleGAN2 D: R1 at the training resolution": ("stylegan2_d", dict(penalty_at_full_resolution=False)),
+    "StyleGAN2 D: no D_reg_interval gain on R1": ("stylegan2_d", dict(r1_gain=False)),
+    "StyleGAN2 D: no G_reg_interval gain on PL": ("stylegan2_d", dict(pl_gain=False)),
+    "StyleGAN2 D: PL weight 1": ("stylegan2_d", dict(pl_weight=1.0)),
+    "StyleGAN2 D: pl_mean decay 0.1": ("stylegan2_d", dict(pl_decay=0.1)),
+    "StyleGAN2 D: PL noise / sqrt(full H * W) at the training resolution": ("stylegan2_d",
+                                                                            dict(pl_noise_block_sums=False)),
+    "StyleGAN2 D: Adam betas not scaled when lazy": ("stylegan2_d", dict(lazy_betas=False)),
+    "StyleGAN2 D: Adam lr not scaled when lazy": ("stylegan2_d", dict(lazy_lr=False)),
+    "StyleGAN2 D: dlatent_avg not updated by G_reg's forward": ("stylegan2_d", dict(dlatent_avg_in_g_reg=False)),
+    "StyleGAN2 D: G_ema half-life in per-GPU images": ("stylegan2_d", dict(ema_per_gpu_minibatch=True)),
 }
 
 # Leaves whose gradient is zero in exact arithmetic, so that Adam moves them along float32 roundoff (NVIDIA's
@@ -121,6 +180,7 @@ def tiny_config(data_dir, experiment: str):
 def train_to_checked_step(family: str, data_dir, workdir):
     """(family, trainer, state before the checked iteration, its batch, the state after), on host; one device."""
     cfg = tiny_config(data_dir, FAMILIES[family][0])
+    cfg.update(TINY_OVERRIDES.get(family, {}))
     trainer = Trainer(cfg, workdir, devices=jax.devices()[:1])
     nimg = CHECKED_STEP * cfg.batch_size
     sched = schedule(trainer.cfg, nimg)
@@ -141,6 +201,11 @@ def pggan_run(data_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def stylegan1_run(data_dir, tmp_path_factory):
     return train_to_checked_step("stylegan1", data_dir, tmp_path_factory.mktemp("stylegan1"))
+
+
+@pytest.fixture(scope="module")
+def stylegan2_d_run(data_dir, tmp_path_factory):
+    return train_to_checked_step("stylegan2_d", data_dir, tmp_path_factory.mktemp("stylegan2_d"))
 
 
 # -- the reference --------------------------------------------------------------------------------------------
@@ -197,28 +262,46 @@ class Reference:
         self.style = trainer.family.has_mapping
         self.d_grads = jax.jit(jax.grad(self.d_loss, has_aux=True))
         self.g_grads = jax.jit(jax.grad(self.g_loss, has_aux=True))
+        self.pl_grads = jax.jit(jax.grad(self.pl_loss, has_aux=True))
+        self.r1_grads = jax.jit(jax.grad(self.r1_loss))
 
     def d_full(self, dp, x_full, c, alpha):
-        """D of full-resolution images: box-downsampled to the training resolution first (D_paper / D_basic)."""
+        """D of full-resolution images: box-downsampled to the training resolution first (D_paper / D_basic /
+        D_stylegan)."""
         return self.D.apply({"params": dp}, downscale(x_full, self.factor), c, alpha=alpha)[:, 0].astype(jnp.float64)
 
-    def generate(self, gp, gb, inputs, alpha):
-        """(images [B, r, r, C] at the training resolution, mean w of the unmixed ws or None) of one minibatch:
-        ``inputs`` z, c, noise key, and for StyleGAN1 the mixing z and crossover (NVIDIA's G_style)."""
-        v = {"params": gp, "buffers": gb}
-        grow = dict(resolution=self.resolution, alpha=alpha)
-        if not self.style:
-            return self.G.apply(v, inputs["z"], inputs["c"], **grow), None
+    def mixed_ws(self, v, inputs):
+        """(ws of ``inputs``' z crossed with the mixing z's at ``inputs``' crossover, the mean of the unmixed
+        ws' first w: what dlatent_avg is lerped towards) of one minibatch (NVIDIA's G_style / G_main)."""
         ws = self.G.apply(v, inputs["z"], inputs["c"], method="map")
         mixed = self.G.apply(v, inputs["z2"], inputs["c"], method="map")
         layer = jnp.arange(ws.shape[1])[None, :, None]
-        crossed = jnp.where(layer < inputs["cutoff"], ws, mixed)
-        img = self.G.apply(v, crossed, "random", **grow, rngs={"noise": inputs["noise"]}, method="synthesize")
-        return img, jnp.mean(ws[:, 0], axis=0)
+        return jnp.where(layer < inputs["cutoff"], ws, mixed), jnp.mean(ws[:, 0], axis=0)
+
+    def synthesize(self, v, ws, noise_key, alpha):
+        """The synthesis at the training resolution, noise drawn from ``noise_key``."""
+        return self.G.apply(v, ws, "random", resolution=self.resolution, alpha=alpha, rngs={"noise": noise_key},
+                            method="synthesize")
+
+    def generate(self, gp, gb, inputs, alpha):
+        """(images [B, r, r, C] at the training resolution, mean w of the unmixed ws or None) of one minibatch:
+        ``inputs`` z, c, noise key, and for the style-based G the mixing z and crossover."""
+        v = {"params": gp, "buffers": gb}
+        if not self.style:
+            return self.G.apply(v, inputs["z"], inputs["c"], resolution=self.resolution, alpha=alpha), None
+        ws, w_mean = self.mixed_ws(v, inputs)
+        return self.synthesize(v, ws, inputs["noise"], alpha), w_mean
+
+    def r1(self, dp, real_full, labels, alpha, grad_scale):
+        """R1 per sample: |dD(x)/dx|^2 with respect to the full-resolution reals (the gradient times
+        ``grad_scale``: 1, or the mistake's upscaling factor)."""
+        grads = jax.grad(lambda v: jnp.sum(self.d_full(dp, v, labels, alpha)))(real_full) * grad_scale
+        return jnp.sum(jnp.square(grads), axis=(1, 2, 3))
 
     def d_loss(self, dp, gp, gb, inputs, reals, labels, alpha, w):
         """D's TF loss, the mean over the global batch of each GPU's per-sample losses (``w``: the weights, and
-        ``grad_scale`` 1 on the gradients of the penalties). Aux: each minibatch's mean w."""
+        ``grad_scale`` 1 on the gradients of the penalties; without ``gamma``, R1 is lazy: `r1_loss`). Aux: each
+        minibatch's mean w."""
 
         def minibatch(x):
             fakes, w_mean = self.generate(gp, gb, dict(x, c=x["labels"]), alpha)
@@ -231,18 +314,18 @@ class Reference:
                 norms = jnp.sqrt(jnp.sum(jnp.square(grads), axis=(1, 2, 3)))
                 loss = (fake - real + jnp.square(norms - w["target"]) * (w["lambda"] / w["target"] ** 2)
                         + jnp.square(real) * w["epsilon"])
-            else:  # D_logistic_simplegp
-                grads = jax.grad(lambda v: jnp.sum(self.d_full(dp, v, x["labels"], alpha)))(real_full) * w["grad_scale"]
-                r1 = jnp.sum(jnp.square(grads), axis=(1, 2, 3))
-                loss = jax.nn.softplus(fake) + jax.nn.softplus(-real) + r1 * (w["gamma"] * 0.5)
+            else:  # D_logistic_simplegp; D_logistic_r1's loss
+                loss = jax.nn.softplus(fake) + jax.nn.softplus(-real)
+                if "gamma" in w:
+                    loss = loss + self.r1(dp, real_full, x["labels"], alpha, w["grad_scale"]) * (w["gamma"] * 0.5)
             return jnp.mean(loss), w_mean
 
         losses, w_means = jax.lax.map(minibatch, dict(inputs, reals=reals, labels=labels))
         return jnp.mean(losses), w_means
 
     def g_loss(self, gp, gb, dp, inputs, alpha):
-        """G's TF loss (PGGAN: -D(G(z)); StyleGAN1: softplus(-D(G(z)))), mean over the global batch. Aux: each
-        minibatch's mean w."""
+        """G's TF loss (PGGAN: -D(G(z)); StyleGAN1, StyleGAN2: softplus(-D(G(z)))), mean over the global batch.
+        Aux: each minibatch's mean w."""
 
         def minibatch(x):
             fakes, w_mean = self.generate(gp, gb, x, alpha)
@@ -251,6 +334,36 @@ class Reference:
 
         losses, w_means = jax.lax.map(minibatch, inputs)
         return jnp.mean(losses), w_means
+
+    def pl_loss(self, gp, gb, pl_mean, inputs, alpha, w):
+        """G_logistic_ns_pathreg's reg times the lazy gain, per GPU: lengths sqrt(mean over ws of |d sum(G(w) *
+        y) / dw|^2 summed over w_dim) at G's (mixed) ws, this GPU's pl_mean = stored + pl_decay * (mean length -
+        stored) (the stored one a constant), mean((length - pl_mean)^2) * pl_weight; the mean over the GPUs
+        times ``w['gain']``. ``inputs``' y: the noise at the training resolution (see the module docstring).
+        Aux: each minibatch's pl_mean and mean w."""
+        v = {"params": gp, "buffers": gb}
+
+        def minibatch(x):
+            ws, w_mean = self.mixed_ws(v, x)
+            _, vjp = jax.vjp(lambda ws: self.synthesize(v, ws, x["noise"], alpha).astype(jnp.float64), ws)
+            (grads,) = vjp(x["y"])
+            lengths = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads.astype(jnp.float64)), axis=2), axis=1))
+            mean = pl_mean + (jnp.mean(lengths) - pl_mean) * w["pl_decay"]
+            return jnp.mean(jnp.square(lengths - mean)), (mean, w_mean)
+
+        penalties, (means, w_means) = jax.lax.map(minibatch, inputs)
+        return jnp.mean(penalties) * w["pl_weight"] * w["gain"], (means, w_means)
+
+    def r1_loss(self, dp, reals, labels, alpha, w):
+        """D_logistic_r1's reg times the lazy gain: mean R1 (at the full-resolution reals) * gamma / 2 *
+        ``w['gain']``."""
+
+        def minibatch(x):
+            real_full = upscale(x["reals"], self.factor)
+            return jnp.mean(self.r1(dp, real_full, x["labels"], alpha, w["grad_scale"]))
+
+        penalty = jnp.mean(jax.lax.map(minibatch, dict(reals=reals, labels=labels)))
+        return penalty * (w["gamma"] * 0.5) * w["gain"]
 
 
 def tf_adam(params: dict, grads: dict, opt: dict, prefix: str, s: dict) -> None:
@@ -261,26 +374,41 @@ def tf_adam(params: dict, grads: dict, opt: dict, prefix: str, s: dict) -> None:
     adam(params, grads, opt, prefix, s["lrate"], s["beta1"], s["beta2"], eps)
 
 
-def draws(trainer, before, labels, phase: str, s: dict, cur_layers: int) -> dict:
+def draws(trainer, before, labels, phase: str, s: dict, cur_layers: int, resolution: int) -> dict:
     """A phase's random inputs as the step draws them (float32, outside x64), per minibatch: z, c, G's noise key,
-    StyleGAN1's mixing z and crossover (NVIDIA's: from [1, layers in use) with probability
-    ``style_mixing_prob``, else none), PGGAN's interpolation factors u [K, B, 1, 1, 1] (D's phase)."""
-    batch_gpu = trainer.layout.batch_gpu
-    z, c, keys = phase_inputs(before, labels, phase, batch_gpu, trainer.G.z_dim)
-    out = dict(z=z, c=c, noise=[], z2=[], cutoff=[], u=[])
+    the style-based G's mixing z and crossover (NVIDIA's: from [1, layers in use) with probability
+    ``style_mixing_prob``, else none), PGGAN's interpolation factors u [K, B, 1, 1, 1] (D's phase), and in
+    G_reg (``batch_gpu // pl_minibatch_shrink`` z per minibatch) the path-length noise y ~ N(0, 1) [K, B,
+    resolution, resolution, C]."""
+    batch = trainer.layout.batch_gpu // (s["pl_minibatch_shrink"] if phase == "G_reg" else 1)
+    z, c, keys = phase_inputs(before, labels, phase, batch, trainer.G.z_dim)
+    out = dict(z=z, c=c, noise=[], z2=[], cutoff=[], u=[], y=[])
     num_ws = trainer.G.num_ws if trainer.family.has_mapping else 0
     for key in keys:
+        if phase == "G_reg":  # steps.Phases.g_reg: run_G's key and y's; the differentiated synthesis's noise
+            key, k_y = jax.random.split(key)
+            out["y"].append(np.asarray(jax.random.normal(k_y, (batch, resolution, resolution,
+                                                               trainer.cfg.img_channels), jnp.float32)))
         k_cut, k_prob, k_z, k_noise = jax.random.split(key, 4)  # steps.Phases.run_G
-        out["noise"].append(k_noise)
+        out["noise"].append(jax.random.fold_in(key, 1) if phase == "G_reg" else k_noise)
         if num_ws:
             layers = cur_layers if s["mixing_among_layers_in_use"] else num_ws
             cutoff = int(jax.random.randint(k_cut, (), 1, layers))
             out["cutoff"].append(cutoff if float(jax.random.uniform(k_prob)) < s["style_mixing_prob"] else layers)
-            out["z2"].append(np.asarray(jax.random.normal(k_z, (batch_gpu, trainer.G.z_dim))))
-        u = np.asarray(jax.random.uniform(jax.random.fold_in(key, 1), (batch_gpu, 1, 1, 1), jnp.float32))
+            out["z2"].append(np.asarray(jax.random.normal(k_z, (batch, trainer.G.z_dim))))
+        u = np.asarray(jax.random.uniform(jax.random.fold_in(key, 1), (batch, 1, 1, 1), jnp.float32))
         out["u"].append(u if s.get("mixing_factor_per_sample", True) else np.broadcast_to(u[:1], u.shape))
     out = {k: np.asarray(v) if k != "noise" else jnp.stack(v) for k, v in out.items() if len(v)}
-    return {k: (np.asarray(v, np.float64) if k in ("z", "c", "z2", "u") else v) for k, v in out.items()}
+    return {k: (np.asarray(v, np.float64) if k in ("z", "c", "z2", "u", "y") else v) for k, v in out.items()}
+
+
+def lazy_adam(s: dict, interval: int) -> dict:
+    """TF's Adam settings of a lazily regularised network (training_loop.py): lr times interval / (interval + 1),
+    betas to that power (each unless the mistake says not)."""
+    ratio = interval / (interval + 1)
+    return dict(s, lrate=s["lrate"] * (ratio if s["lazy_lr"] else 1.0),
+                beta1=s["beta1"] ** (ratio if s["lazy_betas"] else 1.0),
+                beta2=s["beta2"] ** (ratio if s["lazy_betas"] else 1.0))
 
 
 def reference_iteration(family: str, trainer, ref_cache: dict, before, batch, overrides: dict | None = None):
@@ -288,7 +416,8 @@ def reference_iteration(family: str, trainer, ref_cache: dict, before, batch, ov
     of the family's TF settings wrong."""
     cfg, layout = trainer.cfg, trainer.layout
     s = {**FAMILIES[family][1], **(overrides or {})}
-    cur_nimg = int(before.step) // s["minibatch_repeats"] * s["minibatch_repeats"] * layout.batch_size
+    step = int(before.step)  # NVIDIA's running_mb_counter
+    cur_nimg = step // s["minibatch_repeats"] * s["minibatch_repeats"] * layout.batch_size
     lod = tf_lod(cfg, cur_nimg)
     resolution = cfg.resolution // 2 ** math.floor(lod)
     alpha = (lod - math.floor(lod)) if s["fade_reversed"] else 1 - (lod - math.floor(lod))
@@ -301,27 +430,52 @@ def reference_iteration(family: str, trainer, ref_cache: dict, before, batch, ov
     state = flat_state(before)
     gp, dp, gb, opt = split_state(state)
     cur_layers = trainer.G.num_ws - 2 * math.floor(lod) if ref.style else 0
-    d_inputs = draws(trainer, before, labels, "D_main", s, cur_layers)
-    g_inputs = draws(trainer, before, labels, "G_main", s, cur_layers)
-    d_inputs.pop("c")  # D's fakes take the reals' labels (D_wgangp_acgan, D_logistic_simplegp)
+    d_inputs = draws(trainer, before, labels, "D_main", s, cur_layers, resolution)
+    g_inputs = draws(trainer, before, labels, "G_main", s, cur_layers, resolution)
+    d_inputs.pop("c")  # D's fakes take the reals' labels (D_wgangp_acgan, D_logistic_simplegp, D_logistic_r1)
     g_inputs.pop("u", None)
     weights = (dict(gamma=s["r1_gamma"]) if ref.style else
                dict(**{"lambda": s["wgan_lambda"]}, target=s["wgan_target"], epsilon=s["wgan_epsilon"]))
     # the mistake: the gradient at the training resolution, `factor` times the full resolution's
     weights["grad_scale"] = 1.0 if s["penalty_at_full_resolution"] else float(ref.factor)
     beta_w = s.get("dlatent_avg_beta")
+    lazy = "G_reg_interval" in s  # StyleGAN2's lazy regularisation: Adam scaled, R1 and PL in their own steps
+    g_adam, d_adam = (lazy_adam(s, s["G_reg_interval"]), lazy_adam(s, s["D_reg_interval"])) if lazy else (s, s)
+    run_g_reg = lazy and step % s["G_reg_interval"] == 0
+    run_d_reg = lazy and step % s["D_reg_interval"] == 0
+    pl_mean = state["pl_mean"]
+    if run_g_reg:
+        pl_inputs = draws(trainer, before, labels, "G_reg", s, cur_layers, resolution)
+        pl_inputs.pop("u")
+        # TF's y_full / sqrt(R * R) summed over each f x f block: f n / sqrt(R * R) (the mistake: n / sqrt(R * R))
+        block_sums = ref.factor if s["pl_noise_block_sums"] else 1.0
+        pl_inputs["y"] = pl_inputs["y"] * block_sums / math.sqrt(cfg.resolution * cfg.resolution)
+        pl_weights = dict(pl_weight=s["pl_weight"], pl_decay=s["pl_decay"],
+                          gain=float(s["G_reg_interval"]) if s["pl_gain"] else 1.0)
+    if lazy:
+        r1_weights = dict(gamma=weights.pop("gamma"), grad_scale=weights["grad_scale"],
+                          gain=float(s["D_reg_interval"]) if s["r1_gain"] else 1.0)
 
     def d_step():
         grads, w_means = ref.d_grads(nest(dp), nest(gp), gb, d_inputs, reals, labels, alpha, weights)
-        tf_adam(dp, unnest(grads), opt, "d_opt", s)
+        tf_adam(dp, unnest(grads), opt, "d_opt", d_adam)
         if ref.style:
             gb["mapping"]["w_avg"] = lerp_w_avg(gb["mapping"]["w_avg"], w_means, beta_w)
+        if run_d_reg:  # D_reg_op: D only
+            tf_adam(dp, unnest(ref.r1_grads(nest(dp), reals, labels, alpha, r1_weights)), opt, "d_opt", d_adam)
 
     def g_step():
+        nonlocal pl_mean
         grads, w_means = ref.g_grads(nest(gp), gb, nest(dp), g_inputs, alpha)
-        tf_adam(gp, unnest(grads), opt, "g_opt", s)
+        tf_adam(gp, unnest(grads), opt, "g_opt", g_adam)
         if ref.style:
             gb["mapping"]["w_avg"] = lerp_w_avg(gb["mapping"]["w_avg"], w_means, beta_w)
+        if run_g_reg:  # G_reg_op
+            grads, (means, w_means) = ref.pl_grads(nest(gp), gb, state["pl_mean"], pl_inputs, alpha, pl_weights)
+            tf_adam(gp, unnest(grads), opt, "g_opt", g_adam)
+            pl_mean = np.mean(np.asarray(means))  # each GPU's pl_mean_var: the minibatches' mean (README)
+            if s["dlatent_avg_in_g_reg"]:
+                gb["mapping"]["w_avg"] = lerp_w_avg(gb["mapping"]["w_avg"], w_means, beta_w)
 
     if ref.style:
         minibatch = layout.batch_gpu if s["ema_per_gpu_minibatch"] else layout.batch_size
@@ -334,12 +488,12 @@ def reference_iteration(family: str, trainer, ref_cache: dict, before, batch, ov
             d_step()
             ema, ema_buffers = ema_of(gp, state, beta), unnest(gb)  # a copy: G's step moves dlatent_avg
             g_step()
-        else:  # G's step, D's, then G_ema
+        else:  # G's step(s), then D's with Gs_update_op (G_ema after G's steps)
             g_step()
             d_step()
             ema, ema_buffers = ema_of(gp, state, beta), unnest(gb)
 
-    return state_after(state, opt, state["pl_mean"], g_params=gp, d_params=dp, g_ema_params=ema, g_buffers=gb,
+    return state_after(state, opt, pl_mean, g_params=gp, d_params=dp, g_ema_params=ema, g_buffers=gb,
                        g_ema_buffers=ema_buffers)
 
 
