@@ -17,7 +17,7 @@ from tests.training.test_preemption import cli_overrides
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("after_s", [0.4, 2.0, 4.0, 8.0])
+@pytest.mark.parametrize("after_s", [0.4, 2.0, 8.0])
 def test_ctrl_c_during_start_up_ends_with_one_line_and_status_130(data_dir, tmp_path, after_s):
     cfg = tiny_config(data_dir)
     command = [sys.executable, "-m", "stylegan_jax.train", "--experiment", "digits", "--outdir", str(tmp_path / "run"),
