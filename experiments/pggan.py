@@ -6,7 +6,7 @@ bias correction); growing from 4x4, 600 kimg to fade each resolution in and 600 
 800), the optimisers reset whenever a fade-in starts or ends; global minibatch {4: 512, 8: 256, 16: 128, 32: 64,
 64: 32, else 32} in per-GPU minibatches of batch / 8; lr {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003, else
 0.001}; G_ema with a fixed beta 0.999 per iteration; x-flip; 12000 kimg; ticks of {4: 160, 8: 140, 16: 120, 32:
-100, 64: 80, 128: 60, 256: 40, 512: 20, 1024: 10} kimg, a network snapshot every 10.
+100, 64: 80, 128: 60, 256: 40, 512: 20, 1024: 10} kimg, a fakes grid every tick and a network snapshot every 10.
 
 Data: ``python -m stylegan_jax.dataset_tool --source celeba-hq-images/ --dest <data_dir>/celebahq``; any other
 dataset with ``--config.dataset=NAME --config.resolution=R --config.img_channels=C``; a CPU-size run with
@@ -29,7 +29,7 @@ def get_config():
     c.tick = 160.0
     c.tick_by_resolution = ((4, 160.0), (8, 140.0), (16, 120.0), (32, 100.0), (64, 80.0), (128, 60.0), (256, 40.0),
                             (512, 20.0), (1024, 10.0))  # train.py's tick_kimg_dict
-    c.snap = 10
+    c.snap, c.image_snap = 10, 1  # train.py's network_snapshot_ticks, image_snapshot_ticks
     c.d_first = c.ema_before_g_step = True  # D's step with Gs_update_op, then G's (train.py's loop)
     c.adam_epsilon_hat = True  # tfutil.Optimizer: tf.train.AdamOptimizer
     c.loss = "wgan_gp"

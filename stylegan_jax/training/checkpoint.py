@@ -28,8 +28,8 @@ from stylegan_jax.training.state import to_host
 
 #: Config values a resumed run may change: its length, its reporting, where the data lives, and how the
 #: host runs (the conv gradient rule, the matmul precision and the CPU fusion change rounding, not the algorithm).
-RESUMABLE = ("kimg", "tick", "tick_by_resolution", "snap", "keep", "keep_every", "metrics", "grid", "workers",
-             "data_dir", "conv_grad", "allow_tf32", "cpu_fusion", "compile_cache")
+RESUMABLE = ("kimg", "tick", "tick_by_resolution", "snap", "image_snap", "keep", "keep_every", "metrics", "grid",
+             "workers", "data_dir", "conv_grad", "allow_tf32", "cpu_fusion", "compile_cache")
 
 #: Config keys added after checkpoints were first written, with the value that does what a run did before
 #: them: a checkpoint whose config lacks one continues a run that has that value.

@@ -49,6 +49,9 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     # TensorFlow lineage's tick_kimg_dict)
     c.tick_by_resolution = ()
     c.snap = 50  # ticks between checkpoints, grids, network snapshots and metrics (from tick 0)
+    # ticks between fakes grids besides those of the snapshots (NVIDIA's image_snapshot_ticks where it differs from
+    # network_snapshot_ticks: the TensorFlow lineage's 1 against 10); 0 = the snapshots' only
+    c.image_snap = 0
     c.seed = 0
     c.keep = 3  # checkpoints kept
     c.keep_every = 0  # also keep the first checkpoint and then one at least every N steps (0 = none)

@@ -584,6 +584,10 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
             # kimg of the iteration's schedule (NVIDIA's sched.tick_kimg)
             tick_end = done or tick == 0 or nimg >= tick_start_nimg + last.tick * 1000
             snapshot = tick_end and (done or tick % cfg.snap == 0)
+            # a grid between snapshots (NVIDIA's image_snapshot_ticks); a preempted run skips it (it saves within
+            # seconds; its later ticks write theirs)
+            grid = (tick_end and not snapshot and not preempted and bool(cfg.image_snap)
+                    and tick % cfg.image_snap == 0)
             save = snapshot or preempted
             if not save:
                 batch = trainer.next_batch(sched)  # overlaps with the running iteration
@@ -608,6 +612,8 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
                     trainer.snapshot(state, nimg, sched, reporter)
                 if not (done or preempted):
                     batch = trainer.next_batch(sched)
+            if grid:
+                reporter.grid(trainer.fakes(state, sched), cfg.grid, f"fakes{kimg_tag(cfg, nimg)}", nimg)
             if tick_end:
                 tick_start_nimg, timing_nimg, tick_start_time = nimg, nimg, time.time()
                 maintenance_sec = tick_start_time - tick_end_time

@@ -46,17 +46,18 @@ def assert_resumes_from_every_checkpoint(cfg, tmp_path, steps: list[int]):
 @pytest.mark.slow
 def test_stylegan2_resumes_from_every_periodic_checkpoint(data_dir, tmp_path):
     # 7 iterations of 8 images, a tick every iteration (NVIDIA's tick 0 the first), a checkpoint every 3 ticks:
-    # steps 1, 4 and 7.
-    cfg = tiny_config(data_dir, kimg=0.056, tick=0.008, snap=3, keep=100)
+    # steps 1, 4 and 7; a fakes grid every 2 ticks besides (NVIDIA's image_snapshot_ticks).
+    cfg = tiny_config(data_dir, kimg=0.056, tick=0.008, snap=3, image_snap=2, keep=100)
     final = assert_resumes_from_every_checkpoint(cfg, tmp_path, [1, 4, 7])
     full = tmp_path / "full"  # and what else the run wrote
     assert (full / "reals.png").exists() and (full / "fakes_init.png").exists()
     assert list(full.glob("events.out.tfevents*"))
-    # every save is its own snapshot and grid, though all fall within the first kimg
+    # every save is its own snapshot and grid, though all fall within the first kimg; ticks 2 and 4 a grid alone
     assert sorted(p.name for p in full.glob("network-snapshot-*")) == [
         "network-snapshot-000000.008", "network-snapshot-000000.032", "network-snapshot-000000.056"]
     assert sorted(p.name for p in full.glob("fakes0*.png")) == [
-        "fakes000000.008.png", "fakes000000.032.png", "fakes000000.056.png"]
+        "fakes000000.008.png", "fakes000000.024.png", "fakes000000.032.png", "fakes000000.040.png",
+        "fakes000000.056.png"]
     snapshot = load_network(full / "network-snapshot-000000.056")
     for a, b in zip(jax.tree_util.tree_leaves(snapshot.G_ema["params"]),
                     jax.tree_util.tree_leaves(jax.device_get(final.g_ema_params)), strict=True):
