@@ -204,7 +204,7 @@ def bench_train_step(res, channel_base, batch, dtype, min_time, experiment=None,
     reals = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (k, per_minibatch, res, res, cfg.img_channels)),
                         jnp.float32)
     labels = jnp.zeros((k, layout.batch_gpu, 0))
-    alpha, nimg = np.float32(1), np.int32(0)  # no progressive growing; the schedules' start
+    alpha, nimg = np.float32(1), np.float32(0)  # no progressive growing; the schedules' start
 
     def iterations(state, count):
         for step in range(count):

@@ -362,11 +362,13 @@ class Trainer:
 
     def run_iteration(self, state: TrainState, batch, step: int, nimg: int | None = None) -> tuple[TrainState, dict]:
         """Iteration ``step``'s phases after ``nimg`` images (NVIDIA's ``cur_nimg``; default ``step`` times the
-        flat batch, the count of a run whose batch never changes), at the schedule's resolution and alpha there."""
+        flat batch, the count of a run whose batch never changes), at the resolution and alpha of
+        ``schedule(cfg, nimg)``: ``batch`` is `next_batch` of that schedule. The phases take the count as float32
+        (exact to 2^24 images, then to a relative 2^-24, enough for the schedules; a 10 Gimg run overflows int32)."""
         nimg = step * self.cfg.batch_size if nimg is None else nimg
         sched = schedule(self.cfg, nimg)
         phases = self.phases_for(sched)[2]
-        alpha, count = np.float32(sched.alpha), np.int32(nimg)
+        alpha, count = np.float32(sched.alpha), np.float32(nimg)
         metrics = {}
         for name in active_phases(self.cfg, step):
             state, out = phases[name](state, *batch, alpha, count)
@@ -419,10 +421,15 @@ class Trainer:
         that every process sees)."""
         tag = kimg_tag(self.cfg, nimg)
         if not (missing_only and (self.workdir / f"fakes{tag}.png").exists()):
-            reporter.grid(self.fakes(state, sched), self.cfg.grid, f"fakes{tag}", nimg)
+            self.grid(state, nimg, sched, reporter)
         if not (missing_only and (self.workdir / f"network-snapshot-{tag}").exists()):
             self.save_network(state, nimg)
         self.metrics(state, nimg, reporter, missing_only)
+
+    def grid(self, state: TrainState, nimg: int, sched: Schedule, reporter: Reporter) -> None:
+        """The fakes grid ``fakes<kimg_tag>.png`` after ``nimg`` images (`fakes`: every process of a
+        multi-process run calls this; process 0 writes it)."""
+        reporter.grid(self.fakes(state, sched), self.cfg.grid, f"fakes{kimg_tag(self.cfg, nimg)}", nimg)
 
     def metrics(self, state: TrainState, nimg: int, reporter: Reporter, missing_only: bool = False) -> None:
         """The config's metrics of G_ema (``stylegan_jax.metrics``), appended to the run's results and logged
@@ -556,8 +563,9 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
     batch is fetched while an iteration runs except when the iteration ends with a save, and then after it.
     Ticks end where a run that never stopped ends them: a preemption saves mid-tick without ending it (the
     checkpoint records where the tick began), and a run resumed from a snapshot point first makes what a kill
-    left unmade there first (`_loop`). ``start_time``: when the process began the run (NVIDIA's timers
-    count the setup).
+    left unmade there first (`_loop`). A tick between snapshots that ``cfg.image_snap`` asks a grid of writes
+    it after the iteration (and after its save when preempted). ``start_time``: when the process began the run
+    (NVIDIA's timers count the setup).
     """
     cfg, is_main = trainer.cfg, jax.process_index() == 0
     if stop.received:  # during start-up: nothing trained since the last checkpoint
@@ -584,10 +592,9 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
             # kimg of the iteration's schedule (NVIDIA's sched.tick_kimg)
             tick_end = done or tick == 0 or nimg >= tick_start_nimg + last.tick * 1000
             snapshot = tick_end and (done or tick % cfg.snap == 0)
-            # a grid between snapshots (NVIDIA's image_snapshot_ticks); a preempted run skips it (it saves within
-            # seconds; its later ticks write theirs)
-            grid = (tick_end and not snapshot and not preempted and bool(cfg.image_snap)
-                    and tick % cfg.image_snap == 0)
+            # a grid between snapshots (NVIDIA's image_snapshot_ticks), written after the save even when preempted
+            # (one forward of G: the resumed run starts past this tick and would not write it)
+            grid = tick_end and not snapshot and bool(cfg.image_snap) and tick % cfg.image_snap == 0
             save = snapshot or preempted
             if not save:
                 batch = trainer.next_batch(sched)  # overlaps with the running iteration
@@ -613,7 +620,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
                 if not (done or preempted):
                     batch = trainer.next_batch(sched)
             if grid:
-                reporter.grid(trainer.fakes(state, sched), cfg.grid, f"fakes{kimg_tag(cfg, nimg)}", nimg)
+                trainer.grid(state, nimg, sched, reporter)
             if tick_end:
                 tick_start_nimg, timing_nimg, tick_start_time = nimg, nimg, time.time()
                 maintenance_sec = tick_start_time - tick_end_time

@@ -125,7 +125,7 @@ def clean_grads(grads):
 
 class Phases:
     """The phases as pure functions of (state, reals [K, B, H, W, C], labels [K, B, c_dim], alpha [] float32,
-    nimg [] int32: the images seen before the iteration) at one training resolution (``resolution`` None: the
+    nimg [] float32: the images seen before the iteration) at one training resolution (``resolution`` None: the
     networks' own, not growing)."""
 
     def __init__(self, cfg: ml_collections.ConfigDict, family: Family, G, D, g_tx, d_tx, layout: Layout,

@@ -31,7 +31,7 @@ def test_the_controller_moves_p_as_nvidia_by_hand(data_dir, tmp_path):
     for total, count in [(8.0, 10.0), (6.0, 10.0), (1.0, 10.0), (-3.0, 10.0), (-10.0, 10.0), (10.0, 10.0),
                          (10.0, 10.0), (10.0, 10.0), (10.0, 10.0)]:
         state = state.replace(aug={"p": state.aug["p"], "signs": jnp.array([total, count], jnp.float32)})
-        state, out = trainer.phases["ADA"](state, *batch, np.float32(1), np.int32(0))
+        state, out = trainer.phases["ADA"](state, *batch, np.float32(1), np.float32(0))
         p = min(max(p + np.sign(total / count - cfg.ada_target) * adjust, 0.0), 1.0)
         assert float(state.aug["p"]) == pytest.approx(p, abs=1e-6)
         assert float(out["ADA/signs/real"]) == pytest.approx(total / count)
@@ -103,7 +103,7 @@ def test_d_sees_augmented_images_and_g_learns_through_the_pipe(data_dir, tmp_pat
         state = trainer.initial_state()
         state = state.replace(aug={**state.aug, "p": jax.device_put(np.float32(p), state.aug["p"].sharding)})
         before = g_of(state)
-        state, out = trainer.phases[phase](state, *batch, np.float32(1), np.int32(0))
+        state, out = trainer.phases[phase](state, *batch, np.float32(1), np.float32(0))
         return before, g_of(state), {k: float(v) for k, v in out.items()}
 
     def g_of(state):  # every G parameter, flat

@@ -30,7 +30,7 @@ def test_d_main_runs_d_once_on_the_fakes_and_once_on_the_reals(experiment, penal
         return run_D(self, *args)
 
     monkeypatch.setattr(Phases, "run_D", counted)
-    outputs = trainer.phases["D_main"].eval_shape(state, *batch, np.float32(1), np.int32(0))[1]
+    outputs = trainer.phases["D_main"].eval_shape(state, *batch, np.float32(1), np.float32(0))[1]
     assert [name for name in penalties if name in outputs] == penalties
     assert len(calls) == 2
 
@@ -53,7 +53,7 @@ def test_lazy_d_reg_weighs_r1_at_the_reals_and_r2_at_gs_images(data_dir, tmp_pat
     state = trainer.initial_state()
     reals, labels = trainer.device_batch(next(trainer.iterator))
     before = jax.device_get(state)
-    after, outputs = trainer.phases["D_reg"](state, reals, labels, np.float32(1), np.int32(0))
+    after, outputs = trainer.phases["D_reg"](state, reals, labels, np.float32(1), np.float32(0))
     mu = jax.device_get(after.d_opt)[0].mu  # optax's chain: scale_by_adam's state first
     reals, labels = jax.device_get((reals, labels))
 

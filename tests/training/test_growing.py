@@ -86,7 +86,7 @@ def test_one_compilation_per_resolution_and_optimiser_resets(data_dir, tmp_path,
 
 def test_the_phases_count_the_loops_images_when_the_batch_changes(data_dir, tmp_path, monkeypatch):
     """A growing run whose batch halves at 16x16 (8 -> 4): the images seen before each iteration (NVIDIA's
-    cur_nimg) are 0, 8, 16, 24, 28, 32, not the step times the batch (24, 32, 40 at 16x16), and G_ema's
+    cur_nimg) are 0, 8, 16, 24, 28, 32, not the step times the current batch (12, 16, 20 at 16x16), and G_ema's
     ramp-up takes them: beta = 0.5 ** (batch / min(ema_kimg * 1000, nimg * ema_rampup)), read back from G,
     G_ema before and G_ema after each iteration (PGGAN: G_ema follows G after D's step, before G's)."""
     cfg = tiny_pggan(data_dir)

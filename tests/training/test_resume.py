@@ -11,6 +11,7 @@ import pytest
 
 from stylegan_jax.network_snapshot import load_network
 from stylegan_jax.training.checkpoint import make_manager
+from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import kimg_tag, train
 from tests.training.conftest import tiny_config
 from tests.training.test_growing import tiny_pggan
@@ -24,9 +25,17 @@ def saved_states(run) -> dict[int, list[np.ndarray]]:
                 for step in manager.all_steps()}
 
 
+def grids(run) -> set[str]:
+    """The fakes grids a run wrote after its first iteration (``fakes<kimg_tag>.png``)."""
+    return {p.name for p in run.glob("fakes0*.png")}
+
+
 def assert_resumes_from_every_checkpoint(cfg, tmp_path, steps: list[int]):
-    """``steps``: the run's checkpoints. Returns the uninterrupted run's final state."""
+    """``steps``: the run's checkpoints. Each resumed run starts without the grids and writes those from its
+    checkpoint on (the batch is constant in these runs: step ``s`` ends at ``s * batch`` images). Returns the
+    uninterrupted run's final state."""
     final = train(cfg, tmp_path / "full")
+    batch = (shrink_to_tiny(cfg) if cfg.get("tiny") else cfg).batch_size  # what the run trained with
     full = saved_states(tmp_path / "full")
     assert sorted(full) == steps
     for start in sorted(full)[:-1]:
@@ -34,7 +43,11 @@ def assert_resumes_from_every_checkpoint(cfg, tmp_path, steps: list[int]):
         shutil.copytree(tmp_path / "full", run)
         for later in [s for s in full if s > start]:
             shutil.rmtree(run / "checkpoints" / str(later))
+        for grid in grids(run):
+            (run / grid).unlink()
         train(cfg, run)
+        assert grids(run) == {name for name in grids(tmp_path / "full")
+                              if round(float(name[5:-4]) * 1000) >= start * batch}, f"resumed from {start}"
         resumed = saved_states(run)
         assert sorted(resumed) == sorted(full), f"resumed from {start}"
         for step in [s for s in full if s > start]:
@@ -70,7 +83,9 @@ def test_pggan_resumes_from_every_periodic_checkpoint_across_the_fade_in(data_di
     # (alpha 2/3) and 6.
     cfg = tiny_pggan(data_dir)
     cfg.update(kimg=0.048, tick=0.008, snap=3, keep=100)
+    assert cfg.image_snap == load_experiment("ablations/stylegan1_a").image_snap == 1  # the TF loops' grids
     assert_resumes_from_every_checkpoint(cfg, tmp_path, [1, 4, 6])
+    assert grids(tmp_path / "full") == {f"fakes000000.{n:03d}.png" for n in range(8, 49, 8)}  # every tick
 
 
 def test_saves_are_named_as_nvidia_names_them_where_its_flags_allow_the_run():

@@ -42,7 +42,7 @@ def precisions(trainer, phase: str) -> list[str]:
     """The precision of each convolution and matrix product in the lowered program of one phase (StableHLO
     text; 'DEFAULT' where none is given)."""
     state, batch = trainer.initial_state(), trainer.next_batch()
-    text = trainer.phases[phase].lower(state, *batch, np.float32(1), np.int32(0)).as_text()
+    text = trainer.phases[phase].lower(state, *batch, np.float32(1), np.float32(0)).as_text()
     lines = [line for line in text.splitlines() if re.search(r"stablehlo\.(convolution|dot_general)", line)]
     return [m.group(1) if (m := re.search(r"\b(HIGHEST|HIGH|DEFAULT)\b", line)) else "DEFAULT" for line in lines]
 
@@ -72,10 +72,12 @@ def test_config_json_records_the_resolved_choices(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_second_start_compiles_nothing(data_dir, tmp_path):
+def test_a_second_start_compiles_nothing(data_dir, tmp_path, monkeypatch):
     """The persistent compilation cache in the run directory (the default where the process has none; the
     tests' session has one): the first start compiles and writes every program there; resuming the run finds
-    every program it needs (no cache miss). With ``compile_cache='off'`` nothing is cached."""
+    every program it needs (no cache miss). With ``compile_cache='off'`` nothing is cached: `train` builds the
+    trainer, which compiles every program, with no cache set, and the context it runs in leaves no cache event
+    and no directory (a third full start would compile everything again to show the same)."""
     with cache_events() as events:
         train(tiny_config(data_dir, kimg=0.008, compile_cache="run"), tmp_path / "run")
         assert events["cache_misses"] > 0 and len(list((tmp_path / "run" / "compile-cache").iterdir())) > 0
@@ -83,8 +85,20 @@ def test_a_second_start_compiles_nothing(data_dir, tmp_path):
         train(tiny_config(data_dir, kimg=0.016, compile_cache="run"), tmp_path / "run")  # resumes at iteration 1
         assert events["cache_misses"] == 0 and events["cache_hits"] > 0, events
         events.clear()
-        with compile_cache("off", tmp_path / "off"):  # what train runs in for 'off' (it compiles as 'run')
+        with compile_cache("off", tmp_path / "off"):
             jax.block_until_ready(jax.jit(lambda x: x * 3 + 1)(np.float32(2)))
         assert events["cache_hits"] == events["cache_misses"] == 0, events
-        assert not (tmp_path / "off" / "compile-cache").exists()
     assert json.loads((tmp_path / "run" / "config.json").read_text())["compile_cache"] == "run"
+
+    class TrainerBuiltError(Exception):
+        pass
+
+    def record_cache(self, *args, **kwargs):
+        raise TrainerBuiltError(jax.config.jax_compilation_cache_dir)
+
+    monkeypatch.setattr(Trainer, "__init__", record_cache)
+    assert jax.config.jax_compilation_cache_dir  # the tests' session cache, which 'off' must not use
+    with pytest.raises(TrainerBuiltError) as built:
+        train(tiny_config(data_dir, kimg=0.008, compile_cache="off"), tmp_path / "off")
+    assert built.value.args == (None,)
+    assert not (tmp_path / "off" / "compile-cache").exists()

@@ -42,7 +42,7 @@ def test_averages_move_in_d_main_only_and_g_ema_copies_them(data_dir, tmp_path):
     cfg = tiny_stylegan3(data_dir, "stylegan3_t")
     trainer = Trainer(cfg, tmp_path, devices=jax.devices()[:1])
     state = trainer.initial_state()
-    batch = (*trainer.device_batch(next(trainer.iterator)), np.float32(1), np.int32(0))
+    batch = (*trainer.device_batch(next(trainer.iterator)), np.float32(1), np.float32(0))
     before = jax.tree_util.tree_map(np.array, jax.device_get(state.g_buffers))
     state, _ = trainer.phases["G_main"](state, *batch)
     for a, b in zip(jax.tree_util.tree_leaves(before), leaves(state.g_buffers), strict=True):
@@ -67,7 +67,7 @@ def test_averages_move_once_per_phase_however_the_batch_is_split(data_dir, tmp_p
         state = trainer.initial_state()
         before = averages(state.g_buffers)
         batch = trainer.device_batch(next(trainer.iterator))
-        state, _ = trainer.phases["D_main"](state, *batch, np.float32(1), np.int32(0))
+        state, _ = trainer.phases["D_main"](state, *batch, np.float32(1), np.float32(0))
         moved.append([a - b for a, b in zip(averages(state.g_buffers), before, strict=True)])
     assert len(moved[0]) == 5  # w_avg and the magnitude EMAs of the 4 synthesis layers (ToRGB included)
     for one, four in zip(*moved, strict=True):

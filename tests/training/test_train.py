@@ -63,6 +63,24 @@ def test_non_finite_values_stop_the_run_within_a_tick(data_dir, tmp_path, monkey
     assert calls == [0, 1, 2, 3, 4]
 
 
+def test_an_iteration_past_two_billion_images(data_dir, tmp_path):
+    """R3GAN's ImageNet runs see 10 Gimg, past int32: D's step at nimg 3e9 (n_critic 2: iteration 1 runs D_main
+    alone) takes G_ema's ramp-up there, beta = 0.5 ** (batch / min(ema_kimg * 1000, nimg * ema_rampup)), read
+    back from G and a zeroed G_ema (a count wrapped to a negative one would give beta 0)."""
+    cfg = tiny_config(data_dir, n_critic=2)
+    trainer = Trainer(cfg, tmp_path, devices=jax.devices()[:1])
+    state = trainer.initial_state()
+    state = state.replace(g_ema_params=jax.tree_util.tree_map(jnp.zeros_like, state.g_ema_params))
+    g = np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(jax.device_get(state.g_params))])
+    state, metrics = trainer.run_iteration(state, trainer.next_batch(), 1, 3_000_000_000)
+    trainer.manager.close()
+    assert list(metrics) == ["D_main"]
+    ema = np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(jax.device_get(state.g_ema_params))])
+    moved = np.abs(g) > 1e-3
+    beta = np.median(1 - ema[moved] / g[moved])
+    assert beta == pytest.approx(0.5 ** (8 / min(cfg.ema_kimg * 1000, 3e9 * cfg.ema_rampup)), rel=1e-4)
+
+
 def test_no_recompilation_inside_the_loop(data_dir, tmp_path, caplog):
     cfg = tiny_config(data_dir, G_reg_interval=2, D_reg_interval=3)
     trainer = Trainer(cfg, tmp_path)

@@ -96,10 +96,10 @@ def test_a_run_from_an_nvidia_pickle_starts_at_step_0_with_its_weights(data_dir,
     started = []
     original = Trainer.run_iteration
 
-    def first_iteration(self, state, batch, step, sched=None):
+    def first_iteration(self, state, batch, step, nimg=None):
         if not started:
             started.append((step, jax.device_get(state)))
-        return original(self, state, batch, step, sched)
+        return original(self, state, batch, step, nimg)
 
     monkeypatch.setattr(Trainer, "run_iteration", first_iteration)
     train(cfg, tmp_path)
