@@ -29,7 +29,8 @@ SLOWEST_FIRST = (
     "training/test_transfer.py", "training/test_multiprocess.py", "training/test_ablations.py",
     "training/test_ada.py", "training/test_refactor_fixture.py", "training/test_run_choices.py",
     "training/test_r3gan_step_reference.py",
-    "test_projector.py",
+    "test_projector.py", "training/test_train_bad_inputs.py", "models/test_non_square_networks.py",
+    "training/test_interrupt.py", "training/test_d_passes.py", "training/test_growing.py",
 )
 
 
