@@ -254,6 +254,15 @@ def ema_of(g_params: dict, before: dict, beta: float) -> dict:
     return {k: v + beta * (before[f"g_ema_params/{k}"] - v) for k, v in g_params.items()}
 
 
+def ema_beta(cfg, batch: int, cur_nimg: int, rampup: bool = True) -> float:
+    """NVIDIA's G_ema beta: a half-life of ``ema_kimg``, ramped up to ``cur_nimg * ema_rampup`` (with
+    ``rampup``)."""
+    ema_nimg = cfg.ema_kimg * 1000
+    if rampup:
+        ema_nimg = min(ema_nimg, cur_nimg * cfg.ema_rampup)
+    return 0.5 ** (batch / max(ema_nimg, 1e-8))
+
+
 def state_after(before: dict, opt: dict, pl_mean, **parts: dict) -> dict:
     """`flat_state`'s names of the state after an iteration from ``before``: the step counted, the key kept,
     ``opt``'s optimiser leaves, and each of ``parts`` (g_params, d_params, g_ema_params, g_buffers,
@@ -322,11 +331,7 @@ def reference_iteration(trainer, ref: Reference, before, batch, mistake: str | N
         grads, out["D_reg/penalty"] = ref.d_reg(nest(dp), reals, labels, r1_weight)
         adam(dp, unnest(grads), opt, "d_opt", **d_adam)
 
-    cur_nimg = int(s["step"]) * layout.batch_size
-    ema_nimg = cfg.ema_kimg * 1000
-    if mistake != "ema_rampup":
-        ema_nimg = min(ema_nimg, cur_nimg * cfg.ema_rampup)
-    beta = 0.5 ** (layout.batch_size / max(ema_nimg, 1e-8))
+    beta = ema_beta(cfg, layout.batch_size, int(s["step"]) * layout.batch_size, rampup=mistake != "ema_rampup")
 
     after = state_after(s, opt, pl_mean, g_params=gp, d_params=dp, g_ema_params=ema_of(gp, s, beta), g_buffers=gb,
                         g_ema_buffers=gb)  # G_ema copies G's buffers

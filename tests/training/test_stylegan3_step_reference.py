@@ -50,6 +50,7 @@ from tests.training.test_step_reference import (
     Reference,
     adam,
     compare,
+    ema_beta,
     ema_of,
     flat_state,
     float64,
@@ -327,10 +328,7 @@ def reference_iteration(trainer, ref: StyleGAN3Reference, before, batch, mistake
         grads, out["D_reg/penalty"] = ref.d_reg(nest(dp), reals, labels, r1_weight, reg_blur)
         adam(dp, unnest(grads), opt, "d_opt", **d_adam)
 
-    ema_nimg = cfg.ema_kimg * 1000
-    if mistake != "ema_rampup":
-        ema_nimg = min(ema_nimg, cur_nimg * cfg.ema_rampup)
-    beta = 0.5 ** (layout.batch_size / max(ema_nimg, 1e-8))
+    beta = ema_beta(cfg, layout.batch_size, cur_nimg, rampup=mistake != "ema_rampup")
 
     after = state_after(s, opt, pl_mean, g_params=gp, d_params=dp, g_ema_params=ema_of(gp, s, beta), g_buffers=gb,
                         g_ema_buffers=gb)  # G_ema copies G's buffers
