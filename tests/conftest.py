@@ -16,8 +16,10 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", False)
 
-# Tests measure no speed: LLVM -O0 compiles faster (docs/performance.md, "Tests: LLVM -O0").
-os.environ["XLA_FLAGS"] += " --xla_backend_optimization_level=0"
+# Tests measure no speed: LLVM -O0 and XLA:CPU's loop emitters for the elementwise fusions compile faster
+# (docs/performance.md, "Tests: LLVM -O0" and "Test suite"); `tests.fixtures.make_training_states` records its
+# fixture with the same flags (`TEST_FLAGS`).
+os.environ["XLA_FLAGS"] += " --xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
 
 #: The slowest test files, slowest first (seconds on 2 cores: docs/performance.md, "Test suite"). They are
 #: collected first so that the two xdist workers (`--dist loadfile` hands out files in collection order) take

@@ -77,30 +77,11 @@ def saved_states(cfg, run) -> dict:
         trainer.manager.close()
 
 
-@pytest.mark.slow
-def test_two_processes_train_a_step_and_write_a_network_snapshot(data_dir, tmp_path, capsys):
-    cfg = tiny_config(data_dir)
-    for code, out in train_two_processes(cfg, tmp_path / "run", ["--kimg", "0.016", "--tick", "0.016"]):
-        assert code == 0, out[-3000:]
-    log = (tmp_path / "run" / "log.txt").read_text()
-    assert "4 device(s), batch 8 (4 x 2)" in log and "tick 1" in log
-    assert log.count("tick 1") == 1 and log.count("4 device(s)") == 1  # process 0 alone writes the log
-    assert sorted(p.name for p in (tmp_path / "run").glob("*.png")) == [
-        "fakes000000.008.png", "fakes000000.016.png", "fakes_init.png", "reals.png"]  # tick 0, the end
-    assert (tmp_path / "run" / "checkpoints" / "2").is_dir()
-
-    # The network snapshot both processes wrote: complete, nothing temporary left beside it, ...
-    run = tmp_path / "run"
-    snapshot = run / "network-snapshot-000000.016"
-    assert sorted(p.name for p in run.iterdir() if "network-snapshot" in p.name) == [
-        "network-snapshot-000000.008", snapshot.name]
-    network = load_network(snapshot)
-    assert network.metadata["kimg"] == 0.016 and network.G is not None and network.D is not None
-
-    # ... its networks are those of the final checkpoint (step 2) ...
-    states = saved_states(cfg, run)
-    assert sorted(states) == [1, 2]
-    state = states[2]
+def assert_snapshot_is_the_checkpoint(run, snapshot, state, capsys):
+    """The network snapshot ``snapshot`` both processes wrote is complete and holds the networks of ``state``
+    (the checkpoint at its iteration), and ``generate`` renders from it."""
+    network = load_network(run / snapshot)
+    assert network.G is not None and network.D is not None
     for snapshotted, checkpointed in ((network.G_ema, {"params": state.g_ema_params, "buffers": state.g_ema_buffers}),
                                       (network.G, {"params": state.g_params, "buffers": state.g_buffers}),
                                       (network.D["params"], state.d_params)):
@@ -108,22 +89,23 @@ def test_two_processes_train_a_step_and_write_a_network_snapshot(data_dir, tmp_p
         assert jax.tree.structure(snapshotted) == jax.tree.structure(checkpointed)
         for a, b in zip(jax.tree.leaves(snapshotted), jax.tree.leaves(checkpointed), strict=True):
             np.testing.assert_array_equal(a, b)
-
-    # ... and generate renders from it.
-    out = tmp_path / "images"
-    assert generate.main(["--network", str(snapshot), "--seeds", "0-1", "--class", "3", "--outdir", str(out)]) == 0, \
-        capsys.readouterr().err
+    out = run.parent / "images"
+    assert generate.main(["--network", str(run / snapshot), "--seeds", "0-1", "--class", "3",
+                          "--outdir", str(out)]) == 0, capsys.readouterr().err
     for seed in (0, 1):
         image = PIL.Image.open(out / f"seed{seed:04d}.png")
         assert image.size == (16, 16) and image.mode == "L"
 
 
 @pytest.mark.slow
-def test_sigterm_to_one_of_two_processes_saves_both_at_one_iteration_and_resumes_exactly(data_dir, tmp_path):
-    """A scheduler's SIGTERM to one process of two: JAX's preemption service has both save the same iteration
-    and exit with status 143; the same command resumes them, and every later checkpoint equals that of the
-    run nobody stopped (16 iterations, a tick each, a checkpoint every 2 from NVIDIA's tick 0 and at the end;
-    one compilation cache for all runs)."""
+def test_sigterm_to_one_of_two_processes_saves_both_at_one_iteration_and_resumes_exactly(data_dir, tmp_path,
+                                                                                         capsys):
+    """Two processes train together and write what one process writes (process 0 alone the log and the grids,
+    both the checkpoints and the network snapshots that ``generate --network`` reads). A scheduler's SIGTERM to
+    one of them: JAX's preemption service has both save the same iteration and exit with status 143; the same
+    command resumes them, and every later checkpoint equals that of the run nobody stopped (16 iterations, a
+    tick each, a checkpoint and a snapshot every 2 from NVIDIA's tick 0 and at the end; one compilation cache
+    for all runs)."""
     cfg = tiny_config(data_dir)
     args = ["--kimg", "0.128", "--tick", "0.008", "--snap", "2", "--config.keep=100",
             f"--config.compile_cache={tmp_path / 'xla_cache'}"]
@@ -132,6 +114,15 @@ def test_sigterm_to_one_of_two_processes_saves_both_at_one_iteration_and_resumes
         assert code == 0, out[-3000:]
     expected = saved_states(cfg, uninterrupted)
     assert sorted(expected) == [*range(1, 16, 2), 16]
+    log = (uninterrupted / "log.txt").read_text()
+    assert "4 device(s), batch 8 (4 x 2)" in log
+    assert log.count("tick 15 ") == 1 and log.count("4 device(s)") == 1  # process 0 alone writes the log
+    kimgs = [f"{0.008 * step:010.3f}" for step in expected]  # NVIDIA's tick 0 after the first iteration
+    assert sorted(p.name for p in uninterrupted.glob("*.png")) == [
+        *(f"fakes{kimg}.png" for kimg in kimgs), "fakes_init.png", "reals.png"]
+    assert sorted(p.name for p in uninterrupted.iterdir() if "network-snapshot" in p.name) == [
+        f"network-snapshot-{kimg}" for kimg in kimgs]  # complete, nothing temporary left beside them
+    assert_snapshot_is_the_checkpoint(uninterrupted, f"network-snapshot-{kimgs[-1]}", expected[16], capsys)
 
     run = tmp_path / "run"
     stopped = train_two_processes(cfg, run, args, sigterm_at=2)
