@@ -1,5 +1,6 @@
-"""One training iteration of a tiny PGGAN run, of a tiny StyleGAN1 run (rung F of its ladder) and of a tiny
-StyleGAN2 run (rung D of its ladder: ``ablations/stylegan2_d``, NVIDIA's config-d), each in the middle of a
+"""One training iteration of a tiny PGGAN run, of a tiny StyleGAN1 run (rung F of its ladder) and of tiny
+StyleGAN2 runs (rungs A and D of its ladder: ``ablations/stylegan2_a`` and ``ablations/stylegan2_d``, NVIDIA's
+config-a, StyleGAN1's networks with R1 in every D step in StyleGAN2's loop, and config-d), each in the middle of a
 fade-in, against float64 references written from the TensorFlow code that trained them:
 tkarras/progressive_growing_of_gans (``loss.py`` G_wgan_acgan / D_wgangp_acgan, ``train.py``), NVlabs/stylegan
 (``training/loss.py`` G_logistic_nonsaturating / D_logistic_simplegp, ``training/training_loop.py``,
@@ -121,7 +122,10 @@ STYLEGAN1_TF = dict(TF_LOOP, r1_gamma=10.0, G_smoothing_kimg=10.0, ema_per_gpu_m
 STYLEGAN2_D_TF = dict(STYLEGAN1_TF, d_step_first=False, G_reg_interval=4, D_reg_interval=2, lazy_lr=True,
                       lazy_betas=True, r1_gain=True, pl_gain=True, pl_weight=2.0, pl_decay=0.01,
                       pl_minibatch_shrink=2, pl_noise_block_sums=True, dlatent_avg_in_g_reg=True)
+# Rung A (config-a): StyleGAN1's networks and R1 in every D step in StyleGAN2's loop (G's step first).
+STYLEGAN2_A_TF = dict(STYLEGAN1_TF, d_step_first=False)
 FAMILIES = {"pggan": ("pggan", PGGAN_TF), "stylegan1": ("ablations/stylegan1_f", STYLEGAN1_TF),
+            "stylegan2_a": ("ablations/stylegan2_a", STYLEGAN2_A_TF),
             "stylegan2_d": ("ablations/stylegan2_d", STYLEGAN2_D_TF)}
 # The tiny runs' departures from their experiment: D_reg every 2 iterations, not config-d's 16, so that the
 # checked iteration 4 runs all four phases (`STYLEGAN2_D_TF` models the same loop with that interval).
@@ -146,6 +150,7 @@ MISTAKES = {
     "StyleGAN1: dlatent_avg beta 0.99": ("stylegan1", dict(dlatent_avg_beta=0.99)),
     "StyleGAN1: fade-in alpha = lod - floor(lod)": ("stylegan1", dict(fade_reversed=True)),
     "StyleGAN1: mixing crossover among all layers": ("stylegan1", dict(mixing_among_layers_in_use=False)),
+    "StyleGAN2 A: D's step first (StyleGAN1's loop)": ("stylegan2_a", dict(d_step_first=True)),
     "StyleGAN2 D: D's steps first (PGGAN's and StyleGAN1's order)": ("stylegan2_d", dict(d_step_first=True)),
     "StyleGAN2 D: R1 at the training resolution": ("stylegan2_d", dict(penalty_at_full_resolution=False)),
     "StyleGAN2 D: no D_reg_interval gain on R1": ("stylegan2_d", dict(r1_gain=False)),
@@ -164,7 +169,7 @@ MISTAKES = {
 # as ours): StyleGAN1's 4x4 input layer's bias, which instance normalisation removes while the layer's
 # pre-activations (the constant, ~1, plus small noise) are all positive and the leaky ReLU linear. The test
 # checks that the reference's gradient there is roundoff, and compares the other leaves.
-ROUNDOFF = {"stylegan1": ("synthesis/b4_input/bias",)}
+ROUNDOFF = {"stylegan1": ("synthesis/b4_input/bias",), "stylegan2_a": ("synthesis/b4_input/bias",)}
 
 
 def tiny_config(data_dir, experiment: str):
@@ -201,6 +206,11 @@ def pggan_run(data_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def stylegan1_run(data_dir, tmp_path_factory):
     return train_to_checked_step("stylegan1", data_dir, tmp_path_factory.mktemp("stylegan1"))
+
+
+@pytest.fixture(scope="module")
+def stylegan2_a_run(data_dir, tmp_path_factory):
+    return train_to_checked_step("stylegan2_a", data_dir, tmp_path_factory.mktemp("stylegan2_a"))
 
 
 @pytest.fixture(scope="module")
