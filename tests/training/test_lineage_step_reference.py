@@ -1,7 +1,8 @@
 """One training iteration of a tiny PGGAN run, of a tiny StyleGAN1 run (rung F of its ladder) and of tiny
-StyleGAN2 runs (rungs A and D of its ladder: ``ablations/stylegan2_a`` and ``ablations/stylegan2_d``, NVIDIA's
-config-a, StyleGAN1's networks with R1 in every D step in StyleGAN2's loop, and config-d), each in the middle of a
-fade-in, against float64 references written from the TensorFlow code that trained them:
+StyleGAN2 runs (rungs A to D of its ladder, ``ablations/stylegan2_{a..d}``, NVIDIA's config-a to config-d:
+StyleGAN1's networks with R1 in every D step in StyleGAN2's loop, the same on the revised networks, lazy R1,
+path length), each in the middle of a fade-in, against float64 references written from the TensorFlow code
+that trained them:
 tkarras/progressive_growing_of_gans (``loss.py`` G_wgan_acgan / D_wgangp_acgan, ``train.py``), NVlabs/stylegan
 (``training/loss.py`` G_logistic_nonsaturating / D_logistic_simplegp, ``training/training_loop.py``,
 ``training/networks_stylegan.py`` G_style) and NVlabs/stylegan2 (``training/loss.py`` G_logistic_ns_pathreg /
@@ -124,12 +125,16 @@ STYLEGAN2_D_TF = dict(STYLEGAN1_TF, d_step_first=False, G_reg_interval=4, D_reg_
                       pl_minibatch_shrink=2, pl_noise_block_sums=True, dlatent_avg_in_g_reg=True)
 # Rung A (config-a): StyleGAN1's networks and R1 in every D step in StyleGAN2's loop (G's step first).
 STYLEGAN2_A_TF = dict(STYLEGAN1_TF, d_step_first=False)
+# Rung C (config-c): rung D without path length, whose G_reg_op TF's loop then never builds (G's Adam still scaled).
+STYLEGAN2_C_TF = dict(STYLEGAN2_D_TF, pl_weight=0.0)
 FAMILIES = {"pggan": ("pggan", PGGAN_TF), "stylegan1": ("ablations/stylegan1_f", STYLEGAN1_TF),
             "stylegan2_a": ("ablations/stylegan2_a", STYLEGAN2_A_TF),
+            "stylegan2_b": ("ablations/stylegan2_b", STYLEGAN2_A_TF),  # config-b: rung A on the revised networks
+            "stylegan2_c": ("ablations/stylegan2_c", STYLEGAN2_C_TF),
             "stylegan2_d": ("ablations/stylegan2_d", STYLEGAN2_D_TF)}
 # The tiny runs' departures from their experiment: D_reg every 2 iterations, not config-d's 16, so that the
 # checked iteration 4 runs all four phases (`STYLEGAN2_D_TF` models the same loop with that interval).
-TINY_OVERRIDES = {"stylegan2_d": dict(D_reg_interval=2)}
+TINY_OVERRIDES = {"stylegan2_c": dict(D_reg_interval=2), "stylegan2_d": dict(D_reg_interval=2)}
 
 # Each a setting an implementation could get wrong: (family, overrides of its TF settings).
 MISTAKES = {
@@ -151,6 +156,8 @@ MISTAKES = {
     "StyleGAN1: fade-in alpha = lod - floor(lod)": ("stylegan1", dict(fade_reversed=True)),
     "StyleGAN1: mixing crossover among all layers": ("stylegan1", dict(mixing_among_layers_in_use=False)),
     "StyleGAN2 A: D's step first (StyleGAN1's loop)": ("stylegan2_a", dict(d_step_first=True)),
+    "StyleGAN2 B: R1 at the training resolution": ("stylegan2_b", dict(penalty_at_full_resolution=False)),
+    "StyleGAN2 C: Adam lr not scaled when lazy": ("stylegan2_c", dict(lazy_lr=False)),
     "StyleGAN2 D: D's steps first (PGGAN's and StyleGAN1's order)": ("stylegan2_d", dict(d_step_first=True)),
     "StyleGAN2 D: R1 at the training resolution": ("stylegan2_d", dict(penalty_at_full_resolution=False)),
     "StyleGAN2 D: no D_reg_interval gain on R1": ("stylegan2_d", dict(r1_gain=False)),
@@ -211,6 +218,16 @@ def stylegan1_run(data_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def stylegan2_a_run(data_dir, tmp_path_factory):
     return train_to_checked_step("stylegan2_a", data_dir, tmp_path_factory.mktemp("stylegan2_a"))
+
+
+@pytest.fixture(scope="module")
+def stylegan2_b_run(data_dir, tmp_path_factory):
+    return train_to_checked_step("stylegan2_b", data_dir, tmp_path_factory.mktemp("stylegan2_b"))
+
+
+@pytest.fixture(scope="module")
+def stylegan2_c_run(data_dir, tmp_path_factory):
+    return train_to_checked_step("stylegan2_c", data_dir, tmp_path_factory.mktemp("stylegan2_c"))
 
 
 @pytest.fixture(scope="module")
@@ -451,7 +468,7 @@ def reference_iteration(family: str, trainer, ref_cache: dict, before, batch, ov
     beta_w = s.get("dlatent_avg_beta")
     lazy = "G_reg_interval" in s  # StyleGAN2's lazy regularisation: Adam scaled, R1 and PL in their own steps
     g_adam, d_adam = (lazy_adam(s, s["G_reg_interval"]), lazy_adam(s, s["D_reg_interval"])) if lazy else (s, s)
-    run_g_reg = lazy and step % s["G_reg_interval"] == 0
+    run_g_reg = lazy and s["pl_weight"] != 0 and step % s["G_reg_interval"] == 0
     run_d_reg = lazy and step % s["D_reg_interval"] == 0
     pl_mean = state["pl_mean"]
     if run_g_reg:
