@@ -206,33 +206,16 @@ def train_to_checked_step(family: str, data_dir, workdir):
 
 
 @pytest.fixture(scope="module")
-def pggan_run(data_dir, tmp_path_factory):
-    return train_to_checked_step("pggan", data_dir, tmp_path_factory.mktemp("pggan"))
+def runs(data_dir, tmp_path_factory):
+    """``runs(family)``: `train_to_checked_step` of ``family``, trained once, when a test first asks for it."""
+    done = {}
 
+    def run(family: str):
+        if family not in done:
+            done[family] = train_to_checked_step(family, data_dir, tmp_path_factory.mktemp(family))
+        return done[family]
 
-@pytest.fixture(scope="module")
-def stylegan1_run(data_dir, tmp_path_factory):
-    return train_to_checked_step("stylegan1", data_dir, tmp_path_factory.mktemp("stylegan1"))
-
-
-@pytest.fixture(scope="module")
-def stylegan2_a_run(data_dir, tmp_path_factory):
-    return train_to_checked_step("stylegan2_a", data_dir, tmp_path_factory.mktemp("stylegan2_a"))
-
-
-@pytest.fixture(scope="module")
-def stylegan2_b_run(data_dir, tmp_path_factory):
-    return train_to_checked_step("stylegan2_b", data_dir, tmp_path_factory.mktemp("stylegan2_b"))
-
-
-@pytest.fixture(scope="module")
-def stylegan2_c_run(data_dir, tmp_path_factory):
-    return train_to_checked_step("stylegan2_c", data_dir, tmp_path_factory.mktemp("stylegan2_c"))
-
-
-@pytest.fixture(scope="module")
-def stylegan2_d_run(data_dir, tmp_path_factory):
-    return train_to_checked_step("stylegan2_d", data_dir, tmp_path_factory.mktemp("stylegan2_d"))
+    return run
 
 
 # -- the reference --------------------------------------------------------------------------------------------
@@ -536,8 +519,8 @@ def checked(ratios: dict, family: str) -> dict:
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
-def test_iteration_equals_the_tf_reference(request, references, family):
-    _, trainer, before, batch, after = request.getfixturevalue(f"{family}_run")
+def test_iteration_equals_the_tf_reference(runs, references, family):
+    _, trainer, before, batch, after = runs(family)
     expected = reference_iteration(family, trainer, references.setdefault(family, {}), before, batch)
     for leaf in ROUNDOFF.get(family, ()):  # its gradient is float32 roundoff: orders of magnitude below the const's
         gradient, const = (np.abs(expected[f"g_opt/mu/{name}"]).max() for name in (leaf, "synthesis/b4_const"))
@@ -548,10 +531,10 @@ def test_iteration_equals_the_tf_reference(request, references, family):
 
 
 @pytest.mark.parametrize("mistake", list(MISTAKES))
-def test_the_reference_sees_a_wrong_constant(request, references, mistake):
+def test_the_reference_sees_a_wrong_constant(runs, references, mistake):
     """The tolerance is tight enough: a reference with one of the TF code's settings wrong misses the step."""
     family = MISTAKES[mistake][0]
-    _, trainer, before, batch, after = request.getfixturevalue(f"{family}_run")
+    _, trainer, before, batch, after = runs(family)
     wrong = reference_iteration(family, trainer, references.setdefault(family, {}), before, batch,
                                 MISTAKES[mistake][1])
     ratios = checked(compare(after, wrong, before), family)
