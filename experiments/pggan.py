@@ -12,8 +12,7 @@ Data: ``python -m stylegan_jax.dataset_tool --source celeba-hq-images/ --dest <d
 dataset with ``--config.dataset=NAME --config.resolution=R --config.img_channels=C``; a CPU-size run with
 ``--config.tiny=True``.
 
-Departures: NVIDIA's D_paper adds an auxiliary classifier when labelled (unused here: CelebA-HQ has none);
-the schedule moves every iteration instead of every 4 (``training/schedule.py``).
+Departures: NVIDIA's D_paper adds an auxiliary classifier when labelled (unused here: CelebA-HQ has none).
 """
 
 from stylegan_jax.training.config import lineage_defaults
@@ -31,6 +30,7 @@ def get_config():
                             (512, 20.0), (1024, 10.0))  # train.py's tick_kimg_dict
     c.snap, c.image_snap = 10, 1  # train.py's network_snapshot_ticks, image_snapshot_ticks
     c.d_first = c.ema_before_g_step = True  # D's step with Gs_update_op, then G's (train.py's loop)
+    c.minibatch_repeats = 4  # train.py: the schedule and ticks once per 4 minibatches
     c.adam_epsilon_hat = True  # tfutil.Optimizer: tf.train.AdamOptimizer
     c.loss = "wgan_gp"
     c.wgan_lambda = 10.0

@@ -24,5 +24,6 @@ def get_config():
     c.style_mixing_prob = 0.9
     c.tick, c.tick_by_resolution = 4.0, STYLEGAN2_TICKS
     c.snap = 10  # run_training.py's image and network snapshot ticks
+    c.minibatch_repeats = 4  # training_loop.py: the schedule and ticks once per 4 minibatches
     c.adam_epsilon_hat = True  # dnnlib.tflib.Optimizer: tf.train.AdamOptimizer
     return c

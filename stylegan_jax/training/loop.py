@@ -2,8 +2,10 @@
 
 Progress is counted in images (kimg), in ticks of ``cfg.tick`` kimg (while growing, ``cfg.tick_by_resolution``'s
 at its resolutions) after NVIDIA's tick 0 (a new run's first iteration); at tick 0, every ``cfg.snap`` ticks, at
-the end, and on SIGTERM/SIGINT (preemption) the whole state is saved. Every process computes and takes part in
-saves; only process 0 writes logs and images.
+the end, and on SIGTERM/SIGINT (preemption) the whole state is saved. NVIDIA's TensorFlow loops take
+``cfg.minibatch_repeats`` iterations as their unit: the schedule is evaluated, and ticks, the end and stops are
+checked, once per group of that many iterations (1: every iteration, stylegan2-ada-pytorch's loop). Every
+process computes and takes part in saves; only process 0 writes logs and images.
 """
 
 from __future__ import annotations
@@ -84,8 +86,8 @@ class TrainingInterruptedError(Exception):
 
 
 class _StopSignal:
-    """Remembers SIGTERM / SIGINT so that the loop saves and stops at the end of the iteration; a second
-    signal stops at once (the newest checkpoint stays the run's).
+    """Remembers SIGTERM / SIGINT so that the loop saves and stops at the end of the iteration (of its group of
+    ``cfg.minibatch_repeats``); a second signal stops at once (the newest checkpoint stays the run's).
 
     Single-process runs only: the processes of a multi-process run must agree on the iteration they stop
     after, or the collective save hangs. There JAX's preemption service keeps its SIGTERM handler, and the
@@ -360,13 +362,15 @@ class Trainer:
         return (jax.make_array_from_process_local_data(self.batch_sharding, image),
                 jax.make_array_from_process_local_data(self.batch_sharding, label))
 
-    def run_iteration(self, state: TrainState, batch, step: int, nimg: int | None = None) -> tuple[TrainState, dict]:
+    def run_iteration(self, state: TrainState, batch, step: int, nimg: int | None = None,
+                      sched: Schedule | None = None) -> tuple[TrainState, dict]:
         """Iteration ``step``'s phases after ``nimg`` images (NVIDIA's ``cur_nimg``; default ``step`` times the
-        flat batch, the count of a run whose batch never changes), at the resolution and alpha of
-        ``schedule(cfg, nimg)``: ``batch`` is `next_batch` of that schedule. The phases take the count as float32
-        (exact to 2^24 images, then to a relative 2^-24, enough for the schedules; a 10 Gimg run overflows int32)."""
+        flat batch, the count of a run whose batch never changes), at the resolution and alpha of ``sched``
+        (default ``schedule(cfg, nimg)``; the loop's is evaluated once per ``cfg.minibatch_repeats`` iterations):
+        ``batch`` is `next_batch` of that schedule. The phases take the count as float32 (exact to 2^24 images,
+        then to a relative 2^-24, enough for the schedules; a 10 Gimg run overflows int32)."""
         nimg = step * self.cfg.batch_size if nimg is None else nimg
-        sched = schedule(self.cfg, nimg)
+        sched = sched or schedule(self.cfg, nimg)
         phases = self.phases_for(sched)[2]
         alpha, count = np.float32(sched.alpha), np.float32(nimg)
         metrics = {}
@@ -469,7 +473,8 @@ def _check_finite(history: list[tuple[int, dict]]) -> None:
 
 def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = True,
           stop_at_step: int | None = None) -> TrainState:
-    """Train (or resume) until ``cfg.kimg``; ``stop_at_step`` saves and returns after that iteration.
+    """Train (or resume) until ``cfg.kimg``; ``stop_at_step`` saves and returns after that iteration (after
+    the group of ``cfg.minibatch_repeats`` iterations it ends in; NVIDIA's TF loops also end past ``cfg.kimg``).
 
     Raises `TrainingInterruptedError` after SIGTERM/SIGINT (having saved if an iteration ran since the start), and
     `RunDirectoryError`, `CheckpointError`, `ConfigError` or `TrainingDivergedError` with one line for the user.
@@ -577,20 +582,25 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
     history: list[tuple[int, dict]] = []
     tick_stats_before = reporter.last_stats  # NVIDIA's keep_previous: what a tick does not report, repeated
     batch = trainer.next_batch(sched)
+    stopping = False  # a stop signal or the preemption sync point, acted on at the group's end
     try:
         while True:
-            state, metrics = trainer.run_iteration(state, batch, step, nimg)
+            state, metrics = trainer.run_iteration(state, batch, step, nimg, sched)
             history.append((step, metrics))
             step, nimg = step + 1, nimg + sched.batch_size
             bar.update(sched.batch_size)
-            last, sched = sched, schedule(cfg, nimg)
+            # every process asks at every step: the sync point can fall inside a group
+            stopping = stopping or stop.received is not None or trainer.manager.reached_preemption(step)
+            last, group_end = sched, step % cfg.minibatch_repeats == 0  # checkpoints start groups
+            if group_end:  # NVIDIA's TF loops: the schedule once per minibatch_repeats iterations
+                sched = schedule(cfg, nimg)
             if sched.resolution and cfg.growing.reset_optimizer and lod_changed(last.lod, sched.lod):
                 state = trainer.reset_optimizers(state)  # before any save: a resumed run needs no reset
-            done = nimg >= total or (stop_at_step is not None and step >= stop_at_step)
-            preempted = stop.received is not None or trainer.manager.reached_preemption(step)
-            # NVIDIA's tick 0 ends after a new run's first iteration, and snapshots; ticks k >= 1 take the tick
-            # kimg of the iteration's schedule (NVIDIA's sched.tick_kimg)
-            tick_end = done or tick == 0 or nimg >= tick_start_nimg + last.tick * 1000
+            done = group_end and (nimg >= total or (stop_at_step is not None and step >= stop_at_step))
+            preempted = group_end and stopping
+            # NVIDIA's tick 0 ends after a new run's first iteration (group), and snapshots; ticks k >= 1 take
+            # the tick kimg of the iteration's schedule (NVIDIA's sched.tick_kimg)
+            tick_end = group_end and (done or tick == 0 or nimg >= tick_start_nimg + last.tick * 1000)
             snapshot = tick_end and (done or tick % cfg.snap == 0)
             # a grid between snapshots (NVIDIA's image_snapshot_ticks), written after the save even when preempted
             # (one forward of G: the resumed run starts past this tick and would not write it)
@@ -608,7 +618,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
                 tick_end_time = time.time()
                 aug_p = float(to_host(state.aug["p"])) if state.aug else None
                 tick_stats_before = _report_tick(
-                    reporter, bar, fetched, tick_stats_before, tick, nimg, sched,
+                    reporter, bar, fetched, tick_stats_before, tick, nimg, last,  # NVIDIA's: the tick's lod
                     {"start": start_time, "tick_start": tick_start_time, "tick_end": tick_end_time,
                      "maintenance": maintenance_sec}, timing_nimg, aug_p,
                     hyperparams.progress(cfg, nimg - last.batch_size))  # R3GAN's: the last iteration's values

@@ -7,8 +7,8 @@ starts with a fade-in (alpha rising from 0 to 1) and then stabilises at alpha 1.
 ``final / 2^floor(lod)`` and the fade-in alpha ``1 - (lod - floor(lod))``. Without growing (initial
 resolution 0) the schedule is constant: full resolution, alpha 1, the flat batch and learning rates.
 
-Departure: NVIDIA re-evaluates the schedule every ``minibatch_repeats`` = 4 iterations; here every iteration
-(alpha moves in smaller steps; the resolution switches at the first iteration past its kimg).
+The training loop evaluates it once per ``cfg.minibatch_repeats`` iterations (NVIDIA's TF loops: 4), at
+the images seen when the group starts.
 """
 
 from __future__ import annotations

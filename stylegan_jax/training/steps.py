@@ -664,6 +664,8 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
         raise ConfigError("--config.pl_weight needs lazy_regularization=True (NVIDIA's configs use PL only lazily)")
     if cfg.n_critic < 1:
         raise ConfigError(f"--config.n_critic must be >= 1, got {cfg.n_critic}")
+    if not (isinstance(cfg.minibatch_repeats, int) and cfg.minibatch_repeats >= 1):
+        raise ConfigError(f"--config.minibatch_repeats: expected a whole number >= 1, got {cfg.minibatch_repeats!r}")
     if cfg.lazy_regularization:  # 0 (NVIDIA's None) only where the phase never runs
         for key, used in (("G_reg_interval", cfg.pl_weight), ("D_reg_interval", losses.gradient_penalties(cfg))):
             if not (isinstance(cfg[key], int) and (cfg[key] >= 1 or (cfg[key] == 0 and not used))):

@@ -39,8 +39,8 @@ def main(moment: str, step: int, argv: list[str]) -> int:
     if moment in ("mid-step", "sigterm"):
         run_iteration = Trainer.run_iteration
 
-        def killing_iteration(self, state, batch, i, nimg=None):
-            out = run_iteration(self, state, batch, i, nimg)
+        def killing_iteration(self, state, batch, i, *args):
+            out = run_iteration(self, state, batch, i, *args)
             if i == step:
                 kill(signal.SIGTERM if moment == "sigterm" else signal.SIGKILL)
             return out

@@ -3,6 +3,8 @@ reset when a fade-in starts (resuming mid-fade-in: tests/training/test_resume.py
 
 import json
 import logging
+import os
+import signal
 
 import jax
 import numpy as np
@@ -10,13 +12,14 @@ import optax
 import pytest
 
 from stylegan_jax.training.config import load_experiment, shrink_to_tiny
-from stylegan_jax.training.loop import Trainer, train
+from stylegan_jax.training.loop import Trainer, TrainingInterruptedError, train
 from stylegan_jax.training.schedule import batch_unit, downsample, fade_reals, lod_changed, schedule
 
 
 def tiny_pggan(data_dir):
     """PGGAN's experiment, tiny: 16x16 digits in batches of 8; 8x8 for 16 images, 16x16 fading in over 24
-    (alpha 1/3, 2/3 at nimg 24, 32), then 16x16 from nimg 40 on."""
+    (alpha 1/3, 2/3 at nimg 24, 32), then 16x16 from nimg 40 on; the schedule evaluated every 4 iterations
+    (``minibatch_repeats``: at nimg 0, 32, 64, ...)."""
     c = load_experiment("pggan")
     c.update(tiny=True, data_dir=str(data_dir))
     c = shrink_to_tiny(c)
@@ -62,6 +65,7 @@ def adam_count(opt_state) -> int:
 
 def test_one_compilation_per_resolution_and_optimiser_resets(data_dir, tmp_path, caplog):
     cfg = tiny_pggan(data_dir)
+    cfg.minibatch_repeats = 1  # the schedule every iteration: each of its phases within a few iterations
     cfg.tick, cfg.tick_by_resolution = 1.0, ((8, 0.024), (16, 0.008))  # NVIDIA's tick_kimg_dict, tiny
     with jax.log_compiles(), caplog.at_level(logging.WARNING):
         state = train(cfg, tmp_path / "a", stop_at_step=2)  # 8x8 stable: 16 images
@@ -90,14 +94,15 @@ def test_the_phases_count_the_loops_images_when_the_batch_changes(data_dir, tmp_
     ramp-up takes them: beta = 0.5 ** (batch / min(ema_kimg * 1000, nimg * ema_rampup)), read back from G,
     G_ema before and G_ema after each iteration (PGGAN: G_ema follows G after D's step, before G's)."""
     cfg = tiny_pggan(data_dir)
+    cfg.minibatch_repeats = 1  # the schedule every iteration
     cfg.growing.batch_size, cfg.growing.batch_gpu = ((16, 4),), ((16, 1),)
     cfg.ema_beta, cfg.ema_kimg, cfg.ema_rampup = None, 10.0, 1.0
     seen = []
     run_iteration = Trainer.run_iteration
 
-    def recording(self, state, batch, step, nimg=None):
+    def recording(self, state, batch, step, nimg=None, sched=None):
         g, ema = jax.device_get((state.g_params, state.g_ema_params))  # before the phases donate the state
-        state, metrics = run_iteration(self, state, batch, step, nimg)
+        state, metrics = run_iteration(self, state, batch, step, nimg, sched)
         seen.append((nimg, g, ema, jax.device_get(state.g_ema_params)))
         return state, metrics
 
@@ -111,3 +116,48 @@ def test_the_phases_count_the_loops_images_when_the_batch_changes(data_dir, tmp_
         moved = np.abs(before - g) > 1e-4
         beta = np.median((after - g)[moved] / (before - g)[moved])
         assert beta == pytest.approx(0.5 ** (batch / min(10_000, nimg * 1.0)), rel=1e-3), nimg
+
+
+def test_the_tf_loops_evaluate_the_schedule_once_per_minibatch_repeats(data_dir, tmp_path, monkeypatch):
+    """NVIDIA's TF loops (PGGAN's train.py, StyleGAN's and StyleGAN2's training_loop.py) run groups of
+    ``minibatch_repeats`` = 4 iterations at the schedule of the images seen when the group starts (here 8x8 at 0,
+    16x16 fading in at 32 with alpha 2/3, 16x16 at 64), resetting the optimisers between groups, and check ticks
+    and the end after each group, so that a 72-image run ends at 96. A SIGTERM in iteration 5 saves after
+    iteration 8, where the next group starts, and the resumed run ends bit for bit where the uninterrupted one
+    does."""
+    cfg = tiny_pggan(data_dir)
+    assert [load_experiment(name).minibatch_repeats for name in (
+        "pggan", "ablations/stylegan1_b", "ablations/stylegan2_b", "ablations/stylegan2_f", "ffhq256")] == [4] * 4 + [1]
+    cfg.update(kimg=0.072, tick=0.008, snap=100)
+    seen, sigterm_at = [], [None]
+    run_iteration = Trainer.run_iteration
+
+    def recording(self, state, batch, step, nimg=None, sched=None):
+        seen.append((step, nimg, sched.resolution, sched.alpha, batch[0].shape[-2]))
+        out = run_iteration(self, state, batch, step, nimg, sched)
+        if step == sigterm_at[0]:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    monkeypatch.setattr(Trainer, "run_iteration", recording)
+    final = train(cfg, tmp_path / "a")
+    assert [(step, nimg) for step, nimg, *_ in seen] == [(i, 8 * i) for i in range(12)]
+    expected = [(8, 1.0, 8)] * 4 + [(16, pytest.approx(2 / 3), 16)] * 4 + [(16, 1.0, 16)] * 4
+    assert [tuple(s[2:]) for s in seen] == expected
+    assert adam_count(final.g_opt) == adam_count(final.d_opt) == 4  # reset after iterations 4 and 8
+    lines = [json.loads(line) for line in (tmp_path / "a" / "stats.jsonl").read_text().splitlines()]
+    assert [round(line["Progress/kimg"]["mean"] * 1000) for line in lines] == [32, 64, 96]
+    assert [line["Progress/lod"]["mean"] for line in lines] == pytest.approx([1.0, 1 / 3, 0.0])  # the tick's
+
+    seen.clear()
+    sigterm_at[0] = 5
+    with pytest.raises(TrainingInterruptedError) as stopped:
+        train(cfg, tmp_path / "b")
+    assert stopped.value.saved_step == 8 and [s[0] for s in seen] == list(range(8))
+    seen.clear()
+    sigterm_at[0] = None
+    resumed = train(cfg, tmp_path / "b")
+    assert [s[:2] for s in seen] == [(i, 8 * i) for i in range(8, 12)] and [tuple(s[2:]) for s in seen] == expected[8:]
+    leaves = (jax.tree_util.tree_leaves(jax.device_get(state)) for state in (final, resumed))
+    for a, b in zip(*leaves, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -79,13 +79,13 @@ def test_stylegan2_resumes_from_every_periodic_checkpoint(data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_pggan_resumes_from_every_periodic_checkpoint_across_the_fade_in(data_dir, tmp_path):
-    # 6 iterations: 8x8 for 2, 16x16 fading in over 3 (steps 2-4), then 16x16; checkpoints at 1 (tick 0), 4
-    # (alpha 2/3) and 6.
+    # 12 iterations in NVIDIA's groups of 4 (minibatch_repeats), each a tick: 8x8, 16x16 fading in (alpha 2/3),
+    # 16x16; a checkpoint every tick (4: tick 0, 8, 12).
     cfg = tiny_pggan(data_dir)
-    cfg.update(kimg=0.048, tick=0.008, snap=3, keep=100)
+    cfg.update(kimg=0.096, tick=0.008, snap=1, keep=100)
     assert cfg.image_snap == load_experiment("ablations/stylegan1_a").image_snap == 1  # the TF loops' grids
-    assert_resumes_from_every_checkpoint(cfg, tmp_path, [1, 4, 6])
-    assert grids(tmp_path / "full") == {f"fakes000000.{n:03d}.png" for n in range(8, 49, 8)}  # every tick
+    assert_resumes_from_every_checkpoint(cfg, tmp_path, [4, 8, 12])
+    assert grids(tmp_path / "full") == {f"fakes000000.{n:03d}.png" for n in (32, 64, 96)}  # every tick
 
 
 def test_saves_are_named_as_nvidia_names_them_where_its_flags_allow_the_run():

@@ -96,10 +96,10 @@ def test_a_run_from_an_nvidia_pickle_starts_at_step_0_with_its_weights(data_dir,
     started = []
     original = Trainer.run_iteration
 
-    def first_iteration(self, state, batch, step, nimg=None):
+    def first_iteration(self, state, batch, step, *args):
         if not started:
             started.append((step, jax.device_get(state)))
-        return original(self, state, batch, step, nimg)
+        return original(self, state, batch, step, *args)
 
     monkeypatch.setattr(Trainer, "run_iteration", first_iteration)
     train(cfg, tmp_path)
