@@ -31,6 +31,7 @@ def get_config():
     c.snap, c.image_snap = 10, 1  # train.py's network_snapshot_ticks, image_snapshot_ticks
     c.d_first = c.ema_before_g_step = True  # D's step with Gs_update_op, then G's (train.py's loop)
     c.minibatch_repeats = 4  # train.py: the schedule and ticks once per 4 minibatches
+    c.tick_zero = False  # train.py: ticks from 1
     c.adam_epsilon_hat = True  # tfutil.Optimizer: tf.train.AdamOptimizer
     c.loss = "wgan_gp"
     c.wgan_lambda = 10.0

@@ -34,7 +34,7 @@ RESUMABLE = ("kimg", "tick", "tick_by_resolution", "snap", "image_snap", "keep",
 #: Config keys added after checkpoints were first written, with the value that does what a run did before
 #: them: a checkpoint whose config lacks one continues a run that has that value.
 LATER_KEYS = {"subset": 0, "grad_nan_to_num": True, "ema_before_g_step": False, "adam_epsilon_hat": False,
-              "minibatch_repeats": 1}
+              "minibatch_repeats": 1, "tick_zero": True, "snap_tick_one": False}
 
 #: JSON files every complete step holds (Orbax's step metadata, the state's tree metadata, ours); a step
 #: where one of them is missing or not JSON has damaged files and is not used, even where Orbax would restore

@@ -1,11 +1,12 @@
 """The training loop: ``train(cfg, workdir)`` runs or resumes a run in ``workdir``.
 
 Progress is counted in images (kimg), in ticks of ``cfg.tick`` kimg (while growing, ``cfg.tick_by_resolution``'s
-at its resolutions) after NVIDIA's tick 0 (a new run's first iteration); at tick 0, every ``cfg.snap`` ticks, at
-the end, and on SIGTERM/SIGINT (preemption) the whole state is saved. NVIDIA's TensorFlow loops take
-``cfg.minibatch_repeats`` iterations as their unit: the schedule is evaluated, and ticks, the end and stops are
-checked, once per group of that many iterations (1: every iteration, stylegan2-ada-pytorch's loop). Every
-process computes and takes part in saves; only process 0 writes logs and images.
+at its resolutions) after NVIDIA's tick 0 (a new run's first iteration; ``cfg.tick_zero``); at tick 0, every
+``cfg.snap`` ticks, at the end, and on SIGTERM/SIGINT (preemption) the whole state is saved. NVIDIA's
+TensorFlow loops take ``cfg.minibatch_repeats`` iterations as their unit: the schedule is evaluated, and ticks,
+the end and stops are checked, once per group of that many iterations (1: every iteration,
+stylegan2-ada-pytorch's loop). Every process computes and takes part in saves; only process 0 writes logs and
+images.
 """
 
 from __future__ import annotations
@@ -190,6 +191,12 @@ def kimg_tag(cfg: ml_collections.ConfigDict, nimg: int) -> str:
     return f"{whole}.{nimg % 1000:03d}"
 
 
+def snapshot_tick(cfg: ml_collections.ConfigDict, tick: int) -> bool:
+    """Whether the end of tick ``tick`` is a snapshot point (so is the run's end): every ``cfg.snap`` ticks
+    (tick 0 too, where the run has one), and tick 1 with ``cfg.snap_tick_one`` (StyleGAN1's TF loop)."""
+    return tick % cfg.snap == 0 or (cfg.snap_tick_one and tick == 1)
+
+
 def check_run(cfg: ml_collections.ConfigDict, num_devices: int) -> None:
     """What a run of ``cfg`` (resolved: `run_config`) on ``num_devices`` devices cannot use, as one clear error
     naming the keys, before anything is built: `check_config`, and every training resolution's batch
@@ -253,9 +260,10 @@ class Trainer:
         #: the network a new run starts from (``resume_from``), or None
         self.resume_source = self._load_resume_source()
         self.manager = checkpoint.make_manager(self.workdir / "checkpoints", cfg)
-        #: where the run starts: images, ticks done, the start of the tick in progress, and whether the
-        #: checkpoint it resumes from is a snapshot point (`restore_or_init`)
-        self.start_nimg, self.start_tick, self.start_tick_nimg, self.start_snapshot = 0, 0, 0, False
+        #: where the run starts: images, the tick in progress and where it began, and whether the checkpoint
+        #: it resumes from is a snapshot point (`restore_or_init`)
+        self.start_nimg, self.start_tick_nimg, self.start_snapshot = 0, 0, False
+        self.start_tick = 0 if cfg.tick_zero else 1
         self._generate: dict = {}
 
     def _load_resume_source(self) -> Network | None:
@@ -598,10 +606,10 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
                 state = trainer.reset_optimizers(state)  # before any save: a resumed run needs no reset
             done = group_end and (nimg >= total or (stop_at_step is not None and step >= stop_at_step))
             preempted = group_end and stopping
-            # NVIDIA's tick 0 ends after a new run's first iteration (group), and snapshots; ticks k >= 1 take
-            # the tick kimg of the iteration's schedule (NVIDIA's sched.tick_kimg)
+            # NVIDIA's tick 0 (if any) ends after a new run's first iteration (group); ticks k >= 1 take the tick
+            # kimg of the iteration's schedule (NVIDIA's sched.tick_kimg)
             tick_end = group_end and (done or tick == 0 or nimg >= tick_start_nimg + last.tick * 1000)
-            snapshot = tick_end and (done or tick % cfg.snap == 0)
+            snapshot = tick_end and (done or snapshot_tick(cfg, tick))
             # a grid between snapshots (NVIDIA's image_snapshot_ticks), written after the save even when preempted
             # (one forward of G: the resumed run starts past this tick and would not write it)
             grid = tick_end and not snapshot and bool(cfg.image_snap) and tick % cfg.image_snap == 0

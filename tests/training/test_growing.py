@@ -3,8 +3,6 @@ reset when a fade-in starts (resuming mid-fade-in: tests/training/test_resume.py
 
 import json
 import logging
-import os
-import signal
 
 import jax
 import numpy as np
@@ -12,7 +10,7 @@ import optax
 import pytest
 
 from stylegan_jax.training.config import load_experiment, shrink_to_tiny
-from stylegan_jax.training.loop import Trainer, TrainingInterruptedError, train
+from stylegan_jax.training.loop import Trainer, snapshot_tick, train
 from stylegan_jax.training.schedule import batch_unit, downsample, fade_reals, lod_changed, schedule
 
 
@@ -81,11 +79,11 @@ def test_one_compilation_per_resolution_and_optimiser_resets(data_dir, tmp_path,
     assert adam_count(state.g_opt) == adam_count(state.d_opt) == 1
     log = (tmp_path / "a" / "log.txt").read_text()
     assert "growing from 8x8" in log and "Resuming" in log
-    # Ticks: NVIDIA's tick 0 (8), the stop (16), then each iteration's own resolution's tick (NVIDIA's
+    # Ticks (PGGAN's loop has no tick 0): the stop (16), then each iteration's own resolution's tick (NVIDIA's
     # sched.tick_kimg): 16 -> 24 at 8x8 ends none (its tick is 24 images), 24 -> 32 and 32 -> 40 at 16x16 (8)
     # one each.
     lines = [json.loads(line) for line in (tmp_path / "a" / "stats.jsonl").read_text().splitlines()]
-    assert [round(line["Progress/kimg"]["mean"] * 1000) for line in lines] == [8, 16, 32, 40, 48]
+    assert [round(line["Progress/kimg"]["mean"] * 1000) for line in lines] == [16, 32, 40, 48]
 
 
 def test_the_phases_count_the_loops_images_when_the_batch_changes(data_dir, tmp_path, monkeypatch):
@@ -118,46 +116,14 @@ def test_the_phases_count_the_loops_images_when_the_batch_changes(data_dir, tmp_
         assert beta == pytest.approx(0.5 ** (batch / min(10_000, nimg * 1.0)), rel=1e-3), nimg
 
 
-def test_the_tf_loops_evaluate_the_schedule_once_per_minibatch_repeats(data_dir, tmp_path, monkeypatch):
-    """NVIDIA's TF loops (PGGAN's train.py, StyleGAN's and StyleGAN2's training_loop.py) run groups of
-    ``minibatch_repeats`` = 4 iterations at the schedule of the images seen when the group starts (here 8x8 at 0,
-    16x16 fading in at 32 with alpha 2/3, 16x16 at 64), resetting the optimisers between groups, and check ticks
-    and the end after each group, so that a 72-image run ends at 96. A SIGTERM in iteration 5 saves after
-    iteration 8, where the next group starts, and the resumed run ends bit for bit where the uninterrupted one
-    does."""
-    cfg = tiny_pggan(data_dir)
-    assert [load_experiment(name).minibatch_repeats for name in (
-        "pggan", "ablations/stylegan1_b", "ablations/stylegan2_b", "ablations/stylegan2_f", "ffhq256")] == [4] * 4 + [1]
-    cfg.update(kimg=0.072, tick=0.008, snap=100)
-    seen, sigterm_at = [], [None]
-    run_iteration = Trainer.run_iteration
+def test_the_tf_loops_groups_of_iterations_and_ticks_are_nvidias():
+    """Groups of 4 iterations in PGGAN's, StyleGAN's and StyleGAN2's TF loops (minibatch_repeats), 1 in
+    stylegan2-ada-pytorch's; snapshot points at ticks 0, 10, 20 (StyleGAN2's TF loop, with tick 0), 10, 20
+    (PGGAN's, whose ticks start at 1) and 1, 10, 20 (StyleGAN's: network_snapshot_ticks or tick 1)."""
+    names = ("ablations/stylegan2_b", "pggan", "ablations/stylegan1_b", "ablations/stylegan2_f", "ffhq256")
+    cfgs = [load_experiment(name) for name in names]
+    assert [c.minibatch_repeats for c in cfgs] == [4, 4, 4, 4, 1]
+    assert [c.tick_zero for c in cfgs] == [True, False, False, True, True]
+    assert [[t for t in range(0 if c.tick_zero else 1, 25) if snapshot_tick(c, t)] for c in cfgs[:3]] == [
+        [0, 10, 20], [10, 20], [1, 10, 20]]
 
-    def recording(self, state, batch, step, nimg=None, sched=None):
-        seen.append((step, nimg, sched.resolution, sched.alpha, batch[0].shape[-2]))
-        out = run_iteration(self, state, batch, step, nimg, sched)
-        if step == sigterm_at[0]:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return out
-
-    monkeypatch.setattr(Trainer, "run_iteration", recording)
-    final = train(cfg, tmp_path / "a")
-    assert [(step, nimg) for step, nimg, *_ in seen] == [(i, 8 * i) for i in range(12)]
-    expected = [(8, 1.0, 8)] * 4 + [(16, pytest.approx(2 / 3), 16)] * 4 + [(16, 1.0, 16)] * 4
-    assert [tuple(s[2:]) for s in seen] == expected
-    assert adam_count(final.g_opt) == adam_count(final.d_opt) == 4  # reset after iterations 4 and 8
-    lines = [json.loads(line) for line in (tmp_path / "a" / "stats.jsonl").read_text().splitlines()]
-    assert [round(line["Progress/kimg"]["mean"] * 1000) for line in lines] == [32, 64, 96]
-    assert [line["Progress/lod"]["mean"] for line in lines] == pytest.approx([1.0, 1 / 3, 0.0])  # the tick's
-
-    seen.clear()
-    sigterm_at[0] = 5
-    with pytest.raises(TrainingInterruptedError) as stopped:
-        train(cfg, tmp_path / "b")
-    assert stopped.value.saved_step == 8 and [s[0] for s in seen] == list(range(8))
-    seen.clear()
-    sigterm_at[0] = None
-    resumed = train(cfg, tmp_path / "b")
-    assert [s[:2] for s in seen] == [(i, 8 * i) for i in range(8, 12)] and [tuple(s[2:]) for s in seen] == expected[8:]
-    leaves = (jax.tree_util.tree_leaves(jax.device_get(state)) for state in (final, resumed))
-    for a, b in zip(*leaves, strict=True):
-        np.testing.assert_array_equal(a, b)

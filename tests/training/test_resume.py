@@ -1,7 +1,10 @@
 """A run resumed from any of its checkpoints (as after a kill: the newer ones never written) continues bit
 for bit as the run that never stopped: same states at every later checkpoint, saved at the same steps."""
 
+import json
+import os
 import shutil
+import signal
 
 import jax
 import ml_collections
@@ -12,9 +15,9 @@ import pytest
 from stylegan_jax.network_snapshot import load_network
 from stylegan_jax.training.checkpoint import make_manager
 from stylegan_jax.training.config import load_experiment, shrink_to_tiny
-from stylegan_jax.training.loop import kimg_tag, train
+from stylegan_jax.training.loop import Trainer, TrainingInterruptedError, kimg_tag, train
 from tests.training.conftest import tiny_config
-from tests.training.test_growing import tiny_pggan
+from tests.training.test_growing import adam_count, tiny_pggan
 
 
 def saved_states(run) -> dict[int, list[np.ndarray]]:
@@ -78,14 +81,49 @@ def test_stylegan2_resumes_from_every_periodic_checkpoint(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_pggan_resumes_from_every_periodic_checkpoint_across_the_fade_in(data_dir, tmp_path):
-    # 12 iterations in NVIDIA's groups of 4 (minibatch_repeats), each a tick: 8x8, 16x16 fading in (alpha 2/3),
-    # 16x16; a checkpoint every tick (4: tick 0, 8, 12).
+def test_pggan_resumes_from_every_periodic_checkpoint_across_the_fade_in(data_dir, tmp_path, monkeypatch):
+    """PGGAN's TF loop runs groups of ``minibatch_repeats`` = 4 iterations at the schedule of the images seen when
+    the group starts (8x8 at 0; 16x16 fading in, alpha 2/3, at 32; 16x16 at 64), resetting the optimisers
+    between groups, and checks ticks (from tick 1: it has no tick 0) and the end after each group, so that a
+    72-image run ends at 96; each group here is a tick and a checkpoint (steps 4, 8, 12). Resumed from each,
+    the run follows the same groups to the same states; a SIGTERM in iteration 5 saves after iteration 8,
+    where the next group starts, the state of the run that never stopped."""
     cfg = tiny_pggan(data_dir)
-    cfg.update(kimg=0.096, tick=0.008, snap=1, keep=100)
+    cfg.update(kimg=0.072, tick=0.008, snap=1, keep=100)
     assert cfg.image_snap == load_experiment("ablations/stylegan1_a").image_snap == 1  # the TF loops' grids
-    assert_resumes_from_every_checkpoint(cfg, tmp_path, [4, 8, 12])
+    seen, sigterm_at = [], [None]
+    run_iteration = Trainer.run_iteration
+
+    def recording(self, state, batch, step, nimg=None, sched=None):
+        seen.append((step, nimg, sched.resolution, sched.alpha, batch[0].shape[-2]))
+        out = run_iteration(self, state, batch, step, nimg, sched)
+        if step == sigterm_at[0]:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    monkeypatch.setattr(Trainer, "run_iteration", recording)
+    final = assert_resumes_from_every_checkpoint(cfg, tmp_path, [4, 8, 12])
+    starts = [0, 4, 8]  # the run, then resumed from 4 and 8
+    assert [s[:2] for s in seen] == [(i, 8 * i) for start in starts for i in range(start, 12)]
+    groups = [(8, 1.0, 8)] * 4 + [(16, pytest.approx(2 / 3), 16)] * 4 + [(16, 1.0, 16)] * 4
+    assert [s[2:] for s in seen] == [group for start in starts for group in groups[start:]]
+    assert adam_count(final.g_opt) == adam_count(final.d_opt) == 4  # reset after iterations 4 and 8
+    lines = [json.loads(line) for line in (tmp_path / "full" / "stats.jsonl").read_text().splitlines()]
+    assert [round(line["Progress/kimg"]["mean"] * 1000) for line in lines] == [32, 64, 96]
+    assert [line["Progress/tick"]["mean"] for line in lines] == [1, 2, 3]
+    assert [line["Progress/lod"]["mean"] for line in lines] == pytest.approx([1.0, 1 / 3, 0.0])  # the tick's
     assert grids(tmp_path / "full") == {f"fakes000000.{n:03d}.png" for n in (32, 64, 96)}  # every tick
+
+    run = tmp_path / "sigterm"
+    shutil.copytree(tmp_path / "full", run)
+    for later in (8, 12):
+        shutil.rmtree(run / "checkpoints" / str(later))
+    sigterm_at[0] = 5
+    with pytest.raises(TrainingInterruptedError) as stopped:
+        train(cfg, run)
+    assert stopped.value.saved_step == 8 and sorted(saved_states(run)) == [4, 8]
+    for a, b in zip(saved_states(tmp_path / "full")[8], saved_states(run)[8], strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_saves_are_named_as_nvidia_names_them_where_its_flags_allow_the_run():
