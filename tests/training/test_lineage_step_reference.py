@@ -74,8 +74,8 @@ The gradients and everything after them (Adam, G_ema, dlatent_avg, pl_mean) are 
 the float32 state after ``Trainer.run_iteration`` must match within
 `tests.training.test_step_reference.within`'s tolerance.
 
-The checked iteration of each is iteration 4 (nimg 32, a multiple of ``minibatch_repeats``, so that NVIDIA's
-and our schedule agree; lod 5/3: 8x8 of the 16x16 networks fading in at alpha 1/3, upscaling factor 2), with
+The checked iteration of each is iteration 4 (nimg 32, where a group of ``minibatch_repeats`` starts in both
+loops; lod 5/3: 8x8 of the 16x16 networks fading in at alpha 1/3, upscaling factor 2), with
 the four iterations before it run at the same schedule so that Adam's moments, G_ema, dlatent_avg and pl_mean
 hold values (the loop would have been at 4x4 then and reset Adam when the fade-in began:
 tests/training/test_growing.py). ``test_the_reference_sees_a_wrong_constant`` checks that each of `MISTAKES`
