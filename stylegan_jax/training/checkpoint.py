@@ -70,8 +70,8 @@ def _plain(cfg: ml_collections.ConfigDict) -> dict[str, Any]:
 def save(manager: ocp.CheckpointManager, state, iterator, cfg: ml_collections.ConfigDict, nimg: int,
          tick: int, tick_start_nimg: int | None = None, snapshot: bool = False) -> None:
     """Save (collective: every process calls it) and wait until it is on disk. ``iterator`` must stand at
-    the batch the next iteration trains on; ``nimg`` and ``tick`` are the images and ticks done (counted
-    from NVIDIA's tick 0, the first iteration: ``tick0`` in the metadata);
+    the batch the next iteration trains on; ``nimg`` and ``tick`` are the images done and the tick in progress
+    (numbered from NVIDIA's tick 0, the first iteration, or from 1 without it: ``tick0`` in the metadata);
     ``tick_start_nimg`` where the tick in progress began (default ``nimg``: a tick ends here); ``snapshot``:
     this checkpoint's images are a snapshot point (the network snapshot, grid and metrics follow the save,
     and a resumed run makes what a kill left unmade)."""
