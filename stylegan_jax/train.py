@@ -66,7 +66,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     parser.add_argument("--tick", type=finite_float, help="kimg per tick (progress line, log, stats, snapshot "
                         "cadence; growing runs: where tick_by_resolution has no entry)")
     parser.add_argument("--snap", type=int, help="ticks between checkpoints, grids, network snapshots and metrics "
-                        "(from tick 0)")
+                        "(from tick 0, where the run has one)")
     parser.add_argument("--aug", choices=("ada", "noaug", "fixed"), help="discriminator augmentation (NVIDIA's "
                         "--aug; the config's aug)")
     parser.add_argument("--p", type=finite_float, help="augmentation probability for --aug=fixed (start for ada)")

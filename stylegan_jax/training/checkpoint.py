@@ -29,12 +29,13 @@ from stylegan_jax.training.state import to_host
 #: Config values a resumed run may change: its length, its reporting, where the data lives, and how the
 #: host runs (the conv gradient rule, the matmul precision and the CPU fusion change rounding, not the algorithm).
 RESUMABLE = ("kimg", "tick", "tick_by_resolution", "snap", "image_snap", "keep", "keep_every", "metrics", "grid",
-             "workers", "data_dir", "conv_grad", "allow_tf32", "cpu_fusion", "compile_cache")
+             "tick_zero", "snap_tick_one", "workers", "data_dir", "conv_grad", "allow_tf32", "cpu_fusion",
+             "compile_cache")
 
 #: Config keys added after checkpoints were first written, with the value that does what a run did before
 #: them: a checkpoint whose config lacks one continues a run that has that value.
 LATER_KEYS = {"subset": 0, "grad_nan_to_num": True, "ema_before_g_step": False, "adam_epsilon_hat": False,
-              "minibatch_repeats": 1, "tick_zero": True, "snap_tick_one": False}
+              "minibatch_repeats": 1}
 
 #: JSON files every complete step holds (Orbax's step metadata, the state's tree metadata, ours); a step
 #: where one of them is missing or not JSON has damaged files and is not used, even where Orbax would restore
@@ -50,8 +51,8 @@ class CheckpointError(ValueError):
 
 def make_manager(directory: Path, cfg: ml_collections.ConfigDict) -> ocp.CheckpointManager:
     """Keep the last ``cfg.keep`` checkpoints, plus, with ``cfg.keep_every`` N, the first checkpoint and then
-    each one at least N steps after the last one so kept (snapshot points fall at 1 + multiples of their
-    interval, after NVIDIA's tick 0, so an exact multiple of N would miss them)."""
+    each one at least N steps after the last one so kept (snapshot points need not fall on multiples of N:
+    at 1 + multiples of their interval after NVIDIA's tick 0, for one, so an exact multiple of N would miss them)."""
     policies = [preservation_policy.LatestN(n=cfg.keep)]
     if cfg.keep_every:
         policies.append(preservation_policy.EveryNSteps(interval_steps=cfg.keep_every, exact_interval=False))
@@ -70,8 +71,8 @@ def _plain(cfg: ml_collections.ConfigDict) -> dict[str, Any]:
 def save(manager: ocp.CheckpointManager, state, iterator, cfg: ml_collections.ConfigDict, nimg: int,
          tick: int, tick_start_nimg: int | None = None, snapshot: bool = False) -> None:
     """Save (collective: every process calls it) and wait until it is on disk. ``iterator`` must stand at
-    the batch the next iteration trains on; ``nimg`` and ``tick`` are the images done and the tick in progress
-    (numbered from NVIDIA's tick 0, the first iteration, or from 1 without it: ``tick0`` in the metadata);
+    the batch the next iteration trains on; ``nimg`` and ``tick`` are the images done and the number of the
+    tick in progress (``tick0`` in the metadata: numbered as since NVIDIA's tick 0 was introduced);
     ``tick_start_nimg`` where the tick in progress began (default ``nimg``: a tick ends here); ``snapshot``:
     this checkpoint's images are a snapshot point (the network snapshot, grid and metrics follow the save,
     and a resumed run makes what a kill left unmade)."""

@@ -1,7 +1,7 @@
 """The training loop: ``train(cfg, workdir)`` runs or resumes a run in ``workdir``.
 
 Progress is counted in images (kimg), in ticks of ``cfg.tick`` kimg (while growing, ``cfg.tick_by_resolution``'s
-at its resolutions) after NVIDIA's tick 0 (a new run's first iteration; ``cfg.tick_zero``); at tick 0, every
+at its resolutions) after NVIDIA's tick 0 (a new run's first iteration, or group; ``cfg.tick_zero``); at tick 0, every
 ``cfg.snap`` ticks, at the end, and on SIGTERM/SIGINT (preemption) the whole state is saved. NVIDIA's
 TensorFlow loops take ``cfg.minibatch_repeats`` iterations as their unit: the schedule is evaluated, and ticks,
 the end and stops are checked, once per group of that many iterations (1: every iteration,
@@ -106,7 +106,7 @@ class _StopSignal:
             raise TrainingInterruptedError(name, saved_step=None)
         self.received = name
         if self.announce:
-            print(f"\n{name} received: saving and stopping after this iteration (again: stop at once)",
+            print(f"\n{name} received: saving and stopping after this iteration (group) (again: stop at once)",
                   file=sys.stderr, flush=True)
 
     def restore(self):
@@ -597,7 +597,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
             history.append((step, metrics))
             step, nimg = step + 1, nimg + sched.batch_size
             bar.update(sched.batch_size)
-            # every process asks at every step: the sync point can fall inside a group
+            # every process asks at every step until it is reached: the sync point can fall inside a group
             stopping = stopping or stop.received is not None or trainer.manager.reached_preemption(step)
             last, group_end = sched, step % cfg.minibatch_repeats == 0  # checkpoints start groups
             if group_end:  # NVIDIA's TF loops: the schedule once per minibatch_repeats iterations

@@ -85,11 +85,12 @@ def test_pggan_resumes_from_every_periodic_checkpoint_across_the_fade_in(data_di
     """PGGAN's TF loop runs groups of ``minibatch_repeats`` = 4 iterations at the schedule of the images seen when
     the group starts (8x8 at 0; 16x16 fading in, alpha 2/3, at 32; 16x16 at 64), resetting the optimisers
     between groups, and checks ticks (from tick 1: it has no tick 0) and the end after each group, so that a
-    72-image run ends at 96; each group here is a tick and a checkpoint (steps 4, 8, 12). Resumed from each,
+    72-image run ends at 96; each group here is a tick and a checkpoint (steps 4, 8, 12: ticks 1, 2 and the end,
+    tick 1 by StyleGAN1's ``snap_tick_one``, as PGGAN's tiny ``snap`` is 2). Resumed from each,
     the run follows the same groups to the same states; a SIGTERM in iteration 5 saves after iteration 8,
     where the next group starts, the state of the run that never stopped."""
     cfg = tiny_pggan(data_dir)
-    cfg.update(kimg=0.072, tick=0.008, snap=1, keep=100)
+    cfg.update(kimg=0.072, tick=0.008, snap=2, snap_tick_one=True, keep=100)
     assert cfg.image_snap == load_experiment("ablations/stylegan1_a").image_snap == 1  # the TF loops' grids
     seen, sigterm_at = [], [None]
     run_iteration = Trainer.run_iteration
