@@ -87,8 +87,9 @@ def test_pggan_resumes_from_every_periodic_checkpoint_across_the_fade_in(data_di
     between groups, and checks ticks (from tick 1: it has no tick 0) and the end after each group, so that a
     72-image run ends at 96; each group here is a tick and a checkpoint (steps 4, 8, 12: ticks 1, 2 and the end,
     tick 1 by StyleGAN1's ``snap_tick_one``, as PGGAN's tiny ``snap`` is 2). Resumed from each,
-    the run follows the same groups to the same states; a SIGTERM in iteration 5 saves after iteration 8,
-    where the next group starts, the state of the run that never stopped."""
+    the run follows the same groups to the same states; a SIGTERM in iteration 5, or a multi-process
+    preemption's sync point there, saves after iteration 8, where the next group starts, the state of the run
+    that never stopped."""
     cfg = tiny_pggan(data_dir)
     cfg.update(kimg=0.072, tick=0.008, snap=2, snap_tick_one=True, keep=100)
     assert cfg.image_snap == load_experiment("ablations/stylegan1_a").image_snap == 1  # the TF loops' grids
@@ -115,16 +116,22 @@ def test_pggan_resumes_from_every_periodic_checkpoint_across_the_fade_in(data_di
     assert [line["Progress/lod"]["mean"] for line in lines] == pytest.approx([1.0, 1 / 3, 0.0])  # the tick's
     assert grids(tmp_path / "full") == {f"fakes000000.{n:03d}.png" for n in (32, 64, 96)}  # every tick
 
-    run = tmp_path / "sigterm"
-    shutil.copytree(tmp_path / "full", run)
-    for later in (8, 12):
-        shutil.rmtree(run / "checkpoints" / str(later))
-    sigterm_at[0] = 5
-    with pytest.raises(TrainingInterruptedError) as stopped:
-        train(cfg, run)
-    assert stopped.value.saved_step == 8 and sorted(saved_states(run)) == [4, 8]
-    for a, b in zip(saved_states(tmp_path / "full")[8], saved_states(run)[8], strict=True):
-        np.testing.assert_array_equal(a, b)
+    for stop in ("sigterm", "preemption"):
+        run = tmp_path / stop
+        shutil.copytree(tmp_path / "full", run)
+        for later in (8, 12):
+            shutil.rmtree(run / "checkpoints" / str(later))
+        with monkeypatch.context() as patch:
+            if stop == "sigterm":
+                sigterm_at[0] = 5
+            else:  # a multi-process run's sync point (Orbax's answer after iteration 5, step 6), asked only once
+                sigterm_at[0] = None
+                patch.setattr(ocp.CheckpointManager, "reached_preemption", lambda self, step: step == 6)
+            with pytest.raises(TrainingInterruptedError) as stopped:
+                train(cfg, run)
+        assert stopped.value.saved_step == 8 and sorted(saved_states(run)) == [4, 8], stop
+        for a, b in zip(saved_states(tmp_path / "full")[8], saved_states(run)[8], strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=stop)
 
 
 def test_saves_are_named_as_nvidia_names_them_where_its_flags_allow_the_run():
