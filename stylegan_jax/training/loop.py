@@ -378,7 +378,7 @@ class Trainer:
         ``batch`` is `next_batch` of that schedule. The phases take the count as float32 (exact to 2^24 images,
         then to a relative 2^-24, enough for the schedules; a 10 Gimg run overflows int32)."""
         nimg = step * self.cfg.batch_size if nimg is None else nimg
-        sched = sched or schedule(self.cfg, nimg)
+        sched = schedule(self.cfg, nimg) if sched is None else sched
         phases = self.phases_for(sched)[2]
         alpha, count = np.float32(sched.alpha), np.float32(nimg)
         metrics = {}
@@ -600,10 +600,10 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
             # every process asks at every step until it is reached: the sync point can fall inside a group
             stopping = stopping or stop.received is not None or trainer.manager.reached_preemption(step)
             last, group_end = sched, step % cfg.minibatch_repeats == 0  # checkpoints start groups
-            if group_end:  # NVIDIA's TF loops: the schedule once per minibatch_repeats iterations
+            if group_end:  # NVIDIA's TF loops: the schedule (and so the optimisers' reset) once per group
                 sched = schedule(cfg, nimg)
-            if sched.resolution and cfg.growing.reset_optimizer and lod_changed(last.lod, sched.lod):
-                state = trainer.reset_optimizers(state)  # before any save: a resumed run needs no reset
+                if sched.resolution and cfg.growing.reset_optimizer and lod_changed(last.lod, sched.lod):
+                    state = trainer.reset_optimizers(state)  # before any save: a resumed run needs no reset
             done = group_end and (nimg >= total or (stop_at_step is not None and step >= stop_at_step))
             preempted = group_end and stopping
             # NVIDIA's tick 0 (if any) ends after a new run's first iteration (group); ticks k >= 1 take the tick
