@@ -51,7 +51,7 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.snap = 50  # ticks between checkpoints, grids, network snapshots and metrics (from tick 0, if any)
     c.tick_zero = True  # NVIDIA's tick 0, a new run's first iteration (group), a snapshot point
     # (stylegan2-ada-pytorch and StyleGAN2's TF loop); False: the first tick, numbered 1, takes its kimg as the
-    # rest (PGGAN's and StyleGAN1's)
+    # rest, and the initial fakes grid is fakes000000.png, not fakes_init.png (PGGAN's and StyleGAN1's)
     c.snap_tick_one = False  # tick 1 a snapshot point too (StyleGAN1's TF loop)
     # ticks between fakes grids besides those of the snapshots (NVIDIA's image_snapshot_ticks where it differs from
     # network_snapshot_ticks: the TensorFlow lineage's 1 against 10); 0 = the snapshots' only

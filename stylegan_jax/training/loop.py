@@ -191,6 +191,13 @@ def kimg_tag(cfg: ml_collections.ConfigDict, nimg: int) -> str:
     return f"{whole}.{nimg % 1000:03d}"
 
 
+def first_fakes_name(cfg: ml_collections.ConfigDict, nimg: int) -> str:
+    """The name of a new run's first fakes grid: ``fakes_init`` (stylegan2-ada-pytorch and StyleGAN2's TF loop),
+    or, in the loops without a tick 0 (``cfg.tick_zero`` False: PGGAN's and StyleGAN1's), the kimg's as their
+    snapshots' grids are named (``fakes000000``)."""
+    return "fakes_init" if cfg.tick_zero else f"fakes{kimg_tag(cfg, nimg)}"
+
+
 def snapshot_tick(cfg: ml_collections.ConfigDict, tick: int) -> bool:
     """Whether the end of tick ``tick`` is a snapshot point (so is the run's end): every ``cfg.snap`` ticks
     (tick 0 too, where the run has one), and tick 1 with ``cfg.snap_tick_one`` (StyleGAN1's TF loop)."""
@@ -561,8 +568,8 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
             reals = next(make_iterator(trainer.dataset_path, batch_size=cfg.grid * cfg.grid, seed=cfg.seed,
                                        drop_remainder=False, **trainer.subset))
             reporter.grid(reals["image"], cfg.grid, "reals", None)
-        if not resumed:  # NVIDIA's fakes_init.png: the initial (or --resume-from) G_ema, from every process
-            reporter.grid(trainer.fakes(state, sched), cfg.grid, "fakes_init", None)
+        if not resumed:  # the initial (or --resume-from) G_ema, from every process: `first_fakes_name`
+            reporter.grid(trainer.fakes(state, sched), cfg.grid, first_fakes_name(cfg, nimg), None)
         return _iterate(trainer, state, step, nimg, total, sched, reporter, stop, stop_at_step, start_time)
     finally:
         reporter.close()
