@@ -164,6 +164,18 @@ def with_noise_maps(variables: dict, maps: dict[str, jax.Array]) -> dict:
     return {**variables, "buffers": traverse_util.unflatten_dict(flat, sep="/")}
 
 
+def initial_noise(key: jax.Array, maps: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """A target's starting noise maps: N(0, 1) of each map's shape (NVIDIA's ``randn_like``), from ``key``."""
+    keys = jax.random.split(key, max(len(maps), 1))[: len(maps)]
+    return {name: jax.random.normal(k, m.shape) for k, (name, m) in zip(keys, maps.items(), strict=True)}
+
+
+def w_perturbation(key: jax.Array, step: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Step ``step``'s N(0, 1) draw of ``shape`` (w's) from a target's ``key``, which `w_noise_scale` scales
+    into the step's w noise."""
+    return jax.random.normal(jax.random.fold_in(key, step), shape)
+
+
 def w_statistics(G: nn.Module, variables: dict, c: np.ndarray, samples: int = 10000) -> tuple[np.ndarray, float]:
     """(w_avg [w_dim], w_std) of ``samples`` latents ``RandomState(123).randn(samples, z_dim)`` mapped with the
     label row ``c`` [1, c_dim], as NVIDIA computes them: the mean of the first ws, and the root of their mean
@@ -229,10 +241,7 @@ class Projector:
         """One target's optimisation state: w at w_avg, noise maps N(0, 1) from ``key``, Adam's moments."""
         rows = self.num_ws if self.settings.space == "wplus" else 1
         w = jnp.broadcast_to(jnp.asarray(self.w_avg), (rows, self.w_avg.shape[0]))
-        maps = noise_maps(self.variables)
-        keys = jax.random.split(key, max(len(maps), 1))[: len(maps)]
-        noise = {name: jax.random.normal(k, m.shape) for k, (name, m) in zip(keys, maps.items(), strict=True)}
-        params = {"w": w, "noise": noise}
+        params = {"w": w, "noise": initial_noise(key, noise_maps(self.variables))}
         return {"params": params, "adam": self.optimizer.init(params)}
 
     def _one_step(self, variables: dict, embed_params: Any, step: jax.Array, lr: jax.Array, noise_scale: jax.Array,
@@ -240,7 +249,7 @@ class Projector:
         """One target's Adam step: (variables, embedding params, step, its learning rate and w noise scale,
         state, target embedding [D], key) -> (state, (distance, loss, ws [num_ws, w_dim] after the step))."""
         s = self.settings
-        w_noise = jax.random.normal(jax.random.fold_in(key, step), state["params"]["w"].shape) * noise_scale
+        w_noise = w_perturbation(key, step, state["params"]["w"].shape) * noise_scale
 
         def loss_fn(params):
             image = self._synthesize(with_noise_maps(variables, params["noise"]), params["w"] + w_noise)
