@@ -116,6 +116,25 @@ def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
     return d / jnp.linalg.norm(d, axis=-1, keepdims=True)
 
 
+#: NVIDIA's PPL batch (``batch_size=2`` in its metric_main): the paths that share one draw of the noise buffers.
+PPL_BATCH = 2
+
+
+def ppl_noise_buffers(buffers: dict, seed: jax.Array, idx: jax.Array) -> dict:
+    """G's buffers for paths ``idx`` [P], each leaf [P, ...]: the constant noise maps (``noise_const``) drawn
+    N(0, 1) anew for each of NVIDIA's batches of `PPL_BATCH` paths (paths 2j and 2j + 1 share theirs, from
+    ``fold_in(key(seed), j)``, however the paths are batched here), the other buffers as they are."""
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(buffers)
+
+    def one(i):
+        keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), i // PPL_BATCH), len(leaves))
+        return jax.tree_util.tree_unflatten(treedef, [
+            jax.random.normal(k, leaf.shape) if "noise_const" in jax.tree_util.keystr(path) else leaf
+            for k, (path, leaf) in zip(keys, leaves, strict=True)])
+
+    return jax.vmap(one)(idx)
+
+
 def _ppl_step(G: Generator, vgg: nn.Module, epsilon: float, space: str, crop: bool) -> Callable:
     """(params, z0, z1, c, t, indices) -> squared LPIPS distance / epsilon^2 per pair [P]."""
 
@@ -128,14 +147,7 @@ def _ppl_step(G: Generator, vgg: nn.Module, epsilon: float, space: str, crop: bo
         else:
             zs = jnp.concatenate([slerp(z0, z1, t), slerp(z0, z1, t + epsilon)])
             wt0, wt1 = jnp.split(G.apply(G_vars, zs, jnp.concatenate([c, c]), method="map"), 2)
-        # NVIDIA re-draws the constant noise buffers for each batch; here each pair has its own.
-        key = jax.random.fold_in(jax.random.key(p["seed"]), idx[0])
-        leaves, treedef = jax.tree_util.tree_flatten_with_path(G_vars["buffers"])
-        keys = jax.random.split(key, len(leaves))
-        buffers = jax.tree_util.tree_unflatten(treedef, [
-            jax.random.normal(k, (len(idx), *leaf.shape)) if "noise_const" in jax.tree_util.keystr(path)
-            else jnp.broadcast_to(leaf, (len(idx), *leaf.shape))
-            for k, (path, leaf) in zip(keys, leaves, strict=True)])
+        buffers = ppl_noise_buffers(G_vars["buffers"], p["seed"], idx)
 
         def synth(buf, ws):
             return G.apply({"params": G_vars["params"], "buffers": buf}, ws, "const", True, method="synthesize")

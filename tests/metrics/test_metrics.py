@@ -211,6 +211,23 @@ def test_ppl_pools_by_the_generators_resolution_over_256(crop, reaches_lpips):
     assert seen == [reaches_lpips]
 
 
+def test_ppl_redraws_the_noise_maps_for_each_of_nvidias_batches_of_two_paths():
+    """Paths 2j and 2j + 1 share their noise maps (NVIDIA's PPL batch of 2), the next pair has others, whatever
+    the paths computed together; other buffers are kept."""
+    buffers = {"b4": {"conv1": {"noise_const": jnp.zeros((4, 4))}}, "w_avg": jnp.arange(3.0)}
+    seed = np.uint32(5)
+    together = metric_main.ppl_noise_buffers(buffers, seed, jnp.arange(6))
+    noise = np.asarray(together["b4"]["conv1"]["noise_const"])
+    assert noise.shape == (6, 4, 4) and 0.5 < noise.std() < 1.5
+    for a, b in ((0, 1), (2, 3), (4, 5)):
+        np.testing.assert_array_equal(noise[a], noise[b])
+    for a, b in ((1, 2), (3, 4), (0, 4)):
+        assert not np.allclose(noise[a], noise[b])
+    alone = metric_main.ppl_noise_buffers(buffers, seed, jnp.asarray([3, 4]))
+    np.testing.assert_array_equal(alone["b4"]["conv1"]["noise_const"], noise[3:5])
+    np.testing.assert_array_equal(together["w_avg"], np.tile(np.arange(3.0), (6, 1)))
+
+
 class PixelEmbedding(nn.Module):
     """Stands in for the VGG16 detector: the projector's l2 embedding, which the fixture script gave NVIDIA's PPL."""
 
