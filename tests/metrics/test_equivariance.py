@@ -120,11 +120,12 @@ def test_eqt_int_of_toy_generators(equivariant, dataset):
 def test_metric_of_nvidias_stylegan3_pickles_equals_nvidias(name, kind, dataset):
     """Each config on the equivariance it is built for (the fixtures hold every pair), 8 samples (two of NVIDIA's
     batches, each its own transform), seed 0, as the fixture script gave NVIDIA's code our latents and
-    transforms; G_ema's pickled input transform is overwritten by both. Agreement is within 0.002 dB (98.2,
-    81.6 and 64.2 dB); the translation's sign flipped moves EQ-T by 44-60 dB, the rotation's by 31 dB."""
+    transforms; G_ema's pickled input transform is overwritten by both. Measured agreement within 0.0006 dB (at
+    98.2, 81.6 and 64.2 dB), allowed 0.005; the translation's sign flipped moves EQ-T by 44-60 dB, the
+    rotation's by 31 dB."""
     network = load_network(FIXTURES / "nvidia_pickles" / f"{name}.pkl")
     expected = np.load(FIXTURES / "nvidia_pickles" / f"{name}.npz")[f"eq/{kind}/psnr"]
     opts = MetricOptions(G=network.generator, G_vars=network.G_ema, dataset=dataset, batch_size=4, progress=False)
     with jax.default_matmul_precision("float32"):  # as calc_metric runs every metric
         psnr = eq.compute_equivariance(opts, num_samples=8, kind=kind, input_transform=network.family.input_transform)
-    assert psnr == pytest.approx(expected, abs=0.01), (psnr, expected)
+    assert psnr == pytest.approx(expected, abs=0.005), (psnr, expected)
