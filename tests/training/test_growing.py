@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from stylegan_jax.training.config import load_experiment, shrink_to_tiny
-from stylegan_jax.training.loop import Trainer, snapshot_tick, train
+from stylegan_jax.training.loop import Trainer, first_fakes_name, snapshot_tick, train
 from stylegan_jax.training.schedule import batch_unit, downsample, fade_reals, lod_changed, schedule
 
 
@@ -119,11 +119,14 @@ def test_the_phases_count_the_loops_images_when_the_batch_changes(data_dir, tmp_
 def test_the_tf_loops_groups_of_iterations_and_ticks_are_nvidias():
     """Groups of 4 iterations in PGGAN's, StyleGAN's and StyleGAN2's TF loops (minibatch_repeats), 1 in
     stylegan2-ada-pytorch's; snapshot points at ticks 0, 10, 20 (StyleGAN2's TF loop, with tick 0), 10, 20
-    (PGGAN's, whose ticks start at 1) and 1, 10, 20 (StyleGAN's: network_snapshot_ticks or tick 1)."""
+    (PGGAN's, whose ticks start at 1) and 1, 10, 20 (StyleGAN's: network_snapshot_ticks or tick 1); the first
+    fakes grid fakes000000.png in PGGAN's and StyleGAN's loops, fakes_init.png in StyleGAN2's."""
     names = ("ablations/stylegan2_b", "pggan", "ablations/stylegan1_b", "ablations/stylegan2_f", "ffhq256")
     cfgs = [load_experiment(name) for name in names]
     assert [c.minibatch_repeats for c in cfgs] == [4, 4, 4, 4, 1]
     assert [c.tick_zero for c in cfgs] == [True, False, False, True, True]
     assert [[t for t in range(0 if c.tick_zero else 1, 25) if snapshot_tick(c, t)] for c in cfgs[:3]] == [
         [0, 10, 20], [10, 20], [1, 10, 20]]
+    assert [first_fakes_name(c, 0) for c in cfgs] == [
+        "fakes_init", "fakes000000", "fakes000000", "fakes_init", "fakes_init"]
 
