@@ -38,7 +38,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
-from stylegan_jax.data import make_iterator, read_dataset_info
+from stylegan_jax.data import make_iterator, read_dataset_info, read_labels
 from stylegan_jax.images import to_uint8
 from stylegan_jax.metrics.distances import FeatureStats
 from stylegan_jax.models.stylegan2 import Generator
@@ -160,9 +160,7 @@ def dataset_labels(opts: MetricOptions) -> np.ndarray:
     when G is unconditional: then no image is read, as NVIDIA's)."""
     if not opts.G.c_dim or not read_dataset_info(opts.dataset)["c_dim"]:
         return np.zeros((dataset_size(opts, mirror=False), 0), np.float32)
-    it = make_iterator(opts.dataset, batch_size=256, shuffle=False, num_epochs=1, drop_remainder=False,
-                       max_size=opts.subset, random_seed=opts.subset_seed)
-    return np.concatenate([b["label"] for b in it])
+    return read_labels(opts.dataset, max_size=opts.subset, random_seed=opts.subset_seed)
 
 
 @functools.cache

@@ -85,6 +85,9 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     # loops); G first: stylegan2-ada-pytorch's order and StyleGAN2's TF loop
     c.ema_before_g_step = False  # with d_first: G_ema follows G after D's step, before G's (PGGAN's and
     # StyleGAN1's TF loops run Gs_update_op with D's step)
+    c.real_labels_for_d_fakes = False  # a conditional run's D step makes its fakes with the real batch's labels
+    # (NVIDIA's TF losses: D_wgan_gp, D_logistic_simplegp, D_logistic_r1); False: random training images' labels,
+    # as every other phase's (stylegan2-ada-pytorch's all_gen_c)
     c.adam_epsilon_hat = False  # Adam's eps added to sqrt(v) before the bias correction (TensorFlow's AdamOptimizer)
     c.optimizer = "adam"  # 'adam' (betas, eps) | 'rmsprop' (decay 0.99, eps outside the root: PyTorch's)
     c.grad_nan_to_num = True  # NVIDIA's nan_to_num(nan=0, posinf=1e5, neginf=-1e5) on the gradients; R3GAN's: off

@@ -30,7 +30,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from stylegan_jax import image_size, losses
-from stylegan_jax.data import check_dataset_info, make_iterator, read_dataset_info, resolve_dataset
+from stylegan_jax.data import check_dataset_info, iter_labels, make_iterator, read_dataset_info, resolve_dataset
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 from stylegan_jax.network_snapshot import Network, save_network
@@ -38,6 +38,7 @@ from stylegan_jax.nn.resolution import block_shape
 from stylegan_jax.runtime import compilation_cache
 from stylegan_jax.training import checkpoint, hyperparams
 from stylegan_jax.training.config import resolve_auto, resolve_batch_derived, shrink_to_tiny, to_json
+from stylegan_jax.training.labels import LabelDistribution
 from stylegan_jax.training.reporting import Reporter, resident_memory_gb
 from stylegan_jax.training.schedule import (
     Schedule,
@@ -248,6 +249,9 @@ class Trainer:
         self.c_dim = c_dim
         #: the training set as NVIDIA's Dataset arguments: all images, or --subset of them chosen by the seed
         self.subset = {"max_size": cfg.subset or None, "random_seed": cfg.seed}
+        #: the training set's labels, which the generated images' are drawn from (None: unconditional)
+        self.labels = (LabelDistribution.of(iter_labels(path, **self.subset))
+                       if c_dim and not losses.objective(cfg).pairs else None)
         self.mesh = Mesh(np.array(self.devices), ("data",))
         self.batch_sharding = NamedSharding(self.mesh, P("data"))
         self.replicated = NamedSharding(self.mesh, P())
@@ -305,7 +309,7 @@ class Trainer:
                    with_frozen(make_optimizer(sched.D_lr, cfg, cfg.D_reg_interval if lazy else None, scheduled),
                                self.frozen_d))
             self._phases[sched.resolution] = (layout, txs, compile_phases(
-                Phases(cfg, self.family, self.G, self.D, *txs, layout, sched.resolution), cfg.conv_grad,
+                Phases(cfg, self.family, self.G, self.D, *txs, layout, sched.resolution, self.labels), cfg.conv_grad,
                 cfg.allow_tf32))
         return self._phases[sched.resolution]
 

@@ -18,7 +18,9 @@ buffers when ``batch_norm``. The objective is a value (``losses.objective(cfg)``
 the regularisers ``losses.d_main_penalties(cfg)`` lists (WGAN-GP's gradient penalty, PGGAN's epsilon-drift,
 R1 and R2 when not lazy); WGAN's weight clipping follows the update. A pairing objective (R3GAN's RpGAN)
 pairs fake i with real i: its iteration's reals are [K, 2 * batch_gpu, ...], the first half D's and the
-second G's (R3GAN draws a real batch for each), and the fakes take their real's label.
+second G's (R3GAN draws a real batch for each), and the fakes take their real's label; under the others the
+fakes take the labels of random training images (``training.labels``, NVIDIA's ``all_gen_c``), except D's
+fakes with ``real_labels_for_d_fakes``, which take the real batch's in order (NVIDIA's TF losses).
 
 Per-GPU semantics, independent of the device count: the global batch is split into ``K = batch /
 batch_gpu`` minibatches of NVIDIA's per-GPU size ``batch_gpu`` (arrays [K, batch_gpu, ...], K sharded
@@ -33,9 +35,6 @@ devices compute the same step, to float rounding.
 
 Batch norm (DCGAN): statistics per minibatch (as per GPU); G's running averages become the mean over the K
 minibatches of each one's update.
-
-Departure: NVIDIA draws the generated images' labels from the whole dataset; here they are the real
-batch's labels in a random order (the same distribution, no extra pass over the dataset).
 """
 
 from __future__ import annotations
@@ -59,11 +58,14 @@ from stylegan_jax.models.registry import Family, get_family, non_square_families
 from stylegan_jax.ops.conv2d_resample import gradient_rule
 from stylegan_jax.ops.gaussian_blur import gaussian_blur
 from stylegan_jax.training import hyperparams
+from stylegan_jax.training.labels import LabelDistribution
 from stylegan_jax.training.schedule import fade_reals, full_resolution
 from stylegan_jax.training.state import TrainState, set_adam_schedule
 from stylegan_jax.training.stats import report, reported_means
 
 PHASES = ("G_main", "G_reg", "D_main", "D_reg", "ADA")
+#: The indices of D's phases in `PHASES` (each phase folds its index into the iteration's key).
+D_PHASES = (2, 3)
 
 #: What each call of D folds into its minibatch's key to draw its augmentation: G's fakes, D's fakes, D's
 #: reals (also R1's within D_main: the same augmented reals, as NVIDIA's Dboth), D_reg's reals.
@@ -126,12 +128,17 @@ def clean_grads(grads):
 class Phases:
     """The phases as pure functions of (state, reals [K, B, H, W, C], labels [K, B, c_dim], alpha [] float32,
     nimg [] float32: the images seen before the iteration) at one training resolution (``resolution`` None: the
-    networks' own, not growing)."""
+    networks' own, not growing). A conditional G's generated images take labels drawn from ``labels``, the
+    training set's (required then, unless the objective pairs each fake with a real)."""
 
     def __init__(self, cfg: ml_collections.ConfigDict, family: Family, G, D, g_tx, d_tx, layout: Layout,
-                 resolution: int | None = None):
+                 resolution: int | None = None, labels: LabelDistribution | None = None):
         self.cfg, self.G, self.D, self.g_tx, self.d_tx, self.layout = cfg, G, D, g_tx, d_tx, layout
         self.resolution = resolution
+        self.objective = losses.objective(cfg)
+        if G.c_dim and labels is None and not self.objective.pairs:
+            raise ValueError("a conditional G's phases draw its labels from the training set's: pass `labels`")
+        self.labels = labels
         # NVIDIA's TF networks take full-resolution images (the reals repeated up, G's images upscaled) and D
         # box-downsamples them: a penalty's dD/dx is taken there, the gradient at the training resolution
         # divided by the upscaling factor (progressive_growing_of_gans loss.py, stylegan training/loss.py)
@@ -141,7 +148,6 @@ class Phases:
         # The phases whose G forward updates G's tracked averages (w_avg; StyleGAN3's magnitude EMAs).
         self.tracking = ("D_main",) if family.emas_in_d_main else ("G_main", "G_reg", "D_main")
         self.magnitude_beta = (G.synthesis_kwargs or {}).get("magnitude_ema_beta") if family.emas_in_d_main else None
-        self.objective = losses.objective(cfg)
         self.penalties = losses.d_main_penalties(cfg)
         self.augment = augment_pipe(cfg)
         self.scheduled_adam = hyperparams.schedules_adam(cfg)
@@ -259,18 +265,16 @@ class Phases:
 
     # -- shared pieces ------------------------------------------------------------------------------
     def latents(self, state, phase: int, labels, batch: int):
-        """Per-phase z [K, batch, z_dim], generated labels [K, batch, c_dim] (the reals' shuffled; under a
-        pairing objective each real's own, as R3GAN), per-minibatch keys [K]."""
+        """Per-phase z [K, batch, z_dim], generated labels [K, batch, c_dim] (random training images'; the reals'
+        own under a pairing objective, as R3GAN's, and in D's phases with ``real_labels_for_d_fakes``, as NVIDIA's
+        TF losses), per-minibatch keys [K]."""
         k = self.layout.minibatches
         key = jax.random.fold_in(jax.random.fold_in(state.key, state.step), phase)
         k_z, k_c, k_run = jax.random.split(key, 3)
         z = jax.random.normal(k_z, (k, batch, self.G.z_dim))
-        if self.objective.pairs:
+        if self.objective.pairs or not self.G.c_dim or (phase in D_PHASES and self.cfg.real_labels_for_d_fakes):
             return z, labels[:, :batch], jax.random.split(k_run, k)
-        n = labels.shape[0] * labels.shape[1]
-        flat = labels.reshape(n, labels.shape[2])
-        c = flat[jax.random.permutation(k_c, n)].reshape(labels.shape)[:, :batch]
-        return z, c, jax.random.split(k_run, k)
+        return z, self.labels.draw(k_c, (k, batch)), jax.random.split(k_run, k)
 
     def generate(self, g_params, state, z, c, keys, alpha, phase: str):
         """G on the K minibatches: (images [K, B, H, W, C], the new G buffers: updated when ``phase`` is one

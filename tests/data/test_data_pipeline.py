@@ -10,7 +10,7 @@ import orbax.checkpoint as ocp
 import pytest
 from imagefiles import random_pixels
 
-from stylegan_jax.data import DatasetError, make_dataset, make_iterator, read_dataset_info, subset_indices
+from stylegan_jax.data import DatasetError, make_dataset, make_iterator, read_dataset_info, read_labels, subset_indices
 from stylegan_jax.data.images import encode_png
 from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
 
@@ -122,6 +122,19 @@ def test_a_subset_is_nvidias_random_max_size_before_the_flips_and_process_slices
     assert sorted(slices[0] + slices[1]) == kept and not set(slices[0]) & set(slices[1])
 
 
+def test_read_labels_are_the_stored_order_iterators_labels_of_the_subset(labelled):
+    """``read_labels`` (which skips the images) gives the labels an unshuffled pass of the iterator gives,
+    whole and of NVIDIA's random subset, read in chunks smaller than the dataset."""
+    for max_size in (None, 6):
+        expected = np.concatenate([b["label"] for b in make_iterator(
+            labelled, batch_size=1, shuffle=False, num_epochs=1, max_size=max_size, random_seed=5)])
+        got = read_labels(labelled, max_size=max_size, random_seed=5, chunk=4)
+        assert got.dtype == np.float32 and got.shape == (6 if max_size else NUM, 4)
+        np.testing.assert_array_equal(got, expected)
+    kept = subset_indices(NUM, 6, 5)
+    np.testing.assert_array_equal(read_labels(labelled, max_size=6, random_seed=5), np.eye(4)[kept % 4])
+
+
 def test_state_save_restore_gives_the_same_next_batches(labelled):
     kwargs = dict(batch_size=3, seed=5, xflip=True)
     reference = make_iterator(labelled, **kwargs)
@@ -167,6 +180,8 @@ def test_unlabelled_and_vector_labels(tmp_path, originals):
     assert read_dataset_info(vec)["c_dim"] == 3
     batch = next(make_iterator(vec, batch_size=4, shuffle=False))
     np.testing.assert_array_equal(batch["label"], vectors)
+    np.testing.assert_array_equal(read_labels(vec), vectors)
+    assert read_labels(plain).shape == (4, 0) and read_labels(plain, max_size=3).shape == (3, 0)
 
 
 def test_grayscale_images_keep_a_channel_axis(tmp_path):

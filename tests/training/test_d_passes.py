@@ -45,7 +45,7 @@ def test_lazy_d_reg_weighs_r1_at_the_reals_and_r2_at_gs_images(data_dir, tmp_pat
     import jax.numpy as jnp
 
     from tests.training.conftest import tiny_config
-    from tests.training.step_inputs import noise_key, phase_inputs
+    from tests.training.step_inputs import noise_key, phase_inputs, training_labels
 
     cfg = tiny_config(data_dir, r1_gamma=1.0, r2_gamma=3.0, D_reg_interval=2, style_mixing_prob=0.0,
                       betas=(0.0, 0.99), aug="noaug")
@@ -57,7 +57,8 @@ def test_lazy_d_reg_weighs_r1_at_the_reals_and_r2_at_gs_images(data_dir, tmp_pat
     mu = jax.device_get(after.d_opt)[0].mu  # optax's chain: scale_by_adam's state first
     reals, labels = jax.device_get((reals, labels))
 
-    z, c, keys = phase_inputs(before, labels, "D_reg", trainer.layout.batch_gpu, trainer.G.z_dim)
+    z, c, keys = phase_inputs(before, labels, "D_reg", trainer.layout.batch_gpu, trainer.G.z_dim,
+                              training_labels(trainer))
     g_vars = {"params": before.g_params, "buffers": before.g_buffers}
     fakes = np.stack([trainer.G.apply(g_vars, z[k], c[k], rngs={"noise": noise_key(keys[k])})
                       for k in range(len(keys))])

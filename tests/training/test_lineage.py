@@ -16,7 +16,7 @@ from stylegan_jax.training.config import load_experiment
 from stylegan_jax.training.loop import Trainer, train
 from stylegan_jax.training.reporting import Reporter
 from stylegan_jax.training.steps import active_phases
-from tests.training.step_inputs import noise_key, phase_inputs
+from tests.training.step_inputs import noise_key, phase_inputs, training_labels
 
 
 def tiny_dcgan(data_dir, experiment, **overrides):
@@ -97,7 +97,7 @@ def test_lineage_iteration_gives_the_closed_form_losses(data_dir, tmp_path, expe
     logits = jax.jit(lambda d_params, img, c: D.apply({"params": d_params}, img, c))
 
     def generated(state, phase):
-        z, c, keys = phase_inputs(state, labels, phase, batch_gpu, G.z_dim)
+        z, c, keys = phase_inputs(state, labels, phase, batch_gpu, G.z_dim, training_labels(trainer))
         out = [fakes_and_stats({"params": state.g_params, "buffers": state.g_buffers}, *x)
                for x in zip(z, c, keys, strict=True)]
         stats = jax.tree_util.tree_map(lambda *x: np.mean(np.stack(x), axis=0), *[b for _, b in out])

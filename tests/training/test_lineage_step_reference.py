@@ -94,7 +94,7 @@ import pytest
 from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import Trainer
 from stylegan_jax.training.schedule import schedule
-from tests.training.step_inputs import phase_inputs
+from tests.training.step_inputs import phase_inputs, training_labels
 from tests.training.test_step_reference import (
     adam,
     compare,
@@ -113,7 +113,7 @@ GROWING = dict(initial_resolution=4, training_kimg=0.016, transition_kimg=0.048)
 # The TF code's settings (each a default of its train.py / loss.py / training_loop.py / networks, or a flag of
 # the configs our experiments name), and the structure of its loop.
 TF_LOOP = dict(d_step_first=True, minibatch_repeats=4, penalty_at_full_resolution=True, epsilon_hat=True,
-               fade_reversed=False, beta1=0.0, beta2=0.99, epsilon=1e-8, lrate=0.001)
+               fade_reversed=False, beta1=0.0, beta2=0.99, epsilon=1e-8, lrate=0.001, d_fakes_real_labels=True)
 PGGAN_TF = dict(TF_LOOP, wgan_lambda=10.0, wgan_target=1.0, wgan_epsilon=0.001, G_smoothing=0.999,
                 mixing_factor_per_sample=True)
 STYLEGAN1_TF = dict(TF_LOOP, r1_gamma=10.0, G_smoothing_kimg=10.0, ema_per_gpu_minibatch=False,
@@ -133,8 +133,9 @@ FAMILIES = {"pggan": ("pggan", PGGAN_TF), "stylegan1": ("ablations/stylegan1_f",
             "stylegan2_c": ("ablations/stylegan2_c", STYLEGAN2_C_TF),
             "stylegan2_d": ("ablations/stylegan2_d", STYLEGAN2_D_TF)}
 # The tiny runs' departures from their experiment: D_reg every 2 iterations, not config-d's 16, so that the
-# checked iteration 4 runs all four phases (`STYLEGAN2_D_TF` models the same loop with that interval).
-TINY_OVERRIDES = {"stylegan2_c": dict(D_reg_interval=2), "stylegan2_d": dict(D_reg_interval=2)}
+# checked iteration 4 runs all four phases (`STYLEGAN2_D_TF` models the same loop with that interval); rung D
+# conditional on the digits' classes (G's fakes take random training images' labels, D's the reals').
+TINY_OVERRIDES = {"stylegan2_c": dict(D_reg_interval=2), "stylegan2_d": dict(D_reg_interval=2, conditional=True)}
 
 # Each a setting an implementation could get wrong: (family, overrides of its TF settings).
 MISTAKES = {
@@ -170,6 +171,8 @@ MISTAKES = {
     "StyleGAN2 D: Adam lr not scaled when lazy": ("stylegan2_d", dict(lazy_lr=False)),
     "StyleGAN2 D: dlatent_avg not updated by G_reg's forward": ("stylegan2_d", dict(dlatent_avg_in_g_reg=False)),
     "StyleGAN2 D: G_ema half-life in per-GPU images": ("stylegan2_d", dict(ema_per_gpu_minibatch=True)),
+    "StyleGAN2 D: D's fakes with random training images' labels (stylegan2-ada-pytorch's)": (
+        "stylegan2_d", dict(d_fakes_real_labels=False)),
 }
 
 # Leaves whose gradient is zero in exact arithmetic, so that Adam moves them along float32 roundoff (NVIDIA's
@@ -314,10 +317,10 @@ class Reference:
         minibatch's mean w."""
 
         def minibatch(x):
-            fakes, w_mean = self.generate(gp, gb, dict(x, c=x["labels"]), alpha)
+            fakes, w_mean = self.generate(gp, gb, x, alpha)
             fakes, real_full = upscale(jax.lax.stop_gradient(fakes), self.factor), upscale(x["reals"], self.factor)
             real = self.d_full(dp, real_full, x["labels"], alpha)
-            fake = self.d_full(dp, fakes, x["labels"], alpha)
+            fake = self.d_full(dp, fakes, x["c"], alpha)
             if not self.style:  # D_wgangp_acgan
                 mixed = real_full + (fakes - real_full) * x["u"]
                 grads = jax.grad(lambda v: jnp.sum(self.d_full(dp, v, x["labels"], alpha)))(mixed) * w["grad_scale"]
@@ -391,7 +394,7 @@ def draws(trainer, before, labels, phase: str, s: dict, cur_layers: int, resolut
     G_reg (``batch_gpu // pl_minibatch_shrink`` z per minibatch) the path-length noise y ~ N(0, 1) [K, B,
     resolution, resolution, C]."""
     batch = trainer.layout.batch_gpu // (s["pl_minibatch_shrink"] if phase == "G_reg" else 1)
-    z, c, keys = phase_inputs(before, labels, phase, batch, trainer.G.z_dim)
+    z, c, keys = phase_inputs(before, labels, phase, batch, trainer.G.z_dim, training_labels(trainer))
     out = dict(z=z, c=c, noise=[], z2=[], cutoff=[], u=[], y=[])
     num_ws = trainer.G.num_ws if trainer.family.has_mapping else 0
     for key in keys:
@@ -442,7 +445,8 @@ def reference_iteration(family: str, trainer, ref_cache: dict, before, batch, ov
     cur_layers = trainer.G.num_ws - 2 * math.floor(lod) if ref.style else 0
     d_inputs = draws(trainer, before, labels, "D_main", s, cur_layers, resolution)
     g_inputs = draws(trainer, before, labels, "G_main", s, cur_layers, resolution)
-    d_inputs.pop("c")  # D's fakes take the reals' labels (D_wgangp_acgan, D_logistic_simplegp, D_logistic_r1)
+    if s["d_fakes_real_labels"]:  # D_wgangp_acgan, D_logistic_simplegp, D_logistic_r1: G(latents, reals' labels)
+        d_inputs["c"] = labels
     g_inputs.pop("u", None)
     weights = (dict(gamma=s["r1_gamma"]) if ref.style else
                dict(**{"lambda": s["wgan_lambda"]}, target=s["wgan_target"], epsilon=s["wgan_epsilon"]))

@@ -44,7 +44,7 @@ import pytest
 
 from stylegan_jax.training.loop import Trainer
 from tests.training.conftest import tiny_config
-from tests.training.step_inputs import noise_key, phase_inputs
+from tests.training.step_inputs import noise_key, phase_inputs, training_labels
 
 # NVIDIA's StyleGAN2 loss without style mixing (the reference would have to reproduce the crossover's draws).
 OVERRIDES = dict(style_mixing_prob=0.0, G_reg_interval=4, D_reg_interval=2, r1_gamma=1.0, pl_weight=2.0,
@@ -288,15 +288,15 @@ def reference_iteration(trainer, ref: Reference, before, batch, mistake: str | N
 
     # Random inputs as the step derives them (outside x64: float32 draws).
     z_dim, f64 = trainer.G.z_dim, lambda x: np.asarray(x, np.float64)  # noqa: E731
-    z0, c0, keys0 = phase_inputs(before, labels, "G_main", layout.batch_gpu, z_dim)
+    z0, c0, keys0 = phase_inputs(before, labels, "G_main", layout.batch_gpu, z_dim, training_labels(trainer))
     noise0 = [noise_key(k) for k in keys0]
     pl_batch = layout.batch_gpu // cfg.pl_batch_shrink
-    z1, c1, keys1 = phase_inputs(before, labels, "G_reg", pl_batch, z_dim)
+    z1, c1, keys1 = phase_inputs(before, labels, "G_reg", pl_batch, z_dim, training_labels(trainer))
     k_g, k_pl = zip(*[jax.random.split(k) for k in keys1], strict=True)  # g_reg: run_G's key, y's key
     noise1 = [jax.random.fold_in(k, 1) for k in k_g]  # g_reg: the synthesis differentiated for |J^T y|
     ys = np.stack([f64(jax.random.normal(k, (pl_batch, res, res, channels), jnp.float32)) / np.sqrt(res * res)
                    for k in k_pl])
-    z2, c2, keys2 = phase_inputs(before, labels, "D_main", layout.batch_gpu, z_dim)
+    z2, c2, keys2 = phase_inputs(before, labels, "D_main", layout.batch_gpu, z_dim, training_labels(trainer))
     noise2 = [noise_key(k) for k in keys2]
     z0, c0, z1, c1, z2, c2 = map(f64, (z0, c0, z1, c1, z2, c2))
 

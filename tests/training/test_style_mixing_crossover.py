@@ -50,7 +50,8 @@ def run_g(trainer, state, prob: float, resolution: int | None = None, alpha: flo
     ``resolution``) and the reference's inputs: {z, c, keys, img, ws, w (the w_avg statistic)} as NumPy."""
     cfg = trainer.cfg.copy_and_resolve_references()
     cfg.style_mixing_prob = prob
-    phases = Phases(cfg, trainer.family, trainer.G, trainer.D, trainer.g_tx, trainer.d_tx, trainer.layout, resolution)
+    phases = Phases(cfg, trainer.family, trainer.G, trainer.D, trainer.g_tx, trainer.d_tx, trainer.layout, resolution,
+                    trainer.labels)
     k_z, k_c, k_run = jax.random.split(jax.random.PRNGKey(seed), 3)
     z = jax.random.normal(k_z, (KEYS, BATCH, trainer.G.z_dim))
     c = jax.nn.one_hot(jax.random.randint(k_c, (KEYS, BATCH), 0, max(trainer.c_dim, 1)), trainer.c_dim)

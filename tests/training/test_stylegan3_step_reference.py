@@ -45,7 +45,7 @@ import pytest
 
 from stylegan_jax.models.stylegan3 import SynthesisLayer
 from stylegan_jax.training.loop import Trainer
-from tests.training.step_inputs import phase_inputs
+from tests.training.step_inputs import phase_inputs, training_labels
 from tests.training.test_step_reference import (
     Reference,
     adam,
@@ -281,13 +281,13 @@ def reference_iteration(trainer, ref: StyleGAN3Reference, before, batch, mistake
     # Random inputs as the step derives them (outside x64: float32 draws); StyleGAN3 draws no noise.
     f64 = lambda x: np.asarray(x, np.float64)  # noqa: E731
     z_dim, res = trainer.G.z_dim, cfg.resolution
-    z0, c0, _ = phase_inputs(before, labels, "G_main", layout.batch_gpu, z_dim)
+    z0, c0, _ = phase_inputs(before, labels, "G_main", layout.batch_gpu, z_dim, training_labels(trainer))
     pl_batch = layout.batch_gpu // cfg.pl_batch_shrink
-    z1, c1, keys1 = phase_inputs(before, labels, "G_reg", pl_batch, z_dim)
+    z1, c1, keys1 = phase_inputs(before, labels, "G_reg", pl_batch, z_dim, training_labels(trainer))
     y_keys = [jax.random.split(k)[1] for k in keys1]  # g_reg: (run_G's key, y's key)
     ys = np.stack([f64(jax.random.normal(k, (pl_batch, res, res, cfg.img_channels), jnp.float32)) / np.sqrt(res * res)
                    for k in y_keys])
-    z2, c2, _ = phase_inputs(before, labels, "D_main", layout.batch_gpu, z_dim)
+    z2, c2, _ = phase_inputs(before, labels, "D_main", layout.batch_gpu, z_dim, training_labels(trainer))
     z0, c0, z1, c1, z2, c2 = map(f64, (z0, c0, z1, c1, z2, c2))
 
     w_avg_beta = cfg.G.w_avg_beta

@@ -142,7 +142,7 @@ def test_non_finite_gradients_are_cleaned_as_nvidias_loop_cleans_them_unless_tur
     try:
         state = trainer.initial_state()
         layout, (g_tx, d_tx), _ = trainer.phases_for(schedule(trainer.cfg, 0))
-        phases = Phases(trainer.cfg, trainer.family, trainer.G, trainer.D, g_tx, d_tx, layout)
+        phases = Phases(trainer.cfg, trainer.family, trainer.G, trainer.D, g_tx, d_tx, layout, None, trainer.labels)
         leaves, tree = jax.tree.flatten(state.d_params)
         grads = jax.tree.unflatten(tree, [jnp.full_like(leaves[0], jnp.inf)] +
                                    [jnp.full_like(x, jnp.nan) for x in leaves[1:]])

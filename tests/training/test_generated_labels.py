@@ -1,0 +1,65 @@
+"""The generated images' labels: those of random training images, drawn independently of the real batch (NVIDIA's
+``all_gen_c``)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from stylegan_jax.data import read_labels
+from stylegan_jax.training.labels import LabelDistribution
+from stylegan_jax.training.loop import Trainer
+from stylegan_jax.training.steps import Phases
+from tests.training.conftest import tiny_config
+
+
+def within_five_sigma(counts: np.ndarray, probabilities: np.ndarray) -> None:
+    """Binomial counts of ``counts.sum()`` draws within 5 standard deviations of ``probabilities``."""
+    n = counts.sum()
+    sigma = np.sqrt(n * probabilities * (1 - probabilities))
+    assert np.all(np.abs(counts - n * probabilities) <= 5 * sigma + 1e-9), (counts, n * probabilities)
+
+
+def test_a_draw_takes_a_uniformly_random_images_label():
+    """Labels held by 1, 3 and 6 of 10 images (rows given out of order, vectors with a repeated row) come back
+    as the distinct rows in lexicographic order with their cumulative counts, whole or read in chunks, and
+    40,000 draws take each with probability count / 10."""
+    a, b, c = [0.0, 1.0, 0.5], [0.0, 1.0, 0.25], [1.0, 0.0, 0.0]
+    labels = np.array([c, b, c, a, c, b, c, c, b, c], np.float32)
+    dist = LabelDistribution.of([labels])
+    np.testing.assert_array_equal(dist.rows, np.array([b, a, c], np.float32))
+    np.testing.assert_array_equal(dist.ends, [3, 4, 10])
+    chunked = LabelDistribution.of([labels[:4], labels[4:5], labels[5:]])  # as read in chunks
+    np.testing.assert_array_equal(chunked.rows, dist.rows)
+    np.testing.assert_array_equal(chunked.ends, dist.ends)
+    drawn = np.asarray(jax.jit(dist.draw, static_argnums=1)(jax.random.PRNGKey(3), (200, 200)))
+    assert drawn.shape == (200, 200, 3) and drawn.dtype == np.float32
+    which = np.argmax(np.all(drawn.reshape(-1, 1, 3) == dist.rows[None], axis=-1), axis=-1)
+    assert np.all(np.any(np.all(drawn.reshape(-1, 1, 3) == dist.rows[None], axis=-1), axis=-1))
+    within_five_sigma(np.bincount(which, minlength=3), np.array([3, 1, 6]) / 10)
+
+
+def test_the_phases_draw_the_fakes_labels_from_the_training_set_not_from_the_real_batch(data_dir, tmp_path):
+    """With every real label class 0, the phases' generated labels still follow the digits' class frequencies
+    (160 phases of 8: 1,280 labels), and differ between phases and iterations; the training set's labels are
+    those the trainer's subset keeps."""
+    trainer = Trainer(tiny_config(data_dir, subset=900), tmp_path)
+    try:
+        state = trainer.initial_state()
+    finally:
+        trainer.manager.close()
+    training = read_labels(trainer.dataset_path, max_size=900, random_seed=trainer.cfg.seed)
+    np.testing.assert_array_equal(trainer.labels.rows, np.eye(10, dtype=np.float32)[::-1])  # lexicographic
+    np.testing.assert_array_equal(trainer.labels.ends, np.cumsum(training.sum(axis=0)[::-1]))
+    k, batch = trainer.layout.minibatches, trainer.layout.batch_gpu
+    real = jnp.zeros((k, batch, 10)).at[..., 0].set(1)
+
+    phases = Phases(trainer.cfg, trainer.family, trainer.G, trainer.D, trainer.g_tx, trainer.d_tx, trainer.layout,
+                    None, trainer.labels)
+    draws = jax.jit(lambda step, phase: phases.latents(state.replace(step=step), phase, real, batch)[1],
+                    static_argnums=1)
+    labels = np.stack([np.asarray(draws(step, phase)) for step in range(40) for phase in range(4)])
+    assert labels.shape == (160, k, batch, 10)
+    classes = np.argmax(labels, axis=-1)
+    assert np.all(labels.sum(axis=-1) == 1)
+    within_five_sigma(np.bincount(classes.ravel(), minlength=10), training.sum(axis=0) / len(training))
+    assert len({c.tobytes() for c in classes}) == 160
