@@ -10,15 +10,16 @@ The training loop needs four calls:
 
 from stylegan_jax.data.errors import DatasetError
 from stylegan_jax.data.info import check_dataset_info, read_dataset_info
+from stylegan_jax.data.labels import LabelTable, read_labels
 from stylegan_jax.data.locate import DATA_DIR_ENV, default_data_dir, resolve_dataset
-from stylegan_jax.data.pipeline import iter_labels, make_dataset, make_iterator, read_labels, subset_indices
+from stylegan_jax.data.pipeline import make_dataset, make_iterator, subset_indices
 
 __all__ = [
     "DATA_DIR_ENV",
     "DatasetError",
+    "LabelTable",
     "check_dataset_info",
     "default_data_dir",
-    "iter_labels",
     "make_dataset",
     "make_iterator",
     "read_dataset_info",

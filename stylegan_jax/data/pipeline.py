@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import io
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import grain
@@ -103,28 +102,6 @@ def decode(record: dict[str, Any], *, label_kind: str, c_dim: int) -> Example:
     image = np.asarray(PIL.Image.open(io.BytesIO(record["image"])))
     image = image.reshape(image.shape[0], image.shape[1], -1)
     return {"image": image, "label": label_vector(record.get("label"), label_kind=label_kind, c_dim=c_dim)}
-
-
-def iter_labels(path: str | os.PathLike, *, max_size: int | None = None, random_seed: int = 0,
-                chunk: int = 4096) -> Iterator[np.ndarray]:
-    """The labels (`label_vector`) of the images a run with ``max_size`` and ``random_seed`` keeps
-    (`subset_indices`), in the stored order, as float32 arrays [<= chunk, c_dim] of ``chunk`` records each,
-    read without decoding the images; one array [N, 0] without reading a record for an unlabelled dataset."""
-    info = read_dataset_info(path)
-    if not info["c_dim"]:
-        yield np.zeros((info["num_images"] if max_size is None else min(max_size, info["num_images"]), 0), np.float32)
-        return
-    source = open_source(path)
-    chosen = subset_indices(len(source), max_size, random_seed)
-    indices = np.arange(len(source)) if chosen is None else chosen
-    for start in range(0, len(indices), chunk):
-        records = source.__getitems__([int(i) for i in indices[start:start + chunk]])
-        yield np.stack([label_vector(r["label"], label_kind=info["label_kind"], c_dim=info["c_dim"]) for r in records])
-
-
-def read_labels(path: str | os.PathLike, **kwargs: Any) -> np.ndarray:
-    """Every kept image's label [N, c_dim] float32 in the stored order (`iter_labels`' arguments)."""
-    return np.concatenate(list(iter_labels(path, **kwargs)))
 
 
 def mirror(example: Example) -> Example:

@@ -38,7 +38,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
-from stylegan_jax.data import make_iterator, read_dataset_info, read_labels
+from stylegan_jax.data import LabelTable, make_iterator, read_dataset_info, read_labels
 from stylegan_jax.images import to_uint8
 from stylegan_jax.metrics.distances import FeatureStats
 from stylegan_jax.models.stylegan2 import Generator
@@ -155,11 +155,12 @@ def dataset_size(opts: MetricOptions, mirror: bool) -> int:
     return min(num, opts.subset or num) * (2 if mirror else 1)
 
 
-def dataset_labels(opts: MetricOptions) -> np.ndarray:
-    """Every dataset (or subset) item's label [N, c_dim] float32 (one-hot for classes; [N, 0] when unlabelled or
-    when G is unconditional: then no image is read, as NVIDIA's)."""
+def dataset_labels(opts: MetricOptions) -> LabelTable:
+    """Every dataset (or subset) item's label (``labels[i]``: [c_dim] float32, one-hot for classes; of width 0
+    when unlabelled or when G is unconditional: then no record is read, as NVIDIA's)."""
     if not opts.G.c_dim or not read_dataset_info(opts.dataset)["c_dim"]:
-        return np.zeros((dataset_size(opts, mirror=False), 0), np.float32)
+        n = dataset_size(opts, mirror=False)
+        return LabelTable(rows=np.zeros((1, 0), np.float32), image_rows=np.zeros(n, np.int32))
     return read_labels(opts.dataset, max_size=opts.subset, random_seed=opts.subset_seed)
 
 
@@ -239,7 +240,7 @@ def dataset_feature_stats(opts: MetricOptions, fn: FeatureFn, params: Any, name:
     return stats
 
 
-def latents_and_labels(seed: int, indices: np.ndarray, z_dim: int, labels: np.ndarray) -> tuple[np.ndarray, ...]:
+def latents_and_labels(seed: int, indices: np.ndarray, z_dim: int, labels: LabelTable) -> tuple[np.ndarray, ...]:
     """z [b, z_dim] float32 and c [b, c_dim] for items ``indices``: item i draws from default_rng([seed, i])
     its z and the label of a uniformly chosen dataset item."""
     z, c = [], []

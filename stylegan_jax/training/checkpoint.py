@@ -33,9 +33,12 @@ RESUMABLE = ("kimg", "tick", "tick_by_resolution", "snap", "image_snap", "keep",
              "compile_cache")
 
 #: Config keys added after checkpoints were first written, with the value that does what a run did before
-#: them: a checkpoint whose config lacks one continues a run that has that value.
+#: them, or a function of the checkpoint's config giving it: a checkpoint whose config lacks one continues a
+#: run that has that value. ``real_labels_for_d_fakes`` came with the TF lineages' label rule: their runs are
+#: those with TensorFlow's Adam, and continue under their experiments' presets.
 LATER_KEYS = {"subset": 0, "grad_nan_to_num": True, "ema_before_g_step": False, "adam_epsilon_hat": False,
-              "minibatch_repeats": 1}
+              "minibatch_repeats": 1,
+              "real_labels_for_d_fakes": lambda saved: saved.get("adam_epsilon_hat", False)}
 
 #: JSON files every complete step holds (Orbax's step metadata, the state's tree metadata, ours); a step
 #: where one of them is missing or not JSON has damaged files and is not used, even where Orbax would restore
@@ -128,7 +131,8 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
         except Exception as e:  # noqa: BLE001 - any failure to read a step means: fall back to an older one
             skip(step, e)
             continue
-        diffs = _differences({**LATER_KEYS, **meta["config"]}, _plain(cfg))
+        later = {k: v(meta["config"]) if callable(v) else v for k, v in LATER_KEYS.items()}
+        diffs = _differences({**later, **meta["config"]}, _plain(cfg))
         if diffs:
             raise CheckpointError(f"{where} belongs to another run (" + "; ".join(diffs[:4]) +
                                   "); resume with the run's own settings or choose another --outdir")

@@ -3,12 +3,13 @@ the label of a dataset image drawn at random, with replacement and independently
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from stylegan_jax.data import LabelTable
 
 
 @dataclass(frozen=True)
@@ -26,16 +27,9 @@ class LabelDistribution:
     ends: np.ndarray
 
     @classmethod
-    def of(cls, chunks: Iterable[np.ndarray]) -> LabelDistribution:
-        """The distribution of the images' labels, given in chunks [n, c_dim] (N >= 1 in all, c_dim >= 1; e.g.
-        `data.iter_labels`), holding one chunk and the distinct labels at a time."""
-        rows, counts = np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
-        for chunk in chunks:
-            new_rows, new_counts = np.unique(np.asarray(chunk, np.float32), axis=0, return_counts=True)
-            rows = new_rows if not len(counts) else np.concatenate([rows, new_rows])
-            rows, which = np.unique(rows, axis=0, return_inverse=True)
-            counts = np.bincount(which.ravel(), np.concatenate([counts, new_counts]), minlength=len(rows))
-        return cls(rows=rows, ends=np.cumsum(counts).astype(np.int32))
+    def of(cls, table: LabelTable) -> LabelDistribution:
+        """The distribution of a training set's labels (`data.read_labels`; c_dim >= 1)."""
+        return cls(rows=table.rows, ends=np.cumsum(table.counts()).astype(np.int32))
 
     def draw(self, key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
         """Labels [*shape, c_dim] float32 of images drawn uniformly from the training set with ``key``: image

@@ -30,7 +30,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from stylegan_jax import image_size, losses
-from stylegan_jax.data import check_dataset_info, iter_labels, make_iterator, read_dataset_info, resolve_dataset
+from stylegan_jax.data import check_dataset_info, make_iterator, read_dataset_info, read_labels, resolve_dataset
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 from stylegan_jax.network_snapshot import Network, save_network
@@ -250,7 +250,7 @@ class Trainer:
         #: the training set as NVIDIA's Dataset arguments: all images, or --subset of them chosen by the seed
         self.subset = {"max_size": cfg.subset or None, "random_seed": cfg.seed}
         #: the training set's labels, which the generated images' are drawn from (None: unconditional)
-        self.labels = (LabelDistribution.of(iter_labels(path, **self.subset))
+        self.labels = (LabelDistribution.of(read_labels(path, **self.subset))
                        if c_dim and not losses.objective(cfg).pairs else None)
         self.mesh = Mesh(np.array(self.devices), ("data",))
         self.batch_sharding = NamedSharding(self.mesh, P("data"))

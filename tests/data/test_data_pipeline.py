@@ -124,15 +124,20 @@ def test_a_subset_is_nvidias_random_max_size_before_the_flips_and_process_slices
 
 def test_read_labels_are_the_stored_order_iterators_labels_of_the_subset(labelled):
     """``read_labels`` (which skips the images) gives the labels an unshuffled pass of the iterator gives,
-    whole and of NVIDIA's random subset, read in chunks smaller than the dataset."""
+    whole and of NVIDIA's random subset, read in chunks that each hold some of the labels, as a table of the
+    distinct labels in lexicographic order."""
     for max_size in (None, 6):
         expected = np.concatenate([b["label"] for b in make_iterator(
             labelled, batch_size=1, shuffle=False, num_epochs=1, max_size=max_size, random_seed=5)])
-        got = read_labels(labelled, max_size=max_size, random_seed=5, chunk=4)
-        assert got.dtype == np.float32 and got.shape == (6 if max_size else NUM, 4)
-        np.testing.assert_array_equal(got, expected)
-    kept = subset_indices(NUM, 6, 5)
-    np.testing.assert_array_equal(read_labels(labelled, max_size=6, random_seed=5), np.eye(4)[kept % 4])
+        table = read_labels(labelled, max_size=max_size, random_seed=5, chunk=3)
+        assert len(table) == len(expected) and table.shape == expected.shape
+        np.testing.assert_array_equal(table.rows, np.unique(expected, axis=0))  # distinct, lexicographic
+        assert table.rows.dtype == np.float32 and table.image_rows.dtype == np.int32
+        np.testing.assert_array_equal(table.rows[table.image_rows], expected)
+        np.testing.assert_array_equal(np.stack([table[i] for i in range(len(table))]), expected)
+        np.testing.assert_array_equal(table.counts(), np.unique(expected, axis=0, return_counts=True)[1])
+    table = read_labels(labelled, max_size=6, random_seed=5)
+    np.testing.assert_array_equal(table.rows[table.image_rows], np.eye(4)[subset_indices(NUM, 6, 5) % 4])
 
 
 def test_state_save_restore_gives_the_same_next_batches(labelled):
@@ -180,7 +185,8 @@ def test_unlabelled_and_vector_labels(tmp_path, originals):
     assert read_dataset_info(vec)["c_dim"] == 3
     batch = next(make_iterator(vec, batch_size=4, shuffle=False))
     np.testing.assert_array_equal(batch["label"], vectors)
-    np.testing.assert_array_equal(read_labels(vec), vectors)
+    table = read_labels(vec, chunk=3)
+    np.testing.assert_array_equal(table.rows[table.image_rows], vectors)
     assert read_labels(plain).shape == (4, 0) and read_labels(plain, max_size=3).shape == (3, 0)
 
 

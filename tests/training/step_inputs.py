@@ -33,7 +33,10 @@ def training_labels(trainer):
     """Every image's label [N, c_dim] of ``trainer``'s training set (its subset's), or None when unconditional."""
     from stylegan_jax.data import read_labels
 
-    return read_labels(trainer.dataset_path, **trainer.subset) if trainer.c_dim else None
+    if not trainer.c_dim:
+        return None
+    table = read_labels(trainer.dataset_path, **trainer.subset)
+    return table.rows[table.image_rows]
 
 
 def noise_key(minibatch_key):

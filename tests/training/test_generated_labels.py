@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stylegan_jax.data import read_labels
+from stylegan_jax.data import LabelTable, read_labels
 from stylegan_jax.training.labels import LabelDistribution
 from stylegan_jax.training.loop import Trainer
 from stylegan_jax.training.steps import Phases
@@ -20,34 +20,31 @@ def within_five_sigma(counts: np.ndarray, probabilities: np.ndarray) -> None:
 
 
 def test_a_draw_takes_a_uniformly_random_images_label():
-    """Labels held by 1, 3 and 6 of 10 images (rows given out of order, vectors with a repeated row) come back
-    as the distinct rows in lexicographic order with their cumulative counts, whole or read in chunks, and
-    40,000 draws take each with probability count / 10."""
-    a, b, c = [0.0, 1.0, 0.5], [0.0, 1.0, 0.25], [1.0, 0.0, 0.0]
-    labels = np.array([c, b, c, a, c, b, c, c, b, c], np.float32)
-    dist = LabelDistribution.of([labels])
-    np.testing.assert_array_equal(dist.rows, np.array([b, a, c], np.float32))
+    """Labels held by 3, 1 and 6 of 10 images (vectors): cumulative counts 3, 4, 10, and 40,000 draws take each
+    with probability count / 10."""
+    rows = np.array([[0.0, 1.0, 0.25], [0.0, 1.0, 0.5], [1.0, 0.0, 0.0]], np.float32)
+    dist = LabelDistribution.of(LabelTable(rows=rows, image_rows=np.array([2, 0, 2, 1, 2, 0, 2, 2, 0, 2], np.int32)))
+    np.testing.assert_array_equal(dist.rows, rows)
     np.testing.assert_array_equal(dist.ends, [3, 4, 10])
-    chunked = LabelDistribution.of([labels[:4], labels[4:5], labels[5:]])  # as read in chunks
-    np.testing.assert_array_equal(chunked.rows, dist.rows)
-    np.testing.assert_array_equal(chunked.ends, dist.ends)
     drawn = np.asarray(jax.jit(dist.draw, static_argnums=1)(jax.random.PRNGKey(3), (200, 200)))
     assert drawn.shape == (200, 200, 3) and drawn.dtype == np.float32
-    which = np.argmax(np.all(drawn.reshape(-1, 1, 3) == dist.rows[None], axis=-1), axis=-1)
-    assert np.all(np.any(np.all(drawn.reshape(-1, 1, 3) == dist.rows[None], axis=-1), axis=-1))
-    within_five_sigma(np.bincount(which, minlength=3), np.array([3, 1, 6]) / 10)
+    matches = np.all(drawn.reshape(-1, 1, 3) == rows[None], axis=-1)  # [40000, 3]
+    assert np.all(matches.sum(axis=1) == 1)
+    within_five_sigma(matches.sum(axis=0), np.array([3, 1, 6]) / 10)
 
 
 def test_the_phases_draw_the_fakes_labels_from_the_training_set_not_from_the_real_batch(data_dir, tmp_path):
     """With every real label class 0, the phases' generated labels still follow the digits' class frequencies
     (160 phases of 8: 1,280 labels), and differ between phases and iterations; the training set's labels are
-    those the trainer's subset keeps."""
+    those the trainer's subset keeps; with ``real_labels_for_d_fakes`` (the TF lineages), D's phases take the
+    reals' labels."""
     trainer = Trainer(tiny_config(data_dir, subset=900), tmp_path)
     try:
         state = trainer.initial_state()
     finally:
         trainer.manager.close()
-    training = read_labels(trainer.dataset_path, max_size=900, random_seed=trainer.cfg.seed)
+    table = read_labels(trainer.dataset_path, max_size=900, random_seed=trainer.cfg.seed)
+    training = table.rows[table.image_rows]
     np.testing.assert_array_equal(trainer.labels.rows, np.eye(10, dtype=np.float32)[::-1])  # lexicographic
     np.testing.assert_array_equal(trainer.labels.ends, np.cumsum(training.sum(axis=0)[::-1]))
     k, batch = trainer.layout.minibatches, trainer.layout.batch_gpu
@@ -63,3 +60,12 @@ def test_the_phases_draw_the_fakes_labels_from_the_training_set_not_from_the_rea
     assert np.all(labels.sum(axis=-1) == 1)
     within_five_sigma(np.bincount(classes.ravel(), minlength=10), training.sum(axis=0) / len(training))
     assert len({c.tobytes() for c in classes}) == 160
+
+    # The TF lineages' rule: D's phases (2, 3) give their fakes the reals' labels, G's (0, 1) random ones.
+    cfg = trainer.cfg.copy_and_resolve_references()
+    cfg.real_labels_for_d_fakes = True
+    tf_phases = Phases(cfg, trainer.family, trainer.G, trainer.D, trainer.g_tx, trainer.d_tx, trainer.layout, None,
+                       trainer.labels)
+    for phase in range(4):
+        c = np.asarray(tf_phases.latents(state, phase, real, batch)[1])
+        np.testing.assert_array_equal(c, labels[phase]) if phase < 2 else np.testing.assert_array_equal(c, real)
