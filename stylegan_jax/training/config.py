@@ -59,7 +59,7 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.seed = 0
     c.keep = 3  # checkpoints kept
     c.keep_every = 0  # also keep the first checkpoint and then one at least every N steps (0 = none)
-    c.grid = 8  # fakes grid of grid x grid images
+    c.grid = 8  # the reals and fakes grids: grid x grid images (a conditional run's rows one label each, NVIDIA's)
 
     c.G, c.D = get_family(c.model).config_defaults()  # constructor kwargs (see the family's network_kwargs)
 

@@ -30,7 +30,15 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from stylegan_jax import image_size, losses
-from stylegan_jax.data import check_dataset_info, make_iterator, read_dataset_info, read_labels, resolve_dataset
+from stylegan_jax.data import (
+    check_dataset_info,
+    make_dataset,
+    make_iterator,
+    read_dataset_info,
+    read_labels,
+    resolve_dataset,
+)
+from stylegan_jax.data.pipeline import to_float
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 from stylegan_jax.network_snapshot import Network, save_network
@@ -249,9 +257,10 @@ class Trainer:
         self.c_dim = c_dim
         #: the training set as NVIDIA's Dataset arguments: all images, or --subset of them chosen by the seed
         self.subset = {"max_size": cfg.subset or None, "random_seed": cfg.seed}
-        #: the training set's labels, which the generated images' are drawn from (None: unconditional)
-        self.labels = (LabelDistribution.of(read_labels(path, **self.subset))
-                       if c_dim and not losses.objective(cfg).pairs else None)
+        #: the training set's labels (None: unconditional): the grids' rows, and the distribution the generated
+        #: images' labels are drawn from (``labels``; None too when the objective pairs each fake with a real)
+        self.label_table = read_labels(path, **self.subset) if c_dim else None
+        self.labels = LabelDistribution.of(self.label_table) if c_dim and not losses.objective(cfg).pairs else None
         self.mesh = Mesh(np.array(self.devices), ("data",))
         self.batch_sharding = NamedSharding(self.mesh, P("data"))
         self.replicated = NamedSharding(self.mesh, P())
@@ -398,14 +407,43 @@ class Trainer:
             metrics[name] = out
         return state, metrics
 
+    def grid_images(self) -> np.ndarray:
+        """A conditional run's grid as NVIDIA's (``setup_snapshot_image_grid``): [grid, grid] indices of the
+        training set's (kept) images, row y holding images of the y-th distinct label (cycling) in NVIDIA's order
+        (the labels sorted as reversed tuples: by class for classes), each label's images shuffled once by the
+        seed and taken in turn."""
+        table, n = self.label_table, self.cfg.grid
+        by_label = np.argsort(table.image_rows, kind="stable")
+        groups = dict(enumerate(np.split(by_label, np.cumsum(table.counts())[:-1])))
+        order = np.lexsort(table.rows.T)  # the last column the primary key: the reversed tuples sorted
+        rnd = np.random.RandomState(self.cfg.seed)
+        for u in order:
+            groups[u] = rnd.permutation(groups[u])
+        rows = []
+        for y in range(n):
+            u = order[y % len(order)]
+            rows.append(groups[u][np.arange(n) % len(groups[u])])
+            groups[u] = np.roll(groups[u], -n)
+        return np.stack(rows)
+
+    def grid_reals(self) -> np.ndarray:
+        """The reals grid [grid^2, H, W, C] in [-1, 1]: unconditional, the first batch of the seeded shuffle;
+        conditional, the images of `grid_images`."""
+        n = self.cfg.grid * self.cfg.grid
+        if not self.c_dim:
+            return next(make_iterator(self.dataset_path, batch_size=n, seed=self.cfg.seed, drop_remainder=False,
+                                      **self.subset))["image"]
+        stored = make_dataset(self.dataset_path, batch_size=1, shuffle=False, **self.subset).map(to_float)
+        return np.concatenate([stored[int(i)]["image"] for i in self.grid_images().ravel()])
+
     def grid_inputs(self) -> tuple[np.ndarray, np.ndarray]:
-        """Fixed z for the fakes grid (seeded by cfg.seed) and labels cycling per row."""
+        """Fixed z for the fakes grid (seeded by cfg.seed) and its labels: those of the reals grid's images
+        (`grid_images`; NVIDIA's ``grid_c``)."""
         n = self.cfg.grid * self.cfg.grid
         z = np.random.RandomState(self.cfg.seed).randn(n, self.G.z_dim).astype(np.float32)
-        c = np.zeros((n, self.c_dim), np.float32)
-        if self.c_dim:
-            c[np.arange(n), (np.arange(n) // self.cfg.grid) % self.c_dim] = 1
-        return z, c
+        if not self.c_dim:
+            return z, np.zeros((n, 0), np.float32)
+        return z, self.label_table.rows[self.label_table.image_rows[self.grid_images().ravel()]]
 
     def save_network(self, state: TrainState, nimg: int) -> None:
         """``network-snapshot-<kimg_tag>``: G, G_ema, D for ``generate --network``. Collective, as the
@@ -569,9 +607,7 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
                       f"{jax.device_count()} device(s), batch {layout.batch_size} ({layout.minibatches} x "
                       f"{layout.batch_gpu})" + growing_from)
         if is_main and not resumed:
-            reals = next(make_iterator(trainer.dataset_path, batch_size=cfg.grid * cfg.grid, seed=cfg.seed,
-                                       drop_remainder=False, **trainer.subset))
-            reporter.grid(reals["image"], cfg.grid, "reals", None)
+            reporter.grid(trainer.grid_reals(), cfg.grid, "reals", None)
         if not resumed:  # the initial (or --resume-from) G_ema, from every process: `first_fakes_name`
             reporter.grid(trainer.fakes(state, sched), cfg.grid, first_fakes_name(cfg, nimg), None)
         return _iterate(trainer, state, step, nimg, total, sched, reporter, stop, stop_at_step, start_time)

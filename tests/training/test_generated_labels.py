@@ -1,11 +1,11 @@
 """The generated images' labels: those of random training images, drawn independently of the real batch (NVIDIA's
-``all_gen_c``)."""
+``all_gen_c``), and the grids' (NVIDIA's ``setup_snapshot_image_grid``)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stylegan_jax.data import LabelTable, read_labels
+from stylegan_jax.data import LabelTable, make_iterator, read_labels
 from stylegan_jax.training.labels import LabelDistribution
 from stylegan_jax.training.loop import Trainer
 from stylegan_jax.training.steps import Phases
@@ -69,3 +69,26 @@ def test_the_phases_draw_the_fakes_labels_from_the_training_set_not_from_the_rea
     for phase in range(4):
         c = np.asarray(tf_phases.latents(state, phase, real, batch)[1])
         np.testing.assert_array_equal(c, labels[phase]) if phase < 2 else np.testing.assert_array_equal(c, real)
+
+
+def test_the_grids_rows_follow_nvidias_label_order_and_the_fakes_take_the_reals_labels(data_dir, tmp_path):
+    """A conditional run's grid as NVIDIA's ``setup_snapshot_image_grid``, 12 x 12 on the 10 digit classes: row y
+    shows 12 different images of class y % 10 (rows 10 and 11 the next 12 of classes 0 and 1), read as stored;
+    the fakes grid takes the reals grid's labels. Vector labels are ordered as NVIDIA sorts them, by the
+    reversed tuples."""
+    trainer = Trainer(tiny_config(data_dir, grid=12), tmp_path)
+    trainer.manager.close()
+    table = read_labels(trainer.dataset_path)
+    classes = np.argmax(table.rows[table.image_rows], axis=1)
+    idx = trainer.grid_images()
+    np.testing.assert_array_equal(classes[idx], np.repeat(np.arange(12) % 10, 12).reshape(12, 12))
+    assert all(len(set(row)) == 12 for row in idx) and not set(idx[0]) & set(idx[10]) and not set(idx[1]) & set(idx[11])
+    _, c = trainer.grid_inputs()
+    np.testing.assert_array_equal(c, table.rows[table.image_rows[idx.ravel()]])
+    stored = np.concatenate([b["image"] for b in make_iterator(trainer.dataset_path, batch_size=256, shuffle=False,
+                                                               num_epochs=1, drop_remainder=False)])
+    np.testing.assert_array_equal(trainer.grid_reals(), stored[idx.ravel()])
+
+    rows = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 2.0]], np.float32)  # reversed: (1, 0), (0, 1), (2, 1)
+    trainer.label_table = LabelTable(rows=rows, image_rows=np.array([0, 1, 2, 2, 1, 0, 1], np.int32))
+    np.testing.assert_array_equal(trainer.label_table.image_rows[trainer.grid_images()[:, 0]], [1, 0, 2] * 4)
