@@ -38,6 +38,11 @@ class LabelTable:
         """(N, c_dim), as the table's [N, c_dim] array would have."""
         return len(self.image_rows), self.rows.shape[1]
 
+    @classmethod
+    def unlabelled(cls, n: int) -> LabelTable:
+        """The labels of width 0 of ``n`` images."""
+        return cls(rows=np.zeros((1, 0), np.float32), image_rows=np.zeros(n, np.int32))
+
     def counts(self) -> np.ndarray:
         """How many images hold each of ``rows`` [U] int64."""
         return np.bincount(self.image_rows, minlength=len(self.rows))
@@ -50,8 +55,7 @@ def read_labels(path: str | os.PathLike, *, max_size: int | None = None, random_
     images; an unlabelled dataset's without reading a record."""
     info = read_dataset_info(path)
     if not info["c_dim"]:
-        n = info["num_images"] if max_size is None else min(max_size, info["num_images"])
-        return LabelTable(rows=np.zeros((1, 0), np.float32), image_rows=np.zeros(n, np.int32))
+        return LabelTable.unlabelled(info["num_images"] if max_size is None else min(max_size, info["num_images"]))
     source = open_source(path)
     chosen = subset_indices(len(source), max_size, random_seed)
     indices = np.arange(len(source)) if chosen is None else chosen

@@ -159,8 +159,7 @@ def dataset_labels(opts: MetricOptions) -> LabelTable:
     """Every dataset (or subset) item's label (``labels[i]``: [c_dim] float32, one-hot for classes; of width 0
     when unlabelled or when G is unconditional: then no record is read, as NVIDIA's)."""
     if not opts.G.c_dim or not read_dataset_info(opts.dataset)["c_dim"]:
-        n = dataset_size(opts, mirror=False)
-        return LabelTable(rows=np.zeros((1, 0), np.float32), image_rows=np.zeros(n, np.int32))
+        return LabelTable.unlabelled(dataset_size(opts, mirror=False))
     return read_labels(opts.dataset, max_size=opts.subset, random_seed=opts.subset_seed)
 
 
