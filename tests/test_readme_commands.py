@@ -1,9 +1,10 @@
 """Every command in the README's shell blocks (``python -m stylegan_jax.<tool> ...``) is one its tool accepts: the
 tool's own argument parser takes its flags and values, and each ``train`` command resolves to a config
 (``--dry-run``: its experiment exists, every ``--config.KEY`` names a key of it and takes the value, the networks
-build at the resolution it asks)."""
+build at the resolution it asks). Every ``--config.KEY`` the README's text names is a key of an experiment."""
 
 import importlib
+import re
 import shlex
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from stylegan_jax import train
 from stylegan_jax.data.locate import resolve_dataset
+from stylegan_jax.training.config import EXPERIMENTS_DIR, load_experiment, valid_keys
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -89,3 +91,11 @@ def test_a_readme_command_is_accepted(module, args, data_dir, capsys):
         return
     assert train.main([*args, "--dry-run", f"--config.data_dir={data_dir}"]) == 0, capsys.readouterr().err
     assert '"model"' in capsys.readouterr().out  # the resolved config
+
+
+def test_every_config_key_the_readme_names_is_a_key_of_an_experiment():
+    named = set(re.findall(r"--config\.([A-Za-z_][\w.]*\w)", README.read_text())) - {"KEY"}
+    experiments = [p.relative_to(EXPERIMENTS_DIR).with_suffix("").as_posix() for p in EXPERIMENTS_DIR.rglob("*.py")
+                   if not any(part.startswith("_") for part in p.relative_to(EXPERIMENTS_DIR).parts)]
+    keys = {key for name in experiments for key in valid_keys(load_experiment(name))}
+    assert len(named) > 20 and named <= keys, sorted(named - keys)
