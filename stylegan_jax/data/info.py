@@ -33,7 +33,8 @@ def read_dataset_info(path: str | os.PathLike) -> dict[str, Any]:
 
     Returns:
       A dict with at least: "resolution" (int, pixels), "channels" (1 or 3), "label_kind" ("none", "class"
-      or "vector"), "c_dim" (int, 0 when unlabelled), "source" (str), "num_images" (int), "path" (str).
+      or "vector"), "c_dim" (int, 0 when unlabelled), "source" (str), "num_images" (int), "path" (str);
+      "dataset_id" (str, a random id of the conversion that wrote it) unless written before 2026-12-06.
       Datasets made by dataset_tool also hold the conversion counts.
     """
     builder = load_builder(path)

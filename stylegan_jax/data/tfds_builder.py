@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -124,14 +125,21 @@ class StyleganImages(tfds.core.GeneratorBasedBuilder):
     def __init__(self, *, spec: DatasetSpec, examples: Iterable[dict[str, Any]], **kwargs: Any) -> None:
         self._spec = spec
         self._examples = examples
+        self._dataset_id = uuid.uuid4().hex
         super().__init__(**kwargs)
+
+    def _metadata(self) -> dict[str, Any]:
+        """The spec's metadata and ``dataset_id``, drawn anew for every conversion: what a cache of results
+        computed from the images (the metrics' dataset statistics) is keyed by, so that a dataset converted
+        again at the same path (``dataset_tool --overwrite``) is never taken for the one it replaced."""
+        return {**self._spec.metadata(), "dataset_id": self._dataset_id}
 
     def _info(self) -> tfds.core.DatasetInfo:
         return _LocalDatasetInfo(
             builder=self,
             description="StyleGAN training images.",
             features=self._spec.features(),
-            metadata=tfds.core.MetadataDict(self._spec.metadata()),
+            metadata=tfds.core.MetadataDict(self._metadata()),
             disable_shuffling=True,
         )
 
@@ -143,7 +151,7 @@ class StyleganImages(tfds.core.GeneratorBasedBuilder):
         yield from enumerate(self._examples)
         # `spec.extra` may have been filled while the examples were made (conversion counts); TFDS writes the
         # metadata after this generator ends, so refresh it now.
-        self.info.metadata.update(self._spec.metadata())
+        self.info.metadata.update(self._metadata())
 
     # TFDS prints "Downloading and preparing..." / "...prepared to <temp dir>" on stdout; our callers
     # report what they did themselves, with the final path.

@@ -65,8 +65,15 @@ class MetricOptions:
     progress: bool = True
     cache_dir: str | None = None
     input_transform: Any = None  # the family's (models.registry.Family.input_transform): the equivariance metrics
-    subset: int | None = None  # the reals are a random ``subset`` of the dataset's images (training's --subset)
-    subset_seed: int = 0  # ... chosen by this seed (data.subset_indices)
+    #: the reals are a random ``subset`` of the dataset's images (training's --subset; None or 0: all of them),
+    #: chosen by ``subset_seed`` (data.subset_indices)
+    subset: int | None = None
+    subset_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.subset is not None and self.subset < 0:
+            raise ValueError(f"subset: expected a count of images, or None or 0 for all of them; got {self.subset}")
+        self.subset = self.subset or None  # training's config says all with 0, data.subset_indices with None
 
     @property
     def global_batch(self) -> int:
@@ -166,12 +173,13 @@ def dataset_labels(opts: MetricOptions) -> LabelTable:
 @functools.cache
 def source_digest(*modules: Any) -> str:
     """The MD5 of the source files of ``modules`` (modules, or classes or functions: the modules defining them)
-    and of this module (the images' conversion for the detectors), for cache keys: dataset statistics computed by
-    code that has changed since are not reused. Without sources (an installation of compiled files only),
-    the package's version stands for them."""
+    and of the code that makes the images the detectors see (this module, `stylegan_jax.images`' conversion to
+    uint8, `stylegan_jax.data.pipeline`'s decoding, x-flips and subsets), for cache keys: dataset statistics
+    computed by code that has changed since are not reused. Without sources (an installation of compiled files
+    only), the package's version stands for them."""
     md5 = hashlib.md5()
     try:
-        for module in (sys.modules[__name__], *modules):
+        for module in (sys.modules[__name__], to_uint8, make_iterator, *modules):
             md5.update(inspect.getsource(inspect.getmodule(module)).encode())
     except (OSError, TypeError):
         from importlib.metadata import version
@@ -181,8 +189,11 @@ def source_digest(*modules: Any) -> str:
 
 
 def _cache_file(opts: MetricOptions, name: str, key: dict) -> Path:
+    """The file of the statistics keyed by ``key`` (the detector, the code, the options) and the dataset: its
+    path, size and conversion (``dataset_id``: a dataset converted again in its place does not reuse them)."""
     info = read_dataset_info(opts.dataset)
-    key = dict(key, dataset=info["path"], num_images=info["num_images"], resolution=info["resolution"])
+    key = dict(key, dataset=info["path"], num_images=info["num_images"], resolution=info["resolution"],
+               dataset_id=info.get("dataset_id"))
     if opts.subset is not None and opts.subset < info["num_images"]:
         key.update(subset=opts.subset, subset_seed=opts.subset_seed)
     md5 = hashlib.md5(repr(sorted(key.items())).encode()).hexdigest()

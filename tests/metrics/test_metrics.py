@@ -15,6 +15,8 @@ import pytest
 
 from stylegan_jax import projection
 from stylegan_jax.data import make_dataset
+from stylegan_jax.data.images import encode_png
+from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
 from stylegan_jax.images import to_uint8
 from stylegan_jax.metrics import METRICS, MetricError, append_result, calc_metric, distances, features, metric_main
 from stylegan_jax.metrics.detectors import load_inception, load_vgg16
@@ -31,7 +33,7 @@ from stylegan_jax.metrics.metric_main import (
 from stylegan_jax.models import get_family
 from stylegan_jax.models.stylegan2 import Generator
 from stylegan_jax.network_snapshot import load_network
-from tests.metrics.conftest import C_DIM, G_KWARGS
+from tests.metrics.conftest import C_DIM, G_KWARGS, RES
 
 N_REAL, N_GEN = 24, 10
 
@@ -108,9 +110,12 @@ def test_a_damaged_cache_file_is_computed_again(opts, damage, capsys):
 
 
 @pytest.mark.slow
-def test_dataset_statistics_computed_by_older_detector_code_are_not_reused(opts, monkeypatch):
-    """The cache key covers our Inception code, not only NVIDIA's file: after a change to it (a fix of the
-    network or of its resize) the reals' statistics are computed again, under a new name."""
+@pytest.mark.parametrize("module", ["stylegan_jax.metrics.inception", "stylegan_jax.images",
+                                    "stylegan_jax.data.pipeline"])
+def test_dataset_statistics_computed_by_older_code_are_not_reused(opts, monkeypatch, module):
+    """The cache key covers our Inception code, not only NVIDIA's file, and the code that makes the images it
+    sees (the conversion to uint8, the dataset's decoding): after a change to it (a fix of the network, of its
+    resize, of a rounding) the reals' statistics are computed again, under a new name."""
     fid = compute_fid(opts, max_real=None, num_gen=N_GEN)
     cached = lambda: set(Path(opts.cache_dir).glob("*.npz"))  # noqa: E731
     first = cached()
@@ -118,7 +123,7 @@ def test_dataset_statistics_computed_by_older_detector_code_are_not_reused(opts,
     source = features.inspect.getsource
     with monkeypatch.context() as patch:
         patch.setattr(features.inspect, "getsource",
-                      lambda m: source(m) + ("# changed" if m.__name__.endswith(".inception") else ""))
+                      lambda m: source(m) + ("# changed" if m.__name__ == module else ""))
         features.source_digest.cache_clear()
         try:
             assert compute_fid(opts, max_real=None, num_gen=N_GEN) == pytest.approx(fid, rel=1e-5)
@@ -127,6 +132,34 @@ def test_dataset_statistics_computed_by_older_detector_code_are_not_reused(opts,
     assert len(cached() - first) == 1
     compute_fid(opts, max_real=None, num_gen=N_GEN)  # the code as it is: its statistics found again
     assert len(cached()) == 2
+
+
+def test_a_dataset_converted_again_in_its_place_does_not_reuse_the_old_statistics(opts, tmp_path, direct):
+    """``dataset_tool --overwrite`` (`write_dataset`) puts other images at the same path, in the same number and
+    size: their statistics are computed from them, not taken from the cache of the ones they replaced."""
+    det = load_inception(opts.detector_dir)
+    fn, key = _detector_fn(det.module, "features"), dict(digest=det.digest)
+    spec = DatasetSpec(resolution=RES, channels=1, label_kind="class", c_dim=C_DIM, source="test")
+    path = tmp_path / "replaced"
+    stats = []
+    for images in (_reals(opts.dataset), 255 - _reals(opts.dataset)):
+        write_dataset(path, spec, [{"image": encode_png(im), "label": i % C_DIM} for i, im in enumerate(images)],
+                      overwrite=True)
+        replaced = dataclasses.replace(opts, dataset=path)
+        stats.append(features.dataset_feature_stats(replaced, fn, det.params, det.name, key, max_items=None,
+                                                    capture_all=True).get_all())
+    np.testing.assert_allclose(stats[0], direct["features"][0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(stats[1], _direct(det, ("features",), 255 - _reals(opts.dataset))["features"],
+                               rtol=1e-5, atol=1e-5)
+    assert len(list(Path(opts.cache_dir).glob("replaced-*.npz"))) == 2
+
+
+def test_a_subset_of_0_is_the_whole_dataset(opts):
+    """Training's config says "every image" with ``subset`` 0; so do the metrics' options."""
+    assert dataclasses.replace(opts, subset=0).subset is None
+    assert features.dataset_size(dataclasses.replace(opts, subset=0), mirror=False) == N_REAL
+    with pytest.raises(ValueError, match="subset"):
+        dataclasses.replace(opts, subset=-1)
 
 
 def test_an_unconditional_generator_reads_no_labels(opts, monkeypatch):
