@@ -10,10 +10,10 @@ the batch size of this process. The conversion to float32 happens last, in this 
 pass uint8 batches (4x fewer bytes than float32; throughput: docs/performance.md, "Data").
 
 The order depends only on the seed, the process slice and the batch size (not on the worker count), and the
-iterator is checkpointable: `it.get_state()` returns a JSON-able dict and `it.set_state(state)` resumes at
-that point. With Orbax, save it as `grain.checkpoint.CheckpointSave(it)` and restore it with
-`grain.checkpoint.CheckpointRestore(it)` (e.g. items of `ocp.args.Composite`), which writes one JSON per
-process.
+iterator is checkpointable: `it.get_state()` returns a JSON-able dict, the position alone, and
+`it.set_state(state)` resumes at that point, with any worker count. With Orbax, save it as
+`grain.checkpoint.CheckpointSave(it)` and restore it with `grain.checkpoint.CheckpointRestore(it)` (e.g. items of
+`ocp.args.Composite`), which writes one JSON per process.
 """
 
 from __future__ import annotations
@@ -188,9 +188,9 @@ def make_iterator(
       prefetch_batches: batches decoded ahead in each process.
 
     Returns:
-      A `grain.DatasetIterator` of batches {"image": float32 (N, H, W, C) in [-1, 1], "label": float32
-      (N, c_dim)}, with `get_state()` / `set_state(state)` (a state fits iterators of the same arguments);
-      close it with `it.close()` when it has worker processes.
+      A `BatchIterator` of batches {"image": float32 (N, H, W, C) in [-1, 1], "label": float32 (N, c_dim)},
+      with `get_state()` / `set_state(state)` (a state fits iterators of the same arguments, whatever their
+      worker counts); close it with `it.close()` when it has worker processes.
     """
     dataset = make_dataset(
         path,
@@ -205,12 +205,58 @@ def make_iterator(
         max_size=max_size,
         random_seed=random_seed,
     )
-    batches = dataset.to_iter_dataset(
-        grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=prefetch_batches)
-    )
-    if worker_count > 0:
-        # Grain's worker processes read absl flags, which are unparsed outside `absl.app.run`.
-        if not flags.FLAGS.is_parsed():
-            flags.FLAGS.mark_as_parsed()
-        batches = batches.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
-    return iter(batches.map(to_float))
+    return BatchIterator(dataset, grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=prefetch_batches),
+                         worker_count)
+
+
+class BatchIterator(grain.DatasetIterator):
+    """The float32 batches (`to_float`) of a `make_dataset` MapDataset from a position on, decoded ahead by
+    ``read_options``' threads, in ``worker_count`` processes or in this one (0).
+
+    Its state is that position alone, ``{"next_index": batches taken}``, so that a checkpoint saved with one
+    worker count resumes with any other (grain's own multiprocess iterator saves its workers' turns, which no
+    iterator of another worker count reads). The states that grain's iterators saved before (this package
+    until 2026-12-06) are read too: the same ``next_index`` without workers, and with workers their own
+    positions in their turns, which add up to it. The decoding starts at the first batch taken, so that a
+    state set before it starts no worker twice.
+    """
+
+    def __init__(self, batches: grain.MapDataset, read_options: grain.ReadOptions, worker_count: int):
+        super().__init__()
+        self._batches, self._read_options, self._worker_count = batches, read_options, worker_count
+        self._position, self._iterator = 0, None
+
+    def _start(self) -> grain.DatasetIterator:
+        batches = self._batches[self._position:].to_iter_dataset(self._read_options)
+        if self._worker_count > 0:
+            # Grain's worker processes read absl flags, which are unparsed outside `absl.app.run`.
+            if not flags.FLAGS.is_parsed():
+                flags.FLAGS.mark_as_parsed()
+            batches = batches.mp_prefetch(grain.MultiprocessingOptions(num_workers=self._worker_count))
+        return iter(batches.map(to_float))
+
+    def __next__(self) -> Example:
+        if self._iterator is None:
+            self._iterator = self._start()
+        batch = next(self._iterator)
+        self._position += 1
+        return batch
+
+    def get_state(self) -> dict[str, Any]:
+        return {"next_index": self._position}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if "iterators_in_use_states" in state:  # grain's multiprocess iterator: its workers take turns
+            position = sum(int(worker["next_index"]) for worker in state["iterators_in_use_states"])
+        else:
+            position = int(state["next_index"])
+        if position < 0:
+            raise ValueError(f"a data position of {position} batches")
+        self.close()
+        self._position = position
+
+    def close(self) -> None:
+        """Stops the decoding (its worker processes, if any); the next batch taken starts it again."""
+        if self._iterator is not None:
+            self._iterator.close()
+            self._iterator = None

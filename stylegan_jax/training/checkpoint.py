@@ -106,10 +106,11 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
     """The newest readable checkpoint: ``(state, meta)``, the iterator set to its position. Unreadable
     steps are reported through ``warn`` and skipped; a checkpoint of another run raises `CheckpointError`,
     as does a directory with no readable step."""
-    steps, unreadable = sorted(manager.all_steps(), reverse=True), []
+    steps, unreadable, reasons = sorted(manager.all_steps(), reverse=True), [], []
 
     def skip(step: int, error: Exception) -> None:
-        warn(f"warning: skipping the unreadable checkpoint {manager.directory}/{step} ({_reason(error)}); it is "
+        reasons.append(_reason(error))
+        warn(f"warning: skipping the unreadable checkpoint {manager.directory}/{step} ({reasons[-1]}); it is "
              f"moved to {step}{UNREADABLE}")
         unreadable.append(step)
 
@@ -145,8 +146,8 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
             continue
         _set_aside(manager, unreadable)
         return restored["state"], meta
-    raise CheckpointError(f"{manager.directory}: none of the checkpoints {steps} can be read; move the directory "
-                          "away to start afresh")
+    raise CheckpointError(f"{manager.directory}: none of the checkpoints {steps} can be read (the newest, "
+                          f"{steps[0]}: {reasons[0]}); move the directory away to start afresh")
 
 
 def _damaged_files(step_dir: Path) -> list[str]:

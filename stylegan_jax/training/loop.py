@@ -83,9 +83,13 @@ class RunDirectoryError(OSError):
     """The run directory cannot be used (a file, not writable, full, or in use by another run); one line."""
 
 
-class TrainingInterruptedError(Exception):
+class TrainingInterruptedError(BaseException):
     """SIGTERM or SIGINT stopped the run; ``saved_step`` is the iteration its checkpoint was saved at (None
-    when the signal came before any iteration ran, so that the newest checkpoint is still the run's)."""
+    when the signal came before any iteration ran, so that the newest checkpoint is still the run's).
+
+    An interrupt, not an error (a `BaseException`, as ``KeyboardInterrupt``): a second signal raises it from
+    wherever the run is, and no ``except Exception`` on the way may take it for that code's failure (the
+    restore of a checkpoint would set the checkpoint aside as unreadable)."""
 
     def __init__(self, signal_name: str, saved_step: int | None):
         self.signal_name, self.saved_step = signal_name, saved_step

@@ -153,6 +153,43 @@ def test_state_save_restore_gives_the_same_next_batches(labelled):
         np.testing.assert_array_equal(want["label"], got["label"])
 
 
+@pytest.mark.parametrize("saved_with, resumed_with", [(0, 2), (2, 0)])
+def test_a_state_saved_with_one_worker_count_resumes_with_another(labelled, saved_with, resumed_with):
+    """The state is the position alone: a run resumed with another ``--workers`` continues its batches."""
+    kwargs = dict(batch_size=3, seed=5, xflip=True)
+    saved = make_iterator(labelled, **kwargs, worker_count=saved_with)
+    take(saved, 5)
+    state = saved.get_state()
+    saved.close()
+    assert state == {"next_index": 5}
+    resumed = make_iterator(labelled, **kwargs, worker_count=resumed_with)
+    resumed.set_state(state)
+    try:
+        got = take(resumed, 4)
+    finally:
+        resumed.close()
+    for want, batch in zip(take(make_iterator(labelled, **kwargs), 9)[5:], got, strict=True):
+        np.testing.assert_array_equal(want["image"], batch["image"])
+
+
+def test_a_state_of_grains_multiprocess_iterator_resumes(labelled):
+    """What grain's own iterator with worker processes saved (this package's checkpoints before 2026-12-06):
+    its workers' turns, whose positions add up to the batches taken."""
+    kwargs = dict(batch_size=3, seed=5, xflip=True)
+    grains = iter(make_dataset(labelled, **kwargs).to_iter_dataset().mp_prefetch(
+        grain.MultiprocessingOptions(num_workers=3)))
+    try:
+        take(grains, 7)
+        state = grains.get_state()
+    finally:
+        grains.close()
+    assert len(state["iterators_in_use_states"]) == 3
+    resumed = make_iterator(labelled, **kwargs)
+    resumed.set_state(state)
+    for want, batch in zip(take(make_iterator(labelled, **kwargs), 10)[7:], take(resumed, 3), strict=True):
+        np.testing.assert_array_equal(want["image"], batch["image"])
+
+
 def test_orbax_checkpoint_of_iterator_state(labelled, tmp_path):
     kwargs = dict(batch_size=4, seed=9)
     iterator = make_iterator(labelled, **kwargs)

@@ -4,9 +4,12 @@ key or file, checked before anything is trained or written; and what a run direc
 
 import errno
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -278,7 +281,31 @@ def test_a_directory_of_unreadable_checkpoints_is_an_error_not_a_fresh_start(dat
     code, out, err = run_tool(train_cli.main, argv(data_dir, run, "--kimg", "0.032"), capsys)
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 1 and "Traceback" not in err
-    assert lines[-1].startswith("train: error: ") and "none of the checkpoints [2, 1] can be read" in lines[-1]
+    assert lines[-1].startswith("train: error: ") and "none of the checkpoints [2, 1] can be read (the newest, 2: " \
+        in lines[-1]
+
+
+def test_a_second_signal_while_the_newest_checkpoint_loads_stops_the_run_and_keeps_the_checkpoint(
+        data_dir, run, capsys, monkeypatch):
+    """Ctrl-C twice (or SIGTERM twice) during a resume's restore stops the run at once, as at any other moment
+    of its start; the checkpoint that was loading is the run's, not one to set aside as unreadable."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are the main thread's")
+    restore = ocp.CheckpointManager.restore
+
+    def interrupted(self, step, *args, **kwargs):
+        if step == 2:
+            for _ in range(2):
+                os.kill(os.getpid(), signal.SIGINT)
+        return restore(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(ocp.CheckpointManager, "restore", interrupted)
+    code, out, err = run_tool(train_cli.main, argv(data_dir, run, "--kimg", "0.032"), capsys)
+    assert code == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == ("train: stopped by SIGINT; nothing new to save; run the same command to "
+                                            "resume")
+    assert "unreadable" not in out + err
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["1", "2"]
 
 
 @pytest.mark.slow
