@@ -21,7 +21,6 @@ Bad flags and files are one line on stderr and exit status 1, before anything is
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import importlib.util
 import os
@@ -32,6 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stylegan_jax import image_size
+from stylegan_jax.atomic import atomic_write
 from stylegan_jax.cli import (
     MAX_SEED,
     ArgumentParser,
@@ -212,17 +212,10 @@ def calc(args: argparse.Namespace) -> None:
 
 
 def _save_npz(dest: str, **arrays: np.ndarray) -> None:
-    """``np.savez`` to ``dest`` atomically (a temporary file beside it, renamed), its folder made if needed."""
+    """``np.savez`` to ``dest`` whole or not at all (`atomic_write`), its folder made if needed."""
     os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
-    tmp = f"{dest}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "xb") as f:  # the user's umask, as np.savez would
-            np.savez(f, **arrays)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(dest) as f:
+        np.savez(f, **arrays)
 
 
 def load_spectrum(path: str) -> tuple[np.ndarray, int]:

@@ -13,6 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import PIL.Image
 
+from stylegan_jax.atomic import atomic_write
+
 IMAGE_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
@@ -31,10 +33,14 @@ def image_grid(images: np.ndarray, columns: int) -> np.ndarray:
 
 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
-    """uint8 [H, W, C] -> PNG; one channel is written as a grayscale PNG."""
+    """uint8 [H, W, C] -> PNG at ``path``, whole or not at all (`atomic_write`: a run killed while it encodes a
+    large grid leaves no truncated file that its resume would take for written); one channel is written as a
+    grayscale PNG."""
     if image.shape[-1] not in IMAGE_MODES:
         raise ValueError(f"cannot write a {image.shape[-1]}-channel image as PNG")
-    PIL.Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image, IMAGE_MODES[image.shape[-1]]).save(path)
+    with atomic_write(path) as f:
+        PIL.Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image, IMAGE_MODES[image.shape[-1]]).save(
+            f, format="PNG")
 
 
 def remove_frames_from(directory: str | os.PathLike, first: int, digits: int) -> None:

@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
+from stylegan_jax.atomic import atomic_write
+
 
 class FeatureStats:
     """Features of up to ``max_items`` images: all rows (``capture_all``) and/or float64 sums for the mean
@@ -59,15 +61,14 @@ class FeatureStats:
         return mean, self.raw_cov / self.num_items - np.outer(mean, mean)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Writes an .npz at ``path`` atomically (a temporary file renamed into place)."""
+        """Writes an .npz at ``path``, whole or not at all (`atomic_write`)."""
         arrays = {"num_items": np.int64(self.num_items)}
         if self.capture_all:
             arrays["features"] = self.get_all()
         if self.capture_mean_cov:
             arrays["raw_mean"], arrays["raw_cov"] = self.raw_mean, self.raw_cov
-        tmp = f"{os.fspath(path)}.tmp-{os.getpid()}.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        with atomic_write(path) as f:
+            np.savez(f, **arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FeatureStats:

@@ -30,6 +30,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from stylegan_jax import image_size, losses
+from stylegan_jax.atomic import atomic_write
 from stylegan_jax.data import (
     check_dataset_info,
     make_dataset,
@@ -600,7 +601,8 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
                           "nothing to do (raise --kimg to train further)")
             return state
         if is_main:
-            (workdir / "config.json").write_text(to_json(cfg))
+            with atomic_write(workdir / "config.json", "w") as f:  # what calc_metrics reads of the run
+                f.write(to_json(cfg))
         sched = schedule(cfg, nimg)
         layout = trainer.phases_for(sched)[0]
         growing_from = ""

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from tensorboardX import SummaryWriter
 
+from stylegan_jax.atomic import atomic_write
 from stylegan_jax.images import image_grid, save_png, to_uint8
 
 #: One JSON object per tick, as NVIDIA's training loop writes it: ``{name: {"num", "mean", "std"}, ...,
@@ -43,7 +44,8 @@ def keep_stats_until(path: Path, nimg: int) -> dict[str, dict]:
             kept.append(line + "\n")
             last = {k: v for k, v in stats.items() if not k.startswith(TICK_MEASURES)}
     if "".join(kept) != text:  # else untouched: a run that resumes where it stopped rewrites nothing
-        path.write_text("".join(kept))
+        with atomic_write(path, "w") as f:  # a kill during the rewrite keeps every tick
+            f.write("".join(kept))
     return last
 
 
