@@ -394,9 +394,10 @@ def output_file(text: str) -> str:
 
 
 def read_npz(path: str, expected: str) -> dict:
-    """The arrays (name -> NumPy array) of the .npz file at ``path``, read without unpickling anything; a missing
-    or unreadable file, a .npy array or any other file is a `UsageError` naming it and saying it is not a
-    readable .npz file, then what was ``expected`` ("a projector's projected_w.npz")."""
+    """The arrays of numbers (name -> NumPy array) of the .npz file at ``path``, read without unpickling
+    anything; a missing or unreadable file, a .npy array, an array of anything but numbers (strings, bytes) or
+    any other file is a `UsageError` naming it and saying what it is not, then what was ``expected`` ("a
+    projector's projected_w.npz")."""
     import zipfile
 
     import numpy as np
@@ -414,6 +415,9 @@ def read_npz(path: str, expected: str) -> dict:
                          f"pickled data is never loaded); expected {expected}") from None
     if arrays is None:
         raise UsageError(f"{path}: not a readable .npz file (a .npy array); expected {expected}")
+    for name, array in arrays.items():
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+            raise UsageError(f"{path}: its array {name!r} holds {array.dtype} values, not numbers; expected {expected}")
     return arrays
 
 

@@ -137,6 +137,7 @@ def bad(tmp_path_factory, generator):  # noqa: F811
     np.savez(root / "s16.npz", spectrum=np.ones((64, 64)), image_size=16)
     np.savez(root / "s8.npz", spectrum=np.ones((32, 32)), image_size=8)
     np.savez(root / "other.npz", w=np.ones(3))
+    np.savez(root / "strings.npz", spectrum=np.array([["a"]]), image_size=16)
     np.save(root / "array.npy", np.ones(3))
     (root / "text.npz").write_text("not an archive")
     (root / "data.zip").write_bytes(b"PK")  # NVIDIA's dataset form: not a network
@@ -163,6 +164,7 @@ CALC = ["calc", "--mean", "1", "--std", "1", "--dest"]
     (["heatmap", "{root}/array.npy"], "array.npy: not a readable .npz file (a .npy array); expected a "
      "spectrum"),
     (["heatmap", "{root}/other.npz"], "other.npz: holds ['w'], not the spectrum and image_size"),
+    (["slices", "{root}/strings.npz"], "strings.npz: its array 'spectrum' holds <U1 values, not numbers"),
     (["slices", "{root}/s16.npz", "{root}/s8.npz", "--save", "{root}/new/s.png"],
      "the .npz files must have one resolution"),
     (["slices", "{root}/s16.npz", "--smooth", "-1"], "-1 is negative"),

@@ -70,6 +70,8 @@ CASES = {
     "projected-w a .npy array": ([*NET, "--projected-w", "{npy}"], "{npy}: not a readable .npz file (a .npy array)"),
     "projected-w truncated": ([*NET, "--projected-w", "{cutws}"], "{cutws}: not a readable .npz file"),
     "projected-w without w": ([*NET, "--projected-w", "{nows}"], "{nows}: no array 'w' (it holds ['x'])"),
+    "projected-w of strings": ([*NET, "--projected-w", "{textws}"], "{textws}: its array 'w' holds <U1 values, not "
+                               "numbers; expected a projector's projected_w.npz"),
     "projected-w of another network": ([*NET, "--projected-w", "{wrongws}"], "{wrongws}: w has shape [1, 4, 8]; "
                                        "this network takes [N, 6, 12]"),
     "unknown flag": ([*NET, *SEED, "--sedes", "1"], "unrecognized arguments: --sedes 1"),
@@ -95,12 +97,14 @@ def paths(tmp_path, uncond_pkl, cond_pkl):
     np.savez(tmp_path / "ws.npz", w=np.zeros((1, 6, 12), np.float32))
     np.savez(tmp_path / "nows.npz", x=np.zeros(3))
     np.savez(tmp_path / "wrongws.npz", w=np.zeros((1, 4, 8), np.float32))
+    np.savez(tmp_path / "textws.npz", w=np.array(["a", "b"]))
     np.save(tmp_path / "w.npy", np.zeros((1, 6, 12), np.float32))
     (tmp_path / "cut.npz").write_bytes((tmp_path / "ws.npz").read_bytes()[:100])
     return dict(npy=tmp_path / "w.npy", cutws=tmp_path / "cut.npz",
                 uncond=uncond_pkl, cond=cond_pkl, out=tmp_path / "out", file=tmp_path / "afile",
                 dictpkl=tmp_path / "dict.pkl", emptydir=tmp_path / "emptydir", missing=tmp_path / "nothere.pkl",
-                ws=tmp_path / "ws.npz", nows=tmp_path / "nows.npz", wrongws=tmp_path / "wrongws.npz")
+                ws=tmp_path / "ws.npz", nows=tmp_path / "nows.npz", wrongws=tmp_path / "wrongws.npz",
+                textws=tmp_path / "textws.npz")
 
 
 @pytest.mark.parametrize("case", CASES)
