@@ -7,6 +7,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from stylegan_jax.errors import ConfigError
 from stylegan_jax.nn.layers import FullyConnected
 
 
@@ -81,6 +82,9 @@ class MappingNetwork(nn.Module):
         if self.c_dim > 0:
             embedded = FullyConnected(embed_features, name="embed")(c.astype(jnp.float32))
             parts.append(normalize_2nd_moment(embedded))
+        if not parts:
+            raise ConfigError(f"the mapping network needs z (z_dim > 0) or labels (c_dim > 0), got z_dim {self.z_dim} "
+                              f"and c_dim {self.c_dim} (--config.G.z_dim)")
         x = jnp.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
         for idx in range(self.num_layers):
             features = self.w_dim if idx == self.num_layers - 1 else layer_features

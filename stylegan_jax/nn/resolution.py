@@ -9,20 +9,22 @@ from collections.abc import Iterable
 import numpy as np
 
 from stylegan_jax import image_size
+from stylegan_jax.errors import ConfigError
 
 Resolution = int | tuple[int, int]  # img_resolution: N (square, NVIDIA's) or (height, width): image_size
 
 
 def log2_resolution(resolution: int, minimum: int = 4, name: str = "resolution") -> int:
-    """log2 of ``resolution``, a power of two >= ``minimum``; else a ValueError naming ``name``."""
+    """log2 of ``resolution``, a power of two >= ``minimum``; else a `ConfigError` naming ``name`` (a network
+    asked for an image size it cannot make is the config's error: ``--config.resolution``)."""
     if not image_size.is_power_of_two(resolution, minimum):
-        raise ValueError(f"{name} must be a power of two >= {minimum}, got {resolution}")
+        raise ConfigError(f"{name} must be a power of two >= {minimum}, got {resolution} (--config.resolution)")
     return int(np.log2(resolution))
 
 
 def nominal_resolution(img_resolution: Resolution) -> int:
     """The square resolution whose blocks a network of ``img_resolution`` has (`image_size.nominal`); an
-    unsupported size is a ValueError naming it."""
+    unsupported size is a `ConfigError` naming it."""
     h, w = image_size.parse(img_resolution)
     if h != w:
         return image_size.nominal(h, w)

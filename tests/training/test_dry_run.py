@@ -38,6 +38,19 @@ def test_dry_run_of_a_conditional_run_without_a_class_count_needs_the_dataset(ca
     assert "--config.c_dim" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("experiment, extra, expected", [
+    ("ffhq256", ["--config.resolution=24"], "img_resolution must be a power of two >= 4, got 24 (--config.resolution)"),
+    ("pggan", ["--config.resolution=48"], "img_resolution must be a power of two >= 4, got 48 (--config.resolution)"),
+    ("gan", ["--config.resolution=24"], "DCGAN resolution must be a power of two >= 8, got 24 (--config.resolution)"),
+    ("ffhq256", ["--config.G.z_dim=0"], "the mapping network needs z (z_dim > 0) or labels (c_dim > 0), got z_dim 0 "
+     "and c_dim 0 (--config.G.z_dim)"),
+])
+def test_dry_run_of_networks_the_config_cannot_build_is_one_line(capsys, tmp_path, experiment, extra, expected):
+    """Values the networks refuse (checked where they are built) are the config's error, as the run's."""
+    assert main(["--experiment", experiment, "--dry-run", f"--config.data_dir={tmp_path}", *extra]) == 1
+    assert capsys.readouterr().err == f"train: error: {expected}\n"
+
+
 def test_dry_run_of_a_conditional_run_on_a_dataset_without_labels_is_refused_as_the_run(capsys, tmp_path):
     spec = DatasetSpec(resolution=32, channels=1)
     write_dataset(tmp_path / "plain", spec, [{"image": encode_png(np.zeros((32, 32, 1), np.uint8))}])
