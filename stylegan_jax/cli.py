@@ -66,7 +66,7 @@ def run(prog: str, body: Callable[[], int | None], *errors: type[BaseException] 
     propagates with its traceback: it is a bug, not a user error.
     """
     interrupt = _Interrupt()
-    _drop_reports_of_abandoned_reads()
+    _drop_reports_of_failed_io()
     try:
         with interrupt:
             status = body()
@@ -94,44 +94,56 @@ def _refused_file(e: OSError) -> str:
     return f"{names}: {e.strerror or e}"
 
 
-def _drop_reports_of_abandoned_reads() -> None:
+def _drop_reports_of_failed_io() -> None:
     """When a damaged checkpoint or snapshot stops Orbax's restore, the reads it still had in flight finish on
     other threads and report: ``RuntimeError('Event loop is closed')`` and each abandoned read's exception,
     with the whole TensorStore spec, through `sys.unraisablehook`, and asyncio's "exception was never
     retrieved" (Orbax's and TensorStore's read futures) through its logger: thousands of lines around the one
-    line that says what happened. The tools drop those reports (`_abandoned_read`: nothing the user can act
-    on); every other goes where it went. Installed once per process."""
+    line that says what happened. A write the file system refuses (a full disk) is reported likewise by each
+    of Orbax's writing threads (its absl log, `threading.excepthook`) before the tool's own line. The tools
+    drop those reports (`_failed_io`: the tool reports the failure once, and the rest is nothing the user
+    can act on); every other goes where it went. Installed once per process."""
     previous = sys.unraisablehook
-    if not getattr(previous, "drops_abandoned_reads", False):
+    if not getattr(previous, "drops_failed_io", False):
 
         def hook(report) -> None:
             closed_loop = (isinstance(report.exc_value, RuntimeError)
                            and str(report.exc_value) == "Event loop is closed")
-            if not (closed_loop or _abandoned_read(report.exc_value, report.exc_traceback)):
+            if not (closed_loop or _failed_io(report.exc_value, report.exc_traceback)):
                 previous(report)
 
-        hook.drops_abandoned_reads = True
+        hook.drops_failed_io = True
         sys.unraisablehook = hook
-    asyncio_logger = logging.getLogger("asyncio")
-    if _keep_record not in asyncio_logger.filters:
-        asyncio_logger.addFilter(_keep_record)
+    previous_thread_hook = threading.excepthook
+    if not getattr(previous_thread_hook, "drops_failed_io", False):
+
+        def thread_hook(args) -> None:
+            if not _failed_io(args.exc_value, args.exc_traceback):
+                previous_thread_hook(args)
+
+        thread_hook.drops_failed_io = True
+        threading.excepthook = thread_hook
+    for name in ("asyncio", "absl"):  # asyncio's futures; Orbax's threads log through absl
+        logger = logging.getLogger(name)
+        if _keep_record not in logger.filters:
+            logger.addFilter(_keep_record)
 
 
 def _keep_record(record: logging.LogRecord) -> bool:
-    """asyncio's log records but the reports of Orbax's abandoned reads (`_abandoned_read`)."""
-    return not (record.exc_info and _abandoned_read(record.exc_info[1], record.exc_info[2]))
+    """Log records but the reports of Orbax's failed reads and writes (`_failed_io`)."""
+    return not (record.exc_info and _failed_io(record.exc_info[1], record.exc_info[2]))
 
 
-#: How TensorStore words a failed read: an absl status code, then "Error reading".
-_TENSORSTORE_READ_ERROR = re.compile(r"[A-Z_]+: Error reading ")
+#: How TensorStore words a failed read or write: an absl status code, then "Error reading" or "Error writing".
+_TENSORSTORE_IO_ERROR = re.compile(r"[A-Z_]+: Error (reading|writing) ")
 
 
-def _abandoned_read(exc: BaseException | None, tb: types.TracebackType | None) -> bool:
-    """Whether an exception is a failed read of Orbax's (raised in one of its reading functions) or of
-    TensorStore's (its wording: raised in C++, it has no Python frames)."""
+def _failed_io(exc: BaseException | None, tb: types.TracebackType | None) -> bool:
+    """Whether an exception is a failed read of Orbax's (raised in one of its reading functions) or a failed
+    read or write of TensorStore's (its wording: raised in C++, it has no Python frames)."""
     in_orbax_read = any(f"{os.sep}orbax{os.sep}" in frame.f_code.co_filename and "read" in frame.f_code.co_name
                         for frame, _ in traceback.walk_tb(tb))
-    return in_orbax_read or bool(_TENSORSTORE_READ_ERROR.match(str(exc)))
+    return in_orbax_read or bool(_TENSORSTORE_IO_ERROR.match(str(exc)))
 
 
 def _error_types(errors: tuple) -> tuple[type[BaseException], ...]:

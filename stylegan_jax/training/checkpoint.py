@@ -13,6 +13,8 @@ lists the ones that may change on resume), otherwise one error names the values.
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,20 @@ def save(manager: ocp.CheckpointManager, state, iterator, cfg: ml_collections.Co
         meta=ocp.args.JsonSave(meta),
     ), force=True)
     manager.wait_until_finished()
+
+
+#: How TensorStore (Orbax's array writer) reports the file system's refusal inside its ``ValueError``.
+_OS_ERROR_CODE = re.compile(r"\[os_error_code='?(\d+)'?\]")
+
+
+def refused_write(error: BaseException) -> OSError | None:
+    """The file system's refusal behind a failed Orbax write (a full disk, a file size limit, a read-only
+    disk): the ``OSError`` itself, or the one TensorStore reports as a ``ValueError`` ("... Failed to write ...
+    [os_error_code=28]"); None for any other error (a bug, to be raised as it is)."""
+    if isinstance(error, OSError):
+        return error
+    found = _OS_ERROR_CODE.search(str(error)) if isinstance(error, ValueError) else None
+    return OSError(int(found[1]), os.strerror(int(found[1]))) if found else None
 
 
 def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:

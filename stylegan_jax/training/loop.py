@@ -363,8 +363,10 @@ class Trainer:
         the newest complete checkpoint intact and ends the run with one line."""
         try:
             checkpoint.save(self.manager, state, self.iterator, self.cfg, nimg, tick, tick_start_nimg, snapshot)
-        except OSError as e:
-            raise RunDirectoryError(f"cannot write a checkpoint in {self.manager.directory} ({e.strerror or e}); "
+        except (OSError, ValueError) as e:
+            if (refused := checkpoint.refused_write(e)) is None:
+                raise
+            raise RunDirectoryError(f"cannot write a checkpoint in {self.manager.directory} ({refused.strerror or e}); "
                                     f"the newest complete one ({self.manager.latest_step()}) is intact") from None
 
     def next_batch(self, sched: Schedule | None = None) -> tuple[jax.Array, jax.Array]:
@@ -455,12 +457,19 @@ class Trainer:
         checkpoints: every process calls it (`save_network` writes the arrays with all of them, the rest on
         process 0)."""
         G_kwargs, D_kwargs = self.family.network_kwargs(self.cfg, self.c_dim)
-        save_network(self.workdir / f"network-snapshot-{kimg_tag(self.cfg, nimg)}", G_kwargs=G_kwargs,
-                     D_kwargs=D_kwargs,
-                     G=to_host({"params": state.g_params, "buffers": state.g_buffers}),
-                     G_ema=to_host({"params": state.g_ema_params, "buffers": state.g_ema_buffers}),
-                     D=to_host({"params": state.d_params}),
-                     metadata={"kimg": nimg / 1000, "config": self.cfg.name, "model": self.cfg.model}, overwrite=True)
+        directory = self.workdir / f"network-snapshot-{kimg_tag(self.cfg, nimg)}"
+        try:
+            save_network(directory, G_kwargs=G_kwargs, D_kwargs=D_kwargs,
+                         G=to_host({"params": state.g_params, "buffers": state.g_buffers}),
+                         G_ema=to_host({"params": state.g_ema_params, "buffers": state.g_ema_buffers}),
+                         D=to_host({"params": state.d_params}),
+                         metadata={"kimg": nimg / 1000, "config": self.cfg.name, "model": self.cfg.model},
+                         overwrite=True)
+        except (OSError, ValueError) as e:
+            if (refused := checkpoint.refused_write(e)) is None:
+                raise
+            raise RunDirectoryError(f"cannot write the network snapshot {directory} ({refused.strerror or e}); the "
+                                    f"checkpoint before it is complete: run the same command to write it") from None
 
     def fakes(self, state: TrainState, sched: Schedule | None = None) -> np.ndarray:
         """G_ema's images of the fixed grid inputs (noise const) at the schedule's resolution and alpha,

@@ -5,6 +5,7 @@ key or file, checked before anything is trained or written; and what a run direc
 import errno
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from stylegan_jax import train as train_cli
-from stylegan_jax.training import checkpoint
+from stylegan_jax.training import checkpoint, loop
 from stylegan_jax.training.loop import RunDirectory, Trainer
 from tests.cli.usage import assert_one_error_line, listing, run_tool
 from tests.training.conftest import tiny_config
@@ -324,6 +325,41 @@ def test_a_full_or_read_only_disk_ends_the_run_with_one_line_and_keeps_the_last_
                      "newest complete one (2) is intact"]
     with ocp.CheckpointManager((run / "checkpoints").absolute()) as manager:
         assert manager.all_steps() == [1, 2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("write", ["checkpoint", "network snapshot"])
+def test_a_write_the_file_system_refuses_in_orbax_ends_the_run_with_one_line(data_dir, run, capsys, monkeypatch,
+                                                                            write):
+    """Orbax's arrays are written by TensorStore, which reports the file system's refusal as a ValueError
+    ("... [os_error_code=27]"): here a real one, from a file size limit (RLIMIT_FSIZE, as a quota would) set
+    around the write alone. One line (Orbax's threads' reports of it dropped), and the checkpoints before it
+    intact."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are the main thread's")
+    target = (checkpoint, "save") if write == "checkpoint" else (loop, "save_network")
+    original = getattr(*target)
+
+    def limited(*args, **kwargs):
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, hard))
+        try:
+            return original(*args, **kwargs)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            signal.signal(signal.SIGXFSZ, handler)
+
+    monkeypatch.setattr(*target, limited)
+    status, out, err = run_tool(train_cli.main, argv(data_dir, run, "--kimg", "0.032"), capsys)
+    lines = [line for line in err.splitlines() if line.strip() and "train: error" in line]
+    assert status == 1 and "Traceback" not in err and "Logging error" not in err, err[-3000:]
+    where = (f"a checkpoint in {run.absolute()}/checkpoints (File too large); the newest complete one (2) is intact"
+             if write == "checkpoint" else f"the network snapshot {run}/network-snapshot-000000.024 (File too large); "
+             "the checkpoint before it is complete: run the same command to write it")
+    assert lines == [f"train: error: cannot write {where}"]
+    with ocp.CheckpointManager((run / "checkpoints").absolute()) as manager:
+        assert manager.all_steps() == ([1, 2] if write == "checkpoint" else [1, 2, 3])
 
 
 def test_tiny_keeps_the_values_given_on_the_command_line(data_dir, tmp_path, capsys):
