@@ -65,9 +65,12 @@ class Reporter:
 
     def __init__(self, workdir: Path, enabled: bool, start_nimg: int = 0):
         """``start_nimg``: where the run starts (the restored checkpoint's images); the ticks of
-        `STATS_FILE` past it are dropped (`keep_stats_until`), and ``last_stats`` holds the phases'
-        statistics of the tick it ends with ({} for a new run and on other processes)."""
+        `STATS_FILE` past it are dropped (`keep_stats_until`), TensorBoard hides the events of its kimg steps
+        past it (``purge_step``: what a killed run wrote after its checkpoint, which the resumed run writes
+        again), and ``last_stats`` holds the phases' statistics of the tick it ends with ({} for a new run and
+        on other processes). ``log.txt`` keeps every line, a history of the starts and stops."""
         self.workdir, self.enabled = workdir, enabled
+        self._purge_step = start_nimg // 1000 + 1 if start_nimg else None
         self._writer: SummaryWriter | None = None
         self.log = open(workdir / "log.txt", "a") if enabled else None  # noqa: SIM115
         self.stats_file, self.last_stats = None, {}
@@ -80,7 +83,7 @@ class Reporter:
         """TensorBoard's event writer, made at the first event: a start that reports none (a finished run run
         again) leaves no empty events file."""
         if self._writer is None:
-            self._writer = SummaryWriter(str(self.workdir))
+            self._writer = SummaryWriter(str(self.workdir), purge_step=self._purge_step)
         return self._writer
 
     def line(self, text: str, echo: bool = True) -> None:

@@ -5,12 +5,14 @@ import json
 import os
 import shutil
 import signal
+import struct
 
 import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from tensorboardX.proto import event_pb2
 
 from stylegan_jax.network_snapshot import load_network
 from stylegan_jax.training.checkpoint import make_manager
@@ -33,6 +35,23 @@ def grids(run) -> set[str]:
     return {p.name for p in run.glob("fakes0*.png")}
 
 
+def tensorboard_events(path) -> list[event_pb2.Event]:
+    """The events of a TensorBoard events file (TFRecord: length, its CRC, the event, its CRC)."""
+    data, events, i = path.read_bytes(), [], 0
+    while i < len(data):
+        (length,) = struct.unpack("<Q", data[i : i + 8])
+        events.append(event_pb2.Event.FromString(data[i + 12 : i + 12 + length]))
+        i += 12 + length + 4
+    return events
+
+
+def purge_steps(run) -> list[int]:
+    """The steps from which each events file of a run hides the earlier files' events (TensorBoard's purge:
+    a session START after its file version)."""
+    return [e.step for path in sorted(run.glob("events.out.tfevents.*")) for e in tensorboard_events(path)
+            if e.HasField("session_log") and e.session_log.status == event_pb2.SessionLog.START]
+
+
 def assert_resumes_from_every_checkpoint(cfg, tmp_path, steps: list[int]):
     """``steps``: the run's checkpoints. Each resumed run starts without the grids and writes those from its
     checkpoint on (the batch is constant in these runs: step ``s`` ends at ``s * batch`` images). Returns the
@@ -48,7 +67,10 @@ def assert_resumes_from_every_checkpoint(cfg, tmp_path, steps: list[int]):
             shutil.rmtree(run / "checkpoints" / str(later))
         for grid in grids(run):
             (run / grid).unlink()
+        before = purge_steps(run)
         train(cfg, run)
+        # TensorBoard hides what the killed run wrote after its checkpoint (the kimg steps past it)
+        assert purge_steps(run) == [*before, start * batch // 1000 + 1], f"resumed from {start}"
         assert grids(run) == {name for name in grids(tmp_path / "full")
                               if round(float(name[5:-4]) * 1000) >= start * batch}, f"resumed from {start}"
         resumed = saved_states(run)
