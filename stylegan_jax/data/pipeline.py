@@ -251,7 +251,7 @@ class BatchIterator(grain.DatasetIterator):
         else:
             position = int(state["next_index"])
         if position < 0:
-            raise ValueError(f"a data position of {position} batches")
+            raise ValueError(f"a negative data position ({position} batches)")
         self.close()
         self._position = position
 
