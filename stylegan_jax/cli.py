@@ -478,9 +478,9 @@ def load_sampled_network(args: argparse.Namespace, needs_mapping: bool = False) 
     if not network.family.has_mapping and getattr(args, "truncation_cutoff", None) is not None:
         raise UsageError(f"--trunc-cutoff: the network's model {network.model!r} has one latent (z), no layers "
                          "to cut off at")
-    psi, cutoff = network.family.truncation
+    psi, cutoff = network.family.truncation  # each filled in alone, as NVIDIA's G_style defaults (0.7, 8)
     if args.truncation_psi is None:
         args.truncation_psi = psi
-        if args.truncation_cutoff is None:
-            args.truncation_cutoff = cutoff
+    if args.truncation_cutoff is None:
+        args.truncation_cutoff = cutoff
     return network

@@ -230,7 +230,9 @@ class Projector:
         self._step = jax.jit(jax.vmap(self._one_step, in_axes=(None, None, None, None, None, 0, 0, 0)),
                              donate_argnums=(5,))
         self._embed = jax.jit(embed.apply)
-        self._render = jax.jit(lambda v, ws: to_projector_uint8(G.apply(v, ws, "const", method="synthesize")))
+        # proj.png and the video in float32, as generate renders the projected ws (the steps: in the network's
+        # half-precision layers, as NVIDIA's optimisation runs in its float16)
+        self._render = jax.jit(lambda v, ws: to_projector_uint8(G.apply(v, ws, "const", True, method="synthesize")))
 
     def _synthesize(self, variables: dict, w: jax.Array) -> jax.Array:
         """One target's w [1 or num_ws, w_dim] -> its image [H, W, C] in [0, 255] (const noise)."""

@@ -11,6 +11,7 @@ import PIL.Image
 import pytest
 
 from stylegan_jax import generate, sampling
+from stylegan_jax.cli import load_sampled_network
 from stylegan_jax.images import to_uint8
 from stylegan_jax.network_snapshot import load_network
 
@@ -144,6 +145,17 @@ def test_stylegan1_pickle_generates_with_nvidias_default_truncation(tmp_path):
     got = np.asarray(PIL.Image.open(tmp_path / "seed0003.png"))
     np.testing.assert_array_equal(got.reshape(expected.shape), expected)
     assert np.abs(got.reshape(expected.shape).astype(int) - untruncated).max() > 0
+
+
+@pytest.mark.parametrize("flags, expected", [([], (0.7, 8)), (["--trunc", "0.5"], (0.5, 8)),
+                                              (["--trunc-cutoff", "4"], (0.7, 4)),
+                                              (["--trunc", "0.5", "--trunc-cutoff", "4"], (0.5, 4))])
+def test_stylegan1s_truncation_defaults_fill_in_each_flag_not_given(tmp_path, flags, expected):
+    """NVIDIA's G_style defaults psi 0.7 and cutoff 8 separately: ``--trunc 0.5`` alone still cuts off at 8."""
+    args = generate.parse_args(["--network", str(PICKLES / "tf_stylegan1.pkl"), "--seeds", "3", "--class", "1",
+                                "--outdir", str(tmp_path), *flags])
+    load_sampled_network(args)
+    assert (args.truncation_psi, args.truncation_cutoff) == expected
 
 
 def r3gan_snapshot(tmp_path, c_dim: int = 3) -> str:

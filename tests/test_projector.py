@@ -2,6 +2,7 @@
 loss and noise renormalisation, round trips of known ws through W and W+, a batch of targets equal to separate
 projections, NVIDIA's CLI defaults, and the outputs the CLI writes rendered back by generate and style_mixing."""
 
+import copy
 import json
 import logging
 import math
@@ -15,7 +16,7 @@ import pytest
 
 from stylegan_jax import generate, projection, projector, style_mixing
 from stylegan_jax.models.stylegan2 import Generator
-from stylegan_jax.network_snapshot import load_network
+from stylegan_jax.network_snapshot import load_network, save_network
 from stylegan_jax.projection import ProjectionSettings, Projector
 from tests.metrics.conftest import detectors  # noqa: F401 - the small NVIDIA-format vgg16.pt
 
@@ -328,6 +329,26 @@ def test_cli_outputs_render_back_with_generate_and_style_mixing(tmp_path, capsys
     assert sorted(p.name for p in (out / "proj_frames").iterdir()) == [f"frame{i:04d}.png" for i in range(5)]
     assert "removed 7 frames of an earlier, longer sequence" in capsys.readouterr().err
     capsys.readouterr()
+
+
+def test_proj_png_of_a_network_with_half_precision_layers_is_what_generate_renders(tmp_path):
+    """NVIDIA's released networks run their top resolutions in float16 (num_fp16_res 4, conv_clamp 256); the
+    projector optimises so (bfloat16 here) but renders ``proj.png`` in float32, as ``generate --projected-w``
+    does, so that the two agree to the conversions' half level."""
+    network = load_network(PICKLE)
+    kwargs = copy.deepcopy(network.G_kwargs)
+    kwargs["synthesis_kwargs"].update(num_fp16_res=4, conv_clamp=256)
+    snapshot = tmp_path / "fp16"
+    save_network(snapshot, G_kwargs=kwargs, D_kwargs=None, G_ema=network.G_ema)
+    G = load_network(snapshot).generator
+    write_target(tmp_path / "face.png", image_of(G, network.G_ema, seed_ws(G, network.G_ema, 3))[0])
+    out = tmp_path / "proj"
+    assert projector.main(["--network", str(snapshot), "--target", str(tmp_path / "face.png"), "--outdir", str(out),
+                           "--loss", "l2", "--num-steps", "4", "--save-video=false"]) == 0
+    assert generate.main(["--network", str(snapshot), "--projected-w", str(out / "projected_w.npz"),
+                          "--outdir", str(tmp_path / "gen")]) == 0
+    proj = np.asarray(PIL.Image.open(out / "proj.png")).astype(int)
+    assert np.abs(np.asarray(PIL.Image.open(tmp_path / "gen" / "proj00.png")).astype(int) - proj).max() <= 1
 
 
 def test_cli_projects_a_folder_as_one_batch_with_lpips(tmp_path, detectors, capsys):  # noqa: F811
