@@ -73,6 +73,7 @@ def strided_view(storage: np.ndarray, offset: int, size, stride) -> np.ndarray:
     """The tensor ``storage.as_strided(size, stride, offset)`` as a NumPy view; refuses to reach outside
     the storage (a corrupt or hostile file must not read foreign memory) and, beyond `REPEATED_ELEMENTS`, to
     have more elements than the storage (a few bytes must not become an array too large to copy)."""
+    _check_flat(storage)
     size, stride, offset = tuple(int(n) for n in size), tuple(int(s) for s in stride), int(offset)
     if len(size) != len(stride) or offset < 0 or min(size + stride, default=0) < 0:
         raise TorchFormatError(f"invalid tensor geometry: size {size}, stride {stride}, offset {offset}")
@@ -88,6 +89,14 @@ def strided_view(storage: np.ndarray, offset: int, size, stride) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(storage[offset:], size, tuple(s * itemsize for s in stride))
 
 
+def _check_flat(storage: Any) -> None:
+    """A storage is a flat array whose elements are all its memory (what the loaders' persistent ids give):
+    a tensor rebuilt over another (a view that repeats its elements) or an array of two dimensions would
+    make `strided_view`'s bounds check count elements that are not there."""
+    if not (isinstance(storage, np.ndarray) and storage.ndim == 1 and storage.flags.c_contiguous):
+        raise TorchFormatError(f"a tensor's storage is not a flat array ({type(storage).__name__})")
+
+
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None,
                        metadata=None) -> np.ndarray:
     return strided_view(storage, storage_offset, size, stride)
@@ -95,6 +104,7 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
 
 def _rebuild_tensor_v3(storage, storage_offset, size, stride, requires_grad, backward_hooks, dtype,
                        metadata=None) -> np.ndarray:
+    _check_flat(storage)
     return strided_view(storage.view(dtype), storage_offset, size, stride)
 
 
@@ -151,9 +161,10 @@ def load_legacy(f: BinaryIO, allowed: Mapping[str, Any]) -> Any:
         _, storage_type, key, _location, numel, *view = _storage_pid(pid)
         dtype = _storage_dtype(storage_type)
         if key not in storages:
-            if not 0 <= int(numel) * dtype.itemsize <= budget:
+            nbytes = int(numel) * dtype.itemsize
+            if not 0 <= nbytes <= budget - sum(s.nbytes for s in storages.values()):  # together, too
                 raise TorchFormatError(f"storage of {numel} elements is larger than the rest of the file")
-            storages[key] = np.empty(int(numel), dtype)
+            storages[key] = np.zeros(int(numel), dtype)
         storage = storages[key]
         if view and view[0] is not None:  # pre-1.0 storage views: (view_key, offset, size)
             _, offset, view_size = view[0]
@@ -161,9 +172,11 @@ def load_legacy(f: BinaryIO, allowed: Mapping[str, Any]) -> Any:
         return storage
 
     obj = restricted_load(f, allowed, persistent_load)
-    for key in restricted_load(f):
-        if key not in storages:
-            raise TorchFormatError(f"storage {key!r} listed but never used")
+    listed = restricted_load(f)
+    if not isinstance(listed, list) or sorted(map(str, listed)) != sorted(storages):
+        raise TorchFormatError(f"the storages listed ({str(listed)[:80]}) are not those the tensors use "
+                               f"({sorted(storages)[:8]})")
+    for key in listed:
         storage = storages[key]
         header = f.read(8)
         if len(header) != 8 or struct.unpack("<q", header)[0] != storage.size:
@@ -191,18 +204,29 @@ def load_zip(archive: zipfile.ZipFile, allowed: Mapping[str, Any], record: str =
         _, storage_type, key, _location, numel, *_ = _storage_pid(pid)
         dtype = _storage_dtype(storage_type)
         if key not in storages:
-            try:
-                raw = archive.read(f"{root}/{record}/{key}")
-            except KeyError:
-                raise TorchFormatError(f"storage {key!r} is missing from the zip file") from None
-            if len(raw) < int(numel) * dtype.itemsize:
+            nbytes = int(numel) * dtype.itemsize
+            with _stored_entry(archive, f"{root}/{record}/{key}") as entry:
+                raw = entry.read(nbytes)
+            if nbytes < 0 or len(raw) < nbytes:
                 raise TorchFormatError(f"storage {key!r} is truncated")
             storage = np.frombuffer(raw, dtype.newbyteorder(">") if big_endian else dtype, count=int(numel))
             storages[key] = storage.astype(dtype) if big_endian else storage
         return storages[key]
 
-    with archive.open(pickles[0]) as f:
+    with _stored_entry(archive, pickles[0]) as f:
         return restricted_load(f, allowed, persistent_load)
+
+
+def _stored_entry(archive: zipfile.ZipFile, name: str) -> BinaryIO:
+    """The zip entry ``name``, opened; torch writes its entries uncompressed, so a compressed one (whose few
+    bytes could inflate to gigabytes) is refused, and reads stop at the file's own bytes."""
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise TorchFormatError(f"{name} is missing from the zip file") from None
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise TorchFormatError(f"{name} is compressed in the zip file; torch writes its entries uncompressed")
+    return archive.open(info)
 
 
 def _allowed(extra_globals: Mapping[str, Any] | None) -> dict[str, Any]:

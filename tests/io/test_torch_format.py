@@ -3,6 +3,7 @@
 
 import io
 import pickle
+import struct
 import zipfile
 from pathlib import Path
 
@@ -79,3 +80,65 @@ def test_restricted_unpickler_refuses_unlisted_globals():
     with pytest.raises(ForbiddenGlobalError, match="builtins.print"):
         restricted_load(io.BytesIO(pickle.dumps(Boom())))
     assert restricted_load(io.BytesIO(pickle.dumps({"a": [1, 2.5, {3}], "b": np.arange(3)})))["a"] == [1, 2.5, {3}]
+
+
+def test_a_tensor_rebuilt_over_another_tensor_is_refused():
+    """A hostile pickle passing a rebuilt tensor as another's storage: a stride-0 view of one element counts
+    n elements but holds 4 bytes, and a view over it must not read the memory past them."""
+    repeated = strided_view(np.ones(1, np.float32), 0, (64,), (0,))
+    with pytest.raises(TorchFormatError, match="not a flat array"):
+        strided_view(repeated, 0, (64,), (1,))
+    with pytest.raises(TorchFormatError, match="not a flat array"):
+        strided_view(np.zeros((4, 4), np.float32), 4, (8,), (1,))  # rows, not elements, past the offset
+
+
+def test_a_compressed_storage_is_refused_before_it_inflates():
+    """torch writes its zip entries uncompressed; a deflated one (a few bytes that could inflate to gigabytes)
+    is refused unread."""
+    src = zipfile.ZipFile(FILES / "tensors_zip.pt")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as dst:
+        for item in src.infolist():
+            compress = zipfile.ZIP_DEFLATED if item.filename.endswith("/data/0") else zipfile.ZIP_STORED
+            dst.writestr(item.filename, src.read(item), compress_type=compress)
+    with pytest.raises(TorchFormatError, match="compressed"):
+        load_torch_bytes(buf.getvalue())
+
+
+def legacy_file(used: list[str], listed: list[str], n: int = 1024) -> bytes:
+    """A legacy-format torch file whose object is a list of float32 tensors of ``n`` elements on the storages
+    ``used`` and whose storage list is ``listed`` (each listed storage's ``n`` values follow: 0, 1, ...)."""
+    tensors = b"".join(b"ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX"
+                       + struct.pack("<I", len(key)) + key.encode() + b"X\x03\x00\x00\x00cpuM"
+                       + struct.pack("<H", n) + b"tQK\x00M" + struct.pack("<H", n) + b"\x85K\x01\x85tR"
+                       for key in used)
+    out = io.BytesIO()
+    for record in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}):
+        pickle.dump(record, out, protocol=2)
+    out.write(b"\x80\x02(" + tensors + b"l.")
+    pickle.dump(listed, out, protocol=2)
+    for _ in listed:
+        out.write(struct.pack("<q", n) + np.arange(n, dtype=np.float32).tobytes())
+    return out.getvalue()
+
+
+def test_a_legacy_file_reads_the_storages_it_lists():
+    a, b = load_torch_bytes(legacy_file(["a", "b"], ["a", "b"]))
+    np.testing.assert_array_equal(a, np.arange(1024))
+    np.testing.assert_array_equal(b, np.arange(1024))
+
+
+def test_a_legacy_storage_used_but_not_listed_is_refused():
+    """Its values would be whatever the memory held: a damaged file is an error, not random weights."""
+    with pytest.raises(TorchFormatError, match="not those the tensors use"):
+        load_torch_bytes(legacy_file(["a", "b"], ["a"], n=16))
+
+
+def test_legacy_storages_larger_together_than_the_file_are_refused():
+    """Each storage fits in the rest of the file, all of them together do not: a few bytes must not allocate
+    many times the file's size."""
+    data = legacy_file(["a"], ["a"], n=1024)
+    tensors = legacy_file([str(i) for i in range(64)], ["0"], n=1024)  # 64 storages of 4 KB in a 4 KB file
+    assert len(tensors) < len(data) + 64 * 100
+    with pytest.raises(TorchFormatError, match="larger than the rest of the file"):
+        load_torch_bytes(tensors)
