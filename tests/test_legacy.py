@@ -107,3 +107,18 @@ def test_bad_files_are_one_clear_line(tmp_path, content, reason):
     message = str(info.value)
     assert message.startswith(str(path)) and reason in message and "\n" not in message
     assert "expected an NVIDIA network pickle" in message
+
+
+@pytest.mark.parametrize("error", [RecursionError("maximum recursion depth exceeded"), AttributeError("'list' "
+                                   "object has no attribute 'items'"), TypeError("'<' not supported")])
+def test_a_network_tree_the_converter_cannot_read_is_one_clear_line(monkeypatch, error):
+    """What a hostile or damaged tree raises deep in a converter (a module that is its own submodule, a list
+    where a dict belongs) names the file in one line, as every other refusal does."""
+    def damaged(data):
+        raise error
+
+    monkeypatch.setattr(torch_stylegan2, "convert_torch", damaged)
+    with pytest.raises(NetworkPickleError) as e:
+        load_network_pkl(PICKLES / "ada_skip16.pkl")
+    assert str(e.value).startswith(f"{PICKLES / 'ada_skip16.pkl'}: a damaged network ({type(error).__name__}: ")
+    assert "\n" not in str(e.value)

@@ -213,3 +213,15 @@ def test_unsupported_static_kwarg_and_foreign_network_are_one_clear_line(tmp_pat
     pggan.state = {"build_func_name": "G_paper", "static_kwargs": {}, "variables": [], "components": {}}
     with pytest.raises(NetworkPickleError, match="built by 'G_paper', expected 'D_basic'"):
         tf_stylegan1.convert_network(pggan, "D")
+
+
+def test_a_synthesis_nonlinearity_other_than_the_mappings_default_is_refused():
+    """NVIDIA's G_mapping takes mapping_nonlinearity (default lrelu), never G_synthesis's nonlinearity; our G has
+    one for both, so a relu synthesis without a relu mapping is refused rather than mapped with relu."""
+    nets = read_network_pickle(PICKLES / "tf_stylegan1.pkl")
+    static = nets[2].state["static_kwargs"]
+    static["nonlinearity"] = "relu"
+    with pytest.raises(NetworkPickleError, match="mapping and synthesis nonlinearities differ"):
+        tf_stylegan1.convert_network(nets[2], "Gs")
+    static["mapping_nonlinearity"] = "relu"
+    assert tf_stylegan1.convert_network(nets[2], "Gs")[0]["nonlinearity"] == "relu"

@@ -19,6 +19,7 @@ import os
 from typing import Any
 
 from stylegan_jax.convert import tf_stylegan1, tf_stylegan2, torch_r3gan, torch_stylegan2, torch_stylegan3
+from stylegan_jax.errors import first_line
 from stylegan_jax.io.network_pickle import EXPECTED, NetworkPickleError, TFNetwork, read_network_pickle
 
 
@@ -46,6 +47,9 @@ def load_network_pkl(path: str | os.PathLike) -> dict[str, Any]:
             raise NetworkPickleError(f"found a {found}, not G/D/G_ema networks")
     except NetworkPickleError as e:
         raise NetworkPickleError(f"{path}: {e}; {EXPECTED}") from None
+    except Exception as e:  # noqa: BLE001 - a hostile or damaged tree (a cycle, a list for a dict): one line
+        raise NetworkPickleError(f"{path}: a damaged network ({type(e).__name__}: {first_line(e)}); "
+                                 f"{EXPECTED}") from None
     out["metadata"]["source"] = os.fspath(path)
     return out
 

@@ -64,7 +64,8 @@ def _kwargs(net: TFNetwork, table, what: str) -> dict[str, Any]:
     if static.get("dtype", "float32") not in ("float32", "float16"):
         raise NetworkPickleError(f"TF StyleGAN1 {what}: unsupported dtype {static['dtype']!r}")
     kwargs = {ours: static.get(tf_name, default) for tf_name, ours, default in table}
-    if static.get("mapping_nonlinearity", kwargs.get("nonlinearity")) != kwargs.get("nonlinearity"):
+    # G_mapping's own default is lrelu, whatever G_synthesis's nonlinearity (networks_stylegan.py)
+    if what != "D" and static.get("mapping_nonlinearity", "lrelu") != kwargs.get("nonlinearity"):
         raise NetworkPickleError(f"TF StyleGAN1 {what}: mapping and synthesis nonlinearities differ")
     if kwargs.get("w_avg_beta", 0) is None:
         kwargs["w_avg_beta"] = 1.0  # None in TF: w_avg is not tracked

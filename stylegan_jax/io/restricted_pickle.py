@@ -25,6 +25,10 @@ class ForbiddenGlobalError(pickle.UnpicklingError):
         self.name = name
 
 
+class UnsafePickleError(pickle.UnpicklingError):
+    """An allowed global called with arguments no plain data pickles (a container built from a count)."""
+
+
 def _numpy_globals() -> dict[str, Any]:
     """NumPy's array and scalar reconstruction under numpy 1 (``numpy.core``) and numpy 2 (``numpy._core``)
     names. They build arrays from shapes, dtypes and bytes; ``_reconstruct`` accepts only ndarray types."""
@@ -37,11 +41,27 @@ def _numpy_globals() -> dict[str, Any]:
     return table
 
 
+def _of_stored_items(kind: type) -> Callable[..., Any]:
+    """``kind`` (a container) built only from what a pickle stores of one: a list, tuple, str or bytes (and
+    a str's encoding), never from a count or a range, which would let a few bytes allocate gigabytes
+    (``bytearray(2**31)``, ``frozenset(range(10**8))``)."""
+
+    def build(*args: Any) -> Any:
+        if len(args) > 2 or (args and not isinstance(args[0], list | tuple | str | bytes)) or (
+                len(args) == 2 and not isinstance(args[1], str)):
+            raise UnsafePickleError(f"refused to build a {kind.__name__} from {type(args[0]).__name__}: not stored "
+                                    "items (nothing was allocated)")
+        return kind(*args)
+
+    return build
+
+
 #: Globals that plain data (containers, numbers, NumPy arrays) needs and that execute nothing.
 SAFE_GLOBALS: dict[str, Any] = {
-    "builtins.set": set, "builtins.frozenset": frozenset, "builtins.bytearray": bytearray,
+    "builtins.set": _of_stored_items(set), "builtins.frozenset": _of_stored_items(frozenset),
+    "builtins.bytearray": _of_stored_items(bytearray),
     "builtins.complex": complex, "builtins.slice": slice, "builtins.range": range,
-    "collections.OrderedDict": OrderedDict,
+    "collections.OrderedDict": _of_stored_items(OrderedDict),
     "_codecs.encode": _codecs.encode,  # protocol-2 pickles write bytes as _codecs.encode(str, 'latin1')
     **_numpy_globals(),
 }

@@ -5,13 +5,14 @@ import io
 import pickle
 import struct
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 
 import ml_dtypes
 import numpy as np
 import pytest
 
-from stylegan_jax.io.restricted_pickle import ForbiddenGlobalError, restricted_load
+from stylegan_jax.io.restricted_pickle import ForbiddenGlobalError, UnsafePickleError, restricted_load
 from stylegan_jax.io.torch_format import TorchFormatError, load_torch_bytes, load_torch_file, strided_view
 
 FILES = Path(__file__).parent.parent / "fixtures" / "torch_files"
@@ -142,3 +143,20 @@ def test_legacy_storages_larger_together_than_the_file_are_refused():
     assert len(tensors) < len(data) + 64 * 100
     with pytest.raises(TorchFormatError, match="larger than the rest of the file"):
         load_torch_bytes(tensors)
+
+
+@pytest.mark.parametrize("payload", [
+    b"\x80\x02cbuiltins\nbytearray\nJ\x00\x00\x00\x80\x85R.",  # bytearray(2**31): 2 GB from 27 bytes
+    b"\x80\x02cbuiltins\nfrozenset\ncbuiltins\nrange\nK\x00J\x00\xe1\xf5\x05\x86R\x85R.",  # of range(10**8)
+    b"\x80\x02cbuiltins\nset\ncbuiltins\nrange\nK\x00J\x00\xe1\xf5\x05\x86R\x85R.",
+    b"\x80\x02ccollections\nOrderedDict\ncbuiltins\nrange\nK\x00J\x00\xe1\xf5\x05\x86R\x85R.",
+])
+def test_allowed_containers_are_built_from_stored_items_only(payload):
+    with pytest.raises(UnsafePickleError, match="not stored items"):
+        restricted_load(io.BytesIO(payload))
+
+
+@pytest.mark.parametrize("protocol", [3, 4, 5])
+def test_allowed_containers_load_as_pickled(protocol):
+    data = {"s": {1, 2}, "f": frozenset({3}), "b": bytearray(b"ab"), "o": OrderedDict(a=1), "r": range(3)}
+    assert restricted_load(io.BytesIO(pickle.dumps(data, protocol=protocol))) == data
