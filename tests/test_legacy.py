@@ -122,3 +122,18 @@ def test_a_network_tree_the_converter_cannot_read_is_one_clear_line(monkeypatch,
         load_network_pkl(PICKLES / "ada_skip16.pkl")
     assert str(e.value).startswith(f"{PICKLES / 'ada_skip16.pkl'}: a damaged network ({type(error).__name__}: ")
     assert "\n" not in str(e.value)
+
+
+def test_a_pickle_cannot_change_the_stand_ins_that_later_loads_use(tmp_path):
+    """BUILD on a global sets its attributes: a hostile pickle setting EasyDict's ``__setitem__`` emptied the
+    kwargs of every network loaded after it in the process. Each load now gets its own stand-ins, and a
+    function's attributes are not to be set."""
+    before = load_network_pkl(PICKLES / "ada_skip16.pkl")["G_kwargs"]
+    hostile = tmp_path / "hostile.pkl"
+    hostile.write_bytes(b"\x80\x04cdnnlib.util\nEasyDict\nN}\x8c\x0b__setitem__ctorch._utils\n_rebuild_parameter\n"
+                        b"s\x86b0N.")  # setattr(EasyDict, "__setitem__", _rebuild_parameter)
+    read_network_pickle(hostile)
+    assert load_network_pkl(PICKLES / "ada_skip16.pkl")["G_kwargs"] == before
+    hostile.write_bytes(b"\x80\x04ctorch._utils\n_rebuild_parameter\nN}\x8c\x0c__defaults__)s\x86b0N.")
+    with pytest.raises(NetworkPickleError, match="refused to set the state of the allowed global _rebuild_parameter"):
+        read_network_pickle(hostile)

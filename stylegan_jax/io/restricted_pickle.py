@@ -9,7 +9,10 @@ global (``GLOBAL``, ``STACK_GLOBAL``, ``INST``, ``OBJ`` and the copyreg extensio
 from __future__ import annotations
 
 import _codecs
+import copy
+import dataclasses
 import pickle
+import types
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
@@ -77,7 +80,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, file: BinaryIO, allowed: Mapping[str, Any],
                  persistent_load: Callable[[Any], Any] | None = None, encoding: str = "ASCII"):
         super().__init__(file, encoding=encoding)
-        self._allowed = allowed
+        self._allowed, self._handed = allowed, {}
         if persistent_load is not None:
             self.persistent_load = persistent_load
 
@@ -85,7 +88,49 @@ class RestrictedUnpickler(pickle.Unpickler):
         key = f"{module}.{name}"
         if key not in self._allowed:
             raise ForbiddenGlobalError(key)
-        return self._allowed[key]
+        if key not in self._handed:
+            self._handed[key] = _private(self._allowed[key])
+        return self._handed[key]
+
+
+class _Call:
+    """A Python function as one load hands it out: calls go through; setting its attributes (a pickle's BUILD
+    on the global, e.g. new ``__defaults__``) is refused."""
+
+    __slots__ = ("_fn",)
+
+    def __init__(self, fn: Callable[..., Any]):
+        object.__setattr__(self, "_fn", fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fn(*args, **kwargs)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise UnsafePickleError(f"refused to set {name!r} on the allowed global {self._fn.__qualname__}")
+
+    def __setstate__(self, state: Any) -> None:
+        raise UnsafePickleError(f"refused to set the state of the allowed global {self._fn.__qualname__}")
+
+
+#: `type.__flags__` bits: a class made by a class statement (not C); one whose attributes cannot be set.
+_HEAP_TYPE, _IMMUTABLE_TYPE = 1 << 9, 1 << 8
+
+
+def _private(obj: Any) -> Any:
+    """What one load hands out for an allowed global: where a pickle could change the object itself for the
+    loads after it (BUILD sets the attributes of any object without ``__setstate__``: a class's methods, a
+    function's defaults, a stand-in's fields), a copy of its own: a subclass of a Python class, a `_Call` of a
+    Python function, a copy of an instance; C types and functions and NumPy dtypes, which cannot be changed,
+    as they are."""
+    if isinstance(obj, type):
+        if obj.__flags__ & _HEAP_TYPE and not obj.__flags__ & _IMMUTABLE_TYPE:
+            return type(obj.__name__, (obj,), {"__module__": obj.__module__, "__qualname__": obj.__qualname__})
+        return obj
+    if isinstance(obj, types.FunctionType):
+        return _Call(obj)
+    if dataclasses.is_dataclass(obj):
+        return copy.copy(obj)
+    return obj
 
 
 def restricted_load(file: BinaryIO, allowed: Mapping[str, Any] = SAFE_GLOBALS,
