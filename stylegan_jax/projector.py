@@ -161,7 +161,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_runtime_flags(p)
     p.add_argument("--network", required=True, type=path_arg,
                    help="NVIDIA network pickle (.pkl) or stylegan_jax snapshot dir")
-    p.add_argument("--target", required=True, nargs="+", type=path_arg, metavar="FILE",
+    p.add_argument("--target", required=True, nargs="+", action="extend", type=path_arg, metavar="FILE",
                    help="image file(s) or folder(s) of images to project (together, as one batch)")
     p.add_argument("--outdir", required=True, type=outdir, help="where to write the results")
     p.add_argument("--num-steps", type=positive_int, default=1000, help="optimisation steps (default 1000)")

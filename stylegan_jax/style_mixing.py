@@ -105,9 +105,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_runtime_flags(p)
     p.add_argument("--rows", type=parse_seeds, default=[], help="row seeds (their fine styles), e.g. 85,100,75")
     p.add_argument("--cols", type=parse_seeds, default=[], help="column seeds (their --styles layers)")
-    p.add_argument("--row-ws", type=path_arg, nargs="+", default=[], metavar="FILE",
+    p.add_argument("--row-ws", type=path_arg, nargs="+", action="extend", default=[], metavar="FILE",
                    help="projected_w.npz files whose ws are further rows")
-    p.add_argument("--col-ws", type=path_arg, nargs="+", default=[], metavar="FILE",
+    p.add_argument("--col-ws", type=path_arg, nargs="+", action="extend", default=[], metavar="FILE",
                    help="projected_w.npz files whose ws are further columns")
     p.add_argument("--styles", type=parse_seeds, default=parse_seeds("0-6"), help="ws taken from the column "
                    "seed (default 0-6)")

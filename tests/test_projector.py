@@ -268,6 +268,13 @@ def write_target(path, image, size=(40, 32)):
     PIL.Image.fromarray(image).resize(size, PIL.Image.NEAREST).save(path)
 
 
+def test_target_given_twice_projects_both():
+    """``--target`` takes several files, given at once or flag by flag (argparse's store kept the last)."""
+    args = projector.parse_args(["--network", "n.pkl", "--target", "a.png", "--target", "b.png", "c.png",
+                                 "--outdir", "o"])
+    assert args.target == ["a.png", "b.png", "c.png"]
+
+
 def test_cli_defaults_are_nvidias():
     args = projector.parse_args(["--network", str(PICKLE), "--target", "me.png", "--outdir", "out"])
     assert (args.num_steps, args.seed, args.save_video) == (1000, 303, True)  # NVIDIA's projector.py

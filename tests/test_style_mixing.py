@@ -57,3 +57,9 @@ def test_styles_outside_the_network_are_one_line(tmp_path, capsys):
     assert style_mixing.main(["--network", str(PICKLE), "--rows", "1", "--cols", "2", "--styles", "0-40",
                               "--outdir", str(tmp_path)]) == 1
     assert "--styles must lie in 0..5" in capsys.readouterr().err
+
+
+def test_row_and_column_ws_given_flag_by_flag_are_all_kept():
+    args = style_mixing.parse_args(["--network", "n.pkl", "--row-ws", "a.npz", "--row-ws", "b.npz", "--col-ws",
+                                    "c.npz", "--col-ws", "d.npz", "e.npz", "--outdir", "o"])
+    assert (args.row_ws, args.col_ws) == (["a.npz", "b.npz"], ["c.npz", "d.npz", "e.npz"])

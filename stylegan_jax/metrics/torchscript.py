@@ -45,12 +45,16 @@ class _TorchScriptGlobals(Mapping):
         return len(self._table)
 
 
-def _flatten(obj: ScriptModuleStub, prefix: str, out: dict[str, np.ndarray]) -> None:
+def _flatten(obj: ScriptModuleStub, prefix: str, out: dict[str, np.ndarray], above: tuple = ()) -> None:
+    """The arrays of ``obj`` and its submodules into ``out`` by dotted name; a module inside itself (a
+    hostile or damaged archive: ``above`` holds the modules on the way down) is a `TorchFormatError`."""
+    if any(obj is module for module in above):
+        raise TorchFormatError(f"the module {prefix[:-1]!r} holds itself: a damaged TorchScript archive")
     for name, value in vars(obj).items():
         if isinstance(value, np.ndarray):
             out[prefix + name] = value
         elif isinstance(value, ScriptModuleStub):
-            _flatten(value, f"{prefix}{name}.", out)
+            _flatten(value, f"{prefix}{name}.", out, (*above, obj))
 
 
 def load_torchscript_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:

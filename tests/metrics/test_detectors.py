@@ -7,7 +7,9 @@ import jax
 import numpy as np
 import pytest
 
+from stylegan_jax.io.torch_format import TorchFormatError
 from stylegan_jax.metrics.detectors import DETECTOR_DIR_ENV, DetectorError, detector_dir, load_inception, load_vgg16
+from stylegan_jax.metrics.torchscript import load_torchscript_weights
 from tests.metrics.conftest import DIV, random_images
 from tests.metrics.reference_nets import Weights, inception_ref, lpips_ref, vgg_features_ref
 
@@ -69,3 +71,13 @@ def test_wrong_kind_of_file_is_one_clear_line(detectors, tmp_path):
     with pytest.raises(DetectorError, match=r"torch\.save file, not a TorchScript archive") as e:
         load_vgg16(tmp_path)
     assert "\n" not in str(e.value)
+
+
+def test_a_torchscript_module_that_holds_itself_is_one_clear_error(tmp_path):
+    """A damaged or hostile archive whose module is its own submodule: an error naming it, not a recursion."""
+    path = tmp_path / "cycle.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x02c__torch__\nM\n)\x81q\x00}X\x04\x00\x00\x00selfh\x00sb.")
+        archive.writestr("archive/code/__torch__.py", "")
+    with pytest.raises(TorchFormatError, match="holds itself"):
+        load_torchscript_weights(path)
