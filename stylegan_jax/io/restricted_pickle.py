@@ -70,8 +70,12 @@ SAFE_GLOBALS: dict[str, Any] = {
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
+class RestrictedUnpickler(pickle._Unpickler):
     """A `pickle.Unpickler` that resolves globals only through ``allowed`` (``"module.name" -> object``).
+
+    Python's own unpickler (``pickle._Unpickler``), not the C one: its memo is a dict, where the C memo is an
+    array as long as the largest index a pickle names (``LONG_BINPUT 2**27``: 9 bytes allocating 2 GB). The
+    opcodes of a network pickle are few (its tensors are long byte strings), so the speed is the same.
 
     ``persistent_load(pid)``, when given, answers persistent ids (without it they are an error);
     ``encoding`` decodes Python 2 strings, as `pickle.Unpickler`'s.

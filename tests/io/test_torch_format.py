@@ -4,6 +4,7 @@
 import io
 import pickle
 import struct
+import tracemalloc
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -160,3 +161,14 @@ def test_allowed_containers_are_built_from_stored_items_only(payload):
 def test_allowed_containers_load_as_pickled(protocol):
     data = {"s": {1, 2}, "f": frozenset({3}), "b": bytearray(b"ab"), "o": OrderedDict(a=1), "r": range(3)}
     assert restricted_load(io.BytesIO(pickle.dumps(data, protocol=protocol))) == data
+
+
+def test_a_memo_index_of_a_few_bytes_allocates_nothing():
+    """``LONG_BINPUT 2**27``: the C unpickler's memo grows to the index (2 GB from 9 bytes); ours is a dict."""
+    tracemalloc.start()
+    try:
+        assert restricted_load(io.BytesIO(b"\x80\x02Nr\x00\x00\x00\x08.")) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, peak
