@@ -19,6 +19,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import jax
@@ -82,6 +83,19 @@ class TrainingDivergedError(RuntimeError):
 
 class RunDirectoryError(OSError):
     """The run directory cannot be used (a file, not writable, full, or in use by another run); one line."""
+
+
+@contextlib.contextmanager
+def _refused_writes(what: str, then: str) -> Iterator[None]:
+    """The file system's refusal of a write in the block (a full or read-only disk, a quota; TensorStore's
+    included: `checkpoint.refused_write`) as one `RunDirectoryError`: ``cannot write <what> (<reason>); <then>``;
+    any other error as it is."""
+    try:
+        yield
+    except (OSError, ValueError) as e:
+        if (refused := checkpoint.refused_write(e)) is None:
+            raise
+        raise RunDirectoryError(f"cannot write {what} ({refused.strerror or e}); {then}") from None
 
 
 class TrainingInterruptedError(BaseException):
@@ -361,13 +375,9 @@ class Trainer:
         """The checkpoint of ``state`` after ``nimg`` images and ``tick`` ticks (`checkpoint.save`), the data
         iterator standing at the next iteration's batch; a write that fails (a full or read-only disk) leaves
         the newest complete checkpoint intact and ends the run with one line."""
-        try:
+        with _refused_writes(f"a checkpoint in {self.manager.directory}",
+                             f"the newest complete one ({self.manager.latest_step()}) is intact"):
             checkpoint.save(self.manager, state, self.iterator, self.cfg, nimg, tick, tick_start_nimg, snapshot)
-        except (OSError, ValueError) as e:
-            if (refused := checkpoint.refused_write(e)) is None:
-                raise
-            raise RunDirectoryError(f"cannot write a checkpoint in {self.manager.directory} ({refused.strerror or e}); "
-                                    f"the newest complete one ({self.manager.latest_step()}) is intact") from None
 
     def next_batch(self, sched: Schedule | None = None) -> tuple[jax.Array, jax.Array]:
         """The next iteration's reals (iterator batches joined, images box-downsampled to the schedule's
@@ -458,18 +468,14 @@ class Trainer:
         process 0)."""
         G_kwargs, D_kwargs = self.family.network_kwargs(self.cfg, self.c_dim)
         directory = self.workdir / f"network-snapshot-{kimg_tag(self.cfg, nimg)}"
-        try:
+        with _refused_writes(f"the network snapshot {directory}",
+                             "the checkpoint before it is complete: run the same command to write it"):
             save_network(directory, G_kwargs=G_kwargs, D_kwargs=D_kwargs,
                          G=to_host({"params": state.g_params, "buffers": state.g_buffers}),
                          G_ema=to_host({"params": state.g_ema_params, "buffers": state.g_ema_buffers}),
                          D=to_host({"params": state.d_params}),
                          metadata={"kimg": nimg / 1000, "config": self.cfg.name, "model": self.cfg.model},
                          overwrite=True)
-        except (OSError, ValueError) as e:
-            if (refused := checkpoint.refused_write(e)) is None:
-                raise
-            raise RunDirectoryError(f"cannot write the network snapshot {directory} ({refused.strerror or e}); the "
-                                    f"checkpoint before it is complete: run the same command to write it") from None
 
     def fakes(self, state: TrainState, sched: Schedule | None = None) -> np.ndarray:
         """G_ema's images of the fixed grid inputs (noise const) at the schedule's resolution and alpha,
