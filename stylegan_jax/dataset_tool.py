@@ -23,7 +23,7 @@ What --dest may be, so that no data of the user's is lost:
 - a --dest that is, contains or lies inside --source is refused.
 
 Labels in the source's ``dataset.json`` are all integer classes in [0, ``MAX_CLASSES`` = 100000) (the dataset
-gets max + 1 classes, as NVIDIA's tool counts them) or all lists of one length of finite numbers (see
+gets max + 1 classes, as NVIDIA's tool counts them) or all lists of one length of finite float32 numbers (see
 `stylegan_jax.data.convert`). Resolutions are powers of two from 4 to ``MAX_RESOLUTION`` = 4096
 (`stylegan_jax.data.images`).
 """

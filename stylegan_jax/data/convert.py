@@ -9,7 +9,7 @@ Nothing of the user's is lost either: the destination may not be, contain or lie
 dataset this package wrote is ever replaced (`tfds_builder.check_dest`).
 
 Labels (NVIDIA's ``dataset.json``) are all integer classes in [0, `MAX_CLASSES`) (the dataset has max + 1
-classes, as NVIDIA's dataset_tool counts them) or all lists of one length of finite numbers; an image whose
+classes, as NVIDIA's dataset_tool counts them) or all lists of one length of finite float32 numbers; an image whose
 label is null or absent is skipped (and counted) when others have one.
 """
 
@@ -37,6 +37,7 @@ NAMES_SHOWN = 5
 #: Class labels lie in [0, MAX_CLASSES): a dataset has at most this many classes (ImageNet-21k has 21,841;
 #: a label far above is a typo that would make every one-hot label and the networks' embedding that wide).
 MAX_CLASSES = 100_000
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclasses.dataclass
@@ -136,7 +137,7 @@ def _label_spec(labels: dict[str, Any] | None, names: Iterable[str]) -> tuple[st
 
     Raises:
       DatasetError: labels that are neither all integer classes in [0, `MAX_CLASSES`) nor all lists of one
-        length of finite numbers, or labels that name none of the images.
+        length of finite float32 numbers, or labels that name none of the images.
     """
     names = list(names)
     labelled = [(n, labels[n]) for n in names if labels is not None and labels.get(n) is not None]
@@ -152,11 +153,11 @@ def _label_spec(labels: dict[str, Any] | None, names: Iterable[str]) -> tuple[st
     def is_int(v: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
 
-    def is_number(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+    def is_number(v: Any) -> bool:  # stored as float32: a number beyond its range would be stored as inf
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= FLOAT32_MAX
 
     rule = (f"labels must be all integer classes in [0, {MAX_CLASSES}) or all lists of one length of finite "
-            "numbers (or null)")
+            "float32 numbers (or null)")
     if is_int(labelled[0][1]):
         for name, v in labelled:
             if not is_int(v) or not 0 <= v < MAX_CLASSES:
@@ -300,8 +301,17 @@ def convert_images(
         )
         report = ConversionReport(dest=dest, spec=spec, num_files=len(src.names), skipped=skipped)
 
-        def process(item: tuple[str, bytes]) -> tuple[str, Any]:
+        def read(name: str) -> tuple[str, bytes | None]:
+            """The file's bytes, None when it cannot be read (a zip member's CRC is checked at its end)."""
+            try:
+                return name, src.read(name)
+            except Exception:  # noqa: BLE001 - any failure of a user's file is counted, never a crash
+                return name, None
+
+        def process(item: tuple[str, bytes | None]) -> tuple[str, Any]:
             name, data = item
+            if data is None:
+                return name, "unreadable"
             try:
                 image = images.decode(data)
             except Exception as e:  # noqa: BLE001 - any failure of a user's file is counted, never a crash
@@ -312,7 +322,7 @@ def convert_images(
             return name, (images.encode_png(pixels), was, upscaled, resized)
 
         def examples() -> Iterator[dict[str, Any]]:
-            items = ((name, src.read(name)) for name in names)
+            items = map(read, names)  # here, not on the pool: an LMDB transaction serves one thread
             bar = tqdm.tqdm(total=len(names), unit="file", disable=not progress, desc="converting")
             with bar:
                 for name, result in _ordered_map(process, items, workers or os.cpu_count() or 1):

@@ -108,6 +108,7 @@ def fit(image: PIL.Image.Image, transform: str, width: int, height: int) -> tupl
         box = (0, 0, w, h)
     else:
         cw, ch = (round(h * width / height), h) if w * height > h * width else (w, round(w * height / width))
+        cw, ch = max(cw, 1), max(ch, 1)  # a sliver of an image still gives a box of a pixel
         box = ((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch)
     upscaled = box[2] - box[0] < width or box[3] - box[1] < height
     if box != (0, 0, w, h):  # crop, then resize, as NVIDIA's: Lanczos reads no pixel outside the box

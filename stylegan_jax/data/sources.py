@@ -15,6 +15,7 @@ import io
 import json
 import os
 import tarfile
+import unicodedata
 import zipfile
 from pathlib import Path
 from typing import IO, Any
@@ -83,7 +84,8 @@ class ImageSource:
         """The labels of `dataset.json` as {file name: label}, or None without labels.
 
         A label is an int (class), a list of numbers (vector) or None; the file's `"labels"` may itself be
-        null (an unlabelled dataset).
+        null (an unlabelled dataset). A name is matched to a file as written on another system too: with
+        "\\" separators, a leading "./", in another Unicode normal form (macOS writes NFD).
 
         Raises:
           DatasetError: `dataset.json` is not valid JSON in NVIDIA's format.
@@ -93,7 +95,10 @@ class ImageSource:
         try:
             data = json.loads(self.read(LABELS_FILE))
             pairs = data["labels"]
-            return None if pairs is None else {str(name): label for name, label in pairs}
+            if pairs is None:
+                return None
+            files = {_comparable(name): name for name in self.names}
+            return {files.get(_comparable(str(name)), str(name)): label for name, label in pairs}
         except (ValueError, KeyError, TypeError) as e:
             raise DatasetError(
                 f'{self.path / LABELS_FILE} is not in the format {{"labels": [[name, label], ...]}}: {e}'
@@ -187,6 +192,14 @@ class LmdbSource:
 #: What `open_image_source` returns: every kind offers ``path``, ``names``, ``read``, ``header``, ``labels``,
 #: ``close``.
 Source = ImageSource | ArraySource | LmdbSource
+
+
+def _comparable(name: str) -> str:
+    """A file name of `dataset.json` or of the source in one form: "/" separators, no leading "./", NFC."""
+    name = unicodedata.normalize("NFC", name.replace("\\", "/"))
+    while name.startswith("./"):
+        name = name[2:]
+    return name
 
 
 def _pil_header(f: IO[bytes]) -> tuple[str, tuple[int, int]]:

@@ -484,3 +484,45 @@ def test_an_lsun_lmdb_directory_converts_its_records_in_key_order(tmp_path, caps
     (tmp_path / "empty_lmdb").mkdir()
     rc, _, err = run_tool(capsys, "--source", tmp_path / "empty_lmdb", "--dest", tmp_path / "none")
     assert rc == 1 and err.count("\n") == 1 and not (tmp_path / "none").exists()
+
+
+def test_a_zip_member_failing_its_crc_is_counted_the_others_stored(tmp_path, capsys):
+    """A member whose header reads but whose CRC fails at its end (a flipped byte deep inside) is skipped as
+    unreadable, as a broken file of a folder is, not the end of the conversion."""
+    archive = tmp_path / "src.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as z:
+        for i in range(3):
+            buffer = io.BytesIO()
+            PIL.Image.fromarray(random_pixels(i, (64, 64, 3))).save(buffer, format="PNG", compress_level=0)
+            z.writestr(f"{i}.png", buffer.getvalue())
+    data = bytearray(archive.read_bytes())
+    member = zipfile.ZipFile(archive).getinfo("1.png")
+    data[member.header_offset + 30 + len("1.png") + member.file_size // 2] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    rc, out, _ = run_tool(capsys, "--source", archive, "--dest", tmp_path / "ds")
+    assert rc == 0 and "unreadable 1: 1.png" in out
+    assert read_dataset_info(tmp_path / "ds")["num_images"] == 2
+    np.testing.assert_array_equal(stored_images(tmp_path / "ds")[1], random_pixels(2, (64, 64, 3)))
+
+
+def test_labels_named_as_on_another_system_label_their_images(tmp_path, capsys):
+    """dataset.json written on Windows ("\\\\"), with "./" prefixes or in another Unicode normal form names the
+    same files."""
+    names = ["a/x.png", "b.png", "caf\N{LATIN SMALL LETTER E WITH ACUTE}.png"]
+    for i, name in enumerate(names):
+        save(tmp_path / "src" / name, random_pixels(i, (4, 4, 3)))
+    write_labels(tmp_path / "src", {"a\\x.png": 2, "./b.png": 0, "cafe\N{COMBINING ACUTE ACCENT}.png": 1})
+    rc, out, _ = run_tool(capsys, "--source", tmp_path / "src", "--dest", tmp_path / "ds")
+    assert rc == 0 and "no label" not in out
+    assert [int(x) for x in stored_labels(tmp_path / "ds")] == [2, 0, 1]
+
+
+def test_a_sliver_of_an_image_crops_to_its_middle_pixel(tmp_path, capsys):
+    """A crop box that rounds below one pixel (a 1-pixel-wide image cropped to 2:1) is the middle pixel, not
+    an empty box resized to black."""
+    pixels = random_pixels(0, (64, 1, 3))
+    save(tmp_path / "src" / "sliver.png", pixels)
+    assert run_tool(capsys, "--source", tmp_path / "src", "--dest", tmp_path / "ds", "--transform", "center-crop",
+                    "--resolution", "16x8")[0] == 0
+    (stored,) = stored_images(tmp_path / "ds")
+    np.testing.assert_array_equal(stored, np.broadcast_to(pixels[31, 0], (8, 16, 3)))
