@@ -59,6 +59,7 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--config.keep=0"], "--config.keep: expected a whole number >= 1, got 0"),
     (["--config.image_snap=-1"], "--config.image_snap: expected a whole number of ticks >= 0 (0: grids at the "),
     (["--subset", "-3"], "--subset: expected a whole number of images >= 0 (0: all), got -3"),
+    (["--config.freeze_d=-1"], "--config.freeze_d: expected a whole number of D's layers >= 0, got -1"),
     (["--metrics", "fid50k_ful"], "--metrics: unknown metric 'fid50k_ful'; valid: "),
     (["--config.resume_from=gone.pkl"], "--config.resume_from=gone.pkl: no such file or directory"),
     (["--config.resume_from=/dev/null"], "/dev/null: the file is empty; expected an NVIDIA network pickle"),
