@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stylegan_jax import image_size
+from stylegan_jax.atomic import atomic_write
 from stylegan_jax.cli import (
     ArgumentParser,
     UsageError,
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"generate: interrupted; what was written so far is in {args.outdir}", file=sys.stderr)
             return 130
-        with open(os.path.join(args.outdir, "generate.json"), "w") as f:
+        with atomic_write(os.path.join(args.outdir, "generate.json"), "w") as f:
             seeds = None if args.seeds is None else str(args.seeds)
             json.dump({**vars(args), "seeds": seeds, "G_kwargs": network.G_kwargs}, f, indent=2)
         print(f"wrote {count} files to {args.outdir}")

@@ -31,6 +31,7 @@ import PIL.Image
 from tqdm import tqdm
 
 from stylegan_jax import image_size
+from stylegan_jax.atomic import atomic_write
 from stylegan_jax.cli import (
     ArgumentParser,
     UsageError,
@@ -140,14 +141,15 @@ def project_files(network: Network, files: list[str], out: str, settings: Projec
         os.makedirs(directory, exist_ok=True)
         save_png(targets[i], os.path.join(directory, "target.png"))
         save_png(images[i], os.path.join(directory, "proj.png"))
-        np.savez(os.path.join(directory, "projected_w.npz"), w=result.ws[i:i + 1])
+        with atomic_write(os.path.join(directory, "projected_w.npz")) as fp:
+            np.savez(fp, w=result.ws[i:i + 1])
         record = dict(target=f, network=network_path, distance=float(result.distance[i]),
                       loss_value=float(result.loss[i]), loss=loss, space=settings.space,
                       num_steps=settings.num_steps, seed=seed, class_idx=class_idx,
                       seconds_per_target=seconds / len(files))
         if save_video:
             record["video"] = write_video(projector, targets[i], result.w_steps[i], directory)
-        with open(os.path.join(directory, "projection.json"), "w") as fp:
+        with atomic_write(os.path.join(directory, "projection.json"), "w") as fp:
             json.dump(record, fp, indent=2)
         print(f"{f}: distance {record['distance']:.4f} -> {directory}")
         records.append(record)
