@@ -9,6 +9,7 @@ global (``GLOBAL``, ``STACK_GLOBAL``, ``INST``, ``OBJ`` and the copyreg extensio
 from __future__ import annotations
 
 import _codecs
+import _compat_pickle
 import copy
 import dataclasses
 import pickle
@@ -89,6 +90,9 @@ class RestrictedUnpickler(pickle._Unpickler):
             self.persistent_load = persistent_load
 
     def find_class(self, module: str, name: str) -> Any:
+        if self.proto < 3 and self.fix_imports:  # Python 2's names (``__builtin__.set``), as pickle's own
+            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         key = f"{module}.{name}"
         if key not in self._allowed:
             raise ForbiddenGlobalError(key)

@@ -157,10 +157,17 @@ def test_allowed_containers_are_built_from_stored_items_only(payload):
         restricted_load(io.BytesIO(payload))
 
 
-@pytest.mark.parametrize("protocol", [3, 4, 5])
+@pytest.mark.parametrize("protocol", range(6))
 def test_allowed_containers_load_as_pickled(protocol):
+    """Protocols below 3 name Python 2's modules (``__builtin__.set``, ``__builtin__.xrange``), mapped as
+    pickle's own unpickler maps them."""
     data = {"s": {1, 2}, "f": frozenset({3}), "b": bytearray(b"ab"), "o": OrderedDict(a=1), "r": range(3)}
     assert restricted_load(io.BytesIO(pickle.dumps(data, protocol=protocol))) == data
+
+
+def test_python_2s_names_map_to_the_allow_list_and_no_further():
+    with pytest.raises(ForbiddenGlobalError, match="builtins.eval"):
+        restricted_load(io.BytesIO(b"\x80\x02c__builtin__\neval\nX\x01\x00\x00\x001\x85R."))
 
 
 def test_a_memo_index_of_a_few_bytes_allocates_nothing():
