@@ -43,7 +43,11 @@ class NetworkLoadError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Network:
-    """A loaded network: constructor kwargs and variable trees (NumPy arrays; ``None`` where absent)."""
+    """A loaded network: constructor kwargs and variable trees (NumPy arrays; ``None`` where absent).
+
+    ``progress``: only from an R3GAN snapshot pickle, what R3GAN's ``--resume`` continues
+    (`convert.torch_r3gan.training_progress`: its ``cur_nimg`` and G's and D's Adam moments as our trees).
+    """
 
     G_kwargs: dict
     G_ema: dict
@@ -51,6 +55,7 @@ class Network:
     D_kwargs: dict | None = None
     D: dict | None = None
     metadata: dict = dataclasses.field(default_factory=dict)
+    progress: dict | None = None
 
     @property
     def model(self) -> str:

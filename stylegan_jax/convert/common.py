@@ -151,6 +151,16 @@ def module_state_dict(obj: PersistentObject, prefix: str = "") -> dict[str, np.n
     return out
 
 
+def parameter_names(obj: PersistentObject, prefix: str = "") -> list[str]:
+    """The dotted names of a pickled module's parameters in ``Module.parameters()`` order, the indices of an
+    optimizer state built on them: the module's own, then each submodule's, depth first."""
+    names = [prefix + name for name, value in obj.state.get("_parameters", {}).items() if value is not None]
+    for name, sub in obj.state.get("_modules", {}).items():
+        if isinstance(sub, PersistentObject):
+            names += parameter_names(sub, f"{prefix}{name}.")
+    return names
+
+
 def check_class(obj: Any, what: str, class_name: str) -> PersistentObject:
     """``obj`` if it is a pickled module of class ``class_name``, else a one-line error naming ``what``."""
     if not isinstance(obj, PersistentObject):

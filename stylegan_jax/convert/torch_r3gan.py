@@ -23,7 +23,14 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from stylegan_jax.convert.common import check_class, child, convert_generators, convert_variables, module_state_dict
+from stylegan_jax.convert.common import (
+    check_class,
+    child,
+    convert_generators,
+    convert_variables,
+    module_state_dict,
+    parameter_names,
+)
 from stylegan_jax.errors import first_line
 from stylegan_jax.io.network_pickle import NetworkPickleError, PersistentObject
 from stylegan_jax.models.r3gan import Discriminator, Generator, interpolation_filter
@@ -251,8 +258,10 @@ def discriminator_kwargs(wrapper: Any, what: str) -> tuple[dict[str, Any], dict[
 
 def convert_r3gan(data: dict) -> dict[str, Any]:
     """An R3GAN snapshot dict -> ``{"G_kwargs", "D_kwargs", "G", "G_ema", "D", "metadata"}`` (see
-    `stylegan_jax.convert.load_network_pkl`); ``metadata`` names the model ``r3gan``. The optimizer states and
-    ``training_set_kwargs`` are not used. A tree of the right classes but malformed state is one line too."""
+    `stylegan_jax.convert.load_network_pkl`) and, when the snapshot holds G, D, ``cur_nimg`` and optimizer states
+    that fit them, ``progress`` (`training_progress`: what R3GAN's ``--resume`` continues); ``metadata`` names
+    the model ``r3gan``. ``training_set_kwargs`` is not used. A tree of the right classes but malformed state is
+    one line too."""
     try:
         return _convert(data)
     except NetworkPickleError:
@@ -274,4 +283,46 @@ def _convert(data: dict) -> dict[str, Any]:
             raise NetworkPickleError(f"D takes {kwargs['c_dim']} labels, G {out['G_kwargs']['c_dim']}")
         out["D_kwargs"] = kwargs
         out["D"] = convert_variables(Discriminator, kwargs, lambda _: state, "D")
+    progress = training_progress(data)
+    if progress is not None:
+        out["progress"] = progress
     return out
+
+
+def training_progress(data: dict) -> dict[str, Any] | None:
+    """What R3GAN's ``--resume`` continues from a snapshot: ``{"cur_nimg": int, "G": moments, "D": moments}``,
+    each network's Adam state as `adam_moments` reads it; None when the snapshot lacks any of it or its
+    optimizer states do not fit its networks (the networks load all the same)."""
+    cur_nimg = data.get("cur_nimg")
+    if not (isinstance(cur_nimg, int | np.integer) and cur_nimg >= 0 and data.get("G") is not None
+            and data.get("D") is not None):
+        return None
+    progress: dict[str, Any] = {"cur_nimg": int(cur_nimg)}
+    for name, cls, read in (("G", Generator, generator_kwargs), ("D", Discriminator, discriminator_kwargs)):
+        kwargs, state = read(data[name], name)
+        progress[name] = adam_moments(data[name], data.get(f"{name}_opt_state"), cls, kwargs, state, name)
+        if progress[name] is None:
+            return None
+    return progress
+
+
+def adam_moments(wrapper: PersistentObject, opt_state: Any, cls: type, kwargs: dict, state: dict[str, np.ndarray],
+                 what: str) -> dict[str, Any] | None:
+    """A pickled ``torch.optim.Adam`` state dict over ``wrapper.parameters()`` as ours: ``{"count": its step,
+    "mu": exp_avg, "nu": exp_avg_sq}``, the moments as our parameter trees (``cls(**kwargs)``'s ``params``,
+    converted as the weights, whose R3GAN state dict is ``state``); None when it does not fit the parameters
+    (their count, names or shapes) or its steps differ."""
+    try:
+        names = parameter_names(wrapper)
+        entries = [opt_state["state"][i] for group in opt_state["param_groups"] for i in group["params"]]
+        steps = {float(entry["step"]) for entry in entries}
+        if len(entries) != len(names) or len(steps) != 1 or not all(n.startswith("Model.") for n in names):
+            return None
+        moments: dict[str, Any] = {"count": int(steps.pop())}
+        for ours, torch_name in (("mu", "exp_avg"), ("nu", "exp_avg_sq")):
+            values = dict(state) | {n.removeprefix("Model."): e[torch_name]
+                                    for n, e in zip(names, entries, strict=True)}
+            moments[ours] = convert_variables(cls, kwargs, lambda _, v=values: v, what)["params"]
+        return moments
+    except (KeyError, IndexError, TypeError, ValueError, NetworkPickleError):
+        return None

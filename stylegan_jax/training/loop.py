@@ -367,7 +367,8 @@ class Trainer:
         state, source = self.initial_state(), self.resume_source
         self.resume_source = None  # the network is not kept once its arrays are in the state
         if source is not None:
-            state = initialise_from(state, source, self.cfg.resume_from, warn)
+            state, nimg = initialise_from(state, source, self.cfg.resume_from, warn)
+            self.start_nimg = self.start_tick_nimg = nimg  # an R3GAN snapshot's cur_nimg, else 0
         return state, False
 
     def save(self, state: TrainState, nimg: int, tick: int, tick_start_nimg: int | None = None,

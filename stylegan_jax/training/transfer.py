@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 import flax
 import jax
 import ml_collections
 import numpy as np
+import optax
 
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.network_snapshot import INDEX, Network, load_network
@@ -79,10 +81,14 @@ def load_source(resume_from: str) -> Network:
 
 
 def initialise_from(state: TrainState, network: Network, resume_from: str, report: Callable[[str], None]
-                    ) -> TrainState:
+                    ) -> tuple[TrainState, int]:
     """``state`` (a fresh run's, on the host or replicated) with G, G_ema and D from ``network`` (`load_source`
-    of ``resume_from``, the config's value). What does not match is listed in one line through ``report``; a
-    network of which nothing matches is a `ConfigError`. The optimiser states stay fresh."""
+    of ``resume_from``, the config's value), and the number of images the run starts at. What does not match
+    is listed in one line through ``report``; a network of which nothing matches is a `ConfigError`.
+
+    NVIDIA's ``--resume``: a new run, at 0 images with fresh optimiser states. An R3GAN snapshot whose every
+    tensor matches continues as R3GAN's ``--resume`` does (``network.progress``): at its ``cur_nimg`` (its
+    schedules where they were), with its Adam moments and step count."""
     host = jax.tree_util.tree_map(np.asarray, jax.device_get(state))
     missed: list[str] = []
     counts = []
@@ -98,8 +104,36 @@ def initialise_from(state: TrainState, network: Network, resume_from: str, repor
     if not sum(counts):
         raise ConfigError(f"--config.resume_from={resume_from}: none of its parameters match this run's networks")
     total = sum(counts) + len(missed)
+    nimg, continued = 0, ""
+    if network.progress is not None and not missed:
+        g_opt = _with_adam_moments(host.g_opt, fields["g_params"], network.progress["G"])
+        d_opt = _with_adam_moments(host.d_opt, fields["d_params"], network.progress["D"])
+        if g_opt is not None and d_opt is not None:
+            fields.update(g_opt=g_opt, d_opt=d_opt)
+            nimg = network.progress["cur_nimg"]
+            continued = f"; continuing its training at {nimg / 1000:g} kimg with its Adam states (R3GAN's resume)"
     report(f"resume_from {resume_from}: copied {sum(counts)} of {total} tensors" + (
         f"; not matched ({len(missed)}): " + ", ".join(missed[:8]) + (" ..." if len(missed) > 8 else "")
-        if missed else ""))
+        if missed else "") + continued)
     sharding = jax.tree_util.tree_leaves(state)[0].sharding
-    return jax.device_put(host.replace(**fields), sharding)
+    return jax.device_put(host.replace(**fields), sharding), nimg
+
+
+def _with_adam_moments(opt_state: optax.OptState, params: dict, moments: dict) -> optax.OptState | None:
+    """``opt_state`` (host arrays) with its one Adam state over all of ``params`` holding ``moments``
+    (``{"count", "mu", "nu"}``, trees as ``params``); None for an optimiser without one (RMSProp, frozen
+    layers' partition)."""
+    found = []
+
+    def replace(x: Any) -> Any:
+        if not isinstance(x, optax.ScaleByAdamState):
+            return x
+        found.append(jax.tree_util.tree_structure(x.mu) == jax.tree_util.tree_structure(params))
+        if not found[-1]:
+            return x
+        cast = lambda new, old: np.asarray(new, np.asarray(old).dtype)  # noqa: E731
+        return x._replace(count=cast(moments["count"], x.count), mu=jax.tree_util.tree_map(cast, moments["mu"], x.mu),
+                          nu=jax.tree_util.tree_map(cast, moments["nu"], x.nu))
+
+    new = jax.tree_util.tree_map(replace, opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState))
+    return new if found == [True] else None

@@ -7,16 +7,25 @@ from pathlib import Path
 import flax
 import jax
 import numpy as np
+import optax
 import pytest
 
+from stylegan_jax.convert import torch_r3gan
+from stylegan_jax.data.convert import convert_images
 from stylegan_jax.errors import ConfigError
+from stylegan_jax.io.network_pickle import read_network_pickle
 from stylegan_jax.models.stylegan2 import discriminator_layers
 from stylegan_jax.network_snapshot import load_network
+from stylegan_jax.training.config import load_experiment
 from stylegan_jax.training.loop import Trainer, run_config, train
 from stylegan_jax.training.transfer import initialise_from, load_source, source_path
+from tests.data.imagefiles import random_pixels, save
 from tests.training.conftest import tiny_config
 
 NVIDIA_PICKLE = Path(__file__).parents[1] / "fixtures" / "nvidia_pickles" / "ada_skip16.pkl"
+#: Written by R3GAN's training loop's code (tests/fixtures/make_r3gan_pickles.py): cur_nimg 1234, each network's
+#: Adam state after one step with betas (0, 0), so that exp_avg is a gradient and exp_avg_sq its square.
+R3GAN_PICKLE = Path(__file__).parents[1] / "fixtures" / "r3gan_pickles" / "uncond16.pkl"
 
 
 def flat(tree):
@@ -41,7 +50,7 @@ def test_a_new_run_starts_from_the_pretrained_networks(data_dir, tmp_path, pretr
     trainer = Trainer(cfg, tmp_path)
     fresh = trainer.initial_state()
     lines = []
-    state = initialise_from(fresh, load_source(str(path)), str(path), lines.append)
+    state, nimg = initialise_from(fresh, load_source(str(path)), str(path), lines.append)
     for field in ("g_params", "g_buffers", "g_ema_params", "d_params"):
         got, want = flat(getattr(state, field)), flat(getattr(source, field))
         assert got.keys() == want.keys()
@@ -50,7 +59,7 @@ def test_a_new_run_starts_from_the_pretrained_networks(data_dir, tmp_path, pretr
     tensors = sum(len(flat(getattr(source, f))) for f in ("g_params", "g_buffers", "g_ema_params", "g_ema_buffers",
                                                          "d_params"))
     assert lines == [f"resume_from {path}: copied {tensors} of {tensors} tensors"]
-    assert int(state.step) == 0 and int(jax.tree_util.tree_leaves(state.g_opt)[0]) == 0  # a new run
+    assert nimg == 0 and int(state.step) == 0 and int(jax.tree_util.tree_leaves(state.g_opt)[0]) == 0  # a new run
 
 
 def test_what_does_not_match_is_listed_and_nothing_matching_is_an_error(data_dir, tmp_path, pretrained):
@@ -59,7 +68,7 @@ def test_what_does_not_match_is_listed_and_nothing_matching_is_an_error(data_dir
     cfg.D.channel_max = 32  # D's widths differ; G is the same
     wider = Trainer(cfg, tmp_path)
     lines = []
-    state = initialise_from(wider.initial_state(), load_source(str(path)), str(path), lines.append)
+    state, _ = initialise_from(wider.initial_state(), load_source(str(path)), str(path), lines.append)
     assert len(lines) == 1 and "not matched" in lines[0] and "D/params/b4/fc/weight" in lines[0]
     np.testing.assert_array_equal(flat(state.g_params)["synthesis/b4/const"],
                                   flat(source.g_params)["synthesis/b4/const"])
@@ -142,3 +151,53 @@ def test_nvidias_transfer_source_names_stand_for_their_files_in_the_working_dire
     assert source_path("ffhq1024") == "ffhq-res1024-mirror-stylegan2-noaug.pkl"
     (tmp_path / "ffhq1024" / "network.json").write_text("{}")  # ... a snapshot directory of that name is
     assert source_path("ffhq1024") == "ffhq1024" and source_path("my.pkl") == "my.pkl"
+
+
+def adam_of(opt_state) -> optax.ScaleByAdamState:
+    (adam,) = [x for x in jax.tree_util.tree_leaves(opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState))
+               if isinstance(x, optax.ScaleByAdamState)]
+    return adam
+
+
+def test_an_r3gan_snapshot_continues_its_training_as_r3gans_resume(tmp_path):
+    """R3GAN's --resume continues the pickle's cur_nimg (its schedules) with its Adam states; a run whose
+    networks differ from the snapshot's is a new run, as NVIDIA's --resume."""
+    for i in range(8):
+        save(tmp_path / "images" / f"{i}.png", random_pixels(i, (16, 16, 3)))
+    convert_images(tmp_path / "images", tmp_path / "data" / "rgb16", progress=False)
+    network = load_network(R3GAN_PICKLE)
+    cfg = load_experiment("r3gan_ffhq64")
+    cfg.update(dataset="rgb16", data_dir=str(tmp_path / "data"), resolution=16, batch_size=8, batch_gpu=2, grid=2,
+               resume_from=str(R3GAN_PICKLE))
+    for net, kwargs in ((cfg.G, network.G_kwargs), (cfg.D, network.D_kwargs)):
+        net.update({key: value for key, value in kwargs.items() if key in net})
+    lines = []
+    trainer = Trainer(cfg, tmp_path / "run")
+    state, resumed = trainer.restore_or_init(resume=True, warn=lines.append)
+    assert not resumed and (trainer.start_nimg, trainer.start_tick_nimg) == (1234, 1234)
+    assert lines[0].endswith("continuing its training at 1.234 kimg with its Adam states (R3GAN's resume)")
+    raw = read_network_pickle(R3GAN_PICKLE, torch_r3gan.PICKLE_GLOBALS)
+    for name, opt in (("G", state.g_opt), ("D", state.d_opt)):
+        adam, torch_state = adam_of(jax.device_get(opt)), raw[f"{name}_opt_state"]["state"]
+        assert int(adam.count) == 1
+        mu, nu = jax.tree_util.tree_leaves(adam.mu), jax.tree_util.tree_leaves(adam.nu)
+        for m, v in zip(mu, nu, strict=True):  # each leaf's two moments from one parameter's entry
+            np.testing.assert_array_equal(v, np.square(m))
+        # every parameter's moment in one leaf, in our layout (sorted values: the same under transposes)
+        assert sorted(np.sort(m, axis=None).tobytes() for m in mu) == sorted(
+            np.sort(np.asarray(e["exp_avg"], np.float32), axis=None).tobytes() for e in torch_state.values())
+    # G.parameters()[0] is the generative basis (R3GAN's first parameter): its moment where our basis is
+    basis = raw["G"].state["_modules"]["Model"].state["_modules"]["MainLayers"].state["_modules"]["0"]
+    basis = basis.state["_modules"]["Layers"].state["_modules"]["0"].state["_parameters"]["Basis"]
+    params = flax.traverse_util.flatten_dict(jax.device_get(state.g_params), sep="/")
+    (where,) = [k for k, v in params.items() if np.array_equal(np.sort(v, axis=None), np.sort(basis, axis=None))]
+    moment = flax.traverse_util.flatten_dict(adam_of(jax.device_get(state.g_opt)).mu, sep="/")[where]
+    np.testing.assert_array_equal(np.sort(moment, axis=None), np.sort(raw["G_opt_state"]["state"][0]["exp_avg"],
+                                                                      axis=None))
+
+    cfg.G.width_per_stage = [8, 8, 8]  # G's last stage differs: a new run from what matches
+    lines = []
+    other = Trainer(cfg, tmp_path / "other")
+    state, _ = other.restore_or_init(resume=True, warn=lines.append)
+    assert "not matched" in lines[0] and "continuing" not in lines[0] and other.start_nimg == 0
+    assert int(adam_of(jax.device_get(state.g_opt)).count) == 0
