@@ -466,9 +466,10 @@ def add_network_flags(p: argparse.ArgumentParser) -> None:
 
 def load_sampled_network(args: argparse.Namespace, needs_mapping: bool = False) -> Network:
     """The ``--network`` of a tool that samples ws (`add_network_flags`): loaded, and ``--trunc``/
-    ``--trunc-cutoff`` left unset filled in with the family's generation default (StyleGAN1's (0.7, 8); none
-    for the others). A family without a mapping network samples z as its W (``Family.sampler``); a tool that
-    ``needs_mapping`` (style mixing: one w per layer) refuses it with a `UsageError`."""
+    ``--trunc-cutoff`` left unset filled in with the family's generation default (StyleGAN1's (0.7, 8), but
+    none for its networks without styles, as NVIDIA's configs of them; none for the others). A family without
+    a mapping network samples z as its W (``Family.sampler``); a tool that ``needs_mapping`` (style mixing:
+    one w per layer) refuses it with a `UsageError`."""
     from stylegan_jax.network_snapshot import load_network
 
     network = load_network(args.network)
@@ -479,6 +480,8 @@ def load_sampled_network(args: argparse.Namespace, needs_mapping: bool = False) 
         raise UsageError(f"--trunc-cutoff: the network's model {network.model!r} has one latent (z), no layers "
                          "to cut off at")
     psi, cutoff = network.family.truncation  # each filled in alone, as NVIDIA's G_style defaults (0.7, 8)
+    if network.G_kwargs.get("use_styles") is False:  # StyleGAN1's tuned baseline: NVIDIA's truncation_psi None
+        psi, cutoff = 1.0, None
     if args.truncation_psi is None:
         args.truncation_psi = psi
     if args.truncation_cutoff is None:

@@ -158,6 +158,28 @@ def test_stylegan1s_truncation_defaults_fill_in_each_flag_not_given(tmp_path, fl
     assert (args.truncation_psi, args.truncation_cutoff) == expected
 
 
+def test_stylegan1_without_styles_generates_untruncated(tmp_path):
+    """NVIDIA's tuned baseline (rung B: one w, no styles) sets truncation_psi None: no default truncation."""
+    import jax.numpy as jnp
+
+    from stylegan_jax.models import get_family
+    from stylegan_jax.network_snapshot import save_network
+    from stylegan_jax.training.config import load_experiment, shrink_to_tiny
+
+    cfg = load_experiment("ablations/stylegan1_b")
+    cfg.tiny = True
+    cfg = shrink_to_tiny(cfg)
+    family = get_family("stylegan1")
+    G_kwargs, _ = family.network_kwargs(cfg, 0)
+    assert G_kwargs["use_styles"] is False
+    variables = jax.tree.map(np.asarray, family.build_generator(G_kwargs).init(
+        jax.random.key(0), jnp.zeros((1, G_kwargs["z_dim"])), jnp.zeros((1, 0)), noise_mode="const"))
+    save_network(tmp_path / "b", G_kwargs=G_kwargs, D_kwargs=None, G_ema=variables, metadata={"model": "stylegan1"})
+    args = generate.parse_args(["--network", str(tmp_path / "b"), "--seeds", "3", "--outdir", str(tmp_path)])
+    load_sampled_network(args)
+    assert (args.truncation_psi, args.truncation_cutoff) == (1.0, None)
+
+
 def r3gan_snapshot(tmp_path, c_dim: int = 3) -> str:
     """A tiny conditional R3GAN snapshot (16x16 gray, random weights)."""
     import jax

@@ -1,6 +1,6 @@
 """StyleGAN1 ladder, rung F: + mixing regularisation (Table 1 "F + Mixing regularization"; FFHQ FID 4.40),
 NVIDIA's default StyleGAN config: style mixing with probability 0.9 at a random crossover among the layers
-in use. NVIDIA generates with truncation psi 0.7 on the first 8 ws (``models/stylegan1.GENERATION_TRUNCATION``).
+in use. NVIDIA generates with truncation psi 0.7 on the first 8 ws (the stylegan1 family's ``truncation``).
 """
 
 from pathlib import Path

@@ -42,6 +42,7 @@ from stylegan_jax.nn.progressive import (
     ProgressiveDiscriminator,
     WSConv2d,
     WSDense,
+    as_grown,
     grow_synthesis,
     pixel_norm,
     tf_torgb,
@@ -71,6 +72,9 @@ class Generator(nn.Module):
     pixelnorm_epsilon: float = 1e-8
     use_leakyrelu: bool = True
     use_wscale: bool = True
+    #: A snapshot taken mid-growth: the resolution and fade-in it was trained to (`as_grown`); None: grown.
+    grown_resolution: int | None = None
+    grown_alpha: float = 1.0
 
     def nf(self, stage: int) -> int:
         return nf(stage, self.fmap_base, self.fmap_decay, self.fmap_max)
@@ -105,8 +109,11 @@ class Generator(nn.Module):
         x = pn(bias_act(x, self.param("b4_bias", nn.initializers.zeros, (ch,)), act=act, gain=1.0))
         x = pn(WSConv2d(ch, 3, name="b4_conv", **conv)(x))
         torgb = partial(tf_torgb, img_channels=self.img_channels, use_wscale=self.use_wscale)
-        return grow_synthesis(x, block, torgb, upscale2d, width=self.nf, img_resolution=self.img_resolution,
-                              resolution=resolution, alpha=alpha, initializing=self.is_initializing())
+        return as_grown(lambda r, a: grow_synthesis(x, block, torgb, upscale2d, width=self.nf,
+                                                    img_resolution=self.img_resolution, resolution=r, alpha=a,
+                                                    initializing=self.is_initializing()),
+                        resolution, alpha, (self.grown_resolution, self.grown_alpha), self.img_resolution,
+                        self.is_initializing())
 
 
 class Discriminator(ProgressiveDiscriminator):

@@ -163,6 +163,9 @@ class Generator(GrowingStyleGenerator):
     blur_filter: Sequence[int] | None = (1, 2, 1)
     nonlinearity: str = "lrelu"
     use_wscale: bool = True
+    #: A snapshot taken mid-growth: the resolution and fade-in it was trained to (`as_grown`); None: grown.
+    grown_resolution: int | None = None
+    grown_alpha: float = 1.0
 
     def setup(self) -> None:
         self.synthesis = SynthesisNetwork(

@@ -129,6 +129,9 @@ class Generator(GrowingStyleGenerator):
     fmap_min: int = 1
     fmap_max: int = 512
     use_noise: bool = True
+    #: A snapshot taken mid-growth: the resolution and fade-in it was trained to (`as_grown`); None: grown.
+    grown_resolution: int | None = None
+    grown_alpha: float = 1.0
 
     def setup(self) -> None:
         self.synthesis = SynthesisNetwork(

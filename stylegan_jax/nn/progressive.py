@@ -80,6 +80,20 @@ def blur2d(x: jax.Array, blur_filter: Sequence[int] | None) -> jax.Array:
     return x if not blur_filter else filter2d(x, setup_filter(blur_filter))
 
 
+def as_grown(synthesize: Callable[[int | None, float | jax.Array], jax.Array], resolution: int | None,
+             alpha: float | jax.Array, grown: tuple[int | None, float], img_resolution: Resolution,
+             initializing: bool) -> jax.Array:
+    """``synthesize(resolution, alpha)`` -> images, for a growing generator snapshotted mid-growth (its
+    ``grown_resolution`` and ``grown_alpha`` fields: ``grown``). A call naming no ``resolution`` (the tools', the
+    metrics') runs at the grown resolution and fade-in and enlarges the images to full size (nearest), as
+    NVIDIA's G at its ``lod`` variable; a call naming one (training's), a fully grown network, or ``init``
+    (which creates every resolution's layers), as asked."""
+    if resolution is not None or grown[0] is None or initializing:
+        return synthesize(resolution, alpha)
+    images = synthesize(grown[0], grown[1])
+    return upscale2d(images, nominal_resolution(img_resolution) // grown[0])
+
+
 def is_one(alpha: float | jax.Array) -> bool:
     """True when ``alpha`` is the Python constant 1 (no fade-in: the blend's other branch is not built)."""
     return isinstance(alpha, int | float) and alpha == 1
@@ -304,9 +318,11 @@ class GrowingStyleGenerator(nn.Module):
 
     def synthesize(self, ws: jax.Array, noise_mode: str = "random", force_fp32: bool = False, *,
                    resolution: int | None = None, alpha: float | jax.Array = 1.0) -> jax.Array:
-        """ws [N, num_ws, w_dim] -> images [N, r, r, img_channels]. ``force_fp32`` is accepted for the call
-        of StyleGAN2's ``synthesize`` (these networks compute in float32 throughout)."""
-        return self.synthesis(ws, noise_mode, resolution, alpha)
+        """ws [N, num_ws, w_dim] -> images [N, r, r, img_channels] (`as_grown`: the subclass's
+        ``grown_resolution``, ``grown_alpha``). ``force_fp32`` is accepted for the call of StyleGAN2's
+        ``synthesize`` (these networks compute in float32 throughout)."""
+        return as_grown(lambda r, a: self.synthesis(ws, noise_mode, r, a), resolution, alpha,
+                        (self.grown_resolution, self.grown_alpha), self.img_resolution, self.is_initializing())
 
     def __call__(self, z: jax.Array, c: jax.Array | None, *, resolution: int | None = None,
                  alpha: float | jax.Array = 1.0, truncation_psi: float | jax.Array = 1.0,

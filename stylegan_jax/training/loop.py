@@ -468,6 +468,7 @@ class Trainer:
         checkpoints: every process calls it (`save_network` writes the arrays with all of them, the rest on
         process 0)."""
         G_kwargs, D_kwargs = self.family.network_kwargs(self.cfg, self.c_dim)
+        G_kwargs = {**G_kwargs, **self.grown_kwargs(nimg)}
         directory = self.workdir / f"network-snapshot-{kimg_tag(self.cfg, nimg)}"
         with _refused_writes(f"the network snapshot {directory}",
                              "the checkpoint before it is complete: run the same command to write it"):
@@ -477,6 +478,15 @@ class Trainer:
                          D=to_host({"params": state.d_params}),
                          metadata={"kimg": nimg / 1000, "config": self.cfg.name, "model": self.cfg.model},
                          overwrite=True)
+
+    def grown_kwargs(self, nimg: int) -> dict:
+        """G's kwargs of a growing run's snapshot after ``nimg`` images: the schedule's resolution and fade-in
+        (`stylegan_jax.nn.progressive.as_grown`: the tools and the metrics see the images trained so far, as
+        NVIDIA's G with its lod); none once fully grown or without growing."""
+        sched = schedule(self.cfg, nimg)
+        if sched.resolution is None or (sched.resolution == full_resolution(self.cfg) and sched.alpha == 1):
+            return {}
+        return {"grown_resolution": int(sched.resolution), "grown_alpha": float(sched.alpha)}
 
     def fakes(self, state: TrainState, sched: Schedule | None = None) -> np.ndarray:
         """G_ema's images of the fixed grid inputs (noise const) at the schedule's resolution and alpha,
@@ -526,7 +536,8 @@ class Trainer:
         for name in self.cfg.metrics:
             if missing_only and metrics.has_result(self.workdir, name, str(self.workdir / snapshot)):
                 continue
-            result = metrics.calc_metric(name, G=self.G, G_vars=G_vars, family=self.family,
+            result = metrics.calc_metric(name, G=self.G.clone(**self.grown_kwargs(nimg)), G_vars=G_vars,
+                                         family=self.family,
                                          dataset=str(self.dataset_path), mirror=self.cfg.xflip, progress=is_main,
                                          subset=self.subset["max_size"], subset_seed=self.subset["random_seed"])
             if is_main:

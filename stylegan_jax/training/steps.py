@@ -208,7 +208,7 @@ class Phases:
         if prob > 0:
             num_ws = ws.shape[1]
             if self.resolution is not None:  # NVIDIA: the crossover among the layers in use
-                num_ws = max(num_ws - 2 * int(np.log2(self.cfg.resolution // self.resolution)), 1)
+                num_ws = max(num_ws - 2 * int(np.log2(full_resolution(self.cfg) // self.resolution)), 1)
             cutoff = jax.random.randint(k_cut, (), 1, num_ws)
             cutoff = jnp.where(jax.random.uniform(k_prob) < prob, cutoff, num_ws)
             mixed = G.apply(variables, jax.random.normal(k_z, z.shape), c, method="map")

@@ -9,8 +9,9 @@ import numpy as np
 import optax
 import pytest
 
+from stylegan_jax.network_snapshot import load_network
 from stylegan_jax.training.config import load_experiment, shrink_to_tiny
-from stylegan_jax.training.loop import Trainer, first_fakes_name, snapshot_tick, train
+from stylegan_jax.training.loop import Trainer, first_fakes_name, kimg_tag, snapshot_tick, train
 from stylegan_jax.training.schedule import batch_unit, downsample, fade_reals, lod_changed, schedule
 
 
@@ -130,3 +131,28 @@ def test_the_tf_loops_groups_of_iterations_and_ticks_are_nvidias():
     assert [first_fakes_name(c, 0) for c in cfgs] == [
         "fakes_init", "fakes000000", "fakes000000", "fakes_init", "fakes_init"]
 
+
+
+@pytest.mark.parametrize("experiment", ["pggan", "ablations/stylegan1_f"])
+def test_a_snapshot_taken_mid_growth_renders_what_the_run_trains(experiment, data_dir, tmp_path):
+    """NVIDIA's G carries its lod: a network snapshot of a growing run (what generate and the metrics load)
+    renders at the schedule's resolution and fade-in, enlarged to full size as the run's fakes grid, not
+    through the untrained higher blocks; a grown run's snapshot is the plain network."""
+    c = load_experiment(experiment)
+    c.update(tiny=True, data_dir=str(data_dir))
+    c = shrink_to_tiny(c)
+    c.growing.update(initial_resolution=8, transition_kimg=0.024)
+    trainer = Trainer(c, tmp_path)
+    state = trainer.initial_state()
+    z, labels = trainer.grid_inputs()
+    for nimg, grown in ((8, (8, 1.0)), (24, (16, 1 / 3)), (64, None)):  # 8x8; 16x16 fading in; grown
+        trainer.save_network(state, nimg)
+        network = load_network(tmp_path / f"network-snapshot-{kimg_tag(c, nimg)}")
+        if grown is None:
+            assert "grown_resolution" not in network.G_kwargs
+            continue
+        assert (network.G_kwargs["grown_resolution"], network.G_kwargs["grown_alpha"]) == pytest.approx(grown)
+        G = trainer.family.build_generator(network.G_kwargs)
+        images = G.apply(network.G_ema, z, labels, noise_mode="const")
+        np.testing.assert_allclose(images, trainer.fakes(state, schedule(c, nimg)), rtol=1e-5, atol=1e-5)
+        assert not np.allclose(images, trainer.fakes(state, schedule(c, 64)), atol=1e-3)  # not the full network

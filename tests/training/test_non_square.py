@@ -81,6 +81,19 @@ def test_a_wide_pggan_grows_from_its_base(wide_data, tmp_path):
     assert fakes.shape == (cfg.grid * HEIGHT, cfg.grid * WIDTH)
 
 
+def test_a_wide_stylegan1_mixes_styles_while_growing(wide_data, tmp_path):
+    """Style mixing crosses over among the layers in use at the growing resolution, counted from the nominal
+    full resolution of a W x H run."""
+    cfg = load_experiment("ablations/stylegan1_f")
+    cfg.tiny = True
+    cfg = shrink_to_tiny(cfg)
+    cfg.update(data_dir=str(wide_data), dataset="wide", resolution=f"{WIDTH}x{HEIGHT}", kimg=0.016)
+    assert cfg.style_mixing_prob == 0.9
+    state = train(cfg, tmp_path)
+    assert all(np.isfinite(x).all() for x in leaves(state))
+    assert "growing from 8x4" in (tmp_path / "log.txt").read_text()
+
+
 def test_a_wide_run_snapshots_what_the_tools_read(wide_data, tmp_path, capsys):
     cfg = wide_config(wide_data, kimg=0.016)
     train(cfg, tmp_path / "run")
