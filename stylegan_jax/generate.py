@@ -133,7 +133,8 @@ def interpolate(network: Network, seeds: Sequence[int], outdir: str, frames: int
 
 def make_transform(translate: tuple[float, float], angle: float) -> np.ndarray:
     """NVIDIA's gen_images.py ``make_transform``: the 3x3 transform that rotates the image by ``angle``
-    degrees and translates it by ``translate`` (x, y) image widths; a StyleGAN3 input takes its inverse."""
+    degrees and translates it by ``translate`` (x, y) image widths (lengths of a W x H image's shorter side, the
+    unit of its input's coordinates); a StyleGAN3 input takes its inverse."""
     s, c = np.sin(np.radians(angle)), np.cos(np.radians(angle))
     return np.array([[c, s, translate[0]], [-s, c, translate[1]], [0, 0, 1]])
 
@@ -151,7 +152,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--interpolate", type=positive_int, metavar="FRAMES", help="write FRAMES frames between "
                    "consecutive seeds instead of one image per seed")
     p.add_argument("--translate", type=parse_vec2, metavar="X,Y", help="StyleGAN3: translate the image by X,Y "
-                   "image widths (NVIDIA's gen_images.py; default 0,0)")
+                   "image widths (NVIDIA's gen_images.py; a W x H image's shorter side; default 0,0)")
     p.add_argument("--rotate", type=finite_float, metavar="DEG", help="StyleGAN3: rotate the image by DEG degrees "
                    "(default 0)")
     p.add_argument("--slerp", action="store_true", help="interpolate spherically in Z (default: linearly in W)")

@@ -653,8 +653,9 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
                           "(--config.decay.G_lr/D_lr/beta2)")
     if cfg.d_first and cfg.n_critic != 1:
         raise ConfigError(f"--config.d_first=True needs n_critic=1 (G's step ends each iteration), got {cfg.n_critic}")
-    if hyperparams.final_values(cfg).keys() & {"G_lr", "D_lr"} and cfg.growing.initial_resolution:
-        raise ConfigError("--config.decay.G_lr/D_lr: a growing run takes its learning rates from growing.G_lr/D_lr")
+    if hyperparams.schedules_adam(cfg) and cfg.growing.initial_resolution:
+        raise ConfigError("--config.decay.G_lr/D_lr/beta2: a growing run takes its learning rates from "
+                          "growing.G_lr/D_lr, and no Adam schedule")
     if not 0 <= cfg.p <= 1:  # checked whatever aug is, as augpipe (a checkpoint records them all)
         raise ConfigError(f"--p: expected a probability in [0, 1], got {cfg.p!r}")
     if not (cfg.ada_interval >= 1 and cfg.ada_kimg > 0 and 0 <= cfg.ada_target <= 1):

@@ -59,6 +59,8 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--config.keep=0"], "--config.keep: expected a whole number >= 1, got 0"),
     (["--config.image_snap=-1"], "--config.image_snap: expected a whole number of ticks >= 0 (0: grids at the "),
     (["--subset", "-3"], "--subset: expected a whole number of images >= 0 (0: all), got -3"),
+    (["--config.growing.initial_resolution=8", "--config.decay_kimg=10", "--config.decay.beta2=0.99"],
+     "--config.decay.G_lr/D_lr/beta2: a growing run takes its learning rates from growing.G_lr/D_lr, and no Adam"),
     (["--config.freeze_d=-1"], "--config.freeze_d: expected a whole number of D's layers >= 0, got -1"),
     (["--metrics", "fid50k_ful"], "--metrics: unknown metric 'fid50k_ful'; valid: "),
     (["--config.resume_from=gone.pkl"], "--config.resume_from=gone.pkl: no such file or directory"),
