@@ -204,6 +204,24 @@ def test_kwargs_and_buffers_come_from_the_pickle():
     np.testing.assert_array_equal(net["G_ema"]["buffers"]["synthesis"]["b8_conv1"]["noise_const"], noise[0, 0])
 
 
+def test_a_snapshot_written_while_growing_generates_at_its_lod():
+    """NVIDIA's Gs carries the lod it was trained to: 1.5 of this 16x16 network is 8x8 half faded in, the
+    images enlarged to 16x16; a lod past the 4x4 base is one line."""
+    nets = read_network_pickle(PICKLES / "tf_stylegan1.pkl")
+    synthesis = nets[2].state["components"]["synthesis"].state
+    synthesis["variables"] = [(n, np.float32(1.5) if n == "lod" else v) for n, v in synthesis["variables"]]
+    net = tf_stylegan1.convert_tf_stylegan1(nets)
+    assert (net["G_kwargs"]["grown_resolution"], net["G_kwargs"]["grown_alpha"]) == (8, 0.5)
+    G = stylegan1.Generator(**net["G_kwargs"])
+    z, c = np.random.default_rng(0).standard_normal((2, G.z_dim)), np.eye(2)[[0, 1]]
+    grown = G.apply(net["G_ema"], z, c, noise_mode="const")
+    at_8 = G.apply(net["G_ema"], z, c, noise_mode="const", resolution=8, alpha=0.5)
+    np.testing.assert_array_equal(grown, np.asarray(at_8).repeat(2, axis=1).repeat(2, axis=2))
+    synthesis["variables"] = [(n, np.float32(2.5) if n == "lod" else v) for n, v in synthesis["variables"]]
+    with pytest.raises(NetworkPickleError, match=r"synthesis/lod 2.5: lod 2.5 is outside \[0, 2\]"):
+        tf_stylegan1.convert_tf_stylegan1(nets)
+
+
 def test_unsupported_static_kwarg_and_foreign_network_are_one_clear_line(tmp_path):
     nets = read_network_pickle(PICKLES / "tf_stylegan1.pkl")
     nets[2].state["static_kwargs"]["use_leakyrelu"] = False

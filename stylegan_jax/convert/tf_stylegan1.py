@@ -24,6 +24,7 @@ from stylegan_jax.convert.common import from_tf, plain, tf_params
 from stylegan_jax.io.network_pickle import NetworkPickleError, TFNetwork
 from stylegan_jax.models import stylegan1
 from stylegan_jax.models.state_dict import flatten_variables, state_dict_to_variables
+from stylegan_jax.nn.progressive import grown_at_lod
 
 #: build_func_name of the networks this module converts.
 GENERATOR_FUNC, DISCRIMINATOR_FUNC = "G_style", "D_basic"
@@ -164,10 +165,16 @@ def is_tf_stylegan1(nets: tuple) -> bool:
 def convert_tf_stylegan1(nets: tuple) -> dict[str, Any]:
     """``(G, D, Gs)`` -> ``{"G_kwargs", "D_kwargs", "G", "G_ema", "D", "metadata"}`` as
     `stylegan_jax.convert.load_network_pkl` returns, for `stylegan_jax.models.stylegan1`
-    (``metadata["model"] == "stylegan1"``)."""
+    (``metadata["model"] == "stylegan1"``); a snapshot NVIDIA's loop wrote while growing (Gs's ``lod`` > 0)
+    generates at that level of detail (`stylegan_jax.nn.progressive.grown_at_lod`)."""
     G, D, Gs = nets
     _, G_vars = convert_network(G, "G")
     G_kwargs, Gs_vars = convert_network(Gs, "Gs")
     D_kwargs, D_vars = convert_network(D, "D")
+    lod = np.asarray(tf_params(Gs).get("synthesis/lod", 0.0))  # a snapshot taken while growing: its G's lod
+    try:
+        G_kwargs.update(grown_at_lod(float(lod), G_kwargs["img_resolution"]))
+    except (TypeError, ValueError) as e:
+        raise NetworkPickleError(f"TF StyleGAN1 Gs: synthesis/lod {lod}: {e}") from None
     return {"G_kwargs": G_kwargs, "D_kwargs": D_kwargs, "G": G_vars, "G_ema": Gs_vars, "D": D_vars,
             "metadata": {"format": "tensorflow-stylegan1", "model": "stylegan1"}}

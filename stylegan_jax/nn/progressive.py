@@ -94,6 +94,19 @@ def as_grown(synthesize: Callable[[int | None, float | jax.Array], jax.Array], r
     return upscale2d(images, nominal_resolution(img_resolution) // grown[0])
 
 
+def grown_at_lod(lod: float, img_resolution: Resolution) -> dict[str, int | float]:
+    """G's ``grown_resolution`` and ``grown_alpha`` (`as_grown`) for NVIDIA's level of detail ``lod`` (0: fully
+    grown, none; lod 1.5 of a 16x16 network: 8x8 half faded in), as its TF generators' ``lod`` variable holds
+    it. Raises ValueError for a lod outside [0, log2(resolution) - 2]."""
+    full = nominal_resolution(img_resolution)
+    if not 0 <= lod <= log2_resolution(full) - 2:
+        raise ValueError(f"lod {lod} is outside [0, {log2_resolution(full) - 2}] for resolution {full}")
+    if lod == 0:
+        return {}
+    steps = int(np.floor(lod))
+    return {"grown_resolution": full >> steps, "grown_alpha": float(1 - (lod - steps))}
+
+
 def is_one(alpha: float | jax.Array) -> bool:
     """True when ``alpha`` is the Python constant 1 (no fade-in: the blend's other branch is not built)."""
     return isinstance(alpha, int | float) and alpha == 1
