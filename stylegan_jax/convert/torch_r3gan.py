@@ -272,34 +272,36 @@ def convert_r3gan(data: dict) -> dict[str, Any]:
 
 def _convert(data: dict) -> dict[str, Any]:
     out: dict[str, Any] = {"metadata": {"format": "r3gan", "model": "r3gan"}}
+    read_off: dict[str, tuple[dict, dict]] = {}  # network -> (kwargs, R3GAN state dict), read once
+
     def read(wrapper: Any, name: str) -> tuple[dict, Any]:
-        kwargs, state = generator_kwargs(wrapper, name)
+        kwargs, state = read_off[name] = generator_kwargs(wrapper, name)
         return kwargs, lambda _: state
 
     convert_generators(data, out, Generator, read)
     if data.get("D") is not None:
-        kwargs, state = discriminator_kwargs(data["D"], "D")
+        kwargs, state = read_off["D"] = discriminator_kwargs(data["D"], "D")
         if kwargs["c_dim"] != out["G_kwargs"]["c_dim"]:
             raise NetworkPickleError(f"D takes {kwargs['c_dim']} labels, G {out['G_kwargs']['c_dim']}")
         out["D_kwargs"] = kwargs
         out["D"] = convert_variables(Discriminator, kwargs, lambda _: state, "D")
-    progress = training_progress(data)
+    progress = training_progress(data, read_off)
     if progress is not None:
         out["progress"] = progress
     return out
 
 
-def training_progress(data: dict) -> dict[str, Any] | None:
+def training_progress(data: dict, read_off: dict[str, tuple[dict, dict]]) -> dict[str, Any] | None:
     """What R3GAN's ``--resume`` continues from a snapshot: ``{"cur_nimg": int, "G": moments, "D": moments}``,
-    each network's Adam state as `adam_moments` reads it; None when the snapshot lacks any of it or its
-    optimizer states do not fit its networks (the networks load all the same)."""
+    each network's Adam state as `adam_moments` reads it (``read_off``: G's and D's kwargs and state dicts);
+    None when the snapshot lacks any of it or its optimizer states do not fit its networks (the networks load
+    all the same)."""
     cur_nimg = data.get("cur_nimg")
-    if not (isinstance(cur_nimg, int | np.integer) and cur_nimg >= 0 and data.get("G") is not None
-            and data.get("D") is not None):
+    if not (isinstance(cur_nimg, int | np.integer) and cur_nimg >= 0 and read_off.keys() >= {"G", "D"}):
         return None
     progress: dict[str, Any] = {"cur_nimg": int(cur_nimg)}
-    for name, cls, read in (("G", Generator, generator_kwargs), ("D", Discriminator, discriminator_kwargs)):
-        kwargs, state = read(data[name], name)
+    for name, cls in (("G", Generator), ("D", Discriminator)):
+        kwargs, state = read_off[name]
         progress[name] = adam_moments(data[name], data.get(f"{name}_opt_state"), cls, kwargs, state, name)
         if progress[name] is None:
             return None

@@ -44,6 +44,7 @@ from stylegan_jax.data.pipeline import to_float
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 from stylegan_jax.network_snapshot import Network, save_network
+from stylegan_jax.nn.progressive import grown_at_lod
 from stylegan_jax.nn.resolution import block_shape
 from stylegan_jax.runtime import compilation_cache
 from stylegan_jax.training import checkpoint, hyperparams
@@ -483,10 +484,7 @@ class Trainer:
         """G's kwargs of a growing run's snapshot after ``nimg`` images: the schedule's resolution and fade-in
         (`stylegan_jax.nn.progressive.as_grown`: the tools and the metrics see the images trained so far, as
         NVIDIA's G with its lod); none once fully grown or without growing."""
-        sched = schedule(self.cfg, nimg)
-        if sched.resolution is None or (sched.resolution == full_resolution(self.cfg) and sched.alpha == 1):
-            return {}
-        return {"grown_resolution": int(sched.resolution), "grown_alpha": float(sched.alpha)}
+        return grown_at_lod(schedule(self.cfg, nimg).lod, image_size.network_resolution(self.cfg.resolution))
 
     def fakes(self, state: TrainState, sched: Schedule | None = None) -> np.ndarray:
         """G_ema's images of the fixed grid inputs (noise const) at the schedule's resolution and alpha,
