@@ -36,6 +36,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from stylegan_jax.metrics.features import to_rgb
+from stylegan_jax.ops.area_resize import area_resize
 from stylegan_jax.sampling import pad_rows
 
 SPACES = ("w", "wplus")
@@ -104,24 +105,22 @@ def normalize_noise(noise_maps: dict[str, jax.Array]) -> dict[str, jax.Array]:
 
 
 def area_downsample(images: jax.Array, size: int = DISTANCE_RESOLUTION) -> jax.Array:
-    """[N, H, W, C] -> [N, H/f, W/f, C] averaging f x f blocks, f = min(H, W) / size (torch's ``mode='area'``
-    for an integer factor: [N, size, size, C] for square images; W x H images keep their aspect ratio);
+    """[N, H, W, C] -> [N, size, size, C] for square images, torch's ``mode='area'`` (`area_resize`); W x H
+    images keep their aspect ratio: the short side becomes ``size``, the long side its rounded share;
     images whose short side is no larger than ``size`` are returned unchanged."""
-    n, h, w, c = images.shape
-    if min(h, w) <= size:
+    _, h, w, _ = images.shape
+    short = min(h, w)
+    if short <= size:
         return images
-    f = min(h, w) // size
-    if min(h, w) % size or h % f or w % f:
-        raise ValueError(f"area downsampling needs a multiple of {size}, got {h}x{w}")
-    return images.reshape(n, h // f, f, w // f, f, c).mean(axis=(2, 4))
+    return area_resize(images, round(h * size / short), round(w * size / short))
 
 
 def l2_embedding(images: jax.Array) -> jax.Array:
     """[N, H, W, C] in [0, 255] -> [N, D] whose squared distance is the mean squared difference of the [-1, 1]
-    images plus that of their 4x4 average-pooled copies."""
+    images plus that of their copies area-resized to a quarter of each side (4x4 blocks where the sides divide)."""
     x = images / 127.5 - 1
     n, h, w, c = x.shape
-    pooled = x.reshape(n, h // 4, 4, w // 4, 4, c).mean(axis=(2, 4))
+    pooled = area_resize(x, max(round(h / 4), 1), max(round(w / 4), 1))
     return jnp.concatenate([x.reshape(n, -1) / math.sqrt(h * w * c),
                             pooled.reshape(n, -1) / math.sqrt(pooled[0].size)], axis=1)
 
@@ -296,16 +295,17 @@ class Projector:
             yield step, dist[:n], loss[:n], ws[:n]
 
     def project(self, targets: np.ndarray, seed: int, keep_steps: bool = False,
-                progress: Callable[[int, np.ndarray], None] | None = None, first_index: int = 0) -> ProjectionResult:
-        """Projects uint8 ``targets`` [N, H, W, C] (`steps`); ``progress(step, distance [N])`` is called after
-        each step; ``keep_steps`` keeps the ws of every step (for the video)."""
+                progress: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+                first_index: int = 0) -> ProjectionResult:
+        """Projects uint8 ``targets`` [N, H, W, C] (`steps`); ``progress(step, distance [N], loss [N])`` is
+        called after each step; ``keep_steps`` keeps the ws of every step (for the video)."""
         history, last = [], None
         for last in self.steps(targets, seed, first_index):
-            step, dist, _, ws = last
+            step, dist, loss, ws = last
             if keep_steps:
                 history.append(np.asarray(ws))
             if progress is not None:
-                progress(step, dist)
+                progress(step, dist, loss)
         _, dist, loss, ws = last
         w_steps = np.stack(history, axis=1) if keep_steps else None
         return ProjectionResult(np.asarray(ws), dist, loss, w_steps)

@@ -128,8 +128,9 @@ def project_files(network: Network, files: list[str], out: str, settings: Projec
     start = time.perf_counter()
     projector = Projector(G, network.G_ema, c, embed, settings)
     with tqdm(total=settings.num_steps, unit="step", file=sys.stderr) as bar:
-        def progress(step: int, dist: np.ndarray) -> None:
-            bar.set_postfix_str(f"dist {dist.mean():.4f}" + (" (mean)" if len(dist) > 1 else ""), refresh=False)
+        def progress(step: int, dist: np.ndarray, loss: np.ndarray) -> None:  # NVIDIA's log line's values
+            means = " (means)" if len(dist) > 1 else ""
+            bar.set_postfix_str(f"dist {dist.mean():.2f} loss {loss.mean():.2f}{means}", refresh=False)
             bar.update(1)
 
         result = projector.project(targets, seed, keep_steps=save_video, progress=progress)

@@ -19,6 +19,7 @@ from stylegan_jax.models.stylegan2 import Generator
 from stylegan_jax.network_snapshot import load_network, save_network
 from stylegan_jax.projection import ProjectionSettings, Projector
 from tests.metrics.conftest import detectors  # noqa: F401 - the small NVIDIA-format vgg16.pt
+from tests.ops.test_area_resize import adaptive_average_pool
 
 PICKLE = Path(__file__).parent / "fixtures" / "nvidia_pickles" / "ada_skip16.pkl"
 G_KWARGS = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3, mapping_kwargs=dict(num_layers=2),
@@ -114,6 +115,23 @@ def test_area_downsample_and_l2_embedding():
     a, b = x[:1, :16, :16], x[1:, :16, :16]
     d = np.sum(np.square(np.asarray(projection.l2_embedding(jnp.asarray(a)) - projection.l2_embedding(b))))
     pa, pb = (v.reshape(1, 4, 4, 4, 4, 3).mean(axis=(2, 4)) for v in (a / 127.5 - 1, b / 127.5 - 1))
+    assert d == pytest.approx(np.mean((a / 127.5 - b / 127.5) ** 2) + np.mean((pa - pb) ** 2), rel=1e-4)
+
+
+@pytest.mark.parametrize("h, w, size", [(512, 512, (256, 256)), (384, 512, (256, 341)), (1024, 768, (341, 256)),
+                                        (256, 192, (256, 192))])
+def test_area_downsample_brings_the_short_side_to_256_keeping_the_aspect_ratio(h, w, size):
+    """Any image size (NVIDIA's square images by an integer factor; W x H ones into torch's area bins)."""
+    x = np.random.default_rng(2).uniform(0, 255, (1, h, w, 1))
+    down = np.asarray(projection.area_downsample(jnp.asarray(x, jnp.float32)))
+    np.testing.assert_allclose(down, adaptive_average_pool(x, *size) if size != (h, w) else x, rtol=1e-5)
+
+
+def test_l2_embedding_of_sides_that_four_does_not_divide():
+    a, b = (np.random.default_rng(i).uniform(0, 255, (1, 10, 6, 1)) for i in (3, 4))
+    d = np.sum(np.square(np.asarray(projection.l2_embedding(jnp.asarray(a, jnp.float32))
+                                    - projection.l2_embedding(jnp.asarray(b, jnp.float32)))))
+    pa, pb = (adaptive_average_pool(v / 127.5 - 1, 2, 2) for v in (a, b))  # round(10 / 4), round(6 / 4)
     assert d == pytest.approx(np.mean((a / 127.5 - b / 127.5) ** 2) + np.mean((pa - pb) ** 2), rel=1e-4)
 
 
@@ -304,8 +322,8 @@ def test_cli_outputs_render_back_with_generate_and_style_mixing(tmp_path, capsys
     assert ws.shape == (1, G.num_ws, G.w_dim)
     record = json.loads((out / "projection.json").read_text())
     assert record["space"] == "w" and record["loss"] == "l2" and np.isfinite(record["distance"])
-    err = capsys.readouterr().err  # the progress bar: the step count and the last step's distance
-    assert "12/12" in err and f"dist {record['distance']:.4f}" in err, err[-300:]
+    err = capsys.readouterr().err  # the progress bar: the step count and the last step's distance and loss
+    assert "12/12" in err and f"dist {record['distance']:.2f} loss {record['loss_value']:.2f}" in err, err[-300:]
     proj = np.asarray(PIL.Image.open(out / "proj.png"))
     np.testing.assert_array_equal(proj, image_of(G, network.G_ema, ws)[0])  # NVIDIA's projector conversion
 

@@ -77,12 +77,18 @@ def _torch_params(weights: dict[str, np.ndarray], abstract: Any, path: Path, kin
                                 f"{len(weights)} tensors such as {', '.join(list(weights)[:3])})")
         value = np.asarray(weights[name], np.float32)
         value = value.transpose(2, 3, 1, 0) if value.ndim == 4 else value
+        if _without_ones(value.shape) == _without_ones(spec.shape):  # LPIPS's [C, 1, 1] weights as our [C]
+            value = value.reshape(spec.shape)
         if value.shape != spec.shape:
             raise DetectorError(f"{path} is not NVIDIA's {kind}: {name} has shape {value.shape}, "
                                 f"expected {spec.shape}")
         return jnp.asarray(value)
 
     return jax.tree_util.tree_map_with_path(leaf, abstract)
+
+
+def _without_ones(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
 
 
 def _read(path: Path, kind: str) -> tuple[dict[str, np.ndarray], str]:

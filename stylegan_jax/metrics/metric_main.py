@@ -21,7 +21,7 @@ import functools
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import flax.linen as nn
@@ -47,6 +47,7 @@ from stylegan_jax.metrics.features import (
 )
 from stylegan_jax.models import Family, get_family
 from stylegan_jax.models.stylegan2 import Generator
+from stylegan_jax.ops.area_resize import area_resize
 
 
 class MetricError(ValueError):
@@ -158,11 +159,10 @@ def _ppl_step(G: Generator, vgg: nn.Module, epsilon: float, space: str, crop: bo
             c8y, c8x = img.shape[1] // 8, img.shape[2] // 8
             img = img[:, c8y * 3: c8y * 7, c8x * 2: c8x * 6]
         # NVIDIA pools by G's resolution over 256, after the crop too (a cropped 1024 image reaches LPIPS at
-        # 128x128); W x H images by their short side.
+        # 128x128); W x H images by their short side, into torch's area bins where a side does not divide.
         factor = min(image_size.parse(G.img_resolution)) // 256
         if factor > 1:
-            n, h, w, ch = img.shape
-            img = img.reshape(n, h // factor, factor, w // factor, factor, ch).mean(axis=(2, 4))
+            img = area_resize(img, round(img.shape[1] / factor), round(img.shape[2] / factor))
         img = to_rgb((img + 1) * (255 / 2))
         emb = vgg.apply({"params": p["vgg"]}, img, method="lpips_embedding").reshape(len(idx), 2, -1)
         return jnp.square(emb[:, 0] - emb[:, 1]).sum(-1) / epsilon**2
@@ -313,6 +313,22 @@ METRICS: dict[str, Callable[[MetricOptions], dict]] = {
     "eqt50k_int": _equivariance("eqt50k_int", "eqt_int"), "eqt50k_frac": _equivariance("eqt50k_frac", "eqt_frac"),
     "eqr50k": _equivariance("eqr50k", "eqr"),
 }
+
+
+#: The detector file each metric reads (SWD and the equivariance metrics read none).
+DETECTOR_FILES = {
+    **dict.fromkeys(("fid50k_full", "kid50k_full", "is50k", "fid50k", "kid50k"), detectors.INCEPTION_FILE),
+    **dict.fromkeys(("pr50k3_full", "pr50k3", "ppl2_wend", *(n for n in METRICS if n.startswith("ppl_"))),
+                    detectors.VGG16_FILE),
+}
+
+
+def check_detectors(names: Sequence[str], directory: str | os.PathLike | None = None) -> None:
+    """Raises `DetectorError` (naming the file and where it was looked for) when a detector file that one of the
+    metrics ``names`` reads is missing: checked before a run trains, not at its first snapshot."""
+    for name in names:
+        if name in DETECTOR_FILES:
+            detectors.detector_file(DETECTOR_FILES[name], directory)
 
 
 def _format_time(seconds: float) -> str:

@@ -285,6 +285,10 @@ class Trainer:
         self.batch_sharding = NamedSharding(self.mesh, P("data"))
         self.replicated = NamedSharding(self.mesh, P())
         check_run(cfg, len(self.devices))
+        if cfg.metrics:  # a missing detector file is named now, not after the first tick (lazily imported: the
+            from stylegan_jax.metrics.metric_main import check_detectors  # metrics package is optional for training)
+
+            check_detectors(cfg.metrics)
         self.G, self.D = self.family.build(cfg, c_dim)
         self.frozen_d = self.frozen_d_layers()
         self._phases: dict = {}  # training resolution -> (layout, optimisers, jitted phases), built when first met

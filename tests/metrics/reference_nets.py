@@ -180,5 +180,5 @@ def lpips_ref(W: Weights, img0: np.ndarray, img1: np.ndarray, div: int) -> np.nd
     for i, (f0, f1) in enumerate(zip(taps(img0), taps(img1), strict=True)):
         n0 = f0 / (np.sqrt((f0 ** 2).sum(3, keepdims=True)) + 1e-10)
         n1 = f1 / (np.sqrt((f1 ** 2).sum(3, keepdims=True)) + 1e-10)
-        total = total + ((n0 - n1) ** 2 @ W(f"lpips{i}", (f0.shape[3],), "positive")).mean(axis=(1, 2))
+        total = total + ((n0 - n1) ** 2 @ W(f"lpips{i}", (f0.shape[3], 1, 1), "positive").reshape(-1)).mean(axis=(1, 2))
     return total

@@ -244,6 +244,27 @@ def test_ppl_pools_by_the_generators_resolution_over_256(crop, reaches_lpips):
     assert seen == [reaches_lpips]
 
 
+def test_ppl_pools_a_wide_generators_images_by_its_short_side_over_256():
+    """A 1024x768 generator: 768 // 256 = 3, and its 1024 columns, which 3 does not divide, go into torch's
+    area bins (341 of them). Traced only, as above."""
+    from stylegan_jax.metrics.metric_main import _ppl_step
+
+    seen = []
+
+    class Probe(nn.Module):
+        def lpips_embedding(self, x):
+            seen.append(tuple(x.shape[1:3]))
+            return x.reshape(len(x), -1)
+
+    G = Generator(**dict(G_KWARGS, c_dim=0, img_resolution=(768, 1024),
+                         synthesis_kwargs=dict(channel_base=1024, channel_max=4, use_noise=False)))
+    G_vars = jax.eval_shape(lambda: G.init(jax.random.key(0), jnp.zeros((1, 8)), jnp.zeros((1, 0))))
+    params = {"G": G_vars, "vgg": {}, "seed": np.uint32(0)}
+    z, c, t = jnp.zeros((2, 8)), jnp.zeros((2, 0)), jnp.zeros((2, 1))
+    jax.eval_shape(_ppl_step(G, Probe(), 1e-4, "w", False), params, z, z, c, t, jnp.arange(2))
+    assert seen == [(256, 341)]
+
+
 def test_ppl_redraws_the_noise_maps_for_each_of_nvidias_batches_of_two_paths():
     """Paths 2j and 2j + 1 share their noise maps (NVIDIA's PPL batch of 2), the next pair has others, whatever
     the paths computed together; other buffers are kept."""

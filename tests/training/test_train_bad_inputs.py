@@ -146,6 +146,20 @@ def test_an_outdir_that_is_a_file_or_cannot_be_created(data_dir, tmp_path, capsy
     assert (tmp_path / "file").read_text() == "mine"
 
 
+@pytest.mark.parametrize("metric, detector", [("fid50k_full", "inception-2015-12-05.pt"), ("ppl2_wend", "vgg16.pt")])
+def test_a_metric_whose_detector_is_missing_is_refused_before_training(data_dir, tmp_path, capsys, monkeypatch,
+                                                                       metric, detector):
+    """Named before the first step (the files are the user's to download), not as a traceback at tick 0."""
+    from stylegan_jax.metrics import DETECTOR_DIR_ENV
+
+    (tmp_path / "detectors").mkdir()
+    monkeypatch.setenv(DETECTOR_DIR_ENV, str(tmp_path / "detectors"))
+    before = listing(tmp_path)
+    code, out, err = run_tool(train_cli.main, argv(data_dir, tmp_path / "run", "--metrics", f"swd,{metric}"), capsys)
+    assert_one_error_line("train", code, out, err, f"detector {detector} not found in {tmp_path / 'detectors'}")
+    assert listing(tmp_path) == before
+
+
 def test_a_second_process_on_the_same_outdir_is_refused(data_dir, run, capsys):
     before = listing(run)
     with RunDirectory(run):  # what a running trainer holds
