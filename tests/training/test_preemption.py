@@ -70,44 +70,55 @@ def uninterrupted(data_dir, tmp_path_factory):
     return checkpoint_states(run), tick_stats(run), snapshot_outputs(run)
 
 
+#: The kills of `test_a_run_stopped_at_each_named_moment_resumes_exactly`, in order, each in the run the one
+#: before it left: (moment, iteration, the complete checkpoints after it, the unfinished saves' temporary
+#: directories then: Orbax names them by step, so a save of 5 again writes into the one a kill left).
+KILLS = [("before-snapshot", 3, [1, 3], 0),  # checkpoint 3 saved, its snapshot not made
+         ("mid-save", 5, [1, 3], 1),  # resumed at 3: the snapshot made, the save of 5 cut off mid-write
+         ("before-commit", 5, [1, 3], 1),  # resumed at 3 again: 5 written but not renamed
+         ("mid-step", 6, [1, 3, 5], 0),  # resumed at 3: 5 saved (into the temporary directory left), killed next
+         ("sigterm", 5, [1, 3, 5, 6], 0)]  # resumed at 5: SIGTERM in its first iteration saves 6, mid-tick
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("moment, step, saved", [("mid-step", 6, [1, 3, 5]), ("mid-save", 5, [1, 3]),
-                                                 ("before-commit", 5, [1, 3]), ("sigterm", 3, [1, 3, 4]),
-                                                 ("before-snapshot", 3, [1, 3])])
-def test_a_run_stopped_at_a_named_moment_resumes_exactly(data_dir, tmp_path, uninterrupted, moment, step, saved):
+def test_a_run_stopped_at_each_named_moment_resumes_exactly(data_dir, tmp_path, uninterrupted):
+    """One run killed at each moment in turn, each time the user's command run again (the kill in a
+    subprocess of the CLI), then left to finish: it ends with the checkpoints, ticks, snapshots and grids of
+    the run that never stopped. One run for all moments rather than one each: a resume that were not exact
+    at any of them would change every checkpoint after it."""
     uninterrupted, uninterrupted_ticks, uninterrupted_outputs = uninterrupted
     cfg = killable_config(data_dir)
     run = tmp_path / "run"
     command = ["--experiment", "digits", "--outdir", str(run), *KILLABLE_FLAGS, *cli_overrides(cfg)]
     env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir or "")
-    stopped = subprocess.run([sys.executable, "-m", "tests.training.kill_at", moment, str(step), *command],
-                             env=env, capture_output=True, text=True, timeout=600)
-    output = stopped.stdout + stopped.stderr
-    if moment == "sigterm":
-        assert stopped.returncode == 128 + signal.SIGTERM, output
-        assert "SIGTERM received: saving and stopping" in output
-        assert "Stopped by SIGTERM at 0.0 kimg; checkpoint saved at iteration 4" in (run / "log.txt").read_text()
-    else:
-        assert stopped.returncode == -signal.SIGKILL, output
-    assert sorted(checkpoint_states(run)) == saved
-    leftovers = list((run / "checkpoints").glob("*.orbax-checkpoint-tmp*"))
-    assert len(leftovers) == (moment in ("mid-save", "before-commit")), leftovers  # the save the kill interrupted
+    for moment, step, saved, unfinished in KILLS:
+        stopped = subprocess.run([sys.executable, "-m", "tests.training.kill_at", moment, str(step), *command],
+                                 env=env, capture_output=True, text=True, timeout=600)
+        output = stopped.stdout + stopped.stderr
+        if moment == "sigterm":
+            assert stopped.returncode == 128 + signal.SIGTERM, output
+            assert "SIGTERM received: saving and stopping" in output
+            assert "Stopped by SIGTERM at 0.0 kimg; checkpoint saved at iteration 6" in (run / "log.txt").read_text()
+        else:
+            assert stopped.returncode == -signal.SIGKILL, (moment, output)
+        assert sorted(checkpoint_states(run)) == saved, moment
+        leftovers = list((run / "checkpoints").glob("*.orbax-checkpoint-tmp*"))
+        assert len(leftovers) == unfinished, (moment, leftovers)
 
-    assert train_cli.main(command) == 0  # the user's resume: the same command again
+    assert train_cli.main(command) == 0  # the user's last resume: the same command again
     resumed = checkpoint_states(run)
-    # The same checkpoints as the run that never stopped (SIGTERM's extra one at 4 falls mid-tick, which the
-    # resumed run ends where the run that never stopped ends it, at 5), with the same states.
-    assert sorted(resumed) == sorted(set(uninterrupted) | set(saved))
-    for later in [s for s in uninterrupted if s > max(saved)]:
-        for a, b in zip(uninterrupted[later], resumed[later], strict=True):
-            np.testing.assert_array_equal(a, b)
-    # NVIDIA's stats.jsonl: each tick once (those the kill cut off from their checkpoint written again), with
-    # the progress and (but for the tick SIGTERM split, which reports its resumed part) the losses of the run
-    # that never stopped; the same snapshots and grids (the one the kill came before made on resume).
+    # The checkpoints of the run that never stopped, with the same states, and SIGTERM's extra one at 6 (mid-tick:
+    # the resumed run ends that tick where the run that never stopped ends it, at 7).
+    assert sorted(resumed) == sorted(set(uninterrupted) | {6})
+    for step in uninterrupted:
+        for a, b in zip(uninterrupted[step], resumed[step], strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f"checkpoint {step}")
+    # NVIDIA's stats.jsonl: each tick once (those a kill cut off from their checkpoint written again), with the
+    # progress and (but for the tick SIGTERM split, 3, which reports its resumed part) the losses of the run
+    # that never stopped; the same snapshots and grids (those a kill came before made on resume).
     ticks = tick_stats(run)
     assert [t["Progress/tick"]["mean"] for t in ticks] == [0, 1, 2, 3, 4]
     progress = [{k: v for k, v in t.items() if k.startswith("Progress/")} for t in ticks]
     assert progress == [{k: v for k, v in t.items() if k.startswith("Progress/")} for t in uninterrupted_ticks]
-    assert [t for i, t in enumerate(ticks) if moment != "sigterm" or i != 2] == [
-        t for i, t in enumerate(uninterrupted_ticks) if moment != "sigterm" or i != 2]
+    assert ticks[:3] + ticks[4:] == uninterrupted_ticks[:3] + uninterrupted_ticks[4:]
     assert snapshot_outputs(run) == uninterrupted_outputs
