@@ -1,5 +1,6 @@
 """Backend choices belong to the run: the conv gradient rule resolved from the trainer's own mesh and
-recorded, and the default CPU path (one device, forward-form gradients) trained and checked."""
+recorded, and the default CPU path (one device, forward-form gradients) trained (its step against XLA's
+rule: test_train.py)."""
 
 import json
 import re
@@ -10,7 +11,7 @@ import pytest
 
 from stylegan_jax.training.loop import Trainer, compile_cache, run_config, train
 from stylegan_jax.training.steps import resolve_conv_grad
-from tests.training.conftest import tiny_config, two_iterations
+from tests.training.conftest import tiny_config
 from tests.training.count_compiles import cache_events
 
 
@@ -23,19 +24,6 @@ def test_conv_grad_resolution():
     assert resolve_conv_grad("forward", 4, "cpu") == "forward"  # correct on every device count (test_train)
     with pytest.raises(ValueError, match="--config.conv_grad"):
         resolve_conv_grad("fast", 1, "cpu")
-
-
-@pytest.mark.slow
-def test_one_device_step_with_forward_gradients_equals_xlas(data_dir, tmp_path):
-    """The default CPU path (one device: 'forward') against XLA's rule on the same device: every phase of
-    iteration 0 (G main, path length, D main, R1), then iteration 1."""
-    results = []
-    for rule in ("auto", "xla"):
-        cfg = tiny_config(data_dir, conv_grad=rule)
-        assert run_config(cfg, jax.devices()[:1]).conv_grad == {"auto": "forward", "xla": "xla"}[rule]
-        results.append(two_iterations(cfg, jax.devices()[:1], tmp_path / rule))
-    for a, b in zip(*results, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def precisions(trainer, phase: str) -> list[str]:

@@ -16,16 +16,38 @@ from stylegan_jax.training.steps import FINITE, Phases, active_phases
 from tests.training.conftest import tiny_config, two_iterations
 
 
+@pytest.fixture(scope="module")
+def steps(data_dir, tmp_path_factory):
+    """(conv2d's gradient rule, device count) -> every leaf of the state after `two_iterations` of the tiny
+    config (iteration 0 runs all four phases), computed when a test first asks."""
+    found = {}
+
+    def get(conv_grad: str, num_devices: int) -> list[np.ndarray]:
+        if (conv_grad, num_devices) not in found:
+            cfg = tiny_config(data_dir, conv_grad=conv_grad)
+            assert run_config(cfg, jax.devices()[:num_devices]).conv_grad == conv_grad
+            found[conv_grad, num_devices] = two_iterations(cfg, jax.devices()[:num_devices],
+                                                           tmp_path_factory.mktemp(f"{conv_grad}{num_devices}"))
+        return found[conv_grad, num_devices]
+
+    return get
+
+
 @pytest.mark.parametrize("conv_grad", ["xla", "forward"])
-def test_step_on_four_devices_equals_one_device(data_dir, tmp_path, conv_grad):
+def test_step_on_four_devices_equals_one_device(steps, conv_grad):
     """Every phase of iteration 0, then iteration 1, with 4 minibatches of 2 on 1 and on 4 devices, under
     each of conv2d's gradient rules."""
-    cfg = tiny_config(data_dir, conv_grad=conv_grad)
-    assert run_config(cfg, jax.devices()[:4]).conv_grad == conv_grad
-    results = [two_iterations(cfg, devices, tmp_path / str(len(devices)))  # iteration 0 runs all four phases
-               for devices in (jax.devices()[:1], jax.devices()[:4])]
-    for a, b in zip(*results, strict=True):
+    for a, b in zip(steps(conv_grad, 1), steps(conv_grad, 4), strict=True):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.slow
+def test_one_device_step_with_forward_gradients_equals_xlas(steps, data_dir):
+    """The default CPU path (one device: 'auto' is 'forward') against XLA's rule on the same device: every phase
+    of iteration 0 (G main, path length, D main, R1), then iteration 1."""
+    assert run_config(tiny_config(data_dir), jax.devices()[:1]).conv_grad == "forward"
+    for a, b in zip(steps("forward", 1), steps("xla", 1), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.slow
