@@ -32,7 +32,7 @@ import numpy as np
 from stylegan_jax import image_size
 from stylegan_jax.data import read_dataset_info, resolve_dataset
 from stylegan_jax.metrics import detectors, distances, inception, swd, torchscript, vgg16
-from stylegan_jax.metrics.detectors import Detector, load_inception, load_vgg16
+from stylegan_jax.metrics.detectors import Detector, DetectorError, load_inception, load_vgg16
 from stylegan_jax.metrics.equivariance import compute_equivariance
 from stylegan_jax.metrics.features import (
     MetricOptions,
@@ -328,7 +328,10 @@ def check_detectors(names: Sequence[str], directory: str | os.PathLike | None = 
     metrics ``names`` reads is missing: checked before a run trains, not at its first snapshot."""
     for name in names:
         if name in DETECTOR_FILES:
-            detectors.detector_file(DETECTOR_FILES[name], directory)
+            try:
+                detectors.detector_file(DETECTOR_FILES[name], directory)
+            except DetectorError as e:
+                raise DetectorError(f"--metrics {name}: {e} (or train without it: --metrics none)") from None
 
 
 def _format_time(seconds: float) -> str:

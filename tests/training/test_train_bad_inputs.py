@@ -156,7 +156,8 @@ def test_a_metric_whose_detector_is_missing_is_refused_before_training(data_dir,
     monkeypatch.setenv(DETECTOR_DIR_ENV, str(tmp_path / "detectors"))
     before = listing(tmp_path)
     code, out, err = run_tool(train_cli.main, argv(data_dir, tmp_path / "run", "--metrics", f"swd,{metric}"), capsys)
-    assert_one_error_line("train", code, out, err, f"detector {detector} not found in {tmp_path / 'detectors'}")
+    assert_one_error_line("train", code, out, err,
+                          f"--metrics {metric}: detector {detector} not found in {tmp_path / 'detectors'}")
     assert listing(tmp_path) == before
 
 
