@@ -153,11 +153,16 @@ def check_processes(parser: argparse.ArgumentParser, args: argparse.Namespace) -
                      f"{args.num_processes}), got {args.process_id}")
 
 
+#: StyleGAN3's train.py default of ``--p`` (stylegan2-ada's requires the flag with ``--aug fixed``).
+STYLEGAN3_FIXED_P = 0.2
+
+
 def check_augment_flags(args: argparse.Namespace, cfg: ml_collections.ConfigDict) -> None:
     """``--target`` only where ADA runs (NVIDIA's rule); ``--p`` and ``--augpipe`` only where something
     augments (NVIDIA allows ``--p`` with ``--aug fixed`` only; here it also sets ADA's start); ``--aug fixed``
     needs a p (stylegan2-ada's "--aug=fixed requires specifying --p"), from ``--p`` or the config, unless the
-    config schedules it (R3GAN). Config values of the experiment are not flags: not checked."""
+    config schedules it (R3GAN); StyleGAN3's models take its train.py's 0.2 (`flag_values`). Config values
+    of the experiment are not flags: not checked."""
     from stylegan_jax.errors import ConfigError
     from stylegan_jax.training.hyperparams import final_values
 
@@ -192,6 +197,8 @@ def flag_values(args: argparse.Namespace, cfg: ml_collections.ConfigDict) -> lis
         given.append(("batch", [("batch_gpu", "0")]))
     if args.fp32:
         given.append(("fp32", list(FP32_R3GAN if "G.fp16_stages" in known else FP32)))
+    if args.aug == "fixed" and args.p is None and cfg.model == "stylegan3" and not cfg.p:
+        given.append(("aug", [("p", repr(STYLEGAN3_FIXED_P))]))  # StyleGAN3's train.py: --p defaults to 0.2
     out = []
     for flag, pairs in given:
         for key, value in pairs:

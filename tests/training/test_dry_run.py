@@ -136,6 +136,15 @@ def resolved(capsys, *args) -> dict:
     return json.loads("\n".join(out[: out.index("}") + 1]))
 
 
+def test_fixed_augmentation_takes_stylegan3s_default_p(capsys, tmp_path):
+    """stylegan3's train.py defaults --p to 0.2 (stylegan2-ada's requires it: test_train_bad_inputs)."""
+    data = f"--config.data_dir={tmp_path}"
+    for experiment in ("stylegan3_t", "stylegan3_r"):
+        assert resolved(capsys, "--experiment", experiment, data, "--aug", "fixed")["p"] == 0.2
+        assert resolved(capsys, "--experiment", experiment, data, "--aug", "fixed", "--p", "0.5")["p"] == 0.5
+        assert resolved(capsys, "--experiment", experiment, data, "--aug", "ada")["p"] == 0.0  # ADA starts at 0
+
+
 def test_nvidias_batch_moves_what_its_train_py_derives_from_the_batch(capsys, tmp_path):
     """stylegan3's train.py: EMA batch * 10 / 32 kimg, R's blur fade batch * 200 / 32, batch_gpu batch / gpus;
     R doubles G's --cbase and --cmax."""
