@@ -1,6 +1,7 @@
 """FFHQ at 256x256 with NVIDIA's ``paper256`` preset (stylegan2-ada-pytorch train.py): batch 64 (8 per GPU),
 mbstd group 8, channel_base 16384, lr 0.0025, R1 gamma 1, EMA 20 kimg without ramp-up, mapping 8, the 4
-highest resolutions in reduced precision with clamp 256, 25000 kimg, x-flip.
+highest resolutions in reduced precision with clamp 256, 25000 kimg; x-flip (``--mirror=1``, not part of the
+preset: NVIDIA's FFHQ 256 networks were trained with it, ``ffhq-res256-mirror-paper256-noaug.pkl``).
 
 Data: ``python -m stylegan_jax.dataset_tool --source ffhq-images/ --dest <data_dir>/ffhq256 --resolution 256``.
 
