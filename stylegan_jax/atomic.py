@@ -15,9 +15,10 @@ from typing import IO
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """An open file (``mode`` "wb" or "w") whose content replaces ``path`` when the block ends; if the block
     raises, ``path`` is left as it was and the temporary file is removed (a kill leaves it:
-    ``.<name>.tmp-<pid>`` beside ``path``). The file gets the user's umask, as ``open(path, "w")`` would; an
-    ``OSError`` of the temporary file (no permission, a full disk) names ``path``, and a directory at ``path``
-    is refused before anything is written."""
+    ``.<name>.tmp-<pid>`` beside ``path``; a training run removes those of its run directory when it starts).
+    The file gets the user's umask, as ``open(path, "w")`` would; an ``OSError`` of the temporary file (no
+    permission, a full disk) names ``path``, and a directory at ``path`` is refused before anything is
+    written."""
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write: mode 'wb' or 'w', got {mode!r}")
     path = os.fspath(path)

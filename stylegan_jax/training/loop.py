@@ -146,7 +146,9 @@ class _StopSignal:
 class RunDirectory:
     """The run directory, created if needed and locked for the duration of a ``with`` block (process 0
     holds an advisory lock on ``<dir>/.lock``; the OS drops it if the process dies), so that a second
-    training process on the same directory is refused instead of writing the same checkpoints.
+    training process on the same directory is refused instead of writing the same checkpoints. Once locked,
+    the temporary files a killed run's `atomic_write` left in it (``.<name>.tmp-<pid>``) are removed: no
+    other process writes there.
 
     A block that raises before anything but the lock is written there (a config error found while the
     run is built) removes the directories it created, so that a refused run leaves nothing behind."""
@@ -173,6 +175,9 @@ class RunDirectory:
                 raise RunDirectoryError(f"--outdir {self.path} is in use by another training process (it holds "
                                         f"{self.path / '.lock'}); wait for it to end or choose another --outdir"
                                         ) from None
+            for leftover in self.path.glob(".*.tmp-*"):
+                if leftover.is_file() and leftover.name.rpartition(".tmp-")[2].isdigit():
+                    leftover.unlink()
         return self.path
 
     def __exit__(self, exc_type, *exc) -> None:

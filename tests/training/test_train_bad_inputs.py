@@ -161,6 +161,19 @@ def test_a_metric_whose_detector_is_missing_is_refused_before_training(data_dir,
     assert listing(tmp_path) == before
 
 
+def test_a_run_directory_drops_the_temporary_files_a_killed_run_left(tmp_path):
+    """`atomic_write`'s temporary files (a kill mid-write leaves them) are removed once the directory is locked;
+    the run's own files, and files merely named alike, stay."""
+    run = tmp_path / "run"
+    run.mkdir()
+    left = [".stats.jsonl.tmp-4242", ".fakes000008.png.tmp-17", ".config.json.tmp-99"]
+    kept = ["stats.jsonl", "fakes000008.png", ".notes.tmp-draft", "log.txt.tmp-1"]
+    for name in left + kept:
+        (run / name).write_text("x")
+    with RunDirectory(run):
+        assert sorted(p.name for p in run.iterdir()) == sorted(kept + [".lock"])
+
+
 def test_a_second_process_on_the_same_outdir_is_refused(data_dir, run, capsys):
     before = listing(run)
     with RunDirectory(run):  # what a running trainer holds
