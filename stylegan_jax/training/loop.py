@@ -143,12 +143,23 @@ class _StopSignal:
             signal.signal(sig, handler)
 
 
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        pass
+    return True
+
+
 class RunDirectory:
     """The run directory, created if needed and locked for the duration of a ``with`` block (process 0
     holds an advisory lock on ``<dir>/.lock``; the OS drops it if the process dies), so that a second
     training process on the same directory is refused instead of writing the same checkpoints. Once locked,
-    the temporary files a killed run's `atomic_write` left in it (``.<name>.tmp-<pid>``) are removed: no
-    other process writes there.
+    the temporary files a killed run's `atomic_write` left in it (``.<name>.tmp-<pid>`` of a process that no
+    longer runs: another tool may be writing beside the run's files) are removed.
 
     A block that raises before anything but the lock is written there (a config error found while the
     run is built) removes the directories it created, so that a refused run leaves nothing behind."""
@@ -176,7 +187,8 @@ class RunDirectory:
                                         f"{self.path / '.lock'}); wait for it to end or choose another --outdir"
                                         ) from None
             for leftover in self.path.glob(".*.tmp-*"):
-                if leftover.is_file() and leftover.name.rpartition(".tmp-")[2].isdigit():
+                pid = leftover.name.rpartition(".tmp-")[2]
+                if leftover.is_file() and pid.isdigit() and not _running(int(pid)):
                     leftover.unlink()
         return self.path
 

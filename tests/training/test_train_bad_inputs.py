@@ -162,12 +162,15 @@ def test_a_metric_whose_detector_is_missing_is_refused_before_training(data_dir,
 
 
 def test_a_run_directory_drops_the_temporary_files_a_killed_run_left(tmp_path):
-    """`atomic_write`'s temporary files (a kill mid-write leaves them) are removed once the directory is locked;
-    the run's own files, and files merely named alike, stay."""
+    """`atomic_write`'s temporary files of processes that no longer run (a kill mid-write leaves them) are
+    removed once the directory is locked; the run's own files, a running process's temporary file (another
+    tool's write beside the run's files) and files merely named alike stay."""
     run = tmp_path / "run"
     run.mkdir()
-    left = [".stats.jsonl.tmp-4242", ".fakes000008.png.tmp-17", ".config.json.tmp-99"]
-    kept = ["stats.jsonl", "fakes000008.png", ".notes.tmp-draft", "log.txt.tmp-1"]
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    left = [f".stats.jsonl.tmp-{gone.pid}", f".fakes000008.png.tmp-{gone.pid}"]
+    kept = ["stats.jsonl", "fakes000008.png", f".metric.npz.tmp-{os.getpid()}", ".notes.tmp-draft", "log.txt.tmp-1"]
     for name in left + kept:
         (run / name).write_text("x")
     with RunDirectory(run):
