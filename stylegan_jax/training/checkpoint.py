@@ -54,6 +54,35 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot continue this run; the message is one line for the user."""
 
 
+class _Manager(ocp.CheckpointManager):
+    """Orbax's manager without its own asks of JAX's preemption sync point: it asks with the checkpoint's step,
+    JAX counts asks from 0 at every start, and the loop asks with its own count (`PreemptionSync`); the
+    loop's saves are forced, so nothing else depends on the answer."""
+
+    def reached_preemption(self, step: int) -> bool:
+        return False
+
+
+class PreemptionSync:
+    """JAX's preemption sync point of a multi-process run, asked once per iteration with this process's count of
+    asks (1, 2, ...; every process asks as often). JAX counts from 0 at every start and sets the sync point
+    one past the largest count when a notice arrives, so asking with a resumed run's step would never meet
+    one set before the first ask (a SIGTERM during a resumed run's start-up would be lost). Always False for
+    one process (its signals are its own: the loop's handler)."""
+
+    def __init__(self):
+        self.asks = 0
+
+    def reached(self) -> bool:
+        if jax.process_count() == 1:
+            return False
+        self.asks += 1
+        try:
+            return multihost_utils.reached_preemption_sync_point(self.asks)
+        except RuntimeError:  # the preemption service is off (jax_enable_preemption_service)
+            return False
+
+
 def make_manager(directory: Path, cfg: ml_collections.ConfigDict) -> ocp.CheckpointManager:
     """Keep the last ``cfg.keep`` checkpoints, plus, with ``cfg.keep_every`` N, the first checkpoint and then
     each one at least N steps after the last one so kept (snapshot points need not fall on multiples of N:
@@ -65,7 +94,7 @@ def make_manager(directory: Path, cfg: ml_collections.ConfigDict) -> ocp.Checkpo
         preservation_policy=preservation_policy.AnyPreservationPolicy(policies), enable_async_checkpointing=False,
         create=True,
     )
-    return ocp.CheckpointManager(directory.absolute(), options=options)
+    return _Manager(directory.absolute(), options=options)
 
 
 def _plain(cfg: ml_collections.ConfigDict) -> dict[str, Any]:

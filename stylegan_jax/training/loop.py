@@ -121,7 +121,7 @@ class _StopSignal:
 
     Single-process runs only: the processes of a multi-process run must agree on the iteration they stop
     after, or the collective save hangs. There JAX's preemption service keeps its SIGTERM handler, and the
-    loop stops where Orbax's ``reached_preemption`` says, the same step on every process.
+    loop stops at JAX's preemption sync point (`checkpoint.PreemptionSync`), the same step on every process.
     """
 
     def __init__(self, announce: bool):
@@ -690,6 +690,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
     tick_stats_before = reporter.last_stats  # NVIDIA's keep_previous: what a tick does not report, repeated
     batch = trainer.next_batch(sched)
     stopping = False  # a stop signal or the preemption sync point, acted on at the group's end
+    preemption = checkpoint.PreemptionSync()
     try:
         while True:
             state, metrics = trainer.run_iteration(state, batch, step, nimg, sched)
@@ -697,7 +698,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
             step, nimg = step + 1, nimg + sched.batch_size
             bar.update(sched.batch_size)
             # every process asks at every step until it is reached: the sync point can fall inside a group
-            stopping = stopping or stop.received is not None or trainer.manager.reached_preemption(step)
+            stopping = stopping or stop.received is not None or preemption.reached()
             last, group_end = sched, step % cfg.minibatch_repeats == 0  # checkpoints start groups
             if group_end:  # NVIDIA's TF loops: the schedule (and so the optimisers' reset) once per group
                 sched = schedule(cfg, nimg)

@@ -3,6 +3,8 @@ handler runs, as when a VM is preempted, the OOM killer strikes or a node fails)
 moment of iteration STEP, so that a failure can be replayed exactly. The moments:
 
 - ``sigterm``: SIGTERM once the iteration's phases are dispatched (the run saves after it and exits);
+- ``sigterm-at-start``: SIGTERM once the run is restored or initialised, before its first iteration (STEP is
+  not used);
 
 - ``mid-step``: the iteration's phases dispatched, their results not yet computed;
 - ``mid-save``: the save of the checkpoint of iteration STEP issued its array writes, none waited for;
@@ -46,6 +48,15 @@ def main(moment: str, step: int, argv: list[str]) -> int:
             return out
 
         Trainer.run_iteration = killing_iteration
+    elif moment == "sigterm-at-start":
+        restore_or_init = Trainer.restore_or_init
+
+        def signalling_restore(self, *args, **kwargs):
+            out = restore_or_init(self, *args, **kwargs)
+            kill(signal.SIGTERM)
+            return out
+
+        Trainer.restore_or_init = signalling_restore
     elif moment == "mid-save":
         serialize = type_handlers.ArrayHandler.serialize
 

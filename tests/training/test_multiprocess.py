@@ -30,11 +30,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def train_two_processes(cfg, run, args: list[str], sigterm_at: int | None = None) -> list[tuple[int, str]]:
+def train_two_processes(cfg, run, args: list[str], sigterm_at: int | None = None,
+                        moment: str = "sigterm") -> list[tuple[int, str]]:
     """``train`` of ``cfg`` into ``run`` as two processes of two CPU devices each: [(exit status, output)] per
     process (through files, so that no pipe fills), each output ending with the process's compilation-cache
     hits and misses (`tests.training.count_compiles`). ``sigterm_at``: process 1 instead sends itself SIGTERM
-    at that iteration (`tests.training.kill_at`)."""
+    at that iteration, or at the ``moment`` of `tests.training.kill_at` it names."""
     port = free_port()
     flags = os.environ["XLA_FLAGS"].replace("--xla_force_host_platform_device_count=4",
                                             "--xla_force_host_platform_device_count=2")
@@ -44,7 +45,7 @@ def train_two_processes(cfg, run, args: list[str], sigterm_at: int | None = None
     try:
         for i, out in enumerate(outputs):
             tool = (["tests.training.count_compiles"] if i == 0 or sigterm_at is None else
-                    ["tests.training.kill_at", "sigterm", str(sigterm_at)])
+                    ["tests.training.kill_at", moment, str(sigterm_at)])
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", *tool, "--experiment", "digits", "--outdir", str(run), *args,
                  "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i),
@@ -102,27 +103,27 @@ def test_sigterm_to_one_of_two_processes_saves_both_at_one_iteration_and_resumes
                                                                                          capsys):
     """Two processes train together and write what one process writes (process 0 alone the log and the grids,
     both the checkpoints and the network snapshots that ``generate --network`` reads). A scheduler's SIGTERM to
-    one of them: JAX's preemption service has both save the same iteration and exit with status 143; the same
-    command resumes them, and every later checkpoint equals that of the run nobody stopped (8 iterations, a
-    tick each, a checkpoint and a snapshot every 2 from NVIDIA's tick 0 and at the end; one compilation cache
-    for all runs)."""
+    one of them: JAX's preemption service has both save the same iteration and exit with status 143, also when
+    it comes as a resumed run starts; the same command resumes them, and every later checkpoint
+    equals that of the run nobody stopped (16 iterations, a tick each, a checkpoint and a snapshot every 2 from
+    NVIDIA's tick 0 and at the end; one compilation cache for all runs)."""
     cfg = tiny_config(data_dir)
-    args = ["--kimg", "0.064", "--tick", "0.008", "--snap", "2", "--config.keep=100",
+    args = ["--kimg", "0.128", "--tick", "0.008", "--snap", "2", "--config.keep=100",
             f"--config.compile_cache={tmp_path / 'xla_cache'}"]
     uninterrupted = tmp_path / "uninterrupted"
     for code, out in train_two_processes(cfg, uninterrupted, args):
         assert code == 0, out[-3000:]
     expected = saved_states(cfg, uninterrupted)
-    assert sorted(expected) == [1, 3, 5, 7, 8]
+    assert sorted(expected) == [*range(1, 16, 2), 16]
     log = (uninterrupted / "log.txt").read_text()
     assert "4 device(s), batch 8 (4 x 2)" in log
-    assert log.count("tick 7 ") == 1 and log.count("4 device(s)") == 1  # process 0 alone writes the log
+    assert log.count("tick 15 ") == 1 and log.count("4 device(s)") == 1  # process 0 alone writes the log
     kimgs = [f"{0.008 * step:010.3f}" for step in expected]  # NVIDIA's tick 0 after the first iteration
     assert sorted(p.name for p in uninterrupted.glob("*.png")) == [
         *(f"fakes{kimg}.png" for kimg in kimgs), "fakes_init.png", "reals.png"]
     assert sorted(p.name for p in uninterrupted.iterdir() if "network-snapshot" in p.name) == [
         f"network-snapshot-{kimg}" for kimg in kimgs]  # complete, nothing temporary left beside them
-    assert_snapshot_is_the_checkpoint(uninterrupted, f"network-snapshot-{kimgs[-1]}", expected[8], capsys)
+    assert_snapshot_is_the_checkpoint(uninterrupted, f"network-snapshot-{kimgs[-1]}", expected[16], capsys)
 
     run = tmp_path / "run"
     stopped = train_two_processes(cfg, run, args, sigterm_at=2)
@@ -130,9 +131,19 @@ def test_sigterm_to_one_of_two_processes_saves_both_at_one_iteration_and_resumes
         assert code == 128 + signal.SIGTERM, out[-3000:]
     saved = re.findall(r"Stopped by SIGTERM at [0-9.]+ kimg; checkpoint saved at iteration (\d+)",
                        (run / "log.txt").read_text())
-    assert len(saved) == 1 and 2 < int(saved[0]) < 8, saved
+    assert len(saved) == 1 and 2 < int(saved[0]) < 16, saved
     stop = int(saved[0])
     assert max(saved_states(cfg, run)) == stop
+
+    # SIGTERM again as the resumed run starts, before either process asked for the sync point (JAX counts the
+    # asks from 0 at every start): both save after the first iteration and exit with 143 again.
+    for code, out in train_two_processes(cfg, run, args, sigterm_at=0, moment="sigterm-at-start"):
+        assert code == 128 + signal.SIGTERM, out[-3000:]
+    saved = re.findall(r"Stopped by SIGTERM at [0-9.]+ kimg; checkpoint saved at iteration (\d+)",
+                       (run / "log.txt").read_text())
+    assert len(saved) == 2 and int(saved[1]) == stop + 1, saved
+    again = int(saved[1])
+    assert max(saved_states(cfg, run)) == again
 
     resumed_processes = train_two_processes(cfg, run, args)
     for code, out in resumed_processes:
@@ -142,7 +153,7 @@ def test_sigterm_to_one_of_two_processes_saves_both_at_one_iteration_and_resumes
     caches = [re.search(r"compilation cache: (\d+) hits, (\d+) misses", out).groups() for _, out in resumed_processes]
     assert int(caches[0][0]) > 0 and int(caches[0][1]) == 0, caches
     resumed = saved_states(cfg, run)
-    assert sorted(resumed) == sorted(set(expected) | {stop})
+    assert sorted(resumed) == sorted(set(expected) | {stop, again})
     for step in [s for s in expected if s >= stop]:
         for a, b in zip(jax.tree.leaves(expected[step]), jax.tree.leaves(resumed[step]), strict=True):
             np.testing.assert_array_equal(a, b)
