@@ -15,7 +15,7 @@ import pytest
 from tensorboardX.proto import event_pb2
 
 from stylegan_jax.network_snapshot import load_network
-from stylegan_jax.training.checkpoint import make_manager
+from stylegan_jax.training.checkpoint import PreemptionSync, make_manager
 from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import Trainer, TrainingInterruptedError, kimg_tag, train
 from tests.training.conftest import tiny_config
@@ -148,9 +148,14 @@ def test_pggan_resumes_from_every_periodic_checkpoint_across_the_fade_in(data_di
         with monkeypatch.context() as patch:
             if stop == "sigterm":
                 sigterm_at[0] = 5
-            else:  # a multi-process run's sync point (Orbax's answer after iteration 5, step 6), asked only once
+            else:  # a multi-process run's sync point: the second ask of the run resumed at 4, after iteration 5
                 sigterm_at[0] = None
-                patch.setattr(ocp.CheckpointManager, "reached_preemption", lambda self, step: step == 6)
+
+                def reached(sync):
+                    sync.asks += 1
+                    return sync.asks == 2
+
+                patch.setattr(PreemptionSync, "reached", reached)
             with pytest.raises(TrainingInterruptedError) as stopped:
                 train(cfg, run)
         assert stopped.value.saved_step == 8 and sorted(saved_states(run)) == [4, 8], stop
