@@ -156,7 +156,7 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
     def skip(step: int, error: Exception) -> None:
         reasons.append(_reason(error))
         warn(f"warning: skipping the unreadable checkpoint {manager.directory}/{step} ({reasons[-1]}); it is "
-             f"moved to {step}{UNREADABLE}")
+             f"moved to {_aside(Path(manager.directory), step).name}")
         unreadable.append(step)
 
     for step in steps:
@@ -208,6 +208,16 @@ def _damaged_files(step_dir: Path) -> list[str]:
     return damaged
 
 
+def _aside(directory: Path, step: int) -> Path:
+    """Where an unreadable step is moved: ``<step>.unreadable``, or ``-2``, ``-3``... after it where a step of
+    that number was set aside before (a resumed run saves the same steps again)."""
+    path, n = directory / f"{step}{UNREADABLE}", 1
+    while path.exists():
+        n += 1
+        path = directory / f"{step}{UNREADABLE}-{n}"
+    return path
+
+
 def _set_aside(manager: ocp.CheckpointManager, steps: list[int]) -> None:
     """Rename unreadable steps to ``<step>.unreadable`` (kept for a post-mortem, out of the way of the steps the
     resumed run saves again); process 0 renames, every process then sees the new listing."""
@@ -216,7 +226,7 @@ def _set_aside(manager: ocp.CheckpointManager, steps: list[int]) -> None:
     if jax.process_index() == 0:
         for step in steps:
             path = Path(manager.directory) / str(step)
-            path.rename(path.with_name(f"{step}{UNREADABLE}"))
+            path.rename(_aside(path.parent, step))
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices("stylegan_jax: unreadable checkpoints set aside")
     manager.reload()

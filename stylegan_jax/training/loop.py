@@ -291,6 +291,9 @@ class Trainer:
         if 0 < cfg.subset < jax.process_count():
             raise ConfigError(f"--subset {cfg.subset}: each of the {jax.process_count()} processes reads its own share "
                               "of the images; give at least one per process")
+        if info["num_images"] < jax.process_count():
+            raise ConfigError(f"the dataset at {path} holds {info['num_images']} images, and each of the "
+                              f"{jax.process_count()} processes reads its own share: give at least one per process")
         self.c_dim = c_dim
         #: the training set as NVIDIA's Dataset arguments: all images, or --subset of them chosen by the seed
         self.subset = {"max_size": cfg.subset or None, "random_seed": cfg.seed}

@@ -627,6 +627,9 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
     for key, flag in (("snap", "--snap"), ("keep", "--config.keep")):
         if not (isinstance(cfg[key], int) and cfg[key] >= 1):
             raise ConfigError(f"{flag}: expected a whole number >= 1, got {cfg[key]!r}")
+    if not (isinstance(cfg.keep_every, int) and cfg.keep_every >= 0):
+        raise ConfigError(f"--config.keep_every: expected a whole number of steps >= 0 (0: the newest --config.keep "
+                          f"only), got {cfg.keep_every!r}")
     if not (isinstance(cfg.image_snap, int) and cfg.image_snap >= 0):
         raise ConfigError(f"--config.image_snap: expected a whole number of ticks >= 0 (0: grids at the snapshots "
                           f"only), got {cfg.image_snap!r}")

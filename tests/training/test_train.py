@@ -149,10 +149,13 @@ def test_a_subset_run_trains_on_nvidias_random_subset_only(data_dir, tmp_path):
     assert {x.tobytes() for x in seen} == {x.tobytes() for x in kept}
 
 
-def test_a_subset_smaller_than_the_process_count_is_refused(data_dir, tmp_path, monkeypatch):
+def test_a_subset_or_dataset_smaller_than_the_process_count_is_refused(data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(jax, "process_count", lambda: 2)  # each process reads its own share of the subset
     with pytest.raises(ConfigError, match="--subset 1: each of the 2 processes reads its own share"):
         Trainer(tiny_config(data_dir, subset=1), tmp_path)
+    monkeypatch.setattr(jax, "process_count", lambda: 1798)  # the whole dataset (1797 images) alike
+    with pytest.raises(ConfigError, match="holds 1797 images, and each of the 1798 processes reads its own share"):
+        Trainer(tiny_config(data_dir), tmp_path)
 
 
 @pytest.mark.parametrize("nan_to_num", [True, False])

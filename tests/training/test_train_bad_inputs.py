@@ -57,6 +57,7 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--config.tick_by_resolution=((8, 0.0),)"], "--config.tick_by_resolution: expected (resolution, positive "
                                                   "kimg) pairs, got ((8, 0.0),)"),
     (["--config.keep=0"], "--config.keep: expected a whole number >= 1, got 0"),
+    (["--config.keep_every=-4"], "--config.keep_every: expected a whole number of steps >= 0 (0: the newest"),
     (["--config.image_snap=-1"], "--config.image_snap: expected a whole number of ticks >= 0 (0: grids at the "),
     (["--subset", "-3"], "--subset: expected a whole number of images >= 0 (0: all), got -3"),
     (["--config.growing.initial_resolution=8", "--config.decay_kimg=10", "--config.decay.beta2=0.99"],
@@ -291,6 +292,22 @@ def test_a_corrupted_newest_checkpoint_is_set_aside_for_the_previous_one(data_di
     assert len(warnings) == 1 and warnings[0].startswith(
         f"warning: skipping the unreadable checkpoint {run.absolute()}/checkpoints/2 (")
     assert (run / "checkpoints" / "2.unreadable").is_dir()  # kept for a post-mortem, out of the way
+
+
+def test_a_step_damaged_again_is_set_aside_beside_the_one_set_aside_before(data_dir, run):
+    (run / "checkpoints" / "2.unreadable").mkdir()  # step 2, damaged in an earlier start, saved again since
+    (run / "checkpoints" / "2.unreadable" / "state").mkdir()
+    corrupt(run / "checkpoints" / "2", CORRUPTIONS[0])
+    trainer = Trainer(tiny_config(data_dir, kimg=0.024, tick=0.008, snap=1), run)
+    warnings = []
+    try:
+        state, resumed = trainer.restore_or_init(resume=True, warn=warnings.append)
+    finally:
+        trainer.manager.close()
+    assert resumed and int(state.step) == 1
+    assert len(warnings) == 1 and warnings[0].endswith("it is moved to 2.unreadable-2")
+    assert (run / "checkpoints" / "2.unreadable" / "state").is_dir()  # the earlier one kept
+    assert (run / "checkpoints" / "2.unreadable-2").is_dir()
 
 
 @pytest.mark.slow
