@@ -158,8 +158,9 @@ class RunDirectory:
     """The run directory, created if needed and locked for the duration of a ``with`` block (process 0
     holds an advisory lock on ``<dir>/.lock``; the OS drops it if the process dies), so that a second
     training process on the same directory is refused instead of writing the same checkpoints. Once locked,
-    the temporary files a killed run's `atomic_write` left in it (``.<name>.tmp-<pid>`` of a process that no
-    longer runs: another tool may be writing beside the run's files) are removed.
+    what a killed run's writes left in it is removed: `atomic_write`'s temporary files, `save_network`'s
+    temporary and replaced snapshot directories (``.<name>.tmp-<pid>``, ``.<name>.old-<pid>``), of processes
+    that no longer run (another tool may be writing beside the run's files).
 
     A block that raises before anything but the lock is written there (a config error found while the
     run is built) removes the directories it created, so that a refused run leaves nothing behind."""
@@ -186,9 +187,13 @@ class RunDirectory:
                 raise RunDirectoryError(f"--outdir {self.path} is in use by another training process (it holds "
                                         f"{self.path / '.lock'}); wait for it to end or choose another --outdir"
                                         ) from None
-            for leftover in self.path.glob(".*.tmp-*"):
-                pid = leftover.name.rpartition(".tmp-")[2]
-                if leftover.is_file() and pid.isdigit() and not _running(int(pid)):
+            for leftover in [*self.path.glob(".*.tmp-*"), *self.path.glob(".network-snapshot-*.old-*")]:
+                pid = leftover.name.rpartition("-")[2]
+                if not pid.isdigit() or _running(int(pid)):
+                    continue
+                if leftover.is_dir():
+                    shutil.rmtree(leftover)
+                else:
                     leftover.unlink()
         return self.path
 

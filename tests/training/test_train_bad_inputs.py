@@ -163,9 +163,10 @@ def test_a_metric_whose_detector_is_missing_is_refused_before_training(data_dir,
 
 
 def test_a_run_directory_drops_the_temporary_files_a_killed_run_left(tmp_path):
-    """`atomic_write`'s temporary files of processes that no longer run (a kill mid-write leaves them) are
-    removed once the directory is locked; the run's own files, a running process's temporary file (another
-    tool's write beside the run's files) and files merely named alike stay."""
+    """`atomic_write`'s temporary files and `save_network`'s temporary and replaced directories of processes
+    that no longer run (a kill mid-write leaves them) are removed once the directory is locked; the run's own
+    files, a running process's temporary file (another tool's write beside the run's files) and files merely
+    named alike stay."""
     run = tmp_path / "run"
     run.mkdir()
     gone = subprocess.Popen([sys.executable, "-c", ""])
@@ -174,6 +175,8 @@ def test_a_run_directory_drops_the_temporary_files_a_killed_run_left(tmp_path):
     kept = ["stats.jsonl", "fakes000008.png", f".metric.npz.tmp-{os.getpid()}", ".notes.tmp-draft", "log.txt.tmp-1"]
     for name in left + kept:
         (run / name).write_text("x")
+    for name in (f".network-snapshot-000008.tmp-{gone.pid}", f".network-snapshot-000004.old-{gone.pid}"):
+        (run / name / "variables").mkdir(parents=True)  # save_network's, killed before its renames
     with RunDirectory(run):
         assert sorted(p.name for p in run.iterdir()) == sorted(kept + [".lock"])
 
