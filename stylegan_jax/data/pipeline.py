@@ -138,11 +138,12 @@ def make_dataset(
       xflip: double the dataset with left-right mirrored copies, so an epoch sees each image once each way.
       num_epochs: passes over the data; None repeats forever (batches then run across epoch boundaries).
       drop_remainder: drop a last incomplete batch (only matters for finite `num_epochs`).
-      process_index, process_count: this process takes records process_index, process_index +
-        process_count, ... of the dataset: disjoint slices that together cover it.
+      process_index, process_count: this process takes items process_index, process_index + process_count,
+        ... of the (shuffled, repeated) stream, disjoint slices that together cover it: the processes' batches
+        t (of batch_size each) together hold the items of one process's batch t (of process_count times it).
       max_size, random_seed: use only a random ``max_size`` of the dataset's images, chosen by
         ``random_seed`` (`subset_indices`; NVIDIA's Dataset arguments, training's ``--subset``), before the
-        x-flips and the process slices; None: all of them.
+        x-flips and the shuffle; None: all of them.
 
     Returns:
       A MapDataset whose elements are batches {"image": uint8 (N, H, W, C), "label": float32 (N, c_dim)}.
@@ -150,16 +151,16 @@ def make_dataset(
     info = read_dataset_info(path)
     source = open_source(path)
     chosen = subset_indices(len(source), max_size, random_seed)
-    examples = (
-        grain.MapDataset.source(source if chosen is None else Subset(source, chosen))
-        .slice(slice(process_index, None, process_count))
-        .map(functools.partial(decode, label_kind=info["label_kind"], c_dim=info["c_dim"]))
-    )
+    examples = grain.MapDataset.source(source if chosen is None else Subset(source, chosen)).map(
+        functools.partial(decode, label_kind=info["label_kind"], c_dim=info["c_dim"]))
     if xflip:
         examples = grain.MapDataset.concatenate([examples, examples.map(mirror)])
     if shuffle:
         examples = examples.shuffle(seed)
-    return examples.repeat(num_epochs).batch(batch_size, drop_remainder=drop_remainder)
+    # One stream for all processes, dealt out in turn (NVIDIA's InfiniteSampler: a global permutation, rank r
+    # taking every world-th item), so that the processes' batches t together are one process's batch t.
+    stream = examples.repeat(num_epochs).slice(slice(process_index, None, process_count))
+    return stream.batch(batch_size, drop_remainder=drop_remainder)
 
 
 def make_iterator(

@@ -105,6 +105,18 @@ def test_process_slices_are_disjoint_and_cover_the_dataset(labelled, originals):
     assert sorted(sum(slices, [])) == list(range(NUM))
 
 
+def test_the_processes_batches_together_are_one_processs_batch(labelled, originals):
+    """Over several epochs, with x-flips: process p's batch t holds items p, p + P, ... of the one stream whose
+    consecutive batches one process would take (NVIDIA's sampler deals a global permutation out to the ranks);
+    slicing each process's own share first gave every epoch's batch the same neighbours in stored order."""
+    one = make_dataset(labelled, batch_size=6, seed=4, xflip=True)
+    shares = [make_dataset(labelled, batch_size=2, seed=4, xflip=True, process_index=p, process_count=3)
+              for p in range(3)]
+    for t in range(8):  # 48 items: more than two epochs of 20 (10 images and their mirrors)
+        whole = indices(originals, one[t:t + 1])
+        assert [indices(originals, share[t:t + 1]) for share in shares] == [whole[p::3] for p in range(3)]
+
+
 def test_a_subset_is_nvidias_random_max_size_before_the_flips_and_process_slices(labelled, originals):
     kept = np.arange(NUM)
     np.random.RandomState(5).shuffle(kept)  # NVIDIA's Dataset(max_size=6, random_seed=5)
