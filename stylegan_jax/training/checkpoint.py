@@ -182,6 +182,10 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
         if diffs:
             raise CheckpointError(f"{where} belongs to another run (" + "; ".join(diffs[:4]) +
                                   "); resume with the run's own settings or choose another --outdir")
+        saved_by = _process_count(Path(manager.directory) / str(step))
+        if saved_by not in (None, jax.process_count()):
+            raise CheckpointError(f"{where} was saved by {saved_by} process(es) (the data position is per process); "
+                                  f"resume with {saved_by}, this run has {jax.process_count()}")
         try:
             restored = manager.restore(step, args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(abstract_state), data=grain.checkpoint.CheckpointRestore(iterator),
@@ -193,6 +197,13 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
         return restored["state"], meta
     raise CheckpointError(f"{manager.directory}: none of the checkpoints {steps} can be read (the newest, "
                           f"{steps[0]}: {reasons[0]}); move the directory away to start afresh")
+
+
+def _process_count(step_dir: Path) -> int | None:
+    """How many processes saved a step, from its data positions' names (``process_<i>-of-<n>.json``), if any."""
+    counts = {m[1] for f in (step_dir / "data").glob("process_*-of-*.json")
+              if (m := re.fullmatch(r"process_\d+-of-(\d+)\.json", f.name))}
+    return int(counts.pop()) if len(counts) == 1 else None
 
 
 def _damaged_files(step_dir: Path) -> list[str]:

@@ -297,6 +297,21 @@ def test_a_corrupted_newest_checkpoint_is_set_aside_for_the_previous_one(data_di
     assert (run / "checkpoints" / "2.unreadable").is_dir()  # kept for a post-mortem, out of the way
 
 
+def test_a_checkpoint_of_another_process_count_names_it(data_dir, run):
+    """Not damage to fall back from: the run's checkpoints hold one data position per process."""
+    for step in (1, 2):
+        data = run / "checkpoints" / str(step) / "data"
+        (data / "process_0-of-1.json").rename(data / "process_0-of-2.json")
+        (data / "process_1-of-2.json").write_text((data / "process_0-of-2.json").read_text())
+    trainer = Trainer(tiny_config(data_dir, kimg=0.024, tick=0.008, snap=1), run)
+    try:
+        with pytest.raises(checkpoint.CheckpointError, match=r"2 was saved by 2 process\(es\) .*; resume with 2, "
+                                                             r"this run has 1"):
+            trainer.restore_or_init(resume=True, warn=pytest.fail)
+    finally:
+        trainer.manager.close()
+
+
 def test_a_step_damaged_again_is_set_aside_beside_the_one_set_aside_before(data_dir, run):
     (run / "checkpoints" / "2.unreadable").mkdir()  # step 2, damaged in an earlier start, saved again since
     (run / "checkpoints" / "2.unreadable" / "state").mkdir()
