@@ -92,7 +92,7 @@ def make_manager(directory: Path, cfg: ml_collections.ConfigDict) -> ocp.Checkpo
         policies.append(preservation_policy.EveryNSteps(interval_steps=cfg.keep_every, exact_interval=False))
     options = ocp.CheckpointManagerOptions(
         preservation_policy=preservation_policy.AnyPreservationPolicy(policies), enable_async_checkpointing=False,
-        create=True,
+        create=True, cleanup_tmp_directories=True,  # saves a kill or a full disk cut off (before the next save)
     )
     return _Manager(directory.absolute(), options=options)
 

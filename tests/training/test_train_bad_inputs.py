@@ -297,6 +297,15 @@ def test_a_corrupted_newest_checkpoint_is_set_aside_for_the_previous_one(data_di
     assert (run / "checkpoints" / "2.unreadable").is_dir()  # kept for a post-mortem, out of the way
 
 
+def test_a_save_cut_off_is_cleaned_up_when_the_run_goes_on(data_dir, run, capsys):
+    """Orbax's temporary directory of a step never saved again (a full disk at step 7, say) is gone once the
+    resumed run has saved."""
+    (run / "checkpoints" / "7.orbax-checkpoint-tmp" / "state").mkdir(parents=True)
+    code, out, err = run_tool(train_cli.main, argv(data_dir, run, "--kimg", "0.024"), capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["1", "2", "3"]
+
+
 def test_a_checkpoint_of_another_process_count_names_it(data_dir, run):
     """Not damage to fall back from: the run's checkpoints hold one data position per process."""
     for step in (1, 2):
