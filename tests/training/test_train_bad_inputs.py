@@ -282,15 +282,21 @@ CORRUPTIONS = ["truncated arrays", "truncated data file", "deleted metadata", "g
                "garbage _CHECKPOINT_METADATA", "garbage state/_METADATA"]
 
 
+def restore_run(data_dir, run, warn):
+    """(state, resumed, trainer) of `Trainer.restore_or_init` on ``run``, its warnings through ``warn``."""
+    trainer = Trainer(tiny_config(data_dir, kimg=0.024, tick=0.008, snap=1), run)
+    try:
+        state, resumed = trainer.restore_or_init(resume=True, warn=warn)
+    finally:
+        trainer.manager.close()
+    return state, resumed, trainer
+
+
 @pytest.mark.parametrize("how", CORRUPTIONS)
 def test_a_corrupted_newest_checkpoint_is_set_aside_for_the_previous_one(data_dir, run, how):
     corrupt(run / "checkpoints" / "2", how)
-    trainer = Trainer(tiny_config(data_dir, kimg=0.024, tick=0.008, snap=1), run)
     warnings = []
-    try:
-        state, resumed = trainer.restore_or_init(resume=True, warn=warnings.append)
-    finally:
-        trainer.manager.close()
+    state, resumed, trainer = restore_run(data_dir, run, warnings.append)
     assert resumed and int(state.step) == 1 and trainer.start_nimg == 8
     assert len(warnings) == 1 and warnings[0].startswith(
         f"warning: skipping the unreadable checkpoint {run.absolute()}/checkpoints/2 (")
@@ -312,25 +318,17 @@ def test_a_checkpoint_of_another_process_count_names_it(data_dir, run):
         data = run / "checkpoints" / str(step) / "data"
         (data / "process_0-of-1.json").rename(data / "process_0-of-2.json")
         (data / "process_1-of-2.json").write_text((data / "process_0-of-2.json").read_text())
-    trainer = Trainer(tiny_config(data_dir, kimg=0.024, tick=0.008, snap=1), run)
-    try:
-        with pytest.raises(checkpoint.CheckpointError, match=r"2 was saved by 2 process\(es\) .*; resume with 2, "
-                                                             r"this run has 1"):
-            trainer.restore_or_init(resume=True, warn=pytest.fail)
-    finally:
-        trainer.manager.close()
+    with pytest.raises(checkpoint.CheckpointError, match=r"2 was saved by 2 process\(es\) .*; resume with 2, "
+                                                         r"this run has 1"):
+        restore_run(data_dir, run, pytest.fail)
 
 
 def test_a_step_damaged_again_is_set_aside_beside_the_one_set_aside_before(data_dir, run):
     (run / "checkpoints" / "2.unreadable").mkdir()  # step 2, damaged in an earlier start, saved again since
     (run / "checkpoints" / "2.unreadable" / "state").mkdir()
     corrupt(run / "checkpoints" / "2", CORRUPTIONS[0])
-    trainer = Trainer(tiny_config(data_dir, kimg=0.024, tick=0.008, snap=1), run)
     warnings = []
-    try:
-        state, resumed = trainer.restore_or_init(resume=True, warn=warnings.append)
-    finally:
-        trainer.manager.close()
+    state, resumed, _ = restore_run(data_dir, run, warnings.append)
     assert resumed and int(state.step) == 1
     assert len(warnings) == 1 and warnings[0].endswith("it is moved to 2.unreadable-2")
     assert (run / "checkpoints" / "2.unreadable" / "state").is_dir()  # the earlier one kept
