@@ -33,15 +33,44 @@ class UnsafePickleError(pickle.UnpicklingError):
     """An allowed global called with arguments no plain data pickles (a container built from a count)."""
 
 
+class _NDArrayClass:
+    """What a pickle's ``numpy.ndarray`` stands for: the class argument of ``_reconstruct``, never called
+    (``ndarray(shape)`` would allocate memory that no stored byte backs)."""
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise UnsafePickleError("refused to call numpy.ndarray: arrays are built from their stored bytes "
+                                "(nothing was allocated)")
+
+    def __setstate__(self, state: Any) -> None:
+        raise UnsafePickleError("refused to set the state of numpy.ndarray")
+
+
+_NDARRAY = _NDArrayClass()
+
+
+def _reconstruct_empty(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+    """NumPy's ``_reconstruct`` as ``ndarray.__reduce__`` writes it: an empty array of ``(0,)``, to which the
+    pickle's BUILD (``ndarray.__setstate__``) then gives its shape, dtype and stored bytes (NumPy checks they
+    match). Any other shape is refused: it would allocate memory from a count alone (a 70-byte pickle, 4 GiB)."""
+    if subtype is not _NDARRAY or tuple(shape) != (0,):
+        raise UnsafePickleError(f"refused to reconstruct an array of shape {shape!r} from a count, not stored "
+                                "bytes (nothing was allocated)")
+    from numpy._core import multiarray
+
+    return multiarray._reconstruct(np.ndarray, (0,), dtype)
+
+
 def _numpy_globals() -> dict[str, Any]:
     """NumPy's array and scalar reconstruction under numpy 1 (``numpy.core``) and numpy 2 (``numpy._core``)
-    names. They build arrays from shapes, dtypes and bytes; ``_reconstruct`` accepts only ndarray types."""
+    names. They build arrays from shapes, dtypes and stored bytes (`_reconstruct_empty`, then BUILD)."""
     from numpy._core import multiarray, numeric
 
-    names = {"multiarray._reconstruct": multiarray._reconstruct, "multiarray.scalar": multiarray.scalar,
+    names = {"multiarray._reconstruct": _reconstruct_empty, "multiarray.scalar": multiarray.scalar,
              "numeric._frombuffer": numeric._frombuffer}
     table = {f"{package}.{name}": obj for package in ("numpy.core", "numpy._core") for name, obj in names.items()}
-    table.update({"numpy.ndarray": np.ndarray, "numpy.dtype": np.dtype})
+    table.update({"numpy.ndarray": _NDARRAY, "numpy.dtype": np.dtype})
     return table
 
 
@@ -63,7 +92,7 @@ def _of_stored_items(kind: type) -> Callable[..., Any]:
 #: Globals that plain data (containers, numbers, NumPy arrays) needs and that execute nothing.
 SAFE_GLOBALS: dict[str, Any] = {
     "builtins.set": _of_stored_items(set), "builtins.frozenset": _of_stored_items(frozenset),
-    "builtins.bytearray": _of_stored_items(bytearray),
+    "builtins.bytearray": _of_stored_items(bytearray), "builtins.bytes": _of_stored_items(bytes),
     "builtins.complex": complex, "builtins.slice": slice, "builtins.range": range,
     "collections.OrderedDict": _of_stored_items(OrderedDict),
     "_codecs.encode": _codecs.encode,  # protocol-2 pickles write bytes as _codecs.encode(str, 'latin1')

@@ -249,9 +249,10 @@ def load_torch_stream(f: BinaryIO, extra_globals: Mapping[str, Any] | None = Non
     return load_legacy(f, allowed)
 
 
-def load_torch_bytes(data: bytes, extra_globals: Mapping[str, Any] | None = None) -> Any:
-    """`load_torch_stream` of an in-memory file (what ``torch.storage._load_from_bytes`` receives)."""
-    return load_torch_stream(io.BytesIO(data), extra_globals)
+def load_torch_bytes(data: bytes) -> Any:
+    """`load_torch_stream` of an in-memory file (what ``torch.storage._load_from_bytes`` receives), with the
+    torch globals alone: one argument, as torch's, so that a pickle calling it cannot extend the allow-list."""
+    return load_torch_stream(io.BytesIO(data))
 
 
 def load_torch_file(path: str | os.PathLike, extra_globals: Mapping[str, Any] | None = None) -> Any:

@@ -13,6 +13,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+from stylegan_jax.io.network_pickle import NetworkPickleError, read_network_pickle
 from stylegan_jax.io.restricted_pickle import ForbiddenGlobalError, UnsafePickleError, restricted_load
 from stylegan_jax.io.torch_format import TorchFormatError, load_torch_bytes, load_torch_file, strided_view
 
@@ -151,10 +152,50 @@ def test_legacy_storages_larger_together_than_the_file_are_refused():
     b"\x80\x02cbuiltins\nfrozenset\ncbuiltins\nrange\nK\x00J\x00\xe1\xf5\x05\x86R\x85R.",  # of range(10**8)
     b"\x80\x02cbuiltins\nset\ncbuiltins\nrange\nK\x00J\x00\xe1\xf5\x05\x86R\x85R.",
     b"\x80\x02ccollections\nOrderedDict\ncbuiltins\nrange\nK\x00J\x00\xe1\xf5\x05\x86R\x85R.",
+    b"\x80\x02cbuiltins\nbytes\nJ\x00\x00\x00\x80\x85R.",  # bytes(2**31), as protocols 0-2 write b""
 ])
 def test_allowed_containers_are_built_from_stored_items_only(payload):
     with pytest.raises(UnsafePickleError, match="not stored items"):
         restricted_load(io.BytesIO(payload))
+
+
+@pytest.mark.parametrize("payload", [
+    # _reconstruct(ndarray, (2**29,), 'f8'): 4 GiB from a 70-byte file (NumPy's own pickles reconstruct (0,))
+    b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n\x8a\x04\x00\x00\x00\x20\x85"
+    b"X\x02\x00\x00\x00f8\x87R.",
+    b"\x80\x02cnumpy\nndarray\n\x8a\x04\x00\x00\x00\x20\x85R.",  # ndarray((2**29,)) called directly
+])
+def test_arrays_are_built_from_stored_bytes_only(payload):
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnsafePickleError, match="nothing was allocated"):
+            restricted_load(io.BytesIO(payload))
+        assert tracemalloc.get_traced_memory()[1] < 2**20
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("protocol", range(6))
+@pytest.mark.parametrize("array", [np.arange(6, dtype=np.float32).reshape(2, 3), np.zeros((0, 4), np.int64),
+                                   np.asfortranarray(np.eye(3)), np.float16(1.5), np.array(["ab", "c"])])
+def test_numpy_arrays_and_scalars_load_as_pickled(protocol, array):
+    loaded = restricted_load(io.BytesIO(pickle.dumps(array, protocol=protocol)))
+    assert type(loaded) is type(array) and loaded.dtype == array.dtype
+    np.testing.assert_array_equal(loaded, array)
+
+
+def test_torchs_load_from_bytes_takes_no_allow_list_from_the_pickle(tmp_path):
+    """Torch's ``_load_from_bytes(b)`` takes one argument; a second one, an allow-list, would let the pickle
+    name globals of its own choosing in the inner file."""
+    inner = legacy_file(["a"], ["a"])
+    path = tmp_path / "network.pkl"
+    path.write_bytes(b"\x80\x03ctorch.storage\n_load_from_bytes\nB" + struct.pack("<I", len(inner)) + inner
+                     + b"\x85R.")  # _load_from_bytes(inner): loads
+    np.testing.assert_array_equal(read_network_pickle(path)[0], np.arange(1024))
+    path.write_bytes(b"\x80\x03ctorch.storage\n_load_from_bytes\nB" + struct.pack("<I", len(inner)) + inner
+                     + b"}\x86R.")  # _load_from_bytes(inner, {})
+    with pytest.raises(NetworkPickleError, match="takes 1 positional argument"):
+        read_network_pickle(path)
 
 
 @pytest.mark.parametrize("protocol", range(6))
