@@ -5,10 +5,11 @@ import os
 import pickle
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
-from stylegan_jax.convert import load_network_pkl, torch_stylegan2, torch_stylegan3
+from stylegan_jax.convert import load_network_pkl, tf_stylegan2, torch_stylegan2, torch_stylegan3
 from stylegan_jax.io.network_pickle import NetworkPickleError, read_network_pickle
 
 PICKLES = Path(__file__).parent / "fixtures" / "nvidia_pickles"
@@ -66,6 +67,24 @@ def test_tf_era_pickle_converts_as_nvidias_legacy_py():
     tf = read_network_pickle(PICKLES / "tf_stylegan2.pkl")[2]
     dlatent_avg = dict(tf.state["variables"])["dlatent_avg"]
     np.testing.assert_array_equal(net["G_ema"]["buffers"]["mapping"]["w_avg"], dlatent_avg)
+
+
+def test_tf_kwargs_that_shape_nothing_are_ignored_as_stylegan3s_legacy_py_ignores_them():
+    """``fused_modconv`` (G) and ``conditioning`` (G and D) of later TF StyleGAN2 pickles change no array:
+    the network converts as without them; an unknown kwarg is still refused, naming it."""
+    nets = read_network_pickle(PICKLES / "tf_stylegan2.pkl")
+    plain = tf_stylegan2.convert_tf_stylegan2(nets)
+    for net in nets:
+        net.state["static_kwargs"]["conditioning"] = False
+    nets[2].state["static_kwargs"]["fused_modconv"] = True
+    nets[0].state["static_kwargs"]["fused_modconv"] = False
+    converted = tf_stylegan2.convert_tf_stylegan2(nets)
+    assert converted["G_kwargs"] == plain["G_kwargs"] and converted["D_kwargs"] == plain["D_kwargs"]
+    for a, b in zip(jax.tree.leaves(converted), jax.tree.leaves(plain), strict=True):
+        np.testing.assert_array_equal(a, b)
+    nets[1].state["static_kwargs"]["fmap_min"] = 1
+    with pytest.raises(NetworkPickleError, match="TF-era D: unknown kwarg 'fmap_min'"):
+        tf_stylegan2.convert_tf_stylegan2(nets)
 
 
 def test_stylegan3_pickle_converts_to_the_stylegan3_family():

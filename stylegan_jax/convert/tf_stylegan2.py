@@ -62,8 +62,10 @@ TF_DISCRIMINATOR_KWARGS = [
     ("mbstd_num_features", ("epilogue_kwargs", "mbstd_num_channels"), 1),
     ("nonlinearity", ("epilogue_kwargs", "activation"), "lrelu"),
 ]
-#: TF kwargs that do not shape the network (NVIDIA's converter ignores them too).
-TF_IGNORED = ("truncation_psi", "truncation_cutoff", "style_mixing_prob", "structure")
+#: TF kwargs that do not shape the network (stylegan3's legacy.py ignores them too: ``conditioning`` and
+#: ``fused_modconv``, which stylegan2-ada-pytorch's refuses, are from TF StyleGAN2's later versions and forks).
+TF_IGNORED = ("truncation_psi", "truncation_cutoff", "style_mixing_prob", "structure", "conditioning",
+              "fused_modconv")
 
 
 def _tf_kwargs(net: TFNetwork, table, what: str) -> dict[str, Any]:
