@@ -300,15 +300,18 @@ def draw_slices(args: argparse.Namespace) -> None:
         found = ", ".join(f"{path}: image_size {size}, spectrum {hmap.shape[0] - 1}"
                           for path, (_, hmap, size) in zip(args.npz_files, cases, strict=True))
         raise UsageError(f"the .npz files must have one resolution ({found})")
-    size, hmap_size = cases[0][2], cases[0][1].shape[0]
-    centre = hmap_size // 2
-    along = np.arange(centre, hmap_size)
+    size, bins = cases[0][2], cases[0][1].shape[0] - 1  # the spectrum's S bins per side
+    # From the zero frequency (bin S // 2 of the shifted map) to the last positive one: the repeated first
+    # column (+1/2 cycle per pixel) for even S; for odd S, which has no such bin, S // 2 bins on (NVIDIA's
+    # slices take one point more there, and fail).
+    centre = bins // 2
+    along = np.arange(centre, centre + bins // 2 + 1)
     fig = _figure(args, (12, 4.6))
     yticks = np.linspace(-50, 30, num=9, endpoint=True)
     for i, (title, top, pick) in enumerate([("0\u00b0 slice", size / 2, lambda h: h[centre, along]),
                                             ("45\u00b0 slice", size / np.sqrt(2), lambda h: h[along, along])]):
         ax = fig.add_subplot(1, 2, i + 1)
-        freqs = np.linspace(0, top, num=hmap_size // 2 + 1, endpoint=True)
+        freqs = np.linspace(0, top * (bins // 2 * 2) / bins, num=bins // 2 + 1, endpoint=True)
         xticks = np.linspace(freqs[0], freqs[-1], num=9, endpoint=True)
         xticks = xticks if i == 0 else np.round(xticks)
         ax.set_title(title)

@@ -127,6 +127,26 @@ def test_heatmap_and_slices_draw_nvidias_figures(dataset, tmp_path):  # noqa: F8
         assert PIL.Image.open(io.BytesIO(png.read_bytes())).size == size
 
 
+@pytest.mark.parametrize("size, interp", [(8, 2), (9, 1), (3, 3)])
+def test_slices_plot_the_spectrum_from_the_zero_frequency_on(tmp_path, monkeypatch, size, interp):
+    """The 0 and 45 degree lines, unsmoothed: bins k = 0 .. S // 2 of the spectrum's first row and diagonal at k
+    image-size / S (times sqrt 2 on the diagonal); the last is the Nyquist bin for even S (odd S has none)."""
+    bins = size * interp
+    spectrum = np.random.default_rng(0).uniform(0.5, 2.0, (bins, bins))
+    npz = tmp_path / "s.npz"
+    np.savez(npz, spectrum=spectrum, image_size=size)
+    figures = []
+    monkeypatch.setattr(avg_spectra, "_finish", lambda args, fig: figures.append(fig))
+    assert avg_spectra.main(["slices", str(npz), "--save", str(tmp_path / "s.png")]) == 0
+    k = np.arange(bins // 2 + 1)
+    db = 10 * np.log10(spectrum)
+    for ax, scale, values in zip(figures[0].axes, (1, np.sqrt(2)), (db[0, k % bins], db[k % bins, k % bins]),
+                                 strict=True):
+        x, y = ax.lines[0].get_data()
+        np.testing.assert_allclose(x, k * size / bins * scale, rtol=1e-12)
+        np.testing.assert_allclose(y, values, rtol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def bad(tmp_path_factory, generator):  # noqa: F811
     """Files the bad-input cases name: a snapshot, a wide dataset, spectra of two sizes, a non-spectrum .npz."""
