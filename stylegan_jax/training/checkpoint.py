@@ -22,6 +22,7 @@ from typing import Any
 import grain
 import jax
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 from orbax.checkpoint.checkpoint_managers import preservation_policy
@@ -102,15 +103,17 @@ def _plain(cfg: ml_collections.ConfigDict) -> dict[str, Any]:
     return json.loads(json.dumps(cfg.to_dict(), default=list))
 
 
-def save(manager: ocp.CheckpointManager, state, iterator, cfg: ml_collections.ConfigDict, nimg: int,
+def save(manager: ocp.CheckpointManager, state, iterator, cfg: ml_collections.ConfigDict, dataset: dict, nimg: int,
          tick: int, tick_start_nimg: int | None = None, snapshot: bool = False) -> None:
     """Save (collective: every process calls it) and wait until it is on disk. ``iterator`` must stand at
     the batch the next iteration trains on; ``nimg`` and ``tick`` are the images done and the number of the
     tick in progress (``tick0`` in the metadata: numbered as since NVIDIA's tick 0 was introduced);
     ``tick_start_nimg`` where the tick in progress began (default ``nimg``: a tick ends here); ``snapshot``:
     this checkpoint's images are a snapshot point (the network snapshot, grid and metrics follow the save,
-    and a resumed run makes what a kill left unmade)."""
+    and a resumed run makes what a kill left unmade); ``dataset``: the training set's ``path`` and
+    ``num_images`` (`stylegan_jax.data.read_dataset_info`), which a resumed run's must match."""
     meta = {"kimg": nimg / 1000, "nimg": nimg, "tick": tick, "config": _plain(cfg), "tick0": True,
+            "dataset": {"path": str(dataset["path"]), "num_images": int(dataset["num_images"])},
             "tick_start_nimg": nimg if tick_start_nimg is None else tick_start_nimg, "snapshot": snapshot}
     manager.save(int(to_host(state.step)), args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(iterator),
@@ -147,56 +150,101 @@ def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
 
 
 def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_collections.ConfigDict,
-            warn: Callable[[str], None]) -> tuple[Any, dict]:
+            dataset: dict, warn: Callable[[str], None]) -> tuple[Any, dict]:
     """The newest readable checkpoint: ``(state, meta)``, the iterator set to its position. Unreadable
     steps are reported through ``warn`` and skipped; a checkpoint of another run raises `CheckpointError`,
-    as does a directory with no readable step."""
+    as does a directory with no readable step, and one whose training set held another number of images than
+    ``dataset`` (its ``path`` and ``num_images``: the data position would index other images; checkpoints
+    saved before 2026-12-06 do not record it). Collective: the processes agree on every step (a step one of
+    them cannot read, its own data position for one, is skipped by all), so all continue from the same one."""
     steps, unreadable, reasons = sorted(manager.all_steps(), reverse=True), [], []
 
-    def skip(step: int, error: Exception) -> None:
-        reasons.append(_reason(error))
+    def readable_everywhere(step: int, error: Exception | None) -> bool:
+        failed = _failed_processes(error is not None)
+        if not failed:
+            return True
+        reasons.append(_reason(error) if error is not None else
+                       f"process(es) {', '.join(map(str, failed))} cannot read their part")
         warn(f"warning: skipping the unreadable checkpoint {manager.directory}/{step} ({reasons[-1]}); it is "
              f"moved to {_aside(Path(manager.directory), step).name}")
         unreadable.append(step)
+        return False
 
     for step in steps:
         where = f"{manager.directory}/{step}"
+        meta, error = None, None
         try:
-            damaged = _damaged_files(Path(manager.directory) / str(step))
-            if damaged:
-                raise CheckpointError("; ".join(damaged))
-            meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-            if not isinstance(meta, dict) or not {"kimg", "config"} <= set(meta):
-                raise CheckpointError(f"its metadata has no kimg and config: {str(meta)[:80]}")
-            meta.setdefault("nimg", round(meta["kimg"] * 1000))  # checkpoints written before nimg and tick
-            meta.setdefault("tick", 0)
-            meta.setdefault("tick_start_nimg", meta["nimg"])  # written before ticks could span a resume
-            meta.setdefault("snapshot", False)
-            if not meta.get("tick0"):  # ticks counted before tick 0 existed: as if it had been, same cadence
-                meta["tick"] += 1
+            meta = _read_meta(manager, step)
         except Exception as e:  # noqa: BLE001 - any failure to read a step means: fall back to an older one
-            skip(step, e)
+            error = e
+        if not readable_everywhere(step, error):
             continue
         later = {k: v(meta["config"]) if callable(v) else v for k, v in LATER_KEYS.items()}
         diffs = _differences({**later, **meta["config"]}, _plain(cfg))
         if diffs:
             raise CheckpointError(f"{where} belongs to another run (" + "; ".join(diffs[:4]) +
                                   "); resume with the run's own settings or choose another --outdir")
+        trained_on = meta.get("dataset", dataset)
+        if trained_on["num_images"] != dataset["num_images"]:
+            raise CheckpointError(f"{where} was trained on the {trained_on['num_images']} images of "
+                                  f"{trained_on['path']}; the dataset at {dataset['path']} holds "
+                                  f"{dataset['num_images']}: resume with the run's own dataset (--data)")
         saved_by = _process_count(Path(manager.directory) / str(step))
         if saved_by not in (None, jax.process_count()):
             raise CheckpointError(f"{where} was saved by {saved_by} process(es) (the data position is per process); "
                                   f"resume with {saved_by}, this run has {jax.process_count()}")
+        error = None
         try:
-            restored = manager.restore(step, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract_state), data=grain.checkpoint.CheckpointRestore(iterator),
-            ))
+            _restore_position(Path(manager.directory) / str(step), iterator)
         except Exception as e:  # noqa: BLE001 - as above
-            skip(step, e)
+            error = e
+        if not readable_everywhere(step, error):
+            continue
+        restored, error = None, None
+        try:
+            restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
+        except Exception as e:  # noqa: BLE001 - as above
+            error = e
+        if not readable_everywhere(step, error):
             continue
         _set_aside(manager, unreadable)
         return restored["state"], meta
     raise CheckpointError(f"{manager.directory}: none of the checkpoints {steps} can be read (the newest, "
                           f"{steps[0]}: {reasons[0]}); move the directory away to start afresh")
+
+
+def _read_meta(manager: ocp.CheckpointManager, step: int) -> dict:
+    """A step's metadata, with the keys later versions added filled in as the run that wrote it had them;
+    raises where its `REQUIRED_FILES` are damaged or its metadata lacks the image count or the config."""
+    damaged = _damaged_files(Path(manager.directory) / str(step))
+    if damaged:
+        raise CheckpointError("; ".join(damaged))
+    meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+    if not isinstance(meta, dict) or not {"kimg", "config"} <= set(meta):
+        raise CheckpointError(f"its metadata has no kimg and config: {str(meta)[:80]}")
+    meta.setdefault("nimg", round(meta["kimg"] * 1000))  # checkpoints written before nimg and tick
+    meta.setdefault("tick", 0)
+    meta.setdefault("tick_start_nimg", meta["nimg"])  # written before ticks could span a resume
+    meta.setdefault("snapshot", False)
+    if not meta.get("tick0"):  # ticks counted before tick 0 existed: as if it had been, same cadence
+        meta["tick"] += 1
+    return meta
+
+
+def _restore_position(step_dir: Path, iterator) -> None:
+    """Set ``iterator`` to the data position this process saved in a step (grain's ``CheckpointSave`` file,
+    ``data/process_<i>-of-<n>.json``). Read here, not through Orbax: Orbax's restore ends at a barrier of all
+    processes, which a process that cannot read its own position would fail to reach."""
+    name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    iterator.set_state(json.loads((step_dir / "data" / name).read_text()))
+
+
+def _failed_processes(failed: bool) -> list[int]:
+    """The indices of the processes that report a failure (collective in a multi-process run)."""
+    if jax.process_count() == 1:
+        return [0] if failed else []
+    flags = multihost_utils.process_allgather(np.array(failed))
+    return [int(i) for i in np.flatnonzero(flags)]
 
 
 def _process_count(step_dir: Path) -> int | None:

@@ -300,6 +300,7 @@ class Trainer:
             raise ConfigError(f"the dataset at {path} holds {info['num_images']} images, and each of the "
                               f"{jax.process_count()} processes reads its own share: give at least one per process")
         self.c_dim = c_dim
+        self.dataset_info = info
         #: the training set as NVIDIA's Dataset arguments: all images, or --subset of them chosen by the seed
         self.subset = {"max_size": cfg.subset or None, "random_seed": cfg.seed}
         #: the training set's labels (None: unconditional): the grids' rows, and the distribution the generated
@@ -390,7 +391,8 @@ class Trainer:
         if resume and self.manager.all_steps():
             abstract = jax.tree_util.tree_map(
                 lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=self.replicated), self.abstract_state)
-            state, meta = checkpoint.restore(self.manager, abstract, self.iterator, self.cfg, warn)
+            state, meta = checkpoint.restore(self.manager, abstract, self.iterator, self.cfg, self.dataset_info,
+                                             warn)
             self.start_nimg, self.start_tick = int(meta["nimg"]), int(meta["tick"])
             self.start_tick_nimg, self.start_snapshot = int(meta["tick_start_nimg"]), bool(meta["snapshot"])
             return state, True
@@ -408,7 +410,8 @@ class Trainer:
         the newest complete checkpoint intact and ends the run with one line."""
         with _refused_writes(f"a checkpoint in {self.manager.directory}",
                              f"the newest complete one ({self.manager.latest_step()}) is intact"):
-            checkpoint.save(self.manager, state, self.iterator, self.cfg, nimg, tick, tick_start_nimg, snapshot)
+            checkpoint.save(self.manager, state, self.iterator, self.cfg, self.dataset_info, nimg, tick,
+                            tick_start_nimg, snapshot)
 
     def next_batch(self, sched: Schedule | None = None) -> tuple[jax.Array, jax.Array]:
         """The next iteration's reals (iterator batches joined, images box-downsampled to the schedule's

@@ -312,6 +312,27 @@ def test_a_save_cut_off_is_cleaned_up_when_the_run_goes_on(data_dir, run, capsys
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["1", "2", "3"]
 
 
+def test_a_checkpoint_of_a_dataset_of_another_size_is_refused(data_dir, run):
+    """A resume on other images (``--data`` naming another dataset) would take the data position in them, not
+    continue the run: refused, naming both; a checkpoint saved before the dataset was recorded continues."""
+    metas = [run / "checkpoints" / str(step) / "meta" / "metadata" for step in (1, 2)]
+    for path in metas:
+        meta = json.loads(path.read_text())
+        assert meta["dataset"] == {"path": str(data_dir.absolute() / "digits-16"), "num_images": 1797}
+        meta["dataset"] = {"path": "/elsewhere/digits", "num_images": 1000}
+        path.write_text(json.dumps(meta))
+    with pytest.raises(checkpoint.CheckpointError, match=(
+            rf"checkpoints/2 was trained on the 1000 images of /elsewhere/digits; the dataset at "
+            rf"{data_dir.absolute() / 'digits-16'} holds 1797: resume with the run's own dataset \(--data\)$")):
+        restore_run(data_dir, run, pytest.fail)
+    for path in metas:
+        meta = json.loads(path.read_text())
+        del meta["dataset"]
+        path.write_text(json.dumps(meta))
+    state, resumed, _ = restore_run(data_dir, run, pytest.fail)
+    assert resumed and int(state.step) == 2
+
+
 def test_a_checkpoint_of_another_process_count_names_it(data_dir, run):
     """Not damage to fall back from: the run's checkpoints hold one data position per process."""
     for step in (1, 2):
