@@ -381,7 +381,8 @@ class AugmentPipe:
     def __call__(self, images: jax.Array, key: jax.Array, p: float | jax.Array,
                  debug_percentile: float | None = None) -> jax.Array:
         """Augment ``images`` [N, H, W, C] (float, any range; [-1, 1] in this package) with overall probability
-        multiplier ``p`` in [0, 1] (traced or not: changing it never recompiles).
+        multiplier ``p`` >= 0 (traced or not: changing it never recompiles; ADA's p may pass 1, where a
+        transform whose multiplier times p is 1 or more always applies, as NVIDIA's).
 
         ``debug_percentile`` in [0, 1] is NVIDIA's deterministic mode: every transform is applied, every
         random value replaced by that percentile of its distribution (the post-rotation by 0); the noise

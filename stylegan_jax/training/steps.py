@@ -495,12 +495,13 @@ class Phases:
     def ada(self, state: TrainState, reals, labels, alpha, nimg):
         """NVIDIA's ADA heuristic, every ``ada_interval`` iterations: p moves by ``sign(E[sign(D(real))] -
         ada_target) * batch * ada_interval / (ada_kimg * 1000)`` (the mean over every real D saw since the
-        last update, in D_main and D_reg), clamped to [0, 1] (NVIDIA clamps only at 0)."""
+        last update, in D_main and D_reg), clamped at 0 as NVIDIA's (p may pass 1: every transform then
+        applies, and p takes as long to come back as it went beyond)."""
         cfg = self.cfg
         total, count = state.aug["signs"][0], state.aug["signs"][1]
         mean = total / jnp.maximum(count, 1)
         adjust = jnp.sign(mean - cfg.ada_target) * (self.layout.batch_size * cfg.ada_interval / (cfg.ada_kimg * 1000))
-        p = jnp.clip(state.aug["p"] + adjust, 0, 1).astype(jnp.float32)
+        p = jnp.maximum(state.aug["p"] + adjust, 0).astype(jnp.float32)
         # The statistic p follows, apart from Loss/signs/real (each D step's, as NVIDIA's stats report it).
         return state.replace(aug={"p": p, "signs": jnp.zeros_like(state.aug["signs"])}), {"ADA/signs/real": mean}
 
