@@ -200,15 +200,23 @@ def calc(args: argparse.Namespace) -> None:
     spectrum_size = size * args.interp
     window = jax.numpy.asarray(kaiser_window(size, args.beta), jax.numpy.float32)
     step = jax.jit(power_sum, static_argnames="spectrum_size")
-    half = np.zeros((spectrum_size, spectrum_size // 2 + 1), np.float64)
-    with _progress(total) as bar:
-        for images in batches:
-            count = len(images)
-            weights = (np.arange(args.batch_size) < count).astype(np.float32)
-            half += np.asarray(step(pad_rows(images, args.batch_size), weights, args.mean, args.std, window,
-                                    spectrum_size=spectrum_size), np.float64)
-            bar.update(count)
-    _save_npz(args.dest, spectrum=full_spectrum(half) / total, image_size=np.int64(size))
+    try:
+        half = np.zeros((spectrum_size, spectrum_size // 2 + 1), np.float64)
+        with _progress(total) as bar:
+            for images in batches:
+                count = len(images)
+                weights = (np.arange(args.batch_size) < count).astype(np.float32)
+                half += np.asarray(step(pad_rows(images, args.batch_size), weights, args.mean, args.std, window,
+                                        spectrum_size=spectrum_size), np.float64)
+                bar.update(count)
+        spectrum = full_spectrum(half) / total
+    except (MemoryError, jax.errors.JaxRuntimeError) as e:
+        if not isinstance(e, MemoryError) and "RESOURCE_EXHAUSTED" not in str(e):
+            raise
+        raise UsageError(f"--interp {args.interp}: spectra of {spectrum_size}x{spectrum_size} ({size} pixels x "
+                         f"{args.interp}) in batches of {args.batch_size} need more memory than there is; use a "
+                         "smaller --interp or --batch-size") from None
+    _save_npz(args.dest, spectrum=spectrum, image_size=np.int64(size))
 
 
 def _save_npz(dest: str, **arrays: np.ndarray) -> None:

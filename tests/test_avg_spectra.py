@@ -174,6 +174,8 @@ CALC = ["calc", "--mean", "1", "--std", "1", "--dest"]
      "square images only"),
     ([*CALC, "{root}/new/x.npz", "--source", "{root}/gone.pkl", "--num", "2"], "gone.pkl: no such file"),
     ([*CALC, "{root}/new/x", "--source", "{data}"], "expected a file name ending in .npz"),
+    ([*CALC, "{root}/new/x.npz", "--source", "{data}", "--interp", "100000"], "--interp 100000: spectra of "
+     "1600000x1600000 (16 pixels x 100000) in batches of 8 need more memory than there is"),
     ([*CALC, "{root}", "--source", "{data}"], "is a directory; expected a file name"),
     (["calc", "--mean", "1", "--std", "0", "--dest", "{root}/x.npz", "--source", "{data}"], "is not positive"),
     ([*CALC, "{root}/x.npz", "--source", "{root}/snap", "--num", "2", "--seed", "4294967295"],
