@@ -130,12 +130,17 @@ def _drop_reports_of_failed_io() -> None:
 
 
 def _keep_record(record: logging.LogRecord) -> bool:
-    """Log records but the reports of Orbax's failed reads and writes (`_failed_io`)."""
-    return not (record.exc_info and _failed_io(record.exc_info[1], record.exc_info[2]))
+    """Log records but the reports of Orbax's failed reads and writes (`_failed_io`), whether the exception
+    is the record's ``exc_info`` or one of its arguments (Orbax's threads log ``"... raised an exception: %s"``)."""
+    if record.exc_info and _failed_io(record.exc_info[1], record.exc_info[2]):
+        return False
+    args = record.args if isinstance(record.args, tuple) else ()
+    return not any(isinstance(a, BaseException) and _failed_io(a, a.__traceback__) for a in args)
 
 
-#: How TensorStore words a failed read or write: an absl status code, then "Error reading" or "Error writing".
-_TENSORSTORE_IO_ERROR = re.compile(r"[A-Z_]+: Error (reading|writing) ")
+#: How TensorStore words a failed read or write: an absl status code, then "Error reading" or "Error writing"
+#: (after "Error opening "<driver>" driver: " where the write that failed opened an array).
+_TENSORSTORE_IO_ERROR = re.compile(r'[A-Z_]+: (Error opening "\w+" driver: )?Error (reading|writing) ')
 
 
 def _failed_io(exc: BaseException | None, tb: types.TracebackType | None) -> bool:

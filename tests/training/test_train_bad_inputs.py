@@ -4,6 +4,7 @@ key or file, checked before anything is trained or written; and what a run direc
 
 import errno
 import json
+import logging
 import os
 import resource
 import shutil
@@ -17,6 +18,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from stylegan_jax import cli
 from stylegan_jax import train as train_cli
 from stylegan_jax.training import checkpoint, loop
 from stylegan_jax.training.loop import RunDirectory, Trainer
@@ -457,6 +459,22 @@ def test_a_write_the_file_system_refuses_in_orbax_ends_the_run_with_one_line(dat
     assert lines == [f"train: error: cannot write {where}"]
     with ocp.CheckpointManager((run / "checkpoints").absolute()) as manager:
         assert manager.all_steps() == ([1, 2] if write == "checkpoint" else [1, 2, 3])
+
+
+def test_orbax_threads_reports_of_a_refused_write_are_dropped_and_other_records_kept(caplog):
+    """Orbax's writing threads log a refused write as ``"... raised an exception: %s"`` with TensorStore's
+    error as the argument (its whole spec, a page long), when they do it before the tool's one line: dropped;
+    an unrelated error logged so is kept."""
+    cli._drop_reports_of_failed_io()
+    refused = ValueError('OUT_OF_RANGE: Error opening "zarr" driver: Error writing "D.params.b16.conv0.bias/'
+                         '.zarray" in OCDBT database at local file "/run/x": Failed to write 2 bytes to file 30: '
+                         "File too large [os_error_code='27'] [tensorstore_spec='{...}']")
+    message = "[process=%d][thread=%s][operation_id=%s] _SignalingThread.run() raised an exception: %s"
+    with caplog.at_level(logging.ERROR):
+        logging.getLogger("absl").error(message, 0, "write_metadata_after_commits", "23", refused)
+        logging.getLogger("absl").error(message, 0, "save", "24", ValueError("a bug of ours"))
+    assert [r.getMessage() for r in caplog.records] == [
+        "[process=0][thread=save][operation_id=24] _SignalingThread.run() raised an exception: a bug of ours"]
 
 
 def test_tiny_keeps_the_values_given_on_the_command_line(data_dir, tmp_path, capsys):
