@@ -50,7 +50,7 @@ from stylegan_jax.runtime import compilation_cache
 from stylegan_jax.training import checkpoint, hyperparams
 from stylegan_jax.training.config import resolve_auto, resolve_batch_derived, shrink_to_tiny, to_json
 from stylegan_jax.training.labels import LabelDistribution
-from stylegan_jax.training.reporting import Reporter, resident_memory_gb
+from stylegan_jax.training.reporting import Reporter, format_time, resident_memory_gb
 from stylegan_jax.training.schedule import (
     Schedule,
     batch_of,
@@ -766,13 +766,15 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
 def _report_tick(reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, dict]], before: dict, tick: int,
                  nimg: int, sched: Schedule, times: dict[str, float], timing_nimg: int,
                  aug_p: float | None, scheduled: dict[str, float]) -> dict[str, dict]:
-    """The progress line, the log line and the statistics of a tick (`Reporter.stats`: the losses, then
-    NVIDIA's Progress, Timing and Resources values, each once); returns the losses' (`stats.tick_stats`:
-    those of ``before``, the previous tick's, that this tick does not report are repeated). ``times``:
-    ``start``, ``tick_start`` and ``tick_end`` (seconds since the epoch) and ``maintenance`` (seconds between
-    the previous tick's end and this tick's start); ``aug_p``: the augmentation's p, if any; ``scheduled``: the
-    scheduled hyper-parameters' ``Progress/`` values (`hyperparams.progress`). The progress line
-    adds ``Loss/signs/real``, the tick's mean of the signs of D's scores of the reals in D's steps."""
+    """The status line of a tick (process 0's, printed and in log.txt) and its statistics (`Reporter.stats`:
+    the losses, then NVIDIA's Progress, Timing and Resources values, each once); returns the losses'
+    (`stats.tick_stats`: those of ``before``, the previous tick's, that this tick does not report are
+    repeated). ``times``: ``start``, ``tick_start`` and ``tick_end`` (seconds since the epoch) and
+    ``maintenance`` (seconds between the previous tick's end and this tick's start); ``aug_p``: the
+    augmentation's p, if any; ``scheduled``: the scheduled hyper-parameters' ``Progress/`` values
+    (`hyperparams.progress`). The status line is NVIDIA's,
+    then G's and D's losses, the resolution and alpha while growing, and ``Loss/signs/real`` (the tick's mean of
+    the signs of D's scores of the reals in D's steps) where D's steps count them."""
     stats = tick_stats([{k: v for k, v in out.items() if k != FINITE} for _, phases in history
                         for out in phases.values()], before)
     means = {name: value["mean"] for name, value in stats.items()}
@@ -781,19 +783,23 @@ def _report_tick(reporter: Reporter, bar: tqdm.tqdm, history: list[tuple[int, di
     sec_per_kimg = (now - times["tick_start"]) / max((nimg - timing_nimg) / 1000, 1e-8)
     mem = jax.local_devices()[0].memory_stats() or {}
     mem_gb = mem.get("peak_bytes_in_use", 0) / 2**30
-    bar.write(f"tick {tick:<4d} kimg {nimg / 1000:<8.1f} time {total_sec:7.1f}s sec/tick "
-              f"{now - times['tick_start']:6.1f} sec/kimg {sec_per_kimg:6.2f} G {means.get('Loss/G/loss', 0):.3f}"
-              f" D {means.get('Loss/D/loss', 0):.3f}" + (f" mem {mem_gb:.1f}GB" if mem_gb else "")
-              + (f" res {sched.resolution} alpha {sched.alpha:.3f}" if sched.resolution else "")
-              + (f" augment {aug_p:.3f}" if aug_p is not None else "")
-              + (f" signs/real {signs:.3f}" if signs is not None else ""))
-    reporter.line(f"tick {tick} kimg {nimg / 1000:.2f} sec_per_kimg {sec_per_kimg:.3f} " +
-                  " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items())), echo=False)
+    cpu_mem_gb = resident_memory_gb()
+    if reporter.enabled:  # NVIDIA's status line (its fields, widths and order; 0 for what no device reports),
+        # then ours; printed and written to log.txt, as NVIDIA's log.txt holds its output
+        line = (f"tick {tick:<5d} kimg {nimg / 1000:<8.1f} time {format_time(total_sec):<12s} sec/tick "
+                f"{now - times['tick_start']:<7.1f} sec/kimg {sec_per_kimg:<7.2f} maintenance "
+                f"{times['maintenance']:<6.1f} cpumem {cpu_mem_gb:<6.2f} gpumem {mem_gb:<6.2f} reserved "
+                f"{mem.get('peak_bytes_reserved', 0) / 2**30:<6.2f} augment {aug_p or 0.0:.3f}"
+                f" G {means.get('Loss/G/loss', 0):.3f} D {means.get('Loss/D/loss', 0):.3f}"
+                + (f" res {sched.resolution} alpha {sched.alpha:.3f}" if sched.resolution else "")
+                + (f" signs/real {signs:.3f}" if signs is not None else ""))
+        bar.write(line)  # above the progress bar (tqdm's write prints whatever the bar's ``disable``)
+        reporter.line(line, echo=False)
     once = {"Progress/tick": tick, "Progress/kimg": nimg / 1000, "Progress/lod": sched.lod,
             "Progress/augment": aug_p or 0.0, **scheduled, "Timing/total_sec": total_sec,
             "Timing/sec_per_tick": now - times["tick_start"], "Timing/sec_per_kimg": sec_per_kimg,
             "Timing/maintenance_sec": times["maintenance"], "Timing/total_hours": total_sec / 3600,
-            "Timing/total_days": total_sec / 86400, "Resources/cpu_mem_gb": resident_memory_gb()}
+            "Timing/total_days": total_sec / 86400, "Resources/cpu_mem_gb": cpu_mem_gb}
     if "peak_bytes_in_use" in mem:  # an accelerator's allocator (NVIDIA's names)
         once["Resources/peak_gpu_mem_gb"] = mem_gb
     if "peak_bytes_reserved" in mem:

@@ -1,8 +1,8 @@
 """ADA in training: D sees augmented reals and fakes, p follows NVIDIA's controller (clamped at 0 only), moves
 without recompiling, and lives in the state (a killed run resumes with its p: tests/training/test_preemption.py)."""
 
+import json
 import logging
-import re
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +11,7 @@ import pytest
 
 from stylegan_jax.training.config import load_experiment
 from stylegan_jax.training.loop import Trainer, train
+from stylegan_jax.training.reporting import format_time
 from stylegan_jax.training.steps import active_phases, augment_pipe
 from tests.training.conftest import tiny_config
 
@@ -80,15 +81,22 @@ def test_noaug_has_no_augmentation_state_and_fixed_keeps_p(data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_the_tick_line_shows_augment_and_the_sign_statistic(data_dir, tmp_path, capsys):
-    """NVIDIA's ADA statistics on the printed tick line: ``augment`` (p) and ``Loss/signs/real`` (one
-    iteration, ADA's update after it: ada_interval 1; no path length and the colour pipe, the least to compile)."""
+    """NVIDIA's status line, printed and in log.txt, with its statistics' values (stats.jsonl's), and ours
+    after it: G's and D's losses and ``Loss/signs/real`` (one iteration, ADA's update after it: ada_interval 1;
+    no path length and the colour pipe, the least to compile)."""
     state = train(ada_config(data_dir, ada_interval=1, kimg=0.008, pl_weight=0.0, augpipe="color"), tmp_path)
     ticks = [line for line in capsys.readouterr().out.splitlines() if line.startswith("tick 0 ")]
     logged = [line for line in (tmp_path / "log.txt").read_text().splitlines() if line.startswith("tick 0 ")]
-    assert len(ticks) == len(logged) == 1
-    signs = float(re.search(r"Loss/signs/real=(\S+)", logged[0]).group(1))
-    assert -1 <= signs <= 1
-    assert f" augment {float(state.aug['p']):.3f} signs/real {signs:.3f}" in ticks[0]
+    assert len(ticks) == 1 and logged == ticks
+    stats = {k: v["mean"] for k, v in json.loads((tmp_path / "stats.jsonl").read_text().splitlines()[0]).items()
+             if k != "timestamp"}
+    assert -1 <= stats["Loss/signs/real"] <= 1 and stats["Progress/augment"] == float(state.aug["p"])
+    assert ticks[0] == (
+        f"tick 0     kimg 0.0      time {format_time(stats['Timing/total_sec']):<12s} sec/tick "
+        f"{stats['Timing/sec_per_tick']:<7.1f} sec/kimg {stats['Timing/sec_per_kimg']:<7.2f} maintenance "
+        f"{stats['Timing/maintenance_sec']:<6.1f} cpumem {stats['Resources/cpu_mem_gb']:<6.2f} gpumem 0.00   "
+        f"reserved 0.00   augment {stats['Progress/augment']:.3f} G {stats['Loss/G/loss']:.3f} "
+        f"D {stats['Loss/D/loss']:.3f} signs/real {stats['Loss/signs/real']:.3f}")
 
 
 @pytest.mark.slow
