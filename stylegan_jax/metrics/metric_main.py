@@ -31,6 +31,7 @@ import numpy as np
 
 from stylegan_jax import image_size
 from stylegan_jax.data import read_dataset_info, resolve_dataset
+from stylegan_jax.durations import format_time
 from stylegan_jax.metrics import detectors, distances, inception, swd, torchscript, vgg16
 from stylegan_jax.metrics.detectors import Detector, DetectorError, load_inception, load_vgg16
 from stylegan_jax.metrics.equivariance import compute_equivariance
@@ -334,18 +335,6 @@ def check_detectors(names: Sequence[str], directory: str | os.PathLike | None = 
                 raise DetectorError(f"--metrics {name}: {e} (or train without it: --metrics none)") from None
 
 
-def _format_time(seconds: float) -> str:
-    """NVIDIA's ``dnnlib.util.format_time``: ``59s``, ``1m 02s``, ``1h 02m 03s``, ``1d 02h 03m``."""
-    s = int(np.rint(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h {s // 60 % 60:02d}m {s % 60:02d}s"
-    return f"{s // 86400}d {s // 3600 % 24:02d}h {s // 60 % 60:02d}m"
-
-
 def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.PathLike, mirror: bool = False,
                 detector_dir: str | None = None, seed: int = 0, batch_size: int = 64, progress: bool = True,
                 cache_dir: str | None = None, family: Family | None = None, subset: int | None = None,
@@ -392,7 +381,7 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
     with jax.default_matmul_precision("float32"):
         results = {k: float(v) for k, v in METRICS[name](opts).items()}
     total = time.time() - start
-    return dict(results=results, metric=name, total_time=total, total_time_str=_format_time(total),
+    return dict(results=results, metric=name, total_time=total, total_time_str=format_time(total),
                 num_gpus=jax.device_count())
 
 

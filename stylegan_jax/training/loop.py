@@ -41,6 +41,7 @@ from stylegan_jax.data import (
     resolve_dataset,
 )
 from stylegan_jax.data.pipeline import to_float
+from stylegan_jax.durations import format_time
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 from stylegan_jax.network_snapshot import Network, save_network
@@ -50,7 +51,7 @@ from stylegan_jax.runtime import compilation_cache
 from stylegan_jax.training import checkpoint, hyperparams
 from stylegan_jax.training.config import resolve_auto, resolve_batch_derived, shrink_to_tiny, to_json
 from stylegan_jax.training.labels import LabelDistribution
-from stylegan_jax.training.reporting import Reporter, format_time, resident_memory_gb
+from stylegan_jax.training.reporting import Reporter, resident_memory_gb
 from stylegan_jax.training.schedule import (
     Schedule,
     batch_of,

@@ -49,19 +49,6 @@ def keep_stats_until(path: Path, nimg: int) -> dict[str, dict]:
     return last
 
 
-def format_time(seconds: float) -> str:
-    """Seconds as NVIDIA's status line shows them (``dnnlib.util.format_time``): ``42s``, ``3m 05s``,
-    ``2h 03m 05s``, ``1d 02h 03m`` (rounded to the second, half to even)."""
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02}s"
-    if s < 86400:
-        return f"{s // 3600}h {s // 60 % 60:02}m {s % 60:02}s"
-    return f"{s // 86400}d {s // 3600 % 24:02}h {s // 60 % 60:02}m"
-
-
 def resident_memory_gb() -> float:
     """This process's resident memory in GiB (NVIDIA's ``Resources/cpu_mem_gb``); the peak where the current
     value is not readable (outside Linux)."""

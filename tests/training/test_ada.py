@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from stylegan_jax.durations import format_time
 from stylegan_jax.training.config import load_experiment
 from stylegan_jax.training.loop import Trainer, train
-from stylegan_jax.training.reporting import format_time
 from stylegan_jax.training.steps import active_phases, augment_pipe
 from tests.training.conftest import tiny_config
 

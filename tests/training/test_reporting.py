@@ -6,9 +6,8 @@ import json
 
 import jax
 import numpy as np
-import pytest
 
-from stylegan_jax.training.reporting import format_time, keep_stats_until
+from stylegan_jax.training.reporting import keep_stats_until
 from stylegan_jax.training.stats import report, tick_stats
 
 
@@ -52,13 +51,3 @@ def test_a_loss_a_tick_did_not_report_repeats_its_last_entry_and_one_sample_has_
     stats = tick_stats(jax.device_get([report("Loss/G/loss", np.float32([0.7]))]), previous)
     assert stats["Loss/r1_penalty"] == previous["Loss/r1_penalty"] and previous["Loss/r1_penalty"]["num"] == 2
     assert stats["Loss/G/loss"]["num"] == 1 and stats["Loss/G/loss"]["std"] == 0.0
-
-
-@pytest.mark.parametrize("seconds, shown", [
-    (0, "0s"), (0.5, "0s"), (1.5, "2s"), (2.5, "2s"), (59.4, "59s"), (59.5, "1m 00s"), (61, "1m 01s"),
-    (3599.5, "1h 00m 00s"), (3661, "1h 01m 01s"), (86399, "23h 59m 59s"), (86400, "1d 00h 00m"),
-    (90061, "1d 01h 01m"), (10 * 86400 + 5, "10d 00h 00m"),
-])
-def test_times_read_as_on_nvidias_status_line(seconds, shown):
-    """dnnlib.util.format_time's forms, rounded to the second half to even (NumPy's rint)."""
-    assert format_time(seconds) == shown
