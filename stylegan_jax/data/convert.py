@@ -1,9 +1,10 @@
 """dataset_tool's conversion: a folder or zip of images (or CIFAR-10's or MNIST's files: `sources`) -> a TFDS
 ArrayRecord dataset, nothing lost silently.
 
-Every file of the source is either stored or reported: non-image, unreadable and truncated files are skipped
-and counted; images of another mode (grayscale, RGBA, palette, 16-bit...) are converted to the dataset's
-channel count and counted; images smaller than the target are enlarged and counted.
+Every file of the source is either stored or reported: non-image, unreadable and truncated files, and images
+of floating-point pixels (no range maps them to 8 bits), are skipped and counted; images of another mode
+(grayscale, RGBA, palette, 16-bit...) are converted to the dataset's channel count and counted; images smaller
+than the target are enlarged and counted.
 
 Nothing of the user's is lost either: the destination may not be, contain or lie inside the source, and only a
 dataset this package wrote is ever replaced (`tfds_builder.check_dest`).
@@ -49,7 +50,8 @@ class ConversionReport:
       spec: what the dataset holds (resolution, channels, labels).
       num_images: images stored.
       num_files: files in the source (dataset.json excluded).
-      skipped: reason ("not an image", "unreadable", "truncated", "no label") -> file names.
+      skipped: reason ("not an image", "unreadable", "truncated", "floating-point pixels", "no label") -> file
+        names.
       converted: original mode ("L", "RGBA", "P", "16-bit", ...) -> number converted to `spec.channels`.
       upscaled: number of images enlarged to reach the resolution.
       resized: without ``--resolution``, the number of images of another size than the first one's, which
@@ -113,9 +115,14 @@ def _headers(source: Source, names: Iterable[str], skipped: dict[str, list[str]]
             skipped["not an image"].append(name)
             continue
         try:
-            yield name, source.header(name)
+            header = source.header(name)
         except Exception:  # noqa: BLE001 - any failure of a user's file is counted, never a crash
             skipped["unreadable"].append(name)
+            continue
+        if header[0] == "F":  # 32-bit float pixels (a TIFF): no range maps them to 8 bits (Pillow's clips them)
+            skipped["floating-point pixels"].append(name)
+            continue
+        yield name, header
 
 
 def _first_headers(headers: Iterator[tuple[str, tuple[str, tuple[int, int]]]], labels: dict[str, Any] | None,

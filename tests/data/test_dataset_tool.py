@@ -49,6 +49,20 @@ def leftovers(dest: Path) -> list[str]:
     return [p.name for p in dest.parent.glob(f".{dest.name}.partial-*")]
 
 
+def test_images_of_floating_point_pixels_are_skipped_and_counted(tmp_path, capsys):
+    """A 32-bit float TIFF has no 8-bit range (Pillow's conversion clips 0..1 values to 0 and 1): skipped and
+    counted, not stored as black."""
+    source = tmp_path / "src"
+    source.mkdir()
+    PIL.Image.fromarray(np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8), mode="F").save(source / "a.tif")
+    PIL.Image.fromarray(np.full((8, 8), 77, np.uint8)).save(source / "b.png")
+    rc, out, _ = run_tool(capsys, "--source", source, "--dest", tmp_path / "ds")
+    assert rc == 0 and "skipped 1 (floating-point pixels 1: a.tif)" in out
+    assert read_dataset_info(tmp_path / "ds")["skipped"] == {"floating-point pixels": 1}
+    (stored,) = stored_images(tmp_path / "ds")
+    np.testing.assert_array_equal(stored, np.full((8, 8, 1), 77, np.uint8))
+
+
 def test_mixed_folder_counts_and_shapes(mixed_folder, tmp_path, capsys):
     dest = tmp_path / "ds"
     rc, out, _ = run_tool(capsys, "--source", mixed_folder, "--dest", dest, "--resolution", "16")
