@@ -26,7 +26,7 @@ from stylegan_jax.cli import ArgumentParser, add_runtime_flags, outdir, parse_se
 from stylegan_jax.data import DatasetError, read_dataset_info, resolve_dataset
 from stylegan_jax.metrics import METRICS, DetectorError, MetricError, append_result, calc_metric
 from stylegan_jax.metrics.metric_main import __doc__ as METRICS_TABLE
-from stylegan_jax.metrics.metric_main import result_line
+from stylegan_jax.metrics.metric_main import check_metric, result_line
 from stylegan_jax.network_snapshot import NetworkLoadError, load_network
 from stylegan_jax.runtime import configure_runtime
 
@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         subset = None if args.data else config.get("subset") or None  # the run's training set (PPL, EQ)
         G = network.generator
         check_labels(G, dataset)
+        for name in args.metrics:  # every one before any is computed (each may take hours)
+            check_metric(name, network.family, G.img_resolution)
         for name in args.metrics:
             result = calc_metric(name, G=G, G_vars=network.G_ema, family=network.family,
                                  dataset=dataset, mirror=mirror,

@@ -213,13 +213,13 @@ def user_errors() -> tuple[type[Exception], ...]:
     """The error types whose message is a one-line answer to bad input (imported when one was raised)."""
     from stylegan_jax.data import DatasetError
     from stylegan_jax.errors import ConfigError
-    from stylegan_jax.metrics import DetectorError
+    from stylegan_jax.metrics import DetectorError, MetricError
     from stylegan_jax.network_snapshot import NetworkLoadError
     from stylegan_jax.training.checkpoint import CheckpointError
     from stylegan_jax.training.loop import RunDirectoryError, TrainingDivergedError
 
     return (ConfigError, DatasetError, CheckpointError, RunDirectoryError, TrainingDivergedError, NetworkLoadError,
-            DetectorError)
+            DetectorError, MetricError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -210,9 +210,7 @@ def _swd_fn(seed: int) -> Callable:
 def compute_swd(opts: MetricOptions, max_images: int) -> dict[str, float]:
     """SWD between min(max_images, dataset size) reals (x-flips when ``mirror``) and as many generated images."""
     num = min(max_images, dataset_size(opts, opts.mirror))
-    resolutions = swd.swd_resolutions(opts.G.img_resolution)
-    if not resolutions:
-        raise MetricError(f"swd needs images of at least {swd.MIN_RESOLUTION}x{swd.MIN_RESOLUTION}")
+    resolutions = swd.swd_resolutions(opts.G.img_resolution)  # not empty: `check_metric`
 
     fn = _swd_fn(opts.seed)
     real = dataset_feature_stats(opts, fn, None, "swd", dict(seed=opts.seed, nhoods=swd.NHOODS_PER_IMAGE,
@@ -335,6 +333,26 @@ def check_detectors(names: Sequence[str], directory: str | os.PathLike | None = 
                 raise DetectorError(f"--metrics {name}: {e} (or train without it: --metrics none)") from None
 
 
+def check_metric(name: str, family: Family, resolution: int | str | tuple[int, int]) -> None:
+    """Raises `MetricError` where metric ``name`` cannot score a generator of model ``family`` making images of
+    ``resolution`` (N, "WxH" or (H, W)): an unknown name, the path-length metrics without a mapping network,
+    the equivariance metrics without an input transform or on W x H images, SWD under 16x16. Checked before a
+    run trains and before calc_metrics computes any of its metrics."""
+    if name not in METRICS:
+        raise MetricError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
+    if name.startswith("ppl") and not family.has_mapping:
+        raise MetricError(f"{name} interpolates in the mapping network's spaces; model {family.name!r} has none")
+    if name.startswith("eq") and family.input_transform is None:
+        raise MetricError(f"{name} transforms the generator's input; model {family.name!r} takes no input transform "
+                          "(StyleGAN3 does)")
+    h, w = image_size.parse(resolution)
+    if name.startswith("eq") and h != w:  # NVIDIA's translations and crops are fractions of a square's side
+        raise MetricError(f"{name} is defined for square images; the generator makes {w}x{h}")
+    if name == "swd" and not swd.swd_resolutions((h, w)):
+        raise MetricError(f"swd needs images whose short side is at least {swd.MIN_RESOLUTION}; the generator "
+                          f"makes {w}x{h}")
+
+
 def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.PathLike, mirror: bool = False,
                 detector_dir: str | None = None, seed: int = 0, batch_size: int = 64, progress: bool = True,
                 cache_dir: str | None = None, family: Family | None = None, subset: int | None = None,
@@ -353,17 +371,9 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
       MetricError: unknown name, or images of another size than G's. DetectorError: a detector file is
         missing or wrong. DatasetError: no such dataset.
     """
-    if name not in METRICS:
-        raise MetricError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
     family = family or get_family("stylegan2")
-    if name.startswith("ppl") and not family.has_mapping:
-        raise MetricError(f"{name} interpolates in the mapping network's spaces; model {family.name!r} has none")
-    if name.startswith("eq") and family.input_transform is None:
-        raise MetricError(f"{name} transforms the generator's input; model {family.name!r} takes no input transform "
-                          "(StyleGAN3 does)")
+    check_metric(name, family, G.img_resolution)
     gh, gw = image_size.parse(G.img_resolution)
-    if name.startswith("eq") and gh != gw:  # NVIDIA's translations and crops are fractions of a square's side
-        raise MetricError(f"{name} is defined for square images; the generator makes {gw}x{gh}")
     path = resolve_dataset(dataset)
     info = read_dataset_info(path)
     h, w = image_size.parse(info["resolution"])

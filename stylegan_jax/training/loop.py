@@ -312,9 +312,15 @@ class Trainer:
         self.batch_sharding = NamedSharding(self.mesh, P("data"))
         self.replicated = NamedSharding(self.mesh, P())
         check_run(cfg, len(self.devices))
-        if cfg.metrics:  # a missing detector file is named now, not after the first tick (lazily imported: the
-            from stylegan_jax.metrics.metric_main import check_detectors  # metrics package is optional for training)
+        if cfg.metrics:  # a metric that cannot score this run, or its missing detector file, is named now, not
+            # after the first tick (lazily imported: the metrics package is optional for training)
+            from stylegan_jax.metrics.metric_main import MetricError, check_detectors, check_metric
 
+            for name in cfg.metrics:
+                try:
+                    check_metric(name, self.family, image_size.network_resolution(cfg.resolution))
+                except MetricError as e:
+                    raise ConfigError(f"--metrics {name}: {e} (or train without it: --metrics none)") from None
             check_detectors(cfg.metrics)
         self.G, self.D = self.family.build(cfg, c_dim)
         self.frozen_d = self.frozen_d_layers()

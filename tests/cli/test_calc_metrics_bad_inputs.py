@@ -53,6 +53,8 @@ CASES = {
     "detector-dir is a file": (["--metrics", "fid50k_full", "--network", "{root}/run/snap", "--detector-dir",
                                 "{root}/afile"], "detector directory {root}/afile is a file, not a directory"),
     "no network": (["--metrics", "swd"], "the following arguments are required: --network"),
+    "a later metric the network cannot take": ([*RUN[:1], "swd,eqt50k_int", *RUN[2:]], "eqt50k_int transforms the "
+                                                "generator's input; model 'stylegan2' takes no input transform"),
 }
 
 

@@ -12,7 +12,7 @@ from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
 from stylegan_jax.images import to_uint8
 from stylegan_jax.metrics import MetricError, calc_metric, distances, features
 from stylegan_jax.metrics.detectors import load_inception, load_vgg16
-from stylegan_jax.metrics.metric_main import compute_fid, compute_is, compute_kid, compute_ppl, compute_pr
+from stylegan_jax.metrics.metric_main import check_metric, compute_fid, compute_is, compute_kid, compute_ppl, compute_pr
 from stylegan_jax.models import get_family
 from stylegan_jax.models.stylegan2 import Generator
 from tests.metrics.test_metrics import _direct, _reals
@@ -76,3 +76,9 @@ def test_swd_levels_are_named_w_by_h_and_the_dataset_must_fit(wide):
         calc_metric("swd", G=tall, G_vars=wide.G_vars, dataset=wide.dataset)
     with pytest.raises(MetricError, match="eqt50k_int is defined for square images; the generator makes 32x16"):
         calc_metric("eqt50k_int", G=wide.G, G_vars=wide.G_vars, dataset=wide.dataset, family=get_family("stylegan3"))
+
+
+def test_swd_refuses_a_short_side_under_16_before_computing():
+    with pytest.raises(MetricError, match="swd needs images whose short side is at least 16; the generator makes 16x8"):
+        check_metric("swd", get_family("stylegan2"), "16x8")
+    check_metric("swd", get_family("stylegan2"), "32x16")  # one level, 32x16

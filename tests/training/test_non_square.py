@@ -117,6 +117,20 @@ def test_a_wide_run_snapshots_what_the_tools_read(wide_data, tmp_path, capsys):
     assert np.asarray(PIL.Image.open(tmp_path / "proj" / "proj.png")).shape == (HEIGHT, WIDTH)
 
 
+@pytest.mark.parametrize("metric, message", [
+    ("eqt50k_int", "--metrics eqt50k_int: eqt50k_int is defined for square images; the generator makes 64x32"),
+    ("swd", None),  # a short side of 32: SWD's levels 64x32 and 32x16
+])
+def test_a_metric_that_cannot_score_a_wide_run_is_refused_before_it_trains(wide_data, tmp_path, metric, message):
+    cfg = tiny_stylegan3(wide_data, "stylegan3_t", dataset="wide", resolution=f"{WIDTH}x{HEIGHT}",
+                         conditional=False, c_dim=0, metrics=(metric,))
+    if message is None:
+        Trainer(cfg, tmp_path)
+    else:
+        with pytest.raises(ConfigError, match=message):
+            Trainer(cfg, tmp_path)
+
+
 @pytest.mark.parametrize("overrides,message", [
     (dict(model="r3gan"), "model 'r3gan' makes square images only "
                           "(W x H images: pggan, stylegan1, stylegan2, stylegan3)"),
