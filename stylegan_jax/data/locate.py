@@ -57,8 +57,8 @@ def resolve_dataset(
     dest = (root / name if len(given.parts) == 1 else given).absolute()
     if _is_dataset(dest):
         return dest
-    if resolution is None and (m := re.search(r"(\d+)$", dest.name)):
-        resolution = int(m.group(1))
+    if resolution is None and (m := re.search(r"\d+(x\d+)?$", dest.name)):  # "ffhq256", "cars512x384"
+        resolution = m.group(0)
     flag = f" --resolution {resolution}" if resolution else ""
     if dest.is_dir() and any(dest.iterdir()):
         raise DatasetError(f"{dest} is not a dataset (no dataset_info.json in it); convert images into a new "

@@ -645,8 +645,8 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
         if cfg.growing.initial_resolution:
             smallest = min(smallest, cfg.growing.initial_resolution)
         if smallest <= 21:
-            raise ConfigError(f"--augpipe: imgfilter needs images larger than 21x21 (it reflect-pads by 21 "
-                              f"pixels); this run trains at {smallest}x{smallest}")
+            raise ConfigError(f"--augpipe: imgfilter needs images whose short side is over 21 pixels (it "
+                              f"reflect-pads by 21 pixels); this run trains at {smallest} on the short side")
     hyperparams.check(cfg)
     if cfg.ema_before_g_step and not cfg.d_first:
         raise ConfigError("--config.ema_before_g_step=True needs d_first=True (NVIDIA's TF loop: D's step, G_ema, G's)")

@@ -89,6 +89,8 @@ def test_missing_dataset_says_where_and_how(tmp_path):
     )
     with pytest.raises(DatasetError, match=str(tmp_path / "elsewhere" / "mine")):
         resolve_dataset(tmp_path / "elsewhere" / "mine", data_dir=tmp_path)
+    with pytest.raises(DatasetError, match=f"--dest {tmp_path / 'cars512x384'} --resolution 512x384$"):
+        resolve_dataset("cars512x384", data_dir=tmp_path)  # W x H, as the README names such a dataset
 
 
 def test_user_dataset_by_name_and_path(data_dir, tmp_path):
