@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import PIL.Image
@@ -44,7 +45,8 @@ from stylegan_jax.cli import (
     positive_int,
     run,
 )
-from stylegan_jax.images import IMAGE_MODES, remove_frames_from, save_png, video_writer
+from stylegan_jax.data.images import decode, to_channels
+from stylegan_jax.images import remove_frames_from, save_png, video_writer
 from stylegan_jax.metrics.detectors import VGG16_FILE, DetectorError, detector_file, load_vgg16
 from stylegan_jax.network_snapshot import Network, NetworkLoadError
 from stylegan_jax.projection import LOSSES, SPACES, ProjectionSettings, Projector, distance_embedding
@@ -80,13 +82,13 @@ def target_files(paths: list[str]) -> list[str]:
 
 
 def load_target(path: str, resolution: int | tuple[int, int], channels: int) -> np.ndarray:
-    """An image file -> uint8 [H, W, channels] (H = W = ``resolution``, or ``resolution`` = (H, W)):
-    centre-cropped to the largest W:H box (a square as NVIDIA's), Lanczos-resized; an unreadable file is a
-    `UsageError` naming it."""
+    """An image file -> uint8 [H, W, channels] (H = W = ``resolution``, or ``resolution`` = (H, W)): upright
+    (its EXIF orientation applied, and 16-bit values scaled, as dataset_tool stores images; NVIDIA's projector
+    does neither), centre-cropped to the largest W:H box (a square as NVIDIA's), Lanczos-resized; an
+    unreadable file is a `UsageError` naming it."""
     try:
-        with PIL.Image.open(path) as image:
-            image = image.convert(IMAGE_MODES[channels])
-    except (OSError, PIL.Image.DecompressionBombError) as e:
+        image, _ = to_channels(decode(Path(path).read_bytes()), channels)
+    except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as e:
         raise UsageError(f"--target {path}: not a readable image ({e})") from None
     height, width = image_size.parse(resolution)
     w, h = image.size

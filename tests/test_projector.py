@@ -286,6 +286,20 @@ def write_target(path, image, size=(40, 32)):
     PIL.Image.fromarray(image).resize(size, PIL.Image.NEAREST).save(path)
 
 
+def test_a_target_is_read_upright_and_16_bit_values_scaled(tmp_path):
+    """A photo stored sideways with an EXIF orientation (6: turn 90 degrees clockwise to show it) is cropped
+    upright, as dataset_tool stores it; a 16-bit grayscale PNG is scaled to 8 bits, not clipped."""
+    shown = np.zeros((16, 8, 3), np.uint8)  # 8 wide, 16 tall, as shown: the top quarter red
+    shown[:4, :, 0] = 255
+    stored = np.rot90(shown, k=1)  # orientation 6: the stored image is the shown one turned anticlockwise
+    exif = PIL.Image.Exif()
+    exif[0x0112] = 6
+    PIL.Image.fromarray(np.ascontiguousarray(stored)).save(tmp_path / "photo.png", exif=exif)
+    np.testing.assert_array_equal(projector.load_target(str(tmp_path / "photo.png"), (16, 8), 3), shown)
+    PIL.Image.fromarray(np.full((8, 8), 40000, np.uint16)).save(tmp_path / "deep.png")
+    np.testing.assert_array_equal(projector.load_target(str(tmp_path / "deep.png"), 8, 1), 156)  # 40000 / 257
+
+
 def test_target_given_twice_projects_both():
     """``--target`` takes several files, given at once or flag by flag (argparse's store kept the last)."""
     args = projector.parse_args(["--network", "n.pkl", "--target", "a.png", "--target", "b.png", "c.png",
