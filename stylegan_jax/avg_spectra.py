@@ -104,15 +104,15 @@ def is_network(source: str) -> bool:
     return source.endswith(".pkl") or os.path.isfile(source) or os.path.isfile(os.path.join(source, INDEX))
 
 
-def _square(size, what: str) -> int:
-    h, w = image_size.parse(size)
-    if h != w:
-        raise UsageError(f"{what} has {w}x{h} images; average spectra are taken of square images only")
-    return h
+def _square(height: int, width: int, what: str) -> int:
+    if height != width:
+        raise UsageError(f"{what} has {width}x{height} images; average spectra are taken of square images only")
+    return height
 
 
-def network_images(source: str, num: int | None, seed: int, batch_size: int) -> tuple[int, Iterator[np.ndarray]]:
-    """(resolution, uint8 image batches [<= batch_size, N, N, C]) of ``num`` images of the network's G_ema."""
+def network_images(source: str, num: int | None, seed: int, batch_size: int
+                   ) -> tuple[tuple[int, int], Iterator[np.ndarray]]:
+    """((H, W), uint8 image batches [<= batch_size, H, W, C]) of ``num`` images of the network's G_ema."""
     import jax
 
     from stylegan_jax.metrics.features import generate_uint8
@@ -123,7 +123,7 @@ def network_images(source: str, num: int | None, seed: int, batch_size: int) -> 
         raise UsageError(f"--seed {seed} --num {num}: image i draws with seed + i, which must stay <= {MAX_SEED}")
     network = load_network(source)
     G = network.generator
-    size = _square(G.img_resolution, f"network {source}")
+    size = image_size.parse(G.img_resolution)
     generate = jax.jit(functools.partial(generate_uint8, G))
 
     def batches() -> Iterator[np.ndarray]:
@@ -141,14 +141,15 @@ def network_images(source: str, num: int | None, seed: int, batch_size: int) -> 
     return size, batches()
 
 
-def dataset_images(source: str, num: int | None, seed: int, batch_size: int) -> tuple[int, int, Iterator[np.ndarray]]:
-    """(image count, resolution, uint8 image batches) of the dataset in stored order: all of it, or a random
+def dataset_images(source: str, num: int | None, seed: int, batch_size: int
+                   ) -> tuple[int, tuple[int, int], Iterator[np.ndarray]]:
+    """(image count, (H, W), uint8 image batches) of the dataset in stored order: all of it, or a random
     ``num`` of its images chosen by ``seed`` as NVIDIA's ``max_size`` chooses them (`data.subset_indices`)."""
     from stylegan_jax.images import to_uint8
 
     path = resolve_dataset(source)
     info = read_dataset_info(path)
-    size = _square(info["resolution"], f"dataset {path}")
+    size = image_size.parse(info["resolution"])
     if num is not None and num > info["num_images"]:
         raise UsageError(f"--num {num}: dataset {path} holds only {info['num_images']} images")
     total = info["num_images"] if num is None else num
@@ -166,8 +167,8 @@ def dataset_images(source: str, num: int | None, seed: int, batch_size: int) -> 
     return total, size, batches()
 
 
-def source_images(args: argparse.Namespace) -> tuple[int, int, Iterator[np.ndarray]]:
-    """(image count, resolution, uint8 batches) of ``--source``."""
+def source_images(args: argparse.Namespace) -> tuple[int, tuple[int, int], Iterator[np.ndarray]]:
+    """(image count, (H, W), uint8 batches) of ``--source``."""
     if is_network(args.source):
         size, batches = network_images(args.source, args.num, args.seed, args.batch_size)
         return args.num, size, batches
@@ -196,7 +197,8 @@ def calc(args: argparse.Namespace) -> None:
 
     if not args.dest.endswith(".npz"):
         raise UsageError(f"--dest {args.dest}: expected a file name ending in .npz")
-    total, size, batches = source_images(args)
+    total, (height, width), batches = source_images(args)
+    size = _square(height, width, f"--source {args.source}")
     spectrum_size = size * args.interp
     window = jax.numpy.asarray(kaiser_window(size, args.beta), jax.numpy.float32)
     step = jax.jit(power_sum, static_argnames="spectrum_size")

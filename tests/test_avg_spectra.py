@@ -89,6 +89,13 @@ def test_stats_are_the_mean_and_deviation_of_every_pixel(dataset, capsys):  # no
     assert out == f"--mean={pixels.mean():g} --std={pixels.std():g}\n"
 
 
+def test_stats_take_w_x_h_images_too(bad, capsys):
+    """A mean and a deviation need no square: only ``calc`` refuses W x H images."""
+    code, out, err = run_tool(avg_spectra.main, ["stats", "--source", bad / "wide"], capsys)
+    assert code == 0, err
+    assert out == "--mean=0 --std=0\n"  # the one 16x8 image is black
+
+
 def test_the_power_sum_keeps_half_the_frequencies_and_the_full_spectrum_restores_them():
     images = np.random.default_rng(0).integers(0, 256, (2, 6, 6, 3)).astype(np.uint8)
     window = spectra.kaiser_window(6, 8.0)
