@@ -406,7 +406,8 @@ class Trainer:
         state, source = self.initial_state(), self.resume_source
         self.resume_source = None  # the network is not kept once its arrays are in the state
         if source is not None:
-            state, nimg = initialise_from(state, source, self.cfg.resume_from, warn)
+            state, nimg = initialise_from(state, source, self.cfg.resume_from,
+                                          image_size.network_resolution(self.cfg.resolution), warn)
             self.start_nimg = self.start_tick_nimg = nimg  # an R3GAN snapshot's cur_nimg, else 0
         return state, False
 
@@ -577,8 +578,8 @@ class Trainer:
                                          family=self.family,
                                          dataset=str(self.dataset_path), mirror=self.cfg.xflip, progress=is_main,
                                          subset=self.subset["max_size"], subset_seed=self.subset["random_seed"])
-            if is_main:
-                metrics.append_result(self.workdir, result, snapshot=str(self.workdir / snapshot))
+            if is_main:  # NVIDIA's report_metric: the line appended, printed and so in log.txt
+                reporter.line(metrics.append_result(self.workdir, result, snapshot=str(self.workdir / snapshot)))
             values = result["results"] if "results" in result else result
             reporter.scalars({f"Metrics/{k}": float(v) for k, v in values.items()}, nimg)
 

@@ -4,6 +4,7 @@ NVIDIA's names for its transfer sources (``ffhq1024``...) stand for their files 
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ import optax
 
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.network_snapshot import INDEX, Network, load_network
+from stylegan_jax.nn.resolution import Resolution, block_shape
 from stylegan_jax.training.state import TrainState
 
 #: Where NVIDIA's transfer sources are published, and the file each of its ``--resume`` names stands for
@@ -51,7 +53,7 @@ def transfer_settings(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDi
     no ``resume_from``."""
     if not cfg.get("resume_from"):
         return cfg
-    c = cfg.copy_and_resolve_references()
+    c = copy.deepcopy(cfg)  # its references kept: the loop resolves `resolution` (a string or a number) later
     c.ada_kimg, c.ema_rampup, c.blur_init_sigma = 100.0, None, 0.0
     return c
 
@@ -80,16 +82,22 @@ def load_source(resume_from: str) -> Network:
     return load_network(path)
 
 
-def initialise_from(state: TrainState, network: Network, resume_from: str, report: Callable[[str], None]
-                    ) -> tuple[TrainState, int]:
+def initialise_from(state: TrainState, network: Network, resume_from: str, resolution: Resolution,
+                    report: Callable[[str], None]) -> tuple[TrainState, int]:
     """``state`` (a fresh run's, on the host or replicated) with G, G_ema and D from ``network`` (`load_source`
     of ``resume_from``, the config's value), and the number of images the run starts at. What does not match
-    is listed in one line through ``report``; a network of which nothing matches is a `ConfigError`.
+    is listed in one line through ``report``; a network of which nothing matches is a `ConfigError`. D is not
+    copied where the source's 4x4-stage canvas has another shape than this run's (``resolution``: its images,
+    N or (H, W)), as 4x8 against 8x4: its dense layer reads those features flattened, and would take the same
+    shape with another meaning.
 
     NVIDIA's ``--resume``: a new run, at 0 images with fresh optimiser states. An R3GAN snapshot whose every
     tensor matches continues as R3GAN's ``--resume`` does (``network.progress``): at its ``cur_nimg`` (its
     schedules where they were), with its Adam moments and step count."""
     host = jax.tree_util.tree_map(np.asarray, jax.device_get(state))
+    source_resolution = network.G_kwargs.get("img_resolution")
+    canvases = (block_shape(source_resolution, 4), block_shape(resolution, 4)) if source_resolution else None
+    other_layout = canvases is not None and canvases[0] != canvases[1]
     missed: list[str] = []
     counts = []
     fields = {}
@@ -97,7 +105,7 @@ def initialise_from(state: TrainState, network: Network, resume_from: str, repor
                                 ("g_buffers", network.G or network.G_ema, "G"),
                                 ("g_ema_params", network.G_ema, "G_ema"),
                                 ("g_ema_buffers", network.G_ema, "G_ema"),
-                                ("d_params", network.D, "D")):
+                                ("d_params", None if other_layout else network.D, "D")):
         kind = "buffers" if field.endswith("buffers") else "params"
         fields[field], copied = _copy(getattr(host, field), (source or {}).get(kind), f"{what}/{kind}", missed)
         counts.append(copied)
@@ -112,7 +120,9 @@ def initialise_from(state: TrainState, network: Network, resume_from: str, repor
             fields.update(g_opt=g_opt, d_opt=d_opt)
             nimg = network.progress["cur_nimg"]
             continued = f"; continuing its training at {nimg / 1000:g} kimg with its Adam states (R3GAN's resume)"
-    report(f"resume_from {resume_from}: copied {sum(counts)} of {total} tensors" + (
+    layout = (f"; D not copied: the source's 4x4-stage canvas is {canvases[0][1]}x{canvases[0][0]}, this run's "
+              f"{canvases[1][1]}x{canvases[1][0]} (W x H)" if other_layout else "")
+    report(f"resume_from {resume_from}: copied {sum(counts)} of {total} tensors{layout}" + (
         f"; not matched ({len(missed)}): " + ", ".join(missed[:8]) + (" ..." if len(missed) > 8 else "")
         if missed else "") + continued)
     sharding = jax.tree_util.tree_leaves(state)[0].sharding

@@ -204,6 +204,9 @@ def test_metrics_are_computed_and_logged_at_snapshots(data_dir, tmp_path, monkey
     assert [line["snapshot_pkl"] for line in lines] == ["network-snapshot-000000.008", "network-snapshot-000000.016"]
     assert all(line["results"] == {"m1_value": 1.5} for line in lines)
     assert {"Metrics/m1_value", "Metrics/m2_value"} <= set(logged)
+    log = (tmp_path / "log.txt").read_text().splitlines()  # printed and logged as NVIDIA's report_metric
+    assert [json.loads(line)["snapshot_pkl"] for line in log if line.startswith('{"results"') and '"m1"' in line] == [
+        "network-snapshot-000000.008", "network-snapshot-000000.016"]
 
     # A process killed after the last checkpoint, before m2's result was written: run again, the finished run
     # computes only what its snapshot point lacks.

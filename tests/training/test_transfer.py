@@ -51,7 +51,7 @@ def test_a_new_run_starts_from_the_pretrained_networks(data_dir, tmp_path, pretr
     trainer = Trainer(cfg, tmp_path)
     fresh = trainer.initial_state()
     lines = []
-    state, nimg = initialise_from(fresh, load_source(str(path)), str(path), lines.append)
+    state, nimg = initialise_from(fresh, load_source(str(path)), str(path), 16, lines.append)
     for field in ("g_params", "g_buffers", "g_ema_params", "d_params"):
         got, want = flat(getattr(state, field)), flat(getattr(source, field))
         assert got.keys() == want.keys()
@@ -69,14 +69,39 @@ def test_what_does_not_match_is_listed_and_nothing_matching_is_an_error(data_dir
     cfg.D.channel_max = 32  # D's widths differ; G is the same
     wider = Trainer(cfg, tmp_path)
     lines = []
-    state, _ = initialise_from(wider.initial_state(), load_source(str(path)), str(path), lines.append)
+    state, _ = initialise_from(wider.initial_state(), load_source(str(path)), str(path), 16, lines.append)
     assert len(lines) == 1 and "not matched" in lines[0] and "D/params/b4/fc/weight" in lines[0]
     np.testing.assert_array_equal(flat(state.g_params)["synthesis/b4/const"],
                                   flat(source.g_params)["synthesis/b4/const"])
     nothing = wider.initial_state().replace(g_params={}, g_buffers={}, g_ema_params={}, g_ema_buffers={},
                                             d_params={"x": np.zeros(3, np.float32)})
     with pytest.raises(ConfigError, match="none of its parameters match"):
-        initialise_from(nothing, load_source(str(path)), str(path), print)
+        initialise_from(nothing, load_source(str(path)), str(path), 16, print)
+
+
+def test_a_source_of_another_canvas_layout_gives_no_d(data_dir, tmp_path, pretrained):
+    """D's dense layer reads its 4x4-stage features flattened: from a 64x32 source into a 32x64 run (canvases
+    8x4 and 4x8, W x H) the weight has the same shape and another meaning, so D is not copied; G is."""
+    path, source = pretrained
+    network = load_source(str(path))
+    network = dataclasses.replace(network, G_kwargs={**network.G_kwargs, "img_resolution": [32, 64]})  # 64x32
+    trainer = Trainer(tiny_config(data_dir), tmp_path)
+    fresh = trainer.initial_state()
+    lines = []
+    state, _ = initialise_from(fresh, network, str(path), (64, 32), lines.append)  # a 32x64 run
+    assert "; D not copied: the source's 4x4-stage canvas is 8x4, this run's 4x8 (W x H)" in lines[0]
+    for name, value in flat(state.d_params).items():
+        np.testing.assert_array_equal(value, flat(fresh.d_params)[name])
+    np.testing.assert_array_equal(flat(state.g_params)["synthesis/b4/const"],
+                                  flat(source.g_params)["synthesis/b4/const"])
+
+
+def test_a_transfer_keeps_a_resolution_given_as_text(data_dir, tmp_path, pretrained):
+    """``--config.resolution=16x16`` (or ``'16'``) with ``resume_from``: the loop resolves it to 16 later, which
+    a config whose references were resolved by the transfer settings refused with a TypeError."""
+    cfg = tiny_config(data_dir, resume_from=str(pretrained[0]))
+    cfg.resolution = "16x16"
+    assert Trainer(cfg, tmp_path).cfg.resolution == 16
 
 
 def test_freeze_d_freezes_nvidias_highest_resolution_layers(data_dir, tmp_path):
@@ -201,6 +226,6 @@ def test_an_r3gan_snapshot_continues_its_training_as_r3gans_resume(tmp_path):
     d_params.pop(sorted(d_params)[0])
     partial = dataclasses.replace(network, D={"params": flax.traverse_util.unflatten_dict(d_params, sep="/")})
     lines = []
-    state, nimg = initialise_from(trainer.initial_state(), partial, "partial.pkl", lines.append)
+    state, nimg = initialise_from(trainer.initial_state(), partial, "partial.pkl", 16, lines.append)
     assert nimg == 0 and "not matched (1)" in lines[0] and "continuing" not in lines[0]
     assert int(adam_of(jax.device_get(state.g_opt)).count) == 0
