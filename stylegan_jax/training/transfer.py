@@ -58,8 +58,9 @@ def transfer_settings(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDi
     return c
 
 
-def _copy(target: dict, source: dict | None, what: str, missed: list[str]) -> tuple[dict, int]:
-    """``target`` with the leaves of ``source`` whose path and shape match (cast to the target's dtype)."""
+def _copy(target: dict, source: dict | None, what: str, missed: list[str], unused: list[str]) -> tuple[dict, int]:
+    """``target`` with the leaves of ``source`` whose path and shape match (cast to the target's dtype); the
+    target's leaves not found so go to ``missed``, the source's not taken to ``unused``."""
     flat = flax.traverse_util.flatten_dict(target, sep="/")
     given = flax.traverse_util.flatten_dict(source or {}, sep="/")
     copied = 0
@@ -69,6 +70,8 @@ def _copy(target: dict, source: dict | None, what: str, missed: list[str]) -> tu
             flat[name], copied = np.asarray(new, value.dtype), copied + 1
         else:
             missed.append(f"{what}/{name}")
+    unused += [f"{what}/{name}" for name, value in given.items()
+               if name not in flat or np.shape(value) != np.shape(flat[name])]
     return flax.traverse_util.unflatten_dict(flat, sep="/"), copied
 
 
@@ -99,6 +102,7 @@ def initialise_from(state: TrainState, network: Network, resume_from: str, resol
     canvases = (block_shape(source_resolution, 4), block_shape(resolution, 4)) if source_resolution else None
     other_layout = canvases is not None and canvases[0] != canvases[1]
     missed: list[str] = []
+    unused: list[str] = []  # the source's tensors no tensor of the run takes (a deeper mapping, wider layers)
     counts = []
     fields = {}
     for field, source, what in (("g_params", network.G or network.G_ema, "G"),
@@ -107,7 +111,8 @@ def initialise_from(state: TrainState, network: Network, resume_from: str, resol
                                 ("g_ema_buffers", network.G_ema, "G_ema"),
                                 ("d_params", None if other_layout else network.D, "D")):
         kind = "buffers" if field.endswith("buffers") else "params"
-        fields[field], copied = _copy(getattr(host, field), (source or {}).get(kind), f"{what}/{kind}", missed)
+        fields[field], copied = _copy(getattr(host, field), (source or {}).get(kind), f"{what}/{kind}", missed,
+                                      unused)
         counts.append(copied)
     if not sum(counts):
         raise ConfigError(f"--config.resume_from={resume_from}: none of its parameters match this run's networks")
@@ -122,11 +127,17 @@ def initialise_from(state: TrainState, network: Network, resume_from: str, resol
             continued = f"; continuing its training at {nimg / 1000:g} kimg with its Adam states (R3GAN's resume)"
     layout = (f"; D not copied: the source's 4x4-stage canvas is {canvases[0][1]}x{canvases[0][0]}, this run's "
               f"{canvases[1][1]}x{canvases[1][0]} (W x H)" if other_layout else "")
-    report(f"resume_from {resume_from}: copied {sum(counts)} of {total} tensors{layout}" + (
-        f"; not matched ({len(missed)}): " + ", ".join(missed[:8]) + (" ..." if len(missed) > 8 else "")
-        if missed else "") + continued)
+    report(f"resume_from {resume_from}: copied {sum(counts)} of {total} tensors{layout}"
+           + _listed("not matched", missed) + _listed("unused of the source's", unused) + continued)
     sharding = jax.tree_util.tree_leaves(state)[0].sharding
     return jax.device_put(host.replace(**fields), sharding), nimg
+
+
+def _listed(what: str, names: list[str]) -> str:
+    """``"; <what> (N): a, b, ..."`` (the first 8 names), or "" for none."""
+    if not names:
+        return ""
+    return f"; {what} ({len(names)}): " + ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
 
 
 def _with_adam_moments(opt_state: optax.OptState, params: dict, moments: dict) -> optax.OptState | None:

@@ -141,7 +141,7 @@ def test_a_run_from_an_nvidia_pickle_starts_at_step_0_with_its_weights(data_dir,
     step, state = started[0]
     assert step == 0 and int(state.step) == 0 and int(jax.tree_util.tree_leaves(state.g_opt)[0]) == 0
     network = load_network(str(NVIDIA_PICKLE))
-    copied, missed = 0, []
+    copied, missed, unused = 0, [], []
     for field, source, what in (("g_params", network.G, "G/params"), ("g_buffers", network.G, "G/buffers"),
                                 ("g_ema_params", network.G_ema, "G_ema/params"),
                                 ("g_ema_buffers", network.G_ema, "G_ema/buffers"), ("d_params", network.D, "D/params")):
@@ -153,11 +153,14 @@ def test_a_run_from_an_nvidia_pickle_starts_at_step_0_with_its_weights(data_dir,
                 copied += 1
             else:
                 missed.append(f"{what}/{name}")
-    assert (copied, len(missed)) == (97, 39)
+        got = flat(getattr(state, field))
+        unused += [f"{what}/{name}" for name in want if name not in got or got[name].shape != want[name].shape]
+    assert (copied, len(missed), len(unused)) == (97, 39, 17)
     assert {"G/params/mapping/embed/weight", "G/params/synthesis/b16/torgb/weight", "D/params/b16/fromrgb/weight",
             "D/params/b4/out/weight"} <= set(missed)
     line = (f"resume_from {NVIDIA_PICKLE}: copied {copied} of {copied + len(missed)} tensors; not matched "
-            f"({len(missed)}): " + ", ".join(missed[:8]) + " ...")
+            f"({len(missed)}): " + ", ".join(missed[:8]) + f" ...; unused of the source's ({len(unused)}): "
+            + ", ".join(unused[:8]) + " ...")
     assert line in capsys.readouterr().out.splitlines()
     log = (tmp_path / "log.txt").read_text().splitlines()
     assert line in log and any(x.startswith("Starting digits in ") and " at 0.0 kimg;" in x for x in log)
