@@ -13,7 +13,8 @@ NVIDIA draws it: ``z = RandomState(seed + i).randn(z_dim)``, then a uniform clas
 conditional network, random noise, no truncation) or a dataset (a name or directory; all its images, or a
 random ``--num`` of them chosen by ``--seed``). `stylegan_jax.spectra` says what ``calc`` computes; its
 ``.npz`` files are NVIDIA's, so spectra of either codebase can be drawn together. ``heatmap`` and ``slices``
-need matplotlib (the ``plots`` extra); without ``--save`` they open a window. Square images only.
+need matplotlib (the ``plots`` extra); without ``--save`` they open a window. ``calc`` takes square images
+only; ``stats`` takes W x H ones too.
 
 Bad flags and files are one line on stderr and exit status 1, before anything is written.
 """

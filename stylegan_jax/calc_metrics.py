@@ -10,7 +10,8 @@ a ``--data`` given has no x-flips unless ``--mirror``.
 Inception and VGG16 metrics read NVIDIA's detector files from ``--detector-dir`` (default
 ``$STYLEGAN_JAX_DETECTORS`` or ``~/.cache/stylegan_jax/detectors``); swd needs none.
 
-Bad flags and files (an unknown metric, a missing network or dataset, a conditional network whose classes do
+Bad flags and files (an unknown metric or one that cannot score the network, all checked before any is
+computed, a missing network or dataset, a conditional network whose classes do
 not match the dataset's, a damaged run ``config.json``...) are one line on stderr and exit status 1.
 """
 

@@ -87,9 +87,12 @@ def load_target(path: str, resolution: int | tuple[int, int], channels: int) -> 
     does neither), centre-cropped to the largest W:H box (a square as NVIDIA's), Lanczos-resized; an
     unreadable file is a `UsageError` naming it."""
     try:
-        image, _ = to_channels(decode(Path(path).read_bytes()), channels)
+        image = decode(Path(path).read_bytes())
     except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as e:
         raise UsageError(f"--target {path}: not a readable image ({e})") from None
+    if image.mode == "F":  # as dataset_tool, which skips them: Pillow's conversion would clip 0..1 to 0 and 1
+        raise UsageError(f"--target {path}: floating-point pixels have no 8-bit range; save it with 8 or 16 bits")
+    image, _ = to_channels(image, channels)
     height, width = image_size.parse(resolution)
     w, h = image.size
     cw, ch = min(w, h * width // height), min(h, w * height // width)

@@ -63,7 +63,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
                         help="run directory (default runs/<experiment file name>)")
     parser.add_argument("--kimg", type=finite_float, help="total training length in thousands of images")
     parser.add_argument("--seed", type=parse_seed, help="root random seed")
-    parser.add_argument("--tick", type=finite_float, help="kimg per tick (progress line, log, stats, snapshot "
+    parser.add_argument("--tick", type=finite_float, help="kimg per tick (status line, log.txt, stats, snapshot "
                         "cadence; growing runs: where tick_by_resolution has no entry)")
     parser.add_argument("--snap", type=int, help="ticks between checkpoints, grids, network snapshots and metrics "
                         "(from tick 0, where the run has one)")

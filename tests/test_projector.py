@@ -15,6 +15,7 @@ import PIL.Image
 import pytest
 
 from stylegan_jax import generate, projection, projector, style_mixing
+from stylegan_jax.cli import UsageError
 from stylegan_jax.models.stylegan2 import Generator
 from stylegan_jax.network_snapshot import load_network, save_network
 from stylegan_jax.projection import ProjectionSettings, Projector
@@ -288,7 +289,8 @@ def write_target(path, image, size=(40, 32)):
 
 def test_a_target_is_read_upright_and_16_bit_values_scaled(tmp_path):
     """A photo stored sideways with an EXIF orientation (6: turn 90 degrees clockwise to show it) is cropped
-    upright, as dataset_tool stores it; a 16-bit grayscale PNG is scaled to 8 bits, not clipped."""
+    upright, as dataset_tool stores it; a 16-bit grayscale PNG is scaled to 8 bits, not clipped; a float TIFF,
+    which dataset_tool skips, is refused."""
     shown = np.zeros((16, 8, 3), np.uint8)  # 8 wide, 16 tall, as shown: the top quarter red
     shown[:4, :, 0] = 255
     stored = np.rot90(shown, k=1)  # orientation 6: the stored image is the shown one turned anticlockwise
@@ -298,6 +300,9 @@ def test_a_target_is_read_upright_and_16_bit_values_scaled(tmp_path):
     np.testing.assert_array_equal(projector.load_target(str(tmp_path / "photo.png"), (16, 8), 3), shown)
     PIL.Image.fromarray(np.full((8, 8), 40000, np.uint16)).save(tmp_path / "deep.png")
     np.testing.assert_array_equal(projector.load_target(str(tmp_path / "deep.png"), 8, 1), 156)  # 40000 / 257
+    PIL.Image.fromarray(np.full((8, 8), 0.5, np.float32), mode="F").save(tmp_path / "float.tif")
+    with pytest.raises(UsageError, match="float.tif: floating-point pixels have no 8-bit range"):
+        projector.load_target(str(tmp_path / "float.tif"), 8, 1)
 
 
 def test_target_given_twice_projects_both():

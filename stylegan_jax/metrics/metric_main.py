@@ -368,7 +368,8 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
     "total_time_str", "num_gpus" (device count)}.
 
     Raises:
-      MetricError: unknown name, or images of another size than G's. DetectorError: a detector file is
+      MetricError: unknown name, a metric that cannot score this generator (`check_metric`), or images of
+        another size than G's. DetectorError: a detector file is
         missing or wrong. DatasetError: no such dataset.
     """
     family = family or get_family("stylegan2")

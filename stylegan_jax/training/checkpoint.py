@@ -5,7 +5,10 @@ Orbax writes each step into a temporary directory and renames it when complete, 
 (a truncated or deleted file) is skipped with a warning naming it, and the newest readable one is used; a
 run directory whose checkpoints are all unreadable is an error, never a silent fresh start.
 
-The metadata records the image count, the tick count and the config. A checkpoint continues only the run
+With several processes, a step that one of them cannot read is skipped by all (they agree on each step).
+
+The metadata records the image count, the tick count, the config and the training set's path and image count
+(a dataset holding another number of images is refused). A checkpoint continues only the run
 it belongs to: every config value that shapes the parameters or the trajectory must match (`RESUMABLE`
 lists the ones that may change on resume), otherwise one error names the values.
 """
@@ -155,7 +158,7 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
     steps are reported through ``warn`` and skipped; a checkpoint of another run raises `CheckpointError`,
     as does a directory with no readable step, and one whose training set held another number of images than
     ``dataset`` (its ``path`` and ``num_images``: the data position would index other images; checkpoints
-    saved before 2026-12-06 do not record it). Collective: the processes agree on every step (a step one of
+    saved before 2026-12-07 do not record it). Collective: the processes agree on every step (a step one of
     them cannot read, its own data position for one, is skipped by all), so all continue from the same one."""
     steps, unreadable, reasons = sorted(manager.all_steps(), reverse=True), [], []
 
@@ -188,7 +191,8 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
         if trained_on["num_images"] != dataset["num_images"]:
             raise CheckpointError(f"{where} was trained on the {trained_on['num_images']} images of "
                                   f"{trained_on['path']}; the dataset at {dataset['path']} holds "
-                                  f"{dataset['num_images']}: resume with the run's own dataset (--data)")
+                                  f"{dataset['num_images']}: resume with the run's own dataset (--data, "
+                                  "--config.data_dir)")
         saved_by = _process_count(Path(manager.directory) / str(step))
         if saved_by not in (None, jax.process_count()):
             raise CheckpointError(f"{where} was saved by {saved_by} process(es) (the data position is per process); "

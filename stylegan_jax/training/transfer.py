@@ -1,5 +1,6 @@
 """Transfer learning: a new run's G, G_ema and D initialised from a pretrained network (NVIDIA's ``--resume``),
-copying the parameters and buffers whose names and shapes match, as NVIDIA's ``copy_params_and_buffers``.
+copying the parameters and buffers whose names and shapes match (NVIDIA's ``copy_params_and_buffers`` matches by
+name and fails on another shape); D is not copied from a source of another canvas layout (`initialise_from`).
 NVIDIA's names for its transfer sources (``ffhq1024``...) stand for their files (`source_path`)."""
 
 from __future__ import annotations

@@ -326,7 +326,8 @@ def test_a_checkpoint_of_a_dataset_of_another_size_is_refused(data_dir, run):
         path.write_text(json.dumps(meta))
     with pytest.raises(checkpoint.CheckpointError, match=(
             rf"checkpoints/2 was trained on the 1000 images of /elsewhere/digits; the dataset at "
-            rf"{data_dir.absolute() / 'digits-16'} holds 1797: resume with the run's own dataset \(--data\)$")):
+            rf"{data_dir.absolute() / 'digits-16'} holds 1797: resume with the run's own dataset \(--data, "
+            r"--config.data_dir\)$")):
         restore_run(data_dir, run, pytest.fail)
     for path in metas:
         meta = json.loads(path.read_text())
