@@ -67,10 +67,11 @@ class Reporter:
         """``start_nimg``: where the run starts (the restored checkpoint's images); the ticks of
         `STATS_FILE` past it are dropped (`keep_stats_until`), TensorBoard hides the events of its kimg steps
         past it (``purge_step``: what a killed run wrote after its checkpoint, which the resumed run writes
-        again), and ``last_stats`` holds the phases' statistics of the tick it ends with ({} for a new run and
-        on other processes). ``log.txt`` keeps every line, a history of the starts and stops."""
+        again; all of them for a new run: an attempt killed before its first checkpoint), and ``last_stats``
+        holds the phases' statistics of the tick it ends with ({} for a new run and on other processes).
+        ``log.txt`` keeps every line, a history of the starts and stops."""
         self.workdir, self.enabled = workdir, enabled
-        self._purge_step = start_nimg // 1000 + 1 if start_nimg else None
+        self._purge_step = start_nimg // 1000 + 1 if start_nimg else 0
         self._writer: SummaryWriter | None = None
         self.log = open(workdir / "log.txt", "a") if enabled else None  # noqa: SIM115
         self.stats_file, self.last_stats = None, {}

@@ -3,12 +3,14 @@ past the checkpoint, and a line a kill cut short, are dropped; a file with nothi
 (The whole path, a killed run resumed: test_preemption.py.)"""
 
 import json
+import time
 
 import jax
 import numpy as np
 
-from stylegan_jax.training.reporting import keep_stats_until
+from stylegan_jax.training.reporting import Reporter, keep_stats_until
 from stylegan_jax.training.stats import report, tick_stats
+from tests.training.test_resume import purge_steps
 
 
 def tick(nimg: int) -> str:
@@ -51,3 +53,14 @@ def test_a_loss_a_tick_did_not_report_repeats_its_last_entry_and_one_sample_has_
     stats = tick_stats(jax.device_get([report("Loss/G/loss", np.float32([0.7]))]), previous)
     assert stats["Loss/r1_penalty"] == previous["Loss/r1_penalty"] and previous["Loss/r1_penalty"]["num"] == 2
     assert stats["Loss/G/loss"]["num"] == 1 and stats["Loss/G/loss"]["std"] == 0.0
+
+
+def test_a_new_run_hides_the_events_of_an_attempt_killed_before_its_first_checkpoint(tmp_path):
+    """TensorBoard's purge from step 0 in a new run's events (a resumed run's starts past its checkpoint:
+    test_resume.py), so that the killed attempt's tick 0 is not drawn twice."""
+    for start_nimg, purge in ((0, [0]), (4000, [0, 5])):
+        reporter = Reporter(tmp_path, True, start_nimg=start_nimg)
+        reporter.scalars({"Loss/G/loss": 1.0}, start_nimg + 8)
+        reporter.close()
+        assert purge_steps(tmp_path) == purge
+        time.sleep(1.1)  # the next events file's name differs (its time stamp in seconds)
