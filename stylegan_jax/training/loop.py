@@ -223,8 +223,9 @@ def run_config(cfg: ml_collections.ConfigDict, devices: list) -> ml_collections.
     values filled in (`resolve_auto`), NVIDIA's settings for a run from a pretrained network
     (`transfer_settings`), the resolution checked and spelled as datasets record it (`checked_resolution`) and
     ``conv_grad`` resolved for the mesh (`resolve_conv_grad`)."""
+    from_dataset = cfg.get("resolution") is None  # then the dataset's (`fill_from_dataset`)
     cfg = copy.deepcopy(transfer_settings(resolve_batch_derived(resolve_auto(shrink_to_tiny(cfg), len(devices)))))
-    cfg.resolution = checked_resolution(cfg)
+    cfg.resolution = checked_resolution(cfg, from_dataset)
     cfg.conv_grad = resolve_conv_grad(cfg.conv_grad, len(devices), devices[0].platform)
     return cfg
 

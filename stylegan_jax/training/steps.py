@@ -565,17 +565,19 @@ def compile_phases(phases: Phases, conv_grad: str = "xla", allow_tf32: bool = Tr
     return {name: jax.jit(scoped(fn), donate_argnums=0) for name, fn in fns.items()}
 
 
-def checked_resolution(cfg: ml_collections.ConfigDict) -> int | str:
+def checked_resolution(cfg: ml_collections.ConfigDict, from_dataset: bool = False) -> int | str:
     """``cfg.resolution`` spelled as datasets record it (N or 'WxH': `stylegan_jax.image_size`), checked to be
-    a size ``cfg.model``'s networks make; else one `ConfigError` saying which sizes and families work."""
+    a size ``cfg.model``'s networks make; else one `ConfigError` saying which sizes and families work, naming
+    the flag, or the dataset where the size is the dataset's (``from_dataset``)."""
+    origin = f"the dataset {cfg.dataset}'s size " if from_dataset else "--config.resolution="
     try:
         height, width = image_size.parse(cfg.resolution)
         if height != width:
             image_size.base(height, width)
     except image_size.ImageSizeError as e:
-        raise ConfigError(f"--config.resolution={cfg.resolution}: {e}") from None
+        raise ConfigError(f"{origin}{cfg.resolution}: {e}") from None
     if height != width and not get_family(cfg.model).non_square:
-        raise ConfigError(f"--config.resolution={cfg.resolution}: model {cfg.model!r} makes square images only "
+        raise ConfigError(f"{origin}{cfg.resolution}: model {cfg.model!r} makes square images only "
                           f"(W x H images: {', '.join(non_square_families())})")
     return image_size.text(height, width)
 

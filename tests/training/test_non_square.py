@@ -142,3 +142,10 @@ def test_unsupported_wide_configs_are_one_line(wide_data, tmp_path, overrides, m
         cfg[key] = value
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Trainer(cfg, tmp_path)
+
+
+def test_a_square_only_model_on_a_wide_dataset_names_the_dataset_not_a_flag_not_given(wide_data, tmp_path):
+    cfg = wide_config(wide_data, model="r3gan")
+    cfg.resolution = None  # the dataset's, as experiments/auto.py leaves it
+    with pytest.raises(ConfigError, match=r"^the dataset wide's size 64x32: model 'r3gan' makes square images only"):
+        Trainer(cfg, tmp_path)
