@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stylegan_jax import image_size
+from stylegan_jax.atomic import atomic_write
 from stylegan_jax.data import read_dataset_info, resolve_dataset
 from stylegan_jax.durations import format_time
 from stylegan_jax.metrics import detectors, distances, inception, swd, torchscript, vgg16
@@ -404,27 +405,37 @@ def result_line(result: dict, run_dir: str | os.PathLike | None = None, snapshot
     return json.dumps(dict(result, snapshot_pkl=snapshot, timestamp=time.time()))
 
 
+def _snapshot_of(line: str) -> str | None:
+    """The ``snapshot_pkl`` of a `result_line`; None for a line that is not a JSON object."""
+    try:
+        return json.loads(line).get("snapshot_pkl")
+    except (ValueError, AttributeError):
+        return None
+
+
 def has_result(run_dir: str | os.PathLike, metric: str, snapshot: str) -> bool:
     """Whether ``run_dir/metric-<metric>.jsonl`` holds a line (`result_line`) for the network ``snapshot``
     (its path); lines that are not JSON objects are passed over."""
     path = Path(run_dir) / f"metric-{metric}.jsonl"
-    if not path.exists():
-        return False
     wanted = os.path.relpath(snapshot, run_dir)
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line).get("snapshot_pkl") == wanted:
-                return True
-        except (ValueError, AttributeError):
-            continue
-    return False
+    return path.exists() and any(_snapshot_of(line) == wanted for line in path.read_text().splitlines())
 
 
-def append_result(run_dir: str | os.PathLike, result: dict, snapshot: str | None = None) -> str:
+def append_result(run_dir: str | os.PathLike, result: dict, snapshot: str | None = None,
+                  replace: bool = False) -> str:
     """Appends ``result`` as its `result_line` to ``run_dir/metric-<name>.jsonl``, as NVIDIA's
-    ``report_metric``; returns the line."""
+    ``report_metric``; returns the line. ``replace``: the file's earlier lines for the same ``snapshot`` are
+    dropped (a training run that saved the snapshot again after falling back to an earlier checkpoint; the
+    file is rewritten whole or not at all)."""
     line = result_line(result, run_dir, snapshot)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(run_dir) / f"metric-{result['metric']}.jsonl", "a") as f:
+    path = Path(run_dir) / f"metric-{result['metric']}.jsonl"
+    if replace and snapshot is not None and path.exists():
+        wanted = json.loads(line)["snapshot_pkl"]
+        kept = [old for old in path.read_text().splitlines() if _snapshot_of(old) != wanted]
+        with atomic_write(path, "w") as f:
+            f.writelines(f"{text}\n" for text in [*kept, line])
+        return line
+    with open(path, "a") as f:
         f.write(line + "\n")
     return line

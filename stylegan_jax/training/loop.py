@@ -563,8 +563,10 @@ class Trainer:
         reporter.grid(self.fakes(state, sched), self.cfg.grid, f"fakes{kimg_tag(self.cfg, nimg)}", nimg)
 
     def metrics(self, state: TrainState, nimg: int, reporter: Reporter, missing_only: bool = False) -> None:
-        """The config's metrics of G_ema (``stylegan_jax.metrics``), appended to the run's results and logged
-        as ``Metrics/<key>`` on process 0; ``missing_only``: those without a result for this snapshot yet."""
+        """The config's metrics of G_ema (``stylegan_jax.metrics``), appended to the run's results (replacing
+        an earlier result for the same snapshot: one a fallback to an earlier checkpoint saved again) and
+        logged as ``Metrics/<key>`` on process 0; ``missing_only``: those without a result for this snapshot
+        yet."""
         if not self.cfg.metrics:
             return
         from stylegan_jax import metrics  # lazily: the metrics package is optional for training
@@ -580,7 +582,8 @@ class Trainer:
                                          dataset=str(self.dataset_path), mirror=self.cfg.xflip, progress=is_main,
                                          subset=self.subset["max_size"], subset_seed=self.subset["random_seed"])
             if is_main:  # NVIDIA's report_metric: the line appended, printed and so in log.txt
-                reporter.line(metrics.append_result(self.workdir, result, snapshot=str(self.workdir / snapshot)))
+                reporter.line(metrics.append_result(self.workdir, result, snapshot=str(self.workdir / snapshot),
+                                                    replace=True))
             values = result["results"] if "results" in result else result
             reporter.scalars({f"Metrics/{k}": float(v) for k, v in values.items()}, nimg)
 

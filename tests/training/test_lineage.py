@@ -215,3 +215,15 @@ def test_metrics_are_computed_and_logged_at_snapshots(data_dir, tmp_path, monkey
     train(cfg, tmp_path)
     assert [call[0] for call in calls] == ["m2"]
     assert json.loads((tmp_path / "metric-m2.jsonl").read_text())["snapshot_pkl"] == "network-snapshot-000000.016"
+
+    # The newest checkpoint unreadable: the run falls back to the one before and saves the last snapshot again,
+    # whose results replace the earlier ones (one line per snapshot).
+    newest = max((tmp_path / "checkpoints").iterdir(), key=lambda path: int(path.name))
+    (newest / "meta" / "metadata").write_text("{ garbage")
+    calls.clear()
+    train(cfg, tmp_path)
+    assert [call[0] for call in calls] == ["m2", "m1", "m2"]  # m2 missed the resumed point's snapshot (above)
+    for name in ("m1", "m2"):
+        lines = (tmp_path / f"metric-{name}.jsonl").read_text().splitlines()
+        assert [json.loads(line)["snapshot_pkl"] for line in lines] == [
+            "network-snapshot-000000.008", "network-snapshot-000000.016"]
