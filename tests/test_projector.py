@@ -215,7 +215,9 @@ def test_batch_on_four_devices_equals_separate_projections():
     batch = p.project(targets, seed=7)
     for i in range(4):
         one = single_target_projection(p, targets, i, seed=7)
-        np.testing.assert_allclose(batch.ws[i], one.ws[0], rtol=1e-5, atol=1e-6)
+        # float32 sums run in another order in the batched program (up to 1.9e-6 apart on one CPU kind after
+        # 25 steps); a target's pull on another's w would move it by about 0.1
+        np.testing.assert_allclose(batch.ws[i], one.ws[0], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(batch.distance[i], one.distance[0], rtol=1e-5)
     assert not np.allclose(batch.ws[0], batch.ws[1])
 
@@ -383,7 +385,7 @@ def test_proj_png_of_a_network_with_half_precision_layers_is_what_generate_rende
     kwargs = copy.deepcopy(network.G_kwargs)
     kwargs["synthesis_kwargs"].update(num_fp16_res=4, conv_clamp=256)
     snapshot = tmp_path / "fp16"
-    save_network(snapshot, G_kwargs=kwargs, D_kwargs=None, G_ema=network.G_ema)
+    save_network(snapshot, model="stylegan2", G_kwargs=kwargs, D_kwargs=None, G_ema=network.G_ema)
     G = load_network(snapshot).generator
     write_target(tmp_path / "face.png", image_of(G, network.G_ema, seed_ws(G, network.G_ema, 3))[0])
     out = tmp_path / "proj"
