@@ -455,12 +455,17 @@ def add_runtime_flags(p: argparse.ArgumentParser) -> None:
                    "above, which need about 6x the memory with it)")
 
 
-def add_network_flags(p: argparse.ArgumentParser) -> None:
-    """The flags generate and style_mixing share (NVIDIA's names)."""
+def add_network_flags(p: argparse.ArgumentParser, family_truncation: bool = True) -> None:
+    """The flags generate and style_mixing share (NVIDIA's names). ``family_truncation``: ``--trunc`` left
+    unset takes the family's generation default (`load_sampled_network`); else it is 1."""
     p.add_argument("--network", required=True, type=path_arg,
                    help="NVIDIA network pickle (.pkl) or stylegan_jax snapshot dir")
-    p.add_argument("--trunc", dest="truncation_psi", type=finite_float, help="truncation psi (default 1; "
-                   "StyleGAN1 networks: 0.7 on the first 8 ws, as NVIDIA's)")
+    if family_truncation:
+        p.add_argument("--trunc", dest="truncation_psi", type=finite_float, help="truncation psi (default 1; "
+                       "StyleGAN1 networks: 0.7 on the first 8 ws, as NVIDIA's)")
+    else:
+        p.add_argument("--trunc", dest="truncation_psi", type=finite_float, default=1.0,
+                       help="truncation psi (default 1)")
     p.add_argument("--trunc-cutoff", dest="truncation_cutoff", type=nonnegative_int,
                    help="truncate only the first N ws")
     p.add_argument("--class", dest="class_idx", type=int, help="class label (conditional networks only)")
@@ -474,10 +479,15 @@ def load_sampled_network(args: argparse.Namespace, needs_mapping: bool = False) 
     ``--trunc-cutoff`` left unset filled in with the family's generation default (StyleGAN1's (0.7, 8), but
     none for its networks without styles, as NVIDIA's configs of them; none for the others). A family without
     a mapping network samples z as its W (``Family.sampler``); a tool that ``needs_mapping`` (style mixing:
-    one w per layer) refuses it with a `UsageError`."""
+    one w per layer) refuses it with a `UsageError`, as it does a network whose images no PNG holds."""
+    from stylegan_jax.images import IMAGE_MODES
     from stylegan_jax.network_snapshot import load_network
 
     network = load_network(args.network)
+    channels = network.generator.img_channels
+    if channels not in IMAGE_MODES:
+        raise UsageError(f"{args.network}: the network makes {channels}-channel images; the tools write PNGs of "
+                         f"{', '.join(map(str, IMAGE_MODES))} channels")
     if needs_mapping and not network.family.has_mapping:
         raise UsageError(f"the network's model {network.model!r} has no mapping network (z -> one w per layer); "
                          "style mixing needs one (a StyleGAN family)")

@@ -86,21 +86,25 @@ class Network:
         return self.family.build_discriminator(self.D_kwargs)
 
 
-def save_network(directory: str | os.PathLike, *, G_kwargs: Mapping[str, Any], D_kwargs: Mapping[str, Any] | None,
-                 G: Any = None, G_ema: Any = None, D: Any = None, metadata: Mapping[str, Any] | None = None,
-                 overwrite: bool = False) -> str:
+def save_network(directory: str | os.PathLike, *, model: str, G_kwargs: Mapping[str, Any],
+                 D_kwargs: Mapping[str, Any] | None, G: Any = None, G_ema: Any = None, D: Any = None,
+                 metadata: Mapping[str, Any] | None = None, overwrite: bool = False) -> str:
     """Writes a snapshot directory; returns its path.
 
-    ``G_kwargs``/``D_kwargs``: the Generator/Discriminator constructor kwargs (JSON-able). ``G``, ``G_ema``,
-    ``D``: variable trees (``{"params": ..., "buffers": ...}``, jax or NumPy arrays; fetched to host), at
-    least ``G_ema`` or ``G``. ``metadata``: any JSON-able dict (step, config...). An existing ``directory``
-    is an error unless ``overwrite``.
+    ``model``: the registered model family whose constructors take the kwargs (`Network.model`; recorded as
+    the metadata's ``model``). ``G_kwargs``/``D_kwargs``: the Generator/Discriminator constructor kwargs
+    (JSON-able). ``G``, ``G_ema``, ``D``: variable trees (``{"params": ..., "buffers": ...}``, jax or NumPy
+    arrays; fetched to host), at least ``G_ema`` or ``G``. ``metadata``: any JSON-able dict (step,
+    config...). An existing ``directory`` is an error unless ``overwrite``.
 
     Multi-process (``jax.process_count() > 1``): collective. Every process calls it with the same arguments
     (each its copy of the trees; arrays spanning processes are gathered) on a directory all of them see; process
     0 writes the files that are not collective, and every process returns once the snapshot is in place.
     """
     directory = os.path.abspath(os.fspath(directory))
+    get_family(model)  # an unknown family: UnknownFamilyError before anything is written
+    if (metadata or {}).get("model", model) != model:
+        raise ValueError(f"save_network: model {model!r} but metadata names {metadata['model']!r}")
     trees = {name: tree for name, tree in (("G", G), ("G_ema", G_ema), ("D", D)) if tree is not None}
     if not ("G" in trees or "G_ema" in trees):
         raise ValueError("save_network needs G_ema or G")
@@ -122,7 +126,7 @@ def save_network(directory: str | os.PathLike, *, G_kwargs: Mapping[str, Any], D
             checkpointer.save(os.path.abspath(os.path.join(tmp, VARIABLES)), trees)  # Orbax: absolute
         if main:
             index = dict(format=FORMAT, G_kwargs=dict(G_kwargs), D_kwargs=None if D_kwargs is None else
-                         dict(D_kwargs), trees=sorted(trees), metadata=dict(metadata or {}))
+                         dict(D_kwargs), trees=sorted(trees), metadata={**(metadata or {}), "model": model})
             with open(os.path.join(tmp, INDEX), "w") as f:
                 json.dump(index, f, indent=2)
             if os.path.exists(directory):
@@ -162,17 +166,28 @@ def _load_directory(path: str) -> Network:
     except (OSError, ValueError) as e:
         raise NetworkLoadError(f"{path}: no readable {INDEX} ({e}); expected a network snapshot directory "
                                "written by stylegan_jax") from None
+    if not isinstance(index, dict):
+        raise NetworkLoadError(f"{path}: {INDEX} holds a JSON {type(index).__name__}, expected an object of format "
+                               f"{FORMAT!r}")
     if index.get("format") != FORMAT:
         raise NetworkLoadError(f"{path}: {INDEX} has format {index.get('format')!r}, expected {FORMAT!r}")
+    for key, types, expected in (("G_kwargs", dict, "an object"), ("D_kwargs", (dict, type(None)), "an object or "
+                                  "null"), ("metadata", dict, "an object"), ("trees", list, "a list")):
+        if not isinstance(index.get(key), types):
+            raise NetworkLoadError(f"{path}: {INDEX}'s {key} is {json.dumps(index.get(key))[:60]}, expected {expected}")
     try:
         with ocp.PyTreeCheckpointer() as checkpointer:
             trees = checkpointer.restore(os.path.abspath(os.path.join(path, VARIABLES)))  # Orbax: absolute
     except Exception as e:  # noqa: BLE001 - Orbax raises many types for a damaged checkpoint
         raise NetworkLoadError(f"{path}: cannot restore {VARIABLES}/ ({type(e).__name__}: {first_line(e)})") from None
+    if not isinstance(trees, dict) or sorted(trees) != sorted(index["trees"]) or not {"G", "G_ema"} & set(trees):
+        held = sorted(trees) if isinstance(trees, dict) else type(trees).__name__
+        raise NetworkLoadError(f"{path}: {VARIABLES}/ holds {held} where {INDEX} lists {index['trees']}; a "
+                               "snapshot holds G_ema or G (and D)")
     trees = jax.tree.map(np.asarray, trees)
     G_ema = trees.get("G_ema", trees.get("G"))
-    return Network(G_kwargs=index["G_kwargs"], G_ema=G_ema, G=trees.get("G"), D_kwargs=index.get("D_kwargs"),
-                   D=trees.get("D"), metadata=index.get("metadata", {}))
+    return Network(G_kwargs=index["G_kwargs"], G_ema=G_ema, G=trees.get("G"), D_kwargs=index["D_kwargs"],
+                   D=trees.get("D"), metadata=index["metadata"])
 
 
 def load_network(path: str | os.PathLike) -> Network:
@@ -199,12 +214,16 @@ def _check_generator_shapes(path: str, network: Network) -> None:
     """A snapshot's G_ema (and G) arrays have the names and shapes the generator that its G_kwargs build
     expects (an abstract ``init``: no arrays made), else `NetworkLoadError` naming the first mismatch: found
     here, not as a Flax error in the middle of a tool."""
-    family = network.family  # an unknown model is its own error
+    try:
+        family = network.family
+    except NetworkLoadError as e:  # an unknown model
+        raise NetworkLoadError(f"{path}: {e}") from None
     try:
         expected = variable_template(family.build_generator(network.G_kwargs))
     except (TypeError, ValueError, KeyError) as e:  # kwargs a constructor refuses; a bug keeps its traceback
-        raise NetworkLoadError(f"{path}: its G_kwargs build no generator ({type(e).__name__}: "
-                               f"{first_line(e)})") from None
+        assumed = "" if "model" in network.metadata else f"; {INDEX}'s metadata names no model, so {network.model}"
+        raise NetworkLoadError(f"{path}: its G_kwargs build no {network.model} generator ({type(e).__name__}: "
+                               f"{first_line(e)}{assumed})") from None
     want = {"/".join(k): v.shape for k, v in flatten_dict(expected).items()}
     for name in ("G_ema", "G"):
         tree = getattr(network, name)

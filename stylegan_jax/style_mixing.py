@@ -101,7 +101,7 @@ def grid(images: dict[tuple[Source, Source], np.ndarray], rows: Sequence[Source]
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; see ``--help``."""
     p = ArgumentParser(prog="python -m stylegan_jax.style_mixing", description=__doc__.split("\n")[0])
-    add_network_flags(p)
+    add_network_flags(p, family_truncation=False)  # NVIDIA's StyleGAN1 figure mixes untruncated ws too
     add_runtime_flags(p)
     p.add_argument("--rows", type=parse_seeds, default=[], help="row seeds (their fine styles), e.g. 85,100,75")
     p.add_argument("--cols", type=parse_seeds, default=[], help="column seeds (their --styles layers)")

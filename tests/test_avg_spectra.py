@@ -69,7 +69,7 @@ def test_num_takes_the_images_nvidias_max_size_takes(dataset, tmp_path):  # noqa
 
 def test_a_networks_images_are_drawn_as_nvidias_tool_draws_them(generator, tmp_path):  # noqa: F811
     G, G_vars = generator  # no noise inputs: an image depends on z and c alone
-    snapshot = save_network(tmp_path / "snap", G_kwargs=G_KWARGS, D_kwargs=None, G_ema=G_vars)
+    snapshot = save_network(tmp_path / "snap", model="stylegan2", G_kwargs=G_KWARGS, D_kwargs=None, G_ema=G_vars)
     spectrum, size = calc(tmp_path, snapshot, "--num", "7", "--seed", "40", "--batch-size", "3", mean=128, std=64)
     images = []
     for seed in range(40, 47):  # NVIDIA: RandomState(seed + i): z, then the class
@@ -158,7 +158,7 @@ def test_slices_plot_the_spectrum_from_the_zero_frequency_on(tmp_path, monkeypat
 def bad(tmp_path_factory, generator):  # noqa: F811
     """Files the bad-input cases name: a snapshot, a wide dataset, spectra of two sizes, a non-spectrum .npz."""
     root = tmp_path_factory.mktemp("bad")
-    save_network(root / "snap", G_kwargs=G_KWARGS, D_kwargs=None, G_ema=generator[1])
+    save_network(root / "snap", model="stylegan2", G_kwargs=G_KWARGS, D_kwargs=None, G_ema=generator[1])
     spec = DatasetSpec(resolution="16x8", channels=1, label_kind="none", c_dim=0)
     write_dataset(root / "wide", spec, [{"image": encode_png(np.zeros((8, 16, 1), np.uint8))}])
     np.savez(root / "s16.npz", spectrum=np.ones((64, 64)), image_size=16)

@@ -174,7 +174,7 @@ def test_stylegan1_without_styles_generates_untruncated(tmp_path):
     assert G_kwargs["use_styles"] is False
     variables = jax.tree.map(np.asarray, family.build_generator(G_kwargs).init(
         jax.random.key(0), jnp.zeros((1, G_kwargs["z_dim"])), jnp.zeros((1, 0)), noise_mode="const"))
-    save_network(tmp_path / "b", G_kwargs=G_kwargs, D_kwargs=None, G_ema=variables, metadata={"model": "stylegan1"})
+    save_network(tmp_path / "b", model="stylegan1", G_kwargs=G_kwargs, D_kwargs=None, G_ema=variables)
     args = generate.parse_args(["--network", str(tmp_path / "b"), "--seeds", "3", "--outdir", str(tmp_path)])
     load_sampled_network(args)
     assert (args.truncation_psi, args.truncation_cutoff) == (1.0, None)
@@ -197,8 +197,7 @@ def r3gan_snapshot(tmp_path, c_dim: int = 3) -> str:
     variables = G.init(jax.random.key(0), jnp.zeros((1, G.z_dim)), jnp.zeros((1, c_dim)))
     variables = jax.tree_util.tree_map(  # R3GAN zero-initialises each block's last conv: make them matter
         lambda x: x + 0.05 * jax.random.normal(jax.random.key(1), x.shape), variables)
-    return save_network(tmp_path / "snap", G_kwargs=G_kwargs, D_kwargs=None, G_ema=variables,
-                        metadata={"model": "r3gan"})
+    return save_network(tmp_path / "snap", model="r3gan", G_kwargs=G_kwargs, D_kwargs=None, G_ema=variables)
 
 
 def test_cli_a_network_without_a_mapping_network_samples_z_as_w(tmp_path, capsys):
@@ -247,3 +246,27 @@ def test_a_value_may_start_with_a_minus_as_in_nvidias_click():
     assert (args.translate, args.rotate) == ((-0.5, 0.25), -0.5)
     with pytest.raises(SystemExit):  # a flag is still a flag
         generate.parse_args(["--network", "G.pkl", "--seeds", "0", "--outdir", "out", "--translate", "--rotate"])
+
+
+@pytest.mark.parametrize("tool", ["generate", "style_mixing"])
+def test_a_network_of_images_no_png_holds_is_one_line_before_the_outdir(tmp_path, capsys, tool):
+    """Two image channels (a hand-made snapshot: datasets hold 1 or 3): refused when loaded, nothing written."""
+    import jax.numpy as jnp
+
+    from stylegan_jax import style_mixing
+    from stylegan_jax.models.stylegan2 import Generator
+    from stylegan_jax.network_snapshot import save_network
+    from tests.cli.usage import assert_one_error_line
+
+    G_kwargs = dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=2,
+                    mapping_kwargs=dict(num_layers=1), synthesis_kwargs=dict(channel_base=128, channel_max=8))
+    variables = Generator(**G_kwargs).init(jax.random.key(0), jnp.zeros((1, 8)), jnp.zeros((1, 0)),
+                                           noise_mode="const")
+    path = save_network(tmp_path / "two", model="stylegan2", G_kwargs=G_kwargs, D_kwargs=None, G_ema=variables)
+    flags = ["--seeds", "0"] if tool == "generate" else ["--rows", "0", "--cols", "1"]
+    main = generate.main if tool == "generate" else style_mixing.main
+    code = main(["--network", path, *flags, "--outdir", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert_one_error_line(tool, code, out, err, f"{path}: the network makes 2-channel images; the tools write PNGs "
+                                                "of 1, 3, 4 channels")
+    assert not (tmp_path / "out").exists()

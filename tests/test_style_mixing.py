@@ -63,3 +63,14 @@ def test_row_and_column_ws_given_flag_by_flag_are_all_kept():
     args = style_mixing.parse_args(["--network", "n.pkl", "--row-ws", "a.npz", "--row-ws", "b.npz", "--col-ws",
                                     "c.npz", "--col-ws", "d.npz", "e.npz", "--outdir", "o"])
     assert (args.row_ws, args.col_ws) == (["a.npz", "b.npz"], ["c.npz", "d.npz", "e.npz"])
+
+
+def test_a_stylegan1_network_mixes_untruncated_ws_unless_told(tmp_path):
+    """NVIDIA's StyleGAN1 style-mixing figure maps its seeds without truncation (and stylegan2-ada's script's
+    --trunc defaults to 1); generate's StyleGAN1 default (0.7 on the first 8 ws) is not taken here."""
+    network = PICKLE.parent / "tf_stylegan1.pkl"
+    common = ["--network", str(network), "--rows", "1", "--cols", "2", "--styles", "0-1", "--class", "0"]
+    for name, extra in (("default", []), ("psi1", ["--trunc", "1"]), ("psi07", ["--trunc", "0.7"])):
+        assert style_mixing.main([*common, *extra, "--outdir", str(tmp_path / name)]) == 0
+    read = {name: (tmp_path / name / "1-2.png").read_bytes() for name in ("default", "psi1", "psi07")}
+    assert read["default"] == read["psi1"] != read["psi07"]

@@ -514,11 +514,11 @@ class Trainer:
         directory = self.workdir / f"network-snapshot-{kimg_tag(self.cfg, nimg)}"
         with _refused_writes(f"the network snapshot {directory}",
                              "the checkpoint before it is complete: run the same command to write it"):
-            save_network(directory, G_kwargs=G_kwargs, D_kwargs=D_kwargs,
+            save_network(directory, model=self.cfg.model, G_kwargs=G_kwargs, D_kwargs=D_kwargs,
                          G=to_host({"params": state.g_params, "buffers": state.g_buffers}),
                          G_ema=to_host({"params": state.g_ema_params, "buffers": state.g_ema_buffers}),
                          D=to_host({"params": state.d_params}),
-                         metadata={"kimg": nimg / 1000, "config": self.cfg.name, "model": self.cfg.model},
+                         metadata={"kimg": nimg / 1000, "config": self.cfg.name},
                          overwrite=True)
 
     def grown_kwargs(self, nimg: int) -> dict:

@@ -43,7 +43,7 @@ def root(tmp_path_factory, dataset, generator):  # noqa: F811 - the fixtures imp
     (config naming a missing dataset), ``outside`` (no config); datasets that do not fit it: ``uncond``
     (unlabelled), ``cond5`` (5 classes), ``small`` (8x8); ``afile``, a text file, and ``emptydir``."""
     root = tmp_path_factory.mktemp("calc")
-    snap = save_network(root / "run" / "snap", G_kwargs=G_KWARGS, D_kwargs=None, G_ema=generator[1])
+    snap = save_network(root / "run" / "snap", model="stylegan2", G_kwargs=G_KWARGS, D_kwargs=None, G_ema=generator[1])
     configs = {"run": {"dataset": str(dataset), "data_dir": "", "xflip": False}, "badrun": "{not json",
                "listrun": [1], "gonerun": {"dataset": str(root / "gone")}, "outside": None}
     for name, config in configs.items():

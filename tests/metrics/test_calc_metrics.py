@@ -14,7 +14,8 @@ from tests.metrics.conftest import G_KWARGS
 def run_dir(tmp_path, dataset, generator):
     """A training run directory: config.json naming the dataset, and one network snapshot."""
     run = tmp_path / "run"
-    save_network(run / "network-snapshot-000000", G_kwargs=G_KWARGS, D_kwargs=None, G_ema=generator[1])
+    save_network(run / "network-snapshot-000000", model="stylegan2", G_kwargs=G_KWARGS, D_kwargs=None,
+                 G_ema=generator[1])
     (run / "config.json").write_text(json.dumps({"dataset": str(dataset), "data_dir": "", "xflip": False}))
     return run
 
@@ -97,7 +98,7 @@ def test_user_errors_are_one_line(run_dir, tmp_path, capsys):
     assert "\n" not in err and "inception-2015-12-05.pt not found in" in err
     outside = tmp_path / "elsewhere" / "net"
     net = load_network(snapshot)
-    save_network(outside, G_kwargs=net.G_kwargs, D_kwargs=None, G_ema=net.G_ema)
+    save_network(outside, model="stylegan2", G_kwargs=net.G_kwargs, D_kwargs=None, G_ema=net.G_ema)
     assert calc_metrics.main(["--metrics", "swd", "--network", str(outside)]) == 1
     assert "pass --data" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:

@@ -114,8 +114,8 @@ def test_snapshot_round_trip_keeps_stylegan3(tmp_path):
     from stylegan_jax.network_snapshot import save_network
 
     net = load_network(PICKLES / "sg3_r16.pkl")
-    path = save_network(tmp_path / "snap", G_kwargs=net.G_kwargs, D_kwargs=net.D_kwargs, G_ema=net.G_ema,
-                        metadata={"model": "stylegan3"})
+    path = save_network(tmp_path / "snap", model="stylegan3", G_kwargs=net.G_kwargs, D_kwargs=net.D_kwargs,
+                        G_ema=net.G_ema)
     back = load_network(path)
     assert back.family.name == "stylegan3" and back.generator.num_ws == 8
 
