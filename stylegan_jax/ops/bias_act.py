@@ -26,7 +26,8 @@ class Activation:
 ACTIVATIONS: dict[str, Activation] = {
     "linear": Activation(lambda x, a: x, 0.0, 1.0),
     "relu": Activation(lambda x, a: jax.nn.relu(x), 0.0, float(np.sqrt(2))),
-    "lrelu": Activation(lambda x, a: jnp.where(x >= 0, x, x * a), 0.2, float(np.sqrt(2))),
+    # the slope at 0 is alpha, as NVIDIA's CUDA kernel's gradient (`y > 0`) and torch's leaky_relu
+    "lrelu": Activation(lambda x, a: jnp.where(x > 0, x, x * a), 0.2, float(np.sqrt(2))),
     "tanh": Activation(lambda x, a: jnp.tanh(x), 0.0, 1.0),
     "sigmoid": Activation(lambda x, a: jax.nn.sigmoid(x), 0.0, 1.0),
     "elu": Activation(lambda x, a: jax.nn.elu(x), 0.0, 1.0),
@@ -65,7 +66,7 @@ def bias_act(
         act: a key of ``ACTIVATIONS``.
         alpha: shape parameter (the lrelu slope), default from the table (0.2 for lrelu).
         gain: output scale, default from the table (sqrt 2 for lrelu).
-        clamp: clamp the output to +-clamp, None to disable.
+        clamp: clamp the output to +-clamp, None to disable (NaN stays NaN).
     Returns:
         An array of ``x``'s shape and dtype. Half-precision ``x`` (and the bias, cast to it as NVIDIA's layers
         do) is computed in float32 and the result rounded once, as NVIDIA's CUDA kernel does.
@@ -85,6 +86,6 @@ def bias_act(
     x = spec.func(x, alpha)
     if gain != 1:
         x = x * jnp.asarray(gain, x.dtype)
-    if clamp is not None:
-        x = jnp.clip(x, -clamp, clamp)
+    if clamp is not None:  # gradient 0 from |x| = clamp on, as NVIDIA's CUDA kernel (jnp.clip's is 0.5 there)
+        x = jnp.where(jnp.abs(x) < clamp, x, jnp.sign(x) * jnp.asarray(clamp, x.dtype))
     return x.astype(dtype)

@@ -259,7 +259,7 @@ def conv2d_resample(
         x: [N, H, W, in_channels] images.
         w: [out_channels, in_channels // groups, kh, kw] weights (NVIDIA's / torch's layout).
         f: FIR filter from ``setup_filter`` (concrete), used when resampling; None = identity.
-        up, down: integer factors (not both > 1).
+        up, down: integer factors (both > 1: upsample, convolve, downsample, as NVIDIA's).
         padding: with respect to the upsampled image: int, [px, py] or [px0, px1, py0, py1].
         groups: feature groups.
         flip_weight: True = correlation (torch's conv2d), False = convolution.
@@ -271,8 +271,6 @@ def conv2d_resample(
         raise ValueError(f"conv2d_resample expects NHWC x and OIHW w, got {x.shape} and {w.shape}")
     if not (isinstance(up, int) and isinstance(down, int) and up >= 1 and down >= 1):
         raise ValueError(f"up and down must be integers >= 1, got {up}, {down}")
-    if up > 1 and down > 1:
-        raise ValueError("conv2d_resample does not combine up and down in one call")
     _, _, kh, kw = w.shape
     fw, fh = filter_size(f)
     px0, px1, py0, py1 = parse_padding(padding)
@@ -284,19 +282,21 @@ def conv2d_resample(
                               py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2)
     wc = w if flip_weight else jnp.flip(w, axis=(2, 3))  # correlation kernel
 
-    if kh == 1 and kw == 1 and down > 1:
+    if kh == 1 and kw == 1 and down > 1 and up == 1:
         x = upfirdn2d(x, f, down=down, padding=(px0, px1, py0, py1), flip_filter=flip_filter)
         return conv2d(x, wc, groups)
-    if kh == 1 and kw == 1 and up > 1:
+    if kh == 1 and kw == 1 and up > 1 and down == 1:
         x = conv2d(x, wc, groups)
         return upfirdn2d(x, f, up=up, padding=(px0, px1, py0, py1), gain=up**2, flip_filter=flip_filter)
-    if down > 1:
+    if down > 1 and up == 1:
         x = upfirdn2d(x, f, padding=(px0, px1, py0, py1), flip_filter=flip_filter)
         return _conv_down(x, wc, down, groups)
     if up > 1:
         # conv then FIR: pad for the FIR's taps so that its VALID pass yields the reference's size.
         x = _conv_up(x, wc, up, (px0, px1, py0, py1), groups)
-        return upfirdn2d(x, f, gain=up**2, flip_filter=flip_filter)
+        x = upfirdn2d(x, f, gain=up**2, flip_filter=flip_filter)
+        # both (no network does): then FIR-downsample without padding, as NVIDIA's
+        return x if down == 1 else upfirdn2d(x, f, down=down, flip_filter=flip_filter)
     if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
         return conv2d(x, wc, groups, (py0, px0))
     x = upfirdn2d(x, None, padding=(px0, px1, py0, py1))

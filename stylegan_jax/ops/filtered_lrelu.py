@@ -84,6 +84,9 @@ def filtered_lrelu(x: jax.Array, fu: np.ndarray | None = None, fd: np.ndarray | 
     """
     if x.ndim != 4:
         raise ValueError(f"filtered_lrelu expects NHWC images, got shape {x.shape}")
+    if not (gain > 0 and slope >= 0 and (clamp is None or clamp >= 0)):  # NVIDIA's asserts
+        raise ValueError(f"filtered_lrelu needs gain > 0, slope >= 0 and clamp >= 0 or None; got gain {gain}, "
+                         f"slope {slope}, clamp {clamp}")
     b = jnp.zeros((x.shape[-1],), x.dtype) if b is None else b.astype(x.dtype)
     spec = (_FilterKey(fu), _FilterKey(fd), up, down, parse_padding(padding), float(gain), float(slope),
             None if clamp is None else float(clamp), flip_filter)

@@ -184,6 +184,8 @@ def upfirdn2d(
     f = np.ones([1, 1], np.float32) if f is None else np.asarray(f, np.float32)
     if f.ndim not in (1, 2):
         raise ValueError(f"filter must be 1-D (separable) or 2-D, got shape {f.shape}")
+    if f.ndim == 1 and gain < 0:  # each axis takes gain's square root (NVIDIA's: NaN)
+        raise ValueError(f"a separable (1-D) filter needs gain >= 0, got {gain}; negate a 2-D filter instead")
     f = f.astype(np.float64) * (gain ** (f.ndim / 2))
     g = f if flip_filter else np.flip(f, axis=tuple(range(f.ndim)))  # correlation taps
     factors = separable_factors(g)

@@ -47,3 +47,17 @@ def test_bad_arguments_are_clear():
         bias_act(jnp.zeros(3), act="gelu2")
     with pytest.raises(ValueError, match="does not match"):
         bias_act(jnp.zeros((2, 3)), jnp.zeros(4))
+
+
+def test_gradients_at_the_ties_are_nvidias_cuda_kernels():
+    """lrelu's slope at 0 is alpha * gain (NVIDIA's kernel: ``yy > 0 ? x : x * alpha``; torch's leaky_relu),
+    and the clamp passes no gradient from |y| = clamp on (``yref > -clamp & yref < clamp ? y : 0``)."""
+    import jax
+
+    def total(x):
+        return bias_act(x, act="lrelu", gain=2.0, clamp=1.0).sum()
+
+    x = jnp.asarray([0.0, 0.25, -0.25, 0.5, -5.0, 2.0, np.nextafter(np.float32(0.5), 0)], jnp.float32)
+    assert np.asarray(bias_act(x, act="lrelu", gain=2.0, clamp=1.0))[3] == 1.0  # exactly at the clamp
+    np.testing.assert_array_equal(np.asarray(jax.grad(total)(x)), np.float32([0.4, 2, 0.4, 0, 0, 0, 2]))
+    assert np.isnan(np.asarray(bias_act(jnp.asarray([np.nan]), act="lrelu", clamp=1.0))).all()

@@ -14,7 +14,8 @@ F = setup_filter([1, 3, 3, 1])
 
 @pytest.mark.parametrize(
     "k,up,down,padding",
-    [(3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 2, 1), (1, 2, 1, 0), (1, 1, 2, 0), (4, 2, 1, 1), (3, 1, 1, -1)],
+    [(3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 2, 1), (1, 2, 1, 0), (1, 1, 2, 0), (4, 2, 1, 1), (3, 1, 1, -1),
+     (3, 2, 2, 1), (1, 2, 2, 0)],  # up and down in one call: NVIDIA's too (no network uses it)
 )
 @pytest.mark.parametrize("groups,flip_weight", [(1, True), (2, False)])
 def test_conv2d_resample_matches_reference(k, up, down, padding, groups, flip_weight):

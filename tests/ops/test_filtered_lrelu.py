@@ -117,3 +117,11 @@ def test_radial_design_is_nvidias_jinc_kaiser():
     expected = jinc * np.outer(window, window)
     np.testing.assert_allclose(f, expected / expected.sum(), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(f, f.T, atol=0)  # radially symmetric
+
+
+@pytest.mark.parametrize("kwargs", [dict(gain=0.0), dict(gain=-1.0), dict(slope=-0.2), dict(clamp=-1.0)])
+def test_arguments_nvidia_asserts_against_are_refused(kwargs):
+    """NVIDIA's filtered_lrelu asserts gain > 0, slope >= 0, clamp >= 0 (its CUDA kernel applies the gain
+    before the leaky ReLU: a negative gain would compute another function than its reference)."""
+    with pytest.raises(ValueError, match="filtered_lrelu needs gain > 0, slope >= 0 and clamp >= 0 or None"):
+        filtered_lrelu(jnp.zeros((1, 4, 4, 1)), **kwargs)

@@ -75,3 +75,11 @@ def test_setup_filter_matches_nvidia_conventions():
     np.testing.assert_allclose(f, np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64)
     assert setup_filter([1] * 8).shape == (8,)
     np.testing.assert_allclose(setup_filter([1, 2], gain=4).sum(), 4.0)
+
+
+def test_a_negative_gain_with_a_separable_filter_is_refused():
+    """Each axis of a 1-D filter takes sqrt(gain): a negative gain had a complex root, cast to ~0 silently."""
+    with pytest.raises(ValueError, match="a separable \\(1-D\\) filter needs gain >= 0, got -1"):
+        upfirdn2d(jnp.ones((1, 4, 4, 1)), np.ones(2), gain=-1)
+    y = upfirdn2d(jnp.ones((1, 4, 4, 1)), -np.ones((2, 2)) / 4, padding=1)  # a 2-D filter may be negative
+    assert float(y[0, 2, 2, 0]) == -1
