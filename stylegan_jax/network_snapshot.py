@@ -1,6 +1,7 @@
 """Network snapshots: our G/G_ema/D variables as an Orbax checkpoint, kwargs as JSON beside them.
 
-A snapshot directory holds ``network.json`` (``G_kwargs``, ``D_kwargs``, ``metadata``, which trees exist)
+A snapshot directory holds ``network.json`` (``G_kwargs``, ``D_kwargs``, ``metadata`` with the family as
+``model``, which trees exist)
 and ``variables/`` (an Orbax PyTree checkpoint of ``{"G": ..., "G_ema": ..., "D": ...}``, each a variable
 tree ``{"params": ..., "buffers": ...}``). It is written under a temporary name beside ``directory`` and
 renamed into place, so a reader never sees half a snapshot. In a multi-process run saving is collective, as
