@@ -12,6 +12,7 @@ import pytest
 
 from stylegan_jax import metrics
 from stylegan_jax.metrics import class_accuracy
+from stylegan_jax.network_snapshot import load_network
 from stylegan_jax.training.config import load_experiment
 from stylegan_jax.training.loop import Trainer, train
 from stylegan_jax.training.reporting import Reporter
@@ -183,10 +184,11 @@ def test_class_accuracy_judges_samples_by_their_class(data_dir):
 
 
 def test_metrics_are_computed_and_logged_at_snapshots(data_dir, tmp_path, monkeypatch):
-    calls = []
+    calls, scored = [], []
 
     def calc_metric(name, *, G, G_vars, family, dataset, mirror, progress, subset, subset_seed):
         calls.append((name, sorted(G_vars), G.img_resolution, mirror, family.name))
+        scored.append(jax.tree.map(np.asarray, G_vars))
         return {"results": {f"{name}_value": 1.5}, "metric": name}
 
     monkeypatch.setattr(metrics, "calc_metric", calc_metric)
@@ -200,6 +202,11 @@ def test_metrics_are_computed_and_logged_at_snapshots(data_dir, tmp_path, monkey
     train(cfg, tmp_path)
     # at NVIDIA's tick 0 (the first iteration) and at the end
     assert calls == [(m, ["buffers", "params"], 16, False, "dcgan") for _ in range(2) for m in ("m1", "m2")]
+    # what was scored is the G_ema the snapshot holds (the weights of that point, not of a later step)
+    snapshot = load_network(tmp_path / "network-snapshot-000000.016")
+    assert jax.tree.structure(scored[-1]) == jax.tree.structure(snapshot.G_ema)
+    for a, b in zip(jax.tree.leaves(scored[-1]), jax.tree.leaves(snapshot.G_ema), strict=True):
+        np.testing.assert_array_equal(a, b)
     lines = [json.loads(line) for line in (tmp_path / "metric-m1.jsonl").read_text().splitlines()]
     assert [line["snapshot_pkl"] for line in lines] == ["network-snapshot-000000.008", "network-snapshot-000000.016"]
     assert all(line["results"] == {"m1_value": 1.5} for line in lines)

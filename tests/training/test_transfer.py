@@ -39,6 +39,11 @@ def pretrained(data_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("pretrained")
     trainer = Trainer(tiny_config(data_dir, seed=1), run)
     state = trainer.initial_state()
+    # G and G_ema apart, the buffers (w_avg) not zero: a swap or a tree left uncopied shows
+    shifted = lambda shift: lambda x: x + np.asarray(shift, x.dtype)  # noqa: E731
+    state = state.replace(g_ema_params=jax.tree.map(shifted(0.25), state.g_ema_params),
+                          g_buffers=jax.tree.map(shifted(1), state.g_buffers),
+                          g_ema_buffers=jax.tree.map(shifted(2), state.g_ema_buffers))
     trainer.save_network(state, 0)
     trainer.manager.close()
     return run / "network-snapshot-000000.000", state  # tiny runs tick under 1 kimg
@@ -52,7 +57,7 @@ def test_a_new_run_starts_from_the_pretrained_networks(data_dir, tmp_path, pretr
     fresh = trainer.initial_state()
     lines = []
     state, nimg = initialise_from(fresh, load_source(str(path)), str(path), 16, lines.append)
-    for field in ("g_params", "g_buffers", "g_ema_params", "d_params"):
+    for field in ("g_params", "g_buffers", "g_ema_params", "g_ema_buffers", "d_params"):
         got, want = flat(getattr(state, field)), flat(getattr(source, field))
         assert got.keys() == want.keys()
         for name in got:
