@@ -74,3 +74,18 @@ def test_a_stylegan1_network_mixes_untruncated_ws_unless_told(tmp_path):
         assert style_mixing.main([*common, *extra, "--outdir", str(tmp_path / name)]) == 0
     read = {name: (tmp_path / name / "1-2.png").read_bytes() for name in ("default", "psi1", "psi07")}
     assert read["default"] == read["psi1"] != read["psi07"]
+
+
+def test_cli_images_of_single_seeds_are_nvidias(tmp_path):
+    """A seed mixed with itself is its plain image: NVIDIA's generate.py pixels at psi 1, const noise (the
+    fixture ada_skip16.npz, made with NVIDIA's code), through the CLI's mapping, truncation and synthesis; a
+    mixed pair differs from both of its seeds' images."""
+    golden = np.load(PICKLE.with_suffix(".npz"))
+    assert style_mixing.main(["--network", str(PICKLE), "--rows", "0,1", "--cols", "7", "--styles", "0-1",
+                              "--outdir", str(tmp_path)]) == 0
+    for seed in (0, 1, 7):
+        image = np.asarray(PIL.Image.open(tmp_path / f"{seed}-{seed}.png")).astype(int)
+        assert np.abs(image - golden[f"psi1.0/classNone/const/seed{seed:04d}"].astype(int)).max() <= 1
+    mixed = np.asarray(PIL.Image.open(tmp_path / "1-7.png")).astype(int)
+    for seed in (1, 7):
+        assert np.abs(mixed - np.asarray(PIL.Image.open(tmp_path / f"{seed}-{seed}.png")).astype(int)).mean() > 1
