@@ -1,6 +1,6 @@
 """Every metric on a W x H (32x16) generator and dataset: FID, KID, IS and PR equal their formulas on the
-detectors applied directly to the same images, PPL (with NVIDIA's face crop in eighths of each side) is
-finite, SWD names its levels W x H, and calc_metric checks the dataset's W x H against G's."""
+detectors applied directly to the same images, PPL (with NVIDIA's face crop in eighths of each side) equals
+LPIPS steps written out, SWD names its levels W x H, and calc_metric checks the dataset's W x H against G's."""
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +15,7 @@ from stylegan_jax.metrics.detectors import load_inception, load_vgg16
 from stylegan_jax.metrics.metric_main import check_metric, compute_fid, compute_is, compute_kid, compute_ppl, compute_pr
 from stylegan_jax.models import get_family
 from stylegan_jax.models.stylegan2 import Generator
-from tests.metrics.test_metrics import _direct, _reals
+from tests.metrics.test_metrics import _direct, _reals, direct_ppl
 
 HEIGHT, WIDTH, N_REAL, N_GEN = 16, 32, 24, 10
 G_KWARGS = dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=(HEIGHT, WIDTH), img_channels=1,
@@ -61,10 +61,12 @@ def test_fid_kid_is_pr_equal_formulas_on_wide_images(wide, detectors):
         distances.precision_recall(vgg[:N_REAL], vgg[N_REAL:], 3), abs=1e-6)
 
 
-@pytest.mark.parametrize("crop", [False, True])
-def test_ppl_on_wide_images(wide, crop):
-    ppl = compute_ppl(wide, num_samples=4, epsilon=1e-4, space="w", sampling="end", crop=crop)
-    assert np.isfinite(ppl) and ppl > 0
+def test_ppl_on_wide_images_crops_eighths_of_each_side(wide):
+    ppl = {crop: compute_ppl(wide, num_samples=4, epsilon=1e-4, space="w", sampling="end", crop=crop)
+           for crop in (False, True)}
+    for crop, value in ppl.items():
+        assert value == pytest.approx(direct_ppl(wide, 4, 1e-4, crop), rel=2e-2)
+    assert ppl[True] != pytest.approx(ppl[False], rel=5e-2)
 
 
 def test_swd_levels_are_named_w_by_h_and_the_dataset_must_fit(wide):
