@@ -12,6 +12,7 @@ import pytest
 from stylegan_jax.durations import format_time
 from stylegan_jax.training.config import load_experiment
 from stylegan_jax.training.loop import Trainer, train
+from stylegan_jax.training.schedule import schedule
 from stylegan_jax.training.steps import active_phases, augment_pipe
 from tests.training.conftest import tiny_config
 
@@ -41,16 +42,25 @@ def test_the_controller_moves_p_as_nvidia_by_hand(data_dir, tmp_path):
 
 
 def test_d_counts_the_signs_of_every_real_it_sees(data_dir, tmp_path):
+    """ADA's statistic: sign(D(x)) of every real that D_main and D_reg see, each with that phase's D (at p 0 the
+    pipe leaves the images as they are), summed: D's logits written out, not the fakes' nor a count."""
     cfg = ada_config(data_dir)
     trainer = Trainer(cfg, tmp_path)
     state = trainer.initial_state()
-    batch = trainer.device_batch(next(trainer.iterator))
+    assert float(state.aug["p"]) == 0
+    reals, labels = trainer.device_batch(next(trainer.iterator))
     assert active_phases(cfg, 0) == ["G_main", "G_reg", "D_main", "D_reg"]
     assert active_phases(cfg, 3)[-1] == "ADA"  # after the 4th iteration, as NVIDIA's batch_idx % 4 == 0
-    state, _ = trainer.run_iteration(state, batch, 0)
+    phases, sched = trainer.phases_for(schedule(cfg, 0))[2], schedule(cfg, 0)
+    expected = 0.0
+    for name in active_phases(cfg, 0):
+        if name.startswith("D"):
+            logits = jax.vmap(lambda x, c, d=state.d_params: trainer.D.apply({"params": d}, x, c))(reals, labels)
+            expected += float(np.sign(np.asarray(logits)).sum())
+        state, _ = phases[name](state, reals, labels, np.float32(sched.alpha), np.float32(0))
     total, count = np.asarray(state.aug["signs"])
     assert count == 2 * 8  # D_main's 8 reals and D_reg's 8
-    assert abs(total) <= count and total == np.round(total)
+    assert total == expected and abs(total) < count  # both signs occur: a wrong sign would show
 
 
 def test_p_moves_without_recompiling(data_dir, tmp_path, caplog):
