@@ -122,6 +122,26 @@ def test_mixed_precision_blocks_stay_close_to_float32(tiny):
     assert 0 < np.abs(np.asarray(low) - np.asarray(full)).max() < 0.05 * np.abs(np.asarray(full)).max()
 
 
+def test_the_num_fp16_res_highest_blocks_compute_in_bfloat16(tiny):
+    """NVIDIA's fp16 blocks: resolutions from max(2 ** (log2(res) + 1 - num_fp16_res), 8) up, so b16 and b8 of a
+    16x16 net with num_fp16_res 2 (bfloat16 here: NVIDIA's float16), b4 float32; force_fp32 makes all float32;
+    G's images stay float32."""
+    G, D, g_vars, d_vars, z, c = tiny
+
+    def dtypes(module, variables, *inputs, **kwargs):
+        _, inter = module.apply(variables, *inputs, capture_intermediates=True, mutable=["intermediates"], **kwargs)
+        blocks = inter["intermediates"].get("synthesis", inter["intermediates"])
+        outputs = {name: jax.tree.leaves(blocks[name]["__call__"]) for name in ("b4", "b8", "b16")}
+        return {name: str(leaves[0].dtype) for name, leaves in outputs.items()}, outputs
+
+    bf16, f32 = "bfloat16", "float32"
+    g_dtypes, g_out = dtypes(G, g_vars, z, c, noise_mode="const")
+    assert g_dtypes == {"b4": f32, "b8": bf16, "b16": bf16}
+    assert all(str(leaves[1].dtype) == f32 for leaves in g_out.values())  # the skip images
+    assert dtypes(G, g_vars, z, c, noise_mode="const", force_fp32=True)[0] == {"b4": f32, "b8": f32, "b16": f32}
+    assert dtypes(D, d_vars, jnp.zeros((4, 16, 16, 3)), c)[0] == {"b4": f32, "b8": bf16, "b16": bf16}
+
+
 def test_truncation_and_w_avg_update(tiny):
     G, _, g_vars, _, z, c = tiny
     ws, state = G.apply(g_vars, z, c, update_emas=True, mutable=["buffers"], method=Generator.map)
