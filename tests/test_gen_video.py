@@ -81,3 +81,54 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, expect
     argv = ["--network", str(PICKLES / "ada_skip16.pkl"), "--output", "{root}/out/v.mp4", *argv]
     expect_usage_error("gen_video", gen_video.main, [a.format(root=tmp_path) for a in argv], expected, tmp_path,
                        capsys)
+
+
+class RecordingWriter:
+    """A stand-in for imageio's ffmpeg writer: the path, options and frames each video was given."""
+
+    videos: list = []
+
+    def __init__(self, path, **options):
+        self.path, self.options, self.frames = path, options, []
+        RecordingWriter.videos.append(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def append_data(self, frame):
+        self.frames.append(np.array(frame))
+
+
+@pytest.mark.parametrize("tool", ["gen_video", "generate"])
+def test_with_an_encoder_the_mp4_gets_the_frames_the_fallback_writes(tmp_path, monkeypatch, tool):
+    """Users with the `video` extra: imageio's writer (stood in for: no ffmpeg here) gets NVIDIA's fps, codec and
+    bitrate, and frame by frame the images the PNG fallback writes, grayscale as [H, W] as imageio takes it."""
+    import imageio.v2 as imageio
+
+    from stylegan_jax import generate, images
+
+    pkl = str(PICKLES / ("tf_stylegan1_tuned_baseline.pkl" if tool == "generate" else "ada_skip16.pkl"))  # gray, RGB
+    if tool == "gen_video":
+        def run(output):
+            return gen_video.main(["--network", pkl, "--seeds", "0-3", "--grid", "2x1", "--w-frames", "3",
+                                   "--output", str(output / "lerp.mp4")])
+        fallback, expected = "lerp_frames", dict(fps=60, codec="libx264", bitrate="12M")
+    else:
+        def run(output):
+            return generate.main(["--network", pkl, "--seeds", "0,5", "--interpolate", "3", "--outdir", str(output)])
+        fallback, expected = "", dict(fps=30)
+    assert run(tmp_path / "png") == 0
+    pngs = sorted((tmp_path / "png" / fallback).glob("frame*.png"))
+    RecordingWriter.videos = []
+    monkeypatch.setattr(images.importlib.util, "find_spec", lambda name: object())  # "installed"
+    monkeypatch.setattr(imageio, "get_writer", RecordingWriter)
+    assert run(tmp_path / "mp4") == 0
+    (video,) = RecordingWriter.videos
+    assert video.path.endswith(".mp4") and {k: video.options[k] for k in expected} == expected
+    assert video.options["macro_block_size"] == 1  # frames keep their size
+    assert len(video.frames) == len(pngs) > 1
+    for frame, png in zip(video.frames, pngs, strict=True):
+        np.testing.assert_array_equal(frame, np.asarray(PIL.Image.open(png)))
