@@ -89,3 +89,24 @@ def test_cli_images_of_single_seeds_are_nvidias(tmp_path):
     mixed = np.asarray(PIL.Image.open(tmp_path / "1-7.png")).astype(int)
     for seed in (1, 7):
         assert np.abs(mixed - np.asarray(PIL.Image.open(tmp_path / f"{seed}-{seed}.png")).astype(int)).mean() > 1
+
+
+def test_random_noise_is_keyed_by_the_row_seed_as_generate_keys_it(tmp_path):
+    """--noise-mode random: each image's noise comes from its row's seed (NVIDIA's draws anew each call), so a
+    seed mixed with itself is generate's image of that seed with random noise, run after run."""
+    from stylegan_jax import generate
+
+    assert generate.main(["--network", str(PICKLE), "--seeds", "3,5", "--noise-mode", "random",
+                          "--outdir", str(tmp_path / "gen")]) == 0
+    for run, mode in (("a", "random"), ("b", "random"), ("const", "const")):
+        assert style_mixing.main(["--network", str(PICKLE), "--rows", "3", "--cols", "5", "--styles", "0-2",
+                                  "--noise-mode", mode,
+                                  "--outdir", str(tmp_path / run)]) == 0
+
+    def read(*parts):
+        return np.asarray(PIL.Image.open(tmp_path.joinpath(*parts))).astype(int)
+
+    for seed in (3, 5):
+        assert np.abs(read("a", f"{seed}-{seed}.png") - read("gen", f"seed{seed:04d}.png")).max() <= 1
+        assert np.abs(read("a", f"{seed}-{seed}.png") - read("const", f"{seed}-{seed}.png")).mean() > 0.5
+    assert (tmp_path / "a" / "3-5.png").read_bytes() == (tmp_path / "b" / "3-5.png").read_bytes()
