@@ -100,8 +100,7 @@ def test_random_noise_is_keyed_by_the_row_seed_as_generate_keys_it(tmp_path):
                           "--outdir", str(tmp_path / "gen")]) == 0
     for run, mode in (("a", "random"), ("b", "random"), ("const", "const")):
         assert style_mixing.main(["--network", str(PICKLE), "--rows", "3", "--cols", "5", "--styles", "0-2",
-                                  "--noise-mode", mode,
-                                  "--outdir", str(tmp_path / run)]) == 0
+                                  "--noise-mode", mode, "--outdir", str(tmp_path / run)]) == 0
 
     def read(*parts):
         return np.asarray(PIL.Image.open(tmp_path.joinpath(*parts))).astype(int)
