@@ -13,11 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stylegan_jax.training.config import load_experiment
+from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import Trainer
 from stylegan_jax.training.steps import Phases
 from tests.training.conftest import tiny_config
 from tests.training.step_inputs import noise_key
+from tests.training.test_non_square import wide_data  # noqa: F401 - the fixture
 
 KEYS = 200  # minibatches per draw: 40 per cutoff of the 16x16 StyleGAN2 (5 cutoffs)
 BATCH = 2
@@ -136,3 +137,21 @@ def test_mixing_while_growing_crosses_over_among_the_layers_in_use(stylegan1, re
     assert set(cut.tolist()) == set(range(1, in_use))
     np.testing.assert_allclose(run["w"], first[:, :, 0].mean(axis=1), rtol=1e-5, atol=1e-6)
     check_synthesis(trainer, state, run, resolution=resolution, alpha=jnp.float32(0.5))
+
+
+@pytest.mark.parametrize("resolution, in_use", [(16, 6), (8, 4)])
+def test_a_wide_run_crosses_over_among_the_layers_in_use_of_its_nominal_resolution(wide_data, tmp_path,  # noqa: F811
+                                                                                    resolution, in_use):
+    """A 64x32 StyleGAN1 run has 8 ws, two per stage from its 8x4 base, and the schedule counts it by its short
+    side (nominal 32, growing from 4 = 8x4): training at nominal 16 (32x16, lod 1) reads 6 ws, at 8 (16x8,
+    lod 2) 4, and the crossover lies in [1, layers in use), as NVIDIA's ``cur_layers = num_layers - 2 * lod``."""
+    cfg = load_experiment("ablations/stylegan1_f")
+    cfg.update(data_dir=str(wide_data), tiny=True)
+    cfg = shrink_to_tiny(cfg)
+    cfg.update(dataset="wide", resolution="64x32")
+    trainer, state = built(cfg, tmp_path)
+    assert trainer.G.num_ws == 8
+    run = run_g(trainer, state, prob=1.0, resolution=resolution, alpha=0.5)
+    first, second = reference_mappings(trainer, state, run)
+    assert set(crossovers(run["ws"], first, second).tolist()) == set(range(1, in_use))
+    assert run["img"].shape[2:4] == (resolution, 2 * resolution)  # drawn at the training resolution
