@@ -40,10 +40,12 @@ def correlate_ref(x, w, groups=1):
     return y
 
 
-def conv2d_resample_ref(x, w, f, up=1, down=1, padding=0, flip_weight=True, groups=1):
-    """NVIDIA's definition: FIR-upsample (gain up^2) with padding, correlate, FIR-downsample."""
-    fh, fw = np.asarray(f).shape[0], np.asarray(f).shape[-1]
-    px0 = px1 = py0 = py1 = padding
+def conv2d_resample_ref(x, w, f, up=1, down=1, padding=0, flip_weight=True, groups=1, flip_filter=False):
+    """NVIDIA's definition: FIR-upsample (gain up^2) with padding (a number or [x0, x1, y0, y1]), correlate,
+    FIR-downsample; ``f`` 1-D (separable), 2-D or None (identity)."""
+    f = np.ones((1, 1)) if f is None else np.asarray(f, np.float64)
+    fh, fw = f.shape[0], f.shape[-1]
+    px0, px1, py0, py1 = (padding,) * 4 if np.isscalar(padding) else padding
     if up > 1:
         px0, px1 = px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2
         py0, py1 = py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2
@@ -52,8 +54,8 @@ def conv2d_resample_ref(x, w, f, up=1, down=1, padding=0, flip_weight=True, grou
         py0, py1 = py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2
     wc = w if flip_weight else w[:, :, ::-1, ::-1]
     fu = f if up > 1 else np.ones((1, 1))
-    x = upfirdn2d_ref(x, fu, (up, up), (1, 1), (px0, px1, py0, py1), gain=up * up)
+    x = upfirdn2d_ref(x, fu, (up, up), (1, 1), (px0, px1, py0, py1), flip_filter=flip_filter, gain=up * up)
     y = correlate_ref(x, wc, groups)
     if down > 1:
-        y = upfirdn2d_ref(y, f, (1, 1), (down, down))
+        y = upfirdn2d_ref(y, f, (1, 1), (down, down), flip_filter=flip_filter)
     return y

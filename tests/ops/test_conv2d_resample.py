@@ -28,6 +28,26 @@ def test_conv2d_resample_matches_reference(k, up, down, padding, groups, flip_we
     np.testing.assert_allclose(np.asarray(y), r, rtol=1e-4, atol=1e-4 * np.abs(r).max())
 
 
+@pytest.mark.parametrize("kernel, up, down, padding, f, flip_filter", [
+    ((3, 2), 2, 1, (1, 0, 2, 1), F, False),  # kh != kw, four paddings
+    ((2, 3), 1, 2, (0, 1, -1, 1), F, True),  # a crop, the filter correlated
+    ((3, 3), 3, 1, 1, setup_filter([1, 2, 1]), False),  # factor 3, an odd separable filter
+    ((1, 1), 1, 3, (2, 1, 0, 2), setup_filter(np.outer([1, 3, 3, 1], [1, 2, 1])), False),  # a non-square 2-D one
+    ((3, 3), 2, 1, 0, None, False),  # up without a filter: zero insertion
+    ((3, 1), 2, 3, (1, 2, 0, 1), F, True),  # up and down
+])
+def test_conv2d_resample_matches_reference_off_the_networks_settings(kernel, up, down, padding, f, flip_filter):
+    """What no network uses but NVIDIA's op defines: non-square kernels and filters, per-side padding and crops,
+    factor 3, correlation filters, no filter."""
+    rng = np.random.default_rng(sum(kernel) + 10 * up + 100 * down)
+    x, w = rng.standard_normal((2, 7, 9, 4)), rng.standard_normal((6, 2, *kernel))
+    y = conv2d_resample(jnp.asarray(x, jnp.float32), jnp.asarray(w, jnp.float32), f, up, down, padding, 2, False,
+                        flip_filter)
+    r = conv2d_resample_ref(x, w, f, up, down, padding, False, 2, flip_filter)
+    assert y.shape == r.shape
+    np.testing.assert_allclose(np.asarray(y), r, rtol=1e-4, atol=1e-4 * np.abs(r).max())
+
+
 def test_up_conv_uses_no_transposed_or_dilated_convolution():
     x, w = jnp.zeros((1, 4, 4, 2)), jnp.zeros((3, 2, 3, 3))
 
