@@ -12,16 +12,16 @@ from stylegan_jax.ops.filtered_lrelu import design_lowpass_filter, filtered_lrel
 from tests.ops.reference import upfirdn2d_ref
 
 
-def numpy_filtered_lrelu(x, fu, fd, b, up, down, padding, gain, slope, clamp):
+def numpy_filtered_lrelu(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter=False):
     """NVIDIA's ``_filtered_lrelu_ref`` in float64: bias, upfirdn2d up (gain up^2), lrelu * gain, clamp,
     upfirdn2d down."""
     x = np.asarray(x, np.float64) + (0 if b is None else np.asarray(b, np.float64))
     ones = np.ones((1, 1))
-    x = upfirdn2d_ref(x, ones if fu is None else fu, up=(up, up), pad=padding, gain=up**2)
+    x = upfirdn2d_ref(x, ones if fu is None else fu, up=(up, up), pad=padding, gain=up**2, flip_filter=flip_filter)
     x = np.where(x >= 0, x, x * slope) * gain
     if clamp is not None:
         x = np.clip(x, -clamp, clamp)
-    return upfirdn2d_ref(x, ones if fd is None else fd, down=(down, down))
+    return upfirdn2d_ref(x, ones if fd is None else fd, down=(down, down), flip_filter=flip_filter)
 
 
 def lowpass(taps, fs):
@@ -61,6 +61,25 @@ def test_forward_equals_numpy_float64(up, down, padding, radial, hw, clamp):
     scale = np.abs(expected).max()
     np.testing.assert_allclose(np.asarray(fast), expected, rtol=1e-5, atol=2e-6 * scale)
     np.testing.assert_allclose(np.asarray(ref), expected, rtol=1e-5, atol=2e-6 * scale)
+
+
+@pytest.mark.parametrize("gain, slope, clamp, flip_filter, up, down, padding", [
+    (1.0, 1.0, 256.0, False, 1, 1, (2, 2, 2, 2)),  # StyleGAN3's ToRGB: linear, clamped
+    (0.5, 0.0, 0.0, False, 2, 2, (11, 10, 11, 10)),  # ReLU, everything clamped to 0
+    (3.0, 0.1, None, True, 3, 1, (9, 8, 10, 7)),  # factor 3, the filters correlated
+    (2.0, 0.3, 1.5, True, 1, 3, (10, 9, 11, 8)),
+])
+def test_forward_off_the_default_gain_and_slope_equals_numpy_float64(gain, slope, clamp, flip_filter, up, down,
+                                                                     padding):
+    x, _, _, b = case_inputs(up, down, False, (7, 6), seed=1)
+    fs = 16.0 * max(up, down)  # filters not symmetric, so that flipping them matters
+    fu = lowpass(6 * up, fs) * np.linspace(0.5, 1.5, 6 * up) if up > 1 else None
+    fd = lowpass(6 * down, fs) * np.linspace(1.5, 0.5, 6 * down) if down > 1 else None
+    expected = numpy_filtered_lrelu(x, fu, fd, b, up, down, padding, gain, slope, clamp, flip_filter)
+    y = filtered_lrelu(jnp.asarray(x), fu=fu, fd=fd, b=jnp.asarray(b), up=up, down=down, padding=padding, gain=gain,
+                       slope=slope, clamp=clamp, flip_filter=flip_filter)
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(np.asarray(y), expected, rtol=1e-5, atol=2e-6 * max(np.abs(expected).max(), 1))
 
 
 @pytest.mark.parametrize("up,down,padding,radial,hw", CASES[:4] + CASES[6:])
