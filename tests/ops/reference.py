@@ -12,7 +12,7 @@ def upfirdn2d_ref(x, f, up=(1, 1), down=(1, 1), pad=(0, 0, 0, 0), flip_filter=Fa
     u[:, ::upy, ::upx] = x
     u = np.pad(u, ((0, 0), (max(py0, 0), max(py1, 0)), (max(px0, 0), max(px1, 0)), (0, 0)))
     u = u[:, max(-py0, 0) : u.shape[1] - max(-py1, 0), max(-px0, 0) : u.shape[2] - max(-px1, 0)]
-    f = np.asarray(f, np.float64)
+    f = np.ones((1, 1)) if f is None else np.asarray(f, np.float64)
     f = (np.outer(f, f) if f.ndim == 1 else f) * gain
     if not flip_filter:
         f = f[::-1, ::-1]

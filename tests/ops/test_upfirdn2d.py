@@ -12,6 +12,9 @@ FILTERS = {
     "fir4_2d": setup_filter([1, 3, 3, 1]),
     "full_3x4": RNG.standard_normal((3, 4)).astype(np.float32),
     "separable_8": setup_filter([1, 2, 3, 4, 4, 3, 2, 1]),
+    "separable_3": setup_filter([1, 2, 1]),  # odd taps
+    "rank1_3x5": np.outer([1, 2, 1], [1, 3, 3, 3, 1]).astype(np.float32) / 64,  # 2-D, applied as two passes
+    "none": None,  # the identity: padding, zero insertion and decimation only
 }
 
 
