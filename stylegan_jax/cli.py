@@ -460,12 +460,9 @@ def add_network_flags(p: argparse.ArgumentParser, family_truncation: bool = True
     unset takes the family's generation default (`load_sampled_network`); else it is 1."""
     p.add_argument("--network", required=True, type=path_arg,
                    help="NVIDIA network pickle (.pkl) or stylegan_jax snapshot dir")
-    if family_truncation:
-        p.add_argument("--trunc", dest="truncation_psi", type=finite_float, help="truncation psi (default 1; "
-                       "StyleGAN1 networks: 0.7 on the first 8 ws, as NVIDIA's)")
-    else:
-        p.add_argument("--trunc", dest="truncation_psi", type=finite_float, default=1.0,
-                       help="truncation psi (default 1)")
+    family_default = "; StyleGAN1 networks: 0.7 on the first 8 ws, as NVIDIA's" if family_truncation else ""
+    p.add_argument("--trunc", dest="truncation_psi", type=finite_float, default=None if family_truncation else 1.0,
+                   help=f"truncation psi (default 1{family_default})")
     p.add_argument("--trunc-cutoff", dest="truncation_cutoff", type=nonnegative_int,
                    help="truncate only the first N ws")
     p.add_argument("--class", dest="class_idx", type=int, help="class label (conditional networks only)")

@@ -431,8 +431,7 @@ def append_result(run_dir: str | os.PathLike, result: dict, snapshot: str | None
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     path = Path(run_dir) / f"metric-{result['metric']}.jsonl"
     if replace and snapshot is not None and path.exists():
-        wanted = json.loads(line)["snapshot_pkl"]
-        kept = [old for old in path.read_text().splitlines() if _snapshot_of(old) != wanted]
+        kept = [old for old in path.read_text().splitlines() if _snapshot_of(old) != _snapshot_of(line)]
         with atomic_write(path, "w") as f:
             f.writelines(f"{text}\n" for text in [*kept, line])
         return line
