@@ -33,6 +33,7 @@ def get_config():
     c.minibatch_repeats = 4  # train.py: the schedule and ticks once per 4 minibatches
     c.tick_zero = False  # train.py: ticks from 1
     c.adam_epsilon_hat = True  # tfutil.Optimizer: tf.train.AdamOptimizer
+    c.skip_nonfinite_updates = True  # tfutil.Optimizer: tf.cond(grad_ok, apply, no_op)
     c.real_labels_for_d_fakes = True  # loss.py's D_wgangp_acgan: G(latents, labels) with the reals' labels
     c.loss = "wgan_gp"
     c.wgan_lambda = 10.0

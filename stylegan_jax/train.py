@@ -64,7 +64,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     parser.add_argument("--kimg", type=finite_float, help="total training length in thousands of images")
     parser.add_argument("--seed", type=parse_seed, help="root random seed")
     parser.add_argument("--tick", type=finite_float, help="kimg per tick (status line, log.txt, stats, snapshot "
-                        "cadence; growing runs: where tick_by_resolution has no entry)")
+                        "cadence; the TF lineages' runs: at training resolutions their tick_by_resolution lacks)")
     parser.add_argument("--snap", type=int, help="ticks between checkpoints, grids, network snapshots and metrics "
                         "(from tick 0, where the run has one)")
     parser.add_argument("--aug", choices=("ada", "noaug", "fixed"), help="discriminator augmentation (NVIDIA's "

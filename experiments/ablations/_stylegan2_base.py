@@ -26,5 +26,6 @@ def get_config():
     c.snap = 10  # run_training.py's image and network snapshot ticks
     c.minibatch_repeats = 4  # training_loop.py: the schedule and ticks once per 4 minibatches
     c.adam_epsilon_hat = True  # dnnlib.tflib.Optimizer: tf.train.AdamOptimizer
+    c.skip_nonfinite_updates = True  # dnnlib.tflib.Optimizer: tf.cond(grad_ok, apply, no_op)
     c.real_labels_for_d_fakes = True  # loss.py's D_logistic_r1: G(latents, labels) with the reals' labels
     return c

@@ -1,5 +1,5 @@
 """StyleGAN2 ladder, config B: + weight demodulation (Table 1 "B + Weight demodulation"; FFHQ FID 4.39).
-NVIDIA's ``config-b``: ``G_main`` with ``G_synthesis_stylegan_revised`` (the paper's Fig. 2c: modulated and
+NVIDIA's ``config-b``: ``G_main`` with ``G_synthesis_stylegan_revised`` (the paper's Fig. 2d: modulated and
 demodulated convs, bias and noise outside the style block, no instance norm) and ``D_stylegan`` (the StyleGAN
 D on StyleGAN2's layers), fmap_base 8192 (``model='stylegan2_revised'``); still growing, non-lazy R1, no PL.
 """

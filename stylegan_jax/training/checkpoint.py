@@ -40,11 +40,13 @@ RESUMABLE = ("kimg", "tick", "tick_by_resolution", "snap", "image_snap", "keep",
 
 #: Config keys added after checkpoints were first written, with the value that does what a run did before
 #: them, or a function of the checkpoint's config giving it: a checkpoint whose config lacks one continues a
-#: run that has that value. ``real_labels_for_d_fakes`` came with the TF lineages' label rule: their runs are
-#: those with TensorFlow's Adam, and continue under their experiments' presets.
+#: run that has that value. ``real_labels_for_d_fakes`` and ``skip_nonfinite_updates`` came with the TF lineages'
+#: label and optimiser rules: their runs are those with TensorFlow's Adam, and continue under their experiments'
+#: presets.
 LATER_KEYS = {"subset": 0, "grad_nan_to_num": True, "ema_before_g_step": False, "adam_epsilon_hat": False,
               "minibatch_repeats": 1,
-              "real_labels_for_d_fakes": lambda saved: saved.get("adam_epsilon_hat", False)}
+              "real_labels_for_d_fakes": lambda saved: saved.get("adam_epsilon_hat", False),
+              "skip_nonfinite_updates": lambda saved: saved.get("adam_epsilon_hat", False)}
 
 #: JSON files every complete step holds (Orbax's step metadata, the state's tree metadata, ours); a step
 #: where one of them is missing or not JSON has damaged files and is not used, even where Orbax would restore

@@ -45,8 +45,8 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.batch_gpu = 0  # NVIDIA's per-GPU batch: mbstd groups and mixing crossovers live within one; 0 = batch/devices
     c.kimg = 25000.0
     c.tick = 4.0  # kimg per tick (NVIDIA's kimg_per_tick)
-    # while growing: (resolution, kimg per tick) pairs that override `tick` at those training resolutions (the
-    # TensorFlow lineage's tick_kimg_dict)
+    # (resolution, kimg per tick) pairs that override `tick` at those training resolutions, the full one when not
+    # growing (the TensorFlow lineage's tick_kimg_dict)
     c.tick_by_resolution = ()
     c.snap = 50  # ticks between checkpoints, grids, network snapshots and metrics (from tick 0, if any)
     c.tick_zero = True  # NVIDIA's tick 0, a new run's first iteration (group), a snapshot point
@@ -91,6 +91,8 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.adam_epsilon_hat = False  # Adam's eps added to sqrt(v) before the bias correction (TensorFlow's AdamOptimizer)
     c.optimizer = "adam"  # 'adam' (betas, eps) | 'rmsprop' (decay 0.99, eps outside the root: PyTorch's)
     c.grad_nan_to_num = True  # NVIDIA's nan_to_num(nan=0, posinf=1e5, neginf=-1e5) on the gradients; R3GAN's: off
+    c.skip_nonfinite_updates = False  # the TensorFlow lineages' optimiser: a phase whose gradients are not all
+    # finite moves neither the network nor its optimiser state (grad_nan_to_num then changes nothing)
     c.lazy_regularization = True  # R1 / PL as separate phases, Adam's lr and betas scaled; False: R1 in D_main
     c.n_critic = 1  # D steps (each on a new real batch) per G step
     c.minibatch_repeats = 1  # iterations per evaluation of the schedule, ticks, the end and stops (NVIDIA's TF

@@ -1,7 +1,7 @@
 """The training loop: ``train(cfg, workdir)`` runs or resumes a run in ``workdir``.
 
-Progress is counted in images (kimg), in ticks of ``cfg.tick`` kimg (while growing, ``cfg.tick_by_resolution``'s
-at its resolutions) after NVIDIA's tick 0 (a new run's first iteration, or group; ``cfg.tick_zero``); at tick 0, every
+Progress is counted in images (kimg), in ticks of ``cfg.tick`` kimg (``cfg.tick_by_resolution``'s at its training
+resolutions) after NVIDIA's tick 0 (a new run's first iteration, or group; ``cfg.tick_zero``); at tick 0, every
 ``cfg.snap`` ticks, at the end, and on SIGTERM (preemption; SIGINT too for one process) the whole state is
 saved. NVIDIA's TensorFlow loops take ``cfg.minibatch_repeats`` iterations as their unit: the schedule is
 evaluated, and ticks, the end and stops are checked, once per group of that many iterations (1: every

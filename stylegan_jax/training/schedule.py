@@ -5,7 +5,8 @@ The level of detail ``lod`` falls from log2(final / initial resolution) to 0: ea
 trained (``training_kimg``: stable) and then the next one faded in (``transition_kimg``), so resolution r
 starts with a fade-in (alpha rising from 0 to 1) and then stabilises at alpha 1. The training resolution is
 ``final / 2^floor(lod)`` and the fade-in alpha ``1 - (lod - floor(lod))``. Without growing (initial
-resolution 0) the schedule is constant: full resolution, alpha 1, the flat batch and learning rates.
+resolution 0) the schedule is constant: full resolution, alpha 1, the flat batch and learning rates, and the
+ticks of ``cfg.tick_by_resolution`` at the full resolution if it has them (NVIDIA's TF loops), else ``cfg.tick``.
 
 The training loop evaluates it once per ``cfg.minibatch_repeats`` iterations (NVIDIA's TF loops: 4), at
 the images seen when the group starts.
@@ -54,8 +55,10 @@ def growing(cfg: ml_collections.ConfigDict) -> bool:
 def schedule(cfg: ml_collections.ConfigDict, nimg: int) -> Schedule:
     """The schedule after ``nimg`` real images."""
     g = cfg.growing
+    ticks = dict(cfg.tick_by_resolution)  # at the training resolution, also when not growing (NVIDIA's TF loops)
     if not growing(cfg):
-        return Schedule(None, 0.0, 1.0, cfg.batch_size, cfg.batch_gpu, cfg.G_lr, cfg.D_lr, cfg.tick)
+        return Schedule(None, 0.0, 1.0, cfg.batch_size, cfg.batch_gpu, cfg.G_lr, cfg.D_lr,
+                        ticks.get(full_resolution(cfg), cfg.tick))
     kimg = nimg / 1000.0
     phase_dur = g.training_kimg + g.transition_kimg
     phase_idx = int(np.floor(kimg / phase_dur)) if phase_dur > 0 else 0
@@ -66,7 +69,7 @@ def schedule(cfg: ml_collections.ConfigDict, nimg: int) -> Schedule:
     lod = max(float(lod), 0.0)
     res = full_resolution(cfg) // 2 ** int(np.floor(lod))
     return Schedule(res, lod, 1.0 - (lod - np.floor(lod)), *batch_of(cfg, res), dict(g.G_lr).get(res, cfg.G_lr),
-                    dict(g.D_lr).get(res, cfg.D_lr), dict(cfg.tick_by_resolution).get(res, cfg.tick))
+                    dict(g.D_lr).get(res, cfg.D_lr), ticks.get(res, cfg.tick))
 
 
 def batch_of(cfg: ml_collections.ConfigDict, resolution: int | None) -> tuple[int, int]:

@@ -168,12 +168,19 @@ class Phases:
     def apply_updates(self, net: str, grads, opt_state, params, hyper: dict):
         """``net`` ('G' or 'D'): the optimiser step on the gradients (cleaned by `clean_grads` with
         ``cfg.grad_nan_to_num``), Adam's lr and beta2 set to the iteration's when they are scheduled. Returns
-        (new params, new optimiser state)."""
+        (new params, new optimiser state); with ``cfg.skip_nonfinite_updates``, ``params`` and ``opt_state``
+        as they were when any gradient is not finite (the TensorFlow lineage's ``tf.cond(grad_ok, apply,
+        no_op)``: neither the weights nor Adam's moments and step count move)."""
         tx = self.g_tx if net == "G" else self.d_tx
+        before = params, opt_state
         if self.scheduled_adam:
             opt_state = set_adam_schedule(opt_state, hyper[f"{net}_lr"], hyper["beta2"], self.reg_intervals[net])
         updates, opt_state = tx.update(clean_grads(grads) if self.cfg.grad_nan_to_num else grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
+        after = optax.apply_updates(params, updates), opt_state
+        if not self.cfg.skip_nonfinite_updates:
+            return after
+        ok = all_finite(grads)
+        return jax.tree_util.tree_map(lambda new, old: jnp.where(ok, new, old), after, before)
 
     def split(self, reals, labels, net: str):
         """The reals [K, B, ...] and labels of ``net``'s phase: under a pairing objective D's are the first

@@ -37,6 +37,19 @@ def test_each_rung_differs_from_the_previous_as_the_papers_say():
         assert f"FID {FIDS[name]}" in " ".join(experiment_path(name).read_text().split())
 
 
+
+@pytest.mark.parametrize("name, resolution, tick", [
+    ("ablations/stylegan2_e", 1024, 4.0), ("ablations/stylegan2_e", 256, 8.0), ("ablations/stylegan2_f", 512, 6.0),
+    ("ablations/stylegan1_f", 64, 80.0), ("pggan", 128, 60.0)])
+def test_a_run_that_does_not_grow_ticks_as_its_tf_loop_at_its_resolution(name, resolution, tick):
+    """NVIDIA's TF ``TrainingSchedule``: ``tick_kimg_dict.get(resolution, tick_kimg_base)`` at the training
+    resolution, which is the full one when not growing; ``tick`` where the table has none."""
+    cfg = load_experiment(name)
+    cfg.update(resolution=resolution)
+    cfg.growing.initial_resolution = 0
+    assert schedule(cfg, 0).resolution is None and schedule(cfg, 0).tick == tick
+    cfg.tick_by_resolution = ((resolution * 2, 1.0),)
+    assert schedule(cfg, 0).tick == cfg.tick
 @pytest.mark.slow
 @pytest.mark.parametrize("name", RUNGS)
 def test_rung_runs_on_another_dataset_and_trains_a_tiny_step(data_dir, tmp_path, name):

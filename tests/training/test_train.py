@@ -181,3 +181,34 @@ def test_non_finite_gradients_are_cleaned_as_nvidias_loop_cleans_them_unless_tur
             np.testing.assert_array_equal(a, b)
     else:
         assert not any(np.isfinite(x).any() for x in after)
+
+
+@pytest.mark.parametrize("finite", [False, True])
+def test_the_tf_lineages_skip_a_phase_whose_gradients_are_not_all_finite(data_dir, tmp_path, finite):
+    """``skip_nonfinite_updates`` (NVIDIA's TF optimisers: ``tf.cond(grad_ok, apply, no_op)``): one NaN anywhere
+    leaves D's weights, Adam's moments and its step count as they were; finite gradients update as without it."""
+    trainer = Trainer(tiny_config(data_dir), tmp_path)
+    try:
+        state = trainer.initial_state()
+        layout, (g_tx, d_tx), _ = trainer.phases_for(schedule(trainer.cfg, 0))
+    finally:
+        trainer.manager.close()
+    leaves, tree = jax.tree.flatten(state.d_params)
+    grads = [jnp.full_like(x, 0.5 + i) for i, x in enumerate(leaves)]
+    if not finite:
+        grads[-1] = grads[-1].at[(0,) * grads[-1].ndim].set(jnp.nan)
+    grads = jax.tree.unflatten(tree, grads)
+
+    def updated(skip: bool):
+        cfg = trainer.cfg.copy_and_resolve_references()
+        cfg.skip_nonfinite_updates = skip
+        phases = Phases(cfg, trainer.family, trainer.G, trainer.D, g_tx, d_tx, layout, None, trainer.labels)
+        return jax.tree.leaves(phases.apply_updates("D", grads, state.d_opt, state.d_params, phases.hyper(0)))
+
+    skipped = updated(True)
+    expected = updated(False) if finite else jax.tree.leaves((state.d_params, state.d_opt))
+    assert len(skipped) == len(expected)
+    for a, b in zip(skipped, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+    moved = [not np.array_equal(a, b) for a, b in zip(skipped[:len(leaves)], leaves, strict=True)]
+    assert all(moved) if finite else not any(moved)

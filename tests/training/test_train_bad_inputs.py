@@ -215,20 +215,22 @@ def test_a_finished_run_run_again_is_a_no_op(data_dir, run, capsys):
 
 
 def test_a_checkpoint_from_before_a_config_key_continues_the_run_that_does_what_it_did(data_dir, run):
-    """Without ``subset``: the run of all images. Without ``real_labels_for_d_fakes``: a run with TensorFlow's
-    Adam (``adam_epsilon_hat``: the TF lineages) continues with it on, any other with it off."""
+    """Without ``subset``: the run of all images. Without ``real_labels_for_d_fakes`` or
+    ``skip_nonfinite_updates``: a run with TensorFlow's Adam (``adam_epsilon_hat``: the TF lineages) continues
+    with it on, any other with it off."""
+    tf_keys = ("real_labels_for_d_fakes", "skip_nonfinite_updates")
     for tf_adam in (False, True):
-        for step in (1, 2):  # as written before `subset` and `real_labels_for_d_fakes` were keys
+        for step in (1, 2):  # as written before these keys were keys
             path = run / "checkpoints" / str(step) / "meta" / "metadata"
             meta = json.loads(path.read_text())
-            meta["config"].pop("subset", None)
-            meta["config"].pop("real_labels_for_d_fakes", None)
+            for key in ("subset", *tf_keys):
+                meta["config"].pop(key, None)
             meta["config"]["adam_epsilon_hat"] = tf_adam
             path.write_text(json.dumps(meta))
         for overrides, refused in (({}, None), ({"subset": 5}, "subset: checkpoint 0, config 5"),
-                                   ({"real_labels_for_d_fakes": not tf_adam},
-                                    f"real_labels_for_d_fakes: checkpoint {tf_adam}, config {not tf_adam}")):
-            settings = {"adam_epsilon_hat": tf_adam, "real_labels_for_d_fakes": tf_adam, **overrides}
+                                   *(({key: not tf_adam}, f"{key}: checkpoint {tf_adam}, config {not tf_adam}")
+                                     for key in tf_keys)):
+            settings = {"adam_epsilon_hat": tf_adam, **dict.fromkeys(tf_keys, tf_adam), **overrides}
             trainer = Trainer(tiny_config(data_dir, kimg=0.024, tick=0.008, snap=1, **settings), run)
             try:
                 if refused is None:
