@@ -25,7 +25,9 @@ def test_state_equals_the_recorded_one(case, data_dir, tmp_path):
     leaves = final_leaves(case, str(data_dir), tmp_path)
     assert sorted(leaves) == sorted(fixture["fingerprints"][case])
     assert fingerprint_mismatches(fingerprints(leaves), fixture["fingerprints"][case]) == []
-    recorded = fixture["digests"].get(cpu_signature())
-    if recorded is not None:  # bits are reproducible on the CPU kind that recorded them only
+    # bits are reproducible on the CPU kind that recorded them only; a case whose bits a change moved keeps the
+    # digests of the kinds it was recorded on again (`make_training_states --add-machine`)
+    recorded = fixture["digests"].get(cpu_signature(), {}).get(case)
+    if recorded is not None:
         got = digests(leaves)
-        assert [k for k in recorded[case] if got[k] != recorded[case][k]] == []
+        assert [k for k in recorded if got[k] != recorded[k]] == []
