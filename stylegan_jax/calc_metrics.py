@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from stylegan_jax.cli import ArgumentParser, add_runtime_flags, outdir, parse_seed, path_arg, positive_int, run
-from stylegan_jax.data import DatasetError, read_dataset_info, resolve_dataset
+from stylegan_jax.data import DatasetError, resolve_dataset
 from stylegan_jax.metrics import METRICS, DetectorError, MetricError, append_result, calc_metric
 from stylegan_jax.metrics.metric_main import __doc__ as METRICS_TABLE
 from stylegan_jax.metrics.metric_main import check_metric, result_line
@@ -84,15 +84,6 @@ def run_config(network: str) -> tuple[Path | None, dict]:
     return run_dir, data
 
 
-def check_labels(G, dataset: Path) -> None:
-    """A conditional generator draws the dataset's labels: its c_dim must be the dataset's (`MetricError`)."""
-    c_dim = read_dataset_info(dataset)["c_dim"]
-    if G.c_dim and G.c_dim != c_dim:
-        has = f"labels of c_dim {c_dim}" if c_dim else "no labels"
-        raise MetricError(f"the network is conditional (c_dim {G.c_dim}) but dataset {dataset} has {has}: pass "
-                          "the --data it was trained on")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (0 done, 1 user error)."""
     args = parse_args(argv)
@@ -109,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
         mirror = args.mirror if args.mirror is not None else not args.data and bool(config.get("xflip", False))
         subset = None if args.data else config.get("subset") or None  # the run's training set (PPL, EQ)
         G = network.generator
-        check_labels(G, dataset)
         for name in args.metrics:  # every one before any is computed (each may take hours)
             check_metric(name, network.family, G.img_resolution)
         for name in args.metrics:

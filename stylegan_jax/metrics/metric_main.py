@@ -370,7 +370,7 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
 
     Raises:
       MetricError: unknown name, a metric that cannot score this generator (`check_metric`), or images of
-        another size than G's. DetectorError: a detector file is
+        another size than G's, or a conditional G and a dataset of other labels. DetectorError: a detector file is
         missing or wrong. DatasetError: no such dataset.
     """
     family = family or get_family("stylegan2")
@@ -382,6 +382,10 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
     if (h, w, info["channels"]) != (gh, gw, G.img_channels):
         raise MetricError(f"dataset {path} holds {w}x{h}x{info['channels']} images but the generator makes"
                           f" {gw}x{gh}x{G.img_channels}")
+    if G.c_dim and G.c_dim != info["c_dim"]:  # a conditional G draws the dataset's labels
+        has = f"labels of c_dim {info['c_dim']}" if info["c_dim"] else "no labels"
+        raise MetricError(f"the network is conditional (c_dim {G.c_dim}) but dataset {path} has {has}: score it "
+                          "against the dataset it was trained on (--data)")
     opts = MetricOptions(G=G, G_vars=G_vars, dataset=path, mirror=mirror,
                          detector_dir=detector_dir, seed=seed, batch_size=batch_size, progress=progress,
                          cache_dir=cache_dir, input_transform=family.input_transform, subset=subset,

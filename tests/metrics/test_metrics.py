@@ -389,3 +389,7 @@ def test_unknown_metric_and_mismatched_dataset_are_one_line(dataset, generator):
         calc_metric("swd", G=G32, G_vars=generator[1], dataset=dataset)
     with pytest.raises(MetricError, match="ppl_wend interpolates in the mapping network's spaces; model 'dcgan'"):
         calc_metric("ppl_wend", G=generator[0], G_vars=generator[1], dataset=dataset, family=get_family("dcgan"))
+    G4 = Generator(**{**G_KWARGS, "c_dim": C_DIM + 1})  # checked before any variable is read
+    with pytest.raises(MetricError, match=f"the network is conditional \\(c_dim {C_DIM + 1}\\) but dataset .* has "
+                                          f"labels of c_dim {C_DIM}: score it against the dataset it was trained on"):
+        calc_metric("swd", G=G4, G_vars=generator[1], dataset=dataset)
