@@ -4,7 +4,7 @@ blocks each), z 64 with a 64-d class embedding, D's projection on 768 dims; gamm
 half-life 0 -> 5000 kimg, augmentation p 0 -> 0.55 over 20 Mimg; 250 Mimg; FID 1.96 (Table 6).
 
 Data: ``python -m stylegan_jax.dataset_tool --source cifar10-images/ --dest <data_dir>/cifar10`` with a
-dataset.json of class labels. ``--config.tiny=True`` trains the same recipe on the built-in digits.
+dataset.json of class labels. ``--config.tiny=True`` trains the same recipe, unconditional, on the built-in digits.
 """
 
 from stylegan_jax.training.config import r3gan_recipe

@@ -6,8 +6,8 @@ Each grid cell runs through its keyframes' ws on a smooth closed path (cubic, as
 frames from one keyframe to the next, and back to its first: ``num_keyframes * w_frames`` frames at 60 fps
 (libx264, 12 Mbit/s). The keyframes are the seeds in order (``--num-keyframes`` per cell; default: the seeds
 shared out evenly), optionally shuffled by ``--shuffle-seed``; cell (x, y) of a W x H grid takes keyframes
-``(y * W + x) * K ..``. Constant noise, no labels; a conditional network takes ``--class`` (NVIDIA's tool
-takes only unconditional ones).
+``(y * W + x) * K ..``. Constant noise; a conditional network takes ``--class`` (NVIDIA's tool takes only
+unconditional ones).
 
 The MP4 needs the optional ``video`` extra (imageio with its ffmpeg plugin); without it the frames are written
 as PNGs to ``<output without .mp4>_frames/``. Frames are rendered and written a batch at a time, so memory does

@@ -7,7 +7,8 @@ Flags: --experiment NAME or PATH, --outdir (default runs/<experiment file name>)
 (--data, --cond, --mirror, --batch, --gamma, --cbase, --aug, --subset, ...: see --help), and any config value as
 --config.KEY=VALUE (e.g. --config.batch_size=32, --config.G.channel_base=8192); --dry-run prints the resolved config
 and the parameter counts and exits; --no-cpu-fusion turns XLA:CPU's YNNPACK fusion off; --compile-cache off turns
-off JAX's persistent compilation cache (default: in the run directory, so a resumed run compiles nothing).
+off JAX's persistent compilation cache (default auto: JAX_COMPILATION_CACHE_DIR when set, else the run directory's
+compile-cache/, so a resumed run compiles nothing).
 Multi-host: the usual environment (TPU pods, SLURM) is detected by jax.distributed;
 --coordinator/--num-processes/--process-id set it explicitly.
 """
@@ -69,12 +70,14 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
                         "(from tick 0, where the run has one)")
     parser.add_argument("--aug", choices=("ada", "noaug", "fixed"), help="discriminator augmentation (NVIDIA's "
                         "--aug; the config's aug)")
-    parser.add_argument("--p", type=finite_float, help="augmentation probability for --aug=fixed (start for ada)")
-    parser.add_argument("--target", type=finite_float, help="ADA's target for E[sign(D(real))] (default 0.6)")
+    parser.add_argument("--p", type=finite_float, help="augmentation probability for --aug=fixed (start for ada; "
+                        "the config's p)")
+    parser.add_argument("--target", type=finite_float, help="ADA's target for E[sign(D(real))] (default 0.6; the "
+                        "config's ada_target)")
     parser.add_argument("--augpipe", help="augmentation preset: blit, geom, color, filter, noise, cutout, bg, bgc "
-                        "(default), bgcf, bgcfn, bgcfnc")
+                        "(default), bgcf, bgcfn, bgcfnc (the config's augpipe)")
     parser.add_argument("--subset", type=int, help="train on a random N of the dataset's images, chosen by the "
-                        "seed (NVIDIA's --subset; default, or 0: all)")
+                        "seed (NVIDIA's --subset; default, or 0: all; the config's subset)")
     nvidia = parser.add_argument_group("NVIDIA's train.py flags (each sets config keys; its --resume PKL is "
                                        "--config.resume_from here, and its --gpus is every device JAX sees)")
     nvidia.add_argument("--data", type=path_arg, help="dataset name or directory (config dataset)")
@@ -109,7 +112,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     parser.add_argument("--num-processes", type=int, help="multi-process: number of processes")
     parser.add_argument("--process-id", type=int, help="multi-process: this process's index")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved config and the networks' "
-                        "parameter counts, then exit (no dataset needed, nothing compiled)")
+                        "parameter counts, then exit (nothing compiled; the dataset is read only for what the "
+                        "config leaves to it: auto's resolution, a conditional run's class count)")
     parser.add_argument("--cpu-fusion", action=argparse.BooleanOptionalAction, default=None,
                         help="XLA:CPU's YNNPACK fusion (default: the config's cpu_fusion, on)")
     parser.add_argument("--compile-cache", help="JAX's persistent compilation cache: 'auto' (JAX_COMPILATION_CACHE_DIR "
