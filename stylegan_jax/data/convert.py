@@ -9,9 +9,9 @@ than the target are enlarged and counted.
 Nothing of the user's is lost either: the destination may not be, contain or lie inside the source, and only a
 dataset this package wrote is ever replaced (`tfds_builder.check_dest`).
 
-Labels (NVIDIA's ``dataset.json``) are all integer classes in [0, `MAX_CLASSES`) (the dataset has max + 1
-classes, as NVIDIA's dataset_tool counts them) or all lists of one length of finite float32 numbers; an image whose
-label is null or absent is skipped (and counted) when others have one.
+Labels (NVIDIA's ``dataset.json``) are all integer classes in [0, `MAX_CLASSES`) (``3`` or ``3.0``; the dataset
+has max + 1 classes, as NVIDIA's dataset_tool counts them) or all lists of one length of finite float32 numbers; an
+image whose label is null or absent is skipped (and counted) when others have one.
 """
 
 from __future__ import annotations
@@ -157,8 +157,8 @@ def _label_spec(labels: dict[str, Any] | None, names: Iterable[str]) -> tuple[st
             )
         return "none", 0
 
-    def is_int(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
+    def is_int(v: Any) -> bool:  # NVIDIA's loader casts the labels to int64: a whole float is its class
+        return isinstance(v, int | float) and not isinstance(v, bool) and float(v).is_integer()
 
     def is_number(v: Any) -> bool:  # stored as float32: a number beyond its range would be stored as inf
         return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= FLOAT32_MAX
@@ -169,7 +169,7 @@ def _label_spec(labels: dict[str, Any] | None, names: Iterable[str]) -> tuple[st
         for name, v in labelled:
             if not is_int(v) or not 0 <= v < MAX_CLASSES:
                 raise DatasetError(f"dataset.json gives {name!r} the label {v!r}: {rule}")
-        return "class", max(v for _, v in labelled) + 1
+        return "class", int(max(v for _, v in labelled)) + 1
     if isinstance(labelled[0][1], list) and labelled[0][1]:
         length = len(labelled[0][1])
         for name, v in labelled:
@@ -343,7 +343,7 @@ def convert_images(
                     report.resized += resized
                     example: dict[str, Any] = {"image": png}
                     if label_kind == "class":
-                        example["label"] = labels[name]
+                        example["label"] = int(labels[name])
                     elif label_kind == "vector":
                         example["label"] = np.asarray(labels[name], np.float32)
                     yield example

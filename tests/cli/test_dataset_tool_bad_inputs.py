@@ -47,7 +47,7 @@ CASES = {
                                  "[0, 100000)", [1_000_000, 0, 1]),
     "negative class label": (TO, "gives '1.png' the label -1: labels must be", [0, -1, 1]),
     "fractional label": (TO, "gives '0.png' the label 1.5:", [1.5, 0, 1]),
-    "integral float label": (TO, "gives '2.png' the label 1.0:", [0, 2, 1.0]),
+    "fractional label after whole ones": (TO, "gives '2.png' the label 1.25:", [0, 2.0, 1.25]),
     "string label": (TO, "gives '0.png' the label '3':", ["3", 0, 1]),
     "boolean label": (TO, "gives '0.png' the label True:", [True, 0, 1]),
     "label vector with nan": (TO, "gives '1.png' the label [nan, 1.0] (the first has 2 numbers)",

@@ -255,6 +255,11 @@ def test_vector_null_and_missing_labels(tmp_path, capsys):
     info = read_dataset_info(tmp_path / "part")
     assert (info["num_images"], info["c_dim"], info["skipped"]) == (2, 5, {"no label": 1})
 
+    write_labels(src, {"0.png": 2.0, "1.png": 0, "2.png": 1})  # a whole float is its class (NVIDIA's int64 cast)
+    assert run_tool(capsys, "--source", src, "--dest", tmp_path / "whole")[0] == 0
+    assert read_dataset_info(tmp_path / "whole")["c_dim"] == 3
+    assert [int(x) for x in stored_labels(tmp_path / "whole")] == [2, 0, 1]
+
     write_labels(src, None)
     assert run_tool(capsys, "--source", src, "--dest", tmp_path / "none")[0] == 0
     info = read_dataset_info(tmp_path / "none")
