@@ -38,15 +38,19 @@ RESUMABLE = ("kimg", "tick", "tick_by_resolution", "snap", "image_snap", "keep",
              "tick_zero", "snap_tick_one", "workers", "data_dir", "conv_grad", "allow_tf32", "cpu_fusion",
              "compile_cache")
 
+
+def _tf_lineage(saved: dict) -> bool:
+    """Whether a checkpoint's config is a TF lineage's run (TensorFlow's Adam)."""
+    return saved.get("adam_epsilon_hat", False)
+
+
 #: Config keys added after checkpoints were first written, with the value that does what a run did before
 #: them, or a function of the checkpoint's config giving it: a checkpoint whose config lacks one continues a
 #: run that has that value. ``real_labels_for_d_fakes`` and ``skip_nonfinite_updates`` came with the TF lineages'
 #: label and optimiser rules: their runs are those with TensorFlow's Adam, and continue under their experiments'
 #: presets.
 LATER_KEYS = {"subset": 0, "grad_nan_to_num": True, "ema_before_g_step": False, "adam_epsilon_hat": False,
-              "minibatch_repeats": 1,
-              "real_labels_for_d_fakes": lambda saved: saved.get("adam_epsilon_hat", False),
-              "skip_nonfinite_updates": lambda saved: saved.get("adam_epsilon_hat", False)}
+              "minibatch_repeats": 1, "real_labels_for_d_fakes": _tf_lineage, "skip_nonfinite_updates": _tf_lineage}
 
 #: JSON files every complete step holds (Orbax's step metadata, the state's tree metadata, ours); a step
 #: where one of them is missing or not JSON has damaged files and is not used, even where Orbax would restore
