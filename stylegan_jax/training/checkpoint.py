@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
+from orbax.checkpoint._src.metadata import array_metadata_store
 from orbax.checkpoint.checkpoint_managers import preservation_policy
 
 from stylegan_jax.training.state import to_host
@@ -93,10 +94,27 @@ class PreemptionSync:
             return False
 
 
+#: The smallest part of a replicated array that Orbax's replica-parallel save has each device send: a smaller
+#: array is sent whole by one device. Orbax slices every replicated array across the devices that hold it,
+#: one device-side slice per device and array, which for a state of small arrays costs more than the copies
+#: (docs/performance.md, "Checkpoint saves").
+MIN_REPLICA_SLICE_BYTES = 1 << 20
+
+
+def save_small_arrays_from_one_device() -> None:
+    """Orbax's handler of jax.Arrays as its default (the same array metadata store) but with replica-parallel
+    saving only for slices of at least `MIN_REPLICA_SLICE_BYTES` (Orbax's registry is per process)."""
+    ocp.type_handlers.register_type_handler(jax.Array, ocp.type_handlers.ArrayHandler(
+        min_slice_bytes_for_replica_parallel=MIN_REPLICA_SLICE_BYTES,
+        array_metadata_store=array_metadata_store.Store()), override=True)
+
+
 def make_manager(directory: Path, cfg: ml_collections.ConfigDict) -> ocp.CheckpointManager:
     """Keep the last ``cfg.keep`` checkpoints, plus, with ``cfg.keep_every`` N, the first checkpoint and then
     each one at least N steps after the last one so kept (snapshot points need not fall on multiples of N:
-    at 1 + multiples of their interval after NVIDIA's tick 0, for one, so an exact multiple of N would miss them)."""
+    at 1 + multiples of their interval after NVIDIA's tick 0, for one, so an exact multiple of N would miss them).
+    Small arrays are saved from one device (`save_small_arrays_from_one_device`)."""
+    save_small_arrays_from_one_device()
     policies = [preservation_policy.LatestN(n=cfg.keep)]
     if cfg.keep_every:
         policies.append(preservation_policy.EveryNSteps(interval_steps=cfg.keep_every, exact_interval=False))

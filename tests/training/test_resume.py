@@ -1,6 +1,7 @@
 """A run resumed from any of its checkpoints (as after a kill: the newer ones never written) continues bit
 for bit as the run that never stopped: same states at every later checkpoint, saved at the same steps."""
 
+import ast
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ import pytest
 from tensorboardX.proto import event_pb2
 
 from stylegan_jax.network_snapshot import load_network
-from stylegan_jax.training.checkpoint import PreemptionSync, make_manager
+from stylegan_jax.training.checkpoint import MIN_REPLICA_SLICE_BYTES, PreemptionSync, make_manager
 from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import Trainer, TrainingInterruptedError, kimg_tag, train
 from tests.training.conftest import tiny_config
@@ -181,3 +182,24 @@ def test_keep_every_keeps_a_checkpoint_at_least_every_n_steps_past_tick_0(tmp_pa
             manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave({"x": np.zeros(2)})), force=True)
             manager.wait_until_finished()
         assert manager.all_steps() == [1, 5, 9, 11]
+
+
+def test_a_replicated_state_saves_small_arrays_from_one_device_and_restores_them(tmp_path):
+    """On 4 devices: arrays whose slice per device would be under `MIN_REPLICA_SLICE_BYTES` are written whole
+    (by one device), a larger one in Orbax's replica-parallel slices (one per device, write_shape a quarter
+    of it), and both restore to the saved values."""
+    mesh = jax.sharding.Mesh(jax.devices()[:4], ("data",))
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    rows = 4 * MIN_REPLICA_SLICE_BYTES // (4 * 256)  # float32 [rows, 256]: 4 slices of the minimum each
+    values = {"small": np.arange(16 * 16, dtype=np.float32).reshape(16, 16),
+              "large": np.arange(rows * 256, dtype=np.float32).reshape(rows, 256)}
+    state = jax.device_put(values, replicated)
+    with make_manager(tmp_path / "checkpoints", ml_collections.ConfigDict({"keep": 1, "keep_every": 0})) as manager:
+        manager.save(1, args=ocp.args.Composite(state=ocp.args.StandardSave(state)), force=True)
+        manager.wait_until_finished()
+        restored = manager.restore(1, args=ocp.args.Composite(state=ocp.args.StandardRestore(state)))["state"]
+    tree = json.loads((tmp_path / "checkpoints" / "1" / "state" / "_METADATA").read_text())["tree_metadata"]
+    write_shapes = {ast.literal_eval(key)[0]: value["value_metadata"]["write_shape"] for key, value in tree.items()}
+    assert write_shapes == {"small": [16, 16], "large": [rows // 4, 256]}
+    for name, value in values.items():
+        np.testing.assert_array_equal(np.asarray(restored[name]), value)
