@@ -106,7 +106,8 @@ def save_small_arrays_from_one_device() -> None:
     saving only for slices of at least `MIN_REPLICA_SLICE_BYTES` (Orbax's registry is per process)."""
     ocp.type_handlers.register_type_handler(jax.Array, ocp.type_handlers.ArrayHandler(
         min_slice_bytes_for_replica_parallel=MIN_REPLICA_SLICE_BYTES,
-        array_metadata_store=array_metadata_store.Store()), override=True)
+        array_metadata_store=array_metadata_store.Store()),  # what Orbax registers; its module is not exported
+        override=True)
 
 
 def make_manager(directory: Path, cfg: ml_collections.ConfigDict) -> ocp.CheckpointManager:
