@@ -23,6 +23,7 @@ def get_config():
     c.tick_zero, c.snap_tick_one = False, True  # training_loop.py: ticks from 1, a network snapshot at tick 1 too
     c.adam_epsilon_hat = True  # tfutil.Optimizer: tf.train.AdamOptimizer
     c.skip_nonfinite_updates = True  # tfutil.Optimizer: tf.cond(grad_ok, apply, no_op)
+    c.grid_noise = "random"  # the snapshot grids' Gs.run(is_validation=True): randomize_noise
     c.real_labels_for_d_fakes = True  # loss.py's D_logistic_simplegp: G(latents, labels) with the reals' labels
     c.tick_by_resolution = ((4, 160.0), (8, 140.0), (16, 120.0), (32, 100.0), (64, 80.0), (128, 60.0), (256, 40.0),
                             (512, 30.0), (1024, 20.0))  # training_loop.py's tick_kimg_dict

@@ -27,5 +27,6 @@ def get_config():
     c.minibatch_repeats = 4  # training_loop.py: the schedule and ticks once per 4 minibatches
     c.adam_epsilon_hat = True  # dnnlib.tflib.Optimizer: tf.train.AdamOptimizer
     c.skip_nonfinite_updates = True  # dnnlib.tflib.Optimizer: tf.cond(grad_ok, apply, no_op)
+    c.grid_noise = "random"  # the snapshot grids' Gs.run(is_validation=True): randomize_noise
     c.real_labels_for_d_fakes = True  # loss.py's D_logistic_r1: G(latents, labels) with the reals' labels
     return c

@@ -36,8 +36,8 @@ from stylegan_jax.training.state import to_host
 #: Config values a resumed run may change: its length, its reporting, where the data lives, and how the
 #: host runs (the conv gradient rule, the matmul precision and the CPU fusion change rounding, not the algorithm).
 RESUMABLE = ("kimg", "tick", "tick_by_resolution", "snap", "image_snap", "keep", "keep_every", "metrics", "grid",
-             "tick_zero", "snap_tick_one", "workers", "data_dir", "conv_grad", "allow_tf32", "cpu_fusion",
-             "compile_cache")
+             "grid_noise", "tick_zero", "snap_tick_one", "workers", "data_dir", "conv_grad", "allow_tf32",
+             "cpu_fusion", "compile_cache")
 
 
 def _tf_lineage(saved: dict) -> bool:

@@ -60,6 +60,9 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.keep = 3  # checkpoints kept
     c.keep_every = 0  # also keep the first checkpoint and then one at least every N steps (0 = none)
     c.grid = 8  # the reals and fakes grids: grid x grid images (a conditional run's rows one label each, NVIDIA's)
+    # The fakes grids' noise inputs: const (stylegan2-ada-pytorch's noise_mode='const') | random (the TF loops'
+    # randomize_noise: drawn anew for each grid, here from the seed and the grid's image count)
+    c.grid_noise = "const"
 
     c.G, c.D = get_family(c.model).config_defaults()  # constructor kwargs (see the family's network_kwargs)
 

@@ -527,19 +527,24 @@ class Trainer:
         NVIDIA's G with its lod); none once fully grown or without growing."""
         return grown_at_lod(schedule(self.cfg, nimg).lod, image_size.network_resolution(self.cfg.resolution))
 
-    def fakes(self, state: TrainState, sched: Schedule | None = None) -> np.ndarray:
-        """G_ema's images of the fixed grid inputs (noise const) at the schedule's resolution and alpha,
-        repeated up to full resolution, [grid^2, H, W, C]."""
+    def fakes(self, state: TrainState, sched: Schedule | None = None, nimg: int = 0) -> np.ndarray:
+        """G_ema's images of the fixed grid inputs at the schedule's resolution and alpha, repeated up to full
+        resolution, [grid^2, H, W, C]; the noise inputs as ``cfg.grid_noise`` says, ``'random'`` drawn from the
+        seed and ``nimg``, the images seen (the same grid again after a resume)."""
         sched = sched or schedule(self.cfg, 0)
         res = sched.resolution
         if res not in self._generate:
             grow = {} if res is None else {"resolution": res}
-            self._generate[res] = jax.jit(lambda p, b, z, c, alpha: self.G.apply(
-                {"params": p, "buffers": b}, z, c, noise_mode="const", **grow, **({"alpha": alpha} if grow else {})))
+            self._generate[res] = jax.jit(lambda p, b, z, c, alpha, key: self.G.apply(
+                {"params": p, "buffers": b}, z, c, noise_mode=self.cfg.grid_noise, rngs={"noise": key}, **grow,
+                **({"alpha": alpha} if grow else {})))
         z, c = self.grid_inputs()
         chunk = max(self.layout.batch_gpu, 8)
+        starts = range(0, len(z), chunk)
+        keys = to_host(jax.random.split(jax.random.fold_in(jax.random.PRNGKey(self.cfg.seed), nimg % 2**32),
+                                        len(starts)))  # host arrays, as z and c: one per chunk, the same everywhere
         out = [self._generate[res](state.g_ema_params, state.g_ema_buffers, z[i : i + chunk], c[i : i + chunk],
-                                   np.float32(sched.alpha)) for i in range(0, len(z), chunk)]
+                                   np.float32(sched.alpha), key) for i, key in zip(starts, keys, strict=True)]
         images = np.concatenate(to_host(out))
         factor = image_size.parse(self.cfg.resolution)[0] // images.shape[1]
         return images.repeat(factor, axis=1).repeat(factor, axis=2)
@@ -560,7 +565,7 @@ class Trainer:
     def grid(self, state: TrainState, nimg: int, sched: Schedule, reporter: Reporter) -> None:
         """The fakes grid ``fakes<kimg_tag>.png`` after ``nimg`` images (`fakes`: every process of a
         multi-process run calls this; process 0 writes it)."""
-        reporter.grid(self.fakes(state, sched), self.cfg.grid, f"fakes{kimg_tag(self.cfg, nimg)}", nimg)
+        reporter.grid(self.fakes(state, sched, nimg), self.cfg.grid, f"fakes{kimg_tag(self.cfg, nimg)}", nimg)
 
     def metrics(self, state: TrainState, nimg: int, reporter: Reporter, missing_only: bool = False) -> None:
         """The config's metrics of G_ema (``stylegan_jax.metrics``), appended to the run's results (replacing
@@ -684,7 +689,7 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
         if is_main and not resumed:
             reporter.grid(trainer.grid_reals(), cfg.grid, "reals", None)
         if not resumed:  # the initial (or --resume-from) G_ema, from every process: `first_fakes_name`
-            reporter.grid(trainer.fakes(state, sched), cfg.grid, first_fakes_name(cfg, nimg), None)
+            reporter.grid(trainer.fakes(state, sched, nimg), cfg.grid, first_fakes_name(cfg, nimg), None)
         return _iterate(trainer, state, step, nimg, total, sched, reporter, stop, stop_at_step, start_time)
     finally:
         reporter.close()

@@ -643,6 +643,8 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
     if not (isinstance(cfg.image_snap, int) and cfg.image_snap >= 0):
         raise ConfigError(f"--config.image_snap: expected a whole number of ticks >= 0 (0: grids at the snapshots "
                           f"only), got {cfg.image_snap!r}")
+    if cfg.grid_noise not in ("const", "random"):
+        raise ConfigError(f"--config.grid_noise: expected 'const' or 'random', got {cfg.grid_noise!r}")
     if not (isinstance(cfg.freeze_d, int) and cfg.freeze_d >= 0):  # NVIDIA: "--freezed must be non-negative"
         raise ConfigError(f"--config.freeze_d: expected a whole number of D's layers >= 0, got {cfg.freeze_d!r}")
     if not (isinstance(cfg.subset, int) and cfg.subset >= 0):

@@ -1,13 +1,16 @@
 """The two ablation ladders: every rung builds on another dataset, and trains a step in its tiny variant (slow:
 twelve compilations of a training step)."""
 
+import flax
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from stylegan_jax.training.config import experiment_path, load_experiment
 from stylegan_jax.training.loop import Trainer
 from stylegan_jax.training.schedule import schedule
+from tests.training.conftest import tiny_config
 
 RUNGS = [f"ablations/{ladder}_{rung}" for ladder in ("stylegan1", "stylegan2") for rung in "abcdef"]
 # FFHQ FIDs of the papers' Table 1, which each rung's docstring quotes.
@@ -50,6 +53,29 @@ def test_a_run_that_does_not_grow_ticks_as_its_tf_loop_at_its_resolution(name, r
     assert schedule(cfg, 0).resolution is None and schedule(cfg, 0).tick == tick
     cfg.tick_by_resolution = ((resolution * 2, 1.0),)
     assert schedule(cfg, 0).tick == cfg.tick
+
+
+def test_the_tf_lineages_draw_each_grids_noise_anew_and_again_after_a_resume(data_dir, tmp_path):
+    """NVIDIA's TF loops render each snapshot grid with ``Gs.run(is_validation=True)``, which draws the noise
+    inputs anew (``randomize_noise``): the ladders' ``grid_noise`` is 'random', stylegan2-ada-pytorch's presets
+    keep 'const'. Ours draws the noise from the seed and the grid's image count: a resumed run's grid at the
+    same count is the same."""
+    assert {load_experiment(name).grid_noise for name in RUNGS} == {"random"}
+    assert load_experiment("ffhq256").grid_noise == load_experiment("quickstart").grid_noise == "const"
+    trainers = {mode: Trainer(tiny_config(data_dir, grid_noise=mode), tmp_path / mode) for mode in ("random", "const")}
+    state = trainers["random"].initial_state()
+    flat = flax.traverse_util.flatten_dict(state.g_ema_params)  # G's noise strengths start at 0: set them to 1
+    state = state.replace(g_ema_params=flax.traverse_util.unflatten_dict(
+        {k: jnp.ones_like(v) if k[-1] == "noise_strength" else v for k, v in flat.items()}))
+    assert any(k[-1] == "noise_strength" for k in flat)
+    at_8, again_at_8, at_16 = (trainers["random"].fakes(state, nimg=nimg) for nimg in (8, 8, 16))
+    np.testing.assert_array_equal(at_8, again_at_8)
+    assert np.abs(at_16 - at_8).max() > 1e-3
+    const_at_8, const_at_16 = (trainers["const"].fakes(state, nimg=nimg) for nimg in (8, 16))
+    np.testing.assert_array_equal(const_at_8, const_at_16)
+    assert np.abs(const_at_8 - at_8).max() > 1e-3
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", RUNGS)
 def test_rung_runs_on_another_dataset_and_trains_a_tiny_step(data_dir, tmp_path, name):

@@ -61,6 +61,7 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--config.keep=0"], "--config.keep: expected a whole number >= 1, got 0"),
     (["--config.keep_every=-4"], "--config.keep_every: expected a whole number of steps >= 0 (0: the newest"),
     (["--config.image_snap=-1"], "--config.image_snap: expected a whole number of ticks >= 0 (0: grids at the "),
+    (["--config.grid_noise=none"], "--config.grid_noise: expected 'const' or 'random', got 'none'"),
     (["--subset", "-3"], "--subset: expected a whole number of images >= 0 (0: all), got -3"),
     (["--config.growing.initial_resolution=8", "--config.decay_kimg=10", "--config.decay.beta2=0.99"],
      "--config.decay.G_lr/D_lr/beta2: a growing run takes its learning rates from growing.G_lr/D_lr, and no Adam"),
