@@ -16,6 +16,7 @@ lists the ones that may change on resume), otherwise one error names the values.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -103,11 +104,18 @@ MIN_REPLICA_SLICE_BYTES = 1 << 20
 
 def save_small_arrays_from_one_device() -> None:
     """Orbax's handler of jax.Arrays as its default (the same array metadata store) but with replica-parallel
-    saving only for slices of at least `MIN_REPLICA_SLICE_BYTES` (Orbax's registry is per process)."""
-    ocp.type_handlers.register_type_handler(jax.Array, ocp.type_handlers.ArrayHandler(
-        min_slice_bytes_for_replica_parallel=MIN_REPLICA_SLICE_BYTES,
-        array_metadata_store=array_metadata_store.Store()),  # what Orbax registers; its module is not exported
-        override=True)
+    saving only for slices of at least `MIN_REPLICA_SLICE_BYTES` (Orbax's registry is per process). Orbax's
+    warning that a handler replaces its default is kept off stderr (a refused run prints one line)."""
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
+    try:
+        ocp.type_handlers.register_type_handler(jax.Array, ocp.type_handlers.ArrayHandler(
+            min_slice_bytes_for_replica_parallel=MIN_REPLICA_SLICE_BYTES,
+            array_metadata_store=array_metadata_store.Store()),  # what Orbax registers; its module is not exported
+            override=True)
+    finally:
+        absl_logger.setLevel(level)
 
 
 def make_manager(directory: Path, cfg: ml_collections.ConfigDict) -> ocp.CheckpointManager:

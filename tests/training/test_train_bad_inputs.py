@@ -206,6 +206,16 @@ def test_a_run_directory_is_continued_only_by_its_own_run(data_dir, run, capsys,
     assert listing(run) == before  # config.json included: a refused resume writes nothing
 
 
+@pytest.mark.slow
+def test_a_refused_resume_is_one_line_from_the_process(data_dir, run):
+    """As users run it, in a process of its own: what libraries log reaches stderr there (under pytest it goes to
+    the log capture), and a run refused after its checkpoint manager is made still prints one line."""
+    proc = subprocess.run([sys.executable, "-m", "stylegan_jax.train",
+                           *map(str, argv(data_dir, run, "--kimg", "0.032", "--no-resume"))],
+                          capture_output=True, text=True, timeout=600)
+    assert_one_error_line("train", proc.returncode, proc.stdout, proc.stderr, "--no-resume: ")
+
+
 def test_a_finished_run_run_again_is_a_no_op(data_dir, run, capsys):
     before, events = listing(run / "checkpoints"), sorted(run.glob("events.out.tfevents.*"))
     code, out, err = run_tool(train_cli.main, argv(data_dir, run), capsys)
