@@ -1,7 +1,6 @@
 """The two ablation ladders: every rung builds on another dataset, and trains a step in its tiny variant (slow:
 twelve compilations of a training step)."""
 
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -64,10 +63,9 @@ def test_the_tf_lineages_draw_each_grids_noise_anew_and_again_after_a_resume(dat
     assert load_experiment("ffhq256").grid_noise == load_experiment("quickstart").grid_noise == "const"
     trainers = {mode: Trainer(tiny_config(data_dir, grid_noise=mode), tmp_path / mode) for mode in ("random", "const")}
     state = trainers["random"].initial_state()
-    flat = flax.traverse_util.flatten_dict(state.g_ema_params)  # G's noise strengths start at 0: set them to 1
-    state = state.replace(g_ema_params=flax.traverse_util.unflatten_dict(
-        {k: jnp.ones_like(v) if k[-1] == "noise_strength" else v for k, v in flat.items()}))
-    assert any(k[-1] == "noise_strength" for k in flat)
+    state = state.replace(g_ema_params=jax.tree_util.tree_map_with_path(  # G's noise strengths start at 0: set 1
+        lambda path, x: jnp.ones_like(x) if path[-1].key == "noise_strength" else x, state.g_ema_params))
+    assert any(path[-1].key == "noise_strength" for path, _ in jax.tree_util.tree_leaves_with_path(state.g_ema_params))
     at_8, again_at_8, at_16 = (trainers["random"].fakes(state, nimg=nimg) for nimg in (8, 8, 16))
     np.testing.assert_array_equal(at_8, again_at_8)
     assert np.abs(at_16 - at_8).max() > 1e-3
