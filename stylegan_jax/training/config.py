@@ -95,14 +95,15 @@ def stylegan2_defaults() -> ml_collections.ConfigDict:
     c.optimizer = "adam"  # 'adam' (betas, eps) | 'rmsprop' (decay 0.99, eps outside the root: PyTorch's)
     c.grad_nan_to_num = True  # NVIDIA's nan_to_num(nan=0, posinf=1e5, neginf=-1e5) on the gradients; R3GAN's: off
     c.skip_nonfinite_updates = False  # the TensorFlow lineages' optimiser: a phase whose gradients are not all
-    # finite moves neither the network nor its optimiser state (grad_nan_to_num then changes nothing)
+    # finite moves neither the network nor its optimiser state (grad_nan_to_num then changes nothing; the
+    # gradients of layers freeze_d freezes are never applied and not looked at)
     c.lazy_regularization = True  # R1 / PL as separate phases, Adam's lr and betas scaled; False: R1 in D_main
     c.n_critic = 1  # D steps (each on a new real batch) per G step
     c.minibatch_repeats = 1  # iterations per evaluation of the schedule, ticks, the end and stops (NVIDIA's TF
     # loops: 4; stylegan2-ada-pytorch's: 1)
     c.wgan_lambda = 10.0  # gradient penalty weight when loss == 'wgan_gp'
     c.epsilon_drift = 0.0  # PGGAN's drift penalty weight on D(x)^2
-    c.wgan_clip = 0.0  # clip every D parameter to [-wgan_clip, wgan_clip] after each D step (WGAN)
+    c.wgan_clip = 0.0  # clip D's trained parameters to [-wgan_clip, wgan_clip] after each D update (WGAN)
 
     # Progressive growing (NVIDIA's TrainingSchedule): off while initial_resolution is 0. Tables are tuples of
     # (resolution, value) pairs; a resolution missing from one takes the flat value (batch_size, G_lr, ...).

@@ -375,9 +375,9 @@ class Trainer:
             txs = (make_optimizer(sched.G_lr, cfg, cfg.G_reg_interval if lazy else None, scheduled),
                    with_frozen(make_optimizer(sched.D_lr, cfg, cfg.D_reg_interval if lazy else None, scheduled),
                                self.frozen_d))
-            self._phases[sched.resolution] = (layout, txs, compile_phases(
-                Phases(cfg, self.family, self.G, self.D, *txs, layout, sched.resolution, self.labels), cfg.conv_grad,
-                cfg.allow_tf32))
+            phases = Phases(cfg, self.family, self.G, self.D, *txs, layout, sched.resolution, self.labels,
+                            self.frozen_d)
+            self._phases[sched.resolution] = (layout, txs, compile_phases(phases, cfg.conv_grad, cfg.allow_tf32))
         return self._phases[sched.resolution]
 
     def initial_state(self) -> TrainState:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import flax
 import jax
 import jax.numpy as jnp
@@ -111,11 +113,15 @@ def with_frozen(tx: optax.GradientTransformation, frozen: list[str]) -> optax.Gr
         return tx
 
     def labels(params):
-        flat = flax.traverse_util.flatten_dict(params, sep="/")
-        return flax.traverse_util.unflatten_dict(
-            {k: "frozen" if any(k.startswith(f + "/") for f in frozen) else "trained" for k in flat}, sep="/")
+        return jax.tree_util.tree_map(lambda f: "frozen" if f else "trained", frozen_mask(params, frozen))
 
     return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, labels)
+
+
+def frozen_mask(params: dict, frozen: Sequence[str]) -> dict:
+    """A tree of ``params``' structure: True at the leaves under the paths ``frozen`` (``'b256/fromrgb'``)."""
+    flat = flax.traverse_util.flatten_dict(params, sep="/")
+    return flax.traverse_util.unflatten_dict({k: any(k.startswith(f + "/") for f in frozen) for k in flat}, sep="/")
 
 
 def init_state(cfg: ml_collections.ConfigDict, G, D, g_tx, d_tx) -> TrainState:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import flax
@@ -60,7 +61,7 @@ from stylegan_jax.ops.gaussian_blur import gaussian_blur
 from stylegan_jax.training import hyperparams
 from stylegan_jax.training.labels import LabelDistribution
 from stylegan_jax.training.schedule import fade_reals, full_resolution
-from stylegan_jax.training.state import TrainState, set_adam_schedule
+from stylegan_jax.training.state import TrainState, frozen_mask, set_adam_schedule
 from stylegan_jax.training.stats import report, reported_means
 
 PHASES = ("G_main", "G_reg", "D_main", "D_reg", "ADA")
@@ -129,11 +130,14 @@ class Phases:
     """The phases as pure functions of (state, reals [K, B, H, W, C], labels [K, B, c_dim], alpha [] float32,
     nimg [] float32: the images seen before the iteration) at one training resolution (``resolution`` None: the
     networks' own, not growing). A conditional G's generated images take labels drawn from ``labels``, the
-    training set's (required then, unless the objective pairs each fake with a real)."""
+    training set's (required then, unless the objective pairs each fake with a real). ``frozen_d``: D's layers
+    that ``d_tx`` leaves as they are (`with_frozen`; Freeze-D)."""
 
     def __init__(self, cfg: ml_collections.ConfigDict, family: Family, G, D, g_tx, d_tx, layout: Layout,
-                 resolution: int | None = None, labels: LabelDistribution | None = None):
+                 resolution: int | None = None, labels: LabelDistribution | None = None,
+                 frozen_d: Sequence[str] = ()):
         self.cfg, self.G, self.D, self.g_tx, self.d_tx, self.layout = cfg, G, D, g_tx, d_tx, layout
+        self.frozen = {"G": (), "D": tuple(frozen_d)}
         self.resolution = resolution
         self.objective = losses.objective(cfg)
         if G.c_dim and labels is None and not self.objective.pairs:
@@ -167,20 +171,26 @@ class Phases:
 
     def apply_updates(self, net: str, grads, opt_state, params, hyper: dict):
         """``net`` ('G' or 'D'): the optimiser step on the gradients (cleaned by `clean_grads` with
-        ``cfg.grad_nan_to_num``), Adam's lr and beta2 set to the iteration's when they are scheduled. Returns
-        (new params, new optimiser state); with ``cfg.skip_nonfinite_updates``, ``params`` and ``opt_state``
-        as they were when any gradient is not finite (the TensorFlow lineage's ``tf.cond(grad_ok, apply,
-        no_op)``: neither the weights nor Adam's moments and step count move)."""
+        ``cfg.grad_nan_to_num``), Adam's lr and beta2 set to the iteration's when they are scheduled, then D's
+        trained parameters clipped to ``cfg.wgan_clip`` when it is set (WGAN's critic). Returns (new params, new
+        optimiser state); with ``cfg.skip_nonfinite_updates``, ``params`` and ``opt_state`` as they were when any
+        gradient of a trained parameter is not finite (the TensorFlow lineage's ``tf.cond(grad_ok, apply,
+        no_op)``: neither the weights nor Adam's moments and step count move). Frozen layers (``frozen_d``)
+        neither move nor count."""
         tx = self.g_tx if net == "G" else self.d_tx
+        frozen = frozen_mask(params, self.frozen[net])
         before = params, opt_state
         if self.scheduled_adam:
             opt_state = set_adam_schedule(opt_state, hyper[f"{net}_lr"], hyper["beta2"], self.reg_intervals[net])
         updates, opt_state = tx.update(clean_grads(grads) if self.cfg.grad_nan_to_num else grads, opt_state, params)
-        after = optax.apply_updates(params, updates), opt_state
+        params = optax.apply_updates(params, updates)
+        if net == "D" and self.cfg.wgan_clip:
+            clip = self.cfg.wgan_clip
+            params = jax.tree_util.tree_map(lambda p, f: p if f else jnp.clip(p, -clip, clip), params, frozen)
         if not self.cfg.skip_nonfinite_updates:
-            return after
-        ok = all_finite(grads)
-        return jax.tree_util.tree_map(lambda new, old: jnp.where(ok, new, old), after, before)
+            return params, opt_state
+        ok = all_finite(jax.tree_util.tree_map(lambda g, f: None if f else g, grads, frozen))
+        return jax.tree_util.tree_map(lambda new, old: jnp.where(ok, new, old), (params, opt_state), before)
 
     def split(self, reals, labels, net: str):
         """The reals [K, B, ...] and labels of ``net``'s phase: under a pairing objective D's are the first
@@ -400,8 +410,6 @@ class Phases:
         (_, (fake_logits, real_logits, extra, loss)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.d_params)
         extra = {**extra, **self.scores("D", fake_logits, real_logits)}
         d_params, d_opt = self.apply_updates("D", grads, state.d_opt, state.d_params, hyper)
-        if cfg.wgan_clip:
-            d_params = jax.tree_util.tree_map(lambda p: jnp.clip(p, -cfg.wgan_clip, cfg.wgan_clip), d_params)
         state = state.replace(d_params=d_params, d_opt=d_opt, g_buffers=g_buffers,
                               aug=self.count_signs(state, real_logits))
         if cfg.ema_before_g_step:  # NVIDIA's TF loop: Gs_update_op runs with D's step, before G's

@@ -19,6 +19,8 @@ from stylegan_jax.models.stylegan2 import discriminator_layers
 from stylegan_jax.network_snapshot import load_network
 from stylegan_jax.training.config import load_experiment
 from stylegan_jax.training.loop import Trainer, run_config, train
+from stylegan_jax.training.schedule import schedule
+from stylegan_jax.training.steps import Phases
 from stylegan_jax.training.transfer import initialise_from, load_source, source_path
 from tests.data.imagefiles import random_pixels, save
 from tests.training.conftest import tiny_config
@@ -122,6 +124,36 @@ def test_freeze_d_freezes_nvidias_highest_resolution_layers(data_dir, tmp_path):
     for name in before:
         frozen = name.startswith(("b16/fromrgb/", "b16/conv0/"))
         assert np.array_equal(before[name], after[name]) == frozen, name
+
+
+@pytest.mark.parametrize("frozen_grads_finite", [True, False])
+def test_frozen_layers_are_neither_clipped_nor_counted_in_the_finite_check(data_dir, tmp_path, frozen_grads_finite):
+    """Freeze-D with WGAN's weight clipping and the TF lineage's skip of a phase whose gradients are not all
+    finite: the frozen layers keep their weights (also those outside the clip), the trained ones are clipped,
+    and a non-finite gradient of a frozen layer (never applied) does not skip the phase."""
+    cfg = tiny_config(data_dir, freeze_d=2, wgan_clip=0.05, skip_nonfinite_updates=True)
+    trainer = Trainer(cfg, tmp_path)
+    try:
+        state = trainer.initial_state()
+        layout, (g_tx, d_tx), _ = trainer.phases_for(schedule(trainer.cfg, 0))
+    finally:
+        trainer.manager.close()
+    phases = Phases(trainer.cfg, trainer.family, trainer.G, trainer.D, g_tx, d_tx, layout, None, trainer.labels,
+                    trainer.frozen_d)
+    before = flat(state.d_params)
+    is_frozen = {name: name.startswith(("b16/fromrgb/", "b16/conv0/")) for name in before}
+    bad = 0.5 if frozen_grads_finite else np.nan
+    grads = flax.traverse_util.unflatten_dict(
+        {name: np.full_like(x, bad if is_frozen[name] else 0.5) for name, x in before.items()}, sep="/")
+    after = flat(phases.apply_updates("D", grads, state.d_opt, state.d_params, phases.hyper(0))[0])
+    assert any(np.abs(before[name]).max() > 0.05 for name in before if is_frozen[name])
+    lr = cfg.D_lr * cfg.D_reg_interval / (cfg.D_reg_interval + 1)  # NVIDIA's lazy regularisation's ratio
+    for name in before:
+        if is_frozen[name]:
+            np.testing.assert_array_equal(after[name], before[name], err_msg=name)
+        else:  # Adam's first step moves each weight by lr against the gradient's sign, then the clip
+            np.testing.assert_allclose(after[name], np.clip(before[name] - lr, -0.05, 0.05), rtol=1e-5,
+                                       atol=1e-7, err_msg=name)
 
 
 @pytest.mark.slow
