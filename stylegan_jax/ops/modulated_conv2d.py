@@ -61,9 +61,9 @@ def modulated_conv2d(
         fused = default_fused()
     weight = weight.astype(jnp.float32)
     styles = styles.astype(jnp.float32)
-    if x.dtype != jnp.float32 and demodulate:
+    if jnp.finfo(x.dtype).bits < 32 and demodulate:
         # Pre-normalise (as NVIDIA does for fp16) so that reduced precision cannot overflow; demodulation
-        # makes the result independent of these scales.
+        # makes the result independent of these scales but for its eps. Not for float64 (NVIDIA's fp32 form).
         weight = weight * (1 / np.sqrt(in_channels * kh * kw) / jnp.max(jnp.abs(weight), axis=(1, 2, 3),
                                                                         keepdims=True))
         styles = styles / jnp.max(jnp.abs(styles), axis=1, keepdims=True)

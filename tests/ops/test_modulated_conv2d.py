@@ -1,3 +1,4 @@
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -47,3 +48,19 @@ def test_forms_agree_in_bfloat16():
     assert a.dtype == b.dtype == jnp.bfloat16
     for y in (a, b):
         np.testing.assert_allclose(np.asarray(y, np.float32), np.asarray(full), atol=0.1)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_float64_demodulates_without_half_precisions_prenormalisation(fused):
+    """Small styles (sum of squares near the 1e-8 eps) in float64 demodulate as NVIDIA's float32 form: no
+    rescaling of weights and styles first (which moves the eps's share by about 1% here); that is for half
+    precision only."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 6, 6, 5))
+    weight = rng.standard_normal((4, 5, 3, 3))
+    styles = rng.standard_normal((2, 5)) * 1e-4
+    with jax.enable_x64(True):
+        y = modulated_conv2d(jnp.asarray(x), jnp.asarray(weight), jnp.asarray(styles), padding=1, fused=fused)
+        assert y.dtype == jnp.float64
+    r = per_sample_reference(x, weight, styles, True, 1, 1, 1, True)
+    np.testing.assert_allclose(np.asarray(y), r, rtol=1e-5, atol=1e-5 * np.abs(r).max())
