@@ -63,7 +63,8 @@ def modulated_conv2d(
     styles = styles.astype(jnp.float32)
     if jnp.finfo(x.dtype).bits < 32 and demodulate:
         # Pre-normalise (as NVIDIA does for fp16) so that reduced precision cannot overflow; demodulation
-        # makes the result independent of these scales but for its eps. Not for float64 (NVIDIA's fp32 form).
+        # makes the result independent of these scales but for its eps. NVIDIA rescales for fp16 only: not
+        # for float32 or float64.
         weight = weight * (1 / np.sqrt(in_channels * kh * kw) / jnp.max(jnp.abs(weight), axis=(1, 2, 3),
                                                                         keepdims=True))
         styles = styles / jnp.max(jnp.abs(styles), axis=1, keepdims=True)

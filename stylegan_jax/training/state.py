@@ -118,10 +118,14 @@ def with_frozen(tx: optax.GradientTransformation, frozen: list[str]) -> optax.Gr
     return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, labels)
 
 
-def frozen_mask(params: dict, frozen: Sequence[str]) -> dict:
+def frozen_mask(params, frozen: Sequence[str]):
     """A tree of ``params``' structure: True at the leaves under the paths ``frozen`` (``'b256/fromrgb'``)."""
-    flat = flax.traverse_util.flatten_dict(params, sep="/")
-    return flax.traverse_util.unflatten_dict({k: any(k.startswith(f + "/") for f in frozen) for k in flat}, sep="/")
+
+    def is_frozen(path, _) -> bool:
+        name = "/".join(str(k.key) for k in path)
+        return any(name.startswith(f + "/") for f in frozen)
+
+    return jax.tree_util.tree_map_with_path(is_frozen, params)
 
 
 def init_state(cfg: ml_collections.ConfigDict, G, D, g_tx, d_tx) -> TrainState:

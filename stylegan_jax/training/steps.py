@@ -16,7 +16,7 @@ mapping network (``has_mapping``: StyleGAN1, StyleGAN2) runs as NVIDIA's StyleGA
 path-length regularisation, ``w_avg``); the others (DCGAN, PGGAN) call ``G(z, c)`` directly, with batch-norm
 buffers when ``batch_norm``. The objective is a value (``losses.objective(cfg)``), and D's main step adds
 the regularisers ``losses.d_main_penalties(cfg)`` lists (WGAN-GP's gradient penalty, PGGAN's epsilon-drift,
-R1 and R2 when not lazy); WGAN's weight clipping follows the update. A pairing objective (R3GAN's RpGAN)
+R1 and R2 when not lazy); WGAN's weight clipping follows each of D's updates. A pairing objective (R3GAN's RpGAN)
 pairs fake i with real i: its iteration's reals are [K, 2 * batch_gpu, ...], the first half D's and the
 second G's (R3GAN draws a real batch for each), and the fakes take their real's label; under the others the
 fakes take the labels of random training images (``training.labels``, NVIDIA's ``all_gen_c``), except D's
