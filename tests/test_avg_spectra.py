@@ -134,6 +134,29 @@ def test_heatmap_and_slices_draw_nvidias_figures(dataset, tmp_path):  # noqa: F8
         assert PIL.Image.open(io.BytesIO(png.read_bytes())).size == size
 
 
+@pytest.mark.parametrize("size, interp", [(8, 2), (9, 1)])
+def test_the_heatmap_draws_the_spectrum_in_db_over_the_frequencies(tmp_path, monkeypatch, size, interp):
+    """Unsmoothed: filled contours of the closed-form heatmap (10 log10 of the centred spectrum, both ends
+    closed) on -size/2 .. size/2, NVIDIA's 13 levels from -40 to 20 dB, extended both ways, 5 ticks per axis."""
+    bins = size * interp
+    spectrum = 10.0 ** np.random.default_rng(2).uniform(-4.5, 2.5, (bins, bins))  # -45 .. 25 dB: past both ends
+    npz = tmp_path / "s.npz"
+    np.savez(npz, spectrum=spectrum, image_size=size)
+    figures = []
+    monkeypatch.setattr(avg_spectra, "_finish", lambda args, fig: figures.append(fig))
+    assert avg_spectra.main(["heatmap", str(npz), "--smooth", "0", "--save", str(tmp_path / "h.png")]) == 0
+    ax = figures[0].axes[0]
+    filled = ax.collections[0]
+    i = np.arange(bins + 1) - bins // 2  # rows and columns from -1/2 to +1/2 of the sampling rate
+    db = 10 * np.log10(spectrum[np.ix_(i % bins, i % bins)])
+    assert (filled.zmin, filled.zmax) == (db.min(), db.max())
+    np.testing.assert_allclose(filled.levels, np.arange(-40, 21, 5))
+    assert filled.extend == "both"
+    for limits, ticks in ((ax.get_xlim(), ax.get_xticks()), (ax.get_ylim(), ax.get_yticks())):
+        np.testing.assert_allclose(limits, (-size / 2, size / 2), rtol=1e-12)
+        np.testing.assert_allclose(ticks, np.linspace(-size / 2, size / 2, 5), rtol=1e-12)
+
+
 @pytest.mark.parametrize("size, interp", [(8, 2), (9, 1), (3, 3)])
 def test_slices_plot_the_spectrum_from_the_zero_frequency_on(tmp_path, monkeypatch, size, interp):
     """The 0 and 45 degree lines, unsmoothed: bins k = 0 .. S // 2 of the spectrum's first row and diagonal at k

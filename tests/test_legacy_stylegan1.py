@@ -159,7 +159,8 @@ def d_basic(net, img, c):
 
 # --- tests ---------------------------------------------------------------------------------------------
 CASES = [("tf_stylegan1", None, None), ("tf_stylegan1", *stylegan1.FAMILY.truncation),
-         ("tf_stylegan1_tuned_baseline", None, None)]
+         ("tf_stylegan1_tuned_baseline", None, None), ("tf_stylegan1_rung_c", None, None),
+         ("tf_stylegan1_rung_d", *stylegan1.FAMILY.truncation)]
 
 
 @pytest.mark.parametrize("name, psi, cutoff", CASES)
@@ -180,7 +181,7 @@ def test_generator_matches_nvidias_g_style_in_numpy(name, psi, cutoff):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
-@pytest.mark.parametrize("name", ["tf_stylegan1", "tf_stylegan1_tuned_baseline"])
+@pytest.mark.parametrize("name", ["tf_stylegan1", "tf_stylegan1_tuned_baseline", "tf_stylegan1_rung_c"])
 def test_discriminator_matches_nvidias_d_basic_in_numpy(name):
     net = load_network_pkl(PICKLES / f"{name}.pkl")
     tf_D = read_network_pickle(PICKLES / f"{name}.pkl")[1]

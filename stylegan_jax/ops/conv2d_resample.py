@@ -297,6 +297,8 @@ def conv2d_resample(
         x = upfirdn2d(x, f, gain=up**2, flip_filter=flip_filter)
         # both (no network does): then FIR-downsample without padding, as NVIDIA's
         return x if down == 1 else upfirdn2d(x, f, down=down, flip_filter=flip_filter)
+    polyphase.output_length(x.shape[1], 1, 1, py0, py1, kh)  # a clear error where no output would remain
+    polyphase.output_length(x.shape[2], 1, 1, px0, px1, kw)
     if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
         return conv2d(x, wc, groups, (py0, px0))
     x = upfirdn2d(x, None, padding=(px0, px1, py0, py1))

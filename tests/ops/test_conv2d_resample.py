@@ -48,6 +48,19 @@ def test_conv2d_resample_matches_reference_off_the_networks_settings(kernel, up,
     np.testing.assert_allclose(np.asarray(y), r, rtol=1e-4, atol=1e-4 * np.abs(r).max())
 
 
+@pytest.mark.parametrize("size, kernel, up, down, padding", [
+    ((2, 2), (3, 3), 1, 1, 0),  # a plain convolution: XLA alone would return an empty array
+    ((5, 2), (1, 3), 1, 1, (0, 0, 1, 1)),  # the width alone too narrow
+    ((1, 1), (3, 3), 1, 2, 0),  # the resampling paths
+    ((1, 1), (3, 3), 2, 1, -2),
+])
+def test_an_input_too_small_for_the_kernel_is_one_clear_error(size, kernel, up, down, padding):
+    """torch's conv2d raises where nothing would remain; so does ours, on every path, naming the sizes."""
+    x, w = jnp.zeros((1, *size, 2)), jnp.zeros((3, 2, *kernel))
+    with pytest.raises(ValueError, match=r"resampling an axis of \d+ samples .* leaves no output"):
+        conv2d_resample(x, w, F if up > 1 or down > 1 else None, up, down, padding)
+
+
 def test_up_conv_uses_no_transposed_or_dilated_convolution():
     x, w = jnp.zeros((1, 4, 4, 2)), jnp.zeros((3, 2, 3, 3))
 

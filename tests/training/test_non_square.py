@@ -59,11 +59,17 @@ def test_a_wide_stylegan3_trains(wide_data, tmp_path):
                          conditional=False, c_dim=0)
     trainer = Trainer(cfg, tmp_path)
     state = trainer.initial_state()
+    before = {name: leaves(getattr(state, name)) for name in ("g_params", "d_params")}
     batch = trainer.device_batch(next(trainer.iterator))
     for step in range(2):
         state, _ = trainer.run_iteration(state, batch, step)
     assert all(np.isfinite(x).all() for x in leaves(state))
-    assert trainer.fakes(state).shape == (cfg.grid**2, HEIGHT, WIDTH, 1)
+    for name, initial in before.items():  # both networks stepped: every weight array moved
+        moved = [not np.array_equal(a, b) for a, b in zip(initial, leaves(getattr(state, name)), strict=True)]
+        assert all(moved), (name, moved)
+    fakes = trainer.fakes(state)
+    assert fakes.shape == (cfg.grid**2, HEIGHT, WIDTH, 1)
+    assert np.isfinite(fakes).all() and fakes.std() > 0
 
 
 def test_a_wide_pggan_grows_from_its_base(wide_data, tmp_path):
