@@ -92,7 +92,15 @@ def test_stylegan3_pickle_converts_to_the_stylegan3_family():
     code built it (outputs: tests/models/test_stylegan3.py)."""
     net = load_network_pkl(PICKLES / "sg3_alias_free.pkl")
     assert net["metadata"]["model"] == "stylegan3" and net["G_kwargs"]["synthesis_kwargs"]["num_layers"] == 3
-    assert net["G_ema"]["buffers"]["synthesis"]["input"]["transform"].shape == (3, 3)
+    raw = read_network_pickle(PICKLES / "sg3_alias_free.pkl")
+    for name in ("G", "G_ema"):
+        layers = raw[name].state["_modules"]["synthesis"].state["_modules"]
+        converted = net[name]["buffers"]["synthesis"]
+        assert sorted(converted) == sorted(layers)
+        for layer, module in layers.items():
+            for buffer, value in converted[layer].items():  # the input's transform, frequencies and phases; the
+                np.testing.assert_array_equal(value, module.state["_buffers"][buffer])  # layers' magnitude EMAs
+    assert not np.array_equal(net["G_ema"]["buffers"]["synthesis"]["input"]["transform"], np.eye(3))
 
 
 class Payload:

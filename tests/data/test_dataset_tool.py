@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import PIL.Image
+import PIL.ImageOps
 import pytest
 from imagefiles import random_pixels, save, write_labels
 
@@ -90,6 +91,11 @@ def test_mixed_folder_counts_and_shapes(mixed_folder, tmp_path, capsys):
     np.testing.assert_allclose(got16, gray16 / 257, atol=0.5)
     rgba = np.asarray(PIL.Image.open(mixed_folder / "rgba.png"))
     np.testing.assert_array_equal(stored[MIXED_STORED.index("rgba.png")], rgba[..., :3])
+    # The palette's colours, not its indices; the others through Pillow as NVIDIA's tool (Lanczos to 16x16:
+    # the wide image squashed, not cropped, under --transform none).
+    for name in ("palette.png", "small.png", "wide.png", "b/photo.jpg"):
+        expected = PIL.Image.open(mixed_folder / name).convert("RGB").resize((16, 16), PIL.Image.LANCZOS)
+        np.testing.assert_array_equal(stored[MIXED_STORED.index(name)], np.asarray(expected), err_msg=name)
 
 
 def test_channels_default_to_majority_and_override(tmp_path, capsys):
@@ -100,10 +106,14 @@ def test_channels_default_to_majority_and_override(tmp_path, capsys):
     assert run_tool(capsys, "--source", src, "--dest", tmp_path / "d1")[0] == 0
     info = read_dataset_info(tmp_path / "d1")
     assert (info["channels"], info["resolution"], info["converted"]) == (1, 8, {"RGB": 1})
-    assert all(im.shape == (8, 8, 1) for im in stored_images(tmp_path / "d1"))
+    gray = [np.asarray(PIL.Image.open(src / name).convert("L"))[..., None] for name in ("g1.png", "g2.png", "rgb.png")]
+    for stored, expected in zip(stored_images(tmp_path / "d1"), gray, strict=True):  # RGB -> L: Pillow's luma
+        np.testing.assert_array_equal(stored, expected)
     assert run_tool(capsys, "--source", src, "--dest", tmp_path / "d3", "--channels", "3")[0] == 0
     assert read_dataset_info(tmp_path / "d3")["converted"] == {"L": 2}
-    assert all(im.shape == (8, 8, 3) for im in stored_images(tmp_path / "d3"))
+    rgb = [np.asarray(PIL.Image.open(src / name).convert("RGB")) for name in ("g1.png", "g2.png", "rgb.png")]
+    for stored, expected in zip(stored_images(tmp_path / "d3"), rgb, strict=True):
+        np.testing.assert_array_equal(stored, expected)
 
 
 def test_center_crop_and_wide(tmp_path, capsys):
@@ -170,6 +180,9 @@ def test_folder_order_extensions_and_sizes_as_nvidias_tool(tmp_path, capsys):
     rc, out, _ = run_tool(capsys, "--source", turned, "--dest", tmp_path / "t")
     assert rc == 0 and "upscaled" not in out and "resized" not in out
     assert read_dataset_info(tmp_path / "t")["resolution"] == "16x32"
+    shown = PIL.ImageOps.exif_transpose(PIL.Image.open(turned / "photo.jpg"))
+    np.testing.assert_array_equal(stored_images(tmp_path / "t")[0], np.asarray(shown))  # as shown, not as stored
+    np.testing.assert_array_equal(stored[2], np.asarray(PIL.Image.fromarray(third).resize((8, 8), PIL.Image.LANCZOS)))
 
 
 @pytest.mark.parametrize("width,height", [(64, 32), (32, 64)])
@@ -202,6 +215,9 @@ def test_max_images(mixed_folder, tmp_path, capsys):
     assert run_tool(capsys, "--source", mixed_folder, "--dest", tmp_path / "d", "--resolution", "16",
                     "--max-images", "3")[0] == 0  # fmt: skip
     assert read_dataset_info(tmp_path / "d")["num_images"] == 3
+    assert run_tool(capsys, "--source", mixed_folder, "--dest", tmp_path / "all", "--resolution", "16")[0] == 0
+    for first, stored in zip(stored_images(tmp_path / "all"), stored_images(tmp_path / "d"), strict=False):
+        np.testing.assert_array_equal(stored, first)  # the first 3 in sorted order, not any 3
 
 
 def test_max_images_reads_no_file_past_them(tmp_path, capsys):

@@ -13,8 +13,10 @@ from stylegan_jax.images import to_uint8
 from stylegan_jax.metrics import MetricError, calc_metric, distances, features
 from stylegan_jax.metrics.detectors import load_inception, load_vgg16
 from stylegan_jax.metrics.metric_main import check_metric, compute_fid, compute_is, compute_kid, compute_ppl, compute_pr
+from stylegan_jax.metrics.swd import patch_positions, random_directions
 from stylegan_jax.models import get_family
 from stylegan_jax.models.stylegan2 import Generator
+from tests.metrics.reference import swd_ref
 from tests.metrics.test_metrics import _direct, _reals, direct_ppl
 
 HEIGHT, WIDTH, N_REAL, N_GEN = 16, 32, 24, 10
@@ -70,9 +72,17 @@ def test_ppl_on_wide_images_crops_eighths_of_each_side(wide):
 
 
 def test_swd_levels_are_named_w_by_h_and_the_dataset_must_fit(wide):
+    """One level, 32x16 (W x H): PGGAN's SWD (NumPy float64, tests/metrics/reference.py) of the 24 reals against
+    as many generated images, with patch centres drawn over the whole W x H image."""
     result = calc_metric("swd", G=wide.G, G_vars=wide.G_vars, dataset=wide.dataset, batch_size=8, progress=False,
                          cache_dir=wide.cache_dir)
-    assert set(result["results"]) == {"swd_32x16", "swd"} and result["results"]["swd"] > 0
+    assert set(result["results"]) == {"swd_32x16", "swd"}
+    centres = np.asarray(patch_positions(wide.seed, 0, jnp.arange(N_REAL), (HEIGHT, WIDTH)))
+    assert centres[..., 0].min() >= 3 and centres[..., 0].max() < HEIGHT - 3  # rows inside the 16 rows
+    assert centres[..., 1].min() >= 3 and centres[..., 1].max() < WIDTH - 3 and centres[..., 1].max() >= HEIGHT
+    (expected,) = swd_ref(_reals(wide.dataset), _fakes(wide, N_REAL), [centres], [random_directions(wide.seed, 0, 49)])
+    assert result["results"]["swd_32x16"] == pytest.approx(expected, rel=1e-4)
+    assert result["results"]["swd"] == result["results"]["swd_32x16"]
     tall = Generator(**dict(G_KWARGS, img_resolution=(WIDTH, HEIGHT)))
     with pytest.raises(MetricError, match="holds 32x16x1 images but the generator makes 16x32x1"):
         calc_metric("swd", G=tall, G_vars=wide.G_vars, dataset=wide.dataset)

@@ -12,6 +12,7 @@ import pytest
 
 from stylegan_jax import generate
 from stylegan_jax.convert import NetworkPickleError, load_network_pkl, torch_stylegan3
+from stylegan_jax.images import to_uint8
 from stylegan_jax.io.network_pickle import read_network_pickle
 from stylegan_jax.models import get_family
 from stylegan_jax.models.stylegan3 import Generator, SynthesisNetwork
@@ -111,6 +112,7 @@ def test_magnitude_ema_tracks_each_layers_input():
 
 
 def test_snapshot_round_trip_keeps_stylegan3(tmp_path):
+    """Every array (the input transform and the magnitude EMAs among the buffers) and every kwarg come back."""
     from stylegan_jax.network_snapshot import save_network
 
     net = load_network(PICKLES / "sg3_r16.pkl")
@@ -118,15 +120,38 @@ def test_snapshot_round_trip_keeps_stylegan3(tmp_path):
                         G_ema=net.G_ema)
     back = load_network(path)
     assert back.family.name == "stylegan3" and back.generator.num_ws == 8
+    assert back.G_kwargs == net.G_kwargs and back.D_kwargs == net.D_kwargs
+    assert jax.tree.structure(back.G_ema) == jax.tree.structure(net.G_ema)
+    for a, b in zip(jax.tree.leaves(net.G_ema), jax.tree.leaves(back.G_ema), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
-def test_style_mixing_runs_on_stylegan3(tmp_path):
+def test_style_mixing_mixes_stylegan3_ws_as_nvidias_tool(tmp_path):
+    """Row seed r, column seed c: r's ws with the --styles layers taken from c's (NVIDIA's style_mixing.py, psi
+    1), rendered with the network's own input transform (the tool sets none); the grid's cells are the PNGs."""
     import PIL.Image
 
-    from stylegan_jax import style_mixing
+    from stylegan_jax import sampling, style_mixing
 
     out = tmp_path / "mix"
     assert style_mixing.main(["--network", str(PICKLES / "sg3_t16.pkl"), "--rows", "1,2", "--cols", "3",
                               "--styles", "0-3", "--outdir", str(out)]) == 0
-    grid = np.asarray(PIL.Image.open(out / "grid.png"))
-    assert grid.shape == (3 * 16, 2 * 16, 3) and (out / "1-3.png").exists()
+    net = load_network(PICKLES / "sg3_t16.pkl")
+    G = net.generator
+    z = sampling.seed_latents([1, 2, 3], G.z_dim)
+    ws = np.asarray(G.apply(net.G_ema, z, np.zeros((3, 0), np.float32), method="map"))
+    mixed = ws[[0, 1, 0, 1, 2]].copy()
+    mixed[2:4, :4] = ws[2, :4]  # 1-3 and 2-3
+    expected = np.asarray(to_uint8(G.apply(net.G_ema, mixed, "const", True, method="synthesize")))
+
+    def png(name):
+        return np.asarray(PIL.Image.open(out / name)).astype(int)
+
+    for name, image in zip(("1-1.png", "2-2.png", "1-3.png", "2-3.png", "3-3.png"), expected, strict=True):
+        assert np.abs(png(name) - image).max() <= 1, name
+    assert np.abs(png("1-3.png") - png("1-1.png")).mean() > 1 and np.abs(png("1-3.png") - png("3-3.png")).mean() > 1
+    grid = png("grid.png")  # NVIDIA's layout: the column seeds' images along the top, the rows' down the left
+    assert grid.shape == (3 * 16, 2 * 16, 3)
+    for (row, col), name in {(0, 1): "3-3.png", (1, 0): "1-1.png", (2, 0): "2-2.png", (1, 1): "1-3.png",
+                             (2, 1): "2-3.png"}.items():
+        np.testing.assert_array_equal(grid[16 * row : 16 * row + 16, 16 * col : 16 * col + 16], png(name))

@@ -48,11 +48,12 @@ def test_schedule_is_nvidias():
     assert schedule(c, 5000_000).resolution is None and schedule(c, 0).alpha == 1
 
 
-def test_reals_are_downsampled_and_faded_as_nvidia():
-    x = np.random.default_rng(0).standard_normal((2, 8, 8, 3))
-    np.testing.assert_allclose(downsample(x.astype(np.float32), 2), x.reshape(2, 4, 2, 4, 2, 3).mean(axis=(2, 4)),
-                               rtol=1e-5)
-    y = np.repeat(np.repeat(x.reshape(2, 4, 2, 4, 2, 3).mean(axis=(2, 4)), 2, axis=1), 2, axis=2)
+@pytest.mark.parametrize("height, width", [(8, 8), (8, 16)])  # W x H too: the two axes kept apart
+def test_reals_are_downsampled_and_faded_as_nvidia(height, width):
+    x = np.random.default_rng(0).standard_normal((2, height, width, 3))
+    boxes = x.reshape(2, height // 2, 2, width // 2, 2, 3).mean(axis=(2, 4))
+    np.testing.assert_allclose(downsample(x.astype(np.float32), 2), boxes, rtol=1e-5)
+    y = np.repeat(np.repeat(boxes, 2, axis=1), 2, axis=2)
     for alpha in (0.0, 0.3, 1.0):
         np.testing.assert_allclose(fade_reals(x.astype(np.float32), np.float32(alpha)), x + (y - x) * (1 - alpha),
                                    rtol=1e-5, atol=1e-6)
