@@ -96,12 +96,27 @@ def test_psi_one_maps_without_truncation_as_nvidias_mapping():
     np.testing.assert_array_equal(sampling.map_latents(G, network.G_ema, z, c, 1.0), untruncated)
 
 
+def path_frames(network, z: np.ndarray, mix=None) -> np.ndarray:
+    """uint8 images of an unconditional network along a path: each row of ``z`` [N, z_dim] mapped at psi 1, then
+    ``mix`` [F, N] weights those ws (None: the rows' own images), rendered with constant noise."""
+    G = network.generator
+    ws = np.asarray(G.apply(network.G_ema, np.float32(z), np.zeros((len(z), 0), np.float32), method="map"))
+    if mix is not None:
+        ws = np.einsum("fn,nlc->flc", np.float32(mix), ws)
+    return np.asarray(to_uint8(G.apply(network.G_ema, ws, "const", True, method="synthesize")))
+
+
 def test_interpolation_writes_frames_through_the_keyframes(tmp_path, capsys):
+    """Linear in W: frame f of 3 per pair is (1 - f / 3) w(seed 0) + f / 3 w(seed 1), the ends the seeds' images."""
     code, err = run_cli(capsys, "--network", str(PICKLES / "ada_skip16.pkl"), "--seeds", "0,1", "--interpolate",
                         "3", "--outdir", str(tmp_path / "video"))
     assert code == 0
     frames = sorted(p.name for p in (tmp_path / "video").glob("frame*.png"))
     assert frames == ["frame00000.png", "frame00001.png", "frame00002.png", "frame00003.png"]
+    network, t = load_network(PICKLES / "ada_skip16.pkl"), np.arange(4) / 3
+    expected = path_frames(network, sampling.seed_latents([0, 1], network.generator.z_dim), np.stack([1 - t, t], 1))
+    for name, image in zip(frames, expected, strict=True):
+        assert np.abs(np.asarray(PIL.Image.open(tmp_path / "video" / name)).astype(int) - image).max() <= 1, name
     run_cli(capsys, "--network", str(PICKLES / "ada_skip16.pkl"), "--seeds", "0,1", "--outdir", str(tmp_path))
     for frame, seed in (("frame00000", 0), ("frame00003", 1)):  # the path starts and ends at the seeds' images
         a = np.asarray(PIL.Image.open(tmp_path / "video" / f"{frame}.png")).astype(int)

@@ -13,7 +13,9 @@ import pytest
 from stylegan_jax import generate, sampling
 from stylegan_jax.cli import Seeds, parse_seeds
 from stylegan_jax.images import image_grid
+from stylegan_jax.network_snapshot import load_network
 from tests.cli.usage import assert_one_error_line, expect_usage_error
+from tests.test_generate import path_frames
 
 NET = ["--network", "{uncond}", "--outdir", "{out}"]
 SEED = ["--seeds", "0"]
@@ -174,6 +176,11 @@ def test_streamed_slerp_interpolation_ends_at_the_keyframes(uncond_pkl, tmp_path
     for frame, seed in ((0, 0), (3, 1), (6, 2)):
         diff = small[f"frame{frame:05d}.png"].astype(int) - seeds[f"seed{seed:04d}.png"]
         assert np.abs(diff).max() <= 1
+    network = load_network(uncond_pkl)
+    z = sampling.seed_latents([0, 1, 2], network.generator.z_dim)  # between the keyframes: the slerped zs' images
+    between = np.concatenate([sampling.slerp(z[k], z[k + 1], np.array([1 / 3, 2 / 3])) for k in (0, 1)])
+    for frame, image in zip((1, 2, 4, 5), path_frames(network, between), strict=True):
+        assert np.abs(small[f"frame{frame:05d}.png"].astype(int) - image).max() <= 1, frame
 
 
 @pytest.mark.slow
