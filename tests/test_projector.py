@@ -347,6 +347,13 @@ def test_cli_outputs_render_back_with_generate_and_style_mixing(tmp_path, capsys
     assert "12/12" in err and f"dist {record['distance']:.2f} loss {record['loss_value']:.2f}" in err, err[-300:]
     proj = np.asarray(PIL.Image.open(out / "proj.png"))
     np.testing.assert_array_equal(proj, image_of(G, network.G_ema, ws)[0])  # NVIDIA's projector conversion
+    # What the CLI saved is the projection's last ws and its last step's distance, of the target it wrote.
+    read = projector.load_target(str(tmp_path / "face.png"), G.img_resolution, G.img_channels)
+    np.testing.assert_array_equal(np.asarray(PIL.Image.open(out / "target.png")), read)
+    expected = Projector(G, network.G_ema, np.zeros((1, 0), np.float32), projection.distance_embedding("l2"),
+                         ProjectionSettings(num_steps=12)).project(read[None], seed=303)
+    np.testing.assert_allclose(ws, expected.ws, rtol=1e-5, atol=1e-6)
+    assert record["distance"] == pytest.approx(float(expected.distance[0]), rel=1e-5)
 
     assert generate.main(["--network", str(PICKLE), "--projected-w", str(out / "projected_w.npz"),
                           "--outdir", str(tmp_path / "gen")]) == 0

@@ -11,6 +11,8 @@ from stylegan_jax import generate, projector, style_mixing
 from stylegan_jax.data.images import encode_png
 from stylegan_jax.data.tfds_builder import DatasetSpec, write_dataset
 from stylegan_jax.errors import ConfigError
+from stylegan_jax.images import image_grid, to_uint8
+from stylegan_jax.network_snapshot import load_network
 from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import Trainer, train
 from tests.training.conftest import leaves, tiny_config
@@ -106,6 +108,12 @@ def test_a_wide_run_snapshots_what_the_tools_read(wide_data, tmp_path, capsys):
     snapshot = str(tmp_path / "run" / "network-snapshot-000000.016")
     fakes = np.asarray(PIL.Image.open(tmp_path / "run" / "fakes000000.016.png"))
     assert fakes.shape == (cfg.grid * HEIGHT, cfg.grid * WIDTH)
+    # The grid is G_ema's (the snapshot's) images of NVIDIA's grid z (RandomState(seed)), constant noise, row-major
+    network = load_network(snapshot)
+    z = np.random.RandomState(cfg.seed).randn(cfg.grid**2, network.generator.z_dim).astype(np.float32)
+    images = to_uint8(network.generator.apply(network.G_ema, z, np.zeros((len(z), 0), np.float32), noise_mode="const"))
+    assert cfg.grid_noise == "const"
+    np.testing.assert_array_equal(fakes, image_grid(np.asarray(images), cfg.grid)[..., 0])
 
     assert generate.main(["--network", snapshot, "--seeds", "1-2", "--outdir", str(tmp_path / "gen")]) == 0
     assert np.asarray(PIL.Image.open(tmp_path / "gen" / "seed0001.png")).shape == (HEIGHT, WIDTH)
