@@ -13,8 +13,9 @@ from stylegan_jax.durations import format_time
 from stylegan_jax.training.config import load_experiment
 from stylegan_jax.training.loop import Trainer, train
 from stylegan_jax.training.schedule import schedule
-from stylegan_jax.training.steps import active_phases, augment_pipe
+from stylegan_jax.training.steps import AUG_REAL, active_phases, augment_pipe
 from tests.training.conftest import tiny_config
+from tests.training.step_inputs import phase_inputs
 
 
 def ada_config(data_dir, **overrides):
@@ -131,6 +132,14 @@ def test_d_sees_augmented_images_and_g_learns_through_the_pipe(data_dir, tmp_pat
     _, _, augmented = run("D_main", 1.0)
     for name in ("Loss/scores/real", "Loss/scores/fake", "Loss/D/loss"):
         assert abs(augmented[name] - plain[name]) > 1e-4, (name, augmented[name], plain[name])
+    # D's real scores: each minibatch's reals through the pipe at p 1 with the reals' own draw of its key
+    state = trainer.initial_state()
+    reals, labels = (np.asarray(x) for x in jax.device_get(batch))
+    keys = phase_inputs(state, labels, "D_main", trainer.layout.batch_gpu, trainer.G.z_dim)[2]
+    pipe, d_params = augment_pipe(trainer.cfg), jax.device_get(state.d_params)
+    scores = [trainer.D.apply({"params": d_params}, pipe(reals[k], jax.random.fold_in(keys[k], AUG_REAL), 1.0),
+                              labels[k]) for k in range(len(reals))]
+    assert augmented["Loss/scores/real"] == pytest.approx(float(np.mean(scores)), rel=1e-5)
     start, plain, _ = run("G_main", 0.0)
     _, augmented, _ = run("G_main", 1.0)
     assert np.abs(augmented - start).max() > 1e-4  # G moved: a gradient through the pipe

@@ -95,6 +95,7 @@ def test_a_new_family_is_one_register_call_and_trains(data_dir, tmp_path, monkey
     state, metrics = trainer.run_iteration(state, trainer.device_batch(next(trainer.iterator)), 0)
     assert set(metrics) == {"G_main", "D_main"}
     after = jax.device_get(state)
-    for a, b in zip(jax.tree_util.tree_leaves(before.d_params), jax.tree_util.tree_leaves(after.d_params),
-                    strict=True):
-        assert not np.array_equal(a, b)  # one Adam step moves every D parameter
+    for net in ("g_params", "d_params"):  # one Adam step moves every parameter of both networks
+        for a, b in zip(jax.tree_util.tree_leaves(getattr(before, net)), jax.tree_util.tree_leaves(getattr(after, net)),
+                        strict=True):
+            assert not np.array_equal(a, b), net
