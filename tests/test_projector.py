@@ -410,16 +410,22 @@ def test_cli_projects_a_folder_as_one_batch_with_lpips(tmp_path, detectors, caps
     G = network.generator
     folder = tmp_path / "targets"
     folder.mkdir()
-    for s in (1, 2, 3):
-        write_target(folder / f"t{s}.png", image_of(G, network.G_ema, seed_ws(G, network.G_ema, s))[0], (16, 16))
+    targets = {s: image_of(G, network.G_ema, seed_ws(G, network.G_ema, s))[0] for s in (1, 2, 3)}
+    for s, target in targets.items():
+        write_target(folder / f"t{s}.png", target, (16, 16))
     code = projector.main(["--network", str(PICKLE), "--target", str(folder), "--outdir", str(tmp_path / "out"),
                            "--num-steps", "8", "--space", "wplus", "--save-video=false", "--detector-dir",
                            str(root)])
     assert code == 0
-    for s in (1, 2, 3):
+    ws = []
+    for s in (1, 2, 3):  # each target's outputs in its own folder
         d = tmp_path / "out" / f"t{s}"
         assert sorted(p.name for p in d.iterdir()) == ["proj.png", "projected_w.npz", "projection.json",
                                                        "target.png"]
         record = json.loads((d / "projection.json").read_text())
         assert record["loss"] == "lpips" and record["space"] == "wplus" and record["distance"] > 0
+        np.testing.assert_array_equal(np.asarray(PIL.Image.open(d / "target.png")), targets[s])
+        ws.append(np.load(d / "projected_w.npz")["w"])
+        np.testing.assert_array_equal(np.asarray(PIL.Image.open(d / "proj.png")), image_of(G, network.G_ema, ws[-1])[0])
+    assert not any(np.allclose(ws[i], ws[j]) for i, j in ((0, 1), (0, 2), (1, 2)))
     assert "projected 3 target(s)" in capsys.readouterr().out
