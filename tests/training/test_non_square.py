@@ -15,6 +15,7 @@ from stylegan_jax.images import image_grid, to_uint8
 from stylegan_jax.network_snapshot import load_network
 from stylegan_jax.training.config import load_experiment, shrink_to_tiny
 from stylegan_jax.training.loop import Trainer, train
+from stylegan_jax.training.schedule import schedule
 from tests.training.conftest import leaves, tiny_config
 from tests.training.test_stylegan3_training import tiny_stylegan3
 
@@ -87,6 +88,10 @@ def test_a_wide_pggan_grows_from_its_base(wide_data, tmp_path):
     assert "growing from 8x4" in (tmp_path / "log.txt").read_text()  # W x H
     fakes = np.asarray(PIL.Image.open(tmp_path / "fakes000000.048.png"))
     assert fakes.shape == (cfg.grid * HEIGHT, cfg.grid * WIDTH)
+    f = 32 // schedule(cfg, 48).resolution  # the canvas's pixels repeated up to full size along both axes
+    assert f > 1
+    blocks = fakes.reshape(cfg.grid * HEIGHT // f, f, cfg.grid * WIDTH // f, f)
+    assert (blocks == blocks[:, :1, :, :1]).all() and blocks.std() > 0
 
 
 def test_a_wide_stylegan1_mixes_styles_while_growing(wide_data, tmp_path):
