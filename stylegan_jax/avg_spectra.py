@@ -112,8 +112,9 @@ def _square(height: int, width: int, what: str) -> int:
 
 
 def network_images(source: str, num: int | None, seed: int, batch_size: int
-                   ) -> tuple[tuple[int, int], Iterator[np.ndarray]]:
-    """((H, W), uint8 image batches [<= batch_size, H, W, C]) of ``num`` images of the network's G_ema."""
+                   ) -> tuple[tuple[int, int], int, Iterator[np.ndarray]]:
+    """((H, W), the batch size: ``batch_size`` or ``num`` if fewer, uint8 image batches [<= that, H, W, C]) of
+    ``num`` images of the network's G_ema."""
     import jax
 
     from stylegan_jax.metrics.features import generate_uint8
@@ -126,6 +127,7 @@ def network_images(source: str, num: int | None, seed: int, batch_size: int
     G = network.generator
     size = image_size.parse(G.img_resolution)
     generate = jax.jit(functools.partial(generate_uint8, G))
+    batch_size = min(batch_size, num)  # no rows past the images
 
     def batches() -> Iterator[np.ndarray]:
         for start in range(0, num, batch_size):
@@ -139,13 +141,14 @@ def network_images(source: str, num: int | None, seed: int, batch_size: int
             key = jax.random.fold_in(jax.random.key(seed), start)
             yield np.asarray(generate(network.G_ema, z, c, key))[:count]
 
-    return size, batches()
+    return size, batch_size, batches()
 
 
 def dataset_images(source: str, num: int | None, seed: int, batch_size: int
-                   ) -> tuple[int, tuple[int, int], Iterator[np.ndarray]]:
-    """(image count, (H, W), uint8 image batches) of the dataset in stored order: all of it, or a random
-    ``num`` of its images chosen by ``seed`` as NVIDIA's ``max_size`` chooses them (`data.subset_indices`)."""
+                   ) -> tuple[int, tuple[int, int], int, Iterator[np.ndarray]]:
+    """(image count, (H, W), the batch size: ``batch_size`` or the count if fewer, uint8 image batches) of the
+    dataset in stored order: all of it, or a random ``num`` of its images chosen by ``seed`` as NVIDIA's
+    ``max_size`` chooses them (`data.subset_indices`)."""
     from stylegan_jax.images import to_uint8
 
     path = resolve_dataset(source)
@@ -154,6 +157,7 @@ def dataset_images(source: str, num: int | None, seed: int, batch_size: int
     if num is not None and num > info["num_images"]:
         raise UsageError(f"--num {num}: dataset {path} holds only {info['num_images']} images")
     total = info["num_images"] if num is None else num
+    batch_size = min(batch_size, total)
 
     def batches() -> Iterator[np.ndarray]:
         done = 0
@@ -165,14 +169,14 @@ def dataset_images(source: str, num: int | None, seed: int, batch_size: int
             if done == total:
                 return
 
-    return total, size, batches()
+    return total, size, batch_size, batches()
 
 
-def source_images(args: argparse.Namespace) -> tuple[int, tuple[int, int], Iterator[np.ndarray]]:
-    """(image count, (H, W), uint8 batches) of ``--source``."""
+def source_images(args: argparse.Namespace) -> tuple[int, tuple[int, int], int, Iterator[np.ndarray]]:
+    """(image count, (H, W), the batch size: ``--batch-size`` or the count if fewer, uint8 batches) of
+    ``--source``."""
     if is_network(args.source):
-        size, batches = network_images(args.source, args.num, args.seed, args.batch_size)
-        return args.num, size, batches
+        return args.num, *network_images(args.source, args.num, args.seed, args.batch_size)
     return dataset_images(args.source, args.num, args.seed, args.batch_size)
 
 
@@ -182,7 +186,7 @@ def _progress(total: int) -> tqdm:
 
 def stats(args: argparse.Namespace) -> None:
     """Prints the flags ``calc`` needs: ``--mean=<m> --std=<s>`` of every pixel value of the source."""
-    total, _, batches = source_images(args)
+    total, _, _, batches = source_images(args)
     moments = Moments()
     with _progress(total) as bar:
         for images in batches:
@@ -198,7 +202,7 @@ def calc(args: argparse.Namespace) -> None:
 
     if not args.dest.endswith(".npz"):
         raise UsageError(f"--dest {args.dest}: expected a file name ending in .npz")
-    total, (height, width), batches = source_images(args)
+    total, (height, width), batch_size, batches = source_images(args)
     size = _square(height, width, f"--source {args.source}")
     spectrum_size = size * args.interp
     window = jax.numpy.asarray(kaiser_window(size, args.beta), jax.numpy.float32)
@@ -208,8 +212,8 @@ def calc(args: argparse.Namespace) -> None:
         with _progress(total) as bar:
             for images in batches:
                 count = len(images)
-                weights = (np.arange(args.batch_size) < count).astype(np.float32)
-                half += np.asarray(step(pad_rows(images, args.batch_size), weights, args.mean, args.std, window,
+                weights = (np.arange(batch_size) < count).astype(np.float32)
+                half += np.asarray(step(pad_rows(images, batch_size), weights, args.mean, args.std, window,
                                         spectrum_size=spectrum_size), np.float64)
                 bar.update(count)
         spectrum = full_spectrum(half) / total
@@ -217,7 +221,7 @@ def calc(args: argparse.Namespace) -> None:
         if not isinstance(e, MemoryError) and "RESOURCE_EXHAUSTED" not in str(e):
             raise
         raise UsageError(f"--interp {args.interp}: spectra of {spectrum_size}x{spectrum_size} ({size} pixels x "
-                         f"{args.interp}) in batches of {args.batch_size} need more memory than there is; use a "
+                         f"{args.interp}) in batches of {batch_size} need more memory than there is; use a "
                          "smaller --interp or --batch-size") from None
     _save_npz(args.dest, spectrum=spectrum, image_size=np.int64(size))
 

@@ -239,9 +239,10 @@ def looping_video_frames(G, variables, ws: np.ndarray, columns: int, w_frames: i
     constant noise ``batch_size`` images per jitted call."""
     cells, num_keyframes = ws.shape[:2]
     paths = [looping_path(np.asarray(ws[i], np.float64)) for i in range(cells)]
-    per_chunk = max(1, batch_size // cells)  # frames per chunk: one call, or one frame over several
-    synthesize, keys = _batch_synthesizer(G, "const"), _noise_keys(np.zeros(per_chunk * cells, int))
     total = num_keyframes * w_frames
+    per_chunk = min(max(1, batch_size // cells), total)  # frames per chunk: one call, or one frame over several
+    batch_size = min(batch_size, per_chunk * cells)  # no rows past a chunk's images
+    synthesize, keys = _batch_synthesizer(G, "const"), _noise_keys(np.zeros(per_chunk * cells, int))
     for start in range(0, total, per_chunk):
         t = np.arange(start, min(start + per_chunk, total)) / w_frames
         chunk = np.stack([path(t) for path in paths], axis=1).astype(np.float32)  # [frames, cells, num_ws, w_dim]

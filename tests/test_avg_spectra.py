@@ -82,8 +82,9 @@ def test_a_networks_images_are_drawn_as_nvidias_tool_draws_them(generator, tmp_p
     np.testing.assert_allclose(spectrum, expected, rtol=2e-5, atol=1e-7 * expected.max())
 
 
-def test_stats_are_the_mean_and_deviation_of_every_pixel(dataset, capsys):  # noqa: F811
-    code, out, err = run_tool(avg_spectra.main, ["stats", "--source", dataset, "--batch-size", "5"], capsys)
+@pytest.mark.parametrize("batch", ["5", "100000000"])  # the second far above the images: as many rows as they
+def test_stats_are_the_mean_and_deviation_of_every_pixel(dataset, capsys, batch):  # noqa: F811
+    code, out, err = run_tool(avg_spectra.main, ["stats", "--source", dataset, "--batch-size", batch], capsys)
     assert code == 0, err
     pixels = dataset_images(dataset).astype(np.float64)
     assert out == f"--mean={pixels.mean():g} --std={pixels.std():g}\n"

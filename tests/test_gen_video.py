@@ -62,6 +62,12 @@ def test_frames_show_each_cells_keyframe_images_where_its_path_passes_them(tmp_p
     for i, frame in enumerate(frames):
         np.testing.assert_array_equal(np.asarray(PIL.Image.open(tmp_path / "v1" / "lerp_frames" / f"frame{i:05d}.png")),
                                       frame)
+    out2 = tmp_path / "v2" / "lerp.mp4"  # a batch far above the frames' images: as many rows as they have
+    assert gen_video.main(["--network", str(pkl), "--seeds", "0-3", "--grid", "2x1", "--w-frames", "3",
+                           "--batch-size", "100000000", "--output", str(out2)]) == 0
+    for i, frame in enumerate(frames):
+        np.testing.assert_array_equal(np.asarray(PIL.Image.open(tmp_path / "v2" / "lerp_frames" / f"frame{i:05d}.png")),
+                                      frame)
     capsys.readouterr()
     assert gen_video.main(["--network", str(pkl), "--seeds", "0-3", "--grid", "2x1", "--w-frames", "2",
                            "--batch-size", "4", "--output", str(out)]) == 0  # a shorter video, the same name

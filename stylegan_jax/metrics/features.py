@@ -118,9 +118,10 @@ def compiled(key: Hashable, step: Callable) -> Callable:
 def run_batches(fn: Callable, params: Any, batches: Iterator[tuple[np.ndarray, ...]], total: int, batch: int,
                 desc: str, progress: bool) -> Iterator[Any]:
     """Runs the jitted ``fn(params, *inputs)`` on each batch of host inputs (leading dim <= ``batch``, padded
-    to it, sharded over the devices) and yields the host outputs cut to the real rows. Shows a progress bar
-    over ``total`` items and, when total >= ESTIMATE_FROM, prints the estimated duration after the first
-    timed batch."""
+    to it, or to ``total`` rounded up to the device count if fewer, sharded over the devices) and yields the
+    host outputs cut to the real rows. Shows a progress bar over ``total`` items and, when total >=
+    ESTIMATE_FROM, prints the estimated duration after the first timed batch."""
+    batch = min(batch, -(-total // jax.device_count()) * jax.device_count())  # no padding past the items
     mesh = data_mesh()
     sharded, replicated = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
     params = jax.device_put(params, replicated)

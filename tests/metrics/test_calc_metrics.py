@@ -32,6 +32,9 @@ def test_swd_on_a_snapshot_appends_to_the_run_directory(run_dir, tmp_path, capsy
     assert first["results"] == second["results"] and first["results"]["swd"] > 0  # seeded: reproducible
     printed = json.loads(capsys.readouterr().out.splitlines()[0])
     assert printed == first  # NVIDIA's report_metric prints the line it appends
+    huge = [*args[:4], "--batch-size", "100000000", *args[6:]]  # far above the images: padded to them only
+    assert calc_metrics.main(huge) == 0
+    assert json.loads((run_dir / "metric-swd.jsonl").read_text().splitlines()[2])["results"] == first["results"]
 
 
 def test_a_runs_subset_leaves_the_reals_of_its_metrics_whole(run_dir, dataset, tmp_path):
