@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -208,14 +209,14 @@ class RunDirectory:
         return [p for p in self._created.rglob("*") if not p.is_dir()] == [self.path / ".lock"]
 
 
-def _check_parameter_shapes(abstract_state: TrainState) -> None:
-    """A config that gives a network an empty parameter (a zero width) is an error before the first step."""
-    for name in ("g_params", "d_params"):
-        for path, leaf in jax.tree_util.tree_flatten_with_path(getattr(abstract_state, name))[0]:
+def check_parameter_shapes(g_params: Any, d_params: Any) -> None:
+    """A config that gives a network an empty parameter (a zero width) is an error before the first step (and
+    in a dry run): ``g_params`` and ``d_params`` are the networks' parameter trees (abstract shapes will do)."""
+    for net, params in (("G", g_params), ("D", d_params)):
+        for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
             if 0 in leaf.shape:
-                raise ConfigError(f"{name[0].upper()}'s parameter {jax.tree_util.keystr(path)} has the empty shape "
-                                  f"{leaf.shape}: check --config.{name[0].upper()} widths (channel_base, "
-                                  "channel_max, ...)")
+                raise ConfigError(f"{net}'s parameter {jax.tree_util.keystr(path)} has the empty shape {leaf.shape}: "
+                                  f"check --config.{net} widths (channel_base, channel_max, ...)")
 
 
 def run_config(cfg: ml_collections.ConfigDict, devices: list) -> ml_collections.ConfigDict:
@@ -334,7 +335,7 @@ class Trainer:
         self.unit = unit
         with np.errstate(divide="ignore", invalid="ignore"):  # a zero width: the check below names it
             self.abstract_state = jax.eval_shape(lambda: init_state(cfg, self.G, self.D, self.g_tx, self.d_tx))
-        _check_parameter_shapes(self.abstract_state)
+        check_parameter_shapes(self.abstract_state.g_params, self.abstract_state.d_params)
         #: the network a new run starts from (``resume_from``), or None
         self.resume_source = self._load_resume_source()
         self.manager = checkpoint.make_manager(self.workdir / "checkpoints", cfg)

@@ -642,7 +642,7 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
     table = cfg.get("tick_by_resolution", ())
     if not (isinstance(table, tuple | list) and all(_is_tick_pair(pair) for pair in table)):
         raise ConfigError(f"--config.tick_by_resolution: expected (resolution, positive kimg) pairs, got {table!r}")
-    for key, flag in (("snap", "--snap"), ("keep", "--config.keep")):
+    for key, flag in (("snap", "--snap"), ("keep", "--config.keep"), ("grid", "--config.grid")):
         if not (isinstance(cfg[key], int) and cfg[key] >= 1):
             raise ConfigError(f"{flag}: expected a whole number >= 1, got {cfg[key]!r}")
     if not (isinstance(cfg.keep_every, int) and cfg.keep_every >= 0):

@@ -14,7 +14,7 @@ from stylegan_jax.data.errors import DatasetError
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
 from stylegan_jax.training.config import to_json
-from stylegan_jax.training.loop import check_run, label_count, run_config
+from stylegan_jax.training.loop import check_parameter_shapes, check_run, label_count, run_config
 
 
 def label_dim(cfg: ml_collections.ConfigDict) -> int:
@@ -34,13 +34,16 @@ def label_dim(cfg: ml_collections.ConfigDict) -> int:
 
 def parameter_counts(cfg: ml_collections.ConfigDict, c_dim: int) -> tuple[int, int]:
     """(G's, D's) trainable parameter counts (the ``params`` collection; buffers excluded, as NVIDIA's
-    summary counts them), from abstract shapes: nothing is computed."""
+    summary counts them), from abstract shapes: nothing is computed. A zero width is a `ConfigError`, as in a
+    run (`check_parameter_shapes`)."""
     G, D = get_family(cfg.model).build(cfg, c_dim)
     key = jax.ShapeDtypeStruct((2,), jnp.uint32)
     z, c = jax.ShapeDtypeStruct((1, G.z_dim), jnp.float32), jax.ShapeDtypeStruct((1, c_dim), jnp.float32)
     img = jax.ShapeDtypeStruct((1, *image_size.parse(cfg.resolution), cfg.img_channels), jnp.float32)
-    g_vars = jax.eval_shape(lambda k, z, c: G.init(k, z, c, noise_mode="const"), key, z, c)
-    d_vars = jax.eval_shape(lambda k, x, c: D.init(k, x, c), key, img, c)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero width: the check below names it
+        g_vars = jax.eval_shape(lambda k, z, c: G.init(k, z, c, noise_mode="const"), key, z, c)
+        d_vars = jax.eval_shape(lambda k, x, c: D.init(k, x, c), key, img, c)
+    check_parameter_shapes(g_vars["params"], d_vars["params"])
     count = lambda tree: sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree))  # noqa: E731
     return count(g_vars["params"]), count(d_vars["params"])
 

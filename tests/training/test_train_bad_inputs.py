@@ -61,6 +61,7 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--config.keep=0"], "--config.keep: expected a whole number >= 1, got 0"),
     (["--config.keep_every=-4"], "--config.keep_every: expected a whole number of steps >= 0 (0: the newest"),
     (["--config.image_snap=-1"], "--config.image_snap: expected a whole number of ticks >= 0 (0: grids at the "),
+    (["--config.grid=0"], "--config.grid: expected a whole number >= 1, got 0"),
     (["--config.grid_noise=none"], "--config.grid_noise: expected 'const' or 'random', got 'none'"),
     (["--subset", "-3"], "--subset: expected a whole number of images >= 0 (0: all), got -3"),
     (["--config.growing.initial_resolution=8", "--config.decay_kimg=10", "--config.decay.beta2=0.99"],
@@ -125,6 +126,8 @@ CASES = [  # (extra arguments, expected in the one line)
 DRY_RUN_CASES = [  # what a run refuses, its dry run refuses
     (["--config.batch_size=0"], "--config.batch_size=0, --config.batch_gpu=2: expected a positive batch"),
     (["--aug", "ada", "--target", "5"], "--target=5.0: expected an interval >= 1"),
+    (["--config.grid=-1"], "--config.grid: expected a whole number >= 1, got -1"),
+    (["--config.G.channel_base=0"], "has the empty shape (0, 16, 16): check --config.G widths (channel_base, "),
 ]
 
 
