@@ -25,6 +25,7 @@ import argparse
 import functools
 import importlib.util
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 
@@ -250,6 +251,7 @@ def load_spectrum(path: str) -> tuple[np.ndarray, int]:
 
 #: matplotlib's built-in backends that draw to files only: pyplot's ``show`` does nothing with them.
 FILE_ONLY_BACKENDS = ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")
+MAX_SIDE = 2**16  # pixels: what matplotlib's Agg canvas draws on a side
 
 
 def _figure(args: argparse.Namespace, figsize: tuple[float, float]):
@@ -258,6 +260,10 @@ def _figure(args: argparse.Namespace, figsize: tuple[float, float]):
     if importlib.util.find_spec("matplotlib") is None:
         raise UsageError(f"{args.command} draws with matplotlib, which is not installed: pip install matplotlib (or "
                          "the plots extra)")
+    pixels = [round(side * args.dpi) for side in figsize]
+    if not (min(pixels) >= 1 and max(pixels) < MAX_SIDE):
+        raise UsageError(f"--dpi {args.dpi:g}: the {figsize[0]:g}x{figsize[1]:g}-inch figure would be {pixels[0]}x"
+                         f"{pixels[1]} pixels; expected 1 to {MAX_SIDE - 1} a side")
     if args.save:
         from matplotlib.figure import Figure
 
@@ -276,8 +282,18 @@ def _figure(args: argparse.Namespace, figsize: tuple[float, float]):
 
 def _finish(args: argparse.Namespace, fig) -> None:
     if args.save:
-        os.makedirs(os.path.dirname(os.path.abspath(args.save)), exist_ok=True)
-        fig.savefig(args.save)
+        folder = new = os.path.dirname(os.path.abspath(args.save))
+        while not os.path.exists(os.path.dirname(new)):  # the outermost folder this call creates, if any
+            new = os.path.dirname(new)
+        made = not os.path.exists(new)
+        os.makedirs(folder, exist_ok=True)
+        try:
+            fig.savefig(args.save)
+        except MemoryError:
+            if made:
+                shutil.rmtree(new, ignore_errors=True)
+            raise UsageError(f"--dpi {args.dpi:g}: the figure needs more memory than there is; use a smaller "
+                             "--dpi") from None
     else:
         import matplotlib.pyplot as plt
 

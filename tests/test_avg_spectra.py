@@ -223,6 +223,10 @@ CALC = ["calc", "--mean", "1", "--std", "1", "--dest"]
     (["slices", "{root}/s16.npz", "--smooth", "-1"], "-1 is negative"),
     (["heatmap", "{root}/s16.npz", "--save", "{root}/new/h.foo"], "--save {root}/new/h.foo: expected a file name "
      "ending in one of"),
+    (["heatmap", "{root}/s16.npz", "--dpi", "30000", "--save", "{root}/new/h.png"], "--dpi 30000: the 6x4.8-inch "
+     "figure would be 180000x144000 pixels; expected 1 to 65535 a side"),
+    (["slices", "{root}/s16.npz", "--dpi", "0.0001", "--save", "{root}/new/s.png"], "--dpi 0.0001: the 12x4.6-inch "
+     "figure would be 0x0 pixels"),
     ([*CALC, "{root}/x.npz", "--source", "{root}/data.zip"], "data.zip"),
     (["heatmap", "{root}/s16.npz"], "heatmap: no display to show the figure on (matplotlib backend 'agg'); pass "
      "--save FILE"),  # the tests' backend, as a machine without a display
@@ -231,3 +235,17 @@ def test_bad_input_is_one_line_and_writes_nothing(bad, dataset, capsys, argv, ex
     argv = [a.format(root=bad, data=dataset) for a in argv]
     expect_usage_error("avg_spectra", avg_spectra.main, argv, expected.format(root=bad), bad, capsys)
 
+
+
+def test_a_figure_too_large_for_memory_is_one_line_and_leaves_no_folder(bad, capsys, monkeypatch):
+    """The drawing runs out of memory (a large --dpi on a small machine): one line, and the folders --save
+    named that the call created are removed again."""
+    from matplotlib.figure import Figure
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("std::bad_alloc")
+
+    monkeypatch.setattr(Figure, "savefig", out_of_memory)
+    argv = ["heatmap", str(bad / "s16.npz"), "--dpi", "5000", "--save", str(bad / "made" / "deep" / "h.png")]
+    expect_usage_error("avg_spectra", avg_spectra.main, argv, "--dpi 5000: the figure needs more memory than there "
+                       "is; use a smaller --dpi", bad, capsys)
