@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import PIL
 import PIL.Image
 from tqdm import tqdm
 
@@ -88,6 +89,8 @@ def load_target(path: str, resolution: int | tuple[int, int], channels: int) -> 
     unreadable file is a `UsageError` naming it."""
     try:
         image = decode(Path(path).read_bytes())
+    except PIL.UnidentifiedImageError:  # Pillow's message names its in-memory buffer, not the file
+        raise UsageError(f"--target {path}: not a readable image (no format Pillow reads)") from None
     except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as e:
         raise UsageError(f"--target {path}: not a readable image ({e})") from None
     if image.mode == "F":  # as dataset_tool, which skips them: Pillow's conversion would clip 0..1 to 0 and 1

@@ -48,6 +48,8 @@ from stylegan_jax.sampling import (
 
 #: A row or column: a seed, or the name of projected ws.
 Source = int | str
+#: The column seeds' layers without --styles (NVIDIA's style_mixing.py: the coarse styles of a 1024 px network).
+DEFAULT_STYLES = list(range(7))
 
 
 def mix_styles(row_ws: np.ndarray, col_ws: np.ndarray, styles: Sequence[int]) -> np.ndarray:
@@ -109,13 +111,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="projected_w.npz files whose ws are further rows")
     p.add_argument("--col-ws", type=path_arg, nargs="+", action="extend", default=[], metavar="FILE",
                    help="projected_w.npz files whose ws are further columns")
-    p.add_argument("--styles", type=parse_seeds, default=parse_seeds("0-6"), help="ws taken from the column "
-                   "seed (default 0-6)")
+    p.add_argument("--styles", type=parse_styles, help="ws taken from the column seed (default 0-6)")
     args = p.parse_args(argv)
     for axis in ("rows", "cols"):
         if not getattr(args, axis) and not getattr(args, axis[:3] + "_ws"):
             p.error(f"no {axis[:-1]}s: give --{axis} seeds or --{axis[:3]}-ws files")
     return args
+
+
+def parse_styles(text: str) -> list[int]:
+    """``--styles``: layer indices as a seed list is written (e.g. 0-6 or 0,2,4)."""
+    try:
+        return list(parse_seeds(text))
+    except argparse.ArgumentTypeError as e:
+        if not str(e).startswith("not a seed list"):  # a reversed range: its own advice
+            raise
+        raise argparse.ArgumentTypeError(f"not a list of layers: {text!r} (use e.g. 0-6 or 0,2,4)") from None
 
 
 def projected_sources(network: Network, row_files: Sequence[str],
@@ -144,7 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         network = load_sampled_network(args, needs_mapping=True)
         row_names, col_names, projected = projected_sources(network, args.row_ws, args.col_ws)
         rows, cols = [*args.rows, *row_names], [*args.cols, *col_names]
-        images = style_mix(network, rows, cols, args.styles, args.truncation_psi, args.truncation_cutoff,
+        styles = args.styles
+        if styles is None:
+            styles, num_ws = DEFAULT_STYLES, network.generator.num_ws
+            if max(styles) >= num_ws:
+                raise UsageError(f"--styles defaults to 0-6 (NVIDIA's), beyond this network's {num_ws} ws "
+                                 f"(0..{num_ws - 1}): pass --styles")
+        images = style_mix(network, rows, cols, styles, args.truncation_psi, args.truncation_cutoff,
                            args.class_idx, args.noise_mode, args.batch_size, projected)
         os.makedirs(args.outdir, exist_ok=True)
         for (r, c), image in images.items():

@@ -16,7 +16,8 @@ CASES = {
     "lpips without vgg16.pt": ([*NET, *TARGET, "--detector-dir", "{emptydir}"], "detector vgg16.pt not found in "
                                "{emptydir} (--detector-dir)"),
     "target missing": ([*NET, *L2, "--target", "{missing}"], "--target {missing}: no such file or directory"),
-    "target not an image": ([*NET, *L2, "--target", "{file}"], "--target {file}: not a readable image"),
+    "target not an image": ([*NET, *L2, "--target", "{file}"], "--target {file}: not a readable image (no format "
+                            "Pillow reads)"),
     "target folder without images": ([*NET, *L2, "--target", "{emptydir}"], "--target {emptydir}: the folder "
                                      "holds no"),
     "two targets with one stem": ([*NET, *L2, "--target", "{png}", "{png2}"], "would both write to --outdir/face"),

@@ -20,6 +20,10 @@ CASES = {
     "reversed styles": ([*NET, "--rows", "1", "--cols", "2", "--styles", "3-1"], "argument --styles: reversed"),
     "styles outside the network": ([*NET, "--rows", "1", "--cols", "2", "--styles", "0-40"],
                                    "--styles must lie in 0..5 (the network has 6 ws)"),
+    "styles by default outside the network": ([*NET, "--rows", "1", "--cols", "2"], "--styles defaults to 0-6 "
+                                              "(NVIDIA's), beyond this network's 6 ws (0..5): pass --styles"),
+    "empty styles": ([*NET, "--rows", "1", "--cols", "2", "--styles", ""], "argument --styles: not a list of "
+                     "layers: '' (use e.g. 0-6 or 0,2,4)"),
     "empty rows": ([*NET, "--rows", "", "--cols", "2"], "argument --rows: not a seed list: ''"),
     "seed above 2**32-1": ([*NET, "--rows", "4294967296", "--cols", "2"], "seed 4294967296 is above"),
     "outdir is a file": (["--network", "{uncond}", *MIX, "--outdir", "{file}"], "--outdir: {file} exists and is "
