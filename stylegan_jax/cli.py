@@ -263,6 +263,14 @@ class Seeds(Sequence[int]):
 
     __hash__ = None  # type: ignore[assignment]  # equal to lists, so not hashable
 
+    def distinct(self) -> int:
+        """How many different seeds the list holds (the union of its ranges: ``1,1`` holds one)."""
+        count, end = 0, None
+        for r in sorted((r for r in self._ranges if r), key=lambda r: r.start):
+            count += max(0, r.stop - (r.start if end is None else max(r.start, end)))
+            end = r.stop if end is None else max(end, r.stop)
+        return count
+
     def __str__(self) -> str:
         return self._text
 

@@ -30,6 +30,7 @@ from stylegan_jax import image_size
 from stylegan_jax.atomic import atomic_write
 from stylegan_jax.cli import (
     ArgumentParser,
+    Seeds,
     UsageError,
     add_network_flags,
     add_runtime_flags,
@@ -63,8 +64,8 @@ def generate(network: Network, seeds: Sequence[int], outdir: str, truncation_psi
              truncation_cutoff: int | None = None, class_idx: int | None = None, noise_mode: str = "const",
              batch_size: int = 16, grid: bool = False) -> int:
     """Writes ``seed%04d.png`` per seed (and ``grid.png``), ``batch_size`` images at a time; returns the number
-    of files written. Flags that do not fit the network (class, grid size) are a `UsageError` raised before
-    ``outdir`` is created."""
+    of files written (a seed given twice writes one file twice). Flags that do not fit the network (class, grid
+    size) are a `UsageError` raised before ``outdir`` is created."""
     G = network.sampler(class_idx)
     c = class_labels(G.c_dim, class_idx, 1)
     shape = (*image_size.parse(G.img_resolution), G.img_channels)
@@ -87,7 +88,8 @@ def generate(network: Network, seeds: Sequence[int], outdir: str, truncation_psi
             bar.update(len(batch))
     if grid:
         save_png(canvas, os.path.join(outdir, "grid.png"))
-    return written + 1 if grid else written
+    files = seeds.distinct() if isinstance(seeds, Seeds) else len(set(seeds))
+    return files + 1 if grid else files
 
 
 def render_projected(network: Network, ws: np.ndarray, outdir: str, noise_mode: str = "const",
@@ -213,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         with atomic_write(os.path.join(args.outdir, "generate.json"), "w") as f:
             seeds = None if args.seeds is None else str(args.seeds)
             json.dump({**vars(args), "seeds": seeds, "G_kwargs": network.G_kwargs}, f, indent=2)
-        print(f"wrote {count} files to {args.outdir}")
+        print(f"wrote {count} file{'' if count == 1 else 's'} to {args.outdir}")
 
     return run("generate", body, NetworkLoadError, UsageError)
 

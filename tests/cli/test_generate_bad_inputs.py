@@ -121,6 +121,15 @@ def test_seed_ranges_stay_lazy():
     assert isinstance(seeds, Seeds) and not isinstance(seeds, list)
     assert len(seeds) == 10**8 + 1 and seeds[0] == 0 and seeds[10**8 - 1] == 99999999 and seeds[-1] == 5
     assert parse_seeds("0-3,7") == [0, 1, 2, 3, 7] and str(parse_seeds("0-3,7")) == "0-3,7"
+    for text in ("0-99999999,5", "1,1", "5-9,0-2,8-12,4", "3", "7-7,7"):  # the union of the ranges, lazily
+        seeds = parse_seeds(text)
+        assert seeds.distinct() == (10**8 if len(seeds) > 1000 else len(set(seeds))), text
+
+
+def test_a_seed_given_twice_is_one_file(uncond_pkl, tmp_path, capsys):
+    assert generate.main(["--network", str(uncond_pkl), "--seeds", "1,1", "--outdir", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["generate.json", "seed0001.png"]
+    assert capsys.readouterr().out.strip() == f"wrote 1 file to {tmp_path}"
 
 
 def test_huge_seed_range_is_generated_batch_by_batch(uncond_pkl, tmp_path, monkeypatch, capsys):
