@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
 import os
 import tarfile
 import unicodedata
@@ -243,19 +244,36 @@ def read_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+def _idx_payload(data: bytes, magic: int, item_shape: tuple[int, ...], name: str) -> np.ndarray:
+    """The uint8 values of an idx file (MNIST's format: a big-endian uint32 magic number, then one uint32 per
+    dimension), its header checked to be ``magic``, N, ``item_shape`` for the N items the values hold
+    (NVIDIA's tool skips the header unread)."""
+    size = 4 * (2 + len(item_shape))
+    header = np.frombuffer(data[:size], ">u4").tolist() if len(data) >= size else []
+    values = np.frombuffer(data[size:], np.uint8)
+    items = math.prod(item_shape)
+    if values.size % items or header != [magic, values.size // items, *item_shape]:
+        expected = ", ".join(map(str, [magic, "N", *item_shape]))
+        raise DatasetError(f"{name}: the idx header {header} does not describe the {values.size} bytes after it "
+                           f"(MNIST's: [{expected}] for N items)")
+    return values
+
+
 def read_mnist(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """MNIST's training images, zero-padded from 28x28 to 32x32 as NVIDIA's dataset_tool pads them: uint8
     [N, 32, 32, 1], and the labels [N] of ``train-labels-idx1-ubyte.gz`` beside them."""
     labels_path = path.with_name(MNIST_IMAGES.replace("-images-idx3-", "-labels-idx1-"))
     try:
         with gzip.open(path, "rb") as f:
-            images = np.frombuffer(f.read(), np.uint8, offset=16)
+            images = f.read()
         with gzip.open(labels_path, "rb") as f:
-            labels = np.frombuffer(f.read(), np.uint8, offset=8)
+            labels = f.read()
     except FileNotFoundError as e:
         raise DatasetError(f"source {path}: {e.filename} is missing (MNIST's labels beside its images)") from None
     except Exception as e:  # noqa: BLE001 - any failure of the user's file (gzip, zlib) is one line
         raise DatasetError(f"source {path} is not MNIST's gzipped idx files ({type(e).__name__}: {e})") from None
+    images = _idx_payload(images, 2051, (28, 28), f"source {path}")
+    labels = _idx_payload(labels, 2049, (), f"source {path}: {labels_path.name}")
     if images.size % (28 * 28) or images.size // (28 * 28) != labels.size:
         raise DatasetError(f"source {path}: {images.size} pixels for {labels.size} labels; expected 28x28 images, "
                            "one label each")

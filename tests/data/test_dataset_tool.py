@@ -487,14 +487,20 @@ def test_mnists_training_images_convert_padded_to_32_with_their_labels(tmp_path,
     digits = np.random.default_rng(1).integers(0, 256, (4, 28, 28), dtype=np.uint8)
     labels = np.array([3, 1, 4, 1], np.uint8)
     with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as f:
-        f.write(bytes(16) + digits.tobytes())  # the idx header: magic, count, rows, columns
+        f.write(np.array([2051, 4, 28, 28], ">u4").tobytes() + digits.tobytes())  # magic, count, rows, columns
     rc, _, err = run_tool(capsys, "--source", tmp_path / "train-images-idx3-ubyte.gz", "--dest", tmp_path / "ds")
     assert rc == 1 and "train-labels-idx1-ubyte.gz is missing" in err and not (tmp_path / "ds").exists()
     (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"x" * 100)[:-12] + bytes(12))  # bad CRC
     rc, _, err = run_tool(capsys, "--source", tmp_path / "train-images-idx3-ubyte.gz", "--dest", tmp_path / "ds")
     assert rc == 1 and err.count("\n") == 1 and "is not MNIST's gzipped idx files" in err
     with gzip.open(tmp_path / "train-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(bytes(8) + labels.tobytes())
+        f.write(np.array([2049, 1000000000], ">u4").tobytes() + labels.tobytes())  # a count the file lacks
+    rc, _, err = run_tool(capsys, "--source", tmp_path / "train-images-idx3-ubyte.gz", "--dest", tmp_path / "ds")
+    assert rc == 1 and err.count("\n") == 1 and ("train-labels-idx1-ubyte.gz: the idx header [2049, 1000000000] "
+                                                 "does not describe the 4 bytes after it (MNIST's: [2049, N] for N "
+                                                 "items)") in err
+    with gzip.open(tmp_path / "train-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(np.array([2049, 4], ">u4").tobytes() + labels.tobytes())
     assert run_tool(capsys, "--source", tmp_path / "train-images-idx3-ubyte.gz", "--dest", tmp_path / "ds")[0] == 0
     stored = np.stack(stored_images(tmp_path / "ds"))
     np.testing.assert_array_equal(stored, np.pad(digits, [(0, 0), (2, 2), (2, 2)])[..., None])
