@@ -28,7 +28,7 @@ import sys
 import threading
 import traceback
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, overload
 
 if TYPE_CHECKING:
@@ -453,6 +453,15 @@ def check_grid(cells: int, cell_bytes: int, what: str) -> None:
     if need > MAX_GRID_BYTES:
         raise UsageError(f"{what}: a grid of {cells} images would need {need / 2**30:.3g} GiB of memory (at most "
                          f"{MAX_GRID_BYTES / 2**30:g} GiB); use fewer seeds")
+
+
+def check_output_files(outdir: str, names: Iterable[str]) -> None:
+    """Refuses (`UsageError`, worded as the system's refusal would be) a directory standing where one of the
+    files ``names`` is to be written in ``outdir``, before anything is written there."""
+    for name in names:
+        path = os.path.join(outdir, name)
+        if os.path.isdir(path):
+            raise UsageError(f"{path}: Is a directory")
 
 
 def add_runtime_flags(p: argparse.ArgumentParser) -> None:

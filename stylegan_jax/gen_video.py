@@ -108,17 +108,20 @@ def gen_video(args: argparse.Namespace) -> str:
     frames_dir = args.output[: -len(".mp4")] + "_frames"
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     total = num_keyframes * args.w_frames
-    with video_writer(args.output, FPS, codec=CODEC, bitrate=BITRATE) as writer, \
-            tqdm(total=total, unit="frame", file=sys.stderr) as bar:
-        if writer is None:
+    with video_writer(args.output, FPS, codec=CODEC, bitrate=BITRATE) as writer:
+        if writer is None:  # before the progress bar: a refusal is the only line
+            if os.path.exists(frames_dir) and not os.path.isdir(frames_dir):
+                raise UsageError(f"{frames_dir}: exists and is not a directory (without a video encoder the frames "
+                                 "are written there)")
             os.makedirs(frames_dir, exist_ok=True)
-        for i, frame in enumerate(looping_video_frames(G, network.G_ema, ws, columns, args.w_frames,
-                                                       args.batch_size)):
-            if writer is None:
-                save_png(frame, os.path.join(frames_dir, f"frame{i:05d}.png"))
-            else:
-                writer.append_data(frame)
-            bar.update()
+        with tqdm(total=total, unit="frame", file=sys.stderr) as bar:
+            for i, frame in enumerate(looping_video_frames(G, network.G_ema, ws, columns, args.w_frames,
+                                                           args.batch_size)):
+                if writer is None:
+                    save_png(frame, os.path.join(frames_dir, f"frame{i:05d}.png"))
+                else:
+                    writer.append_data(frame)
+                bar.update()
     if writer is None:
         remove_frames_from(frames_dir, total, 5)
         print("MP4 not written: no video encoder installed (pip install 'stylegan_jax[video]' adds imageio's "

@@ -35,6 +35,7 @@ from stylegan_jax.cli import (
     add_network_flags,
     add_runtime_flags,
     check_grid,
+    check_output_files,
     finite_float,
     load_sampled_network,
     parse_seeds,
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.translate is not None or args.rotate is not None:
             raise UsageError(f"--{'translate' if args.translate is not None else 'rotate'} applies to StyleGAN3 "
                              f"networks (this one is {network.model})")
+        check_output_files(args.outdir, ["generate.json", *(["grid.png"] if args.grid else [])])
         common = dict(truncation_psi=args.truncation_psi, truncation_cutoff=args.truncation_cutoff,
                       class_idx=args.class_idx, noise_mode=args.noise_mode, batch_size=args.batch_size)
         try:

@@ -138,3 +138,12 @@ def test_with_an_encoder_the_mp4_gets_the_frames_the_fallback_writes(tmp_path, m
     assert len(video.frames) == len(pngs) > 1
     for frame, png in zip(video.frames, pngs, strict=True):
         np.testing.assert_array_equal(frame, np.asarray(PIL.Image.open(png)))
+
+
+def test_a_file_where_the_frames_folder_goes_is_one_line(tmp_path, capsys):
+    """Without a video encoder the frames go to <output>_frames: a file there is refused before any frame is
+    rendered, the refusal the only line (no progress bar before it)."""
+    (tmp_path / "v_frames").write_text("not a folder")
+    argv = ["--network", str(PICKLES / "ada_skip16.pkl"), "--seeds", "0-1", "--output", str(tmp_path / "v.mp4")]
+    expect_usage_error("gen_video", gen_video.main, argv, f"{tmp_path / 'v_frames'}: exists and is not a directory "
+                       "(without a video encoder the frames are written there)", tmp_path, capsys)

@@ -203,6 +203,15 @@ def test_bad_input_as_a_process(case, paths):
     assert not paths["out"].exists()
 
 
+@pytest.mark.parametrize("name, flags", [("grid.png", ["--grid"]), ("generate.json", [])])
+def test_a_folder_where_a_last_file_goes_is_refused_before_any_image(uncond_pkl, tmp_path, capsys, name, flags):
+    """The files written after the images (the grid, the record of the flags) are checked before the first."""
+    (tmp_path / "out" / name).mkdir(parents=True)
+    expect_usage_error("generate", generate.main, ["--network", str(uncond_pkl), "--seeds", "0-2", *flags,
+                                                   "--outdir", str(tmp_path / "out")],
+                       f"{tmp_path / 'out' / name}: Is a directory", tmp_path, capsys)
+
+
 def test_a_file_the_system_refuses_is_one_line(uncond_pkl, tmp_path, capsys):
     (tmp_path / "out" / "seed0000.png").mkdir(parents=True)  # a directory where the image goes
     expect_usage_error("generate", generate.main, ["--network", str(uncond_pkl), "--seeds", "0", "--outdir",

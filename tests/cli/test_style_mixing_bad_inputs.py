@@ -78,3 +78,10 @@ def test_bad_input_as_a_process(paths):
                           capture_output=True, text=True, timeout=300)
     assert_one_error_line("style_mixing", proc.returncode, proc.stdout, proc.stderr, expected)
     assert not paths["out"].exists()
+
+
+def test_a_folder_where_the_grid_goes_is_refused_before_any_image(uncond_pkl, tmp_path, capsys):
+    (tmp_path / "out" / "grid.png").mkdir(parents=True)
+    expect_usage_error("style_mixing", style_mixing.main, ["--network", str(uncond_pkl), "--rows", "1,2", "--cols",
+                                                           "3", "--styles", "0-2", "--outdir", str(tmp_path / "out")],
+                       f"{tmp_path / 'out' / 'grid.png'}: Is a directory", tmp_path, capsys)
