@@ -101,6 +101,7 @@ def test_a_truncated_snapshot_is_one_line_from_the_tool(tmp_path):
                                "--outdir", str(tmp_path / f"out{attempt}")], capture_output=True, text=True,
                               timeout=300)
         assert_one_error_line("generate", proc.returncode, proc.stdout, proc.stderr, "cannot restore variables/")
+        assert "tensorstore_spec" not in proc.stderr and len(proc.stderr) < 1000  # not TensorStore's 2 KB of spec
 
 
 FAMILY_PICKLES = [PICKLE.parent / "sg3_t16.pkl", PICKLE.parent / "tf_stylegan1.pkl",
