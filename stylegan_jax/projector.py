@@ -35,6 +35,7 @@ from tqdm import tqdm
 from stylegan_jax import image_size
 from stylegan_jax.atomic import atomic_write
 from stylegan_jax.cli import (
+    MAX_GRID_BYTES,
     ArgumentParser,
     UsageError,
     add_runtime_flags,
@@ -131,6 +132,11 @@ def project_files(network: Network, files: list[str], out: str, settings: Projec
     returns each target's record (as in its ``projection.json``)."""
     G = network.sampler(class_idx)
     c = class_labels(G.c_dim, class_idx, 1)
+    need = settings.num_steps * len(files) * G.num_ws * G.w_dim * 4  # the video's ws of every step, float32
+    if save_video and need > MAX_GRID_BYTES:
+        raise UsageError(f"--num-steps {settings.num_steps}: the video's ws of every step would need "
+                         f"{need / 2**30:.3g} GiB of memory (at most {MAX_GRID_BYTES / 2**30:g} GiB); use fewer steps "
+                         "or --save-video=false")
     targets = np.stack([load_target(f, G.img_resolution, G.img_channels) for f in files])
     embed = distance_embedding(loss, load_vgg16(detector_dir) if loss == "lpips" else None)
     start = time.perf_counter()

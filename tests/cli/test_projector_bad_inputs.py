@@ -23,6 +23,8 @@ CASES = {
     "two targets with one stem": ([*NET, *L2, "--target", "{png}", "{png2}"], "would both write to --outdir/face"),
     "no target": ([*NET, *L2], "the following arguments are required: --target"),
     "num-steps zero": ([*NET, *L2, *TARGET, "--num-steps", "0"], "argument --num-steps: 0 is not a positive"),
+    "num-steps beyond the video's memory": ([*NET, *L2, *TARGET, "--num-steps", "10000000000"], "--num-steps "
+                                            "10000000000: the video's ws of every step would need 2.68e+03 GiB"),
     "seed negative": ([*NET, *L2, *TARGET, "--seed", "-1"], "seed -1 is outside 0..4294967295"),
     "save-video not a boolean": ([*NET, *L2, *TARGET, "--save-video", "maybe"], "'maybe' is not a boolean"),
     "unknown loss": ([*NET, *TARGET, "--loss", "l1"], "argument --loss: invalid choice: 'l1'"),
