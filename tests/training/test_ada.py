@@ -137,8 +137,8 @@ def test_d_sees_augmented_images_and_g_learns_through_the_pipe(data_dir, tmp_pat
     reals, labels = (np.asarray(x) for x in jax.device_get(batch))
     keys = phase_inputs(state, labels, "D_main", trainer.layout.batch_gpu, trainer.G.z_dim)[2]
     pipe, d_params = augment_pipe(trainer.cfg), jax.device_get(state.d_params)
-    scores = [trainer.D.apply({"params": d_params}, pipe(reals[k], jax.random.fold_in(keys[k], AUG_REAL), 1.0),
-                              labels[k]) for k in range(len(reals))]
+    scores = jax.jit(jax.vmap(lambda x, c, key: trainer.D.apply(
+        {"params": d_params}, pipe(x, jax.random.fold_in(key, AUG_REAL), 1.0), c)))(reals, labels, keys)
     assert augmented["Loss/scores/real"] == pytest.approx(float(np.mean(scores)), rel=1e-5)
     start, plain, _ = run("G_main", 0.0)
     _, augmented, _ = run("G_main", 1.0)
