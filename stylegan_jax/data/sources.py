@@ -93,17 +93,20 @@ class ImageSource:
         """
         if not self._has_labels:
             return None
+        expected = f'{self.path / LABELS_FILE} is not in the format {{"labels": [[name, label], ...]}}'
         try:
             data = json.loads(self.read(LABELS_FILE))
-            pairs = data["labels"]
-            if pairs is None:
-                return None
-            files = {_comparable(name): name for name in self.names}
-            return {files.get(_comparable(str(name)), str(name)): label for name, label in pairs}
-        except (ValueError, KeyError, TypeError) as e:
-            raise DatasetError(
-                f'{self.path / LABELS_FILE} is not in the format {{"labels": [[name, label], ...]}}: {e}'
-            ) from None
+        except ValueError as e:
+            raise DatasetError(f"{expected}: {e}") from None
+        if not isinstance(data, dict) or "labels" not in data:
+            raise DatasetError(f'{expected}: it has no "labels" key')
+        pairs = data["labels"]
+        if pairs is None:
+            return None
+        if not (isinstance(pairs, list) and all(isinstance(p, list) and len(p) == 2 for p in pairs)):
+            raise DatasetError(f'{expected}: its "labels" is not a list of [name, label] pairs')
+        files = {_comparable(name): name for name in self.names}
+        return {files.get(_comparable(str(name)), str(name)): label for name, label in pairs}
 
     def close(self) -> None:
         """Closes the archive, if any."""

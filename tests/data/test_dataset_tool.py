@@ -321,6 +321,20 @@ REFUSALS = {
 }
 
 
+@pytest.mark.parametrize("content, reason", [
+    ('{"foo": 1}', 'it has no "labels" key'),
+    ('[["a.png", 1]]', 'it has no "labels" key'),
+    ('{"labels": {"a.png": 1}}', 'its "labels" is not a list of [name, label] pairs'),
+    ('{"labels": [["a.png", 1, 2]]}', 'its "labels" is not a list of [name, label] pairs'),
+    ('{"labels": [', "Expecting value"),
+])
+def test_a_dataset_json_off_nvidias_format_says_what_is_off(tmp_path, capsys, content, reason):
+    source = _folder(tmp_path / "src", {"a.png": (8, 8, 3), "dataset.json": content}, None)
+    rc, _, err = run_tool(capsys, "--source", source, "--dest", tmp_path / "out")
+    assert rc == 1 and err.count("\n") == 1 and not (tmp_path / "out").exists()
+    assert f'{source / "dataset.json"} is not in the format {{"labels": [[name, label], ...]}}: {reason}' in err
+
+
 @pytest.mark.parametrize("case", REFUSALS)
 def test_refusals_leave_nothing(case, tmp_path, capsys):
     files, flags = REFUSALS[case]
