@@ -543,6 +543,9 @@ def augment_pipe(cfg: ml_collections.ConfigDict) -> AugmentPipe | None:
             raise ConfigError(f"--augpipe: unknown preset {spec!r}; expected one of {sorted(AUGPIPE_PRESETS)} or a "
                               "dict of AugmentPipe's keyword arguments")
         pipe = AugmentPipe.preset(spec)
+    elif not hasattr(spec, "keys"):
+        raise ConfigError(f"--augpipe: expected a preset name ({', '.join(sorted(AUGPIPE_PRESETS))}) or a dict of "
+                          f"AugmentPipe's keyword arguments, got {spec!r}")
     else:
         try:
             pipe = AugmentPipe(**dict(spec))

@@ -103,6 +103,7 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--aug", "ada", "--config.augpipe={'imgfilter': 1, 'imgfilter_bands': (1, 1)}"],
      "--augpipe: imgfilter_bands needs 4 values"),
     (["--aug", "ada", "--config.augpipe={'xflip': 'yes'}"], "--augpipe: could not convert string to float"),
+    (["--aug", "ada", "--config.augpipe=1"], "--augpipe: expected a preset name (bg, bgc, bgcf"),
     (["--aug", "ada", "--augpipe", "bgcf"], "imgfilter needs images whose short side is over 21 pixels (it "
      "reflect-pads by 21 pixels); this run trains at 16 on the short side"),
     # NVIDIA's None (the regulariser in the main phase) is not built: 0 only where the regulariser is off
