@@ -181,14 +181,18 @@ def is_dataset_dir(path: str | os.PathLike) -> bool:
 def check_dest(dest: str | os.PathLike, overwrite: bool = False) -> Path:
     """Checks that a dataset may be written at ``dest``; returns it as an absolute Path.
 
-    Allowed: a path that does not exist (under directories, or a place where they can be made), an empty
-    directory, and, with ``overwrite``, a dataset directory (`is_dataset_dir`). Anything else (a file, a link,
+    Allowed: a path that does not exist (under directories, or a place where they can be made) and whose name
+    does not end in .zip (NVIDIA's archive, which this is not), an empty directory, and, with ``overwrite``, a
+    dataset directory (`is_dataset_dir`). Anything else (a file, a link,
     a folder holding other things) is refused even with ``overwrite``: nothing but a dataset is ever replaced.
 
     Raises:
       DatasetError: one line saying what ``dest`` is and what to do.
     """
     dest = Path(dest).absolute()
+    if dest.suffix.lower() == ".zip" and not is_dataset_dir(dest):  # NVIDIA's tool writes a zip by that name
+        raise DatasetError(f"{dest}: a dataset here is a directory, not NVIDIA's zip archive; give --dest a name "
+                           "without .zip")
     if dest.is_symlink():
         raise DatasetError(f"{dest} is a symbolic link; give the directory it points to as the destination")
     if dest.exists():

@@ -335,6 +335,15 @@ def test_a_dataset_json_off_nvidias_format_says_what_is_off(tmp_path, capsys, co
     assert f'{source / "dataset.json"} is not in the format {{"labels": [[name, label], ...]}}: {reason}' in err
 
 
+def test_a_dest_named_as_nvidias_zip_is_refused(tmp_path, capsys):
+    """NVIDIA's tool writes a zip archive for --dest out.zip; this one writes directories: refused, not a folder
+    that looks like an archive."""
+    source = _folder(tmp_path / "src", {"a.png": (8, 8, 3)}, None)
+    rc, _, err = run_tool(capsys, "--source", source, "--dest", tmp_path / "out.zip")
+    assert rc == 1 and err.count("\n") == 1 and not (tmp_path / "out.zip").exists()
+    assert f"{tmp_path / 'out.zip'}: a dataset here is a directory, not NVIDIA's zip archive" in err
+
+
 @pytest.mark.parametrize("case", REFUSALS)
 def test_refusals_leave_nothing(case, tmp_path, capsys):
     files, flags = REFUSALS[case]
