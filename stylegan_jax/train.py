@@ -54,7 +54,11 @@ FP32_R3GAN = (("G.fp16_stages", "()"), ("D.fp16_stages", "()"))
 def parse_metric_list(text: str) -> tuple[str, ...]:
     """NVIDIA's ``--metrics``: comma-separated names, or ``none`` (checked against the registry with the config)."""
     names = tuple(n.strip() for n in text.split(",") if n.strip())
-    return () if [n.lower() for n in names] == ["none"] else names
+    if [n.lower() for n in names] == ["none"]:
+        return ()
+    if "none" in (n.lower() for n in names):
+        raise argparse.ArgumentTypeError(f"{text!r}: 'none' (no metrics) stands alone, not beside metric names")
+    return names
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str]]]:

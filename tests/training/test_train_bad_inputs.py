@@ -62,6 +62,8 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--config.keep_every=-4"], "--config.keep_every: expected a whole number of steps >= 0 (0: the newest"),
     (["--config.image_snap=-1"], "--config.image_snap: expected a whole number of ticks >= 0 (0: grids at the "),
     (["--config.grid=0"], "--config.grid: expected a whole number >= 1, got 0"),
+    (["--metrics", "none,swd"], "argument --metrics: 'none,swd': 'none' (no metrics) stands alone, not beside "
+                                "metric names"),
     (["--config.grid_noise=none"], "--config.grid_noise: expected 'const' or 'random', got 'none'"),
     (["--subset", "-3"], "--subset: expected a whole number of images >= 0 (0: all), got -3"),
     (["--config.growing.initial_resolution=8", "--config.decay_kimg=10", "--config.decay.beta2=0.99"],
