@@ -261,21 +261,21 @@ def snapshot_tick(cfg: ml_collections.ConfigDict, tick: int) -> bool:
 def check_run(cfg: ml_collections.ConfigDict, num_devices: int) -> None:
     """What a run of ``cfg`` (resolved: `run_config`) on ``num_devices`` devices cannot use, as one clear error
     naming the keys, before anything is built: `check_config`, every training resolution's batch
-    arithmetic (`make_layout`), and the metrics: one that cannot score this run, or its missing detector file,
-    is named now, not after the first tick."""
+    arithmetic (`make_layout`), and the metrics: one that cannot score this run is named now, not after the
+    first tick. (Their detector files are this machine's, checked by the `Trainer`: a dry run describes a run
+    meant for another machine.)"""
     family = get_family(cfg.model)
     check_config(cfg, family)
     for res in resolutions(cfg):
         make_layout(cfg, num_devices, *batch_of(cfg, res))
     if cfg.metrics:  # lazily imported: the metrics package is optional for training
-        from stylegan_jax.metrics.metric_main import MetricError, check_detectors, check_metric
+        from stylegan_jax.metrics.metric_main import MetricError, check_metric
 
         for name in cfg.metrics:
             try:
                 check_metric(name, family, image_size.network_resolution(cfg.resolution))
             except MetricError as e:
                 raise ConfigError(f"--metrics {name}: {e} (or train without it: --metrics none)") from None
-        check_detectors(cfg.metrics)
 
 
 def label_count(cfg: ml_collections.ConfigDict, info: dict, path: Path) -> int:
@@ -325,6 +325,10 @@ class Trainer:
         self.batch_sharding = NamedSharding(self.mesh, P("data"))
         self.replicated = NamedSharding(self.mesh, P())
         check_run(cfg, len(self.devices))
+        if cfg.metrics:  # a missing detector file is named now, not after the first tick
+            from stylegan_jax.metrics.metric_main import check_detectors
+
+            check_detectors(cfg.metrics)
         self.G, self.D = self.family.build(cfg, c_dim)
         self.frozen_d = self.frozen_d_layers()
         self._phases: dict = {}  # training resolution -> (layout, optimisers, jitted phases), built when first met
