@@ -277,9 +277,9 @@ def read_mnist(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetError(f"source {path} is not MNIST's gzipped idx files ({type(e).__name__}: {e})") from None
     images = _idx_payload(images, 2051, (28, 28), f"source {path}")
     labels = _idx_payload(labels, 2049, (), f"source {path}: {labels_path.name}")
-    if images.size % (28 * 28) or images.size // (28 * 28) != labels.size:
-        raise DatasetError(f"source {path}: {images.size} pixels for {labels.size} labels; expected 28x28 images, "
-                           "one label each")
+    if images.size // (28 * 28) != labels.size:
+        raise DatasetError(f"source {path}: {images.size // (28 * 28)} images for {labels.size} labels; expected one "
+                           "label each")
     images = np.pad(images.reshape(-1, 28, 28), [(0, 0), (2, 2), (2, 2)])[..., None]
     return images, labels
 

@@ -538,14 +538,11 @@ def augment_pipe(cfg: ml_collections.ConfigDict) -> AugmentPipe | None:
     if cfg.aug not in ("noaug", "ada", "fixed"):
         raise ConfigError(f"--aug: expected 'noaug', 'ada' or 'fixed', got {cfg.aug!r}")
     spec = cfg.augpipe
-    if isinstance(spec, str):
-        if spec not in AUGPIPE_PRESETS:
-            raise ConfigError(f"--augpipe: unknown preset {spec!r}; expected one of {sorted(AUGPIPE_PRESETS)} or a "
-                              "dict of AugmentPipe's keyword arguments")
-        pipe = AugmentPipe.preset(spec)
-    elif not hasattr(spec, "keys"):
+    if not (spec in AUGPIPE_PRESETS if isinstance(spec, str) else hasattr(spec, "keys")):
         raise ConfigError(f"--augpipe: expected a preset name ({', '.join(sorted(AUGPIPE_PRESETS))}) or a dict of "
                           f"AugmentPipe's keyword arguments, got {spec!r}")
+    if isinstance(spec, str):
+        pipe = AugmentPipe.preset(spec)
     else:
         try:
             pipe = AugmentPipe(**dict(spec))

@@ -523,6 +523,10 @@ def test_mnists_training_images_convert_padded_to_32_with_their_labels(tmp_path,
                                                  "does not describe the 4 bytes after it (MNIST's: [2049, N] for N "
                                                  "items)") in err
     with gzip.open(tmp_path / "train-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(np.array([2049, 3], ">u4").tobytes() + labels[:3].tobytes())  # a well-formed file one label short
+    rc, _, err = run_tool(capsys, "--source", tmp_path / "train-images-idx3-ubyte.gz", "--dest", tmp_path / "ds")
+    assert rc == 1 and err.count("\n") == 1 and "4 images for 3 labels; expected one label each" in err
+    with gzip.open(tmp_path / "train-labels-idx1-ubyte.gz", "wb") as f:
         f.write(np.array([2049, 4], ">u4").tobytes() + labels.tobytes())
     assert run_tool(capsys, "--source", tmp_path / "train-images-idx3-ubyte.gz", "--dest", tmp_path / "ds")[0] == 0
     stored = np.stack(stored_images(tmp_path / "ds"))

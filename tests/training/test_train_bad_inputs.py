@@ -97,7 +97,7 @@ CASES = [  # (extra arguments, expected in the one line)
                                              "'noaug')"),
     (["--aug", "fixed", "--target", "0.5"], "--target applies only with --aug ada (this run's aug is 'fixed')"),
     (["--aug", "noaug", "--p", "0.5"], "--p applies only with --aug ada or fixed"),
-    (["--aug", "noaug", "--config.augpipe=nosuch"], "--augpipe: unknown preset 'nosuch'"),
+    (["--aug", "noaug", "--config.augpipe=nosuch"], "--augpipe: expected a preset name (bg, bgc, bgcf"),
     (["--aug", "noaug", "--config.ada_target=-1"], "--target=-1.0: expected an interval >= 1"),
     (["--aug", "noaug", "--config.p=1.5"], "--p: expected a probability in [0, 1], got 1.5"),
     (["--aug", "fixed"], "--aug=fixed requires specifying --p"),  # stylegan2-ada's train.py
