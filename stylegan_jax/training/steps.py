@@ -107,8 +107,9 @@ def make_layout(cfg: ml_collections.ConfigDict, num_devices: int, batch_size: in
                          f"{num_devices} devices; set --config.batch_gpu so that it divides evenly")
     group = min(cfg.D.get("mbstd_group_size") or batch_gpu, batch_gpu)
     if batch_gpu % group:
-        raise ConfigError(f"D.mbstd_group_size {cfg.D.mbstd_group_size} (clamped to {group}) does not divide "
-                         f"the per-device batch batch_gpu {batch_gpu}")
+        origin = f"--batch-gpu {batch_gpu}" if given else f"--batch {batch_size} over {num_devices} device(s)"
+        raise ConfigError(f"the per-device batch {batch_gpu} ({origin}) is not a multiple of D's minibatch-stddev "
+                          f"group {group} (--mbstd-group {cfg.D.mbstd_group_size}): change either")
     if cfg.pl_weight and batch_gpu // cfg.pl_batch_shrink < 1:
         raise ConfigError(f"batch_gpu {batch_gpu} is smaller than pl_batch_shrink {cfg.pl_batch_shrink}")
     return layout

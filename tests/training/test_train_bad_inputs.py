@@ -82,6 +82,10 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--config.batch_size=3", "--config.batch_gpu=0"], "--config.batch_size=3 cannot be split over 4 devices"),
     (["--config.batch_size=8", "--config.batch_gpu=3"], "--config.batch_size=8 is not a multiple of "
                                                         "--config.batch_gpu=3"),
+    (["--config.batch_size=12", "--config.batch_gpu=0"], "the per-device batch 3 (--batch 12 over 4 device(s)) is "
+                                                         "not a multiple of D's minibatch-stddev group 2 (--mbstd-group"
+                                                         " 2): change either"),
+    (["--config.batch_size=12", "--config.batch_gpu=3"], "the per-device batch 3 (--batch-gpu 3) is not a multiple"),
     (["--config.loss=hinged"], "--config.loss: unknown objective 'hinged'"),
     (["--config.model=stylegan9"], "stylegan9"),
     (["--compile-cache", "/dev/null"], "the compilation cache /dev/null (--compile-cache /dev/null) is not a "
