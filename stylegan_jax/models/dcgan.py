@@ -40,7 +40,9 @@ def widths(img_resolution: int, channel_base: int, channel_max: int) -> dict[int
 
 class BatchNorm(nn.Module):
     """Batch norm over N, H, W with learned scale and shift (eps 1e-5). ``track``: keep running averages in
-    ``buffers`` (momentum 0.9 per update, PyTorch's 0.1) and use them when ``train`` is False."""
+    ``buffers`` (momentum 0.9 per update, PyTorch's 0.1) and use them when ``train`` is False. The batch is
+    normalised by its biased variance; the running variance averages the unbiased one (x n / (n - 1), n the
+    values per channel), as PyTorch's ``BatchNorm2d`` and Torch7's, DCGAN's own, update it."""
 
     track: bool = True
     momentum: float = 0.9
@@ -57,7 +59,8 @@ class BatchNorm(nn.Module):
             mean, var = jnp.mean(x, axes), jnp.var(x, axes)
             if self.track and train and not self.is_initializing():
                 ra_mean.value = self.momentum * ra_mean.value + (1 - self.momentum) * mean
-                ra_var.value = self.momentum * ra_var.value + (1 - self.momentum) * var
+                n = x.size // c
+                ra_var.value = self.momentum * ra_var.value + (1 - self.momentum) * var * (n / max(n - 1, 1))
         else:
             mean, var = ra_mean.value, ra_var.value
         scale = self.param("scale", nn.initializers.ones, (c,))

@@ -32,9 +32,11 @@ def test_batch_norm_against_numpy_and_its_running_averages():
     mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
     np.testing.assert_allclose(out, (x - mean) / np.sqrt(var + 1e-5), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(new["buffers"]["mean"], 0.1 * mean, rtol=1e-5)
-    np.testing.assert_allclose(new["buffers"]["var"], 0.9 + 0.1 * var, rtol=1e-5)
+    unbiased = x.var(axis=(0, 1, 2), ddof=1)  # PyTorch's BatchNorm2d averages the unbiased variance
+    np.testing.assert_allclose(new["buffers"]["var"], 0.9 + 0.1 * unbiased, rtol=1e-5)
     evaluated = bn.apply({**variables, **new}, jnp.asarray(x, jnp.float32), train=False)
-    np.testing.assert_allclose(evaluated, (x - 0.1 * mean) / np.sqrt(0.9 + 0.1 * var + 1e-5), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(evaluated, (x - 0.1 * mean) / np.sqrt(0.9 + 0.1 * unbiased + 1e-5), rtol=1e-4,
+                               atol=1e-5)
 
 
 @pytest.mark.parametrize("conditioning", ["projection", "concat"])

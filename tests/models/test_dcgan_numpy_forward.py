@@ -7,10 +7,11 @@ The reference is written from the architecture the module docstring states, not 
 [z, embed(c)] -> dense to 4x4 (HWC order) -> BN -> ReLU -> per doubling (nearest x2 + 3x3 'same' conv, or a
 4x4 stride-2 fractionally strided conv) -> BN -> ReLU, the last layer biased and tanh; batch norm eps 1e-5,
 batch statistics over N, H, W with the biased variance in training (running averages updated with momentum
-0.9), the running averages at inference; biases only where no normalisation follows. D is 4x4 stride-2 convs
-(padding 1), batch statistics from the second on (D always normalises with the batch it sees), leaky ReLU 0.2,
-a dense logit on the HWC-flattened 4x4 features plus <embed(c), features> (projection) or c as constant input
-channels (concat). Flax weight layouts: dense [in, out], conv [kh, kw, in, out]."""
+0.9, the variance's unbiased as PyTorch's), the running averages at inference; biases only where no
+normalisation follows. D is 4x4 stride-2 convs (padding 1), batch statistics from the second on (D always
+normalises with the batch it sees), leaky ReLU 0.2, a dense logit on the HWC-flattened 4x4 features plus
+<embed(c), features> (projection) or c as constant input channels (concat). Flax weight layouts: dense
+[in, out], conv [kh, kw, in, out]."""
 
 import jax
 import numpy as np
@@ -66,7 +67,7 @@ def g_reference(p, buffers, z, c, upsample_mode, norm, train):
             return x
         stats = None if train else (buffers[name]["mean"], buffers[name]["var"])
         if train:
-            mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+            mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2), ddof=1)  # PyTorch's running variance
             updated[name] = {"mean": BN_MOMENTUM * buffers[name]["mean"] + (1 - BN_MOMENTUM) * mean,
                              "var": BN_MOMENTUM * buffers[name]["var"] + (1 - BN_MOMENTUM) * var}
         return batch_norm(x, p[name], stats)
