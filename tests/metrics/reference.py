@@ -58,7 +58,8 @@ def _pyr_up(x):
 
 
 def swd_ref(real: np.ndarray, fake: np.ndarray, centres: list[np.ndarray], dirs: list[list[np.ndarray]]) -> list:
-    """PGGAN's SWD (x1e3 per level) on uint8 NHWC images with given patch centres [N, P, 2] and directions."""
+    """PGGAN's SWD (x1e3 per level) on uint8 NHWC images with given patch centres [N, P, 2] and directions
+    (each column normalised here, as PGGAN normalises its random directions)."""
     def descriptors(images):
         pyramid = [images.astype(np.float64)]
         for _ in range(1, len(centres)):
@@ -79,6 +80,7 @@ def swd_ref(real: np.ndarray, fake: np.ndarray, centres: list[np.ndarray], dirs:
 
     result = []
     for a, b, level_dirs in zip(descriptors(real), descriptors(fake), dirs, strict=True):
+        level_dirs = [d / np.sqrt(np.square(np.float64(d)).sum(axis=0, keepdims=True)) for d in level_dirs]
         dists = [np.abs(np.sort(a @ d, axis=0) - np.sort(b @ d, axis=0)).mean() for d in level_dirs]
         result.append(1e3 * np.mean(dists))
     return result

@@ -89,3 +89,11 @@ def test_trimmed_path_length_drops_the_outer_percentiles():
     dist = np.random.default_rng(8).permutation(1000).astype(np.float64)
     # lower 1st percentile of 0..999 is 9, higher 99th is 990: the mean of 9..990.
     assert trimmed_path_length(dist) == pytest.approx((9 + 990) / 2)
+    # skewed, with outliers: a mean without the trim, or other percentile methods, give other values
+    rng = np.random.default_rng(9)
+    dist = np.concatenate([rng.exponential(size=990), 1e3 * (1 + rng.random(10))])
+    rng.shuffle(dist)
+    ordered = np.sort(dist)  # NumPy's 'lower' 1st percentile of 1000 values: index floor(0.01 * 999) = 9;
+    expected = ordered[9:991].mean()  # 'higher' 99th: index ceil(0.99 * 999) = 990
+    assert trimmed_path_length(dist) == pytest.approx(expected, rel=1e-12)
+    assert abs(expected - dist.mean()) > 1 and abs(expected - ordered[10:990].mean()) > 1e-4

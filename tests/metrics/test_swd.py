@@ -41,6 +41,9 @@ def test_swd_matches_pggan_definition(channels):
     assert resolutions == [32, 16] and set(ours) == {"swd_32", "swd_16", "swd"}
     centres = [np.asarray(patch_positions(3, level, jnp.arange(6), res)) for level, res in enumerate(resolutions)]
     dirs = [random_directions(3, level, channels * 49) for level in range(2)]
+    # PGGAN's constants: 128 patches per image, 4 repeats of 128 directions
+    assert [c.shape for c in centres] == [(6, 128, 2)] * 2
+    assert [[d.shape for d in level] for level in dirs] == [[(channels * 49, 128)] * 4] * 2
     expected = swd_ref(real, fake, centres, dirs)
     assert [ours["swd_32"], ours["swd_16"]] == pytest.approx(expected, rel=1e-4)
     assert ours["swd"] == pytest.approx(np.mean(expected), rel=1e-4)

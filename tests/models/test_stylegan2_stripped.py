@@ -117,7 +117,9 @@ def test_init_statistics_are_msr():
 
     def check(weight, gain):
         fan_in = int(np.prod(weight.shape[1:]))
-        np.testing.assert_allclose(np.std(weight), gain / np.sqrt(fan_in), rtol=0.05)
+        # four standard errors of a sample std: 0.7% at b8's 147k weights, under the 2% between the MSR gain
+        # and sqrt(2)
+        np.testing.assert_allclose(np.std(weight), gain / np.sqrt(fan_in), rtol=4 / np.sqrt(2 * weight.size))
         assert abs(float(np.mean(weight))) < 5 * gain / np.sqrt(fan_in * weight.size)
 
     check(g["b4"]["fc"]["weight"], 1.0)
