@@ -46,6 +46,14 @@ def no_network():
         yield
 
 
+def lanczos_uint8(pictures: np.ndarray, size: tuple[int, int], box: tuple | None = None) -> np.ndarray:
+    """Float pictures [N, h, w] in [0, 1] -> uint8 [N, H, W]: Pillow's Lanczos resize to ``size`` (W, H) of
+    ``box`` in float, times 255, rounded and clipped."""
+    resized = [np.asarray(PIL.Image.fromarray(p.astype(np.float32), mode="F").resize(
+        size, PIL.Image.Resampling.LANCZOS, box=box)) for p in pictures]
+    return np.clip(np.round(np.stack(resized) * 255), 0, 255).astype(np.uint8)
+
+
 def test_lfw_faces(data_dir):
     path = resolve_dataset("lfw-faces", data_dir=data_dir)
     assert path == data_dir / "lfw-faces"
@@ -53,11 +61,13 @@ def test_lfw_faces(data_dir):
     assert (info["num_images"], info["resolution"], info["channels"], info["c_dim"]) == (100, 32, 1, 0)
     images, _ = stored(path)
     assert images.shape == (100, 32, 32, 1)
-    # The first 100 entries of the file (the faces), in order: shrunk back to 25x25, each image matches.
+    # The first 100 entries of the file (the faces), in order: shrunk back to 25x25, each image matches; and
+    # each is the face's Lanczos resize in float, times 255, rounded (the pixel range included).
     faces = np.load(Path(skimage.__file__).parent / "data" / "lfw_subset.npy")[:100]
     for face, image in zip(faces, images, strict=True):
         small = PIL.Image.fromarray(image[..., 0].astype(np.float32) / 255, mode="F").resize((25, 25))
         assert np.corrcoef(np.asarray(small).ravel(), face.ravel())[0, 1] > 0.95
+    np.testing.assert_array_equal(images[..., 0], lanczos_uint8(faces, (32, 32)))
     mtime = (path / "dataset_info.json").stat().st_mtime_ns
     assert resolve_dataset("lfw-faces", data_dir=data_dir) == path  # built once, then reused
     assert (path / "dataset_info.json").stat().st_mtime_ns == mtime
@@ -76,6 +86,7 @@ def test_lfw_faces_portrait_is_the_centred_three_by_four_box(data_dir):
         box = PIL.Image.fromarray(face.astype(np.float32), mode="F").resize((24, 32), PIL.Image.BILINEAR,
                                                                             box=(3.125, 0, 21.875, 25))
         assert np.corrcoef(np.asarray(box).ravel(), image[..., 0].ravel())[0, 1] > 0.98
+    np.testing.assert_array_equal(images[..., 0], lanczos_uint8(faces, (24, 32), box=(3.125, 0, 21.875, 25)))
 
 
 @pytest.mark.parametrize(("name", "side"), [("digits", 32), ("digits-16", 16)])
@@ -91,6 +102,7 @@ def test_digits(data_dir, name, side):
     # Ink where the 8x8 digit has ink: block means of the enlarged image follow the original.
     blocks = images[..., 0].astype(np.float64).reshape(1797, 8, side // 8, 8, side // 8).mean((2, 4))
     assert np.corrcoef(blocks.ravel(), digits.images.ravel())[0, 1] > 0.9
+    np.testing.assert_array_equal(images[..., 0], lanczos_uint8(digits.images / 16, (side, side)))  # ink 0..16
 
 
 def test_missing_dataset_says_where_and_how(tmp_path):

@@ -230,49 +230,40 @@ def test_ppl_w_end_equals_direct_lpips_of_epsilon_steps(opts):
     assert ppl > 0
 
 
-@pytest.mark.parametrize("crop, reaches_lpips", [(True, (128, 128)), (False, (256, 256))])
-def test_ppl_pools_by_the_generators_resolution_over_256(crop, reaches_lpips):
+@pytest.mark.parametrize("resolution, channel_base, crop, reaches_lpips", [
+    (512, 512, True, (128, 128)), (512, 512, False, (256, 256)), ((768, 1024), 1024, False, (256, 341))])
+def test_ppl_pools_by_the_generators_resolution_over_256(resolution, channel_base, crop, reaches_lpips):
     """NVIDIA's PPL (stylegan2-ada's perceptual_path_length.py) pools a 512x512 generator's images by
-    512 // 256 = 2, after the face crop too: the cropped 256x256 centre reaches LPIPS at 128x128. Traced only
-    (jax.eval_shape): the probe records what the LPIPS embedding is given."""
+    512 // 256 = 2, after the face crop too: the cropped 256x256 centre reaches LPIPS at 128x128. A 1024x768
+    generator by its short side, 768 // 256 = 3: its 1024 columns, which 3 does not divide, go into torch's
+    area bins (341 of them). The probe records what the LPIPS embedding is given: the first path's image at
+    t = 0, (G(w0) + 1) * 127.5 cropped and pooled as torch's adaptive average pooling (float64 reference)."""
     from stylegan_jax.metrics.metric_main import _ppl_step
+    from tests.ops.test_area_resize import adaptive_average_pool
 
     seen = []
 
     class Probe(nn.Module):
         def lpips_embedding(self, x):
-            seen.append(tuple(x.shape[1:3]))
+            jax.debug.callback(lambda v: seen.append(np.asarray(v)), x)
             return x.reshape(len(x), -1)
 
-    G = Generator(**dict(G_KWARGS, c_dim=0, img_resolution=512,
-                         synthesis_kwargs=dict(channel_base=512, channel_max=4, use_noise=False)))
-    G_vars = jax.eval_shape(lambda: G.init(jax.random.key(0), jnp.zeros((1, 8)), jnp.zeros((1, 0))))
+    G = Generator(**dict(G_KWARGS, c_dim=0, img_resolution=resolution,
+                         synthesis_kwargs=dict(channel_base=channel_base, channel_max=4, use_noise=False)))
+    G_vars = jax.jit(G.init)(jax.random.key(0), jnp.zeros((1, 8)), jnp.zeros((1, 0)))
     params = {"G": G_vars, "vgg": {}, "seed": np.uint32(0)}
-    z, c, t = jnp.zeros((2, 8)), jnp.zeros((2, 0)), jnp.zeros((2, 1))
-    step = _ppl_step(G, Probe(), 1e-4, "w", crop)
-    jax.eval_shape(step, params, z, z, c, t, jnp.arange(2))
-    assert seen == [reaches_lpips]
-
-
-def test_ppl_pools_a_wide_generators_images_by_its_short_side_over_256():
-    """A 1024x768 generator: 768 // 256 = 3, and its 1024 columns, which 3 does not divide, go into torch's
-    area bins (341 of them). Traced only, as above."""
-    from stylegan_jax.metrics.metric_main import _ppl_step
-
-    seen = []
-
-    class Probe(nn.Module):
-        def lpips_embedding(self, x):
-            seen.append(tuple(x.shape[1:3]))
-            return x.reshape(len(x), -1)
-
-    G = Generator(**dict(G_KWARGS, c_dim=0, img_resolution=(768, 1024),
-                         synthesis_kwargs=dict(channel_base=1024, channel_max=4, use_noise=False)))
-    G_vars = jax.eval_shape(lambda: G.init(jax.random.key(0), jnp.zeros((1, 8)), jnp.zeros((1, 0))))
-    params = {"G": G_vars, "vgg": {}, "seed": np.uint32(0)}
-    z, c, t = jnp.zeros((2, 8)), jnp.zeros((2, 0)), jnp.zeros((2, 1))
-    jax.eval_shape(_ppl_step(G, Probe(), 1e-4, "w", False), params, z, z, c, t, jnp.arange(2))
-    assert seen == [(256, 341)]
+    z0, z1 = jax.random.normal(jax.random.key(1), (2, 1, 8))
+    c, t = jnp.zeros((1, 0)), jnp.zeros((1, 1))
+    jax.block_until_ready(jax.jit(_ppl_step(G, Probe(), 1e-4, "w", crop))(params, z0, z1, c, t, jnp.arange(1)))
+    (given,) = seen
+    assert given.shape[1:] == (*reaches_lpips, 3)
+    synthesize = jax.jit(lambda z: G.apply(G_vars, G.apply(G_vars, z, c, method="map"), "const", True,
+                                           method="synthesize"))
+    image = np.asarray(synthesize(z0), np.float64)
+    if crop:
+        image = image[:, 512 // 8 * 3: 512 // 8 * 7, 512 // 8 * 2: 512 // 8 * 6]
+    expected = (adaptive_average_pool(image, *reaches_lpips) + 1) * 127.5
+    np.testing.assert_allclose(given[:1], np.repeat(expected, 3, axis=-1), atol=1e-3)
 
 
 def test_ppl_redraws_the_noise_maps_for_each_of_nvidias_batches_of_two_paths():
@@ -356,6 +347,11 @@ def test_slerp_keeps_unit_norm_and_endpoints():
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1, rtol=1e-6)
     np.testing.assert_allclose(out[0], a[0] / np.linalg.norm(a[0]), rtol=1e-5)
     np.testing.assert_allclose(out[1], b[1] / np.linalg.norm(b[1]), rtol=1e-5, atol=1e-6)
+    # the great circle's closed form (float64): sin((1-t) w) / sin w * a + sin(t w) / sin w * b, w the angle
+    for i, t in ((2, 0.5), (3, 0.25)):
+        u, v = a[i] / np.linalg.norm(a[i]), b[i] / np.linalg.norm(b[i])
+        w = np.arccos(np.dot(u, v))
+        np.testing.assert_allclose(out[i], (np.sin((1 - t) * w) * u + np.sin(t * w) * v) / np.sin(w), atol=1e-6)
 
 
 def test_calc_metric_swd_result_dict_and_jsonl(dataset, generator, tmp_path):
