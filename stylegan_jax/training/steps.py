@@ -634,9 +634,46 @@ def _is_tick_pair(pair) -> bool:
             and kimg > 0)
 
 
+#: Hyper-parameters and their ranges (lowest, highest; None: unbounded), as the flags that set some of them
+#: check theirs (``--glr``, ``--gamma``): a finite number within, or None where the key is unset.
+NUMBER_RANGES = {
+    "G_lr": (0, None), "D_lr": (0, None), "eps": (0, None), "r1_gamma": (0, None), "r2_gamma": (0, None),
+    "pl_weight": (0, None), "pl_decay": (0, 1), "style_mixing_prob": (0, 1), "ema_kimg": (0, None),
+    "ema_rampup": (0, None), "ema_beta": (0, 1), "wgan_lambda": (0, None), "epsilon_drift": (0, None),
+    "wgan_clip": (0, None), "blur_init_sigma": (0, None), "blur_fade_kimg": (0, None),
+    "decay.G_lr": (0, None), "decay.D_lr": (0, None), "decay.beta2": (0, 1), "decay.r1_gamma": (0, None),
+    "decay.r2_gamma": (0, None), "decay.ema_kimg": (0, None), "decay.p": (0, 1),
+}
+
+
+def _check_ranges(cfg: ml_collections.ConfigDict) -> None:
+    """`NUMBER_RANGES`, Adam's ``betas`` (two numbers in [0, 1)), ``pl_batch_shrink`` (a whole number >= 1),
+    and G's and D's numeric keyword arguments (none negative; ``mbstd_group_size`` None or >= 1)."""
+    for key, (lowest, highest) in NUMBER_RANGES.items():
+        value = functools.reduce(lambda node, name: node.get(name) if node is not None else None, key.split("."), cfg)
+        number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if value is not None and not (number and lowest <= value and (highest is None or value <= highest)):
+            bound = f">= {lowest}" if highest is None else f"in [{lowest}, {highest}]"
+            raise ConfigError(f"--config.{key}: expected a finite number {bound}, got {value!r}")
+    betas = cfg.betas
+    if not (isinstance(betas, tuple | list) and len(betas) == 2
+            and all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)):
+        raise ConfigError(f"--config.betas: expected Adam's two betas in [0, 1), got {betas!r}")
+    if not (isinstance(cfg.pl_batch_shrink, int) and cfg.pl_batch_shrink >= 1):
+        raise ConfigError(f"--config.pl_batch_shrink: expected a whole number >= 1, got {cfg.pl_batch_shrink!r}")
+    for net in ("G", "D"):
+        for key, value in cfg[net].items():
+            if isinstance(value, int | float) and not isinstance(value, bool) and not value >= 0:
+                raise ConfigError(f"--config.{net}.{key}: expected a number >= 0, got {value!r}")
+    if cfg.D.get("mbstd_group_size") == 0:
+        raise ConfigError("--config.D.mbstd_group_size: expected None (the whole per-device batch) or a group of "
+                          "at least 1, got 0")
+
+
 def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
     """Values and combinations a run cannot use, as one clear error naming the keys; checked before the
     first step, so that nothing fails at the first save."""
+    _check_ranges(cfg)
     for key, lowest in (("kimg", 0), ("tick", 0)):
         if not (isinstance(cfg[key], int | float) and math.isfinite(cfg[key]) and cfg[key] > lowest):
             raise ConfigError(f"--{key}: expected a positive number of kimg, got {cfg[key]!r}")

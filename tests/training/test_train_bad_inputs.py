@@ -86,6 +86,20 @@ CASES = [  # (extra arguments, expected in the one line)
                                                          "not a multiple of D's minibatch-stddev group 2 (--mbstd-group"
                                                          " 2): change either"),
     (["--config.batch_size=12", "--config.batch_gpu=3"], "the per-device batch 3 (--batch-gpu 3) is not a multiple"),
+    # the hyper-parameters' ranges, as the flags that set some of them check theirs
+    (["--config.D_lr=-0.005"], "--config.D_lr: expected a finite number >= 0, got -0.005"),
+    (["--config.G_lr=1e400"], "--config.G_lr: expected a finite number >= 0, got inf"),
+    (["--config.ema_kimg=-5.0"], "--config.ema_kimg: expected a finite number >= 0, got -5.0"),
+    (["--config.ema_beta=1.5"], "--config.ema_beta: expected a finite number in [0, 1], got 1.5"),
+    (["--config.style_mixing_prob=2.0"], "--config.style_mixing_prob: expected a finite number in [0, 1], got 2.0"),
+    (["--config.decay.G_lr=-1.0"], "--config.decay.G_lr: expected a finite number >= 0, got -1.0"),
+    (["--config.betas=(0.0, 1.5)"], "--config.betas: expected Adam's two betas in [0, 1), got (0.0, 1.5)"),
+    (["--config.betas=(0.0,)"], "--config.betas: expected Adam's two betas in [0, 1), got (0.0,)"),
+    (["--config.pl_batch_shrink=0"], "--config.pl_batch_shrink: expected a whole number >= 1, got 0"),
+    (["--config.G.channel_base=-4096"], "--config.G.channel_base: expected a number >= 0, got -4096"),
+    (["--config.D.mbstd_num_channels=-1"], "--config.D.mbstd_num_channels: expected a number >= 0, got -1"),
+    (["--config.D.mbstd_group_size=0"], "--config.D.mbstd_group_size: expected None (the whole per-device batch) "
+                                        "or a group of at least 1, got 0"),
     (["--config.loss=hinged"], "--config.loss: unknown objective 'hinged'"),
     (["--config.model=stylegan9"], "stylegan9"),
     (["--compile-cache", "/dev/null"], "the compilation cache /dev/null (--compile-cache /dev/null) is not a "
