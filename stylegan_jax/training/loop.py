@@ -667,6 +667,11 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
     if not resume and trainer.manager.all_steps():
         raise RunDirectoryError(f"--no-resume: {workdir} already holds the checkpoints {trainer.manager.all_steps()} "
                                 "of a run; choose another --outdir or remove them")
+    snapshots = sorted(p.name for p in workdir.glob("network-snapshot-*"))
+    if snapshots and not trainer.manager.all_steps():  # a snapshot is written after its checkpoint is on disk
+        raise RunDirectoryError(f"{workdir} holds a run's network snapshots ({snapshots[0]} ... {snapshots[-1]}) but "
+                                "no checkpoint to continue it from; a new run there would overwrite them: choose "
+                                "another --outdir")
     warnings: list[str] = []
     state, resumed = trainer.restore_or_init(resume, warn=warnings.append)  # before writing anything
     reporter = Reporter(workdir, is_main, start_nimg=trainer.start_nimg)
