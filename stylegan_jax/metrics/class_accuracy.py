@@ -65,7 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> None:
         network = load_network(args.network)
         family = get_family(args.model, flag="--model") if args.model else network.family
-        G = family.build_generator(network.G_kwargs)
+        if args.model and "model" in network.metadata and family.name != network.model:
+            raise UsageError(f"--model {args.model}: --network {args.network} holds a {network.model} network")
+        try:
+            G = family.build_generator(network.G_kwargs)
+        except (TypeError, ValueError) as e:  # a snapshot that records no model, its kwargs another family's
+            raise UsageError(f"--model {family.name}: --network {args.network}'s kwargs do not build its generator "
+                             f"({e})") from None
         c_dim = G.c_dim
         if not c_dim:
             raise UsageError(f"--network {args.network} is unconditional: class accuracy needs a conditional one")

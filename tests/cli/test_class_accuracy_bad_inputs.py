@@ -19,6 +19,11 @@ CASES = {
     "network does not exist": (["--network", "{root}/nothere", "--dataset", "{dataset}"], "{root}/nothere: no "
                                "such file or directory"),
     "unknown model": ([*NET, "--dataset", "{dataset}", "--model", "stylegan9"], "stylegan9"),
+    "another model": ([*NET, "--dataset", "{dataset}", "--model", "r3gan"], "--model r3gan: --network "
+                      "{root}/run/snap holds a stylegan2 network"),
+    "another model, a pickle that records none": (["--network", "{cond}", "--dataset", "{dataset}", "--model",
+                                                   "r3gan"], "--model r3gan: --network {cond}'s kwargs do not "
+                                                  "build its generator ("),
     "per-class zero": ([*NET, "--dataset", "{dataset}", "--per-class", "0"], "argument --per-class: 0 is not a "
                        "positive integer"),
     "network empty": (["--network", "", "--dataset", "{dataset}"], "argument --network: empty path"),
@@ -26,8 +31,8 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_is_one_error_line_and_writes_nothing(case, root, dataset, uncond_pkl, capsys):
+def test_bad_input_is_one_error_line_and_writes_nothing(case, root, dataset, uncond_pkl, cond_pkl, capsys):
     argv, expected = CASES[case]
-    paths = dict(root=root, dataset=dataset, uncond=uncond_pkl)
+    paths = dict(root=root, dataset=dataset, uncond=uncond_pkl, cond=cond_pkl)
     expect_usage_error("class_accuracy", class_accuracy.main, [a.format_map(paths) for a in argv],
                        expected.format_map(paths), root, capsys)
