@@ -599,18 +599,19 @@ class Trainer:
             reporter.scalars({f"Metrics/{k}": float(v) for k, v in values.items()}, nimg)
 
 
-def _check_finite(history: list[tuple[int, dict]]) -> None:
+def _check_finite(history: list[tuple[int, dict]], checkpointed: bool) -> None:
     """Raise `TrainingDivergedError` at the first iteration and phase of ``history`` (host values of the
-    phases' outputs) with a non-finite loss or non-finite updated parameters."""
+    phases' outputs) with a non-finite loss or non-finite updated parameters; ``checkpointed``: whether the
+    run has a checkpoint (the message says it is kept, or that none was saved)."""
+    kept = "the last good checkpoint is kept" if checkpointed else "no checkpoint was saved before it"
     for step, metrics in history:
         for phase in [p for p in PHASES if p in metrics]:
             for name, value in reported_means(metrics[phase]).items():
                 if name != FINITE and not np.isfinite(value):
                     raise TrainingDivergedError(f"non-finite {name} ({value}) at iteration {step}, phase {phase}; "
-                                                "the last good checkpoint is kept")
+                                                + kept)
             if not metrics[phase][FINITE]:
-                raise TrainingDivergedError(f"non-finite parameters after iteration {step}, phase {phase}; the "
-                                            "last good checkpoint is kept")
+                raise TrainingDivergedError(f"non-finite parameters after iteration {step}, phase {phase}; " + kept)
 
 
 def train(cfg: ml_collections.ConfigDict, workdir: str | Path, resume: bool = True,
@@ -726,6 +727,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
     tick_start_time, timing_nimg = time.time(), nimg  # a tick resumed mid-way is timed from the resume
     maintenance_sec = tick_start_time - start_time  # before the first tick: the setup (NVIDIA's)
     history: list[tuple[int, dict]] = []
+    checkpointed = bool(trainer.manager.all_steps())  # what a divergence's message says is kept
     tick_stats_before = reporter.last_stats  # NVIDIA's keep_previous: what a tick does not report, repeated
     batch = trainer.next_batch(sched)
     stopping = False  # a stop signal or the preemption sync point, acted on at the group's end
@@ -756,11 +758,11 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
             if not save:
                 batch = trainer.next_batch(sched)  # overlaps with the running iteration
             if len(history) > 1:  # the previous iteration, finished by now: no wait for the running one
-                _check_finite(to_host(history[-2:-1]))
+                _check_finite(to_host(history[-2:-1]), checkpointed)
             if not (tick_end or preempted):
                 continue
             fetched, history = to_host(history), []
-            _check_finite(fetched)
+            _check_finite(fetched, checkpointed)
             if tick_end:
                 tick_end_time = time.time()
                 aug_p = float(to_host(state.aug["p"])) if state.aug else None
@@ -772,6 +774,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
                 tick += 1
             if save:
                 trainer.save(state, nimg, tick, nimg if tick_end else tick_start_nimg, snapshot)
+                checkpointed = True
                 if snapshot and not preempted:  # a preempted run saves within seconds: the rest on resume
                     trainer.snapshot(state, nimg, sched, reporter)
                 if not (done or preempted):

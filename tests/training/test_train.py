@@ -121,13 +121,14 @@ def test_no_recompilation_inside_the_loop(data_dir, tmp_path, caplog):
 
 
 def test_non_finite_values_stop_the_run_naming_step_and_phase(data_dir, tmp_path, monkeypatch):
-    with pytest.raises(TrainingDivergedError, match="non-finite Loss/D/loss .* iteration 7, phase D_main"):
+    with pytest.raises(TrainingDivergedError, match="non-finite Loss/D/loss .* iteration 7, phase D_main; the "
+                                                    "last good checkpoint is kept"):
         _check_finite([(7, {"G_main": {"Loss/G/loss": 1.0, FINITE: True},
-                            "D_main": {"Loss/D/loss": float("nan"), FINITE: False}})])
-    with pytest.raises(TrainingDivergedError, match="parameters after iteration 8, phase G_main"):
+                            "D_main": {"Loss/D/loss": float("nan"), FINITE: False}})], checkpointed=True)
+    with pytest.raises(TrainingDivergedError, match="parameters after iteration 8, phase G_main; the last good"):
         _check_finite([(7, {"D_main": {"Loss/D/loss": 1.0, FINITE: True}}),
                        (8, {"G_main": {"Loss/G/loss": 1.0, FINITE: False}, "D_main": {"Loss/D/loss": 1.0,
-                                                                                     FINITE: False}})])
+                                                                                     FINITE: False}})], True)
 
     original = Trainer.initial_state
 
@@ -136,7 +137,7 @@ def test_non_finite_values_stop_the_run_naming_step_and_phase(data_dir, tmp_path
         return state.replace(d_params=jax.tree_util.tree_map(lambda p: p * np.nan, state.d_params))
 
     monkeypatch.setattr(Trainer, "initial_state", poisoned)
-    with pytest.raises(TrainingDivergedError, match="iteration 0, phase G_main"):
+    with pytest.raises(TrainingDivergedError, match="iteration 0, phase G_main; no checkpoint was saved before it"):
         train(tiny_config(data_dir, kimg=0.016), tmp_path)
     assert not list((tmp_path / "checkpoints").glob("[0-9]*"))  # nothing corrupt was saved
 
