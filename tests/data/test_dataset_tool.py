@@ -594,3 +594,16 @@ def test_a_sliver_of_an_image_crops_to_its_middle_pixel(tmp_path, capsys):
                     "--resolution", "16x8")[0] == 0
     (stored,) = stored_images(tmp_path / "ds")
     np.testing.assert_array_equal(stored, np.broadcast_to(pixels[31, 0], (8, 16, 3)))
+
+
+def test_broken_and_looping_links_in_a_folder_are_reported_as_unreadable(tmp_path, capsys):
+    source = tmp_path / "src"
+    source.mkdir()
+    for i in range(2):
+        PIL.Image.fromarray(random_pixels(i, (8, 8, 3))).save(source / f"{i}.png")
+    (source / "broken.png").symlink_to(tmp_path / "gone.png")
+    (source / "loop.png").symlink_to(source / "loop.png")
+    rc, out, _ = run_tool(capsys, "--source", source, "--dest", tmp_path / "ds")
+    assert rc == 0 and "skipped 2 (unreadable 2: broken.png, loop.png)" in out
+    np.testing.assert_array_equal(np.stack(stored_images(tmp_path / "ds")),
+                                  np.stack([random_pixels(i, (8, 8, 3)) for i in range(2)]))
