@@ -32,6 +32,7 @@ from jax.experimental import multihost_utils
 from orbax.checkpoint._src.metadata import array_metadata_store
 from orbax.checkpoint.checkpoint_managers import preservation_policy
 
+from stylegan_jax.errors import first_line
 from stylegan_jax.training.state import to_host
 
 #: Config values a resumed run may change: its length, its reporting, where the data lives, and how the
@@ -329,6 +330,10 @@ def _set_aside(manager: ocp.CheckpointManager, steps: list[int]) -> None:
 
 
 def _reason(error: Exception) -> str:
-    """The first line of an error, shortened: the readers' messages can be pages long."""
-    lines = str(error).strip().splitlines() or [type(error).__name__]
-    return f"{type(error).__name__}: {lines[0][:160]}"
+    """The first line of the error that caused ``error`` first (Orbax wraps TensorStore's reason, the file and
+    byte range, in a message that names neither), shortened: the readers' messages can be pages long."""
+    root, seen = error, {id(error)}
+    while (cause := root.__cause__ or root.__context__) is not None and id(cause) not in seen:
+        root = cause
+        seen.add(id(root))
+    return f"{type(root).__name__}: {first_line(root)[:400]}"
