@@ -86,7 +86,8 @@ def test_schedules_follow_r3gans_formula_at_several_steps():
     at = jax.jit(lambda nimg: hyperparams.at(cfg, nimg))
     for nimg in (0, 256, 1e6, 5e6, 1e7, 1.5e7, 2e7 - 256, 2e7, 3e7):
         values = at(jnp.float32(nimg))
-        expected = {"G_lr": r3gan_cosine(nimg, 2e-4, total, 5e-5), "beta2": r3gan_cosine(nimg, 0.9, total, 0.99),
+        expected = {"G_lr": r3gan_cosine(nimg, 2e-4, total, 5e-5), "D_lr": r3gan_cosine(nimg, 2e-4, total, 5e-5),
+                    "beta2": r3gan_cosine(nimg, 0.9, total, 0.99),
                     "r1_gamma": r3gan_cosine(nimg, 150, total, 15), "r2_gamma": r3gan_cosine(nimg, 150, total, 15),
                     "ema_kimg": r3gan_cosine(nimg, 0, total, 500e3) / 1000, "p": r3gan_cosine(nimg, 0, total, 0.3)}
         for key, value in expected.items():
@@ -96,21 +97,26 @@ def test_schedules_follow_r3gans_formula_at_several_steps():
     assert hyperparams.at(cfg, 1e6)["G_lr"] == 2e-4  # nothing decays: the base values, as Python floats
 
 
-def test_scheduled_adam_is_pytorchs_adam_with_the_current_beta2():
+@pytest.mark.parametrize("reg_interval", [None, 4])
+def test_scheduled_adam_is_pytorchs_adam_with_the_current_beta2(reg_interval):
     """PyTorch's Adam with betas (0, b2_t) and lr_t changed before each step (R3GAN sets them per
-    iteration): m = g, v = b2_t v + (1 - b2_t) g^2, update = lr_t m / (sqrt(v) / sqrt(1 - b2_t^t) + eps)."""
+    iteration): m = g, v = b2_t v + (1 - b2_t) g^2, update = lr_t m / (sqrt(v) / sqrt(1 - b2_t^t) + eps).
+    With a lazy regulariser every k steps (a scheduled StyleGAN2 run), NVIDIA's scaling of this step's values:
+    lr_t * k / (k + 1) and b2_t ** (k / (k + 1))."""
     cfg = lineage_defaults("r3gan")
     cfg.update(betas=(0.0, 0.9), eps=1e-8)
-    tx = make_optimizer(2e-4, cfg, None, scheduled=True)
+    tx = make_optimizer(2e-4, cfg, reg_interval, scheduled=True)
+    ratio = 1.0 if reg_interval is None else 4 / 5
     rng = np.random.default_rng(2)
     param = rng.standard_normal(5)
     state, p, v = tx.init(jnp.asarray(param, jnp.float32)), param.copy(), np.zeros(5)
     for t in range(1, 6):
         lr, b2 = 2e-4 - 1e-5 * t, 0.9 + 0.015 * t
         grad = rng.standard_normal(5)
-        state = set_adam_schedule(state, lr, b2, None)
+        state = set_adam_schedule(state, lr, b2, reg_interval)
         updates, state = tx.update(jnp.asarray(grad, jnp.float32), state)
         got = np.asarray(optax.apply_updates(jnp.asarray(p, jnp.float32), updates), np.float64)
+        lr, b2 = lr * ratio, b2**ratio
         v = b2 * v + (1 - b2) * grad**2
         p = p - lr * grad / (np.sqrt(v) / np.sqrt(1 - b2**t) + 1e-8)
         np.testing.assert_allclose(got, p, rtol=1e-5, atol=1e-7)

@@ -13,9 +13,9 @@ from stylegan_jax.durations import format_time
 from stylegan_jax.training.config import load_experiment
 from stylegan_jax.training.loop import Trainer, train
 from stylegan_jax.training.schedule import schedule
-from stylegan_jax.training.steps import AUG_REAL, active_phases, augment_pipe
+from stylegan_jax.training.steps import AUG_FAKE, AUG_REAL, active_phases, augment_pipe
 from tests.training.conftest import tiny_config
-from tests.training.step_inputs import phase_inputs
+from tests.training.step_inputs import noise_key, phase_inputs, training_labels
 
 
 def ada_config(data_dir, **overrides):
@@ -115,7 +115,8 @@ def test_d_sees_augmented_images_and_g_learns_through_the_pipe(data_dir, tmp_pat
     """aug=fixed: with the same state, batch and keys, p = 1 changes D's scores of the reals and of the fakes
     (both augmented) and G's update (its gradient flows through the pipe: a blocked one would leave G as it
     was)."""
-    trainer = Trainer(tiny_config(data_dir, aug="fixed", p=1.0), tmp_path)
+    # no style mixing: the reference below makes D_main's fakes with G alone
+    trainer = Trainer(tiny_config(data_dir, aug="fixed", p=1.0, style_mixing_prob=0.0), tmp_path)
     batch = trainer.device_batch(next(trainer.iterator))
 
     def run(phase, p):  # a fresh state each time: the phases donate theirs
@@ -140,6 +141,19 @@ def test_d_sees_augmented_images_and_g_learns_through_the_pipe(data_dir, tmp_pat
     scores = jax.jit(jax.vmap(lambda x, c, key: trainer.D.apply(
         {"params": d_params}, pipe(x, jax.random.fold_in(key, AUG_REAL), 1.0), c)))(reals, labels, keys)
     assert augmented["Loss/scores/real"] == pytest.approx(float(np.mean(scores)), rel=1e-5)
+    # ... and its fake scores: G's images of the phase's z and labels through the pipe with the fakes' own
+    # draw (NVIDIA's run_D draws anew for each call), not the reals'
+    z, c, keys = phase_inputs(state, labels, "D_main", trainer.layout.batch_gpu, trainer.G.z_dim,
+                              training_labels(trainer))
+    g_vars = jax.device_get({"params": state.g_params, "buffers": state.g_buffers})
+
+    def fake_scores(draw):
+        return jax.jit(jax.vmap(lambda z, c, key: trainer.D.apply({"params": d_params}, pipe(
+            trainer.G.apply(g_vars, z, c, rngs={"noise": noise_key(key)}), jax.random.fold_in(key, draw), 1.0),
+            c)))(z, c, keys)
+
+    assert augmented["Loss/scores/fake"] == pytest.approx(float(np.mean(fake_scores(AUG_FAKE))), rel=1e-5)
+    assert augmented["Loss/scores/fake"] != pytest.approx(float(np.mean(fake_scores(AUG_REAL))), rel=1e-3)
     start, plain, _ = run("G_main", 0.0)
     _, augmented, _ = run("G_main", 1.0)
     assert np.abs(augmented - start).max() > 1e-4  # G moved: a gradient through the pipe

@@ -26,16 +26,17 @@ def test_r1_penalty_of_a_quadratic_discriminator():
 
 def test_path_lengths_of_a_linear_synthesis():
     # img = A @ w per ws entry: J^T y = A^T y, so |J^T y|^2 summed over w_dim, averaged over ws.
+    # RGB: NVIDIA's noise is scaled by 1 / sqrt(H * W), not by the channels too
     rng = np.random.default_rng(1)
-    A = rng.standard_normal((4 * 4 * 1, 5))
+    A = rng.standard_normal((4 * 4 * 3, 5))
     ws = jnp.asarray(rng.standard_normal((2, 3, 5)))
 
     def synthesis(ws):
-        return jnp.einsum("pd,nkd->np", A, ws).reshape(-1, 4, 4, 1)
+        return jnp.einsum("pd,nkd->np", A, ws).reshape(-1, 4, 4, 3)
 
     key = jax.random.key(0)
     lengths = losses.path_lengths(synthesis, ws, key)
-    y = np.asarray(jax.random.normal(key, (2, 4, 4, 1))) / 4.0
+    y = np.asarray(jax.random.normal(key, (2, 4, 4, 3))) / 4.0
     grad = np.einsum("pd,np->nd", A, y.reshape(2, -1))  # the same for every ws entry
     np.testing.assert_allclose(lengths, np.sqrt(np.sum(grad**2, axis=1)), rtol=1e-5)
 

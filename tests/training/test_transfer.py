@@ -21,7 +21,7 @@ from stylegan_jax.training.config import load_experiment
 from stylegan_jax.training.loop import Trainer, run_config, train
 from stylegan_jax.training.schedule import schedule
 from stylegan_jax.training.steps import Phases
-from stylegan_jax.training.transfer import initialise_from, load_source, source_path
+from stylegan_jax.training.transfer import initialise_from, load_source, source_path, transfer_settings
 from tests.data.imagefiles import random_pixels, save
 from tests.training.conftest import tiny_config
 
@@ -55,6 +55,10 @@ def test_a_new_run_starts_from_the_pretrained_networks(data_dir, tmp_path, pretr
     path, source = pretrained
     cfg = tiny_config(data_dir, resume_from=str(path))
     assert (run_config(cfg, jax.devices()).ada_kimg, run_config(cfg, jax.devices()).ema_rampup) == (100.0, None)
+    sg3r = load_experiment("stylegan3_r")  # StyleGAN3's train.py: --resume turns StyleGAN3-R's blur of D's images off
+    assert (sg3r.blur_init_sigma, transfer_settings(sg3r).blur_init_sigma) == (10.0, 10.0)
+    sg3r.resume_from = str(path)
+    assert (transfer_settings(sg3r).blur_init_sigma, transfer_settings(sg3r).ada_kimg) == (0.0, 100.0)
     trainer = Trainer(cfg, tmp_path)
     fresh = trainer.initial_state()
     lines = []
