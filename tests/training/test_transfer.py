@@ -256,14 +256,23 @@ def test_an_r3gan_snapshot_continues_its_training_as_r3gans_resume(tmp_path):
         # every parameter's moment in one leaf, in our layout (sorted values: the same under transposes)
         assert sorted(np.sort(m, axis=None).tobytes() for m in mu) == sorted(
             np.sort(np.asarray(e["exp_avg"], np.float32), axis=None).tobytes() for e in torch_state.values())
-    # G.parameters()[0] is the generative basis (R3GAN's first parameter): its moment where our basis is
-    basis = raw["G"].state["_modules"]["Model"].state["_modules"]["MainLayers"].state["_modules"]["0"]
-    basis = basis.state["_modules"]["Layers"].state["_modules"]["0"].state["_parameters"]["Basis"]
-    params = flax.traverse_util.flatten_dict(jax.device_get(state.g_params), sep="/")
-    (where,) = [k for k, v in params.items() if np.array_equal(np.sort(v, axis=None), np.sort(basis, axis=None))]
-    moment = flax.traverse_util.flatten_dict(adam_of(jax.device_get(state.g_opt)).mu, sep="/")[where]
-    np.testing.assert_array_equal(np.sort(moment, axis=None), np.sort(raw["G_opt_state"]["state"][0]["exp_avg"],
-                                                                      axis=None))
+    # each torch parameter's moment where that parameter is in our layout: torch's optimiser state is indexed by
+    # the order of .parameters() (each module's own, then its children's, depth first); every parameter's
+    # values are distinct here, so its values find its place (sorted: the same under transposes)
+    def torch_parameters(module) -> list:
+        own = [p for p in module.state["_parameters"].values() if p is not None]
+        return own + [p for m in module.state["_modules"].values() if m is not None for p in torch_parameters(m)]
+
+    for name, params, opt in (("G", state.g_params, state.g_opt), ("D", state.d_params, state.d_opt)):
+        ours = flax.traverse_util.flatten_dict(jax.device_get(params), sep="/")
+        moments = flax.traverse_util.flatten_dict(adam_of(jax.device_get(opt)).mu, sep="/")
+        torch_params = torch_parameters(raw[name])
+        assert len(torch_params) == len(ours) == len(raw[f"{name}_opt_state"]["state"])
+        values = lambda x: np.sort(np.asarray(x, np.float32), axis=None)  # noqa: E731
+        for i, tensor in enumerate(torch_params):
+            (where,) = [k for k, v in ours.items() if np.array_equal(values(v), values(tensor))]
+            np.testing.assert_array_equal(values(moments[where]), values(
+                raw[f"{name}_opt_state"]["state"][i]["exp_avg"]), err_msg=f"{name} {where}")
 
     # A snapshot lacking one of the run's tensors (fine-tuning other networks): a new run from what matches
     d_params = flax.traverse_util.flatten_dict(network.D["params"], sep="/")
