@@ -13,5 +13,5 @@ def first_line(error: BaseException) -> str:
     a one-line user error quotes of the exception that caused it; without the TensorStore spec (about 2 KB of
     JSON) that TensorStore's errors end with."""
     text = str(error)
-    line = text.splitlines()[0] if text.strip() else type(error).__name__
+    line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
     return re.sub(r" \[tensorstore_spec='.*'\]", "", line)

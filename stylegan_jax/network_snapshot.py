@@ -199,7 +199,7 @@ def load_network(path: str | os.PathLike) -> Network:
     path = os.fspath(path)
     if os.path.isdir(path):
         network = _load_directory(path)
-        _check_generator_shapes(path, network)  # a pickle's trees are made from its own kwargs' template
+        check_generator_shapes(path, network)  # a pickle's trees are made from its own kwargs' template
         return network
     if not os.path.exists(path):
         raise NetworkLoadError(f"{path}: no such file or directory; expected a network pickle (.pkl) or a "
@@ -211,19 +211,23 @@ def load_network(path: str | os.PathLike) -> Network:
     return Network(**data)
 
 
-def _check_generator_shapes(path: str, network: Network) -> None:
+def check_generator_shapes(path: str, network: Network, family: Family | None = None) -> None:
     """A snapshot's G_ema (and G) arrays have the names and shapes the generator that its G_kwargs build
     expects (an abstract ``init``: no arrays made), else `NetworkLoadError` naming the first mismatch: found
-    here, not as a Flax error in the middle of a tool."""
-    try:
-        family = network.family
-    except NetworkLoadError as e:  # an unknown model
-        raise NetworkLoadError(f"{path}: {e}") from None
+    here, not as a Flax error in the middle of a tool. ``family``: the one to build (a tool's ``--model``);
+    default the network's own (its metadata's model)."""
+    assumed = ""
+    if family is None:
+        try:
+            family = network.family
+        except NetworkLoadError as e:  # an unknown model
+            raise NetworkLoadError(f"{path}: {e}") from None
+        if "model" not in network.metadata:
+            assumed = f"; {INDEX}'s metadata names no model, so {network.model}"
     try:
         expected = variable_template(family.build_generator(network.G_kwargs))
     except (TypeError, ValueError, KeyError) as e:  # kwargs a constructor refuses; a bug keeps its traceback
-        assumed = "" if "model" in network.metadata else f"; {INDEX}'s metadata names no model, so {network.model}"
-        raise NetworkLoadError(f"{path}: its G_kwargs build no {network.model} generator ({type(e).__name__}: "
+        raise NetworkLoadError(f"{path}: its G_kwargs build no {family.name} generator ({type(e).__name__}: "
                                f"{first_line(e)}{assumed})") from None
     want = {"/".join(k): v.shape for k, v in flatten_dict(expected).items()}
     for name in ("G_ema", "G"):

@@ -52,7 +52,7 @@ class ImageSource:
         self._zip: zipfile.ZipFile | None = None
         if self.path.is_dir():  # NVIDIA's order: sorted paths, which compare folder by folder
             paths = sorted(p.relative_to(self.path) for p in self.path.rglob("*")
-                           if p.is_file() or (p.is_symlink() and not p.is_dir()))  # a broken link: unreadable
+                           if p.is_file() or (p.is_symlink() and not p.exists()))  # a broken link: unreadable
             files = [p.as_posix() for p in paths]
         elif self.path.is_file() and zipfile.is_zipfile(self.path):  # NVIDIA's order: sorted names
             self._zip = zipfile.ZipFile(self.path)

@@ -248,7 +248,7 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
         _set_aside(manager, unreadable)
         return restored["state"], meta
     raise CheckpointError(f"{manager.directory}: none of the checkpoints {steps} can be read (the newest, "
-                          f"{steps[0]}: {reasons[0]}); move the directory away to start afresh")
+                          f"{steps[0]}: {reasons[0]}); start afresh with another --outdir")
 
 
 def _read_meta(manager: ocp.CheckpointManager, step: int) -> dict:
@@ -333,7 +333,8 @@ def _reason(error: Exception) -> str:
     """The first line of the error that caused ``error`` first (Orbax wraps TensorStore's reason, the file and
     byte range, in a message that names neither), shortened: the readers' messages can be pages long."""
     root, seen = error, {id(error)}
-    while (cause := root.__cause__ or root.__context__) is not None and id(cause) not in seen:
+    while (cause := root.__cause__ or (None if root.__suppress_context__ else root.__context__)) is not None \
+            and id(cause) not in seen:
         root = cause
         seen.add(id(root))
     return f"{type(root).__name__}: {first_line(root)[:400]}"

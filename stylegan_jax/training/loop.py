@@ -267,7 +267,7 @@ def check_run(cfg: ml_collections.ConfigDict, num_devices: int) -> None:
     family = get_family(cfg.model)
     check_config(cfg, family)
     for res in resolutions(cfg):
-        make_layout(cfg, num_devices, *batch_of(cfg, res))
+        make_layout(cfg, num_devices, *batch_of(cfg, res), resolution=res)
     if cfg.metrics:  # lazily imported: the metrics package is optional for training
         from stylegan_jax.metrics.metric_main import MetricError, check_metric
 
@@ -375,7 +375,7 @@ class Trainer:
         """The layout, optimisers and jitted phases of one training resolution (one compilation each)."""
         if sched.resolution not in self._phases:
             cfg = self.cfg
-            layout = make_layout(cfg, len(self.devices), sched.batch_size, sched.batch_gpu)
+            layout = make_layout(cfg, len(self.devices), sched.batch_size, sched.batch_gpu, sched.resolution)
             lazy = cfg.lazy_regularization  # NVIDIA scales lr and betas whenever lazy, even with a zero weight
             scheduled = hyperparams.schedules_adam(cfg)
             txs = (make_optimizer(sched.G_lr, cfg, cfg.G_reg_interval if lazy else None, scheduled),
@@ -667,8 +667,9 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
     cfg = trainer.cfg  # with --config.tiny applied and conv_grad resolved
     if not resume and trainer.manager.all_steps():
         raise RunDirectoryError(f"--no-resume: {workdir} already holds the checkpoints {trainer.manager.all_steps()} "
-                                "of a run; choose another --outdir or remove them")
-    snapshots = sorted(p.name for p in workdir.glob("network-snapshot-*"))
+                                "of a run; choose another --outdir")
+    snapshots = sorted((p.name for p in workdir.glob("network-snapshot-*")),  # by kimg: tags grow past 6 digits
+                       key=lambda name: (len(name.split(".")[0]), name))
     if snapshots and not trainer.manager.all_steps():  # a snapshot is written after its checkpoint is on disk
         raise RunDirectoryError(f"{workdir} holds a run's network snapshots ({snapshots[0]} ... {snapshots[-1]}) but "
                                 "no checkpoint to continue it from; a new run there would overwrite them: choose "

@@ -87,9 +87,9 @@ class Layout:
 
 
 def make_layout(cfg: ml_collections.ConfigDict, num_devices: int, batch_size: int | None = None,
-                batch_gpu: int | None = None) -> Layout:
-    """Check the batch arithmetic (``cfg``'s, or one resolution's of a growing run) with errors naming the
-    config keys."""
+                batch_gpu: int | None = None, resolution: int | None = None) -> Layout:
+    """Check the batch arithmetic (``cfg``'s, or that of a growing run's ``resolution``, whose batch and
+    batch_gpu the tables may give) with errors naming the config keys."""
     batch_size = batch_size or cfg.batch_size
     given = cfg.batch_gpu if batch_gpu is None else batch_gpu
     if batch_size < 1 or given < 0:
@@ -108,6 +108,8 @@ def make_layout(cfg: ml_collections.ConfigDict, num_devices: int, batch_size: in
     group = min(cfg.D.get("mbstd_group_size") or batch_gpu, batch_gpu)
     if batch_gpu % group:
         origin = f"--batch-gpu {batch_gpu}" if given else f"--batch {batch_size} over {num_devices} device(s)"
+        if resolution:
+            origin += f" at {resolution}x{resolution}, or --config.growing.batch_size/batch_gpu there"
         raise ConfigError(f"the per-device batch {batch_gpu} ({origin}) is not a multiple of D's minibatch-stddev "
                           f"group {group} (--mbstd-group {cfg.D.mbstd_group_size}): change either")
     if cfg.pl_weight and batch_gpu // cfg.pl_batch_shrink < 1:
@@ -634,40 +636,52 @@ def _is_tick_pair(pair) -> bool:
             and kimg > 0)
 
 
-#: Hyper-parameters and their ranges (lowest, highest; None: unbounded), as the flags that set some of them
-#: check theirs (``--glr``, ``--gamma``): a finite number within, or None where the key is unset.
+#: Hyper-parameters and their ranges (lowest, highest; None: unbounded; both included), as the flags that set
+#: some of them check theirs (``--glr``, ``--gamma``): a finite number within, or None where the key is unset.
+#: Adam's beta2 stays under 1 (`BETA_RANGE`): its bias correction divides by 1 - beta2^t.
 NUMBER_RANGES = {
     "G_lr": (0, None), "D_lr": (0, None), "eps": (0, None), "r1_gamma": (0, None), "r2_gamma": (0, None),
     "pl_weight": (0, None), "pl_decay": (0, 1), "style_mixing_prob": (0, 1), "ema_kimg": (0, None),
     "ema_rampup": (0, None), "ema_beta": (0, 1), "wgan_lambda": (0, None), "epsilon_drift": (0, None),
     "wgan_clip": (0, None), "blur_init_sigma": (0, None), "blur_fade_kimg": (0, None),
-    "decay.G_lr": (0, None), "decay.D_lr": (0, None), "decay.beta2": (0, 1), "decay.r1_gamma": (0, None),
+    "decay.G_lr": (0, None), "decay.D_lr": (0, None), "decay.r1_gamma": (0, None),
     "decay.r2_gamma": (0, None), "decay.ema_kimg": (0, None), "decay.p": (0, 1),
 }
 
 
+def _is_number(value) -> bool:
+    """A finite int or float, not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _check_ranges(cfg: ml_collections.ConfigDict) -> None:
-    """`NUMBER_RANGES`, Adam's ``betas`` (two numbers in [0, 1)), ``pl_batch_shrink`` (a whole number >= 1),
-    and G's and D's numeric keyword arguments (none negative; ``mbstd_group_size`` None or >= 1)."""
+    """`NUMBER_RANGES`; Adam's ``betas`` (two numbers) and a scheduled final ``decay.beta2`` in [0, 1);
+    ``pl_batch_shrink`` a whole number >= 1; G's and D's numeric keyword arguments never negative; D's
+    ``mbstd_group_size`` None or >= 1 for stylegan2-ada-pytorch's D (the one with ``mbstd_num_channels``), a
+    whole number for the TensorFlow lineages' (PGGAN's, StyleGAN1's, StyleGAN2's; 0 or 1: no minibatch stddev)."""
     for key, (lowest, highest) in NUMBER_RANGES.items():
         value = functools.reduce(lambda node, name: node.get(name) if node is not None else None, key.split("."), cfg)
-        number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        if value is not None and not (number and lowest <= value and (highest is None or value <= highest)):
+        if value is not None and not (_is_number(value) and lowest <= value and (highest is None or value <= highest)):
             bound = f">= {lowest}" if highest is None else f"in [{lowest}, {highest}]"
             raise ConfigError(f"--config.{key}: expected a finite number {bound}, got {value!r}")
-    betas = cfg.betas
-    if not (isinstance(betas, tuple | list) and len(betas) == 2
-            and all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)):
+    betas, beta2 = cfg.betas, cfg.decay.get("beta2")
+    if not (isinstance(betas, tuple | list) and len(betas) == 2 and all(_is_number(b) and 0 <= b < 1 for b in betas)):
         raise ConfigError(f"--config.betas: expected Adam's two betas in [0, 1), got {betas!r}")
+    if beta2 is not None and not (_is_number(beta2) and 0 <= beta2 < 1):
+        raise ConfigError(f"--config.decay.beta2: expected Adam's beta2 in [0, 1), got {beta2!r}")
     if not (isinstance(cfg.pl_batch_shrink, int) and cfg.pl_batch_shrink >= 1):
         raise ConfigError(f"--config.pl_batch_shrink: expected a whole number >= 1, got {cfg.pl_batch_shrink!r}")
     for net in ("G", "D"):
         for key, value in cfg[net].items():
             if isinstance(value, int | float) and not isinstance(value, bool) and not value >= 0:
                 raise ConfigError(f"--config.{net}.{key}: expected a number >= 0, got {value!r}")
-    if cfg.D.get("mbstd_group_size") == 0:
+    group = cfg.D.get("mbstd_group_size")
+    if "mbstd_num_channels" in cfg.D and group == 0:
         raise ConfigError("--config.D.mbstd_group_size: expected None (the whole per-device batch) or a group of "
-                          "at least 1, got 0")
+                          "at least 1, got 0 (--config.D.mbstd_num_channels=0 turns the layer off)")
+    if "mbstd_group_size" in cfg.D and "mbstd_num_channels" not in cfg.D and not isinstance(group, int):
+        raise ConfigError(f"--config.D.mbstd_group_size: expected a whole number (0 or 1: no minibatch stddev, as "
+                          f"NVIDIA's TensorFlow D), got {group!r}")
 
 
 def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:

@@ -22,8 +22,9 @@ CASES = {
     "another model": ([*NET, "--dataset", "{dataset}", "--model", "r3gan"], "--model r3gan: --network "
                       "{root}/run/snap holds a stylegan2 network"),
     "another model, a pickle that records none": (["--network", "{cond}", "--dataset", "{dataset}", "--model",
-                                                   "r3gan"], "--model r3gan: --network {cond}'s kwargs do not "
-                                                  "build its generator ("),
+                                                   "r3gan"], "{cond}: its G_kwargs build no r3gan generator ("),
+    "another model whose kwargs build": (["--network", "{cond}", "--dataset", "{dataset}", "--model", "stylegan3"],
+                                         "{cond}: its G_kwargs build no stylegan3 generator (TypeError: "),
     "per-class zero": ([*NET, "--dataset", "{dataset}", "--per-class", "0"], "argument --per-class: 0 is not a "
                        "positive integer"),
     "network empty": (["--network", "", "--dataset", "{dataset}"], "argument --network: empty path"),

@@ -154,3 +154,47 @@ def test_the_augmentation_shortcut_flags_set_their_config_keys(capsys):
     assert (c["aug"], c["p"], c["ada_target"], c["augpipe"]) == ("ada", 0.35, 0.7, "bgcf")
     default = load_experiment("quickstart")
     assert (default.aug, default.p, default.ada_target, default.augpipe) == ("noaug", 0.0, 0.6, "bgc")
+
+
+def test_the_minibatch_stddev_group_is_checked_as_each_lineages_d_takes_it():
+    """stylegan2-ada-pytorch's D: None (the whole per-device batch) or a group >= 1 (its mbstd_num_channels=0
+    turns the layer off); NVIDIA's TensorFlow D (PGGAN): a whole number, 0 or 1 none."""
+    from stylegan_jax.models import get_family
+    from stylegan_jax.training.steps import check_config
+
+    for group in (0, 1):
+        pggan = load_experiment("pggan")
+        pggan.D.mbstd_group_size = group
+        check_config(pggan, get_family("pggan"))
+    pggan.D.mbstd_group_size = None
+    with pytest.raises(ConfigError, match=r"D.mbstd_group_size: expected a whole number \(0 or 1: no minibatch"):
+        check_config(pggan, get_family("pggan"))
+    sg2 = load_experiment("quickstart")
+    sg2.D.mbstd_group_size = None
+    check_config(sg2, get_family("stylegan2"))
+    sg2.D.mbstd_group_size = 0
+    with pytest.raises(ConfigError, match=r"expected None \(the whole per-device batch\) or a group of at least 1"):
+        check_config(sg2, get_family("stylegan2"))
+
+
+def test_a_scheduled_beta2_stays_under_1():
+    from stylegan_jax.models import get_family
+    from stylegan_jax.training.steps import check_config
+
+    cfg = load_experiment("r3gan_cifar10")
+    check_config(cfg, get_family("r3gan"))  # 0.9 -> 0.99
+    cfg.decay.beta2 = 1.0  # Adam's bias correction would divide by 1 - 1^t = 0
+    with pytest.raises(ConfigError, match=r"--config.decay.beta2: expected Adam's beta2 in \[0, 1\), got 1.0"):
+        check_config(cfg, get_family("r3gan"))
+
+
+def test_a_growing_runs_batch_that_its_stddev_group_does_not_divide_names_the_resolution():
+    from stylegan_jax.training.loop import check_run
+
+    cfg = load_experiment("pggan")
+    cfg.resolution = 16
+    cfg.growing.update(batch_size=((4, 24),), batch_gpu=((4, 6),))  # mbstd group 4 does not divide 6 at 4x4
+    with pytest.raises(ConfigError, match=r"the per-device batch 6 \(--batch-gpu 6 at 4x4, or "
+                                          r"--config.growing.batch_size/batch_gpu there\) is not a multiple of D's "
+                                          r"minibatch-stddev group 4"):
+        check_run(cfg, 4)
