@@ -54,8 +54,8 @@ def output_shape(transform: str, width: int, height: int) -> tuple[int, int]:
         height = width
     try:
         image_size.base(height, width)
-    except image_size.ImageSizeError as e:
-        raise DatasetError(str(e)) from None
+    except image_size.ImageSizeError as e:  # given, or the first image's own size
+        raise DatasetError(f"{e}; give --resolution (and --transform) such a size") from None
     if max(width, height) > MAX_RESOLUTION:
         raise DatasetError(f"resolution {image_size.text(height, width)} is above {MAX_RESOLUTION}, the largest side "
                            "this tool makes")

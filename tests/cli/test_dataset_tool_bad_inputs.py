@@ -64,7 +64,8 @@ CASES = {
     "resolution zero": ([*TO, "--resolution", "0"], "bad --resolution '0'", None),
     "resolution negative": ([*TO, "--resolution=-16"], "bad --resolution '-16'", None),
     "resolution of three numbers": ([*TO, "--resolution", "16x16x3"], "bad --resolution '16x16x3'", None),
-    "resolution not a power of two": ([*TO, "--resolution", "24"], "resolution 24 is not a power of two", None),
+    "resolution not a power of two": ([*TO, "--resolution", "24"], "resolution 24 is not a power of two >= 4 (the "
+                                      "networks need one); give --resolution (and --transform) such a size", None),
     "resolution too large": ([*TO, "--resolution", "1048576"], "resolution 1048576 is above 4096", None),
     "resolution of an unsupported ratio": ([*TO, "--resolution", "16x3"], "resolution 16x3 is not a small base "
                                            "doubled: width and height must be w0 * 2^k and h0 * 2^k", None),
