@@ -65,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> None:
         network = load_network(args.network)
         family = get_family(args.model, flag="--model") if args.model else network.family
-        if args.model and "model" in network.metadata and family.name != network.model:
-            raise UsageError(f"--model {args.model}: --network {args.network} holds a {network.model} network")
-        if args.model:  # a network that records no model (an NVIDIA pickle): its arrays fit --model's generator
+        if args.model:  # a network that records its model has that one; else its arrays fit --model's generator
+            if "model" in network.metadata and family.name != network.model:
+                raise UsageError(f"--model {args.model}: --network {args.network} holds a {network.model} network")
             check_generator_shapes(args.network, network, family)
         G = family.build_generator(network.G_kwargs)
         c_dim = G.c_dim

@@ -665,12 +665,13 @@ def compile_cache(choice: str, workdir: Path) -> contextlib.AbstractContextManag
 def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | None, stop: _StopSignal,
           is_main: bool, start_time: float) -> TrainState:
     cfg = trainer.cfg  # with --config.tiny applied and conv_grad resolved
-    if not resume and trainer.manager.all_steps():
-        raise RunDirectoryError(f"--no-resume: {workdir} already holds the checkpoints {trainer.manager.all_steps()} "
-                                "of a run; choose another --outdir")
+    steps = trainer.manager.all_steps()
+    if not resume and steps:
+        raise RunDirectoryError(f"--no-resume: {workdir} already holds the checkpoints {steps} of a run; choose "
+                                "another --outdir")
     snapshots = sorted((p.name for p in workdir.glob("network-snapshot-*")),  # by kimg: tags grow past 6 digits
                        key=lambda name: (len(name.split(".")[0]), name))
-    if snapshots and not trainer.manager.all_steps():  # a snapshot is written after its checkpoint is on disk
+    if snapshots and not steps:  # a snapshot is written after its checkpoint is on disk
         raise RunDirectoryError(f"{workdir} holds a run's network snapshots ({snapshots[0]} ... {snapshots[-1]}) but "
                                 "no checkpoint to continue it from; a new run there would overwrite them: choose "
                                 "another --outdir")

@@ -638,7 +638,7 @@ def _is_tick_pair(pair) -> bool:
 
 #: Hyper-parameters and their ranges (lowest, highest; None: unbounded; both included), as the flags that set
 #: some of them check theirs (``--glr``, ``--gamma``): a finite number within, or None where the key is unset.
-#: Adam's beta2 stays under 1 (`BETA_RANGE`): its bias correction divides by 1 - beta2^t.
+#: Adam's betas, checked apart (`_check_ranges`), stay under 1: its bias correction divides by 1 - beta2^t.
 NUMBER_RANGES = {
     "G_lr": (0, None), "D_lr": (0, None), "eps": (0, None), "r1_gamma": (0, None), "r2_gamma": (0, None),
     "pl_weight": (0, None), "pl_decay": (0, 1), "style_mixing_prob": (0, 1), "ema_kimg": (0, None),
