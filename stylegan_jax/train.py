@@ -183,12 +183,14 @@ def check_augment_flags(args: argparse.Namespace, cfg: ml_collections.ConfigDict
         raise ConfigError("--aug=fixed requires specifying --p (the fixed augmentation probability)")
 
 
-def flag_values(args: argparse.Namespace, cfg: ml_collections.ConfigDict) -> list[tuple[str, str]]:
+def flag_values(args: argparse.Namespace, cfg: ml_collections.ConfigDict,
+                overrides: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """(config key, value as a Python literal) for every `SHORTCUTS` flag given, as NVIDIA's flag sets it:
     ``--batch`` without ``--batch-gpu`` also sets ``batch_gpu`` 0 (the batch over the devices); StyleGAN3-R's G
     gets twice ``--cbase`` and ``--cmax`` (its train.py doubles them after setting them); ``--fp32 1`` sets
-    `FP32` (R3GAN: `FP32_R3GAN`). A key the experiment's model does not have (``--cbase`` of an R3GAN) is a
-    `ConfigError` naming the flag."""
+    `FP32` (R3GAN: `FP32_R3GAN`). A key the experiment's model does not have (``--cbase`` of an R3GAN), or one
+    that a flag and a ``--config.KEY`` of `overrides` both set, is a `ConfigError` naming the flag (a value the
+    flag only derives, ``--batch``'s ``batch_gpu``, gives way to the ``--config.KEY``)."""
     from stylegan_jax.errors import ConfigError
     from stylegan_jax.training.config import valid_keys
 
@@ -201,18 +203,22 @@ def flag_values(args: argparse.Namespace, cfg: ml_collections.ConfigDict) -> lis
 
     given = [(flag, [(key, value(flag, key)) for key in keys]) for flag, keys in SHORTCUTS.items()
              if getattr(args, flag) is not None]
-    if args.batch is not None and args.batch_gpu is None:
-        given.append(("batch", [("batch_gpu", "0")]))
     if args.fp32:
         given.append(("fp32", list(FP32_R3GAN if "G.fp16_stages" in known else FP32)))
+    n_explicit = len(given)  # the flags given outright; the entries after them are derived
+    if args.batch is not None and args.batch_gpu is None:
+        given.append(("batch", [("batch_gpu", "0")]))
     if args.aug == "fixed" and args.p is None and cfg.model == "stylegan3" and not cfg.p:
         given.append(("aug", [("p", repr(STYLEGAN3_FIXED_P))]))  # StyleGAN3's train.py: --p defaults to 0.2
+    overridden = {key for key, _ in overrides}
     out = []
-    for flag, pairs in given:
+    for i, (flag, pairs) in enumerate(given):
         for key, value in pairs:
+            name = "--" + flag.replace("_", "-")
             if key not in known:
-                raise ConfigError(f"--{flag.replace('_', '-')}: model {cfg.model!r} has no {key} (its keys: "
-                                  "--dry-run)")
+                raise ConfigError(f"{name}: model {cfg.model!r} has no {key} (its keys: --dry-run)")
+            if key in overridden and i < n_explicit:
+                raise ConfigError(f"{name} sets {key}, and --config.{key} is given too; give one of them")
             out.append((key, value))
     return out
 
@@ -241,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         from stylegan_jax.training.loop import TrainingInterruptedError, train
 
         cfg = load_experiment(args.experiment)
-        explicit = flag_values(args, cfg) + overrides
+        explicit = flag_values(args, cfg, overrides) + overrides
         for key, value in explicit:
             apply_override(cfg, key, value)
         if cfg.get("tiny"):  # --config.tiny shrinks the experiment; values given on the command line win

@@ -157,5 +157,7 @@ def test_nvidias_batch_moves_what_its_train_py_derives_from_the_batch(capsys, tm
         32768, 512, 16384, 256)
     c = resolved(capsys, "--experiment", "stylegan3_r", data, "--batch", "64", "--config.ema_kimg=3.0")
     assert c["ema_kimg"] == 3.0 and c["blur_fade_kimg"] == 400.0  # a value given outright stays
+    c = resolved(capsys, "--experiment", "stylegan3_r", data, "--batch", "64", "--config.batch_gpu=4")
+    assert (c["batch_size"], c["batch_gpu"]) == (64, 4)  # --batch's batch_gpu 0 is derived: --config's stays
     c = resolved(capsys, "--experiment", "r3gan_ffhq64", data, "--fp32", "yes")
     assert c["G"]["fp16_stages"] == c["D"]["fp16_stages"] == []

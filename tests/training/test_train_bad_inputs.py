@@ -77,6 +77,11 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--mbstd-group", "0"], "argument --mbstd-group: 0 is not a positive integer"),
     (["--gamma", "-1"], "argument --gamma: -1 is negative (expected a number >= 0)"),
     (["--experiment", "r3gan_ffhq64", "--cbase", "8192"], "--cbase: model 'r3gan' has no G.channel_base"),
+    (["--glr", "0.001", "--config.G_lr=0.002"], "--glr sets G_lr, and --config.G_lr is given too; give one of "
+                                                 "them"),
+    (["--cmax", "32"], "--cmax sets G.channel_max, and --config.G.channel_max is given too"),
+    (["--fp32", "1", "--config.D.num_fp16_res=2"], "--fp32 sets D.num_fp16_res, and --config.D.num_fp16_res is "
+                                                    "given too"),
     (["--subset", "100000"], "--subset 100000: the dataset at "),
     (["--config.G.channel_base=0"], "has the empty shape"),
     (["--config.batch_size=3", "--config.batch_gpu=0"], "--config.batch_size=3 cannot be split over 4 devices"),
