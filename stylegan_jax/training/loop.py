@@ -353,11 +353,18 @@ class Trainer:
     def _load_resume_source(self) -> Network | None:
         """A new run's ``resume_from`` network (`transfer.load_source`), loaded before anything is written, so
         that a missing or bad file leaves nothing behind; None without one, and for a run with checkpoints
-        (it continues from them and needs the file no more)."""
+        (it continues from them and needs the file no more). A network of another model family than the run's
+        is a `ConfigError`: only a few of its names could match (a mapping network), and the rest would start
+        fresh beside them."""
         steps = self.workdir / "checkpoints"
         if not self.cfg.resume_from or (steps.is_dir() and any(p.name.isdigit() for p in steps.iterdir())):
             return None
-        return load_source(self.cfg.resume_from)
+        network = load_source(self.cfg.resume_from)
+        if network.model != self.cfg.model:
+            raise ConfigError(f"--config.resume_from={self.cfg.resume_from}: the network's model is "
+                              f"{network.model!r}, this run's {self.cfg.model!r}; a transfer starts from a network "
+                              "of the run's own model family")
+        return network
 
     def frozen_d_layers(self) -> list[str]:
         """D's layers ``cfg.freeze_d`` freezes (the family's ``d_layers``, highest resolution first)."""

@@ -90,6 +90,15 @@ def test_what_does_not_match_is_listed_and_nothing_matching_is_an_error(data_dir
         initialise_from(nothing, load_source(str(path)), str(path), 16, print)
 
 
+def test_a_network_of_another_model_family_is_refused_before_anything_is_written(data_dir, tmp_path):
+    """An R3GAN snapshot into a StyleGAN2 run would match a handful of names at most; it is one error."""
+    workdir = tmp_path / "run"
+    with pytest.raises(ConfigError, match=r"uncond16.pkl: the network's model is 'r3gan', this run's 'stylegan2'; "
+                                          "a transfer starts from a network of the run's own model family"):
+        Trainer(tiny_config(data_dir, resume_from=str(R3GAN_PICKLE)), workdir)
+    assert not workdir.exists() or not any(workdir.iterdir())
+
+
 def test_a_source_of_another_canvas_layout_gives_no_d(data_dir, tmp_path, pretrained):
     """D's dense layer reads its 4x4-stage features flattened: from a 64x32 source into a 32x64 run (canvases
     8x4 and 4x8, W x H) the weight has the same shape and another meaning, so D is not copied; G is."""
