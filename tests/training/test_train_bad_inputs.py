@@ -73,6 +73,8 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--config.resume_from=gone.pkl"], "--config.resume_from=gone.pkl: no such file or directory"),
     (["--config.resume_from=/dev/null"], "/dev/null: the file is empty; expected an NVIDIA network pickle"),
     (["--config.resume_from=ffhq256"], "NVIDIA's transfer source ffhq-res256-mirror-paper256-noaug.pkl is not in"),
+    ([f"--config.resume_from={Path(__file__).parents[1] / 'fixtures' / 'r3gan_pickles' / 'uncond16.pkl'}"],
+     "uncond16.pkl: the network's model is 'r3gan', this run's 'stylegan2'; a transfer starts from a network of"),
     (["--mirror", "maybe"], "argument --mirror: 'maybe' is not a boolean (expected 1 or 0, true or false)"),
     (["--mbstd-group", "0"], "argument --mbstd-group: 0 is not a positive integer"),
     (["--gamma", "-1"], "argument --gamma: -1 is negative (expected a number >= 0)"),
