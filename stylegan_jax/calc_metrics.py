@@ -23,7 +23,16 @@ import os
 import sys
 from pathlib import Path
 
-from stylegan_jax.cli import ArgumentParser, add_runtime_flags, outdir, parse_seed, path_arg, positive_int, run
+from stylegan_jax.cli import (
+    ArgumentParser,
+    add_runtime_flags,
+    metric_names,
+    outdir,
+    parse_seed,
+    path_arg,
+    positive_int,
+    run,
+)
 from stylegan_jax.data import DatasetError, resolve_dataset
 from stylegan_jax.metrics import METRICS, DetectorError, MetricError, append_result, calc_metric
 from stylegan_jax.metrics.metric_main import __doc__ as METRICS_TABLE
@@ -36,7 +45,7 @@ RUN_CONFIG = "config.json"
 
 def parse_metrics(text: str) -> list[str]:
     """``"fid50k_full,swd"`` -> ["fid50k_full", "swd"]; unknown names are an argparse error listing the valid."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    names = metric_names(text)
     unknown = [n for n in names if n not in METRICS]
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown metric {', '.join(unknown) or '(none)'}; valid: "

@@ -381,6 +381,16 @@ def parse_vec2(text: str) -> tuple[float, float]:
     return x, y
 
 
+def metric_names(text: str) -> list[str]:
+    """NVIDIA's comma-separated ``--metrics`` -> the names, blanks dropped; a name given twice is an
+    `argparse.ArgumentTypeError` (it would be computed twice)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise argparse.ArgumentTypeError(f"{text!r}: {', '.join(twice)} given twice; give each metric once")
+    return names
+
+
 def path_arg(text: str) -> str:
     """A non-empty path (an argparse ``type``): an empty one would silently mean the current directory."""
     if not text.strip():

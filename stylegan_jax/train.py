@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from stylegan_jax.cli import (
     ArgumentParser,
     finite_float,
+    metric_names,
     nonnegative_float,
     nonnegative_int,
     parse_bool,
@@ -53,7 +54,7 @@ FP32_R3GAN = (("G.fp16_stages", "()"), ("D.fp16_stages", "()"))
 
 def parse_metric_list(text: str) -> tuple[str, ...]:
     """NVIDIA's ``--metrics``: comma-separated names, or ``none`` (checked against the registry with the config)."""
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    names = tuple(metric_names(text))
     if [n.lower() for n in names] == ["none"]:
         return ()
     if "none" in (n.lower() for n in names):

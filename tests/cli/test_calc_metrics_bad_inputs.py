@@ -17,6 +17,8 @@ CASES = {
     "unknown metric": (["--metrics", "fid,swd", "--network", "{root}/run/snap"], "argument --metrics: unknown "
                        "metric fid; valid: fid50k_full"),
     "no metric": (["--metrics", ",", "--network", "{root}/run/snap"], "unknown metric (none)"),
+    "a metric twice": (["--metrics", "swd, fid50k_full,swd", "--network", "{root}/run/snap"],
+                       "argument --metrics: 'swd, fid50k_full,swd': swd given twice; give each metric once"),
     "network does not exist": ([*SWD, "--network", "{root}/nothere", "--data", "{root}/uncond"],
                                "{root}/nothere: no such file or directory"),
     "network is not a network": ([*SWD, "--network", "{root}/afile", "--data", "{root}/uncond"],
