@@ -90,7 +90,7 @@ class ImageSource:
         "\\" separators, a leading "./", in another Unicode normal form (macOS writes NFD).
 
         Raises:
-          DatasetError: `dataset.json` is not valid JSON in NVIDIA's format.
+          DatasetError: `dataset.json` is not valid JSON in NVIDIA's format, or gives an image two labels.
         """
         if not self._has_labels:
             return None
@@ -107,7 +107,13 @@ class ImageSource:
         if not (isinstance(pairs, list) and all(isinstance(p, list) and len(p) == 2 for p in pairs)):
             raise DatasetError(f'{expected}: its "labels" is not a list of [name, label] pairs')
         files = {_comparable(name): name for name in self.names}
-        return {files.get(_comparable(str(name)), str(name)): label for name, label in pairs}
+        labels: dict[str, Any] = {}
+        for name, label in pairs:
+            file = files.get(_comparable(str(name)), str(name))
+            if labels.setdefault(file, label) != label:  # NVIDIA's dict() keeps the last silently
+                raise DatasetError(f"{self.path / LABELS_FILE} gives {file!r} two labels, {labels[file]!r} and "
+                                   f"{label!r}; expected one per image")
+        return labels
 
     def close(self) -> None:
         """Closes the archive, if any."""

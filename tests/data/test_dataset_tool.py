@@ -335,6 +335,15 @@ def test_a_dataset_json_off_nvidias_format_says_what_is_off(tmp_path, capsys, co
     assert f'{source / "dataset.json"} is not in the format {{"labels": [[name, label], ...]}}: {reason}' in err
 
 
+def test_a_dataset_json_giving_an_image_two_labels_is_refused(tmp_path, capsys):
+    """NVIDIA's dict() keeps the last of two labels silently; the same label twice is only repeated."""
+    content = '{"labels": [["a.png", 1], ["./b.png", 0], ["a.png", 1], ["b.png", 2]]}'
+    source = _folder(tmp_path / "src", {"a.png": (8, 8, 3), "b.png": (8, 8, 3), "dataset.json": content}, None)
+    rc, _, err = run_tool(capsys, "--source", source, "--dest", tmp_path / "out")
+    assert rc == 1 and err.count("\n") == 1 and not (tmp_path / "out").exists()
+    assert f"{source / 'dataset.json'} gives 'b.png' two labels, 0 and 2; expected one per image" in err
+
+
 def test_a_dest_named_as_nvidias_zip_is_refused(tmp_path, capsys):
     """NVIDIA's tool writes a zip archive for --dest out.zip; this one writes directories: refused, not a folder
     that looks like an archive."""
