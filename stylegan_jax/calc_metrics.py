@@ -48,8 +48,8 @@ def parse_metrics(text: str) -> list[str]:
     names = metric_names(text)
     unknown = [n for n in names if n not in METRICS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown metric {', '.join(unknown) or '(none)'}; valid: "
-                                         f"{', '.join(METRICS)}")
+        what = f"unknown metric {', '.join(unknown)}" if unknown else f"{text!r} names no metric"
+        raise argparse.ArgumentTypeError(f"{what}; valid: {', '.join(METRICS)}")
     return names
 
 

@@ -704,7 +704,7 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
         if sched.resolution:  # the canvas, W x H
             height, width = block_shape(image_size.network_resolution(cfg.resolution), sched.resolution)
             growing_from = f", growing from {width}x{height}"
-        reporter.line(f"{'Resuming' if resumed else 'Starting'} {cfg.name} in {workdir} at {nimg / 1000:.1f} kimg; "
+        reporter.line(f"{'Resuming' if resumed else 'Starting'} {cfg.name} in {workdir} at {nimg / 1000:g} kimg; "
                       f"{jax.device_count()} device(s), batch {layout.batch_size} ({layout.minibatches} x "
                       f"{layout.batch_gpu})" + growing_from)
         if is_main and not resumed:
@@ -795,7 +795,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
                 maintenance_sec = tick_start_time - tick_end_time
             if preempted:
                 reason = stop.received or "SIGTERM"  # the preemption service's notice, multi-process
-                reporter.line(f"Stopped by {reason} at {nimg / 1000:.1f} kimg; checkpoint saved at iteration {step}")
+                reporter.line(f"Stopped by {reason} at {nimg / 1000:g} kimg; checkpoint saved at iteration {step}")
                 raise TrainingInterruptedError(reason, saved_step=step)
             if done:
                 return state

@@ -16,7 +16,8 @@ RUN = [*SWD, "--network", "{root}/run/snap"]  # conditional (3 classes), 16x16x1
 CASES = {
     "unknown metric": (["--metrics", "fid,swd", "--network", "{root}/run/snap"], "argument --metrics: unknown "
                        "metric fid; valid: fid50k_full"),
-    "no metric": (["--metrics", ",", "--network", "{root}/run/snap"], "unknown metric (none)"),
+    "no metric": (["--metrics", ",", "--network", "{root}/run/snap"],
+                  "argument --metrics: ',' names no metric; valid: "),
     "a metric twice": (["--metrics", "swd, fid50k_full,swd", "--network", "{root}/run/snap"],
                        "argument --metrics: 'swd, fid50k_full,swd': swd given twice; give each metric once"),
     "network does not exist": ([*SWD, "--network", "{root}/nothere", "--data", "{root}/uncond"],

@@ -98,7 +98,7 @@ def test_a_run_stopped_at_each_named_moment_resumes_exactly(data_dir, tmp_path, 
         if moment == "sigterm":
             assert stopped.returncode == 128 + signal.SIGTERM, output
             assert "SIGTERM received: saving and stopping" in output
-            assert "Stopped by SIGTERM at 0.0 kimg; checkpoint saved at iteration 6" in (run / "log.txt").read_text()
+            assert "Stopped by SIGTERM at 0.048 kimg; checkpoint saved at iteration 6" in (run / "log.txt").read_text()
         else:
             assert stopped.returncode == -signal.SIGKILL, (moment, output)
         assert sorted(checkpoint_states(run)) == saved, moment

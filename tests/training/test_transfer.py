@@ -213,7 +213,7 @@ def test_a_run_from_an_nvidia_pickle_starts_at_step_0_with_its_weights(data_dir,
             + ", ".join(unused[:8]) + " ...")
     assert line in capsys.readouterr().out.splitlines()
     log = (tmp_path / "log.txt").read_text().splitlines()
-    assert line in log and any(x.startswith("Starting digits in ") and " at 0.0 kimg;" in x for x in log)
+    assert line in log and any(x.startswith("Starting digits in ") and " at 0 kimg;" in x for x in log)
     recorded = json.loads((tmp_path / "config.json").read_text())
     assert (recorded["ada_kimg"], recorded["ema_rampup"]) == (100.0, None)  # NVIDIA's resume settings
 
