@@ -28,7 +28,7 @@ import sys
 import threading
 import traceback
 import types
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, overload
 
 if TYPE_CHECKING:
@@ -241,6 +241,9 @@ class Seeds(Sequence[int]):
 
     def __iter__(self) -> Iterator[int]:
         return itertools.chain.from_iterable(self._ranges)
+
+    def __contains__(self, seed: object) -> bool:
+        return any(seed in r for r in self._ranges)
 
     @overload
     def __getitem__(self, i: int) -> int: ...
@@ -465,13 +468,16 @@ def check_grid(cells: int, cell_bytes: int, what: str) -> None:
                          f"{MAX_GRID_BYTES / 2**30:g} GiB); use fewer seeds")
 
 
-def check_output_files(outdir: str, names: Iterable[str]) -> None:
-    """Refuses (`UsageError`, worded as the system's refusal would be) a directory standing where one of the
-    files ``names`` is to be written in ``outdir``, before anything is written there."""
-    for name in names:
-        path = os.path.join(outdir, name)
-        if os.path.isdir(path):
-            raise UsageError(f"{path}: Is a directory")
+def check_output_files(outdir: str, is_output: Callable[[str], bool]) -> None:
+    """Refuses (`UsageError`, worded as the system's refusal would be) a directory standing in ``outdir`` where
+    a file the tool writes is to go (``is_output(name)``), before anything is written there: ``outdir``'s
+    entries are looked at, not the names, so that a lazy list of a hundred million seeds costs nothing."""
+    if not os.path.isdir(outdir):
+        return
+    with os.scandir(outdir) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.is_dir() and is_output(entry.name):
+                raise UsageError(f"{entry.path}: Is a directory")
 
 
 def add_runtime_flags(p: argparse.ArgumentParser) -> None:

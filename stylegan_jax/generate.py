@@ -20,8 +20,9 @@ import dataclasses
 import json
 import math
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -134,6 +135,12 @@ def interpolate(network: Network, seeds: Sequence[int], outdir: str, frames: int
     return written if writer is None else written + 1
 
 
+def _numbered(name: str, prefix: str, digits: int, numbers: Container[int]) -> bool:
+    """Whether ``name`` is the file ``f"{prefix}{i:0{digits}d}.png"`` of an ``i`` in ``numbers``."""
+    match = re.fullmatch(rf"{prefix}(\d+)\.png", name)
+    return match is not None and f"{prefix}{int(match[1]):0{digits}d}.png" == name and int(match[1]) in numbers
+
+
 def make_transform(translate: tuple[float, float], angle: float) -> np.ndarray:
     """NVIDIA's gen_images.py ``make_transform``: the 3x3 transform that rotates the image by ``angle``
     degrees and translates it by ``translate`` (x, y) image widths (lengths of a W x H image's shorter side, the
@@ -194,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.translate is not None or args.rotate is not None:
             raise UsageError(f"--{'translate' if args.translate is not None else 'rotate'} applies to StyleGAN3 "
                              f"networks (this one is {network.model})")
-        check_output_files(args.outdir, ["generate.json", *(["grid.png"] if args.grid else [])])
+        fixed = {"generate.json", *(["grid.png"] if args.grid else [])}
         common = dict(truncation_psi=args.truncation_psi, truncation_cutoff=args.truncation_cutoff,
                       class_idx=args.class_idx, noise_mode=args.noise_mode, batch_size=args.batch_size)
         try:
@@ -205,11 +212,16 @@ def main(argv: list[str] | None = None) -> int:
                 if not network.family.has_mapping:  # z is W: the label is not in it
                     class_labels(G.c_dim, args.class_idx, 1)
                 ws = load_projected_ws(args.projected_w, G.num_ws, G.w_dim)
+                check_output_files(args.outdir, lambda n: n in fixed or _numbered(n, "proj", 2, range(len(ws))))
                 count = render_projected(network, ws, args.outdir, args.noise_mode, args.batch_size, args.class_idx)
             elif args.interpolate is not None:
+                frames = range(interpolation_length(len(args.seeds), args.interpolate))
+                check_output_files(args.outdir, lambda n: n in {*fixed, "interpolation.mp4"}
+                                   or _numbered(n, "frame", 5, frames))
                 count = interpolate(network, args.seeds, args.outdir, args.interpolate,
                                     space="z" if args.slerp else "w", fps=args.fps or 30, **common)
             else:
+                check_output_files(args.outdir, lambda n: n in fixed or _numbered(n, "seed", 4, args.seeds))
                 count = generate(network, args.seeds, args.outdir, grid=args.grid, **common)
         except KeyboardInterrupt:
             print(f"generate: interrupted; what was written so far is in {args.outdir}", file=sys.stderr)

@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                                  f"(0..{num_ws - 1}): pass --styles")
         images = style_mix(network, rows, cols, styles, args.truncation_psi, args.truncation_cutoff,
                            args.class_idx, args.noise_mode, args.batch_size, projected)
-        check_output_files(args.outdir, [*(f"{r}-{c}.png" for r, c in images), "grid.png"])
+        check_output_files(args.outdir, {*(f"{r}-{c}.png" for r, c in images), "grid.png"}.__contains__)
         os.makedirs(args.outdir, exist_ok=True)
         for (r, c), image in images.items():
             save_png(image, os.path.join(args.outdir, f"{r}-{c}.png"))

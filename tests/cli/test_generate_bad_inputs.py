@@ -203,13 +203,30 @@ def test_bad_input_as_a_process(case, paths):
     assert not paths["out"].exists()
 
 
-@pytest.mark.parametrize("name, flags", [("grid.png", ["--grid"]), ("generate.json", [])])
-def test_a_folder_where_a_last_file_goes_is_refused_before_any_image(uncond_pkl, tmp_path, capsys, name, flags):
-    """The files written after the images (the grid, the record of the flags) are checked before the first."""
+@pytest.mark.parametrize("name, flags", [
+    ("grid.png", ["--seeds", "0-2", "--grid"]), ("generate.json", ["--seeds", "0-2"]),
+    ("seed0002.png", ["--seeds", "0-2"]),  # the last image: the first two would have been written before it
+    ("seed0099.png", ["--seeds", "0-99999999"]),  # a lazy list: the folder's entries are looked at, not the seeds
+    ("frame00004.png", ["--seeds", "0,1", "--interpolate", "4"]), ("interpolation.mp4", ["--seeds", "0,1",
+                                                                                          "--interpolate", "4"]),
+    ("proj01.png", ["--projected-w", "{ws}"])])
+def test_a_folder_where_a_file_goes_is_refused_before_any_image(uncond_pkl, tmp_path, capsys, name, flags):
+    """Every file the tool writes is checked before the first: the images, the grid, the record of the flags."""
+    np.savez(tmp_path / "ws.npz", w=np.zeros((2, 6, 12), np.float32))
     (tmp_path / "out" / name).mkdir(parents=True)
-    expect_usage_error("generate", generate.main, ["--network", str(uncond_pkl), "--seeds", "0-2", *flags,
-                                                   "--outdir", str(tmp_path / "out")],
+    flags = [f.format(ws=tmp_path / "ws.npz") for f in flags]
+    expect_usage_error("generate", generate.main, ["--network", str(uncond_pkl), *flags, "--outdir",
+                                                   str(tmp_path / "out")],
                        f"{tmp_path / 'out' / name}: Is a directory", tmp_path, capsys)
+
+
+def test_folders_named_as_files_the_tool_does_not_write_stay(uncond_pkl, tmp_path):
+    others = ["seed0003.png", "seed2.png", "seed00002.png", "frame00000.png", "proj00.png", "grid.png"]
+    for name in others:
+        (tmp_path / name).mkdir()
+    assert generate.main(["--network", str(uncond_pkl), "--seeds", "0-2", "--outdir", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*others, "generate.json", "seed0000.png",
+                                                                 "seed0001.png", "seed0002.png"])
 
 
 def test_a_file_the_system_refuses_is_one_line(uncond_pkl, tmp_path, capsys):
