@@ -42,7 +42,7 @@ from stylegan_jax.cli import (
     positive_int,
     run,
 )
-from stylegan_jax.images import remove_frames_from, save_png, video_writer
+from stylegan_jax.images import remove_frames_from, report_frames_without_video, save_png, video_writer
 from stylegan_jax.network_snapshot import NetworkLoadError
 from stylegan_jax.runtime import configure_runtime
 from stylegan_jax.sampling import class_labels, keyframe_seeds, looping_video_frames, map_latents, seed_latents
@@ -124,8 +124,7 @@ def gen_video(args: argparse.Namespace) -> str:
                 bar.update()
     if writer is None:
         remove_frames_from(frames_dir, total, 5)
-        print("MP4 not written: no video encoder installed (pip install 'stylegan_jax[video]' adds imageio's "
-              f"ffmpeg plugin); the {total} frames are PNGs in {frames_dir}", file=sys.stderr)
+        report_frames_without_video(total, frames_dir)
         return frames_dir
     return args.output
 

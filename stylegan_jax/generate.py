@@ -45,7 +45,7 @@ from stylegan_jax.cli import (
     positive_int,
     run,
 )
-from stylegan_jax.images import remove_frames_from, save_png, video_writer
+from stylegan_jax.images import remove_frames_from, report_frames_without_video, save_png, video_writer
 from stylegan_jax.network_snapshot import Network, NetworkLoadError
 from stylegan_jax.runtime import configure_runtime
 from stylegan_jax.sampling import (
@@ -130,8 +130,7 @@ def interpolate(network: Network, seeds: Sequence[int], outdir: str, frames: int
             bar.update(len(images))
     remove_frames_from(outdir, written, 5)
     if writer is None:
-        print("MP4 not written: no video encoder installed (pip install 'stylegan_jax[video]' adds imageio's "
-              f"ffmpeg plugin); the {written} frames are PNGs in {outdir}", file=sys.stderr)
+        report_frames_without_video(written, outdir)
     return written if writer is None else written + 1
 
 

@@ -69,6 +69,13 @@ def video_writer(path: str, fps: int, **options: str) -> Iterator[VideoWriter | 
         yield VideoWriter(writer)
 
 
+def report_frames_without_video(count: int, folder: str) -> None:
+    """Tells the user on stderr that no MP4 was written (no video encoder installed) and where the ``count``
+    frames went as PNGs (what a tool does when `video_writer` gives None)."""
+    print("MP4 not written: no video encoder installed (pip install 'stylegan_jax[video]' adds imageio's "
+          f"ffmpeg plugin); the {count} frames are PNGs in {folder}", file=sys.stderr)
+
+
 class VideoWriter:
     """``append_data(uint8 frame [H, W, C])`` for imageio's writer, which takes grayscale as [H, W]."""
 

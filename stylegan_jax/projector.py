@@ -39,6 +39,7 @@ from stylegan_jax.cli import (
     ArgumentParser,
     UsageError,
     add_runtime_flags,
+    check_output_files,
     load_sampled_network,
     outdir,
     parse_bool,
@@ -48,7 +49,7 @@ from stylegan_jax.cli import (
     run,
 )
 from stylegan_jax.data.images import decode, to_channels
-from stylegan_jax.images import remove_frames_from, save_png, video_writer
+from stylegan_jax.images import remove_frames_from, report_frames_without_video, save_png, video_writer
 from stylegan_jax.metrics.detectors import VGG16_FILE, DetectorError, detector_file, load_vgg16
 from stylegan_jax.network_snapshot import Network, NetworkLoadError
 from stylegan_jax.projection import LOSSES, SPACES, ProjectionSettings, Projector, distance_embedding
@@ -62,7 +63,8 @@ VIDEO_FPS, VIDEO_CODEC, VIDEO_BITRATE = 10, "libx264", "16M"
 
 def target_files(paths: list[str]) -> list[str]:
     """``--target`` values -> image files: files as given, folders as their image files (sorted, not
-    recursive). A missing path, an empty folder or two targets with the same file stem is a `UsageError`."""
+    recursive). A missing path, an empty folder, a file given twice (by any path) or two targets with the same
+    file stem is a `UsageError`."""
     files = []
     for path in paths:
         if os.path.isdir(path):
@@ -75,7 +77,12 @@ def target_files(paths: list[str]) -> list[str]:
         else:
             raise UsageError(f"--target {path}: no such file or directory")
     stems: dict[str, str] = {}
+    given: dict[str, str] = {}  # each file's real path -> the name it was first given by
     for f in files:
+        real = os.path.realpath(f)
+        if real in given:
+            raise UsageError(f"--target: {f} is given twice" + ("" if given[real] == f else f" (as {given[real]})"))
+        given[real] = f
         stem = os.path.splitext(os.path.basename(f))[0]
         if stem in stems and len(files) > 1:
             raise UsageError(f"--target: {stems[stem]} and {f} would both write to --outdir/{stem}; rename one")
@@ -122,7 +129,13 @@ def write_video(projector: Projector, target: np.ndarray, w_steps: np.ndarray, d
                     writer.append_data(frame)
     if writer is None:
         remove_frames_from(os.path.join(directory, "proj_frames"), len(w_steps), 4)
+        report_frames_without_video(len(w_steps), os.path.join(directory, "proj_frames"))
     return path if writer is not None else os.path.join(directory, "proj_frames")
+
+
+def _directory(out: str, target: str, num_targets: int) -> str:
+    """Where a target's outputs go: ``out`` for one target, ``out/<its file stem>`` for several."""
+    return out if num_targets == 1 else os.path.join(out, os.path.splitext(os.path.basename(target))[0])
 
 
 def project_files(network: Network, files: list[str], out: str, settings: ProjectionSettings, loss: str,
@@ -138,6 +151,12 @@ def project_files(network: Network, files: list[str], out: str, settings: Projec
                          f"{need / 2**30:.3g} GiB of memory (at most {MAX_GRID_BYTES / 2**30:g} GiB); use fewer steps "
                          "or --save-video=false")
     targets = np.stack([load_target(f, G.img_resolution, G.img_channels) for f in files])
+    outputs = {"target.png", "proj.png", "projected_w.npz", "projection.json", *(["proj.mp4"] if save_video else [])}
+    for f in files:  # before the projection, which may take hours: nothing in the way of a file it writes
+        directory = _directory(out, f, len(files))
+        if os.path.lexists(directory) and not os.path.isdir(directory):
+            raise UsageError(f"{directory}: exists and is not a directory (--outdir's folder for {f})")
+        check_output_files(directory, outputs.__contains__)
     embed = distance_embedding(loss, load_vgg16(detector_dir) if loss == "lpips" else None)
     start = time.perf_counter()
     projector = Projector(G, network.G_ema, c, embed, settings)
@@ -152,7 +171,7 @@ def project_files(network: Network, files: list[str], out: str, settings: Projec
     images = projector.render(result.ws)
     records = []
     for i, f in enumerate(files):
-        directory = out if len(files) == 1 else os.path.join(out, os.path.splitext(os.path.basename(f))[0])
+        directory = _directory(out, f, len(files))
         os.makedirs(directory, exist_ok=True)
         save_png(targets[i], os.path.join(directory, "target.png"))
         save_png(images[i], os.path.join(directory, "proj.png"))

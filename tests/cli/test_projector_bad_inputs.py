@@ -21,6 +21,14 @@ CASES = {
     "target folder without images": ([*NET, *L2, "--target", "{emptydir}"], "--target {emptydir}: the folder "
                                      "holds no"),
     "two targets with one stem": ([*NET, *L2, "--target", "{png}", "{png2}"], "would both write to --outdir/face"),
+    "a target given twice": ([*NET, *L2, "--target", "{png}", "{png}"], "--target: {png} is given twice"),
+    "a target given twice by a link": ([*NET, *L2, "--target", "{png}", "{link}"], "--target: {link} is given "
+                                       "twice (as {png})"),
+    "a folder where an output goes": (["--network", "{uncond}", "--outdir", "{busy}", *L2, *TARGET],
+                                      "{busy}/projected_w.npz: Is a directory"),
+    "a file where a target's folder goes": (["--network", "{uncond}", "--outdir", "{busy}", *L2, "--target", "{png}",
+                                             "{png3}"], "{busy}/face: exists and is not a directory (--outdir's "
+                                                        "folder for {png})"),
     "no target": ([*NET, *L2], "the following arguments are required: --target"),
     "num-steps zero": ([*NET, *L2, *TARGET, "--num-steps", "0"], "argument --num-steps: 0 is not a positive"),
     "num-steps beyond the video's memory": ([*NET, *L2, *TARGET, "--num-steps", "10000000000"], "--num-steps "
@@ -47,7 +55,12 @@ def paths(tmp_path, uncond_pkl, cond_pkl):
     (tmp_path / "other").mkdir()
     PIL.Image.new("RGB", (20, 16), (10, 200, 30)).save(tmp_path / "face.png")
     PIL.Image.new("RGB", (20, 16), (10, 200, 30)).save(tmp_path / "other" / "face.png")
+    PIL.Image.new("RGB", (20, 16), (10, 200, 30)).save(tmp_path / "b.png")
+    (tmp_path / "link.png").symlink_to(tmp_path / "face.png")
+    (tmp_path / "busy" / "projected_w.npz").mkdir(parents=True)  # in the way of a single target's output
+    (tmp_path / "busy" / "face").write_text("")  # in the way of target face.png's folder beside b.png
     return dict(uncond=uncond_pkl, cond=cond_pkl, out=tmp_path / "out", file=tmp_path / "afile",
+                link=tmp_path / "link.png", png3=tmp_path / "b.png", busy=tmp_path / "busy",
                 emptydir=tmp_path / "emptydir", missing=tmp_path / "nothere.png", png=tmp_path / "face.png",
                 png2=tmp_path / "other" / "face.png")
 
