@@ -81,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output", required=True, type=output_file, help="the video to write (.mp4)")
     p.add_argument("--batch-size", type=positive_int, default=16, help="images per jitted batch (default 16)")
     args = p.parse_args(argv)
-    if not args.output.endswith(".mp4"):
+    if not args.output.lower().endswith(".mp4"):
         p.error(f"--output {args.output}: expected a file name ending in .mp4")
     return args
 

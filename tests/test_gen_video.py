@@ -89,6 +89,12 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, expect
                        capsys)
 
 
+def test_the_mp4_suffix_is_taken_in_any_case(tmp_path):
+    args = gen_video.parse_args(["--network", str(PICKLES / "ada_skip16.pkl"), "--seeds", "0-1", "--output",
+                                 str(tmp_path / "v.MP4")])
+    assert args.output == str(tmp_path / "v.MP4")
+
+
 class RecordingWriter:
     """A stand-in for imageio's ffmpeg writer: the path, options and frames each video was given."""
 
