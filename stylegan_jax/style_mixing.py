@@ -117,6 +117,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for axis in ("rows", "cols"):
         if not getattr(args, axis) and not getattr(args, axis[:3] + "_ws"):
             p.error(f"no {axis[:-1]}s: give --{axis} seeds or --{axis[:3]}-ws files")
+    if not args.rows and not args.cols:  # projected ws only: nothing is mapped, so nothing takes these
+        given = [flag for flag, value in (("--class", args.class_idx), ("--trunc-cutoff", args.truncation_cutoff),
+                                          ("--trunc", None if args.truncation_psi == 1.0 else args.truncation_psi))
+                 if value is not None]
+        if given:
+            p.error(f"{given[0]} applies to seeds (--rows, --cols), not to --row-ws/--col-ws, whose ws are used "
+                    "as they are")
     return args
 
 

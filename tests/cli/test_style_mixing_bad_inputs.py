@@ -44,6 +44,13 @@ CASES = {
                        "--rows x --cols: a grid of 10000200001 images would need"),
     "no cols": ([*NET, "--rows", "1"], "no cols: give --cols seeds or --col-ws files"),
     "no rows": ([*NET, "--col-ws", "{ws}"], "no rows: give --rows seeds or --row-ws files"),
+    "class with projected ws only": ([*NET, "--row-ws", "{ws}", "--col-ws", "{ws}", "--class", "5"],
+                                     "--class applies to seeds (--rows, --cols), not to --row-ws/--col-ws, whose ws "
+                                     "are used as they are"),
+    "trunc with projected ws only": ([*NET, "--row-ws", "{ws}", "--col-ws", "{ws}", "--trunc", "0.5"],
+                                     "--trunc applies to seeds"),
+    "trunc-cutoff with projected ws only": ([*NET, "--row-ws", "{ws}", "--col-ws", "{ws}", "--trunc-cutoff", "2"],
+                                            "--trunc-cutoff applies to seeds"),
     "row-ws missing": ([*NET, "--row-ws", "{missing}", "--cols", "3"], "{missing}: not a readable .npz file"),
     "col-ws of another network": ([*NET, "--rows", "1", "--col-ws", "{wrongws}"], "{wrongws}: w has shape "
                                   "[1, 4, 8]; this network takes [N, 6, 12]"),
