@@ -18,6 +18,7 @@ anything is written.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import sys
@@ -105,7 +106,9 @@ def gen_video(args: argparse.Namespace) -> str:
     ws = np.asarray(map_latents(G, network.G_ema, seed_latents(seeds, G.z_dim), c, args.truncation_psi,
                                 args.truncation_cutoff))
     ws = ws.reshape(cells, num_keyframes, *ws.shape[1:])
-    frames_dir = args.output[: -len(".mp4")] + "_frames"
+    frames = looping_video_frames(G, network.G_ema, ws, columns, args.w_frames, args.batch_size)
+    frames = itertools.chain([next(frames)], frames)  # the first made before anything is written: a refusal
+    frames_dir = args.output[: -len(".mp4")] + "_frames"  # of its images leaves nothing behind
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     total = num_keyframes * args.w_frames
     with video_writer(args.output, FPS, codec=CODEC, bitrate=BITRATE) as writer:
@@ -115,8 +118,7 @@ def gen_video(args: argparse.Namespace) -> str:
                                  "are written there)")
             os.makedirs(frames_dir, exist_ok=True)
         with tqdm(total=total, unit="frame", file=sys.stderr) as bar:
-            for i, frame in enumerate(looping_video_frames(G, network.G_ema, ws, columns, args.w_frames,
-                                                           args.batch_size)):
+            for i, frame in enumerate(frames):
                 if writer is None:
                     save_png(frame, os.path.join(frames_dir, f"frame{i:05d}.png"))
                 else:

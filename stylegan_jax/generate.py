@@ -76,11 +76,11 @@ def generate(network: Network, seeds: Sequence[int], outdir: str, truncation_psi
     if grid:  # laid out as `stylegan_jax.images.image_grid`, filled as the batches come
         check_grid(rows * columns, math.prod(shape), "--grid with --seeds")
         canvas = np.zeros((rows * shape[0], columns * shape[1], shape[2]), np.uint8)
-    os.makedirs(outdir, exist_ok=True)
     written = 0
     with _progress(len(seeds)) as bar:
         for batch, images in seed_images(G, network.G_ema, seeds, c, truncation_psi, truncation_cutoff, noise_mode,
                                          batch_size):
+            os.makedirs(outdir, exist_ok=True)  # after the first batch is made: a refused one leaves nothing
             for seed, image in zip(batch, images, strict=True):
                 save_png(image, os.path.join(outdir, f"seed{seed:04d}.png"))
                 if grid:
@@ -99,8 +99,8 @@ def render_projected(network: Network, ws: np.ndarray, outdir: str, noise_mode: 
     """Writes ``proj%02d.png`` for each row of ws [N, num_ws, w_dim] (NVIDIA's ``--projected-w``), converted
     as every image of this tool (``x * 127.5 + 128``); returns the number of files written. ``class_idx``: the
     label of a network without a mapping network (whose W, z, holds none)."""
-    os.makedirs(outdir, exist_ok=True)
     images = synthesize_images(network.sampler(class_idx), network.G_ema, ws, noise_mode, batch_size=batch_size)
+    os.makedirs(outdir, exist_ok=True)
     for idx, image in enumerate(images):
         save_png(image, os.path.join(outdir, f"proj{idx:02d}.png"))
     return len(images)

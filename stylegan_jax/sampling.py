@@ -73,15 +73,29 @@ def map_latents(G, variables, z, c, truncation_psi: float, truncation_cutoff: in
     return _mapper(G, truncation_psi, truncation_cutoff)(variables, z, c)
 
 
+#: What a tool says when the generator's images overflow (NVIDIA's tools write them as black images).
+NON_FINITE_IMAGES = ("the network's images hold NaN or inf: their ws overflow float32 (a --trunc far from 1, or "
+                     "projected ws far from the network's own)")
+
+
 def _batch_synthesizer(G, noise_mode: str):
-    """jitted (variables, ws [B, num_ws, w_dim], keys [B]) -> uint8 [B, H, W, C]; each image has its own noise
-    key, so an image does not depend on the batch it is in."""
+    """(variables, ws [B, num_ws, w_dim], keys [B]) -> uint8 [B, H, W, C] on the host, jitted; each image has
+    its own noise key, so an image does not depend on the batch it is in. A non-finite image (which the
+    conversion to uint8 would make black) is a `UsageError` (`NON_FINITE_IMAGES`)."""
 
     def one(variables, w, key):
         img = G.apply(variables, w[None], noise_mode, True, rngs={"noise": key}, method="synthesize")
-        return to_uint8(img[0])
+        return to_uint8(img[0]), jnp.isfinite(img).all()
 
-    return jax.jit(jax.vmap(one, in_axes=(None, 0, 0)))
+    batch = jax.jit(jax.vmap(one, in_axes=(None, 0, 0)))
+
+    def synthesize(variables, ws, keys) -> np.ndarray:
+        images, finite = batch(variables, ws, keys)
+        if not np.all(finite):
+            raise UsageError(NON_FINITE_IMAGES)
+        return np.asarray(images)
+
+    return synthesize
 
 
 def _noise_keys(seeds: np.ndarray | Sequence[int]) -> jax.Array:

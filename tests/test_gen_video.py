@@ -82,6 +82,7 @@ def test_frames_show_each_cells_keyframe_images_where_its_path_passes_them(tmp_p
     (["--seeds", "0-3", "--class", "1"], "the network is unconditional"),
     (["--seeds", "0-3", "--network", "{root}/gone.pkl"], "gone.pkl: no such file"),
     (["--seeds", "0-4294967295"], "4294967296 keyframes would need"),
+    (["--seeds", "0-3", "--trunc", "3e38"], "the network's images hold NaN or inf: their ws overflow float32"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, expected):
     argv = ["--network", str(PICKLES / "ada_skip16.pkl"), "--output", "{root}/out/v.mp4", *argv]

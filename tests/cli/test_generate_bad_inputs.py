@@ -66,6 +66,9 @@ CASES = {
                               "(not both)"),
     "projected-w with grid": ([*NET, "--projected-w", "{ws}", "--grid"], "--grid does not apply with --projected-w"),
     "projected-w with trunc": ([*NET, "--projected-w", "{ws}", "--trunc", "0.5"], "--trunc does not apply"),
+    "trunc overflowing float32": ([*NET, *SEED, "--trunc", "3e38"], "the network's images hold NaN or inf: their "
+                                  "ws overflow float32 (a --trunc far from 1, or projected ws far from the network's"),
+    "projected-w overflowing float32": ([*NET, "--projected-w", "{hugews}"], "the network's images hold NaN or inf"),
     "projected-w missing": ([*NET, "--projected-w", "{missing}"], "{missing}: not a readable .npz file"),
     "projected-w not npz": ([*NET, "--projected-w", "{file}"], "{file}: not a readable .npz file (neither a .npz "
                             "archive nor a .npy array of numbers; pickled data is never loaded)"),
@@ -97,6 +100,7 @@ def paths(tmp_path, uncond_pkl, cond_pkl):
     (tmp_path / "dict.pkl").write_bytes(pickle.dumps({"a": 1}))
     (tmp_path / "emptydir").mkdir()
     np.savez(tmp_path / "ws.npz", w=np.zeros((1, 6, 12), np.float32))
+    np.savez(tmp_path / "huge.npz", w=np.full((1, 6, 12), 1e38, np.float32))
     np.savez(tmp_path / "nows.npz", x=np.zeros(3))
     np.savez(tmp_path / "wrongws.npz", w=np.zeros((1, 4, 8), np.float32))
     np.savez(tmp_path / "textws.npz", w=np.array(["a", "b"]))
@@ -106,7 +110,7 @@ def paths(tmp_path, uncond_pkl, cond_pkl):
                 uncond=uncond_pkl, cond=cond_pkl, out=tmp_path / "out", file=tmp_path / "afile",
                 dictpkl=tmp_path / "dict.pkl", emptydir=tmp_path / "emptydir", missing=tmp_path / "nothere.pkl",
                 ws=tmp_path / "ws.npz", nows=tmp_path / "nows.npz", wrongws=tmp_path / "wrongws.npz",
-                textws=tmp_path / "textws.npz")
+                textws=tmp_path / "textws.npz", hugews=tmp_path / "huge.npz")
 
 
 @pytest.mark.parametrize("case", CASES)
