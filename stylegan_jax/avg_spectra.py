@@ -246,7 +246,18 @@ def load_spectrum(path: str) -> tuple[np.ndarray, int]:
     if spectrum.ndim != 2 or spectrum.shape[0] != spectrum.shape[1] or spectrum.shape[0] < int(size):
         raise UsageError(f"{path}: spectrum has shape {list(spectrum.shape)}; expected [S, S] with S >= "
                          f"image_size {int(size)}")
+    if not (np.isfinite(spectrum).all() and (spectrum > 0).all()):  # its decibels are drawn
+        raise UsageError(f"{path}: the spectrum holds values that are not finite positive powers (NaN, inf, zero "
+                         "or negative); expected what avg_spectra calc writes")
     return spectrum, int(size)
+
+
+def _heatmap(args: argparse.Namespace, spectrum: np.ndarray, size: int) -> np.ndarray:
+    """`spectra.heatmap` with ``--smooth``, which must not exceed the image size (a wider blur only flattens the
+    map, and SciPy refuses the largest)."""
+    if args.smooth > size:
+        raise UsageError(f"--smooth {args.smooth:g}: expected at most the image size, {size} (the map is flat past it)")
+    return heatmap(spectrum, size, args.smooth)
 
 
 #: matplotlib's built-in backends that draw to files only: pyplot's ``show`` does nothing with them.
@@ -303,7 +314,7 @@ def _finish(args: argparse.Namespace, fig) -> None:
 def draw_heatmap(args: argparse.Namespace) -> None:
     """NVIDIA's heatmap: filled contours from -40 to 20 dB every 5 over -size/2 .. size/2 on both axes."""
     spectrum, size = load_spectrum(args.npz_file)
-    hmap = heatmap(spectrum, size, args.smooth)
+    hmap = _heatmap(args, spectrum, size)
     fig = _figure(args, (6, 4.8))
     ax = fig.add_subplot()
     freqs = np.linspace(-0.5, 0.5, num=hmap.shape[0], endpoint=True) * size
@@ -326,7 +337,7 @@ def draw_slices(args: argparse.Namespace) -> None:
     cases = []
     for path in args.npz_files:
         spectrum, size = load_spectrum(path)
-        cases.append((os.path.splitext(os.path.basename(path))[0], heatmap(spectrum, size, args.smooth), size))
+        cases.append((os.path.splitext(os.path.basename(path))[0], _heatmap(args, spectrum, size), size))
     if len({(size, hmap.shape[0]) for _, hmap, size in cases}) > 1:
         found = ", ".join(f"{path}: image_size {size}, spectrum {hmap.shape[0] - 1}"
                           for path, (_, hmap, size) in zip(args.npz_files, cases, strict=True))

@@ -188,6 +188,10 @@ def bad(tmp_path_factory, generator):  # noqa: F811
     np.savez(root / "s16.npz", spectrum=np.ones((64, 64)), image_size=16)
     np.savez(root / "s8.npz", spectrum=np.ones((32, 32)), image_size=8)
     np.savez(root / "other.npz", w=np.ones(3))
+    for name, value in (("nan", np.nan), ("zero", 0.0), ("negative", -1.0)):
+        spectrum = np.ones((64, 64))
+        spectrum[3, 5] = value
+        np.savez(root / f"{name}.npz", spectrum=spectrum, image_size=16)
     np.savez(root / "strings.npz", spectrum=np.array([["a"]]), image_size=16)
     np.save(root / "array.npy", np.ones(3))
     (root / "text.npz").write_text("not an archive")
@@ -221,6 +225,12 @@ CALC = ["calc", "--mean", "1", "--std", "1", "--dest"]
     (["slices", "{root}/s16.npz", "{root}/s8.npz", "--save", "{root}/new/s.png"],
      "the .npz files must have one resolution"),
     (["slices", "{root}/s16.npz", "--smooth", "-1"], "-1 is negative"),
+    (["slices", "{root}/s16.npz", "--smooth", "1e30", "--save", "{root}/new/s.png"], "--smooth 1e+30: expected at "
+     "most the image size, 16 (the map is flat past it)"),
+    (["heatmap", "{root}/nan.npz", "--save", "{root}/new/h.png"], "nan.npz: the spectrum holds values that are not "
+     "finite positive powers (NaN, inf, zero or negative); expected what avg_spectra calc writes"),
+    (["slices", "{root}/s16.npz", "{root}/zero.npz", "--save", "{root}/new/s.png"], "zero.npz: the spectrum holds"),
+    (["heatmap", "{root}/negative.npz", "--save", "{root}/new/h.png"], "negative.npz: the spectrum holds"),
     (["heatmap", "{root}/s16.npz", "--save", "{root}/new/h.foo"], "--save {root}/new/h.foo: expected a file name "
      "ending in one of"),
     (["heatmap", "{root}/s16.npz", "--dpi", "30000", "--save", "{root}/new/h.png"], "--dpi 30000: the 6x4.8-inch "
