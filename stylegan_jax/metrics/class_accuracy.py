@@ -32,9 +32,15 @@ def real_images(dataset: str, data_dir: str | None = None) -> tuple[np.ndarray, 
 
 
 def train_classifier(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[SVC, float]:
-    """An RBF SVC on 80% of the reals; returns it and its accuracy on the other 20%."""
+    """An RBF SVC on 80% of the reals; returns it and its accuracy on the other 20%. Too few images or classes
+    for both (two classes to train on, an image to test) is a `UsageError`."""
     order = np.random.RandomState(seed).permutation(len(x))
     cut = int(0.8 * len(x))
+    classes = len(np.unique(y[order[:cut]]))
+    if classes < 2 or cut == len(x):
+        raise UsageError(f"the classifier trains on 80% of the dataset's {len(x)} image(s) and tests on the rest: "
+                         f"{cut} image(s) of {classes} class(es), and {len(x) - cut}; it needs two classes or more "
+                         "and an image to test: use a larger dataset")
     classifier = SVC(gamma="scale").fit(x[order[:cut]], y[order[:cut]])
     return classifier, float(classifier.score(x[order[cut:]], y[order[cut:]]))
 

@@ -29,10 +29,12 @@ def cond_pkl() -> Path:
     return PICKLES / "ada_resnet32_cond10.pkl"
 
 
-def _dataset(path, resolution, c_dim):
+def _dataset(path, resolution, c_dim, classes_used=None):
+    """6 random images of ``c_dim`` classes, labelled in turn with the first ``classes_used`` (default all)."""
     images = np.random.default_rng(0).integers(0, 256, (6, resolution, resolution, 1)).astype(np.uint8)
     spec = DatasetSpec(resolution=resolution, channels=1, label_kind="class" if c_dim else "none", c_dim=c_dim)
-    examples = [{"image": encode_png(im), **({"label": i % c_dim} if c_dim else {})} for i, im in enumerate(images)]
+    used = classes_used or c_dim
+    examples = [{"image": encode_png(im), **({"label": i % used} if c_dim else {})} for i, im in enumerate(images)]
     write_dataset(path, spec, examples)
 
 
@@ -41,7 +43,8 @@ def root(tmp_path_factory, dataset, generator):  # noqa: F811 - the fixtures imp
     """A folder of run directories around one conditional snapshot (16x16x1, 3 classes): ``run`` (its config
     names the metrics tests' dataset), ``badrun`` (config not JSON), ``listrun`` (config a list), ``gonerun``
     (config naming a missing dataset), ``outside`` (no config); datasets that do not fit it: ``uncond``
-    (unlabelled), ``cond5`` (5 classes), ``small`` (8x8); ``afile``, a text file, and ``emptydir``."""
+    (unlabelled), ``cond5`` (5 classes), ``small`` (8x8), ``oneclass`` (3 classes, every image of one);
+    ``afile``, a text file, and ``emptydir``."""
     root = tmp_path_factory.mktemp("calc")
     snap = save_network(root / "run" / "snap", model="stylegan2", G_kwargs=G_KWARGS, D_kwargs=None, G_ema=generator[1])
     configs = {"run": {"dataset": str(dataset), "data_dir": "", "xflip": False}, "badrun": "{not json",
@@ -54,6 +57,7 @@ def root(tmp_path_factory, dataset, generator):  # noqa: F811 - the fixtures imp
     _dataset(root / "uncond", 16, 0)
     _dataset(root / "cond5", 16, 5)
     _dataset(root / "small", 8, 3)
+    _dataset(root / "oneclass", 16, 3, classes_used=1)
     (root / "afile").write_text("not a network")
     (root / "emptydir").mkdir()
     return root

@@ -15,6 +15,9 @@ CASES = {
                            "with no labels; the network makes 16x16x1 images of 3 classes"),
     "dataset of other classes": ([*NET, "--dataset", "{root}/cond5"], "with class labels of c_dim 5"),
     "dataset of another resolution": ([*NET, "--dataset", "{root}/small"], "holds 8x8x1 images"),
+    "dataset of one class in use": ([*NET, "--dataset", "{root}/oneclass"], "the classifier trains on 80% of the "
+                                    "dataset's 6 image(s) and tests on the rest: 4 image(s) of 1 class(es), and 2; it "
+                                    "needs two classes or more and an image to test: use a larger dataset"),
     "dataset does not exist": ([*NET, "--dataset", "{root}/nodata"], "dataset '{root}/nodata' not found"),
     "network does not exist": (["--network", "{root}/nothere", "--dataset", "{dataset}"], "{root}/nothere: no "
                                "such file or directory"),
