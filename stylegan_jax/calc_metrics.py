@@ -41,6 +41,15 @@ from stylegan_jax.network_snapshot import NetworkLoadError, load_network
 from stylegan_jax.runtime import configure_runtime
 
 RUN_CONFIG = "config.json"
+#: The run config's keys calc_metrics reads, each with its test and what it should be.
+RUN_CONFIG_KEYS = {
+    "dataset": (lambda v: isinstance(v, str), "a dataset name or path"),
+    "data_dir": (lambda v: v is None or isinstance(v, str), "a directory"),
+    "xflip": (lambda v: isinstance(v, bool), "true or false"),
+    "subset": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+               "a whole number of images >= 0"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
+}
 
 
 def parse_metrics(text: str) -> list[str]:
@@ -77,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_config(network: str) -> tuple[Path | None, dict]:
     """The training run directory holding ``network`` (None when it is not in one) and its config; a config
-    that is not a JSON object is a `MetricError`."""
+    that is not a JSON object, or whose `RUN_CONFIG_KEYS` do not hold what training writes, is a `MetricError`."""
     run_dir = Path(network).absolute().parent
     config = run_dir / RUN_CONFIG
     if not config.is_file():
@@ -90,6 +99,10 @@ def run_config(network: str) -> tuple[Path | None, dict]:
                           "out of this directory") from None
     if not isinstance(data, dict):
         raise MetricError(f"{config}: not a training run config (a JSON {type(data).__name__}, expected an object)")
+    for key, (fits, expected) in RUN_CONFIG_KEYS.items():
+        if key in data and not fits(data[key]):
+            raise MetricError(f"{config}: its {key} is {data[key]!r}; expected {expected} (fix it, or move the "
+                              "network out of this directory)")
     return run_dir, data
 
 

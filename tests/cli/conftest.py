@@ -42,13 +42,14 @@ def _dataset(path, resolution, c_dim, classes_used=None):
 def root(tmp_path_factory, dataset, generator):  # noqa: F811 - the fixtures imported above
     """A folder of run directories around one conditional snapshot (16x16x1, 3 classes): ``run`` (its config
     names the metrics tests' dataset), ``badrun`` (config not JSON), ``listrun`` (config a list), ``gonerun``
-    (config naming a missing dataset), ``outside`` (no config); datasets that do not fit it: ``uncond``
-    (unlabelled), ``cond5`` (5 classes), ``small`` (8x8), ``oneclass`` (3 classes, every image of one);
-    ``afile``, a text file, and ``emptydir``."""
+    (config naming a missing dataset), ``typerun`` (xflip "no"), ``outside`` (no config); datasets that do not
+    fit it: ``uncond`` (unlabelled), ``cond5`` (5 classes), ``small`` (8x8), ``oneclass`` (3 classes, every
+    image of one); ``afile``, a text file, and ``emptydir``."""
     root = tmp_path_factory.mktemp("calc")
     snap = save_network(root / "run" / "snap", model="stylegan2", G_kwargs=G_KWARGS, D_kwargs=None, G_ema=generator[1])
     configs = {"run": {"dataset": str(dataset), "data_dir": "", "xflip": False}, "badrun": "{not json",
-               "listrun": [1], "gonerun": {"dataset": str(root / "gone")}, "outside": None}
+               "listrun": [1], "gonerun": {"dataset": str(root / "gone")}, "outside": None,
+               "typerun": {"dataset": str(dataset), "xflip": "no"}}
     for name, config in configs.items():
         if name != "run":
             shutil.copytree(snap, root / name / "snap")

@@ -38,6 +38,8 @@ CASES = {
                               "pass --data"),
     "run config not JSON": ([*SWD, "--network", "{root}/badrun/snap"], "badrun/config.json: not a readable "
                             "training run config"),
+    "run config of another type": ([*SWD, "--network", "{root}/typerun/snap"], "typerun/config.json: its xflip is "
+                                   "'no'; expected true or false (fix it, or move the network out of this directory)"),
     "run config not an object": ([*SWD, "--network", "{root}/listrun/snap"], "listrun/config.json: not a "
                                  "training run config (a JSON list"),
     "run dataset gone": ([*SWD, "--network", "{root}/gonerun/snap"], "dataset '{root}/gone' not found"),
