@@ -84,9 +84,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run_config(network: str) -> tuple[Path | None, dict]:
+def run_config(network: str, data_given: bool = False) -> tuple[Path | None, dict]:
     """The training run directory holding ``network`` (None when it is not in one) and its config; a config
-    that is not a JSON object, or whose `RUN_CONFIG_KEYS` do not hold what training writes, is a `MetricError`."""
+    that is not a JSON object, or whose `RUN_CONFIG_KEYS` do not hold what training writes, is a `MetricError`
+    (with ``data_given``, ``--data``, only the seed is read and checked)."""
     run_dir = Path(network).absolute().parent
     config = run_dir / RUN_CONFIG
     if not config.is_file():
@@ -100,7 +101,7 @@ def run_config(network: str) -> tuple[Path | None, dict]:
     if not isinstance(data, dict):
         raise MetricError(f"{config}: not a training run config (a JSON {type(data).__name__}, expected an object)")
     for key, (fits, expected) in RUN_CONFIG_KEYS.items():
-        if key in data and not fits(data[key]):
+        if key in data and not fits(data[key]) and (key == "seed" or not data_given):
             raise MetricError(f"{config}: its {key} is {data[key]!r}; expected {expected} (fix it, or move the "
                               "network out of this directory)")
     return run_dir, data
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> None:
         network = load_network(args.network)
-        run_dir, config = run_config(args.network)
+        run_dir, config = run_config(args.network, data_given=bool(args.data))
         data = args.data or config.get("dataset")
         if not data:
             raise MetricError(f"{args.network} is not in a training run directory: pass --data")

@@ -28,7 +28,7 @@ import sys
 import threading
 import traceback
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from typing import TYPE_CHECKING, overload
 
 if TYPE_CHECKING:
@@ -243,7 +243,7 @@ class Seeds(Sequence[int]):
         return itertools.chain.from_iterable(self._ranges)
 
     def __contains__(self, seed: object) -> bool:
-        return any(seed in r for r in self._ranges)
+        return isinstance(seed, int) and any(seed in r for r in self._ranges)
 
     @overload
     def __getitem__(self, i: int) -> int: ...
@@ -474,10 +474,21 @@ def check_output_files(outdir: str, is_output: Callable[[str], bool]) -> None:
     entries are looked at, not the names, so that a lazy list of a hundred million seeds costs nothing."""
     if not os.path.isdir(outdir):
         return
-    with os.scandir(outdir) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            if entry.is_dir() and is_output(entry.name):
-                raise UsageError(f"{entry.path}: Is a directory")
+    try:
+        with os.scandir(outdir) as entries:
+            found = sorted(entry.path for entry in entries if entry.is_dir() and is_output(entry.name))
+    except PermissionError:  # a folder one may write into but not list: each write is refused in its turn
+        return
+    if found:
+        raise UsageError(f"{found[0]}: Is a directory")
+
+
+def numbered_file(name: str, prefix: str, digits: int, numbers: Container[int], suffix: str = ".png") -> bool:
+    """Whether ``name`` is the file ``f"{prefix}{i:0{digits}d}{suffix}"`` of an ``i`` in ``numbers`` (a tool's
+    numbered outputs: ``seed0042.png``, ``frame00007.png``), for `check_output_files`."""
+    match = re.fullmatch(rf"{re.escape(prefix)}(\d+){re.escape(suffix)}", name)
+    return (match is not None and f"{prefix}{int(match[1]):0{digits}d}{suffix}" == name
+            and int(match[1]) in numbers)
 
 
 def add_runtime_flags(p: argparse.ArgumentParser) -> None:

@@ -18,7 +18,6 @@ anything is written.
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import re
 import sys
@@ -33,9 +32,11 @@ from stylegan_jax.cli import (
     UsageError,
     add_runtime_flags,
     check_grid,
+    check_output_files,
     finite_float,
     load_sampled_network,
     nonnegative_int,
+    numbered_file,
     output_file,
     parse_seed,
     parse_seeds,
@@ -43,10 +44,23 @@ from stylegan_jax.cli import (
     positive_int,
     run,
 )
-from stylegan_jax.images import remove_frames_from, report_frames_without_video, save_png, video_writer
+from stylegan_jax.images import (
+    has_video_encoder,
+    remove_frames_from,
+    report_frames_without_video,
+    save_png,
+    video_writer,
+)
 from stylegan_jax.network_snapshot import NetworkLoadError
 from stylegan_jax.runtime import configure_runtime
-from stylegan_jax.sampling import class_labels, keyframe_seeds, looping_video_frames, map_latents, seed_latents
+from stylegan_jax.sampling import (
+    class_labels,
+    keyframe_seeds,
+    looping_video_frames,
+    map_latents,
+    seed_latents,
+    started,
+)
 
 #: NVIDIA's video: 60 fps, H.264 at 12 Mbit/s.
 FPS, CODEC, BITRATE = 60, "libx264", "12M"
@@ -106,16 +120,17 @@ def gen_video(args: argparse.Namespace) -> str:
     ws = np.asarray(map_latents(G, network.G_ema, seed_latents(seeds, G.z_dim), c, args.truncation_psi,
                                 args.truncation_cutoff))
     ws = ws.reshape(cells, num_keyframes, *ws.shape[1:])
-    frames = looping_video_frames(G, network.G_ema, ws, columns, args.w_frames, args.batch_size)
-    frames = itertools.chain([next(frames)], frames)  # the first made before anything is written: a refusal
-    frames_dir = args.output[: -len(".mp4")] + "_frames"  # of its images leaves nothing behind
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    frames_dir = args.output[: -len(".mp4")] + "_frames"
     total = num_keyframes * args.w_frames
+    if not has_video_encoder():  # the frames go to frames_dir: nothing may stand in their way
+        if os.path.exists(frames_dir) and not os.path.isdir(frames_dir):
+            raise UsageError(f"{frames_dir}: exists and is not a directory (without a video encoder the frames "
+                             "are written there)")
+        check_output_files(frames_dir, lambda name: numbered_file(name, "frame", 5, range(total)))
+    frames = started(looping_video_frames(G, network.G_ema, ws, columns, args.w_frames, args.batch_size))
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with video_writer(args.output, FPS, codec=CODEC, bitrate=BITRATE) as writer:
-        if writer is None:  # before the progress bar: a refusal is the only line
-            if os.path.exists(frames_dir) and not os.path.isdir(frames_dir):
-                raise UsageError(f"{frames_dir}: exists and is not a directory (without a video encoder the frames "
-                                 "are written there)")
+        if writer is None:
             os.makedirs(frames_dir, exist_ok=True)
         with tqdm(total=total, unit="frame", file=sys.stderr) as bar:
             for i, frame in enumerate(frames):

@@ -20,9 +20,8 @@ import dataclasses
 import json
 import math
 import os
-import re
 import sys
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -39,13 +38,20 @@ from stylegan_jax.cli import (
     check_output_files,
     finite_float,
     load_sampled_network,
+    numbered_file,
     parse_seeds,
     parse_vec2,
     path_arg,
     positive_int,
     run,
 )
-from stylegan_jax.images import remove_frames_from, report_frames_without_video, save_png, video_writer
+from stylegan_jax.images import (
+    has_video_encoder,
+    remove_frames_from,
+    report_frames_without_video,
+    save_png,
+    video_writer,
+)
 from stylegan_jax.network_snapshot import Network, NetworkLoadError
 from stylegan_jax.runtime import configure_runtime
 from stylegan_jax.sampling import (
@@ -54,6 +60,7 @@ from stylegan_jax.sampling import (
     interpolation_length,
     load_projected_ws,
     seed_images,
+    started,
     synthesize_images,
 )
 
@@ -67,7 +74,8 @@ def generate(network: Network, seeds: Sequence[int], outdir: str, truncation_psi
              batch_size: int = 16, grid: bool = False) -> int:
     """Writes ``seed%04d.png`` per seed (and ``grid.png``), ``batch_size`` images at a time; returns the number
     of files written (a seed given twice writes one file twice). Flags that do not fit the network (class, grid
-    size) are a `UsageError` raised before ``outdir`` is created."""
+    size), and a first batch of images that are not finite (`sampling.NON_FINITE_IMAGES`), are a `UsageError`
+    raised before ``outdir`` is created."""
     G = network.sampler(class_idx)
     c = class_labels(G.c_dim, class_idx, 1)
     shape = (*image_size.parse(G.img_resolution), G.img_channels)
@@ -116,12 +124,13 @@ def interpolate(network: Network, seeds: Sequence[int], outdir: str, frames: int
     G = network.sampler(class_idx)
     c = class_labels(G.c_dim, class_idx, 1)
     total = interpolation_length(len(seeds), frames)
+    batches = started(interpolation_images(G, network.G_ema, seeds, c, frames, truncation_psi, truncation_cutoff,
+                                           noise_mode, space, batch_size))
     os.makedirs(outdir, exist_ok=True)
     video = os.path.join(outdir, "interpolation.mp4")
     written = 0
     with video_writer(video, fps) as writer, _progress(total) as bar:
-        for images in interpolation_images(G, network.G_ema, seeds, c, frames, truncation_psi, truncation_cutoff,
-                                           noise_mode, space, batch_size):
+        for images in batches:
             for image in images:
                 save_png(image, os.path.join(outdir, f"frame{written:05d}.png"))
                 if writer is not None:
@@ -132,12 +141,6 @@ def interpolate(network: Network, seeds: Sequence[int], outdir: str, frames: int
     if writer is None:
         report_frames_without_video(written, outdir)
     return written if writer is None else written + 1
-
-
-def _numbered(name: str, prefix: str, digits: int, numbers: Container[int]) -> bool:
-    """Whether ``name`` is the file ``f"{prefix}{i:0{digits}d}.png"`` of an ``i`` in ``numbers``."""
-    match = re.fullmatch(rf"{prefix}(\d+)\.png", name)
-    return match is not None and f"{prefix}{int(match[1]):0{digits}d}.png" == name and int(match[1]) in numbers
 
 
 def make_transform(translate: tuple[float, float], angle: float) -> np.ndarray:
@@ -211,16 +214,16 @@ def main(argv: list[str] | None = None) -> int:
                 if not network.family.has_mapping:  # z is W: the label is not in it
                     class_labels(G.c_dim, args.class_idx, 1)
                 ws = load_projected_ws(args.projected_w, G.num_ws, G.w_dim)
-                check_output_files(args.outdir, lambda n: n in fixed or _numbered(n, "proj", 2, range(len(ws))))
+                check_output_files(args.outdir, lambda n: n in fixed or numbered_file(n, "proj", 2, range(len(ws))))
                 count = render_projected(network, ws, args.outdir, args.noise_mode, args.batch_size, args.class_idx)
             elif args.interpolate is not None:
                 frames = range(interpolation_length(len(args.seeds), args.interpolate))
-                check_output_files(args.outdir, lambda n: n in {*fixed, "interpolation.mp4"}
-                                   or _numbered(n, "frame", 5, frames))
+                video = ["interpolation.mp4"] if has_video_encoder() else []
+                check_output_files(args.outdir, lambda n: n in {*fixed, *video} or numbered_file(n, "frame", 5, frames))
                 count = interpolate(network, args.seeds, args.outdir, args.interpolate,
                                     space="z" if args.slerp else "w", fps=args.fps or 30, **common)
             else:
-                check_output_files(args.outdir, lambda n: n in fixed or _numbered(n, "seed", 4, args.seeds))
+                check_output_files(args.outdir, lambda n: n in fixed or numbered_file(n, "seed", 4, args.seeds))
                 count = generate(network, args.seeds, args.outdir, grid=args.grid, **common)
         except KeyboardInterrupt:
             print(f"generate: interrupted; what was written so far is in {args.outdir}", file=sys.stderr)

@@ -56,11 +56,16 @@ def remove_frames_from(directory: str | os.PathLike, first: int, digits: int) ->
               f"png on)", file=sys.stderr)
 
 
+def has_video_encoder() -> bool:
+    """Whether imageio's ffmpeg plugin is installed (the ``video`` extra): whether `video_writer` writes MP4s."""
+    return importlib.util.find_spec("imageio_ffmpeg") is not None
+
+
 @contextlib.contextmanager
 def video_writer(path: str, fps: int, **options: str) -> Iterator[VideoWriter | None]:
-    """An MP4 writer (`VideoWriter`) if imageio's ffmpeg plugin is installed; None otherwise. ``options``:
-    imageio's ffmpeg options (``codec``, ``bitrate``)."""
-    if importlib.util.find_spec("imageio_ffmpeg") is None:
+    """An MP4 writer (`VideoWriter`) if `has_video_encoder`; None otherwise. ``options``: imageio's ffmpeg
+    options (``codec``, ``bitrate``)."""
+    if not has_video_encoder():
         yield None
         return
     import imageio.v2 as imageio

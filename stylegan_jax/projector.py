@@ -41,6 +41,7 @@ from stylegan_jax.cli import (
     add_runtime_flags,
     check_output_files,
     load_sampled_network,
+    numbered_file,
     outdir,
     parse_bool,
     parse_seed,
@@ -49,7 +50,13 @@ from stylegan_jax.cli import (
     run,
 )
 from stylegan_jax.data.images import decode, to_channels
-from stylegan_jax.images import remove_frames_from, report_frames_without_video, save_png, video_writer
+from stylegan_jax.images import (
+    has_video_encoder,
+    remove_frames_from,
+    report_frames_without_video,
+    save_png,
+    video_writer,
+)
 from stylegan_jax.metrics.detectors import VGG16_FILE, DetectorError, detector_file, load_vgg16
 from stylegan_jax.network_snapshot import Network, NetworkLoadError
 from stylegan_jax.projection import LOSSES, SPACES, ProjectionSettings, Projector, distance_embedding
@@ -151,12 +158,17 @@ def project_files(network: Network, files: list[str], out: str, settings: Projec
                          f"{need / 2**30:.3g} GiB of memory (at most {MAX_GRID_BYTES / 2**30:g} GiB); use fewer steps "
                          "or --save-video=false")
     targets = np.stack([load_target(f, G.img_resolution, G.img_channels) for f in files])
-    outputs = {"target.png", "proj.png", "projected_w.npz", "projection.json", *(["proj.mp4"] if save_video else [])}
-    for f in files:  # before the projection, which may take hours: nothing in the way of a file it writes
-        directory = _directory(out, f, len(files))
+    encoder = has_video_encoder()
+    outputs = {"target.png", "proj.png", "projected_w.npz", "projection.json",
+               *(["proj.mp4"] if save_video and encoder else [])}
+    folders = [(_directory(out, f, len(files)), f"--outdir's folder for {f}", outputs.__contains__) for f in files]
+    if save_video and not encoder:  # `write_video`'s frames, one per step
+        folders += [(os.path.join(d, "proj_frames"), "without a video encoder the frames are written there",
+                     lambda n: numbered_file(n, "frame", 4, range(settings.num_steps))) for d, _, _ in folders]
+    for directory, what, is_output in folders:  # before the projection, which may take hours
         if os.path.lexists(directory) and not os.path.isdir(directory):
-            raise UsageError(f"{directory}: exists and is not a directory (--outdir's folder for {f})")
-        check_output_files(directory, outputs.__contains__)
+            raise UsageError(f"{directory}: exists and is not a directory ({what})")
+        check_output_files(directory, is_output)
     embed = distance_embedding(loss, load_vgg16(detector_dir) if loss == "lpips" else None)
     start = time.perf_counter()
     projector = Projector(G, network.G_ema, c, embed, settings)

@@ -37,6 +37,12 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+def started(items: Iterator[T]) -> Iterator[T]:
+    """``items`` with its first item made now: a tool takes its first batch of images before it writes
+    anything, so that a refusal of them (`NON_FINITE_IMAGES`) leaves nothing behind."""
+    return itertools.chain([next(items)], items)
+
+
 def seed_latents(seeds: Sequence[int], z_dim: int) -> np.ndarray:
     """z [len(seeds), z_dim] float32, row i = ``np.random.RandomState(seeds[i]).randn(z_dim)`` as NVIDIA."""
     return np.concatenate([np.random.RandomState(s).randn(1, z_dim) for s in seeds]).astype(np.float32)
@@ -73,9 +79,9 @@ def map_latents(G, variables, z, c, truncation_psi: float, truncation_cutoff: in
     return _mapper(G, truncation_psi, truncation_cutoff)(variables, z, c)
 
 
-#: What a tool says when the generator's images overflow (NVIDIA's tools write them as black images).
-NON_FINITE_IMAGES = ("the network's images hold NaN or inf: their ws overflow float32 (a --trunc far from 1, or "
-                     "projected ws far from the network's own)")
+#: What a tool says when the generator's images are not finite (NVIDIA's tools write them as black images).
+NON_FINITE_IMAGES = ("the network's images hold NaN or inf (a diverged network, a --trunc far from 1, or projected "
+                     "ws far from the network's own)")
 
 
 def _batch_synthesizer(G, noise_mode: str):

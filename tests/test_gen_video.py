@@ -82,12 +82,20 @@ def test_frames_show_each_cells_keyframe_images_where_its_path_passes_them(tmp_p
     (["--seeds", "0-3", "--class", "1"], "the network is unconditional"),
     (["--seeds", "0-3", "--network", "{root}/gone.pkl"], "gone.pkl: no such file"),
     (["--seeds", "0-4294967295"], "4294967296 keyframes would need"),
-    (["--seeds", "0-3", "--trunc", "3e38"], "the network's images hold NaN or inf: their ws overflow float32"),
+    (["--seeds", "0-3", "--trunc", "3e38"], "the network's images hold NaN or inf (a diverged network"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, expected):
     argv = ["--network", str(PICKLES / "ada_skip16.pkl"), "--output", "{root}/out/v.mp4", *argv]
     expect_usage_error("gen_video", gen_video.main, [a.format(root=tmp_path) for a in argv], expected, tmp_path,
                        capsys)
+
+
+def test_without_an_encoder_a_folder_where_a_frame_goes_is_refused_before_any_frame(tmp_path, capsys):
+    (tmp_path / "v_frames" / "frame00007.png").mkdir(parents=True)
+    argv = ["--network", str(PICKLES / "ada_skip16.pkl"), "--seeds", "0-1", "--w-frames", "4", "--output",
+            str(tmp_path / "v.mp4")]
+    expect_usage_error("gen_video", gen_video.main, argv, f"{tmp_path / 'v_frames' / 'frame00007.png'}: Is a "
+                       "directory", tmp_path, capsys)
 
 
 def test_the_mp4_suffix_is_taken_in_any_case(tmp_path):

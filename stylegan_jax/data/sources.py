@@ -110,7 +110,8 @@ class ImageSource:
         labels: dict[str, Any] = {}
         for name, label in pairs:
             file = files.get(_comparable(str(name)), str(name))
-            if labels.setdefault(file, label) != label:  # NVIDIA's dict() keeps the last silently
+            first = labels.setdefault(file, label)
+            if first is not label and first != label:  # NVIDIA's dict() keeps the last silently
                 raise DatasetError(f"{self.path / LABELS_FILE} gives {file!r} two labels, {labels[file]!r} and "
                                    f"{label!r}; expected one per image")
         return labels

@@ -20,7 +20,7 @@ from stylegan_jax.cli import ArgumentParser, UsageError, path_arg, positive_int,
 from stylegan_jax.data import DatasetError, make_iterator, read_dataset_info, resolve_dataset
 from stylegan_jax.models import UnknownFamilyError, get_family
 from stylegan_jax.network_snapshot import NetworkLoadError, check_generator_shapes, load_network
-from stylegan_jax.sampling import one_hot
+from stylegan_jax.sampling import NON_FINITE_IMAGES, one_hot
 
 
 def real_images(dataset: str, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -32,15 +32,14 @@ def real_images(dataset: str, data_dir: str | None = None) -> tuple[np.ndarray, 
 
 
 def train_classifier(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[SVC, float]:
-    """An RBF SVC on 80% of the reals; returns it and its accuracy on the other 20%. Too few images or classes
-    for both (two classes to train on, an image to test) is a `UsageError`."""
+    """An RBF SVC on 80% of the reals; returns it and its accuracy on the other 20%. A training 80% of fewer
+    than two classes (too few images, or images of one class) is a `UsageError`."""
     order = np.random.RandomState(seed).permutation(len(x))
     cut = int(0.8 * len(x))
     classes = len(np.unique(y[order[:cut]]))
-    if classes < 2 or cut == len(x):
-        raise UsageError(f"the classifier trains on 80% of the dataset's {len(x)} image(s) and tests on the rest: "
-                         f"{cut} image(s) of {classes} class(es), and {len(x) - cut}; it needs two classes or more "
-                         "and an image to test: use a larger dataset")
+    if classes < 2:
+        raise UsageError(f"the classifier trains on 80% of the dataset's {len(x)} image(s): {cut} image(s) of "
+                         f"{classes} class(es); it needs images of two classes or more there")
     classifier = SVC(gamma="scale").fit(x[order[:cut]], y[order[:cut]])
     return classifier, float(classifier.score(x[order[cut:]], y[order[cut:]]))
 
@@ -50,8 +49,10 @@ def class_accuracy(G, G_vars: dict, classifier: SVC, c_dim: int, per_class: int 
     """Fraction of ``per_class`` samples of each class that ``classifier`` labels as that class, [c_dim]."""
     z = np.random.RandomState(seed).randn(per_class * c_dim, G.z_dim).astype(np.float32)
     labels = np.repeat(np.arange(c_dim), per_class)
-    images = jax.jit(lambda z, c: G.apply(G_vars, z, c, noise_mode="const"))(z, one_hot(labels, c_dim))
-    predicted = classifier.predict(np.asarray(images).reshape(len(z), -1))
+    images = np.asarray(jax.jit(lambda z, c: G.apply(G_vars, z, c, noise_mode="const"))(z, one_hot(labels, c_dim)))
+    if not np.isfinite(images).all():
+        raise UsageError(NON_FINITE_IMAGES)
+    predicted = classifier.predict(images.reshape(len(z), -1))
     return np.array([np.mean(predicted[labels == k] == k) for k in range(c_dim)])
 
 

@@ -52,7 +52,7 @@ from stylegan_jax.runtime import compilation_cache
 from stylegan_jax.training import checkpoint, hyperparams
 from stylegan_jax.training.config import resolve_auto, resolve_batch_derived, shrink_to_tiny, to_json
 from stylegan_jax.training.labels import LabelDistribution
-from stylegan_jax.training.reporting import Reporter, resident_memory_gb
+from stylegan_jax.training.reporting import Reporter, format_kimg, resident_memory_gb
 from stylegan_jax.training.schedule import (
     Schedule,
     batch_of,
@@ -692,7 +692,7 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
         if resumed and trainer.start_snapshot:  # the snapshot point it resumes from, if a kill left it unfinished
             trainer.snapshot(state, nimg, schedule(cfg, nimg), reporter, missing_only=True)
         if resumed and nimg >= total:
-            reporter.line(f"{cfg.name} in {workdir} is finished ({nimg / 1000:g} kimg of {total / 1000:g}); "
+            reporter.line(f"{cfg.name} in {workdir} is finished ({format_kimg(nimg)} kimg of {format_kimg(total)}); "
                           "nothing to do (raise --kimg to train further)")
             return state
         if is_main:
@@ -704,7 +704,7 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
         if sched.resolution:  # the canvas, W x H
             height, width = block_shape(image_size.network_resolution(cfg.resolution), sched.resolution)
             growing_from = f", growing from {width}x{height}"
-        reporter.line(f"{'Resuming' if resumed else 'Starting'} {cfg.name} in {workdir} at {nimg / 1000:g} kimg; "
+        reporter.line(f"{'Resuming' if resumed else 'Starting'} {cfg.name} in {workdir} at {format_kimg(nimg)} kimg; "
                       f"{jax.device_count()} device(s), batch {layout.batch_size} ({layout.minibatches} x "
                       f"{layout.batch_gpu})" + growing_from)
         if is_main and not resumed:
@@ -795,7 +795,7 @@ def _iterate(trainer: Trainer, state: TrainState, step: int, nimg: int, total: i
                 maintenance_sec = tick_start_time - tick_end_time
             if preempted:
                 reason = stop.received or "SIGTERM"  # the preemption service's notice, multi-process
-                reporter.line(f"Stopped by {reason} at {nimg / 1000:g} kimg; checkpoint saved at iteration {step}")
+                reporter.line(f"Stopped by {reason} at {format_kimg(nimg)} kimg; checkpoint saved at iteration {step}")
                 raise TrainingInterruptedError(reason, saved_step=step)
             if done:
                 return state

@@ -49,6 +49,12 @@ def keep_stats_until(path: Path, nimg: int) -> dict[str, dict]:
     return last
 
 
+def format_kimg(nimg: int) -> str:
+    """``nimg`` images in kimg with every digit they have (whole images: 3 decimals at most), ``0.048``,
+    ``1000.032``, ``25``; the tick line keeps NVIDIA's one decimal."""
+    return f"{nimg / 1000:.3f}".rstrip("0").rstrip(".")
+
+
 def resident_memory_gb() -> float:
     """This process's resident memory in GiB (NVIDIA's ``Resources/cpu_mem_gb``); the peak where the current
     value is not readable (outside Linux)."""

@@ -766,3 +766,6 @@ def _check_metric_names(names: tuple | list) -> None:
         unknown = [n for n in names if n not in METRICS]
         if unknown:
             raise ConfigError(f"--metrics: unknown metric {unknown[0]!r}; valid: {', '.join(METRICS)}")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ConfigError(f"--metrics: {', '.join(twice)} given twice; give each metric once")

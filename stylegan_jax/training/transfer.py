@@ -19,6 +19,7 @@ import optax
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.network_snapshot import INDEX, Network, load_network
 from stylegan_jax.nn.resolution import Resolution, block_shape
+from stylegan_jax.training.reporting import format_kimg
 from stylegan_jax.training.state import TrainState
 
 #: Where NVIDIA's transfer sources are published, and the file each of its ``--resume`` names stands for
@@ -125,7 +126,7 @@ def initialise_from(state: TrainState, network: Network, resume_from: str, resol
         if g_opt is not None and d_opt is not None:
             fields.update(g_opt=g_opt, d_opt=d_opt)
             nimg = network.progress["cur_nimg"]
-            continued = f"; continuing its training at {nimg / 1000:g} kimg with its Adam states (R3GAN's resume)"
+            continued = f"; continuing its training at {format_kimg(nimg)} kimg with its Adam states (R3GAN's resume)"
     layout = (f"; D not copied: the source's 4x4-stage canvas is {canvases[0][1]}x{canvases[0][0]}, this run's "
               f"{canvases[1][1]}x{canvases[1][0]} (W x H)" if other_layout else "")
     report(f"resume_from {resume_from}: copied {sum(counts)} of {total} tensors{layout}"

@@ -49,7 +49,8 @@ def root(tmp_path_factory, dataset, generator):  # noqa: F811 - the fixtures imp
     snap = save_network(root / "run" / "snap", model="stylegan2", G_kwargs=G_KWARGS, D_kwargs=None, G_ema=generator[1])
     configs = {"run": {"dataset": str(dataset), "data_dir": "", "xflip": False}, "badrun": "{not json",
                "listrun": [1], "gonerun": {"dataset": str(root / "gone")}, "outside": None,
-               "typerun": {"dataset": str(dataset), "xflip": "no"}}
+               "typerun": {"dataset": str(dataset), "xflip": "no"}, "boolrun": {"dataset": str(dataset),
+                                                                                "subset": True}}
     for name, config in configs.items():
         if name != "run":
             shutil.copytree(snap, root / name / "snap")

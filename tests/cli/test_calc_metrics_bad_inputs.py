@@ -40,6 +40,8 @@ CASES = {
                             "training run config"),
     "run config of another type": ([*SWD, "--network", "{root}/typerun/snap"], "typerun/config.json: its xflip is "
                                    "'no'; expected true or false (fix it, or move the network out of this directory)"),
+    "run config subset a bool": ([*SWD, "--network", "{root}/boolrun/snap"], "boolrun/config.json: its subset is "
+                                 "True; expected a whole number of images >= 0"),
     "run config not an object": ([*SWD, "--network", "{root}/listrun/snap"], "listrun/config.json: not a "
                                  "training run config (a JSON list"),
     "run dataset gone": ([*SWD, "--network", "{root}/gonerun/snap"], "dataset '{root}/gone' not found"),
@@ -77,3 +79,12 @@ def test_bad_input_as_a_process(root):
     proc = subprocess.run([sys.executable, "-m", "stylegan_jax.calc_metrics",
                            *(a.format(root=root) for a in argv)], capture_output=True, text=True, timeout=300)
     assert_one_error_line("calc_metrics", proc.returncode, proc.stdout, proc.stderr, expected.format(root=root))
+
+
+def test_with_data_given_the_run_configs_dataset_keys_are_neither_read_nor_checked(root):
+    """--data names the dataset: the run's dataset, data_dir, xflip and subset are not read, so a config with
+    other types there (written by something else than training) is no error; its seed is still read."""
+    run_dir, config = calc_metrics.run_config(str(root / "typerun" / "snap"), data_given=True)
+    assert run_dir == root / "typerun" and config["xflip"] == "no"
+    with pytest.raises(calc_metrics.MetricError, match="its xflip is 'no'"):
+        calc_metrics.run_config(str(root / "typerun" / "snap"))

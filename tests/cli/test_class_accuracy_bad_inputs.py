@@ -16,8 +16,8 @@ CASES = {
     "dataset of other classes": ([*NET, "--dataset", "{root}/cond5"], "with class labels of c_dim 5"),
     "dataset of another resolution": ([*NET, "--dataset", "{root}/small"], "holds 8x8x1 images"),
     "dataset of one class in use": ([*NET, "--dataset", "{root}/oneclass"], "the classifier trains on 80% of the "
-                                    "dataset's 6 image(s) and tests on the rest: 4 image(s) of 1 class(es), and 2; it "
-                                    "needs two classes or more and an image to test: use a larger dataset"),
+                                    "dataset's 6 image(s): 4 image(s) of 1 class(es); it needs images of two classes "
+                                    "or more there"),
     "dataset does not exist": ([*NET, "--dataset", "{root}/nodata"], "dataset '{root}/nodata' not found"),
     "network does not exist": (["--network", "{root}/nothere", "--dataset", "{dataset}"], "{root}/nothere: no "
                                "such file or directory"),

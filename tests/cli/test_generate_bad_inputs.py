@@ -1,6 +1,7 @@
 """generate on bad input: one error line, exit status 1, nothing written (the corpus of careless command
 lines), and seeds streamed batch by batch so a huge range neither materialises nor exhausts memory."""
 
+import importlib.util
 import os
 import pickle
 import subprocess
@@ -66,8 +67,10 @@ CASES = {
                               "(not both)"),
     "projected-w with grid": ([*NET, "--projected-w", "{ws}", "--grid"], "--grid does not apply with --projected-w"),
     "projected-w with trunc": ([*NET, "--projected-w", "{ws}", "--trunc", "0.5"], "--trunc does not apply"),
-    "trunc overflowing float32": ([*NET, *SEED, "--trunc", "3e38"], "the network's images hold NaN or inf: their "
-                                  "ws overflow float32 (a --trunc far from 1, or projected ws far from the network's"),
+    "trunc overflowing float32": ([*NET, *SEED, "--trunc", "3e38"], "the network's images hold NaN or inf (a "
+                                  "diverged network, a --trunc far from 1, or projected ws far from the network's"),
+    "interpolation overflowing float32": ([*NET, "--seeds", "0,1", "--interpolate", "4", "--trunc", "3e38"],
+                                          "the network's images hold NaN or inf"),
     "projected-w overflowing float32": ([*NET, "--projected-w", "{hugews}"], "the network's images hold NaN or inf"),
     "projected-w missing": ([*NET, "--projected-w", "{missing}"], "{missing}: not a readable .npz file"),
     "projected-w not npz": ([*NET, "--projected-w", "{file}"], "{file}: not a readable .npz file (neither a .npz "
@@ -211,8 +214,7 @@ def test_bad_input_as_a_process(case, paths):
     ("grid.png", ["--seeds", "0-2", "--grid"]), ("generate.json", ["--seeds", "0-2"]),
     ("seed0002.png", ["--seeds", "0-2"]),  # the last image: the first two would have been written before it
     ("seed0099.png", ["--seeds", "0-99999999"]),  # a lazy list: the folder's entries are looked at, not the seeds
-    ("frame00004.png", ["--seeds", "0,1", "--interpolate", "4"]), ("interpolation.mp4", ["--seeds", "0,1",
-                                                                                          "--interpolate", "4"]),
+    ("frame00004.png", ["--seeds", "0,1", "--interpolate", "4"]),
     ("proj01.png", ["--projected-w", "{ws}"])])
 def test_a_folder_where_a_file_goes_is_refused_before_any_image(uncond_pkl, tmp_path, capsys, name, flags):
     """Every file the tool writes is checked before the first: the images, the grid, the record of the flags."""
@@ -224,8 +226,22 @@ def test_a_folder_where_a_file_goes_is_refused_before_any_image(uncond_pkl, tmp_
                        f"{tmp_path / 'out' / name}: Is a directory", tmp_path, capsys)
 
 
+def test_a_folder_where_the_video_goes_is_refused_where_there_is_an_encoder(uncond_pkl, tmp_path, capsys,
+                                                                          monkeypatch):
+    """With the video extra (stood in for), interpolation.mp4 is written: a folder of its name is in the way;
+    without it, the frames alone are (`test_folders_named_as_files_the_tool_does_not_write_stay`)."""
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "imageio_ffmpeg" else
+                        find_spec(name))
+    (tmp_path / "out" / "interpolation.mp4").mkdir(parents=True)
+    expect_usage_error("generate", generate.main, ["--network", str(uncond_pkl), "--seeds", "0,1", "--interpolate",
+                                                   "4", "--outdir", str(tmp_path / "out")],
+                       f"{tmp_path / 'out' / 'interpolation.mp4'}: Is a directory", tmp_path, capsys)
+
+
 def test_folders_named_as_files_the_tool_does_not_write_stay(uncond_pkl, tmp_path):
-    others = ["seed0003.png", "seed2.png", "seed00002.png", "frame00000.png", "proj00.png", "grid.png"]
+    others = ["seed0003.png", "seed2.png", "seed00002.png", "frame00000.png", "proj00.png", "grid.png",
+              "interpolation.mp4"]
     for name in others:
         (tmp_path / name).mkdir()
     assert generate.main(["--network", str(uncond_pkl), "--seeds", "0-2", "--outdir", str(tmp_path)]) == 0

@@ -29,6 +29,9 @@ CASES = {
     "a file where a target's folder goes": (["--network", "{uncond}", "--outdir", "{busy}", *L2, "--target", "{png}",
                                              "{png3}"], "{busy}/face: exists and is not a directory (--outdir's "
                                                         "folder for {png})"),
+    "a folder where a video frame goes": (["--network", "{uncond}", "--outdir", "{framebusy}", *L2, *TARGET,
+                                           "--num-steps", "3"], "{framebusy}/proj_frames/frame0002.png: Is a "
+                                                                "directory"),
     "no target": ([*NET, *L2], "the following arguments are required: --target"),
     "num-steps zero": ([*NET, *L2, *TARGET, "--num-steps", "0"], "argument --num-steps: 0 is not a positive"),
     "num-steps beyond the video's memory": ([*NET, *L2, *TARGET, "--num-steps", "10000000000"], "--num-steps "
@@ -59,8 +62,11 @@ def paths(tmp_path, uncond_pkl, cond_pkl):
     (tmp_path / "link.png").symlink_to(tmp_path / "face.png")
     (tmp_path / "busy" / "projected_w.npz").mkdir(parents=True)  # in the way of a single target's output
     (tmp_path / "busy" / "face").write_text("")  # in the way of target face.png's folder beside b.png
+    (tmp_path / "framebusy" / "proj_frames" / "frame0002.png").mkdir(parents=True)  # the video's last frame
+    (tmp_path / "framebusy" / "proj_frames" / "frame0003.png").mkdir()  # past it: not in the way
     return dict(uncond=uncond_pkl, cond=cond_pkl, out=tmp_path / "out", file=tmp_path / "afile",
-                link=tmp_path / "link.png", png3=tmp_path / "b.png", busy=tmp_path / "busy",
+                link=tmp_path / "link.png", framebusy=tmp_path / "framebusy", png3=tmp_path / "b.png",
+                busy=tmp_path / "busy",
                 emptydir=tmp_path / "emptydir", missing=tmp_path / "nothere.png", png=tmp_path / "face.png",
                 png2=tmp_path / "other" / "face.png")
 

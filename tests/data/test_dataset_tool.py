@@ -344,6 +344,12 @@ def test_a_dataset_json_giving_an_image_two_labels_is_refused(tmp_path, capsys):
     assert f"{source / 'dataset.json'} gives 'b.png' two labels, 0 and 2; expected one per image" in err
 
 
+def test_a_nan_label_given_once_is_refused_as_a_label_not_as_two(tmp_path, capsys):
+    source = _folder(tmp_path / "src", {"a.png": (8, 8, 3), "dataset.json": '{"labels": [["a.png", NaN]]}'}, None)
+    rc, _, err = run_tool(capsys, "--source", source, "--dest", tmp_path / "out")
+    assert rc == 1 and "dataset.json gives 'a.png' the label nan" in err and "two labels" not in err
+
+
 def test_a_dest_named_as_nvidias_zip_is_refused(tmp_path, capsys):
     """NVIDIA's tool writes a zip archive for --dest out.zip; this one writes directories: refused, not a folder
     that looks like an archive."""

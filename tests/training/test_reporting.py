@@ -8,7 +8,7 @@ import time
 import jax
 import numpy as np
 
-from stylegan_jax.training.reporting import Reporter, keep_stats_until
+from stylegan_jax.training.reporting import Reporter, format_kimg, keep_stats_until
 from stylegan_jax.training.stats import report, tick_stats
 from tests.training.test_resume import purge_steps
 
@@ -64,3 +64,9 @@ def test_a_new_run_hides_the_events_of_an_attempt_killed_before_its_first_checkp
         reporter.close()
         assert purge_steps(tmp_path) == purge
         time.sleep(1.1)  # the next events file's name differs (its time stamp in seconds)
+
+
+def test_kimg_is_written_with_every_digit_its_images_have():
+    """The start, stop and finished lines: whole images are at most 3 decimals of a kimg, none rounded away."""
+    assert [format_kimg(n) for n in (0, 48, 1000, 1000032, 25000, 123456789, 64.0)] == [
+        "0", "0.048", "1", "1000.032", "25", "123456.789", "0.064"]

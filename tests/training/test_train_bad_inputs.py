@@ -71,6 +71,7 @@ CASES = [  # (extra arguments, expected in the one line)
     (["--config.freeze_d=-1"], "--config.freeze_d: expected a whole number of D's layers >= 0, got -1"),
     (["--metrics", "fid50k_ful"], "--metrics: unknown metric 'fid50k_ful'; valid: "),
     (["--metrics", "swd,swd"], "argument --metrics: 'swd,swd': swd given twice; give each metric once"),
+    (["--config.metrics=('swd', 'swd')"], "--metrics: swd given twice; give each metric once"),
     (["--config.resume_from=gone.pkl"], "--config.resume_from=gone.pkl: no such file or directory"),
     (["--config.resume_from=/dev/null"], "/dev/null: the file is empty; expected an NVIDIA network pickle"),
     (["--config.resume_from=ffhq256"], "NVIDIA's transfer source ffhq-res256-mirror-paper256-noaug.pkl is not in"),
