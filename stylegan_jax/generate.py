@@ -84,11 +84,12 @@ def generate(network: Network, seeds: Sequence[int], outdir: str, truncation_psi
     if grid:  # laid out as `stylegan_jax.images.image_grid`, filled as the batches come
         check_grid(rows * columns, math.prod(shape), "--grid with --seeds")
         canvas = np.zeros((rows * shape[0], columns * shape[1], shape[2]), np.uint8)
+    batches = started(seed_images(G, network.G_ema, seeds, c, truncation_psi, truncation_cutoff, noise_mode,
+                                  batch_size))
+    os.makedirs(outdir, exist_ok=True)
     written = 0
     with _progress(len(seeds)) as bar:
-        for batch, images in seed_images(G, network.G_ema, seeds, c, truncation_psi, truncation_cutoff, noise_mode,
-                                         batch_size):
-            os.makedirs(outdir, exist_ok=True)  # after the first batch is made: a refused one leaves nothing
+        for batch, images in batches:
             for seed, image in zip(batch, images, strict=True):
                 save_png(image, os.path.join(outdir, f"seed{seed:04d}.png"))
                 if grid:

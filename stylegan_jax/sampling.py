@@ -202,7 +202,10 @@ def interpolation_images(G, variables, seeds: Sequence[int], c: np.ndarray, fram
     keys = _noise_keys(np.zeros(size, int))
 
     def ws_of(z: np.ndarray, rows: int) -> np.ndarray:
-        return np.asarray(mapper(variables, pad_rows(z, rows), np.repeat(c, rows, axis=0)))[: len(z)]
+        ws = np.asarray(mapper(variables, pad_rows(z, rows), np.repeat(c, rows, axis=0)))[: len(z)]
+        if not np.isfinite(ws).all():  # before NumPy's blend of them warns
+            raise UsageError(NON_FINITE_IMAGES)
+        return ws
 
     for start in range(0, total, size):
         f = np.arange(start, min(start + size, total))

@@ -6,6 +6,7 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import PIL.Image
@@ -69,6 +70,8 @@ CASES = {
     "projected-w with trunc": ([*NET, "--projected-w", "{ws}", "--trunc", "0.5"], "--trunc does not apply"),
     "trunc overflowing float32": ([*NET, *SEED, "--trunc", "3e38"], "the network's images hold NaN or inf (a "
                                   "diverged network, a --trunc far from 1, or projected ws far from the network's"),
+    "several seeds overflowing float32": ([*NET, "--seeds", "0-2", "--trunc", "3e38"], "the network's images hold "
+                                          "NaN or inf"),  # the first batch before the progress bar
     "interpolation overflowing float32": ([*NET, "--seeds", "0,1", "--interpolate", "4", "--trunc", "3e38"],
                                           "the network's images hold NaN or inf"),
     "projected-w overflowing float32": ([*NET, "--projected-w", "{hugews}"], "the network's images hold NaN or inf"),
@@ -119,8 +122,11 @@ def paths(tmp_path, uncond_pkl, cond_pkl):
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_is_one_error_line_and_writes_nothing(case, paths, tmp_path, capsys):
     argv, expected = CASES[case]
-    expect_usage_error("generate", generate.main, [a.format_map(paths) for a in argv],
-                       expected.format_map(paths), tmp_path, capsys)
+    with warnings.catch_warnings(record=True) as caught:  # a warning would be lines on stderr beside the error's
+        warnings.simplefilter("always")
+        expect_usage_error("generate", generate.main, [a.format_map(paths) for a in argv],
+                           expected.format_map(paths), tmp_path, capsys)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
 
 
 def test_seed_ranges_stay_lazy():
