@@ -468,10 +468,13 @@ def check_grid(cells: int, cell_bytes: int, what: str) -> None:
                          f"{MAX_GRID_BYTES / 2**30:g} GiB); use fewer seeds")
 
 
-def check_output_files(outdir: str, is_output: Callable[[str], bool]) -> None:
+def check_output_files(outdir: str, is_output: Callable[[str], bool], why: str | None = None) -> None:
     """Refuses (`UsageError`, worded as the system's refusal would be) a directory standing in ``outdir`` where
     a file the tool writes is to go (``is_output(name)``), before anything is written there: ``outdir``'s
-    entries are looked at, not the names, so that a lazy list of a hundred million seeds costs nothing."""
+    entries are looked at, not the names, so that a lazy list of a hundred million seeds costs nothing. With
+    ``why`` (what the folder is for), a file standing where ``outdir`` itself goes is refused too."""
+    if why is not None and os.path.lexists(outdir) and not os.path.isdir(outdir):
+        raise UsageError(f"{outdir}: exists and is not a directory ({why})")
     if not os.path.isdir(outdir):
         return
     try:

@@ -123,10 +123,8 @@ def gen_video(args: argparse.Namespace) -> str:
     frames_dir = args.output[: -len(".mp4")] + "_frames"
     total = num_keyframes * args.w_frames
     if not has_video_encoder():  # the frames go to frames_dir: nothing may stand in their way
-        if os.path.exists(frames_dir) and not os.path.isdir(frames_dir):
-            raise UsageError(f"{frames_dir}: exists and is not a directory (without a video encoder the frames "
-                             "are written there)")
-        check_output_files(frames_dir, lambda name: numbered_file(name, "frame", 5, range(total)))
+        check_output_files(frames_dir, lambda name: numbered_file(name, "frame", 5, range(total)),
+                           why="without a video encoder the frames are written there")
     frames = started(looping_video_frames(G, network.G_ema, ws, columns, args.w_frames, args.batch_size))
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with video_writer(args.output, FPS, codec=CODEC, bitrate=BITRATE) as writer:

@@ -165,10 +165,8 @@ def project_files(network: Network, files: list[str], out: str, settings: Projec
     if save_video and not encoder:  # `write_video`'s frames, one per step
         folders += [(os.path.join(d, "proj_frames"), "without a video encoder the frames are written there",
                      lambda n: numbered_file(n, "frame", 4, range(settings.num_steps))) for d, _, _ in folders]
-    for directory, what, is_output in folders:  # before the projection, which may take hours
-        if os.path.lexists(directory) and not os.path.isdir(directory):
-            raise UsageError(f"{directory}: exists and is not a directory ({what})")
-        check_output_files(directory, is_output)
+    for directory, why, is_output in folders:  # before the projection, which may take hours
+        check_output_files(directory, is_output, why)
     embed = distance_embedding(loss, load_vgg16(detector_dir) if loss == "lpips" else None)
     start = time.perf_counter()
     projector = Projector(G, network.G_ema, c, embed, settings)
