@@ -52,7 +52,7 @@ from stylegan_jax.cli import (
 from stylegan_jax.data import DatasetError, make_iterator, read_dataset_info, resolve_dataset
 from stylegan_jax.network_snapshot import INDEX, NetworkLoadError, load_network
 from stylegan_jax.runtime import configure_runtime
-from stylegan_jax.sampling import pad_rows
+from stylegan_jax.sampling import pad_rows, started
 from stylegan_jax.spectra import Moments, full_spectrum, heatmap, kaiser_window, power_sum
 
 PROG = "python -m stylegan_jax.avg_spectra"
@@ -210,20 +210,24 @@ def calc(args: argparse.Namespace) -> None:
     step = jax.jit(power_sum, static_argnames="spectrum_size")
     try:
         half = np.zeros((spectrum_size, spectrum_size // 2 + 1), np.float64)
+        powers = ((len(images), np.asarray(step(pad_rows(images, batch_size),
+                                                (np.arange(batch_size) < len(images)).astype(np.float32), args.mean,
+                                                args.std, window, spectrum_size=spectrum_size), np.float64))
+                  for images in batches)
+        powers = started(powers)  # a batch the device cannot hold fails before the progress bar shows
         with _progress(total) as bar:
-            for images in batches:
-                count = len(images)
-                weights = (np.arange(batch_size) < count).astype(np.float32)
-                half += np.asarray(step(pad_rows(images, batch_size), weights, args.mean, args.std, window,
-                                        spectrum_size=spectrum_size), np.float64)
+            for count, power in powers:
+                half += power
                 bar.update(count)
         spectrum = full_spectrum(half) / total
     except (MemoryError, jax.errors.JaxRuntimeError) as e:
         if not isinstance(e, MemoryError) and "RESOURCE_EXHAUSTED" not in str(e):
             raise
+        # the host's sums do not depend on the batch: a smaller one helps only where the device ran out
+        batched = not isinstance(e, MemoryError) and batch_size > 1
         raise UsageError(f"--interp {args.interp}: spectra of {spectrum_size}x{spectrum_size} ({size} pixels x "
-                         f"{args.interp}) in batches of {batch_size} need more memory than there is; use a "
-                         "smaller --interp or --batch-size") from None
+                         f"{args.interp}){f' in batches of {batch_size}' if batched else ''} need more memory than "
+                         f"there is; use a smaller --interp{' or --batch-size' if batched else ''}") from None
     _save_npz(args.dest, spectrum=spectrum, image_size=np.int64(size))
 
 

@@ -210,7 +210,7 @@ CALC = ["calc", "--mean", "1", "--std", "1", "--dest"]
     ([*CALC, "{root}/new/x.npz", "--source", "{root}/gone.pkl", "--num", "2"], "gone.pkl: no such file"),
     ([*CALC, "{root}/new/x", "--source", "{data}"], "expected a file name ending in .npz"),
     ([*CALC, "{root}/new/x.npz", "--source", "{data}", "--interp", "100000"], "--interp 100000: spectra of "
-     "1600000x1600000 (16 pixels x 100000) in batches of 8 need more memory than there is"),
+     "1600000x1600000 (16 pixels x 100000) need more memory than there is; use a smaller --interp"),
     ([*CALC, "{root}", "--source", "{data}"], "is a directory; expected a file name"),
     (["calc", "--mean", "1", "--std", "0", "--dest", "{root}/x.npz", "--source", "{data}"], "is not positive"),
     ([*CALC, "{root}/x.npz", "--source", "{root}/snap", "--num", "2", "--seed", "4294967295"],
@@ -245,6 +245,22 @@ def test_bad_input_is_one_line_and_writes_nothing(bad, dataset, capsys, argv, ex
     argv = [a.format(root=bad, data=dataset) for a in argv]
     expect_usage_error("avg_spectra", avg_spectra.main, argv, expected.format(root=bad), bad, capsys)
 
+
+
+def test_spectra_the_device_cannot_hold_name_the_batch_as_a_way_out(bad, dataset, capsys, monkeypatch):  # noqa: F811
+    """Past the host's sums (which a smaller batch does not shrink: the --interp case above), the device may
+    run out of memory for a batch of spectra: then a smaller --batch-size is the other way out."""
+    import jax
+
+    def out_of_memory(*args, **kwargs):
+        raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 4294967296 bytes.")
+
+    monkeypatch.setattr(avg_spectra, "power_sum", out_of_memory)
+    argv = [*CALC, str(bad / "x.npz"), "--source", str(dataset), "--batch-size", "4"]
+    line = expect_usage_error("avg_spectra", avg_spectra.main, argv, "--interp 4: spectra of 64x64 (16 pixels x 4) "
+                              "in batches of 4 need more memory than there is; use a smaller --interp or --batch-size",
+                              bad, capsys)
+    assert line.endswith("--batch-size"), line
 
 
 def test_a_figure_too_large_for_memory_is_one_line_and_leaves_no_folder(bad, capsys, monkeypatch):
