@@ -401,37 +401,44 @@ def calc_metric(name: str, *, G: Generator, G_vars: dict, dataset: str | os.Path
                 num_gpus=jax.device_count())
 
 
-def result_line(result: dict, run_dir: str | os.PathLike | None = None, snapshot: str | None = None) -> str:
+def result_line(result: dict, run_dir: str | os.PathLike | None = None, snapshot: str | None = None,
+                data: str | None = None) -> str:
     """NVIDIA's ``report_metric`` line: ``result`` plus ``snapshot_pkl`` (relative to ``run_dir`` when there is
-    one) and ``timestamp``, as JSON."""
+    one) and ``timestamp``, as JSON; plus ``data``, the dataset's path, when the metric was taken against
+    another dataset than the run's (calc_metrics' ``--data``; NVIDIA's line does not say)."""
     if snapshot is not None and run_dir is not None:
         snapshot = os.path.relpath(snapshot, run_dir)
-    return json.dumps(dict(result, snapshot_pkl=snapshot, timestamp=time.time()))
+    extra = {} if data is None else {"data": data}
+    return json.dumps(dict(result, snapshot_pkl=snapshot, **extra, timestamp=time.time()))
 
 
 def _snapshot_of(line: str) -> str | None:
-    """The ``snapshot_pkl`` of a `result_line`; None for a line that is not a JSON object."""
+    """The ``snapshot_pkl`` of a `result_line` against the run's own dataset; None for a line against another
+    dataset (``data``) or one that is not a JSON object."""
     try:
-        return json.loads(line).get("snapshot_pkl")
-    except (ValueError, AttributeError):
+        fields = json.loads(line)
+        return None if "data" in fields else fields.get("snapshot_pkl")
+    except (ValueError, AttributeError, TypeError):
         return None
 
 
 def has_result(run_dir: str | os.PathLike, metric: str, snapshot: str) -> bool:
     """Whether ``run_dir/metric-<metric>.jsonl`` holds a line (`result_line`) for the network ``snapshot``
-    (its path); lines that are not JSON objects are passed over."""
+    (its path) against the run's own dataset; lines against another one (calc_metrics' ``--data``) and lines
+    that are not JSON objects are passed over."""
     path = Path(run_dir) / f"metric-{metric}.jsonl"
     wanted = os.path.relpath(snapshot, run_dir)
     return path.exists() and any(_snapshot_of(line) == wanted for line in path.read_text().splitlines())
 
 
 def append_result(run_dir: str | os.PathLike, result: dict, snapshot: str | None = None,
-                  replace: bool = False) -> str:
+                  replace: bool = False, data: str | None = None) -> str:
     """Appends ``result`` as its `result_line` to ``run_dir/metric-<name>.jsonl``, as NVIDIA's
     ``report_metric``; returns the line. ``replace``: the file's earlier lines for the same ``snapshot`` are
     dropped (a training run that saved the snapshot again after falling back to an earlier checkpoint; the
-    file is rewritten whole or not at all)."""
-    line = result_line(result, run_dir, snapshot)
+    file is rewritten whole or not at all). ``data``: see `result_line`; such lines are never replaced, and
+    `has_result` passes over them."""
+    line = result_line(result, run_dir, snapshot, data)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     path = Path(run_dir) / f"metric-{result['metric']}.jsonl"
     if replace and snapshot is not None and path.exists():

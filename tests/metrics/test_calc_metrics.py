@@ -5,7 +5,7 @@ import json
 import pytest
 
 from stylegan_jax import calc_metrics
-from stylegan_jax.metrics import METRICS
+from stylegan_jax.metrics import METRICS, has_result
 from stylegan_jax.network_snapshot import load_network, save_network
 from tests.metrics.conftest import G_KWARGS
 
@@ -35,6 +35,21 @@ def test_swd_on_a_snapshot_appends_to_the_run_directory(run_dir, tmp_path, capsy
     huge = [*args[:4], "--batch-size", "100000000", *args[6:]]  # far above the images: padded to them only
     assert calc_metrics.main(huge) == 0
     assert json.loads((run_dir / "metric-swd.jsonl").read_text().splitlines()[2])["results"] == first["results"]
+
+
+def test_a_result_against_another_dataset_names_it_and_is_not_the_runs_own(run_dir, dataset, tmp_path, capsys):
+    """A line of --data names that dataset: a run resumed at the snapshot (which computes the metrics it has
+    no line for, `has_result`) does not take it for its own result; without --data the line is the run's."""
+    snapshot = run_dir / "network-snapshot-000000"
+    args = ["--metrics", "swd", "--network", str(snapshot), "--batch-size", "8", "--cache-dir", str(tmp_path / "c")]
+    assert calc_metrics.main([*args, "--data", str(dataset)]) == 0
+    line = json.loads((run_dir / "metric-swd.jsonl").read_text())
+    assert line["data"] == str(dataset.resolve()) and line["snapshot_pkl"] == "network-snapshot-000000"
+    assert json.loads(capsys.readouterr().out) == line
+    assert not has_result(run_dir, "swd", str(snapshot))
+    assert calc_metrics.main(args) == 0
+    assert has_result(run_dir, "swd", str(snapshot))
+    assert "data" not in json.loads((run_dir / "metric-swd.jsonl").read_text().splitlines()[1])  # NVIDIA's line
 
 
 def test_a_runs_subset_leaves_the_reals_of_its_metrics_whole(run_dir, dataset, tmp_path):
