@@ -36,7 +36,7 @@ import sys
 from stylegan_jax.cli import ArgumentParser, path_arg, run
 from stylegan_jax.data.convert import convert_images
 from stylegan_jax.data.errors import DatasetError
-from stylegan_jax.data.images import TRANSFORMS
+from stylegan_jax.data.images import TRANSFORMS, quiet_large_images
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Runs the conversion; returns the exit status (0 done, 1 user error, 130 interrupted)."""
     args = parse_args(argv)
+    quiet_large_images()
 
     def body() -> int:
         try:

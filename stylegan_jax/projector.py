@@ -49,7 +49,7 @@ from stylegan_jax.cli import (
     positive_int,
     run,
 )
-from stylegan_jax.data.images import decode, to_channels
+from stylegan_jax.data.images import decode, quiet_large_images, to_channels
 from stylegan_jax.images import (
     has_video_encoder,
     remove_frames_from,
@@ -227,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (0 done, 1 user error, 130 interrupted)."""
     args = parse_args(argv)
     configure_runtime(cpu_fusion=args.cpu_fusion)
+    quiet_large_images()
 
     def body() -> None:
         files = target_files(args.target)

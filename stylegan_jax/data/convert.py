@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import PIL.Image
 import tqdm
 
 from stylegan_jax import image_size
@@ -35,6 +36,9 @@ from stylegan_jax.data.tfds_builder import DatasetSpec, check_dest, write_datase
 
 GRAY_MODES = ("1", "L", "LA", "I", "F")
 NAMES_SHOWN = 5
+#: The skip reason of an image over Pillow's decompression-bomb limit (twice ``PIL.Image.MAX_IMAGE_PIXELS``:
+#: Pillow refuses to open it; between once and twice that, it warns, and the tools convert it quietly).
+OVER_PIXEL_LIMIT = "over Pillow's pixel limit"
 #: Class labels lie in [0, MAX_CLASSES): a dataset has at most this many classes (ImageNet-21k has 21,841;
 #: a label far above is a typo that would make every one-hot label and the networks' embedding that wide).
 MAX_CLASSES = 100_000
@@ -50,8 +54,8 @@ class ConversionReport:
       spec: what the dataset holds (resolution, channels, labels).
       num_images: images stored.
       num_files: files in the source (dataset.json excluded).
-      skipped: reason ("not an image", "unreadable", "truncated", "floating-point pixels", "no label") -> file
-        names.
+      skipped: reason ("not an image", "unreadable", "truncated", "floating-point pixels", `OVER_PIXEL_LIMIT`,
+        "no label") -> file names.
       converted: original mode ("L", "RGBA", "P", "16-bit", ...) -> number converted to `spec.channels`.
       upscaled: number of images enlarged to reach the resolution.
       resized: without ``--resolution``, the number of images of another size than the first one's, which
@@ -79,12 +83,7 @@ class ConversionReport:
 
     def skipped_text(self) -> str:
         """ "skipped N (reason count, ...: first names)", or "" when nothing was skipped."""
-        if not self.skipped:
-            return ""
-        names = sorted(n for v in self.skipped.values() for n in v)
-        counts = ", ".join(f"{k} {len(v)}" for k, v in sorted(self.skipped.items()))
-        more = ", ..." if len(names) > NAMES_SHOWN else ""
-        return f"skipped {len(names)} ({counts}: {', '.join(names[:NAMES_SHOWN])}{more})"
+        return skipped_text(self.skipped)
 
     def summary(self) -> str:
         """One line: what was written, skipped (counts and the first few names), converted and enlarged."""
@@ -106,6 +105,16 @@ class ConversionReport:
         return "; ".join(parts)
 
 
+def skipped_text(skipped: dict[str, list[str]]) -> str:
+    """ "skipped N (reason count, ...: first names)" of ``skipped`` (reason -> file names), or "" when empty."""
+    if not skipped:
+        return ""
+    names = sorted(n for v in skipped.values() for n in v)
+    counts = ", ".join(f"{k} {len(v)}" for k, v in sorted(skipped.items()))
+    more = ", ..." if len(names) > NAMES_SHOWN else ""
+    return f"skipped {len(names)} ({counts}: {', '.join(names[:NAMES_SHOWN])}{more})"
+
+
 def _headers(source: Source, names: Iterable[str], skipped: dict[str, list[str]]
              ) -> Iterator[tuple[str, tuple[str, tuple[int, int]]]]:
     """(name, (Pillow mode, (width, height))) of each image among `names`, each read when the caller asks for
@@ -116,6 +125,9 @@ def _headers(source: Source, names: Iterable[str], skipped: dict[str, list[str]]
             continue
         try:
             header = source.header(name)
+        except PIL.Image.DecompressionBombError:  # Pillow refuses to open it: named apart from broken files
+            skipped[OVER_PIXEL_LIMIT].append(name)
+            continue
         except Exception:  # noqa: BLE001 - any failure of a user's file is counted, never a crash
             skipped["unreadable"].append(name)
             continue
@@ -283,8 +295,8 @@ def convert_images(
         headers = _first_headers(_headers(src, src.names, skipped), labels, max_images)
         if not headers:
             raise DatasetError(
-                f"source {src.path} holds no readable image ({len(src.names)} files; expected image files "
-                "that Pillow reads: .png, .jpg, .webp, .bmp, ...)"
+                f"source {src.path} holds no readable image ({len(src.names)} files, {skipped_text(skipped)}; "
+                "expected image files that Pillow reads: .png, .jpg, .webp, .bmp, ...)"
             )
         first_size = None if size else _shown_size(src, next(iter(headers)))  # every image's, without --resolution
         size = size or _default_resolution(transform, first_size)

@@ -6,6 +6,7 @@ Arrays are uint8, (H, W, C) with C = 1 (grayscale) or 3 (RGB).
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 import PIL.Image
@@ -60,6 +61,13 @@ def output_shape(transform: str, width: int, height: int) -> tuple[int, int]:
         raise DatasetError(f"resolution {image_size.text(height, width)} is above {MAX_RESOLUTION}, the largest side "
                            "this tool makes")
     return height, width
+
+
+def quiet_large_images() -> None:
+    """Silences Pillow's ``DecompressionBombWarning`` for this process: an image between once and twice
+    ``PIL.Image.MAX_IMAGE_PIXELS`` (a large scan) is decoded all the same, and the tools' users gave it; over
+    twice that, Pillow refuses to open it (``DecompressionBombError``), and the tools say so."""
+    warnings.filterwarnings("ignore", category=PIL.Image.DecompressionBombWarning)
 
 
 def decode(data: bytes) -> PIL.Image.Image:

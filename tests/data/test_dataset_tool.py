@@ -50,6 +50,28 @@ def leftovers(dest: Path) -> list[str]:
     return [p.name for p in dest.parent.glob(f".{dest.name}.partial-*")]
 
 
+def test_images_over_pillows_pixel_limit_are_named_apart_and_those_under_twice_it_converted(tmp_path, capsys,
+                                                                                            monkeypatch):
+    """Pillow refuses to open an image over twice its decompression-bomb limit: skipped as over that limit,
+    not as unreadable; one between once and twice the limit is converted without Pillow's warning on stderr.
+    The limit is made small here (1000 pixels) so that small images stand for large scans."""
+    monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 1000)
+    source = tmp_path / "src"
+    source.mkdir()
+    for name, side in (("a.png", 8), ("b.png", 40), ("c.png", 48)):  # 64, 1600 (warned) and 2304 pixels
+        PIL.Image.fromarray(np.full((side, side), 77, np.uint8)).save(source / name)
+    rc, out, err = run_tool(capsys, "--source", source, "--dest", tmp_path / "ds", "--resolution", "8")
+    assert rc == 0 and "wrote 2 images" in out and "skipped 1 (over Pillow's pixel limit 1: c.png)" in out
+    assert "Warning" not in err, err
+    assert read_dataset_info(tmp_path / "ds")["skipped"] == {"over Pillow's pixel limit": 1}
+    (source / "a.png").unlink()
+    (source / "b.png").unlink()
+    rc, out, err = run_tool(capsys, "--source", source, "--dest", tmp_path / "ds2")
+    assert rc == 1 and err == (f"dataset_tool: error: source {source} holds no readable image (1 files, skipped 1 "
+                               "(over Pillow's pixel limit 1: c.png); expected image files that Pillow reads: .png, "
+                               ".jpg, .webp, .bmp, ...)\n")
+
+
 def test_images_of_floating_point_pixels_are_skipped_and_counted(tmp_path, capsys):
     """A 32-bit float TIFF has no 8-bit range (Pillow's conversion clips 0..1 values to 0 and 1): skipped and
     counted, not stored as black."""
