@@ -5,7 +5,7 @@
 Flags: --experiment NAME or PATH, --outdir (default runs/<experiment file name>), --kimg, --resume / --no-resume
 (default: resume when the run directory has a checkpoint), --seed, --tick, --snap, NVIDIA's train.py flags
 (--data, --cond, --mirror, --batch, --gamma, --cbase, --aug, --subset, ...: see --help), and any config value as
---config.KEY=VALUE (e.g. --config.batch_size=32, --config.G.channel_base=8192); --dry-run prints the resolved config
+--config.KEY=VALUE (e.g. --config.batch_size=32, --config.G.channel_max=256); --dry-run prints the resolved config
 and the parameter counts and exits; --no-cpu-fusion turns XLA:CPU's YNNPACK fusion off; --compile-cache off turns
 off JAX's persistent compilation cache (default auto: JAX_COMPILATION_CACHE_DIR when set, else the run directory's
 compile-cache/, so a resumed run compiles nothing).
