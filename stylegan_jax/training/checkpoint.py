@@ -59,6 +59,11 @@ LATER_KEYS = {"subset": 0, "grad_nan_to_num": True, "ema_before_g_step": False, 
 #: where one of them is missing or not JSON has damaged files and is not used, even where Orbax would restore
 #: it with a logged error.
 REQUIRED_FILES = ("_CHECKPOINT_METADATA", "state/_METADATA", "meta/metadata")
+#: What a dataset records of its conversion (`stylegan_jax.data.read_dataset_info`) that a resumed run's must
+#: match beside the image count: the images' source (a folder, archive or built-in) and dataset_tool's
+#: ``--transform``. Not ``dataset_id``: a built-in dataset made again, or a folder converted again, is the same.
+CONVERSION_KEYS = ("source", "transform")
+
 #: The suffix an unreadable step's directory is renamed with (Orbax ignores it).
 UNREADABLE = ".unreadable"
 
@@ -147,10 +152,12 @@ def save(manager: ocp.CheckpointManager, state, iterator, cfg: ml_collections.Co
     tick in progress (``tick0`` in the metadata: numbered as since NVIDIA's tick 0 was introduced);
     ``tick_start_nimg`` where the tick in progress began (default ``nimg``: a tick ends here); ``snapshot``:
     this checkpoint's images are a snapshot point (the network snapshot, grid and metrics follow the save,
-    and a resumed run makes what a kill left unmade); ``dataset``: the training set's ``path`` and
-    ``num_images`` (`stylegan_jax.data.read_dataset_info`), which a resumed run's must match."""
+    and a resumed run makes what a kill left unmade); ``dataset``: the training set's
+    `stylegan_jax.data.read_dataset_info`, of which the ``path``, the ``num_images`` and the conversion's
+    `CONVERSION_KEYS` are recorded, and a resumed run's must match (`restore`)."""
     meta = {"kimg": nimg / 1000, "nimg": nimg, "tick": tick, "config": _plain(cfg), "tick0": True,
-            "dataset": {"path": str(dataset["path"]), "num_images": int(dataset["num_images"])},
+            "dataset": {"path": str(dataset["path"]), "num_images": int(dataset["num_images"]),
+                        **{k: dataset[k] for k in CONVERSION_KEYS if k in dataset}},
             "tick_start_nimg": nimg if tick_start_nimg is None else tick_start_nimg, "snapshot": snapshot}
     manager.save(int(to_host(state.step)), args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(iterator),
@@ -226,6 +233,13 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
             raise CheckpointError(f"{where} was trained on the {trained_on['num_images']} images of "
                                   f"{trained_on['path']}; the dataset at {dataset['path']} holds "
                                   f"{dataset['num_images']}: resume with the run's own dataset (--data, "
+                                  "--config.data_dir)")
+        converted = [f"{k} {trained_on[k]!r}, here {dataset.get(k)!r}" for k in CONVERSION_KEYS
+                     if k in trained_on and trained_on[k] != dataset.get(k)]
+        if converted:
+            raise CheckpointError(f"{where} was trained on {trained_on['path']} converted from other images ("
+                                  f"{'; '.join(converted)}); the dataset at {dataset['path']} has as many "
+                                  "images but is not the run's: resume with the run's own dataset (--data, "
                                   "--config.data_dir)")
         saved_by = _process_count(Path(manager.directory) / str(step))
         if saved_by not in (None, jax.process_count()):

@@ -384,7 +384,8 @@ def test_a_checkpoint_of_a_dataset_of_another_size_is_refused(data_dir, run):
     metas = [run / "checkpoints" / str(step) / "meta" / "metadata" for step in (1, 2)]
     for path in metas:
         meta = json.loads(path.read_text())
-        assert meta["dataset"] == {"path": str(data_dir.absolute() / "digits-16"), "num_images": 1797}
+        assert meta["dataset"] == {"path": str(data_dir.absolute() / "digits-16"), "num_images": 1797,
+                                   "source": "scikit-learn load_digits()"}
         meta["dataset"] = {"path": "/elsewhere/digits", "num_images": 1000}
         path.write_text(json.dumps(meta))
     with pytest.raises(checkpoint.CheckpointError, match=(
@@ -395,6 +396,29 @@ def test_a_checkpoint_of_a_dataset_of_another_size_is_refused(data_dir, run):
     for path in metas:
         meta = json.loads(path.read_text())
         del meta["dataset"]
+        path.write_text(json.dumps(meta))
+    state, resumed, _ = restore_run(data_dir, run, pytest.fail)
+    assert resumed and int(state.step) == 2
+
+
+def test_a_checkpoint_of_a_dataset_converted_from_other_images_is_refused(data_dir, run):
+    """As many images under the same name but converted from another source (or with another --transform):
+    not the run's dataset, refused naming what differs; the same conversion made again (a new dataset_id,
+    which the checkpoint does not record) continues."""
+    metas = [run / "checkpoints" / str(step) / "meta" / "metadata" for step in (1, 2)]
+    for path in metas:
+        meta = json.loads(path.read_text())
+        meta["dataset"].update(source="/home/me/other-digits", transform="center-crop")
+        path.write_text(json.dumps(meta))
+    with pytest.raises(checkpoint.CheckpointError, match=(
+            rf"checkpoints/2 was trained on {data_dir.absolute() / 'digits-16'} converted from other images \("
+            r"source '/home/me/other-digits', here 'scikit-learn load_digits\(\)'; transform 'center-crop', here "
+            r"None\); the dataset at .* has as many images but is not the run's: resume with the run's own dataset")):
+        restore_run(data_dir, run, pytest.fail)
+    for path in metas:
+        meta = json.loads(path.read_text())
+        meta["dataset"].update(source="scikit-learn load_digits()", dataset_id="0" * 32)
+        del meta["dataset"]["transform"]
         path.write_text(json.dumps(meta))
     state, resumed, _ = restore_run(data_dir, run, pytest.fail)
     assert resumed and int(state.step) == 2
