@@ -704,9 +704,13 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
         if sched.resolution:  # the canvas, W x H
             height, width = block_shape(image_size.network_resolution(cfg.resolution), sched.resolution)
             growing_from = f", growing from {width}x{height}"
+        group = cfg.D.get("mbstd_group_size")
+        clamped = (f"; D's minibatch-stddev groups of {layout.batch_gpu} (its mbstd_group_size {group} is more than "
+                   "the per-device batch, which NVIDIA's layer takes then)" if group and group > layout.batch_gpu
+                   else "")
         reporter.line(f"{'Resuming' if resumed else 'Starting'} {cfg.name} in {workdir} at {format_kimg(nimg)} kimg; "
                       f"{jax.device_count()} device(s), batch {layout.batch_size} ({layout.minibatches} x "
-                      f"{layout.batch_gpu})" + growing_from)
+                      f"{layout.batch_gpu})" + growing_from + clamped)
         if is_main and not resumed:
             reporter.grid(trainer.grid_reals(), cfg.grid, "reals", None)
         if not resumed:  # the initial (or --resume-from) G_ema, from every process: `first_fakes_name`

@@ -48,6 +48,18 @@ def run(finished, tmp_path):
     return copy
 
 
+def test_a_minibatch_stddev_group_over_the_per_device_batch_is_said_at_the_start(data_dir, tmp_path, capsys):
+    """NVIDIA's stylegan2-ada layer takes min(group, batch) silently (its stylegan3 train.py refuses
+    --batch-gpu < --mbstd): the run does as the first, and its start line says so."""
+    run = tmp_path / "run"
+    code, _, err = run_tool(train_cli.main, argv(data_dir, run, "--kimg", "0.008", "--config.D.mbstd_group_size=4"),
+                            capsys)
+    assert code == 0, err
+    (start,) = [line for line in (run / "log.txt").read_text().splitlines() if line.startswith("Starting digits")]
+    assert start.endswith("4 device(s), batch 8 (4 x 2); D's minibatch-stddev groups of 2 (its mbstd_group_size 4 "
+                          "is more than the per-device batch, which NVIDIA's layer takes then)"), start
+
+
 CASES = [  # (extra arguments, expected in the one line)
     (["--snap", "0"], "--snap: expected a whole number >= 1, got 0"),
     (["--kimg", "0"], "--kimg: expected a positive number of kimg, got 0.0"),
