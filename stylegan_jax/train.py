@@ -92,9 +92,12 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
                         "the batch over the devices, unless --batch-gpu is given; StyleGAN3's EMA and StyleGAN3-R's "
                         "blur fade follow it, auto's values stay its own, as NVIDIA's)")
     nvidia.add_argument("--batch-gpu", type=positive_int, help="images per device minibatch (config batch_gpu)")
-    nvidia.add_argument("--gamma", type=nonnegative_float, help="R1 weight (config r1_gamma)")
-    nvidia.add_argument("--glr", type=nonnegative_float, help="G learning rate (config G_lr)")
-    nvidia.add_argument("--dlr", type=nonnegative_float, help="D learning rate (config D_lr)")
+    nvidia.add_argument("--gamma", type=nonnegative_float, help="R1 weight (config r1_gamma; where the experiment "
+                        "schedules it, as R3GAN's, its start: config decay.r1_gamma is the end)")
+    nvidia.add_argument("--glr", type=nonnegative_float, help="G learning rate (config G_lr; where scheduled, its "
+                        "start: config decay.G_lr is the end)")
+    nvidia.add_argument("--dlr", type=nonnegative_float, help="D learning rate (config D_lr; where scheduled, its "
+                        "start: config decay.D_lr is the end)")
     nvidia.add_argument("--cbase", type=positive_int, help="capacity multiplier (config G/D.channel_base; "
                         "StyleGAN3-R's G twice it, as NVIDIA's)")
     nvidia.add_argument("--cmax", type=positive_int, help="max. feature maps (config G/D.channel_max; StyleGAN3-R's "
