@@ -11,7 +11,7 @@ The training loop needs four calls:
 from stylegan_jax.data.errors import DatasetError
 from stylegan_jax.data.info import check_dataset_info, read_dataset_info
 from stylegan_jax.data.labels import LabelTable, read_labels
-from stylegan_jax.data.locate import DATA_DIR_ENV, default_data_dir, resolve_dataset
+from stylegan_jax.data.locate import DATA_DIR_ENV, default_data_dir, is_dataset, resolve_dataset
 from stylegan_jax.data.pipeline import make_dataset, make_iterator, subset_indices
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "LabelTable",
     "check_dataset_info",
     "default_data_dir",
+    "is_dataset",
     "make_dataset",
     "make_iterator",
     "read_dataset_info",

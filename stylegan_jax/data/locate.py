@@ -18,7 +18,8 @@ def default_data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
 
 
-def _is_dataset(path: Path) -> bool:
+def is_dataset(path: Path) -> bool:
+    """Whether ``path`` is a dataset directory (one holding ``dataset_info.json``)."""
     return (path / "dataset_info.json").is_file()
 
 
@@ -50,12 +51,12 @@ def resolve_dataset(
     name = str(name_or_path)
     if name in BUILTINS:
         path = root / name
-        return path.absolute() if _is_dataset(path) else build_builtin(name, path)
+        return path.absolute() if is_dataset(path) else build_builtin(name, path)
     given = Path(name).expanduser()
-    if _is_dataset(given):
+    if is_dataset(given):
         return given.absolute()
     dest = (root / name if len(given.parts) == 1 else given).absolute()
-    if _is_dataset(dest):
+    if is_dataset(dest):
         return dest
     if resolution is None and (m := re.search(r"\d+(x\d+)?$", dest.name)):  # "ffhq256", "cars512x384"
         resolution = m.group(0)

@@ -35,6 +35,7 @@ from stylegan_jax import image_size, losses
 from stylegan_jax.atomic import atomic_write
 from stylegan_jax.data import (
     check_dataset_info,
+    is_dataset,
     make_dataset,
     make_iterator,
     read_dataset_info,
@@ -165,7 +166,8 @@ class RunDirectory:
     that no longer run (another tool may be writing beside the run's files).
 
     A block that raises before anything but the lock is written there (a config error found while the
-    run is built) removes the directories it created, so that a refused run leaves nothing behind."""
+    run is built) removes the directories it created, so that a refused run leaves nothing behind. A dataset
+    directory, or a directory inside one, is refused before anything is written."""
 
     def __init__(self, path: Path):
         self.path, self._lock, self._created = Path(path), None, None
@@ -173,6 +175,10 @@ class RunDirectory:
     def __enter__(self) -> Path:
         if self.path.exists() and not self.path.is_dir():
             raise RunDirectoryError(f"--outdir {self.path} is a file, not a directory")
+        dataset = next((p for p in (self.path, *self.path.absolute().parents) if is_dataset(p)), None)
+        if dataset is not None:  # a run's files beside a dataset's would be taken for part of it
+            raise RunDirectoryError(f"--outdir {self.path} is {'' if dataset == self.path else 'inside '}the dataset "
+                                    f"directory {dataset}; choose another --outdir")
         missing = [p for p in (self.path, *self.path.parents) if not p.exists()]
         self._created = missing[-1] if missing else None  # the outermost directory this block creates
         try:

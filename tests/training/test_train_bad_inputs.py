@@ -196,6 +196,18 @@ def test_an_outdir_that_is_a_file_or_cannot_be_created(data_dir, tmp_path, capsy
     assert (tmp_path / "file").read_text() == "mine"
 
 
+def test_an_outdir_in_a_dataset_directory_is_refused_before_writing(data_dir, capsys):
+    """The run's files would lie among the dataset's (the one it trains on here, or any other)."""
+    dataset = data_dir / "digits-16"
+    before = listing(data_dir)
+    for outdir, expected in ((dataset, f"--outdir {dataset} is the dataset directory {dataset}; choose another"),
+                             (dataset / "runs" / "a", f"--outdir {dataset / 'runs' / 'a'} is inside the dataset "
+                                                      f"directory {dataset}; choose another --outdir")):
+        code, out, err = run_tool(train_cli.main, argv(data_dir, outdir), capsys)
+        assert_one_error_line("train", code, out, err, expected)
+    assert listing(data_dir) == before
+
+
 @pytest.mark.parametrize("metric, detector", [("fid50k_full", "inception-2015-12-05.pt"), ("ppl2_wend", "vgg16.pt")])
 def test_a_metric_whose_detector_is_missing_is_refused_before_training(data_dir, tmp_path, capsys, monkeypatch,
                                                                        metric, detector):
