@@ -12,14 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from stylegan_jax.nn.layers import DEFAULT_FILTER, Conv2d, FullyConnected
-from stylegan_jax.nn.synthesis import ARCHITECTURES
+from stylegan_jax.nn.synthesis import check_architecture
 from stylegan_jax.ops import downsample2d, setup_filter
-
-
-def check_architecture(architecture: str) -> None:
-    """A clear error for an architecture other than orig / skip / resnet."""
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
 
 
 class DiscriminatorBlock(nn.Module):
@@ -41,7 +35,7 @@ class DiscriminatorBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x, img, force_fp32: bool = False):
-        check_architecture(self.architecture)
+        check_architecture(self.architecture, "D")
         dtype = jnp.bfloat16 if self.use_fp16 and not force_fp32 else jnp.float32
         eq = {} if self.equalized_lr else {"equalized_lr": False}
         conv = dict(activation=self.activation, conv_clamp=self.conv_clamp, **eq)
@@ -122,7 +116,7 @@ class DiscriminatorEpilogue(nn.Module):
 
     @nn.compact
     def __call__(self, x, img, cmap):
-        check_architecture(self.architecture)
+        check_architecture(self.architecture, "D")
         eq = {} if self.equalized_lr else {"equalized_lr": False}
         if self.architecture == "skip" or x is None:
             # x is None only for a 4x4 D (no blocks before the epilogue): our extension, NVIDIA's D needs

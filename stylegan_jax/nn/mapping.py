@@ -86,6 +86,10 @@ class MappingNetwork(nn.Module):
             raise ConfigError(f"the mapping network needs z (z_dim > 0) or labels (c_dim > 0), got z_dim {self.z_dim} "
                               f"and c_dim {self.c_dim} (--config.G.z_dim)")
         x = jnp.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+        if not self.num_layers and x.shape[1] != self.w_dim:  # NVIDIA's fails later, on the ws' shape
+            passed = " and the label embedding" if self.c_dim else ""
+            raise ConfigError(f"G.mapping_layers 0 passes z{passed} through as w: {x.shape[1]} features, not w_dim "
+                              f"{self.w_dim}; give the mapping at least one layer")
         for idx in range(self.num_layers):
             features = self.w_dim if idx == self.num_layers - 1 else layer_features
             x = FullyConnected(features, activation=self.activation, lr_multiplier=self.lr_multiplier,

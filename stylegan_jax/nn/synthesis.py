@@ -11,11 +11,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from stylegan_jax import image_size
+from stylegan_jax.errors import ConfigError
 from stylegan_jax.nn.layers import DEFAULT_FILTER, Conv2d, FullyConnected, clamp_times, normal_init
 from stylegan_jax.ops import activation_gain, bias_act, modulated_conv2d, setup_filter, upsample2d
 
 NOISE_MODES = ("random", "const", "none")
 ARCHITECTURES = ("orig", "skip", "resnet")
+
+
+def check_architecture(architecture: str, net: str) -> None:
+    """A `ConfigError` naming ``net``'s key (``G.architecture``) for an architecture other than orig / skip /
+    resnet."""
+    if architecture not in ARCHITECTURES:
+        raise ConfigError(f"{net}.architecture: expected one of {ARCHITECTURES}, got {architecture!r}")
 
 
 def check_noise_mode(noise_mode: str) -> None:
@@ -116,8 +124,7 @@ class SynthesisBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x, img, ws, noise_mode: str = "random", force_fp32: bool = False):
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        check_architecture(self.architecture, "G")
         dtype = jnp.bfloat16 if self.use_fp16 and not force_fp32 else jnp.float32
         layer = dict(resolution=self.resolution, use_noise=self.use_noise, activation=self.activation,
                      resample_filter=self.resample_filter, conv_clamp=self.conv_clamp, fused=self.fused)

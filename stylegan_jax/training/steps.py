@@ -645,7 +645,7 @@ NUMBER_RANGES = {
     "ema_rampup": (0, None), "ema_beta": (0, 1), "wgan_lambda": (0, None), "epsilon_drift": (0, None),
     "wgan_clip": (0, None), "blur_init_sigma": (0, None), "blur_fade_kimg": (0, None),
     "decay.G_lr": (0, None), "decay.D_lr": (0, None), "decay.r1_gamma": (0, None),
-    "decay.r2_gamma": (0, None), "decay.ema_kimg": (0, None), "decay.p": (0, 1),
+    "decay.r2_gamma": (0, None), "decay.ema_kimg": (0, None), "decay.p": (0, 1), "G.w_avg_beta": (0, 1),
 }
 
 
@@ -707,6 +707,9 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
         raise ConfigError(f"--config.grid_noise: expected 'const' or 'random', got {cfg.grid_noise!r}")
     if not (isinstance(cfg.freeze_d, int) and cfg.freeze_d >= 0):  # NVIDIA: "--freezed must be non-negative"
         raise ConfigError(f"--config.freeze_d: expected a whole number of D's layers >= 0, got {cfg.freeze_d!r}")
+    if not (isinstance(cfg.workers, int) and cfg.workers >= 0):  # as --workers
+        raise ConfigError(f"--config.workers: expected a whole number of data workers >= 0 (0: none), got "
+                          f"{cfg.workers!r}")
     if not (isinstance(cfg.subset, int) and cfg.subset >= 0):
         raise ConfigError(f"--subset: expected a whole number of images >= 0 (0: all), got {cfg.subset!r}")
     losses.objective(cfg)
