@@ -28,7 +28,9 @@ def compilation_cache(path: Path | None) -> Iterator[None]:
     """JAX's persistent compilation cache in ``path`` while the block runs (None: no cache): every
     compilation is looked up there first and written there after, however short, so that a resumed or
     repeated run with the same cache compiles nothing. JAX keeps one cache per process; the setting before
-    the block is restored after it.
+    the block is restored after it. XLA's own caches beside JAX's (``jax_persistent_cache_enable_xla_caches``:
+    by default the GPU autotuning results, in a folder inside the cache) are off: their path is part of every
+    program's cache key, so that a run directory moved or copied elsewhere found none of its programs.
 
     JAX trusts the cache: executables are loaded from it, so it belongs where the user's own files are (a
     run directory), never in a directory others may write to."""
@@ -36,10 +38,10 @@ def compilation_cache(path: Path | None) -> Iterator[None]:
     from jax.experimental.compilation_cache import compilation_cache as cache
 
     names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-             "jax_persistent_cache_min_entry_size_bytes")
+             "jax_persistent_cache_min_entry_size_bytes", "jax_persistent_cache_enable_xla_caches")
     previous = {name: getattr(jax.config, name) for name in names}
     cache.reset_cache()
-    for name, value in zip(names, (None if path is None else str(path), 0.0, -1), strict=True):
+    for name, value in zip(names, (None if path is None else str(path), 0.0, -1, None), strict=True):
         jax.config.update(name, value)
     try:
         yield

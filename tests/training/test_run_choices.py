@@ -62,21 +62,23 @@ def test_config_json_records_the_resolved_choices(data_dir, tmp_path):
 @pytest.mark.slow
 def test_a_second_start_compiles_nothing(data_dir, tmp_path, monkeypatch):
     """The persistent compilation cache in the run directory (the default where the process has none; the
-    tests' session has one): the first start compiles and writes every program there; resuming the run finds
-    every program it needs (no cache miss). With ``compile_cache='off'`` nothing is cached: `train` builds the
+    tests' session has one): the first start compiles and writes every program there; resuming the run, moved
+    to another directory (JAX's keys held the cache's path through XLA's autotuning cache), finds every program
+    it needs (no cache miss). With ``compile_cache='off'`` nothing is cached: `train` builds the
     trainer, which compiles every program, with no cache set, and the context it runs in leaves no cache event
     and no directory (a third full start would compile everything again to show the same)."""
     with cache_events() as events:
         train(tiny_config(data_dir, kimg=0.008, compile_cache="run"), tmp_path / "run")
         assert events["cache_misses"] > 0 and len(list((tmp_path / "run" / "compile-cache").iterdir())) > 0
         events.clear()
-        train(tiny_config(data_dir, kimg=0.016, compile_cache="run"), tmp_path / "run")  # resumes at iteration 1
+        (tmp_path / "run").rename(tmp_path / "moved")
+        train(tiny_config(data_dir, kimg=0.016, compile_cache="run"), tmp_path / "moved")  # resumes at iteration 1
         assert events["cache_misses"] == 0 and events["cache_hits"] > 0, events
         events.clear()
         with compile_cache("off", tmp_path / "off"):
             jax.block_until_ready(jax.jit(lambda x: x * 3 + 1)(np.float32(2)))
         assert events["cache_hits"] == events["cache_misses"] == 0, events
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["compile_cache"] == "run"
+    assert json.loads((tmp_path / "moved" / "config.json").read_text())["compile_cache"] == "run"
 
     class TrainerBuiltError(Exception):
         pass
