@@ -218,14 +218,19 @@ def r3gan_recipe(preset: str, conditional: bool, gamma: tuple[float, float], ema
 
 def shrink_to_tiny(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """With ``cfg.tiny``: a copy that runs on CPU in seconds, every switch kept (objective, growing, lazy
-    regularisation, mixing...): built-in ``digits-16``, 16x16 gray, batch 8 in minibatches of 2, narrow
-    networks, growing from 4x4 with 16 + 16 images per resolution, cosine schedules over the whole run, 64
-    images in all; the copy's ``tiny`` is
+    regularisation, mixing...): built-in ``digits-16``, 16x16 gray (a W x H experiment: ``lfw-faces-portrait``,
+    24x32, its W x H networks kept), batch 8 in minibatches of 2, narrow networks, growing from 4x4 with 16 + 16
+    images per resolution, cosine schedules over the whole run, 64 images in all; the copy's ``tiny`` is
     False (applied once: later overrides stay). Without it, ``cfg``."""
     if not cfg.get("tiny"):
         return cfg
     c = copy.deepcopy(cfg)
-    c.update(tiny=False, dataset="digits-16", resolution=16, img_channels=1, conditional=False, xflip=False,
+    try:
+        height, width = image_size.parse(cfg.resolution)
+    except image_size.ImageSizeError:  # None (auto) or a bad value, which the run's checks name
+        height = width = 0
+    dataset, resolution = ("digits-16", 16) if height == width else ("lfw-faces-portrait", "24x32")
+    c.update(tiny=False, dataset=dataset, resolution=resolution, img_channels=1, conditional=False, xflip=False,
              batch_size=8, batch_gpu=2, kimg=0.064, tick=0.016, tick_by_resolution=(), snap=2, grid=2, metrics=())
     for net, base in ((c.G, 128), (c.D, 128)):
         small = dict(channel_base=base, channel_max=16, fmap_base=base, fmap_max=16, z_dim=16, w_dim=16, embed_dim=8,

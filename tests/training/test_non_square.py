@@ -75,6 +75,16 @@ def test_a_wide_stylegan3_trains(wide_data, tmp_path):
     assert np.isfinite(fakes).all() and fakes.std() > 0
 
 
+def test_tiny_keeps_a_w_x_h_experiment_w_x_h():
+    """--config.tiny trains a W x H experiment on the built-in W x H portraits (its W x H networks kept), a
+    square one on the 16x16 digits."""
+    for name, expected in (("quickstart_portrait", ("lfw-faces-portrait", "24x32")), ("quickstart", ("digits-16", 16))):
+        cfg = load_experiment(name)
+        cfg.tiny = True
+        cfg = shrink_to_tiny(cfg)
+        assert (cfg.dataset, cfg.resolution, cfg.img_channels, cfg.kimg) == (*expected, 1, 0.064)
+
+
 def test_a_wide_pggan_grows_from_its_base(wide_data, tmp_path):
     """Tiny PGGAN (4x4 -> 32x32 nominal: 8x4 -> 64x32 W x H here), 16 images per phase: through 16x8 stable
     and 32x16 fading in, the reals are box-downsampled to the canvas and the grid is full size."""
