@@ -220,7 +220,8 @@ def _default_resolution(transform: str, size: tuple[int, int]) -> tuple[int, int
     try:
         images.output_shape(transform, *size)
     except DatasetError as e:
-        raise DatasetError(f"the first image gives resolution {size[0]}x{size[1]} ({e}): pass --resolution") from None
+        advice = "" if "--resolution" in str(e) else "; pass --resolution"
+        raise DatasetError(f"the first image's size, {size[0]}x{size[1]}: {e}{advice}") from None
     return size
 
 

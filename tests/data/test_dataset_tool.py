@@ -381,6 +381,13 @@ def test_a_dest_named_as_nvidias_zip_is_refused(tmp_path, capsys):
     assert f"{tmp_path / 'out.zip'}: a dataset here is a directory, not NVIDIA's zip archive" in err
 
 
+def test_a_first_image_of_a_size_the_networks_cannot_take_is_one_plain_line(tmp_path, capsys):
+    source = _folder(tmp_path / "src", {"a.png": (24, 24, 3)}, None)
+    rc, _, err = run_tool(capsys, "--source", source, "--dest", tmp_path / "out")
+    assert rc == 1 and err == ("dataset_tool: error: the first image's size, 24x24: resolution 24 is not a power of "
+                               "two >= 4 (the networks need one); give --resolution (and --transform) such a size\n")
+
+
 @pytest.mark.parametrize("case", REFUSALS)
 def test_refusals_leave_nothing(case, tmp_path, capsys):
     files, flags = REFUSALS[case]
