@@ -60,6 +60,8 @@ class ConversionReport:
       upscaled: number of images enlarged to reach the resolution.
       resized: without ``--resolution``, the number of images of another size than the first one's, which
         gives the resolution (NVIDIA's tool refuses them).
+      squeezed: with ``--transform none``, the number of images of another aspect ratio than the resolution's,
+        resized to it all the same (as NVIDIA's tool does with ``--resolution``).
     """
 
     dest: Path
@@ -70,6 +72,7 @@ class ConversionReport:
     converted: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     upscaled: int = 0
     resized: int = 0
+    squeezed: int = 0
 
     def counts(self) -> dict[str, Any]:
         """JSON-able counts, stored in the dataset's metadata."""
@@ -79,6 +82,7 @@ class ConversionReport:
             "converted": dict(sorted(self.converted.items())),
             "upscaled": self.upscaled,
             "resized": self.resized,
+            "squeezed": self.squeezed,
         }
 
     def skipped_text(self) -> str:
@@ -102,6 +106,9 @@ class ConversionReport:
         if self.resized:
             parts.append(f"resized {self.resized} of another size than the first image's (--resolution sets the "
                          "size)")
+        if self.squeezed:
+            parts.append(f"squeezed {self.squeezed} of another aspect ratio to {shape[:shape.rindex('x')]} "
+                         "(--transform center-crop crops instead)")
         return "; ".join(parts)
 
 
@@ -338,8 +345,9 @@ def convert_images(
                 return name, ("truncated" if "truncated" in str(e) else "unreadable")
             image, was = images.to_channels(image, channels)
             resized = first_size is not None and image.size != first_size
+            squeezed = transform == "none" and image.size[0] * size[1] != image.size[1] * size[0]
             pixels, upscaled = images.fit(image, transform, *size)
-            return name, (images.encode_png(pixels), was, upscaled, resized)
+            return name, (images.encode_png(pixels), was, upscaled, resized, squeezed)
 
         def examples() -> Iterator[dict[str, Any]]:
             items = map(read, names)  # here, not on the pool: an LMDB transaction serves one thread
@@ -350,10 +358,11 @@ def convert_images(
                     if isinstance(result, str):
                         skipped[result].append(name)
                         continue
-                    png, was, upscaled, resized = result
+                    png, was, upscaled, resized, squeezed = result
                     report.converted.update([was] if was else [])
                     report.upscaled += upscaled
                     report.resized += resized
+                    report.squeezed += squeezed
                     example: dict[str, Any] = {"image": png}
                     if label_kind == "class":
                         example["label"] = int(labels[name])

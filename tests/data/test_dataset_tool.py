@@ -191,8 +191,11 @@ def test_folder_order_extensions_and_sizes_as_nvidias_tool(tmp_path, capsys):
     np.testing.assert_array_equal(stored[0], first)
     np.testing.assert_array_equal(stored[1], second)
     assert read_dataset_info(tmp_path / "ds")["resized"] == 1
-    assert run_tool(capsys, "--source", src, "--dest", tmp_path / "wh", "--resolution", "8,4")[0] == 0
-    assert read_dataset_info(tmp_path / "wh")["resolution"] == "8x4"
+    assert "squeezed" not in out and read_dataset_info(tmp_path / "ds")["squeezed"] == 0  # all square
+    rc, out, _ = run_tool(capsys, "--source", src, "--dest", tmp_path / "wh", "--resolution", "8,4")
+    assert rc == 0 and "squeezed 3 of another aspect ratio to 8x4 (--transform center-crop crops instead)" in out
+    assert read_dataset_info(tmp_path / "wh")["resolution"] == "8x4" and read_dataset_info(tmp_path / "wh")[
+        "squeezed"] == 3  # as NVIDIA's tool resizes them
 
     exif = PIL.Image.Exif()
     exif[0x0112] = 6  # shown turned by 90 degrees: 16 wide, 32 high
