@@ -16,6 +16,7 @@ Multi-host: the usual environment (TPU pods, SLURM) is detected by jax.distribut
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,6 +61,20 @@ def parse_metric_list(text: str) -> tuple[str, ...]:
     if "none" in (n.lower() for n in names):
         raise argparse.ArgumentTypeError(f"{text!r}: 'none' (no metrics) stands alone, not beside metric names")
     return names
+
+
+#: NVIDIA's train.py flags this CLI does not take, and what does their job here (the one-line error says it).
+NVIDIA_FLAGS_ELSEWHERE = {
+    "--cfg": "NVIDIA's --cfg is --experiment here (stylegan3_t, stylegan3_r, ffhq256 for paper256, auto, ...: the "
+             "files in experiments/)",
+    "--gpus": "every device JAX sees trains (NVIDIA's --gpus); choose them with CUDA_VISIBLE_DEVICES",
+    "--desc": "the run directory is --outdir (NVIDIA's --desc names a numbered one)",
+    "--nobench": "NVIDIA's cuDNN benchmarking switch has no counterpart: XLA chooses its kernels",
+    "--nhwc": "NVIDIA's memory-layout switch has no counterpart: XLA chooses the layouts",
+}
+#: NVIDIA's ``--resume PKL`` given here, where ``--resume`` takes no value.
+RESUME_WITH_A_FILE = ("--resume takes no value here (it continues the run in --outdir); NVIDIA's --resume PKL, a "
+                      "network to start from, is --config.resume_from=PKL")
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str]]]:
@@ -128,10 +143,19 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
                         "if set, else 'run'; the default), 'run' (the run directory's compile-cache/), 'off', or a "
                         "directory of yours")
     parser.add_argument("--stop-at-step", type=int, help=argparse.SUPPRESS)
+    if any(item.startswith("--resume=") for item in argv):  # argparse's own line says only "ignored"
+        parser.error(RESUME_WITH_A_FILE)
     args, rest = parser.parse_known_args(argv)
     check_processes(parser, args)
     overrides = []
+    resume_values = {value for flag, value in itertools.pairwise(argv)
+                     if flag == "--resume" and not value.startswith("-")}
     for item in rest:
+        flag = item.split("=", 1)[0]
+        if flag in NVIDIA_FLAGS_ELSEWHERE:
+            parser.error(f"{flag}: {NVIDIA_FLAGS_ELSEWHERE[flag]}")
+        if item in resume_values:
+            parser.error(RESUME_WITH_A_FILE)
         if not item.startswith("--config.") or "=" not in item:
             parser.error(f"unrecognised argument {item!r}; config values are given as --config.KEY=VALUE")
         key, value = item[len("--config."):].split("=", 1)

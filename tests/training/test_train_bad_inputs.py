@@ -195,6 +195,22 @@ def test_a_dry_run_refuses_what_a_run_refuses(data_dir, tmp_path, capsys, extra,
     assert_one_error_line("train", code, out, err, expected)
 
 
+@pytest.mark.parametrize("given, expected", [
+    (["--cfg", "stylegan3-t"], "--cfg: NVIDIA's --cfg is --experiment here (stylegan3_t, stylegan3_r, ffhq256 for "
+     "paper256, auto, ...: the files in experiments/)"),
+    (["--cfg=paper256"], "--cfg: NVIDIA's --cfg is --experiment here"),
+    (["--gpus", "8"], "--gpus: every device JAX sees trains (NVIDIA's --gpus); choose them with CUDA_VISIBLE_DEVICES"),
+    (["--desc", "mine"], "--desc: the run directory is --outdir"),
+    (["--resume", "ffhq.pkl"], "--resume takes no value here (it continues the run in --outdir); NVIDIA's --resume "
+     "PKL, a network to start from, is --config.resume_from=PKL"),
+    (["--resume=ffhq.pkl"], "--resume takes no value here"),
+    (["--bogus"], "unrecognised argument '--bogus'; config values are given as --config.KEY=VALUE"),
+])
+def test_nvidias_flags_this_cli_lacks_say_what_does_their_job(capsys, given, expected):
+    code, out, err = run_tool(train_cli.main, ["--experiment", "digits", *given, "--dry-run"], capsys)
+    assert_one_error_line("train", code, out, err, expected)
+
+
 def test_an_outdir_that_is_a_file_or_cannot_be_created(data_dir, tmp_path, capsys):
     (tmp_path / "file").write_text("mine")
     for outdir, expected in ((tmp_path / "file", "is a file, not a directory"),
