@@ -57,6 +57,9 @@ def check_dataset_info(
       DatasetError: one line naming every mismatch.
     """
     expected = {"resolution": resolution, "channels": channels, "c_dim": c_dim}
-    wrong = [f"{k} {info[k]} (config wants {v})" for k, v in expected.items() if v is not None and info[k] != v]
+    keys = {"resolution": "resolution", "channels": "img_channels", "c_dim": "c_dim"}
+    wrong = [(k, v) for k, v in expected.items() if v is not None and info[k] != v]
     if wrong:
-        raise DatasetError(f"dataset {info['path']} does not fit the config: " + ", ".join(wrong))
+        raise DatasetError(f"dataset {info['path']} does not fit the config: "
+                           + ", ".join(f"{k} {info[k]} (config wants {v})" for k, v in wrong) + "; "
+                           + " ".join(f"--config.{keys[k]}={info[k]}" for k, _ in wrong) + " trains at the dataset's")

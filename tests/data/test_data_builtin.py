@@ -138,7 +138,8 @@ def test_data_dir_default_and_env(monkeypatch, tmp_path):
 def test_check_dataset_info(data_dir):
     info = read_dataset_info(resolve_dataset("digits-16", data_dir=data_dir))
     check_dataset_info(info, resolution=16, channels=1, c_dim=10)
-    with pytest.raises(DatasetError, match=r"resolution 16 \(config wants 32\), c_dim 10 \(config wants 0\)"):
+    with pytest.raises(DatasetError, match=r"resolution 16 \(config wants 32\), c_dim 10 \(config wants 0\); "
+                       r"--config.resolution=16 --config.c_dim=10 trains at the dataset's$"):
         check_dataset_info(info, resolution=32, c_dim=0)
 
 
