@@ -440,8 +440,9 @@ def apply_override(cfg: ml_collections.ConfigDict, key: str, text: str) -> None:
     try:
         node[leaf] = _parse_value(text, node[leaf])
     except TypeError:  # ml_collections keeps a field's type
+        example = f"; e.g. --config.{key}=\"({text!r},)\"" if isinstance(node[leaf], tuple) else ""
         raise ConfigError(f"--config.{key}={text}: expected a Python {type(node[leaf]).__name__} literal (the "
-                          f"config holds {node[leaf]!r})") from None
+                          f"config holds {node[leaf]!r}){example}") from None
     except ValueError as e:
         raise ConfigError(f"--config.{key}={text}: {e}") from None
 

@@ -178,6 +178,8 @@ DRY_RUN_CASES = [  # what a run refuses, its dry run refuses
     (["--config.G.channel_base=0"], "has the empty shape (0, 16, 16): check --config.G widths (channel_base, "),
     (["--config.D.architecture=resnet2"], "D.architecture: expected one of ('orig', 'skip', 'resnet')"),
     (["--config.G.mapping_layers=0"], "G.mapping_layers 0 passes z and the label embedding through as w"),
+    (["--config.metrics=swd"], "--config.metrics=swd: expected a Python tuple literal (the config holds ()); e.g. "
+     "--config.metrics=\"('swd',)\""),
 ]
 
 
