@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -160,11 +161,23 @@ def _sync(name: str, collective: bool) -> None:
         multihost_utils.sync_global_devices(name)
 
 
+def snapshot_names(run_dir: str | os.PathLike) -> list[str]:
+    """The names of the ``network-snapshot-<kimg>`` entries in ``run_dir``, by kimg (oldest first; the tags
+    grow past 6 digits, so not by name alone)."""
+    names = (p.name for p in Path(run_dir).glob("network-snapshot-*"))
+    return sorted(names, key=lambda name: (len(name.split(".")[0]), name))
+
+
 def _load_directory(path: str) -> Network:
     try:
         with open(os.path.join(path, INDEX)) as f:
             index = json.load(f)
     except (OSError, ValueError) as e:
+        snapshots = snapshot_names(path)
+        if snapshots:  # a training run's directory
+            raise NetworkLoadError(f"{path} is a training run directory, not a network snapshot: give one of its "
+                                   f"{len(snapshots)} snapshots, e.g. the newest, {os.path.join(path, snapshots[-1])}"
+                                   ) from None
         raise NetworkLoadError(f"{path}: no readable {INDEX} ({e}); expected a network snapshot directory "
                                "written by stylegan_jax") from None
     if not isinstance(index, dict):

@@ -66,6 +66,18 @@ def test_directory_that_is_not_a_snapshot_is_one_line(tmp_path):
     assert "\n" not in str(info.value)
 
 
+def test_a_training_run_directory_given_as_a_network_names_its_newest_snapshot(tmp_path):
+    """By kimg, not by name: network-snapshot-1000000 (a 7-digit tag) is newer than network-snapshot-999999."""
+    net = load_network(PICKLE)
+    for tag in ("000004", "999999", "1000000"):
+        save_network(tmp_path / f"network-snapshot-{tag}", model="stylegan2", G_kwargs=net.G_kwargs, D_kwargs=None,
+                     G_ema=net.G_ema)
+    with pytest.raises(NetworkLoadError, match=(
+            rf"^{tmp_path} is a training run directory, not a network snapshot: give one of its 3 snapshots, e.g. "
+            rf"the newest, {tmp_path}/network-snapshot-1000000$")):
+        load_network(tmp_path)
+
+
 @pytest.mark.parametrize("change", ["z_dim", "unknown kwarg", "array dropped"])
 def test_kwargs_and_arrays_of_different_networks_are_one_line(tmp_path, change):
     """A snapshot whose network.json does not build the network of its arrays is refused when loaded, naming

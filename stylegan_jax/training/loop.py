@@ -46,7 +46,7 @@ from stylegan_jax.data.pipeline import to_float
 from stylegan_jax.durations import format_time
 from stylegan_jax.errors import ConfigError
 from stylegan_jax.models import get_family
-from stylegan_jax.network_snapshot import Network, save_network
+from stylegan_jax.network_snapshot import Network, save_network, snapshot_names
 from stylegan_jax.nn.progressive import grown_at_lod
 from stylegan_jax.nn.resolution import block_shape
 from stylegan_jax.runtime import compilation_cache
@@ -682,8 +682,7 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
     if not resume and steps:
         raise RunDirectoryError(f"--no-resume: {workdir} already holds the checkpoints {steps} of a run; choose "
                                 "another --outdir")
-    snapshots = sorted((p.name for p in workdir.glob("network-snapshot-*")),  # by kimg: tags grow past 6 digits
-                       key=lambda name: (len(name.split(".")[0]), name))
+    snapshots = snapshot_names(workdir)
     if snapshots and not steps:  # a snapshot is written after its checkpoint is on disk
         raise RunDirectoryError(f"{workdir} holds a run's network snapshots ({snapshots[0]} ... {snapshots[-1]}) but "
                                 "no checkpoint to continue it from; a new run there would overwrite them: choose "
