@@ -291,7 +291,7 @@ def label_count(cfg: ml_collections.ConfigDict, info: dict, path: Path) -> int:
     if not cfg.conditional:
         return 0
     if not info["c_dim"]:
-        raise ConfigError(f"--config.conditional=True but the dataset at {path} has no labels")
+        raise ConfigError(f"--cond 1 / --config.conditional=True but the dataset at {path} has no labels")
     if cfg.c_dim and cfg.c_dim != info["c_dim"]:
         raise ConfigError(f"--config.c_dim={cfg.c_dim} but the dataset at {path} has {info['c_dim']} classes")
     return info["c_dim"]

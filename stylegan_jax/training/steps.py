@@ -96,11 +96,12 @@ def make_layout(cfg: ml_collections.ConfigDict, num_devices: int, batch_size: in
         raise ConfigError(f"--config.batch_size={batch_size}, --config.batch_gpu={given}: expected a positive "
                           "batch and a non-negative batch_gpu (0: batch_size / devices)")
     if not given and batch_size % num_devices:
-        raise ConfigError(f"--config.batch_size={batch_size} cannot be split over {num_devices} devices; use a "
-                          f"multiple of {num_devices} or set --config.batch_gpu")
+        raise ConfigError(f"--batch / --config.batch_size={batch_size} cannot be split over {num_devices} devices; "
+                          f"use a multiple of {num_devices} or set --batch-gpu / --config.batch_gpu")
     batch_gpu = given or batch_size // num_devices
     if batch_size % batch_gpu:
-        raise ConfigError(f"--config.batch_size={batch_size} is not a multiple of --config.batch_gpu={batch_gpu}")
+        raise ConfigError(f"--batch / --config.batch_size={batch_size} is not a multiple of --batch-gpu / "
+                          f"--config.batch_gpu={batch_gpu}")
     layout = Layout(batch_size, batch_gpu, num_devices)
     if layout.minibatches % num_devices:
         raise ConfigError(f"batch_size / batch_gpu = {layout.minibatches} minibatches cannot be split over "

@@ -57,7 +57,7 @@ def test_dry_run_of_a_conditional_run_on_a_dataset_without_labels_is_refused_as_
     args = ["--experiment", "quickstart", "--cond", "1", "--data", str(tmp_path / "plain")]
     for extra in (["--dry-run"], ["--outdir", str(tmp_path / "run")]):
         assert main([*args, *extra]) == 1
-        assert capsys.readouterr().err == (f"train: error: --config.conditional=True but the dataset at "
+        assert capsys.readouterr().err == (f"train: error: --cond 1 / --config.conditional=True but the dataset at "
                                            f"{tmp_path / 'plain'} has no labels\n")
 
 

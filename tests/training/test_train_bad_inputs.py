@@ -106,9 +106,11 @@ CASES = [  # (extra arguments, expected in the one line)
      "features, not w_dim 16; give the mapping at least one layer"),  # NVIDIA's fails on the ws' shape
     (["--config.G.w_avg_beta=2.0"], "--config.G.w_avg_beta: expected a finite number in [0, 1], got 2.0"),
     (["--config.workers=-1"], "--config.workers: expected a whole number of data workers >= 0 (0: none), got -1"),
-    (["--config.batch_size=3", "--config.batch_gpu=0"], "--config.batch_size=3 cannot be split over 4 devices"),
-    (["--config.batch_size=8", "--config.batch_gpu=3"], "--config.batch_size=8 is not a multiple of "
-                                                        "--config.batch_gpu=3"),
+    (["--config.batch_size=3", "--config.batch_gpu=0"],
+     "--batch / --config.batch_size=3 cannot be split over 4 devices; use a multiple of 4 or set --batch-gpu / "
+     "--config.batch_gpu"),
+    (["--config.batch_size=8", "--config.batch_gpu=3"], "--batch / --config.batch_size=8 is not a multiple of "
+                                                        "--batch-gpu / --config.batch_gpu=3"),
     (["--config.batch_size=12", "--config.batch_gpu=0"], "the per-device batch 3 (--batch 12 over 4 device(s)) is "
                                                          "not a multiple of D's minibatch-stddev group 2 (--mbstd-group"
                                                          " 2): change either"),
