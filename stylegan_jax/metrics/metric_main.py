@@ -412,14 +412,13 @@ def result_line(result: dict, run_dir: str | os.PathLike | None = None, snapshot
     return json.dumps(dict(result, snapshot_pkl=snapshot, **extra, timestamp=time.time()))
 
 
-def _snapshot_of(line: str) -> str | None:
-    """The ``snapshot_pkl`` of a `result_line` against the run's own dataset; None for a line against another
-    dataset (``data``) or one that is not a JSON object."""
+def _fields(line: str) -> dict:
+    """The fields of a `result_line`; {} for a line that is not a JSON object."""
     try:
         fields = json.loads(line)
-        return None if "data" in fields else fields.get("snapshot_pkl")
-    except (ValueError, AttributeError, TypeError):
-        return None
+    except ValueError:
+        return {}
+    return fields if isinstance(fields, dict) else {}
 
 
 def has_result(run_dir: str | os.PathLike, metric: str, snapshot: str) -> bool:
@@ -428,7 +427,8 @@ def has_result(run_dir: str | os.PathLike, metric: str, snapshot: str) -> bool:
     that are not JSON objects are passed over."""
     path = Path(run_dir) / f"metric-{metric}.jsonl"
     wanted = os.path.relpath(snapshot, run_dir)
-    return path.exists() and any(_snapshot_of(line) == wanted for line in path.read_text().splitlines())
+    return path.exists() and any(fields.get("snapshot_pkl") == wanted and "data" not in fields
+                                 for fields in map(_fields, path.read_text().splitlines()))
 
 
 def append_result(run_dir: str | os.PathLike, result: dict, snapshot: str | None = None,
@@ -436,13 +436,14 @@ def append_result(run_dir: str | os.PathLike, result: dict, snapshot: str | None
     """Appends ``result`` as its `result_line` to ``run_dir/metric-<name>.jsonl``, as NVIDIA's
     ``report_metric``; returns the line. ``replace``: the file's earlier lines for the same ``snapshot`` are
     dropped (a training run that saved the snapshot again after falling back to an earlier checkpoint; the
-    file is rewritten whole or not at all). ``data``: see `result_line`; such lines are never replaced, and
-    `has_result` passes over them."""
+    file is rewritten whole or not at all; lines against other datasets too, which described the network that
+    the snapshot no longer holds). ``data``: see `result_line`; `has_result` passes over such lines."""
     line = result_line(result, run_dir, snapshot, data)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     path = Path(run_dir) / f"metric-{result['metric']}.jsonl"
     if replace and snapshot is not None and path.exists():
-        kept = [old for old in path.read_text().splitlines() if _snapshot_of(old) != _snapshot_of(line)]
+        kept = [old for old in path.read_text().splitlines()
+                if _fields(old).get("snapshot_pkl", old) != _fields(line)["snapshot_pkl"]]
         with atomic_write(path, "w") as f:
             f.writelines(f"{text}\n" for text in [*kept, line])
         return line

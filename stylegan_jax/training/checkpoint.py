@@ -59,9 +59,10 @@ LATER_KEYS = {"subset": 0, "grad_nan_to_num": True, "ema_before_g_step": False, 
 #: where one of them is missing or not JSON has damaged files and is not used, even where Orbax would restore
 #: it with a logged error.
 REQUIRED_FILES = ("_CHECKPOINT_METADATA", "state/_METADATA", "meta/metadata")
-#: What a dataset records of its conversion (`stylegan_jax.data.read_dataset_info`) that a resumed run's must
-#: match beside the image count: the images' source (a folder, archive or built-in) and dataset_tool's
-#: ``--transform``. Not ``dataset_id``: a built-in dataset made again, or a folder converted again, is the same.
+#: What a dataset records of its conversion (`stylegan_jax.data.read_dataset_info`) that a resumed run's is
+#: compared with beside the image count (a difference is a warning: `restore`): the images' source (a folder,
+#: archive or built-in) and dataset_tool's ``--transform``. Not ``dataset_id``: a built-in dataset made again,
+#: or a folder converted again, is the same.
 CONVERSION_KEYS = ("source", "transform")
 
 #: The suffix an unreadable step's directory is renamed with (Orbax ignores it).
@@ -154,7 +155,7 @@ def save(manager: ocp.CheckpointManager, state, iterator, cfg: ml_collections.Co
     this checkpoint's images are a snapshot point (the network snapshot, grid and metrics follow the save,
     and a resumed run makes what a kill left unmade); ``dataset``: the training set's
     `stylegan_jax.data.read_dataset_info`, of which the ``path``, the ``num_images`` and the conversion's
-    `CONVERSION_KEYS` are recorded, and a resumed run's must match (`restore`)."""
+    `CONVERSION_KEYS` are recorded, which a resumed run's is compared with (`restore`)."""
     meta = {"kimg": nimg / 1000, "nimg": nimg, "tick": tick, "config": _plain(cfg), "tick0": True,
             "dataset": {"path": str(dataset["path"]), "num_images": int(dataset["num_images"]),
                         **{k: dataset[k] for k in CONVERSION_KEYS if k in dataset}},
@@ -199,8 +200,10 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
     steps are reported through ``warn`` and skipped; a checkpoint of another run raises `CheckpointError`,
     as does a directory with no readable step, and one whose training set held another number of images than
     ``dataset`` (its ``path`` and ``num_images``: the data position would index other images; checkpoints
-    saved before 2026-12-07 do not record it). Collective: the processes agree on every step (a step one of
-    them cannot read, its own data position for one, is skipped by all), so all continue from the same one."""
+    saved before 2026-12-07 do not record it); one of as many images converted from another source or with
+    another ``--transform`` (`CONVERSION_KEYS`, recorded since 2026-12-08) is a warning through ``warn``.
+    Collective: the processes agree on every step (a step one of them cannot read, its own data position for
+    one, is skipped by all), so all continue from the same one."""
     steps, unreadable, reasons = sorted(manager.all_steps(), reverse=True), [], []
 
     def readable_everywhere(step: int, error: Exception | None) -> bool:
@@ -234,13 +237,6 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
                                   f"{trained_on['path']}; the dataset at {dataset['path']} holds "
                                   f"{dataset['num_images']}: resume with the run's own dataset (--data, "
                                   "--config.data_dir)")
-        converted = [f"{k} {trained_on[k]!r}, here {dataset.get(k)!r}" for k in CONVERSION_KEYS
-                     if k in trained_on and trained_on[k] != dataset.get(k)]
-        if converted:
-            raise CheckpointError(f"{where} was trained on {trained_on['path']} converted from other images ("
-                                  f"{'; '.join(converted)}); the dataset at {dataset['path']} has as many "
-                                  "images but is not the run's: resume with the run's own dataset (--data, "
-                                  "--config.data_dir)")
         saved_by = _process_count(Path(manager.directory) / str(step))
         if saved_by not in (None, jax.process_count()):
             raise CheckpointError(f"{where} was saved by {saved_by} process(es) (the data position is per process); "
@@ -260,9 +256,24 @@ def restore(manager: ocp.CheckpointManager, abstract_state, iterator, cfg: ml_co
         if not readable_everywhere(step, error):
             continue
         _set_aside(manager, unreadable)
+        _warn_of_another_conversion(where, trained_on, dataset, warn)
         return restored["state"], meta
     raise CheckpointError(f"{manager.directory}: none of the checkpoints {steps} can be read (the newest, "
                           f"{steps[0]}: {reasons[0]}); start afresh with another --outdir")
+
+
+def _warn_of_another_conversion(where: str, trained_on: dict, dataset: dict, warn: Callable[[str], None]) -> None:
+    """A warning through ``warn`` where the run's dataset, of as many images, was converted from another source
+    or with another ``--transform`` than the one the checkpoint ``where`` trained on (`CONVERSION_KEYS`): other
+    images under the same name, or the same images converted again from a moved folder, which only the user
+    can tell apart; the run continues."""
+    shown = {"source": "source", "transform": "--transform"}
+    differ = [f"{shown[k]} {trained_on[k] or 'none'!r}, now {dataset.get(k) or 'none'!r}" for k in CONVERSION_KEYS
+              if k in trained_on and trained_on[k] != dataset.get(k)]
+    if differ:
+        warn(f"warning: {where} was trained on a dataset of as many images converted otherwise ({'; '.join(differ)}"
+             f"); continuing on the dataset at {dataset['path']}: if these are other images, stop and resume with "
+             "the run's own dataset (--data, --config.data_dir)")
 
 
 def _read_meta(manager: ocp.CheckpointManager, step: int) -> dict:

@@ -428,6 +428,16 @@ def _parse_value(text: str, current: object) -> object:
     return value
 
 
+def _as_tuple(text: str) -> tuple:
+    """The tuple a value given for a tuple key most likely meant: its literal in one (``0.99`` -> ``(0.99,)``),
+    or its comma-separated words (``fid50k_full,kid50k_full`` -> ``('fid50k_full', 'kid50k_full')``)."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return tuple(text.split(","))
+    return value if isinstance(value, tuple) else (value,)
+
+
 def apply_override(cfg: ml_collections.ConfigDict, key: str, text: str) -> None:
     """Set dotted ``key`` to the Python literal ``text``; an unknown key names the valid ones."""
     keys = valid_keys(cfg)
@@ -440,7 +450,7 @@ def apply_override(cfg: ml_collections.ConfigDict, key: str, text: str) -> None:
     try:
         node[leaf] = _parse_value(text, node[leaf])
     except TypeError:  # ml_collections keeps a field's type
-        example = f"; e.g. --config.{key}=\"({text!r},)\"" if isinstance(node[leaf], tuple) else ""
+        example = f"; e.g. --config.{key}=\"{_as_tuple(text)!r}\"" if isinstance(node[leaf], tuple) else ""
         raise ConfigError(f"--config.{key}={text}: expected a Python {type(node[leaf]).__name__} literal (the "
                           f"config holds {node[leaf]!r}){example}") from None
     except ValueError as e:

@@ -175,9 +175,10 @@ class RunDirectory:
     def __enter__(self) -> Path:
         if self.path.exists() and not self.path.is_dir():
             raise RunDirectoryError(f"--outdir {self.path} is a file, not a directory")
-        dataset = next((p for p in (self.path, *self.path.absolute().parents) if is_dataset(p)), None)
+        real = self.path.resolve()  # where the files go: '..' and links followed
+        dataset = next((p for p in (real, *real.parents) if is_dataset(p)), None)
         if dataset is not None:  # a run's files beside a dataset's would be taken for part of it
-            raise RunDirectoryError(f"--outdir {self.path} is {'' if dataset == self.path else 'inside '}the dataset "
+            raise RunDirectoryError(f"--outdir {self.path} is {'' if dataset == real else 'inside '}the dataset "
                                     f"directory {dataset}; choose another --outdir")
         missing = [p for p in (self.path, *self.path.parents) if not p.exists()]
         self._created = missing[-1] if missing else None  # the outermost directory this block creates

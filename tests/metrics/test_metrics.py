@@ -368,6 +368,27 @@ def test_calc_metric_swd_result_dict_and_jsonl(dataset, generator, tmp_path):
     assert first["snapshot_pkl"] == "network-snapshot-000001" and first["results"] == result["results"]
 
 
+def test_a_snapshot_saved_again_replaces_its_lines_and_only_its_own_count(tmp_path):
+    """A run that saves a snapshot again (after falling back to an earlier checkpoint) drops every line of the
+    old network under that name, those against another dataset (calc_metrics --data) too; lines of other
+    snapshots and lines that are not JSON stay. Only a line against the run's own dataset makes the metric
+    done for `has_result`."""
+    from stylegan_jax.metrics import has_result
+
+    run, result = tmp_path / "run", {"results": {"swd": 1.0}, "metric": "swd"}
+    snap, other = str(run / "network-snapshot-000002"), str(run / "network-snapshot-000001")
+    append_result(run, result, other)
+    append_result(run, result, snap, data="/data/elsewhere")
+    assert not has_result(run, "swd", snap) and has_result(run, "swd", other)
+    with open(run / "metric-swd.jsonl", "a") as f:
+        f.write("not json\n")
+    append_result(run, dict(result, results={"swd": 2.0}), snap)
+    assert has_result(run, "swd", snap)
+    append_result(run, dict(result, results={"swd": 3.0}), snap, replace=True)
+    lines = (run / "metric-swd.jsonl").read_text().splitlines()
+    assert [json.loads(x)["results"]["swd"] if x.startswith("{") else x for x in lines] == [1.0, "not json", 3.0]
+
+
 def test_metrics_compute_at_full_float32_precision(dataset, generator, monkeypatch):
     seen = []
     monkeypatch.setitem(METRICS, "swd", lambda opts: seen.append(jax.config.jax_default_matmul_precision) or {"x": 0})

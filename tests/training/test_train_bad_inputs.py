@@ -182,6 +182,9 @@ DRY_RUN_CASES = [  # what a run refuses, its dry run refuses
     (["--config.G.mapping_layers=0"], "G.mapping_layers 0 passes z and the label embedding through as w"),
     (["--config.metrics=swd"], "--config.metrics=swd: expected a Python tuple literal (the config holds ()); e.g. "
      "--config.metrics=\"('swd',)\""),
+    (["--config.metrics=swd,pr50k3_full"], "e.g. --config.metrics=\"('swd', 'pr50k3_full')\""),
+    (["--config.betas=0.99"], "--config.betas=0.99: expected a Python tuple literal (the config holds (0.0, 0.99)); "
+     "e.g. --config.betas=\"(0.99,)\""),
 ]
 
 
@@ -234,6 +237,21 @@ def test_an_outdir_in_a_dataset_directory_is_refused_before_writing(data_dir, ca
         code, out, err = run_tool(train_cli.main, argv(data_dir, outdir), capsys)
         assert_one_error_line("train", code, out, err, expected)
     assert listing(data_dir) == before
+
+
+def test_the_dataset_directory_check_follows_where_the_run_writes(data_dir, tmp_path, monkeypatch):
+    """'..' out of a dataset directory is outside it; a link into one is inside it."""
+    from stylegan_jax.training.loop import RunDirectory, RunDirectoryError
+
+    dataset = data_dir / "digits-16"
+    monkeypatch.chdir(dataset)
+    with RunDirectory(Path("..") / ".." / tmp_path.name / "run") as made:  # tmp_path/run, beside data_dir
+        assert made.resolve() == (tmp_path / "run").resolve()
+    (tmp_path / "link").symlink_to(dataset)
+    with pytest.raises(RunDirectoryError, match=f"--outdir {tmp_path / 'link' / 'run'} is inside the dataset "
+                                                f"directory {dataset.resolve()}; choose another --outdir"):
+        RunDirectory(tmp_path / "link" / "run").__enter__()
+    assert not (dataset / "run").exists()
 
 
 @pytest.mark.parametrize("metric, detector", [("fid50k_full", "inception-2015-12-05.pt"), ("ppl2_wend", "vgg16.pt")])
@@ -453,20 +471,24 @@ def test_a_checkpoint_of_a_dataset_of_another_size_is_refused(data_dir, run):
     assert resumed and int(state.step) == 2
 
 
-def test_a_checkpoint_of_a_dataset_converted_from_other_images_is_refused(data_dir, run):
+def test_a_checkpoint_of_a_dataset_converted_otherwise_is_a_warning(data_dir, run):
     """As many images under the same name but converted from another source (or with another --transform):
-    not the run's dataset, refused naming what differs; the same conversion made again (a new dataset_id,
-    which the checkpoint does not record) continues."""
+    other images, or the same ones converted again from a moved folder, which only the user can tell apart:
+    the run continues and says so once; the same conversion made again (a new dataset_id, which the checkpoint
+    does not record) continues without a word."""
     metas = [run / "checkpoints" / str(step) / "meta" / "metadata" for step in (1, 2)]
     for path in metas:
         meta = json.loads(path.read_text())
         meta["dataset"].update(source="/home/me/other-digits", transform="center-crop")
         path.write_text(json.dumps(meta))
-    with pytest.raises(checkpoint.CheckpointError, match=(
-            rf"checkpoints/2 was trained on {data_dir.absolute() / 'digits-16'} converted from other images \("
-            r"source '/home/me/other-digits', here 'scikit-learn load_digits\(\)'; transform 'center-crop', here "
-            r"None\); the dataset at .* has as many images but is not the run's: resume with the run's own dataset")):
-        restore_run(data_dir, run, pytest.fail)
+    warnings = []
+    state, resumed, _ = restore_run(data_dir, run, warnings.append)
+    assert resumed and int(state.step) == 2
+    assert warnings == [
+        f"warning: {run.absolute()}/checkpoints/2 was trained on a dataset of as many images converted otherwise "
+        "(source '/home/me/other-digits', now 'scikit-learn load_digits()'; --transform 'center-crop', now 'none'); "
+        f"continuing on the dataset at {data_dir.absolute() / 'digits-16'}: if these are other images, stop and "
+        "resume with the run's own dataset (--data, --config.data_dir)"]
     for path in metas:
         meta = json.loads(path.read_text())
         meta["dataset"].update(source="scikit-learn load_digits()", dataset_id="0" * 32)
