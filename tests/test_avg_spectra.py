@@ -246,7 +246,6 @@ def test_bad_input_is_one_line_and_writes_nothing(bad, dataset, capsys, argv, ex
     expect_usage_error("avg_spectra", avg_spectra.main, argv, expected.format(root=bad), bad, capsys)
 
 
-
 def test_spectra_the_device_cannot_hold_name_the_batch_as_a_way_out(bad, dataset, capsys, monkeypatch):  # noqa: F811
     """Past the host's sums (which a smaller batch does not shrink: the --interp case above), the device may
     run out of memory for a batch of spectra: then a smaller --batch-size is the other way out."""

@@ -137,12 +137,16 @@ def test_bad_schedules_are_one_error_naming_the_key():
     cfg.update(optimizer="adam", r1_gamma=0.0)  # R3GAN's one gamma: R1 and R2 off from the start
     cfg.decay.r1_gamma = 0.2
     with pytest.raises(ConfigError, match=r"^r1_gamma 0 \(--gamma or --config.r1_gamma\) turns the penalty off, but "
-                       r"the run schedules it to 0.2 \(--config.decay.r1_gamma\): give --config.decay.r1_gamma=None "
-                       "too to keep it off, or a start above 0$"):
+                       r"the run schedules r1_gamma to 0.2 \(--config.decay.r1_gamma\): give "
+                       "--config.decay.r1_gamma=None too to keep it off, or a start above 0$"):
         hyperparams.check(cfg)
     cfg.decay.r1_gamma = None
     hyperparams.check(cfg)  # off throughout
     cfg.update(r1_gamma=1.0, r2_gamma=0.0)
     cfg.decay.r2_gamma = 0.5
     with pytest.raises(ConfigError, match=r"^r2_gamma 0 \(--config.r2_gamma\) turns the penalty off"):
+        hyperparams.check(cfg)
+    cfg.update(r1_gamma=0.0, r2_gamma=None)  # R2 follows R1's 0, and only R2 is scheduled
+    with pytest.raises(ConfigError, match=r"^r2_gamma None \(following r1_gamma 0.0 under this objective, or R2 off\) "
+                       r"turns the penalty off, but the run schedules r2_gamma to 0.5"):
         hyperparams.check(cfg)

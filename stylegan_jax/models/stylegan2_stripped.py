@@ -49,16 +49,16 @@ from stylegan_jax.models.stylegan2 import discriminator_layers, fp16_resolution
 from stylegan_jax.nn.discriminator import DiscriminatorBlock, DiscriminatorEpilogue
 from stylegan_jax.nn.layers import DEFAULT_FILTER, Conv2d, FullyConnected, normal_init
 from stylegan_jax.nn.resolution import channels_per_resolution, log2_resolution
-from stylegan_jax.nn.synthesis import ARCHITECTURES
+from stylegan_jax.nn.synthesis import check_architecture
 from stylegan_jax.ops import setup_filter, upsample2d
 
 PLAIN = dict(equalized_lr=False)  # the shared layers without equalised learning rate
 
 
-def check_config(architecture: str, img_resolution: int, minimum: int = 4) -> None:
-    """One clear error for an architecture other than orig / skip / resnet or a bad resolution."""
-    if architecture not in ARCHITECTURES:
-        raise ConfigError(f"stylegan2_stripped: architecture must be one of {ARCHITECTURES}, got {architecture!r}")
+def check_config(architecture: str, img_resolution: int, net: str, minimum: int = 4) -> None:
+    """One clear error for an architecture other than orig / skip / resnet (naming ``net``'s key) or a bad
+    resolution."""
+    check_architecture(architecture, net)
     try:
         log2_resolution(img_resolution, minimum=minimum, name="img_resolution")
     except ValueError as e:
@@ -127,7 +127,7 @@ class SynthesisNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, latent: jax.Array, force_fp32: bool = False) -> jax.Array:
-        check_config(self.architecture, self.img_resolution)
+        check_config(self.architecture, self.img_resolution, "G")
         resolutions = [2**i for i in range(2, log2_resolution(self.img_resolution) + 1)]
         channels = channels_per_resolution(resolutions, self.channel_base, self.channel_max)
         fp16_res = fp16_resolution(self.img_resolution, self.num_fp16_res)
@@ -201,7 +201,7 @@ class Discriminator(nn.Module):
     def __call__(self, img: jax.Array, c: jax.Array, *, alpha: float | jax.Array = 1.0,
                  force_fp32: bool = False) -> jax.Array:
         del alpha
-        check_config(self.architecture, self.img_resolution)
+        check_config(self.architecture, self.img_resolution, "D")
         log2_img = log2_resolution(self.img_resolution)
         expected = (self.img_resolution, self.img_resolution, self.img_channels)
         if img.ndim != 4 or img.shape[1:] != expected:

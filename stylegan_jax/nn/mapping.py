@@ -88,8 +88,8 @@ class MappingNetwork(nn.Module):
         x = jnp.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
         if not self.num_layers and x.shape[1] != self.w_dim:  # NVIDIA's fails later, on the ws' shape
             passed = " and the label embedding" if self.c_dim else ""
-            raise ConfigError(f"G.mapping_layers 0 passes z{passed} through as w: {x.shape[1]} features, not w_dim "
-                              f"{self.w_dim}; give the mapping at least one layer")
+            raise ConfigError(f"--map-depth / --config.G.mapping_layers 0 passes z{passed} through as w: "
+                              f"{x.shape[1]} features, not w_dim {self.w_dim}; give the mapping at least one layer")
         for idx in range(self.num_layers):
             features = self.w_dim if idx == self.num_layers - 1 else layer_features
             x = FullyConnected(features, activation=self.activation, lr_multiplier=self.lr_multiplier,

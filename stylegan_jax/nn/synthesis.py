@@ -20,10 +20,10 @@ ARCHITECTURES = ("orig", "skip", "resnet")
 
 
 def check_architecture(architecture: str, net: str) -> None:
-    """A `ConfigError` naming ``net``'s key (``G.architecture``) for an architecture other than orig / skip /
-    resnet."""
+    """A `ConfigError` naming ``net``'s key (``--config.G.architecture``) for an architecture other than orig /
+    skip / resnet."""
     if architecture not in ARCHITECTURES:
-        raise ConfigError(f"{net}.architecture: expected one of {ARCHITECTURES}, got {architecture!r}")
+        raise ConfigError(f"--config.{net}.architecture: expected one of {ARCHITECTURES}, got {architecture!r}")
 
 
 def check_noise_mode(noise_mode: str) -> None:

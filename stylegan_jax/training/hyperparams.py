@@ -61,11 +61,14 @@ def check(cfg: ml_collections.ConfigDict) -> None:
     if unknown:
         raise ConfigError(f"--config.decay: unknown keys {unknown}; expected some of {list(SCHEDULED)}")
     finals = final_values(cfg)
-    for key, flag in (("r1_gamma", "--gamma or "), ("r2_gamma", "")):
+    for key in ("r1_gamma", "r2_gamma"):
         if not base_values(cfg)[key] and finals.get(key):  # a penalty weighted 0 is never computed
-            raise ConfigError(f"{key} 0 ({flag}--config.{key}) turns the penalty off, but the run schedules it to "
-                              f"{finals[key]} (--config.decay.{key}): give --config.decay.{key}=None too to keep it "
-                              f"off, or a start above 0")
+            start = ("r1_gamma 0 (--gamma or --config.r1_gamma)" if key == "r1_gamma" else
+                     "r2_gamma 0 (--config.r2_gamma)" if cfg.r2_gamma is not None else
+                     f"r2_gamma None (following r1_gamma {cfg.r1_gamma} under this objective, or R2 off)")
+            raise ConfigError(f"{start} turns the penalty off, but the run schedules {key} to {finals[key]} "
+                              f"(--config.decay.{key}): give --config.decay.{key}=None too to keep it off, or a "
+                              "start above 0")
     if "p" in finals and cfg.aug != "fixed":
         raise ConfigError(f"--config.decay.p: a scheduled augmentation probability needs --aug=fixed, got {cfg.aug!r}")
     if finals.keys() & {"G_lr", "D_lr", "beta2"} and cfg.optimizer != "adam":

@@ -160,9 +160,9 @@ def test_family_and_bad_configs():
     d_vars = jax.eval_shape(lambda: D.init(jax.random.key(0), jnp.zeros((1, 16, 16, 1)), jnp.zeros((1, 0))))
     assert family.d_layers(d_vars["params"])[:3] == ["b16/fromrgb", "b16/conv0", "b16/conv1"]
     z, c = jnp.zeros((1, 8)), jnp.zeros((1, 0))
-    with pytest.raises(ConfigError, match="architecture must be one of"):
+    with pytest.raises(ConfigError, match=r"--config.G.architecture: expected one of \('orig', 'skip', 'resnet'\)"):
         G.clone(architecture="unet").init(jax.random.key(0), z, c)
-    with pytest.raises(ConfigError, match="architecture must be one of"):
+    with pytest.raises(ConfigError, match="--config.D.architecture: expected one of"):
         D.clone(architecture="unet").init(jax.random.key(0), jnp.zeros((1, 16, 16, 1)), c)
     with pytest.raises(ConfigError, match="power of two"):
         Generator(z_dim=8, c_dim=0, img_resolution=24, img_channels=1).init(jax.random.key(0), z, c)

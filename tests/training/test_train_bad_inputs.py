@@ -100,10 +100,11 @@ CASES = [  # (extra arguments, expected in the one line)
                                                     "given too"),
     (["--subset", "100000"], "--subset 100000: the dataset at "),
     (["--config.G.channel_base=0"], "has the empty shape"),
-    (["--config.G.architecture=foo"], "G.architecture: expected one of ('orig', 'skip', 'resnet'), got 'foo'"),
-    (["--config.D.architecture=foo"], "D.architecture: expected one of ('orig', 'skip', 'resnet'), got 'foo'"),
-    (["--config.G.mapping_layers=0"], "G.mapping_layers 0 passes z and the label embedding through as w: 32 "
-     "features, not w_dim 16; give the mapping at least one layer"),  # NVIDIA's fails on the ws' shape
+    (["--config.G.architecture=foo"], "--config.G.architecture: expected one of ('orig', 'skip', 'resnet'), got 'foo'"),
+    (["--config.D.architecture=foo"], "--config.D.architecture: expected one of ('orig', 'skip', 'resnet'), got 'foo'"),
+    # NVIDIA's fails on the ws' shape
+    (["--config.G.mapping_layers=0"], "--map-depth / --config.G.mapping_layers 0 passes z and the label "
+     "embedding through as w: 32 features, not w_dim 16; give the mapping at least one layer"),
     (["--config.G.w_avg_beta=2.0"], "--config.G.w_avg_beta: expected a finite number in [0, 1], got 2.0"),
     (["--config.workers=-1"], "--config.workers: expected a whole number of data workers >= 0 (0: none), got -1"),
     (["--config.batch_size=3", "--config.batch_gpu=0"],
@@ -179,7 +180,7 @@ DRY_RUN_CASES = [  # what a run refuses, its dry run refuses
     (["--config.grid=-1"], "--config.grid: expected a whole number >= 1, got -1"),
     (["--config.G.channel_base=0"], "has the empty shape (0, 16, 16): check --config.G widths (channel_base, "),
     (["--config.D.architecture=resnet2"], "D.architecture: expected one of ('orig', 'skip', 'resnet')"),
-    (["--config.G.mapping_layers=0"], "G.mapping_layers 0 passes z and the label embedding through as w"),
+    (["--config.G.mapping_layers=0"], "--config.G.mapping_layers 0 passes z and the label embedding through"),
     (["--config.metrics=swd"], "--config.metrics=swd: expected a Python tuple literal (the config holds ()); e.g. "
      "--config.metrics=\"('swd',)\""),
     (["--config.metrics=swd,pr50k3_full"], "e.g. --config.metrics=\"('swd', 'pr50k3_full')\""),
