@@ -67,7 +67,7 @@ def parse_metric_list(text: str) -> tuple[str, ...]:
 NVIDIA_FLAGS_ELSEWHERE = {
     "--cfg": "NVIDIA's --cfg is --experiment here (stylegan3_t, stylegan3_r, ffhq256 for paper256, auto, ...: the "
              "files in experiments/)",
-    "--gpus": "every device JAX sees trains (NVIDIA's --gpus); choose them with CUDA_VISIBLE_DEVICES",
+    "--gpus": "every device JAX sees trains (NVIDIA's --gpus); choose them with CUDA_VISIBLE_DEVICES on GPUs",
     "--desc": "the run directory is --outdir (NVIDIA's --desc names a numbered one)",
     "--nobench": "NVIDIA's cuDNN benchmarking switch has no counterpart: XLA chooses its kernels",
     "--nhwc": "NVIDIA's memory-layout switch has no counterpart: XLA chooses the layouts",
@@ -78,7 +78,9 @@ RESUME_WITH_A_FILE = ("--resume takes no value here (it continues the run in --o
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str]]]:
-    parser = ArgumentParser(prog="python -m stylegan_jax.train", description=__doc__.split("\n\n")[0])
+    # allow_abbrev off: NVIDIA's click takes no abbreviations, and '--resu x.pkl' must reach RESUME_WITH_A_FILE
+    parser = ArgumentParser(prog="python -m stylegan_jax.train", description=__doc__.split("\n\n")[0],
+                            allow_abbrev=False)
     parser.add_argument("--experiment", default="quickstart", help="experiment name (experiments/NAME.py) or path")
     parser.add_argument("--outdir", default=None, type=path_arg,
                         help="run directory (default runs/<experiment file name>)")
@@ -134,7 +136,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[tuple[str, str
     parser.add_argument("--coordinator", help="multi-process: coordinator address host:port")
     parser.add_argument("--num-processes", type=int, help="multi-process: number of processes")
     parser.add_argument("--process-id", type=int, help="multi-process: this process's index")
-    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and the networks' "
+    parser.add_argument("-n", "--dry-run", action="store_true", help="print the resolved config and the networks' "
                         "parameter counts, then exit (nothing compiled; the dataset is read only for what the "
                         "config leaves to it: auto's resolution, a conditional run's class count)")
     parser.add_argument("--cpu-fusion", action=argparse.BooleanOptionalAction, default=None,

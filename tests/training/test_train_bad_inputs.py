@@ -209,6 +209,9 @@ def test_a_dry_run_refuses_what_a_run_refuses(data_dir, tmp_path, capsys, extra,
     (["--cfg=paper256"], "--cfg: NVIDIA's --cfg is --experiment here"),
     (["--gpus", "8"], "--gpus: every device JAX sees trains (NVIDIA's --gpus); choose them with CUDA_VISIBLE_DEVICES"),
     (["--desc", "mine"], "--desc: the run directory is --outdir"),
+    (["--nobench", "1"], "--nobench: NVIDIA's cuDNN benchmarking switch has no counterpart: XLA chooses its kernels"),
+    (["--nhwc", "1"], "--nhwc: NVIDIA's memory-layout switch has no counterpart: XLA chooses the layouts"),
+    (["--resu", "ffhq.pkl"], "unrecognised argument '--resu'"),  # no abbreviations, as NVIDIA's click
     (["--resume", "ffhq.pkl"], "--resume takes no value here (it continues the run in --outdir); NVIDIA's --resume "
      "PKL, a network to start from, is --config.resume_from=PKL"),
     (["--resume=ffhq.pkl"], "--resume takes no value here"),
