@@ -107,7 +107,7 @@ class ConversionReport:
             parts.append(f"resized {self.resized} of another size than the first image's (--resolution sets the "
                          "size)")
         if self.squeezed:
-            parts.append(f"squeezed {self.squeezed} of another aspect ratio to {shape[:shape.rindex('x')]} "
+            parts.append(f"squeezed {self.squeezed} of another aspect ratio to {s.shape[1]}x{s.shape[0]} "
                          "(--transform center-crop crops instead)")
         return "; ".join(parts)
 
@@ -345,7 +345,8 @@ def convert_images(
                 return name, ("truncated" if "truncated" in str(e) else "unreadable")
             image, was = images.to_channels(image, channels)
             resized = first_size is not None and image.size != first_size
-            squeezed = transform == "none" and image.size[0] * size[1] != image.size[1] * size[0]
+            # another aspect ratio by a pixel at least: the height the width's scale gives is not the height
+            squeezed = transform == "none" and round(image.size[1] * size[0] / image.size[0]) != size[1]
             pixels, upscaled = images.fit(image, transform, *size)
             return name, (images.encode_png(pixels), was, upscaled, resized, squeezed)
 
@@ -373,7 +374,9 @@ def convert_images(
                     if report.num_images == max_images:
                         break
             if report.num_images == 0:
-                raise DatasetError(f"source {src.path} holds no readable image: {report.skipped_text()}")
+                raise DatasetError(f"source {src.path} holds no readable image ({len(src.names)} files, "
+                                   f"{report.skipped_text()}; expected image files that Pillow reads: .png, .jpg, "
+                                   ".webp, .bmp, ...)")
             spec.extra.update(report.counts())
 
         write_dataset(dest, spec, examples(), overwrite=overwrite)

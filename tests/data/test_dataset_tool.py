@@ -195,6 +195,10 @@ def test_folder_order_extensions_and_sizes_as_nvidias_tool(tmp_path, capsys):
     np.testing.assert_array_equal(stored[1], second)
     assert read_dataset_info(tmp_path / "ds")["resized"] == 1
     assert "squeezed" not in out and read_dataset_info(tmp_path / "ds")["squeezed"] == 0  # all square
+    save(src / "off.png", random_pixels(13, (64, 63, 3)))  # 63x64: at 8 wide, 8 high (8.1) all the same
+    rc, out, _ = run_tool(capsys, "--source", src, "--dest", tmp_path / "ds2", "--resolution", "8")
+    assert rc == 0 and "squeezed" not in out, out
+    (src / "off.png").unlink()
     rc, out, _ = run_tool(capsys, "--source", src, "--dest", tmp_path / "wh", "--resolution", "8,4")
     assert rc == 0 and "squeezed 3 of another aspect ratio to 8x4 (--transform center-crop crops instead)" in out
     assert read_dataset_info(tmp_path / "wh")["resolution"] == "8x4" and read_dataset_info(tmp_path / "wh")[
