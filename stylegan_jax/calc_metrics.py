@@ -125,14 +125,14 @@ def main(argv: list[str] | None = None) -> int:
         G = network.generator
         for name in args.metrics:  # every one before any is computed (each may take hours)
             check_metric(name, network.family, G.img_resolution)
+        # against --data, the line names the dataset, so that it is not taken for the run's own result
+        other = os.path.abspath(dataset) if args.data else None  # (`has_result`)
         for name in args.metrics:
             result = calc_metric(name, G=G, G_vars=network.G_ema, family=network.family,
                                  dataset=dataset, mirror=mirror,
                                  detector_dir=args.detector_dir, seed=args.seed, batch_size=args.batch_size,
                                  cache_dir=args.cache_dir, subset=subset, subset_seed=config.get("seed", 0))
-            # NVIDIA's report_metric: the line it appends to the run's results, printed; against --data, the
-            # line names the dataset, so that it is not taken for the run's own result (`has_result`)
-            other = os.path.abspath(dataset) if args.data else None
+            # NVIDIA's report_metric: the line it appends to the run's results, printed
             print(append_result(run_dir, result, os.path.abspath(args.network), data=other) if run_dir is not None
                   else result_line(result, snapshot=args.network, data=other))
 

@@ -218,10 +218,11 @@ def r3gan_recipe(preset: str, conditional: bool, gamma: tuple[float, float], ema
 
 def shrink_to_tiny(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """With ``cfg.tiny``: a copy that runs on CPU in seconds, every switch kept (objective, growing, lazy
-    regularisation, mixing...): built-in ``digits-16``, 16x16 gray (a W x H experiment: ``lfw-faces-portrait``,
-    24x32, its W x H networks kept), batch 8 in minibatches of 2, narrow networks, growing from 4x4 with 16 + 16
-    images per resolution, cosine schedules over the whole run, 64 images in all; the copy's ``tiny`` is
-    False (applied once: later overrides stay). Without it, ``cfg``."""
+    regularisation, mixing...): built-in ``digits-16``, 16x16 gray (a W x H experiment, portrait or landscape:
+    the 24x32 portraits of ``lfw-faces-portrait``, so that its networks stay W x H), batch 8 in minibatches of
+    2, narrow networks, growing from 4x4 with 16 + 16 images per resolution, cosine schedules over the whole
+    run, 64 images in all; the copy's ``tiny`` is False (applied once: later overrides stay). Without it,
+    ``cfg``."""
     if not cfg.get("tiny"):
         return cfg
     c = copy.deepcopy(cfg)

@@ -710,7 +710,7 @@ def _loop(trainer: Trainer, workdir: Path, resume: bool, stop_at_step: int | Non
         if sched.resolution:  # the canvas, W x H
             height, width = block_shape(image_size.network_resolution(cfg.resolution), sched.resolution)
             growing_from = f", growing from {width}x{height}"
-        group = cfg.D.get("mbstd_group_size")
+        group = cfg.D.get("mbstd_group_size") if cfg.D.get("mbstd_num_channels", 1) else None  # 0: no layer
         clamped = (f"; D's minibatch-stddev groups of {layout.batch_gpu} (its mbstd_group_size {group} is more than "
                    "the per-device batch, which NVIDIA's layer takes then)" if group and group > layout.batch_gpu
                    else "")

@@ -708,7 +708,7 @@ def check_config(cfg: ml_collections.ConfigDict, family: Family) -> None:
         raise ConfigError(f"--config.grid_noise: expected 'const' or 'random', got {cfg.grid_noise!r}")
     if not (isinstance(cfg.freeze_d, int) and cfg.freeze_d >= 0):  # NVIDIA: "--freezed must be non-negative"
         raise ConfigError(f"--config.freeze_d: expected a whole number of D's layers >= 0, got {cfg.freeze_d!r}")
-    if not (isinstance(cfg.workers, int) and cfg.workers >= 0):  # as --workers
+    if not (isinstance(cfg.workers, int) and not isinstance(cfg.workers, bool) and cfg.workers >= 0):  # as --workers
         raise ConfigError(f"--config.workers: expected a whole number of data workers >= 0 (0: none), got "
                           f"{cfg.workers!r}")
     if not (isinstance(cfg.subset, int) and cfg.subset >= 0):
