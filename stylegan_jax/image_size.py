@@ -34,7 +34,7 @@ def parse(value: int | str | Sequence[int]) -> tuple[int, int]:
         h = w = value
     elif isinstance(value, str):
         parts = re.split("[x,]", value.lower())  # NVIDIA's dataset_tool also takes "W,H"
-        if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
+        if len(parts) not in (1, 2) or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
             raise ImageSizeError(f"bad image size {value!r}: expected N or WxH with positive integers, e.g. 256 "
                                  "or 512x384")
         w, h = int(parts[0]), int(parts[-1])

@@ -95,7 +95,10 @@ def to_channels(image: PIL.Image.Image, channels: int) -> tuple[PIL.Image.Image,
         values = np.asarray(image, dtype=np.float64) / 257.0
         image = PIL.Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8))
         return image.convert(target), "16-bit"
-    return image.convert(target), image.mode
+    try:
+        return image.convert(target), image.mode
+    except ValueError:  # LAB and the like: Pillow converts them to L only through RGB
+        return image.convert("RGB").convert(target), image.mode
 
 
 def fit(image: PIL.Image.Image, transform: str, width: int, height: int) -> tuple[np.ndarray, bool]:

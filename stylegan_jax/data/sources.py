@@ -244,8 +244,19 @@ def read_cifar10(path: Path) -> tuple[np.ndarray, np.ndarray]:
             for batch in range(1, 6):
                 with tar.extractfile(f"cifar-10-batches-py/data_batch_{batch}") as f:
                     data = restricted_load(f, encoding="latin1")
-                images.append(np.asarray(data["data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-                labels.append(np.asarray(data["labels"], np.int64))
+                pixels, classes = np.asarray(data["data"]), np.asarray(data["labels"])
+                name = f"{path}'s data_batch_{batch}"
+                if len(pixels) != len(classes):  # counts per batch: a total alone would shift labels across them
+                    raise DatasetError(f"{name}: {len(pixels)} images but {len(classes)} labels")
+                if not (np.issubdtype(pixels.dtype, np.integer) and pixels.min(initial=0) >= 0
+                        and pixels.max(initial=0) <= 255):
+                    raise DatasetError(f"{name}: pixel values other than whole numbers in 0..255 ({pixels.dtype})")
+                if not np.issubdtype(classes.dtype, np.integer):
+                    raise DatasetError(f"{name}: labels other than whole numbers ({classes.dtype})")
+                images.append(pixels.astype(np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+                labels.append(classes.astype(np.int64))
+    except DatasetError:
+        raise
     except Exception as e:  # noqa: BLE001 - any failure of the user's file (zlib, tar, pickle, layout) is one line;
         # the allow-list unpickler has run nothing
         raise DatasetError(f"source {path} is not CIFAR-10's python tarball ({type(e).__name__}: {e})") from None

@@ -75,6 +75,15 @@ def test_images_over_pillows_pixel_limit_are_named_apart_and_those_under_twice_i
                                ".jpg, .webp, .bmp, ...)\n")
 
 
+def test_a_lab_image_converts_to_grayscale_through_rgb():
+    """Pillow has no LAB -> L conversion (a ValueError that stopped the tool); through RGB it is the RGB's gray."""
+    rgb = PIL.Image.fromarray(random_pixels(14, (8, 8, 3)))
+    lab = rgb.convert("LAB")
+    gray, was = images.to_channels(lab, 1)
+    assert was == "LAB" and gray.mode == "L"
+    np.testing.assert_array_equal(np.asarray(gray), np.asarray(lab.convert("RGB").convert("L")))
+
+
 def test_images_of_floating_point_pixels_are_skipped_and_counted(tmp_path, capsys):
     """A 32-bit float TIFF has no 8-bit range (Pillow's conversion clips 0..1 values to 0 and 1): skipped and
     counted, not stored as black."""
@@ -340,6 +349,7 @@ REFUSALS = {
     "no readable image": ({"a.txt": "x", "b.png": "x"}, []),
     "only truncated images": ({"a.png": _truncated_png()}, []),
     "resolution not a number": ({"a.png": (8, 8, 3)}, ["--resolution", "abc"]),
+    "resolution in superscript digits": ({"a.png": (8, 8, 3)}, ["--resolution", "\u00b2"]),  # isdigit, not int
     "resolution zero": ({"a.png": (8, 8, 3)}, ["--resolution", "0"]),
     "resolution not a power of two": ({"a.png": (8, 8, 3)}, ["--resolution", "24"]),
     "resolution of an unsupported ratio": ({"a.png": (8, 8, 3)}, ["--resolution", "16x3"]),
@@ -542,6 +552,22 @@ def test_cifar10s_python_tarball_converts_with_its_labels(tmp_path, capsys):
     expected = np.concatenate([data for data, _ in batches]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     np.testing.assert_array_equal(np.stack(stored_images(dest)), expected)  # NVIDIA's CHW -> HWC, in order
     assert [int(x) for x in stored_labels(dest)] == [label for _, labels in batches for label in labels]
+
+
+@pytest.mark.parametrize("first, expected", [
+    ((np.zeros((3, 3072), np.uint8), [0, 1, 2, 3]), "data_batch_1: 3 images but 4 labels"),  # the totals agree
+    ((np.full((1, 3072), 300, np.int64), [0]), "data_batch_1: pixel values other than whole numbers in 0..255 "
+                                               "(int64)"),
+    ((np.zeros((1, 3072), np.uint8), [2.7]), "data_batch_1: labels other than whole numbers (float64)"),
+])
+def test_a_cifar10_batch_whose_labels_or_pixels_do_not_fit_is_one_line(tmp_path, capsys, first, expected):
+    """Checked batch by batch: labels shifted from one batch into the next, wrapped pixels or truncated labels
+    would otherwise be stored silently."""
+    rest = [(np.zeros((3, 3072), np.uint8), [0, 1])] + [(np.zeros((1, 3072), np.uint8), [5])] * 3
+    tarball = tmp_path / "cifar-10-python.tar.gz"
+    write_cifar10(tarball, [first, *(rest if len(first[1]) == 4 else rest[1:] + rest[1:2])])
+    rc, _, err = run_tool(capsys, "--source", tarball, "--dest", tmp_path / "out")
+    assert rc == 1 and err == f"dataset_tool: error: {tarball}'s {expected}\n" and not (tmp_path / "out").exists()
 
 
 def test_a_cifar10_tarball_with_a_pickle_that_would_run_code_is_refused_unrun(tmp_path, capsys):
