@@ -55,7 +55,10 @@ class ImageSource:
                            if p.is_file() or (p.is_symlink() and not p.exists()))  # a broken link: unreadable
             files = [p.as_posix() for p in paths]
         elif self.path.is_file() and zipfile.is_zipfile(self.path):  # NVIDIA's order: sorted names
-            self._zip = zipfile.ZipFile(self.path)
+            try:
+                self._zip = zipfile.ZipFile(self.path)
+            except zipfile.BadZipFile as e:  # its end record read, its central directory damaged
+                raise DatasetError(f"source {self.path} is not a readable .zip archive ({e})") from None
             files = sorted(i.filename for i in self._zip.infolist() if not i.is_dir())
         elif self.path.suffix.lower() == ".zip" and self.path.is_file():
             raise DatasetError(f"source {self.path} is not a readable .zip archive (truncated or damaged?)")
@@ -99,6 +102,8 @@ class ImageSource:
             data = json.loads(self.read(LABELS_FILE))
         except ValueError as e:
             raise DatasetError(f"{expected}: {e}") from None
+        except (OSError, zipfile.BadZipFile) as e:  # a broken link, a zip member failing its CRC
+            raise DatasetError(f"{self.path / LABELS_FILE}: unreadable ({e})") from None
         if not isinstance(data, dict) or "labels" not in data:
             raise DatasetError(f'{expected}: it has no "labels" key')
         pairs = data["labels"]

@@ -75,6 +75,35 @@ def test_images_over_pillows_pixel_limit_are_named_apart_and_those_under_twice_i
                                ".jpg, .webp, .bmp, ...)\n")
 
 
+def test_a_damaged_zip_directory_or_labels_file_is_one_line(tmp_path, capsys):
+    """A zip whose end record reads but whose central directory is damaged; a dataset.json member failing its
+    CRC; a dataset.json that is a broken link: one line each (were tracebacks), nothing written."""
+    png = io.BytesIO()
+    PIL.Image.fromarray(np.zeros((8, 8), np.uint8)).save(png, "PNG")
+    whole = tmp_path / "whole.zip"
+    with zipfile.ZipFile(whole, "w") as z:
+        z.writestr("a.png", png.getvalue())
+        z.writestr("dataset.json", '{"labels": [["a.png", 1]]}')
+    data = whole.read_bytes()
+    directory, labels = bytearray(data), bytearray(data)
+    directory[data.index(b"PK\x01\x02") + 3] = 9
+    labels[data.index(b'{"labels"') + 3] ^= 1
+    (tmp_path / "directory.zip").write_bytes(directory)
+    (tmp_path / "labels.zip").write_bytes(labels)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "a.png").write_bytes(png.getvalue())
+    (tmp_path / "folder" / "dataset.json").symlink_to(tmp_path / "nowhere")
+    for source, expected in (
+            ("directory.zip", f"source {tmp_path / 'directory.zip'} is not a readable .zip archive (Bad magic number "
+                              "for central directory)"),
+            ("labels.zip", f"{tmp_path / 'labels.zip' / 'dataset.json'}: unreadable (Bad CRC-32 for file "
+                           "'dataset.json')"),
+            ("folder", f"{tmp_path / 'folder' / 'dataset.json'}: unreadable ([Errno 2] No such file or directory")):
+        rc, _, err = run_tool(capsys, "--source", tmp_path / source, "--dest", tmp_path / "out")
+        assert rc == 1 and err.startswith(f"dataset_tool: error: {expected}") and err.count("\n") == 1, err
+        assert not (tmp_path / "out").exists()
+
+
 def test_a_lab_image_converts_to_grayscale_through_rgb():
     """Pillow has no LAB -> L conversion (a ValueError that stopped the tool); through RGB it is the RGB's gray."""
     rgb = PIL.Image.fromarray(random_pixels(14, (8, 8, 3)))
